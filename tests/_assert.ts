@@ -73,7 +73,9 @@ export function assert(expr: unknown, msg = ""): asserts expr {
 export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
   if (equal(actual, expected)) return;
   const suffix = msg ? `: ${msg}` : ".";
-  throw new AssertionError(`Values are not equal${suffix}\n  actual:   ${fmt(actual)}\n  expected: ${fmt(expected)}`);
+  throw new AssertionError(
+    `Values are not equal${suffix}\n  actual:   ${fmt(actual)}\n  expected: ${fmt(expected)}`,
+  );
 }
 
 /** Asserts that `actual` and `expected` are not deeply equal. */
@@ -85,7 +87,9 @@ export function assertNotEquals<T>(actual: T, expected: T, msg?: string): void {
 /** Asserts strict (`Object.is`) equality. */
 export function assertStrictEquals<T>(actual: unknown, expected: T, msg?: string): asserts actual is T {
   if (Object.is(actual, expected)) return;
-  throw new AssertionError(msg ?? `Values are not strictly equal:\n  actual:   ${fmt(actual)}\n  expected: ${fmt(expected)}`);
+  throw new AssertionError(
+    msg ?? `Values are not strictly equal:\n  actual:   ${fmt(actual)}\n  expected: ${fmt(expected)}`,
+  );
 }
 
 /** Asserts that `actual` is within `tolerance` of `expected` (default 1e-7, as the real package). */
@@ -156,7 +160,9 @@ export function assertArrayIncludes<T>(actual: ArrayLike<T>, expected: ArrayLike
     if (!found) missing.push(expected[i] as T);
   }
   if (missing.length === 0) return;
-  throw new AssertionError(msg ?? `Expected actual: "${fmt(actual)}" to include: "${fmt(expected)}"\nmissing: ${fmt(missing)}`);
+  throw new AssertionError(
+    msg ?? `Expected actual: "${fmt(actual)}" to include: "${fmt(expected)}"\nmissing: ${fmt(missing)}`,
+  );
 }
 
 /** Asserts that `obj` is an instance of `type`. */
@@ -180,10 +186,16 @@ type ErrorClass<E extends Error> = abstract new (...args: any[]) => E;
 
 function checkError<E extends Error>(e: unknown, ErrorClass?: ErrorClass<E>, msgIncludes?: string): E {
   if (ErrorClass && !(e instanceof ErrorClass)) {
-    throw new AssertionError(`Expected error to be instance of "${ErrorClass.name}", but was "${(e as Error)?.constructor?.name}": ${fmt(e)}`);
+    throw new AssertionError(
+      `Expected error to be instance of "${ErrorClass.name}", but was "${(e as Error)?.constructor?.name}": ${
+        fmt(e)
+      }`,
+    );
   }
   if (msgIncludes !== undefined && !String((e as Error)?.message).includes(msgIncludes)) {
-    throw new AssertionError(`Expected error message to include "${msgIncludes}", but got "${(e as Error)?.message}".`);
+    throw new AssertionError(
+      `Expected error message to include "${msgIncludes}", but got "${(e as Error)?.message}".`,
+    );
   }
   return e as E;
 }

@@ -1,4 +1,4 @@
-import { assertAlmostEquals, assertEquals, assertRejects, assertThrows, AssertionError } from "@std/assert";
+import { assertAlmostEquals, assertEquals, AssertionError, assertRejects, assertThrows } from "@std/assert";
 
 Deno.test("assert module: equality and failures are real", async () => {
   assertEquals({ a: [1, 2], b: new Float32Array([1]) }, { a: [1, 2], b: new Float32Array([1]) });
