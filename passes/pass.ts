@@ -1,0 +1,99 @@
+/**
+ * What a pass is, and how pipelines run. A pass is `{ name, run(model, ctx) -> { modified } }` (the
+ * onnxscript / onnx-ir convention); a pipeline is a list of passes, optionally repeated until nothing
+ * changes, with the IR verified after each pass when asked (tests always ask).
+ * @module
+ */
+import type { Model } from "../onnx/ir.ts";
+import { type Reporter, silentReporter } from "../onnx/reporter.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import { verify } from "../onnx/verify.ts";
+
+/** Runs a (float) model; injected so passes never import runtime/. */
+export interface PassRuntime {
+  /**
+   * Run `model` on each batch of inputs and hand the requested values (graph outputs or intermediate
+   * values, by name) to `onBatch`. Intermediate values are exposed by the runtime as it sees fit (e.g. extra
+   * graph outputs).
+   */
+  collect(
+    model: Model,
+    values: readonly string[],
+    onBatch: (values: Record<string, Tensor>, batchIndex: number) => void | Promise<void>,
+  ): Promise<void>;
+}
+
+/** What a pass may use besides the model. */
+export interface PassContext {
+  /** Progress and diagnostics. */
+  reporter: Reporter;
+  /** Float inference over the calibration data, when the pass needs it. */
+  runtime?: PassRuntime;
+}
+
+/** What a pass reports. */
+export interface PassResult {
+  /** Whether the model changed. */
+  modified: boolean;
+  /** Human-readable notes for the report (what was rewritten, what was skipped and why). */
+  notes?: string[];
+}
+
+/** A graph pass. */
+export interface Pass {
+  readonly name: string;
+  run(model: Model, ctx: PassContext): PassResult | Promise<PassResult>;
+}
+
+/** Options for {@link runPipeline}. */
+export interface PipelineOptions {
+  /** Repeat the whole list until no pass modifies the model. @default false */
+  untilFixedPoint?: boolean;
+  /** Maximum rounds when repeating. @default 10 */
+  maxRounds?: number;
+  /** Run verify() after every pass and throw on the first problem. @default false */
+  verifyEach?: boolean;
+}
+
+/** Result of a pipeline: one entry per pass run. */
+export interface PipelineResult {
+  modified: boolean;
+  steps: { pass: string; modified: boolean; notes: string[] }[];
+}
+
+/**
+ * Run passes in order.
+ *
+ * @param model the model (changed in place)
+ * @param passes the passes
+ * @param ctx context handed to each pass (a silent reporter when omitted)
+ * @param options repetition and verification
+ * @returns what each pass did
+ */
+export async function runPipeline(
+  model: Model,
+  passes: readonly Pass[],
+  ctx: Partial<PassContext> = {},
+  options: PipelineOptions = {},
+): Promise<PipelineResult> {
+  const full: PassContext = { reporter: ctx.reporter ?? silentReporter, ...(ctx.runtime ? { runtime: ctx.runtime } : {}) };
+  const steps: PipelineResult["steps"] = [];
+  let any = false;
+  const rounds = options.untilFixedPoint ? (options.maxRounds ?? 10) : 1;
+  for (let r = 0; r < rounds; r++) {
+    let changed = false;
+    for (const p of passes) {
+      const res = await p.run(model, full);
+      steps.push({ pass: p.name, modified: res.modified, notes: res.notes ?? [] });
+      if (res.modified) changed = any = true;
+      if (options.verifyEach) {
+        const problems = verify(model);
+        if (problems.length) {
+          throw new Error(`IR invalid after pass "${p.name}":\n  ${problems.slice(0, 10).join("\n  ")}`);
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return { modified: any, steps };
+}
