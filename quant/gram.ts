@@ -1,0 +1,169 @@
+/**
+ * Streaming Gram matrix H = X^T X / N of a linear layer's input (the Hessian proxy of GPTQ-style and
+ * ShiftAddLLM-style weight quantizers), plus the per-feature mean of X (for bias correction).
+ *
+ * Rows arrive in batches; memory is O(k^2) whatever the number of rows. Accumulation is float64 (the
+ * product of two float32 values is exact in float64, only the sums round). Only the upper triangle is
+ * accumulated; rows are buffered into a transposed float64 block of `BLOCK` rows so each entry of H is
+ * updated once per block with a 2x2 register-blocked dot product instead of once per row.
+ * @module
+ */
+
+/** Rows buffered before they are folded into the Gram sum. */
+const BLOCK = 64;
+
+/**
+ * Streaming accumulator of X^T X and of the column sums of X, for k-wide rows.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { GramAccumulator } from "./gram.ts";
+ * const g = new GramAccumulator(2);
+ * g.add(new Float32Array([1, 2, 3, 4]), 2); // rows [1, 2] and [3, 4]
+ * assertEquals(g.count, 2);
+ * assertEquals(g.mean(), new Float64Array([5, 7, 7, 10])); // [[1+9, 2+12], [.., 4+16]] / 2
+ * assertEquals(g.featureMean(), new Float64Array([2, 3]));
+ * ```
+ */
+export class GramAccumulator {
+  /** Row width (number of input features). */
+  readonly k: number;
+  #sum: Float64Array; // upper triangle (row-major k x k) of sum x x^T
+  #colSum: Float64Array;
+  #count = 0;
+  #block: Float64Array; // transposed pending rows: block[i * BLOCK + r]
+  #pending = 0;
+
+  /**
+   * @param k row width (number of input features), a positive integer
+   */
+  constructor(k: number) {
+    if (!Number.isInteger(k) || k < 1) {
+      throw new RangeError(`Cannot create a Gram accumulator: k must be a positive integer, got ${k}`);
+    }
+    this.k = k;
+    this.#sum = new Float64Array(k * k);
+    this.#colSum = new Float64Array(k);
+    this.#block = new Float64Array(k * BLOCK);
+  }
+
+  /** Number of rows accumulated so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * Accumulate `nRows` contiguous k-wide rows.
+   *
+   * @param rows row-major data, at least `nRows * k` values
+   * @param nRows number of rows to take from `rows`
+   */
+  add(rows: Float32Array | Float64Array, nRows: number): void {
+    const k = this.k;
+    if (!Number.isInteger(nRows) || nRows < 0 || nRows * k > rows.length) {
+      throw new RangeError(
+        `Cannot add rows: ${nRows} rows of width ${k} need ${nRows * k} values, got ${rows.length}`,
+      );
+    }
+    const block = this.#block;
+    const colSum = this.#colSum;
+    for (let r = 0; r < nRows; r++) {
+      const base = r * k;
+      const slot = this.#pending;
+      for (let i = 0; i < k; i++) {
+        const v = rows[base + i]!;
+        block[i * BLOCK + slot] = v;
+        colSum[i] = colSum[i]! + v;
+      }
+      this.#count++;
+      if (++this.#pending === BLOCK) this.#flush();
+    }
+  }
+
+  /** Fold the pending block into the upper triangle of the sum. */
+  #flush(): void {
+    const n = this.#pending;
+    if (n === 0) return;
+    const k = this.k;
+    const b = this.#block;
+    const s = this.#sum;
+    // 2x2 micro-kernel over (i, i+1) x (j, j+1) with j >= i: four dot products share four loads per row.
+    for (let i = 0; i < k; i += 2) {
+      const i0 = i * BLOCK;
+      const twoRows = i + 1 < k;
+      const i1 = twoRows ? i0 + BLOCK : i0;
+      for (let j = i; j < k; j += 2) {
+        const j0 = j * BLOCK;
+        const twoCols = j + 1 < k;
+        const j1 = twoCols ? j0 + BLOCK : j0;
+        let s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+        for (let r = 0; r < n; r++) {
+          const a0 = b[i0 + r]!, a1 = b[i1 + r]!, c0 = b[j0 + r]!, c1 = b[j1 + r]!;
+          s00 += a0 * c0;
+          s01 += a0 * c1;
+          s10 += a1 * c0;
+          s11 += a1 * c1;
+        }
+        const at = i * k + j;
+        s[at] = s[at]! + s00;
+        if (twoCols) s[at + 1] = s[at + 1]! + s01;
+        // (i+1, j) is below the diagonal when j === i: the upper triangle already has it as (i, i+1).
+        if (twoRows && j > i) s[at + k] = s[at + k]! + s10;
+        if (twoRows && twoCols) s[at + k + 1] = s[at + k + 1]! + s11;
+      }
+    }
+    this.#pending = 0;
+  }
+
+  /**
+   * Add another accumulator's rows into this one.
+   *
+   * @param other accumulator of the same width
+   */
+  merge(other: GramAccumulator): void {
+    if (other.k !== this.k) {
+      throw new RangeError(`Cannot merge Gram accumulators: widths differ (${this.k} vs ${other.k})`);
+    }
+    this.#flush();
+    other.#flush();
+    for (let i = 0; i < this.#sum.length; i++) this.#sum[i] = this.#sum[i]! + other.#sum[i]!;
+    for (let i = 0; i < this.k; i++) this.#colSum[i] = this.#colSum[i]! + other.#colSum[i]!;
+    this.#count += other.#count;
+  }
+
+  /**
+   * H = X^T X / N, full symmetric k x k, row-major.
+   *
+   * @returns a new Float64Array of length k * k
+   */
+  mean(): Float64Array {
+    this.#requireRows("mean Gram matrix");
+    this.#flush();
+    const k = this.k;
+    const h = new Float64Array(k * k);
+    const inv = 1 / this.#count;
+    for (let i = 0; i < k; i++) {
+      for (let j = i; j < k; j++) {
+        const v = this.#sum[i * k + j]! * inv;
+        h[i * k + j] = v;
+        h[j * k + i] = v;
+      }
+    }
+    return h;
+  }
+
+  /**
+   * Per-feature mean of X (column means).
+   *
+   * @returns a new Float64Array of length k
+   */
+  featureMean(): Float64Array {
+    this.#requireRows("feature mean");
+    return this.#colSum.map((v) => v / this.#count);
+  }
+
+  #requireRows(what: string): void {
+    if (this.#count === 0) throw new RangeError(`Cannot compute the ${what}: no rows were added`);
+  }
+}

@@ -1,0 +1,86 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { GramAccumulator } from "./gram.ts";
+
+/** Deterministic pseudo-random float32 rows (LCG), with a per-feature offset so the mean is non-zero. */
+function rows(n: number, k: number, seed: number): Float32Array {
+  const out = new Float32Array(n * k);
+  let s = seed >>> 0;
+  for (let i = 0; i < out.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * 4 + (i % k) * 0.01;
+  }
+  return out;
+}
+
+function directMean(x: Float32Array, n: number, k: number): Float64Array {
+  const h = new Float64Array(k * k);
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) h[i * k + j] = h[i * k + j]! + x[r * k + i]! * x[r * k + j]!;
+    }
+  }
+  return h.map((v) => v / n);
+}
+
+function maxRelErr(a: Float64Array, b: Float64Array): number {
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]!));
+    err = Math.max(err, Math.abs(a[i]! - b[i]!));
+  }
+  return err / scale;
+}
+
+Deno.test("GramAccumulator equals a direct float64 X^T X within 1e-12 (odd k, partial blocks)", () => {
+  for (const [k, n] of [[1, 5], [7, 130], [33, 200]] as const) {
+    const x = rows(n, k, k);
+    const g = new GramAccumulator(k);
+    g.add(x.subarray(0, 3 * k), 3); // batches of uneven size
+    g.add(x.subarray(3 * k), n - 3);
+    assertEquals(g.count, n);
+    const h = g.mean();
+    assert(maxRelErr(h, directMean(x, n, k)) < 1e-12, `k=${k}`);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) assertEquals(h[i * k + j], h[j * k + i]);
+    const mean = g.featureMean();
+    for (let i = 0; i < k; i++) {
+      let s = 0;
+      for (let r = 0; r < n; r++) s += x[r * k + i]!;
+      assert(Math.abs(mean[i]! - s / n) < 1e-12);
+    }
+  }
+});
+
+Deno.test("GramAccumulator.merge equals one accumulator over all rows", () => {
+  const k = 9;
+  const x = rows(100, k, 7);
+  const all = new GramAccumulator(k);
+  all.add(x, 100);
+  const a = new GramAccumulator(k);
+  const b = new GramAccumulator(k);
+  a.add(x, 40);
+  b.add(x.subarray(40 * k), 60);
+  a.merge(b);
+  assertEquals(a.count, 100);
+  assert(maxRelErr(a.mean(), all.mean()) < 1e-14);
+  assert(maxRelErr(a.featureMean(), all.featureMean()) < 1e-14);
+  assertThrows(() => a.merge(new GramAccumulator(3)), RangeError);
+  assertThrows(() => new GramAccumulator(3).mean(), RangeError);
+  assertThrows(() => a.add(x, 1000), RangeError);
+});
+
+Deno.test("GramAccumulator: k = 1024 with 1024 rows in well under a few seconds", () => {
+  const k = 1024;
+  const g = new GramAccumulator(k);
+  const x = rows(256, k, 3);
+  const t0 = performance.now();
+  for (let b = 0; b < 4; b++) g.add(x, 256);
+  const h = g.mean();
+  const ms = performance.now() - t0;
+  assertEquals(g.count, 1024);
+  // diagonal entry 0 of the mean Gram: mean of x[r, 0]^2 over the four identical batches
+  let d = 0;
+  for (let r = 0; r < 256; r++) d += x[r * k]! ** 2;
+  assert(Math.abs(h[0]! - d / 256) < 1e-12 * d);
+  assert(ms < 5000, `took ${ms.toFixed(0)} ms`);
+});
