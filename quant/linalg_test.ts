@@ -1,0 +1,150 @@
+import { assert, assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
+import { cholesky, choleskyInverse, choleskyInverseUpper, invertLower, solveTriangular } from "./linalg.ts";
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+}
+
+/** Random SPD matrix G G^T / m + eps I. */
+function spd(n: number, seed: number): Float64Array {
+  const r = rng(seed);
+  const m = n + 4;
+  const g = new Float64Array(n * m).map(() => r());
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let k = 0; k < m; k++) s += g[i * m + k]! * g[j * m + k]!;
+      a[i * n + j] = a[j * n + i] = s / m + (i === j ? 1e-3 : 0);
+    }
+  }
+  return a;
+}
+
+function matmul(a: Float64Array, b: Float64Array, n: number, tA = false): Float64Array {
+  const c = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < n; k++) {
+      const aik = tA ? a[k * n + i]! : a[i * n + k]!;
+      for (let j = 0; j < n; j++) c[i * n + j]! += aik * b[k * n + j]!;
+    }
+  }
+  return c;
+}
+
+function maxAbsDiff(a: Float64Array, b: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function identity(n: number): Float64Array {
+  const e = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) e[i * n + i] = 1;
+  return e;
+}
+
+Deno.test("cholesky reproduces A = L L^T and is lower triangular", () => {
+  const n = 37;
+  const a = spd(n, 1);
+  const l = cholesky(a);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) assertEquals(l[i * n + j], 0);
+  const llt = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += l[i * n + k]! * l[j * n + k]!;
+      llt[i * n + j] = s;
+    }
+  }
+  assertLess(maxAbsDiff(llt, a), 1e-12);
+});
+
+Deno.test("cholesky rejects non-positive-definite and non-square input", () => {
+  assertThrows(() => cholesky(new Float64Array([1, 2, 2, 1])), RangeError, "not positive definite (pivot 1");
+  assertThrows(() => cholesky(new Float64Array([0])), RangeError, "pivot 0 is 0");
+  assertThrows(() => cholesky(new Float64Array([1, 2, 3])), TypeError, "3 entries");
+});
+
+Deno.test("invertLower and choleskyInverse give identity products", () => {
+  const n = 29;
+  const a = spd(n, 2);
+  const l = cholesky(a);
+  assertLess(maxAbsDiff(matmul(invertLower(l), l, n), identity(n)), 1e-9);
+  const ai = choleskyInverse(a);
+  assertLess(maxAbsDiff(matmul(ai, a, n), identity(n)), 1e-8);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) assertEquals(ai[i * n + j], ai[j * n + i]);
+});
+
+Deno.test("choleskyInverseUpper equals the three-step GPTQ route and satisfies U^T U = A^-1", () => {
+  const n = 24;
+  const a = spd(n, 3);
+  const u = choleskyInverseUpper(a);
+  for (let i = 0; i < n; i++) {
+    assert(u[i * n + i]! > 0);
+    for (let j = 0; j < i; j++) assertEquals(u[i * n + j], 0);
+  }
+  const ai = choleskyInverse(a);
+  assertLess(maxAbsDiff(matmul(u, u, n, true), ai), 1e-9);
+  // GPTQ: upper Cholesky of A^-1 = transpose of its lower Cholesky factor.
+  const lInv = cholesky(ai);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) m = Math.max(m, Math.abs(u[i * n + j]! - lInv[j * n + i]!));
+  }
+  assertLess(m, 1e-9);
+});
+
+Deno.test("solveTriangular: all four variants, several right-hand sides", () => {
+  const n = 15, m = 3;
+  const l = cholesky(spd(n, 4));
+  const r = rng(5);
+  const x = new Float64Array(n * m).map(() => r());
+  const cases: Array<[boolean, boolean]> = [[true, false], [true, true], [false, false], [false, true]];
+  for (const [lower, transpose] of cases) {
+    // Build t (lower: l; upper: l^T) and b = op(t) x.
+    const t = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        t[i * n + j] = lower ? l[i * n + j]! : l[j * n + i]!;
+      }
+    }
+    const b = new Float64Array(n * m);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < n; k++) {
+        const c = transpose ? t[k * n + i]! : t[i * n + k]!;
+        for (let j = 0; j < m; j++) b[i * m + j]! += c * x[k * m + j]!;
+      }
+    }
+    const got = solveTriangular(t, b, { lower, transpose });
+    assertLess(maxAbsDiff(got, x), 1e-10, `lower=${lower} transpose=${transpose}`);
+  }
+  assertThrows(() => solveTriangular(l, new Float64Array(n + 1)), TypeError);
+  assertThrows(() => solveTriangular(new Float64Array([0, 0, 1, 1]), new Float64Array(2)), RangeError);
+});
+
+Deno.test("linalg: 1024x1024 Cholesky + inverse-upper completes quickly", () => {
+  const n = 1024;
+  const r = rng(6);
+  // Diagonally dominant SPD matrix, cheap to build.
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i] = r() * 0.01;
+    a[i * n + i] = 1 + n * 0.01;
+  }
+  const t0 = performance.now();
+  const u = choleskyInverseUpper(a);
+  const ms = performance.now() - t0;
+  assertLess(ms, 5000);
+  // Spot check: (U^T U)[0, j] = U[0,0] * U[0,j], so row 0 of A^-1 times column 0 of A is 1.
+  let s = 0;
+  for (let j = 0; j < n; j++) s += u[0]! * u[j]! * a[j * n]!;
+  assertAlmostEquals(s, 1, 1e-9);
+});

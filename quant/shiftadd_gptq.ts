@@ -1,0 +1,372 @@
+/**
+ * ShiftAddLLM's multi-objective weight quantization (arXiv 2406.05981 §3.2, Eq. 4–6): binary-coded
+ * quantization with power-of-two alphas ({@link ./bcq.ts}) inside a GPTQ-style loop (arXiv 2210.17323,
+ * Alg. 1) so that the output error `‖XW − XŴ‖` on calibration data is minimised, not only the weight error.
+ *
+ * Layout is ONNX MatMul's: `W` is `K x N` row-major (`K` input features = the reduction axis, `N` outputs),
+ * `Y = X W`. GPTQ's "columns" are therefore the K feature rows of W: row k (all N outputs) is quantized at
+ * once, and its scaled error is pushed onto the rows not yet quantized.
+ *
+ * Where alphas are fitted: alphas are per (output column, group of `groupSize` consecutive input features)
+ * in accuracy mode, per (block of 8 output columns, group) in latency mode. A group's alpha sets are fitted
+ * by {@linkcode fitBcq} when the loop first reaches a feature of that group, on the current error-updated
+ * weights of the whole group — GPTQ's `find_params` at a group's first column. Without act-order and with
+ * `groupSize` a multiple of `blockSize` (or the whole K) that is the group's first row at the start of a
+ * block, with all earlier errors applied; with act-order, the group is fitted when its most salient feature
+ * comes up (rows beyond the current block still miss that block's lazily applied errors, as in GPTQ).
+ * Groups always stay contiguous in the original feature order, which is what the op stores.
+ * @module
+ */
+
+import { type BcqLevels, bcqLevels, fitBcq, nearestLevel, POT_EXP_NONE } from "./bcq.ts";
+import { choleskyInverseUpper } from "./linalg.ts";
+
+/** A dense row-major matrix. */
+export interface WeightMatrix {
+  /** `rows * cols` entries, row-major. */
+  data: Float32Array | Float64Array;
+  /** Number of rows (K, input features). */
+  rows: number;
+  /** Number of columns (N, outputs). */
+  cols: number;
+}
+
+/** Options for {@linkcode quantizeShiftAdd}. */
+export interface ShiftAddGptqOptions {
+  /**
+   * Binary planes per weight (q), 1..8; ShiftAddLLM uses 2, 3 or 4.
+   * @default {3}
+   */
+  bits?: number;
+  /**
+   * Input features per alpha group; `0` or anything `>= K` means one group over the whole K.
+   * @default {128}
+   */
+  groupSize?: number;
+  /**
+   * `"accuracy"`: every output column has its own alpha set per group; `"latency"`: 8 consecutive output
+   * columns share one alpha set per group.
+   * @default {"accuracy"}
+   */
+  mode?: "accuracy" | "latency";
+  /**
+   * `"output"`: GPTQ-style error feedback with the Hessian (needs `hessian`); `"weight"`: plain BCQ fit of
+   * every group, no error feedback.
+   * @default {"output" when a hessian is given, else "weight"}
+   */
+  objective?: "output" | "weight";
+  /**
+   * Quantize features in order of decreasing `diag(H)` (GPTQ act-order); results are stored in the original
+   * order.
+   * @default {false}
+   */
+  actOrder?: boolean;
+  /**
+   * Features per GPTQ block (lazy batch update).
+   * @default {128}
+   */
+  blockSize?: number;
+  /**
+   * Dampening added to `diag(H)`, as a fraction of its mean.
+   * @default {0.01}
+   */
+  damp?: number;
+  /**
+   * Alternating BCQ rounds per group fit.
+   * @default {20}
+   */
+  rounds?: number;
+  /**
+   * Signed power-of-two terms per alpha.
+   * @default {3}
+   */
+  terms?: number;
+  /** Called after each block with the number of features done and the total K. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Quality figures of one quantized matrix. */
+export interface ShiftAddStats {
+  /** `‖W − Ŵ‖_F / ‖W‖_F`. */
+  relWeightError: number;
+  /** `sqrt(tr((W−Ŵ)ᵀ H (W−Ŵ)) / tr(Wᵀ H W))` with the given (undamped) H, i.e. `‖XW − XŴ‖_F / ‖XW‖_F` on
+   * the calibration data; `NaN` without a hessian. */
+  relOutputError: number;
+  /** Features with `H[k,k] = 0` (never active): their weights are set to 0. */
+  deadFeatures: number;
+}
+
+/** A ShiftAddLLM-quantized `K x N` matrix. */
+export interface ShiftAddQuantized {
+  /** K, input features. */
+  rows: number;
+  /** N, outputs. */
+  cols: number;
+  /** q. */
+  bits: number;
+  /** Effective group size (`K` when one group). */
+  groupSize: number;
+  /** G = ceil(K / groupSize). */
+  groups: number;
+  /** T, power-of-two term slots per alpha. */
+  terms: number;
+  /** Alpha granularity. */
+  mode: "accuracy" | "latency";
+  /** `codes[k*N + n]`: q-bit code of W[k,n]; bit i = 1 ⇔ B_i = +1 (bit i is plane i). */
+  codes: Uint8Array;
+  /** `alphas[(i*N + n)*G + g]`: PoT-rounded alpha of plane i, output n, group g; descending in i. */
+  alphas: Float64Array;
+  /** `alphaExp[((i*N + n)*G + g)*T + t]`: exponent of term t, or `POT_EXP_NONE` (-128) for no term. */
+  alphaExp: Int8Array;
+  /** Same layout as `alphaExp`: +1 or -1 per term, 0 where there is no term. */
+  alphaSign: Int8Array;
+  /** `Ŵ`, `K x N` row-major: `Σ_i alphas(i,n,g(k)) · (±1)`. */
+  dequantized: Float32Array;
+  /** Error figures. */
+  stats: ShiftAddStats;
+}
+
+/**
+ * Quantize a MatMul weight to ShiftAddLLM's BCQ + power-of-two format, with the output objective
+ * (GPTQ-style loop over input features using `H = XᵀX / n_samples`) or the weight objective.
+ *
+ * Steps of the output objective: features with `H[k,k] = 0` get `H[k,k] = 1` and zero weights; `damp ·
+ * mean(diag H)` is added to the diagonal; with act-order, features are permuted by `diag H` descending; `U`
+ * = upper Cholesky factor of `H⁻¹` ({@linkcode choleskyInverseUpper}). Then per block of `blockSize`
+ * features, per feature k: fit its group's alphas if not fitted yet (see the module doc), quantize each
+ * `W[k,n]` to the nearest BCQ level, `e = (w − q) / U[k,k]`, subtract `U[k,j] · e` from the later features of
+ * the block, and after the block subtract the block's errors from all later features at once.
+ *
+ * @param weight W, `K x N` (ONNX MatMul layout)
+ * @param hessian `H = XᵀX / n_samples`, `K x K` float64 row-major; `null` for the weight objective
+ * @param options bits, groupSize, mode, objective, actOrder, blockSize, damp, rounds, terms, onProgress
+ * @returns codes, alphas (values and power-of-two terms), Ŵ and error stats
+ * @throws {TypeError} on inconsistent shapes or the output objective without a hessian
+ * @throws {RangeError} on out-of-range options
+ * @example
+ * ```ts
+ * import { assertEquals, assertLess } from "@std/assert";
+ * import { quantizeShiftAdd } from "./shiftadd_gptq.ts";
+ * const w = Float32Array.from({ length: 16 * 8 }, (_, i) => Math.sin(i * 1.3));
+ * const h = new Float64Array(16 * 16);
+ * for (let k = 0; k < 16; k++) h[k * 16 + k] = 1 + k;
+ * const r = quantizeShiftAdd({ data: w, rows: 16, cols: 8 }, h, { bits: 3, groupSize: 8 });
+ * assertEquals([r.groups, r.codes.length, r.alphaExp.length], [2, 128, 3 * 8 * 2 * 3]);
+ * assertLess(r.stats.relOutputError, 0.15);
+ * ```
+ */
+export function quantizeShiftAdd(
+  weight: WeightMatrix,
+  hessian: Float64Array | null,
+  options: ShiftAddGptqOptions = {},
+): ShiftAddQuantized {
+  const { rows: K, cols: N } = weight;
+  const q = options.bits ?? 3;
+  const mode = options.mode ?? "accuracy";
+  const objective = options.objective ?? (hessian ? "output" : "weight");
+  const blockSize = options.blockSize ?? 128;
+  const damp = options.damp ?? 0.01;
+  const T = options.terms ?? 3;
+  const rounds = options.rounds ?? 20;
+  if (!Number.isInteger(K) || !Number.isInteger(N) || K < 1 || N < 1 || weight.data.length !== K * N) {
+    throw new TypeError(
+      `Cannot quantize a ${K}x${N} weight: expected ${K * N} entries, got ${weight.data.length}`,
+    );
+  }
+  if (hessian && hessian.length !== K * K) {
+    throw new TypeError(
+      `Cannot quantize a ${K}x${N} weight: hessian has ${hessian.length} entries, not ${K * K}`,
+    );
+  }
+  if (objective === "output" && !hessian) {
+    throw new TypeError("Cannot use the output objective without a hessian");
+  }
+  if (!Number.isInteger(q) || q < 1 || q > 8) {
+    throw new RangeError(`Cannot quantize: bits must be 1..8, got ${q}`);
+  }
+  if (!Number.isInteger(T) || T < 1 || T > 8) {
+    throw new RangeError(`Cannot quantize: terms must be 1..8, got ${T}`);
+  }
+  if (!(blockSize >= 1) || !(damp >= 0)) {
+    throw new RangeError(`Cannot quantize: blockSize must be >= 1 and damp >= 0, got ${blockSize}, ${damp}`);
+  }
+  const gs0 = options.groupSize ?? 128;
+  if (!Number.isInteger(gs0) || gs0 < 0) throw new RangeError(`Cannot quantize: bad groupSize ${gs0}`);
+  const gs = gs0 === 0 || gs0 > K ? K : gs0;
+  const G = Math.ceil(K / gs);
+
+  const w = Float64Array.from(weight.data);
+  let dead = 0;
+  let u: Float64Array | null = null;
+  let perm = Int32Array.from({ length: K }, (_, i) => i);
+  if (objective === "output") {
+    const h = Float64Array.from(hessian!);
+    let meanDiag = 0;
+    for (let k = 0; k < K; k++) {
+      if (h[k * K + k] === 0) {
+        h[k * K + k] = 1;
+        w.fill(0, k * N, (k + 1) * N);
+        dead++;
+      }
+      meanDiag += h[k * K + k]! / K;
+    }
+    for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
+    if (options.actOrder) {
+      // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
+      perm = Int32Array.from(
+        Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
+      );
+      const hp = new Float64Array(K * K);
+      for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[perm[i]! * K + perm[j]!]!;
+      u = choleskyInverseUpper(hp);
+    } else {
+      u = choleskyInverseUpper(h);
+    }
+  }
+
+  const codes = new Uint8Array(K * N);
+  const deq = new Float32Array(K * N);
+  const alphas = new Float64Array(q * N * G);
+  const alphaExp = new Int8Array(q * N * G * T).fill(POT_EXP_NONE);
+  const alphaSign = new Int8Array(q * N * G * T);
+  const levels: Array<BcqLevels | undefined> = new Array(G * N);
+  const span = mode === "latency" ? 8 : 1;
+
+  const fitGroup = (g: number) => {
+    const k0 = g * gs, k1 = Math.min(K, k0 + gs), rowsG = k1 - k0;
+    // Transpose the group once (row reads stay contiguous); column n's weights are then tr[n*rowsG ..].
+    const tr = new Float64Array(rowsG * N);
+    for (let k = k0; k < k1; k++) for (let n = 0; n < N; n++) tr[n * rowsG + k - k0] = w[k * N + n]!;
+    for (let n0 = 0; n0 < N; n0 += span) {
+      const n1 = Math.min(N, n0 + span);
+      const vals = tr.subarray(n0 * rowsG, n1 * rowsG);
+      const fit = fitBcq(vals, { bits: q, rounds, terms: T });
+      const lv = bcqLevels(fit.alphas);
+      for (let n = n0; n < n1; n++) {
+        levels[g * N + n] = lv;
+        for (let i = 0; i < q; i++) {
+          const a = (i * N + n) * G + g;
+          alphas[a] = fit.alphas[i]!;
+          const t = fit.terms[i]!;
+          for (let j = 0; j < t.exps.length; j++) {
+            alphaExp[a * T + j] = t.exps[j]!;
+            alphaSign[a * T + j] = t.signs[j]!;
+          }
+        }
+      }
+    }
+  };
+
+  const err = new Float64Array(Math.min(blockSize, K) * N);
+  for (let b0 = 0; b0 < K; b0 += blockSize) {
+    const b1 = Math.min(K, b0 + blockSize);
+    for (let i = b0; i < b1; i++) {
+      const k = perm[i]!;
+      const g = Math.floor(k / gs);
+      if (levels[g * N] === undefined) fitGroup(g);
+      const rk = k * N;
+      const d = u ? u[i * K + i]! : 1;
+      const er = (i - b0) * N;
+      for (let n = 0; n < N; n++) {
+        const lv = levels[g * N + n]!;
+        const x = w[rk + n]!;
+        const idx = nearestLevel(lv, x);
+        const v = lv.values[idx]!;
+        codes[rk + n] = lv.codes[idx]!;
+        deq[rk + n] = v;
+        err[er + n] = (x - v) / d;
+      }
+      if (!u) continue;
+      // Intra-block propagation onto the later features of the block (GPTQ Alg. 1, inner update).
+      for (let j = i + 1; j < b1; j++) {
+        const c = u[i * K + j]!;
+        if (c === 0) continue;
+        const rj = perm[j]! * N;
+        for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
+      }
+    }
+    if (u) {
+      // Lazy batch update of all later features: W[j] -= Σ_{i in block} U[i,j] · err_i.
+      for (let j = b1; j < K; j++) {
+        const rj = perm[j]! * N;
+        for (let i = b0; i < b1; i++) {
+          const c = u[i * K + j]!;
+          if (c === 0) continue;
+          const er = (i - b0) * N;
+          for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
+        }
+      }
+    }
+    options.onProgress?.(b1, K);
+  }
+
+  return {
+    rows: K,
+    cols: N,
+    bits: q,
+    groupSize: gs,
+    groups: G,
+    terms: T,
+    mode,
+    codes,
+    alphas,
+    alphaExp,
+    alphaSign,
+    dequantized: deq,
+    stats: errorStats(weight.data, deq, hessian, K, N, dead),
+  };
+}
+
+/** Relative weight error and, with H, relative output error sqrt(tr(EᵀHE)/tr(WᵀHW)). */
+function errorStats(
+  w: Float32Array | Float64Array,
+  deq: Float32Array,
+  h: Float64Array | null,
+  K: number,
+  N: number,
+  dead: number,
+): ShiftAddStats {
+  let num = 0, den = 0;
+  for (let i = 0; i < w.length; i++) {
+    num += (w[i]! - deq[i]!) ** 2;
+    den += w[i]! ** 2;
+  }
+  const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
+  if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
+  const a = Float64Array.from(w);
+  const e = new Float64Array(K * N);
+  for (let i = 0; i < e.length; i++) e[i] = a[i]! - deq[i]!;
+  const [te, tw] = quadTraces(h, e, a, K, N);
+  return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
+}
+
+/**
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as Σ_{k,j} H[k,j] <row k, row j> over the lower triangle
+ * of the symmetric H (off-diagonal terms doubled); both in one pass over H.
+ */
+function quadTraces(
+  h: Float64Array,
+  e: Float64Array,
+  w: Float64Array,
+  K: number,
+  N: number,
+): [number, number] {
+  let se = 0, sw = 0;
+  for (let k = 0; k < K; k++) {
+    const rk = k * N;
+    for (let j = 0; j <= k; j++) {
+      const c = h[k * K + j]!;
+      if (c === 0) continue;
+      const rj = j * N;
+      let de = 0, dw = 0;
+      for (let n = 0; n < N; n++) {
+        de += e[rk + n]! * e[rj + n]!;
+        dw += w[rk + n]! * w[rj + n]!;
+      }
+      const f = j === k ? c : 2 * c;
+      se += f * de;
+      sw += f * dw;
+    }
+  }
+  return [se, sw];
+}

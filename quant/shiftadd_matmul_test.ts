@@ -1,0 +1,244 @@
+import { assert, assertEquals, assertLessOrEqual } from "@std/assert";
+import { packShiftAdd, type ShiftAddPacked, unpackShiftAdd, validateShiftAdd } from "./shiftadd_pack.ts";
+import { buildLut, shiftAddMatMulRef, shiftAddTolerance } from "./shiftadd_matmul.ts";
+import { quantizeShiftAdd } from "./shiftadd_gptq.ts";
+
+const CASES_PATH = new URL("../tests/ops/ShiftAddMatMul.json", import.meta.url);
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random valid packed op: random planes (padding 0), 1..T terms per alpha within the span rule. */
+function randomPacked(
+  seed: number,
+  k: number,
+  n: number,
+  bits: number,
+  groupSize: number,
+  mode: "accuracy" | "latency",
+  expRange: [number, number] = [-8, 1],
+): ShiftAddPacked {
+  const r = rng(seed);
+  const T = 3, G = Math.ceil(k / groupSize), J = Math.ceil(k / 8);
+  const planes = new Uint8Array(bits * n * J).map(() => Math.floor(r() * 256));
+  if (k % 8) { for (let row = 0; row < bits * n; row++) planes[row * J + J - 1]! &= (1 << (k % 8)) - 1; }
+  const alphaExp = new Int8Array(bits * n * G * T).fill(-128);
+  const alphaSign = new Uint8Array(bits * n * G);
+  for (let i = 0; i < bits; i++) {
+    for (let nn = 0; nn < n; nn++) {
+      for (let g = 0; g < G; g++) {
+        const a = (i * n + nn) * G + g;
+        const src = mode === "latency" ? (i * n + (nn & ~7)) * G + g : a;
+        if (src !== a) {
+          alphaExp.set(alphaExp.subarray(src * T, src * T + T), a * T);
+          alphaSign[a] = alphaSign[src]!;
+          continue;
+        }
+        let e = expRange[0] + Math.floor(r() * (expRange[1] - expRange[0] + 1));
+        const used = 1 + Math.floor(r() * T);
+        for (let t = 0; t < used; t++) {
+          alphaExp[a * T + t] = e;
+          if (t > 0 && r() < 0.5) alphaSign[a]! |= 1 << t;
+          e -= 1 + Math.floor(r() * 4);
+        }
+      }
+    }
+  }
+  const p: ShiftAddPacked = { k, n, bits, groupSize, terms: T, mode, planes, alphaExp, alphaSign };
+  validateShiftAdd(p);
+  return p;
+}
+
+/** x @ Ŵ in float64 (Ŵ from unpack). */
+function denseMatMul(x: Float32Array, w: Float32Array, k: number, n: number): Float64Array {
+  const rows = x.length / k;
+  const y = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let kk = 0; kk < k; kk++) {
+      const v = x[r * k + kk]!;
+      for (let j = 0; j < n; j++) y[r * n + j]! += v * w[kk * n + j]!;
+    }
+  }
+  return y;
+}
+
+function randomX(seed: number, count: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: count }, () => (r() - 0.5) * 4);
+}
+
+Deno.test("buildLut: every entry is the ±1 sum of its bits", () => {
+  const x = [0.5, -1.25, 3, 0.125, -2, 7, 0.0625, 1];
+  const lut = buildLut(x);
+  for (let b = 0; b < 256; b++) {
+    let s = 0;
+    for (let t = 0; t < 8; t++) s += (b >> t) & 1 ? x[t]! : -x[t]!;
+    assertEquals(lut[b], s); // dyadic values: exact
+  }
+});
+
+Deno.test("shiftAddMatMulRef (LUT) equals x @ unpack(...) within the spec tolerance", () => {
+  const shapes: Array<[number, number, number, number, "accuracy" | "latency"]> = [
+    [8, 3, 2, 8, "accuracy"],
+    [13, 5, 3, 13, "accuracy"],
+    [20, 9, 4, 8, "latency"],
+    [64, 16, 3, 16, "accuracy"],
+    [37, 12, 2, 64, "latency"],
+  ];
+  shapes.forEach(([k, n, q, gs, mode], c) => {
+    const p = randomPacked(10 + c, k, n, q, gs, mode);
+    const x = { data: randomX(20 + c, 3 * k), dims: [3, k] };
+    const y = shiftAddMatMulRef(x, p);
+    assertEquals(y.dims, [3, n]);
+    const ref = denseMatMul(x.data, unpackShiftAdd(p), k, n);
+    const tol = shiftAddTolerance(x, p);
+    for (let i = 0; i < ref.length; i++) {
+      assertLessOrEqual(Math.abs(y.data[i]! - ref[i]!), tol[i]!, `case ${c} y[${i}]`);
+    }
+  });
+});
+
+Deno.test("shiftAddMatMulRef on a quantized layer reproduces X @ Ŵ", () => {
+  const k = 48, n = 16, r = rng(3);
+  const w = Float32Array.from({ length: k * n }, () => r() - 0.5);
+  const qz = quantizeShiftAdd({ data: w, rows: k, cols: n }, null, { bits: 3, groupSize: 16 });
+  const p = packShiftAdd(qz);
+  const x = { data: randomX(4, 5 * k), dims: [5, k] };
+  const y = shiftAddMatMulRef(x, p);
+  const ref = denseMatMul(x.data, qz.dequantized, k, n);
+  const tol = shiftAddTolerance(x, p);
+  for (let i = 0; i < ref.length; i++) assertLessOrEqual(Math.abs(y.data[i]! - ref[i]!), tol[i]!);
+});
+
+interface TensorJson {
+  dtype: "float32" | "uint8" | "int8";
+  dims: number[];
+  data: number[];
+}
+interface OpCase {
+  name: string;
+  attributes: { bits: number; group_size: number; terms: number; mode: "accuracy" | "latency" };
+  inputs: { X: TensorJson; planes: TensorJson; alpha_exp: TensorJson; alpha_sign: TensorJson };
+  outputs: { Y: TensorJson };
+  tolerance: { atol: number; rtol: number };
+}
+
+/** The data-driven cases, generated by the reference (regenerate: SHIFTKIT_UPDATE_OPS=1 deno test -A <this file>). */
+function buildCases(): OpCase[] {
+  const make = (name: string, p: ShiftAddPacked, xData: Float32Array, xDims: number[]): OpCase => {
+    const x = { data: xData, dims: xDims };
+    const y = shiftAddMatMulRef(x, p);
+    const J = Math.ceil(p.k / 8), G = Math.ceil(p.k / p.groupSize);
+    return {
+      name,
+      attributes: { bits: p.bits, group_size: p.groupSize, terms: p.terms, mode: p.mode },
+      inputs: {
+        X: { dtype: "float32", dims: xDims, data: Array.from(xData) },
+        planes: { dtype: "uint8", dims: [p.bits, p.n, J], data: Array.from(p.planes) },
+        alpha_exp: { dtype: "int8", dims: [p.bits, p.n, G, p.terms], data: Array.from(p.alphaExp) },
+        alpha_sign: { dtype: "uint8", dims: [p.bits, p.n, G], data: Array.from(p.alphaSign) },
+      },
+      outputs: { Y: { dtype: "float32", dims: [...y.dims], data: Array.from(y.data) } },
+      tolerance: { atol: Math.max(...shiftAddTolerance(x, p)), rtol: 0 },
+    };
+  };
+  const r = rng(99);
+  const fitted = (() => {
+    const w = Float32Array.from({ length: 24 * 8 }, () => r() - 0.5);
+    return packShiftAdd(
+      quantizeShiftAdd({ data: w, rows: 24, cols: 8 }, null, { bits: 2, groupSize: 8, rounds: 5 }),
+    );
+  })();
+  const edgeX = Float32Array.from([
+    0,
+    3e-3,
+    1,
+    -1,
+    65504,
+    -65504,
+    1e-8,
+    -3.5,
+    2 ** 20,
+    0.1,
+    -0.1,
+    1e-30,
+    7,
+    -7,
+    0.5,
+    0.25,
+  ]);
+  return [
+    make("k8_n3_q2_one_group", randomPacked(1, 8, 3, 2, 8, "accuracy"), randomX(101, 16), [2, 8]),
+    make("k13_n5_q3_padded_last_byte", randomPacked(2, 13, 5, 3, 13, "accuracy"), randomX(102, 39), [3, 13]),
+    make("k20_n9_q4_three_groups_latency", randomPacked(3, 20, 9, 4, 8, "latency"), randomX(103, 40), [
+      2,
+      1,
+      20,
+    ]),
+    make("k16_n4_q3_edge_values", randomPacked(4, 16, 4, 3, 16, "accuracy", [-40, 10]), edgeX, [1, 16]),
+    make("k24_n8_q2_fitted_weights", fitted, randomX(105, 48), [2, 24]),
+    make("k5_n2_q4_tiny", randomPacked(6, 5, 2, 4, 8, "accuracy"), randomX(106, 5), [5]),
+  ];
+}
+
+function fromJson(c: OpCase): ShiftAddPacked {
+  const a = c.attributes;
+  return {
+    k: c.inputs.X.dims[c.inputs.X.dims.length - 1]!,
+    n: c.inputs.planes.dims[1]!,
+    bits: a.bits,
+    groupSize: a.group_size,
+    terms: a.terms,
+    mode: a.mode,
+    planes: Uint8Array.from(c.inputs.planes.data),
+    alphaExp: Int8Array.from(c.inputs.alpha_exp.data),
+    alphaSign: Uint8Array.from(c.inputs.alpha_sign.data),
+  };
+}
+
+Deno.test("tests/ops/ShiftAddMatMul.json: reference reproduces every case bit for bit", async () => {
+  const fresh = buildCases();
+  if (Deno.env.get("SHIFTKIT_UPDATE_OPS") === "1") {
+    const doc = {
+      op: "ShiftAddMatMul",
+      domain: "shiftkit",
+      version: 1,
+      spec: "docs/ops/shiftadd.md",
+      generator: "quant/shiftadd_matmul_test.ts (SHIFTKIT_UPDATE_OPS=1)",
+      cases: fresh,
+    };
+    await Deno.writeTextFile(CASES_PATH, JSON.stringify(doc, null, 2) + "\n");
+  }
+  const doc = JSON.parse(await Deno.readTextFile(CASES_PATH)) as {
+    op: string;
+    domain: string;
+    version: number;
+    cases: OpCase[];
+  };
+  assertEquals([doc.op, doc.domain, doc.version], ["ShiftAddMatMul", "shiftkit", 1]);
+  assertEquals(doc.cases, JSON.parse(JSON.stringify(fresh))); // JSON has no -0: compare as stored
+  const qs = new Set<number>();
+  let padded = false;
+  for (const c of doc.cases) {
+    const p = fromJson(c);
+    validateShiftAdd(p);
+    qs.add(p.bits);
+    padded ||= p.k % 8 !== 0;
+    const x = { data: Float32Array.from(c.inputs.X.data), dims: c.inputs.X.dims };
+    const y = shiftAddMatMulRef(x, p);
+    assertEquals(y.dims, c.outputs.Y.dims);
+    assertEquals(Array.from(y.data), c.outputs.Y.data, c.name);
+    const dense = denseMatMul(x.data, unpackShiftAdd(p), p.k, p.n);
+    dense.forEach((v, i) => assertLessOrEqual(Math.abs(v - c.outputs.Y.data[i]!), c.tolerance.atol, c.name));
+  }
+  assertEquals([...qs].sort(), [2, 3, 4]);
+  assert(padded);
+});
