@@ -1,0 +1,27 @@
+/**
+ * The float-inference contract shared by every backend that can run a model on real inputs: the
+ * onnxruntime-node adapter ({@link ./ort.ts}), an onnxruntime-web adapter, or the built-in CPU evaluator.
+ * Calibration, evaluation and validation are written against this interface only.
+ * @module
+ */
+import type { Tensor } from "../onnx/tensor.ts";
+
+/** A loaded model that runs float inference. */
+export interface FloatRuntime {
+  /**
+   * Run the model once.
+   *
+   * @param feeds one tensor per graph input, by input name
+   * @returns every graph output, by output name
+   */
+  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** Graph input names, in graph order. */
+  readonly inputNames: string[];
+  /** Graph output names, in graph order. */
+  readonly outputNames: string[];
+  /** Free the native session; the runtime must not be used afterwards. */
+  release(): Promise<void>;
+}
+
+/** Creates a {@link FloatRuntime} from the bytes of an `.onnx` model. */
+export type RuntimeFactory = (modelBytes: Uint8Array) => Promise<FloatRuntime>;
