@@ -1,0 +1,147 @@
+/**
+ * Runs a graph on the CPU reference kernels: nodes in order, a value -> tensor map, and each tensor dropped
+ * as soon as its last consumer has run (graph outputs are kept), so peak memory is the live set, not the
+ * whole activation history.
+ * @module
+ */
+import type { Graph, Model, Value } from "../ir.ts";
+import type { Tensor } from "../tensor.ts";
+import { getOp } from "./registry.ts";
+
+/** Options of {@link evaluateGraph}. */
+export interface EvaluateOptions {
+  /**
+   * Opset version per domain (`""` = ai.onnx), as the model imports them; kernels need it for attribute vs
+   * input changes across opsets.
+   * @default {new Map([["", 21]])}
+   */
+  opsets?: ReadonlyMap<string, number>;
+  /**
+   * Called with every node output as it is produced (calibration observers, debugging). The tensor must
+   * not be modified.
+   * @default {undefined}
+   */
+  onValue?: (value: Value, tensor: Tensor) => void;
+}
+
+function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
+  const d = domain === "ai.onnx" ? "" : domain;
+  return opsets.get(d) ?? (d === "" ? opsets.get("ai.onnx") : undefined) ?? (d === "" ? 21 : 1);
+}
+
+/**
+ * Evaluate a graph.
+ *
+ * @param graph the graph; nodes must be in topological order (see `Graph.sort`)
+ * @param feeds a tensor for every graph input without an initializer, by input name
+ * @param options opsets and an observer of intermediate values
+ * @returns the graph outputs by name
+ * @throws {TypeError} when a feed is missing or a node reads a value nothing produced
+ * @throws {RangeError} when a node's op has no kernel (naming domain and op type)
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Graph } from "../ir.ts";
+ * import { DataType, makeTensor } from "../tensor.ts";
+ * import { evaluateGraph } from "./evaluate.ts";
+ * const g = new Graph("g");
+ * const x = g.value("x");
+ * g.inputs.push(x);
+ * const one = g.addInitializer("one", makeTensor(DataType.FLOAT, [], new Float32Array([1])));
+ * const [y] = g.addNode("Add", [x, one], ["y"]).outputs;
+ * g.outputs.push(y!);
+ * const out = evaluateGraph(g, { x: makeTensor(DataType.FLOAT, [2], new Float32Array([1, 2])) });
+ * assertEquals(out.y!.data, new Float32Array([2, 3]));
+ * ```
+ */
+export function evaluateGraph(
+  graph: Graph,
+  feeds: Readonly<Record<string, Tensor>>,
+  options: EvaluateOptions = {},
+): Record<string, Tensor> {
+  const opsets = options.opsets ?? new Map([["", 21]]);
+  const live = new Map<Value, Tensor>();
+  for (const v of graph.inputs) {
+    const t = feeds[v.name] ?? v.const;
+    if (!t) throw new TypeError(`Cannot evaluate graph "${graph.name}": no feed for input "${v.name}"`);
+    live.set(v, t);
+  }
+  // remaining reads of each value by this graph's nodes; graph outputs are never freed
+  const reads = new Map<Value, number>();
+  for (const n of graph.nodes) {
+    for (const v of n.inputs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
+  }
+  const keep = new Set(graph.outputs);
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((v) => {
+      if (!v) return undefined;
+      const t = live.get(v) ?? v.const;
+      if (!t) {
+        throw new TypeError(
+          `Cannot evaluate ${node.opType} node "${node.name}": input "${v.name}" has not been computed`,
+        );
+      }
+      return t;
+    });
+    const kernel = getOp(node.domain, node.opType);
+    const ctx = { opset: opsetOf(opsets, node.domain), numOutputs: node.outputs.length };
+    let outs: Tensor[];
+    try {
+      outs = kernel(inputs, node.a, ctx);
+    } catch (e) {
+      throw new (e instanceof RangeError ? RangeError : TypeError)(
+        `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    node.outputs.forEach((v, i) => {
+      const t = outs[i];
+      if (!t || v.name === "") return;
+      if (reads.has(v) || keep.has(v)) live.set(v, t);
+      options.onValue?.(v, t);
+    });
+    for (const v of node.inputs) {
+      if (!v) continue;
+      const left = reads.get(v)! - 1;
+      reads.set(v, left);
+      if (left === 0 && !keep.has(v)) live.delete(v);
+    }
+  }
+  const result: Record<string, Tensor> = {};
+  for (const v of graph.outputs) {
+    const t = live.get(v) ?? v.const;
+    if (!t) throw new TypeError(`Cannot evaluate graph "${graph.name}": output "${v.name}" was not produced`);
+    result[v.name] = t;
+  }
+  return result;
+}
+
+/**
+ * Evaluate a model's main graph with the model's own opset imports.
+ *
+ * @param model the model
+ * @param feeds a tensor for every graph input without an initializer, by input name
+ * @param options an observer of intermediate values (opsets come from the model)
+ * @returns the graph outputs by name
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Model } from "../ir.ts";
+ * import { DataType, makeTensor } from "../tensor.ts";
+ * import { evaluateModel } from "./evaluate.ts";
+ * const m = new Model();
+ * m.opsets.set("", 13);
+ * const x = m.graph.value("x");
+ * m.graph.inputs.push(x);
+ * m.graph.outputs.push(m.graph.addNode("Relu", [x], ["y"]).outputs[0]!);
+ * const y = evaluateModel(m, { x: makeTensor(DataType.FLOAT, [2], new Float32Array([-1, 2])) }).y!;
+ * assertEquals(y.data, new Float32Array([0, 2]));
+ * ```
+ */
+export function evaluateModel(
+  model: Model,
+  feeds: Readonly<Record<string, Tensor>>,
+  options: Omit<EvaluateOptions, "opsets"> = {},
+): Record<string, Tensor> {
+  return evaluateGraph(model.graph, feeds, { ...options, opsets: model.opsets });
+}

@@ -1,0 +1,97 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { Graph, Model } from "../ir.ts";
+import { intAttr } from "../attributes.ts";
+import { DataType, makeTensor, type Tensor } from "../tensor.ts";
+import { evaluateGraph, evaluateModel } from "./evaluate.ts";
+import { getOp, supportedOps } from "./registry.ts";
+
+const vec = (v: number[]) => makeTensor(DataType.FLOAT, [v.length], new Float32Array(v));
+
+Deno.test("evaluateGraph runs nodes in order and reports every produced value", () => {
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const a = g.addNode("Relu", [x], ["a"]).outputs[0]!;
+  const b = g.addNode("Neg", [a], ["b"]).outputs[0]!;
+  const w = g.addInitializer("w", vec([10, 20, 30]));
+  const y = g.addNode("Mul", [a, w], ["m"]).outputs[0]!;
+  const z = g.addNode("Add", [y, b], ["z"]).outputs[0]!;
+  g.outputs.push(z, a);
+  const seen: string[] = [];
+  const out = evaluateGraph(g, { x: vec([-1, 2, 3]) }, { onValue: (v) => seen.push(v.name) });
+  assertEquals(seen, ["a", "b", "m", "z"]);
+  assertEquals(out.z!.data, new Float32Array([0, 38, 87]));
+  assertEquals(out.a!.data, new Float32Array([0, 2, 3]));
+});
+
+Deno.test("evaluateModel uses the model's opset (Softmax flattening before 13)", () => {
+  const build = (opset: number) => {
+    const m = new Model();
+    m.opsets.set("", opset);
+    const x = m.graph.value("x");
+    m.graph.inputs.push(x);
+    m.graph.outputs.push(m.graph.addNode("Softmax", [x], ["y"], { attrs: [intAttr("axis", 0)] }).outputs[0]!);
+    return m;
+  };
+  const x: Tensor = makeTensor(DataType.FLOAT, [2, 2], new Float32Array([0, 0, 0, 0]));
+  assertEquals(evaluateModel(build(11), { x }).y!.data, new Float32Array([0.25, 0.25, 0.25, 0.25]));
+  assertEquals(evaluateModel(build(13), { x }).y!.data, new Float32Array([0.5, 0.5, 0.5, 0.5]));
+});
+
+Deno.test("evaluateGraph errors name the node, the value and the op", () => {
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  g.outputs.push(g.addNode("FancyOp", [x], ["y"], { domain: "com.example", name: "n1" }).outputs[0]!);
+  assertThrows(() => evaluateGraph(g, {}), TypeError, 'no feed for input "x"');
+  assertThrows(() => evaluateGraph(g, { x: vec([1]) }), RangeError, 'op "FancyOp" in domain "com.example"');
+});
+
+Deno.test("registry covers every op type of the real models", () => {
+  const have = new Set(supportedOps().filter((o) => o.domain === "").map((o) => o.opType));
+  const needed = [
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "Div",
+    "Equal",
+    "Erf",
+    "Expand",
+    "Gather",
+    "GlobalAveragePool",
+    "HardSigmoid",
+    "LayerNormalization",
+    "LeakyRelu",
+    "MatMul",
+    "Max",
+    "MaxPool",
+    "Mul",
+    "Pow",
+    "Range",
+    "ReduceL2",
+    "ReduceMean",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Transpose",
+    "Trilu",
+    "Unsqueeze",
+    "Where",
+  ];
+  assertEquals(needed.filter((op) => !have.has(op)), []);
+  assertEquals(getOp("ai.onnx", "Conv"), getOp("", "Conv"));
+});

@@ -1,0 +1,116 @@
+/**
+ * Blocked single-precision GEMM for MatMul, Gemm, Conv and ConvTranspose: C[M,N] = A[M,K] * B[K,N].
+ * Both operands are packed into 4-wide panels (any strides, so transposes cost nothing extra) and a 4x4
+ * register micro-kernel accumulates each output over the whole K in double precision, rounding once to
+ * float32 on store. Rows are processed in blocks so that a block of packed A stays in cache while every
+ * B panel streams past it.
+ * @module
+ */
+
+/** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
+export interface View {
+  data: Float32Array;
+  off: number;
+  rs: number;
+  cs: number;
+}
+
+/** B packed into 4-column panels: panel q holds `B[k, 4q + c]` at `q * K * 4 + k * 4 + c`, zero-padded. */
+export interface PackedB {
+  data: Float32Array;
+  K: number;
+  N: number;
+}
+
+/** Pack B [K, N] for {@link gemm}. */
+export function packB(b: View, K: number, N: number): PackedB {
+  const nq = (N + 3) >> 2;
+  const out = new Float32Array(nq * K * 4);
+  const { data, off, rs, cs } = b;
+  for (let q = 0; q < nq; q++) {
+    const base = q * K * 4;
+    const c0 = q * 4, cn = Math.min(4, N - c0);
+    for (let k = 0; k < K; k++) {
+      const src = off + k * rs + c0 * cs, dst = base + k * 4;
+      for (let c = 0; c < cn; c++) out[dst + c] = data[src + c * cs]!;
+    }
+  }
+  return { data: out, K, N };
+}
+
+const MC = 64; // rows per block of packed A
+
+/**
+ * C = A * B (or C += A * B with `accumulate`), C row-major with leading dimension `ldc` at offset `cOff`.
+ */
+export function gemm(
+  M: number,
+  a: View,
+  bp: PackedB,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+  accumulate = false,
+): void {
+  const { K, N } = bp;
+  const B = bp.data;
+  const nq = (N + 3) >> 2;
+  const Ap = new Float32Array(Math.min(MC, M + 3) * K + 4 * K);
+  const { data: A, off: aOff, rs: ars, cs: acs } = a;
+  for (let i0 = 0; i0 < M; i0 += MC) {
+    const mb = Math.min(MC, M - i0);
+    const np = (mb + 3) >> 2;
+    // pack this block of A into 4-row panels: Ap[p * K * 4 + k * 4 + r] = A[i0 + 4p + r, k]
+    Ap.fill(0, 0, np * K * 4);
+    for (let r = 0; r < mb; r++) {
+      const p = r >> 2, rr = r & 3;
+      const src = aOff + (i0 + r) * ars, dst = p * K * 4 + rr;
+      for (let k = 0; k < K; k++) Ap[dst + k * 4] = A[src + k * acs]!;
+    }
+    for (let q = 0; q < nq; q++) {
+      const bBase = q * K * 4;
+      const j0 = q * 4, nc = Math.min(4, N - j0);
+      for (let p = 0; p < np; p++) {
+        const aBase = p * K * 4;
+        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (let k = 0, ai = aBase, bi = bBase; k < K; k++, ai += 4, bi += 4) {
+          const a0 = Ap[ai]!, a1 = Ap[ai + 1]!, a2 = Ap[ai + 2]!, a3 = Ap[ai + 3]!;
+          const b0 = B[bi]!, b1 = B[bi + 1]!, b2 = B[bi + 2]!, b3 = B[bi + 3]!;
+          c00 += a0 * b0, c01 += a0 * b1, c02 += a0 * b2, c03 += a0 * b3;
+          c10 += a1 * b0, c11 += a1 * b1, c12 += a1 * b2, c13 += a1 * b3;
+          c20 += a2 * b0, c21 += a2 * b1, c22 += a2 * b2, c23 += a2 * b3;
+          c30 += a3 * b0, c31 += a3 * b1, c32 += a3 * b2, c33 += a3 * b3;
+        }
+        const r0 = i0 + p * 4, nr = Math.min(4, M - r0), d0 = cOff + r0 * ldc + j0;
+        store(C, d0, nc, accumulate, c00, c01, c02, c03);
+        if (nr > 1) store(C, d0 + ldc, nc, accumulate, c10, c11, c12, c13);
+        if (nr > 2) store(C, d0 + 2 * ldc, nc, accumulate, c20, c21, c22, c23);
+        if (nr > 3) store(C, d0 + 3 * ldc, nc, accumulate, c30, c31, c32, c33);
+      }
+    }
+  }
+}
+
+function store(
+  C: Float32Array,
+  d: number,
+  nc: number,
+  acc: boolean,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+): void {
+  if (acc) {
+    C[d] = C[d]! + v0;
+    if (nc > 1) C[d + 1] = C[d + 1]! + v1;
+    if (nc > 2) C[d + 2] = C[d + 2]! + v2;
+    if (nc > 3) C[d + 3] = C[d + 3]! + v3;
+  } else {
+    C[d] = v0;
+    if (nc > 1) C[d + 1] = v1;
+    if (nc > 2) C[d + 2] = v2;
+    if (nc > 3) C[d + 3] = v3;
+  }
+}
