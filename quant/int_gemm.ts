@@ -47,11 +47,15 @@ function checkTensor(name: string, t: IntTensor, rank: number): void {
   }
   let n = 1;
   for (const d of t.dims) {
-    if (!Number.isInteger(d) || d < 0) throw new RangeError(`Cannot use ${name}: bad dims [${t.dims.join(",")}]`);
+    if (!Number.isInteger(d) || d < 0) {
+      throw new RangeError(`Cannot use ${name}: bad dims [${t.dims.join(",")}]`);
+    }
     n *= d;
   }
   if (n !== t.data.length) {
-    throw new RangeError(`Cannot use ${name}: dims [${t.dims.join(",")}] need ${n} elements, got ${t.data.length}`);
+    throw new RangeError(
+      `Cannot use ${name}: dims [${t.dims.join(",")}] need ${n} elements, got ${t.data.length}`,
+    );
   }
 }
 
@@ -237,14 +241,18 @@ export function convGeometry(
   options: ConvIntegerOptions = {},
 ): ConvGeometry {
   if (xDims.length !== 4 || wDims.length !== 4) {
-    throw new RangeError(`Cannot convolve: expected 4-D X and W, got [${xDims.join(",")}] and [${wDims.join(",")}]`);
+    throw new RangeError(
+      `Cannot convolve: expected 4-D X and W, got [${xDims.join(",")}] and [${wDims.join(",")}]`,
+    );
   }
   const [n, c, h, w] = xDims as [number, number, number, number];
   const [m, cg, kh, kw] = wDims as [number, number, number, number];
   const group = options.group ?? 1;
   if (!Number.isInteger(group) || group < 1 || c % group !== 0 || m % group !== 0 || cg !== c / group) {
     throw new RangeError(
-      `Cannot convolve X [${xDims.join(",")}] with W [${wDims.join(",")}] in ${group} groups: channels disagree`,
+      `Cannot convolve X [${xDims.join(",")}] with W [${
+        wDims.join(",")
+      }] in ${group} groups: channels disagree`,
     );
   }
   const [strideH, strideW] = pair("strides", options.strides, 1);
@@ -259,7 +267,8 @@ export function convGeometry(
     }
     [padT, padL, padB, padR] = p as [number, number, number, number];
   } else if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
-    const total = (size: number, s: number, ek: number) => Math.max(0, (Math.ceil(size / s) - 1) * s + ek - size);
+    const total = (size: number, s: number, ek: number) =>
+      Math.max(0, (Math.ceil(size / s) - 1) * s + ek - size);
     const th = total(h, strideH, ekh), tw = total(w, strideW, ekw);
     const lower = autoPad === "SAME_LOWER";
     padT = lower ? Math.ceil(th / 2) : Math.floor(th / 2);

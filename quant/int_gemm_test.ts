@@ -1,7 +1,13 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
-import { convGeometry, convInteger, type ConvIntegerOptions, type Int8Data, matMulInteger } from "./int_gemm.ts";
+import {
+  convGeometry,
+  convInteger,
+  type ConvIntegerOptions,
+  type Int8Data,
+  matMulInteger,
+} from "./int_gemm.ts";
 
 // deno-lint-ignore no-explicit-any
 const onnx = (onnxProto as any).onnx ?? onnxProto;
@@ -45,10 +51,13 @@ Deno.test("matMulInteger equals the definition on int8/uint8, scalar and per-row
         const za = Array.from({ length: m }, (_, i) => (ua ? 100 : -20) + i % 7);
         const zb = Array.from({ length: n }, (_, j) => (ub ? 200 : 3) - j % 5);
         const want = slowMatMul(a, b, m, k, n, za, zb);
-        assertEquals(matMulInteger({ data: a, dims: [m, k] }, { data: b, dims: [k, n] }, {
-          aZeroPoint: za,
-          bZeroPoint: zb,
-        }), want);
+        assertEquals(
+          matMulInteger({ data: a, dims: [m, k] }, { data: b, dims: [k, n] }, {
+            aZeroPoint: za,
+            bZeroPoint: zb,
+          }),
+          want,
+        );
         const scalar = slowMatMul(a, b, m, k, n, za.map(() => za[0]!), zb.map(() => zb[0]!));
         assertEquals(
           matMulInteger({ data: a, dims: [m, k] }, { data: b, dims: [k, n] }, {
@@ -73,14 +82,24 @@ Deno.test("matMulInteger wraps modulo 2^32 like an int32 accumulator", () => {
 Deno.test("matMulInteger rejects bad shapes and zero points", () => {
   const a = { data: new Int8Array(6), dims: [2, 3] };
   assertThrows(() => matMulInteger(a, { data: new Int8Array(8), dims: [4, 2] }), RangeError, "inner dims");
-  assertThrows(() => matMulInteger(a, { data: new Int8Array(6), dims: [3, 2] }, { aZeroPoint: 128 }), RangeError);
-  assertThrows(() => matMulInteger(a, { data: new Uint8Array(6), dims: [3, 2] }, { bZeroPoint: -1 }), RangeError);
+  assertThrows(
+    () => matMulInteger(a, { data: new Int8Array(6), dims: [3, 2] }, { aZeroPoint: 128 }),
+    RangeError,
+  );
+  assertThrows(
+    () => matMulInteger(a, { data: new Uint8Array(6), dims: [3, 2] }, { bZeroPoint: -1 }),
+    RangeError,
+  );
   assertThrows(
     () => matMulInteger(a, { data: new Int8Array(6), dims: [3, 2] }, { bZeroPoint: [1, 2, 3] }),
     RangeError,
     "expected a scalar or 2 values",
   );
-  assertThrows(() => matMulInteger({ data: new Int8Array(5), dims: [2, 3] }, a), RangeError, "need 6 elements");
+  assertThrows(
+    () => matMulInteger({ data: new Int8Array(5), dims: [2, 3] }, a),
+    RangeError,
+    "need 6 elements",
+  );
 });
 
 /** ConvInteger by its definition: shift, zero-pad a copy of X, then a six-deep loop. */
@@ -101,7 +120,9 @@ function slowConv(x: Int8Data, xd: number[], w: Int8Data, wd: number[], o: ConvI
             for (let i = 0; i < g.kh; i++) {
               for (let j = 0; j < g.kw; j++) {
                 const iy = oy * g.strideH - g.padT + i * g.dilH, ix = ox * g.strideW - g.padL + j * g.dilW;
-                const xv = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? x[((b * g.c + c) * g.h + iy) * g.w + ix]! - zx : 0;
+                const xv = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w
+                  ? x[((b * g.c + c) * g.h + iy) * g.w + ix]! - zx
+                  : 0;
                 s += xv * (w[((oc * cg + ic) * g.kh + i) * g.kw + j]! - zw(oc));
               }
             }
@@ -127,7 +148,8 @@ const CONV_CASES: [number[], number[], ConvIntegerOptions][] = [
 Deno.test("convInteger equals the definition: grouped, depthwise, strides, dilations, pads, auto_pad", () => {
   let seed = 99;
   for (const [xd, wd, o] of CONV_CASES) {
-    const x = bytes(xd.reduce((p, v) => p * v), false, seed++), w = bytes(wd.reduce((p, v) => p * v), false, seed++);
+    const x = bytes(xd.reduce((p, v) => p * v), false, seed++),
+      w = bytes(wd.reduce((p, v) => p * v), false, seed++);
     assertEquals(convInteger({ data: x, dims: xd }, { data: w, dims: wd }, o), slowConv(x, xd, w, wd, o));
   }
 });

@@ -1,0 +1,47 @@
+/**
+ * DATA arguments as users write them (DESIGN.md, CLI and API): a path, or an eval-set prefix such as
+ * `models/ocr-lines-sans` that names the data shipped in ../shared/models (copied into testdata/).
+ * @module
+ */
+import { type DataSource, openDataSource, type OpenDataOptions } from "../runtime/data.ts";
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolve a DATA spec to a path that exists: as given; else, for `models/X`, `testdata/X` in this
+ * repository or `../shared/models/X`.
+ *
+ * @param spec the user's DATA argument
+ * @returns the path to open
+ */
+export async function resolveDataSpec(spec: string): Promise<string> {
+  const probe = async (p: string) => await exists(p) || await exists(`${p}.json`);
+  if (await probe(spec)) return spec;
+  const m = /^(?:\.\/)?(?:\.\.\/shared\/)?models\/(.+)$/.exec(spec);
+  if (m) {
+    const repoRoot = new URL("../", import.meta.url).pathname;
+    for (const base of [`${repoRoot}testdata/`, `${repoRoot}../shared/models/`]) {
+      if (await probe(base + m[1])) return base + m[1];
+    }
+  }
+  return spec;
+}
+
+/**
+ * Open a DATA spec (or pass a ready source through).
+ *
+ * @param data a spec or a source
+ * @param options preprocessing preset, input name, sample limit
+ * @returns the data source
+ */
+export async function openData(data: string | DataSource, options: OpenDataOptions = {}): Promise<DataSource> {
+  if (typeof data !== "string") return data;
+  return openDataSource(await resolveDataSpec(data), options);
+}
