@@ -550,7 +550,7 @@ export function modelToMessage(model: Model, options: EncodeOptions = {}): Messa
     functions: model.functions.map((f) => encodeFunction(f, options)),
   };
   if (model.extra) {
-    for (const k of Object.keys(model.extra)) if (!k.startsWith("$")) out[k] = model.extra[k];
+    for (const k of Object.keys(model.extra)) if (!k.startsWith("$") || k === "$unknown") out[k] = model.extra[k];
   }
   return out;
 }

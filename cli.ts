@@ -1,0 +1,149 @@
+/**
+ * The `shiftkit` command line: `deno run -A cli.ts <command> [args]`. Thin: parse, call the command (which
+ * calls the public API), print. Commands live in cli/ and are listed in cli/commands.ts.
+ *
+ * Conventions for every command: `--help`; `--json` prints exactly one JSON object as the last stdout line;
+ * `--progress` draws progress bars even when stderr is not a terminal; exit code 0 ok, 1 a check failed,
+ * 2 bad usage or bad input (one-line message on stderr; a stack trace only with SHIFTKIT_DEBUG=1).
+ * @module
+ */
+import { parseArgs } from "./cli/args.ts";
+import { type Command, type FlagSpec, UsageError } from "./cli/command.ts";
+import { COMMANDS } from "./cli/commands.ts";
+import { ProgressReporter } from "./cli/progress.ts";
+
+/** Flags every command accepts. */
+const COMMON_FLAGS: readonly FlagSpec[] = [
+  { name: "json", type: "boolean", help: "print one JSON object as the last line of stdout" },
+  { name: "progress", type: "boolean", help: "draw progress bars even when stderr is not a terminal" },
+  { name: "help", short: "h", type: "boolean", help: "show this help" },
+];
+
+/** Where the CLI writes; injectable for tests. */
+export interface CliIO {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  /** Environment lookup (SHIFTKIT_DEBUG). */
+  env(name: string): string | undefined;
+}
+
+const denoIO: CliIO = {
+  stdout: (line) => console.log(line),
+  stderr: (line) => console.error(line),
+  env: (name) => Deno.env.get(name),
+};
+
+function toolHelp(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "shiftkit: quantize ONNX models and prove how much accuracy was kept",
+    "",
+    "Usage: shiftkit <command> [arguments] [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    "",
+    "Run 'shiftkit <command> --help' for a command's arguments and options.",
+    "",
+    "Exit codes: 0 ok, 1 a check failed, 2 bad usage or bad input.",
+    "Set SHIFTKIT_DEBUG=1 to see stack traces.",
+  ].join("\n");
+}
+
+function commandHelp(cmd: Command): string {
+  const flags = [...cmd.flags, ...COMMON_FLAGS];
+  const label = (f: FlagSpec) =>
+    `${f.short ? `-${f.short}, ` : "    "}--${f.name}${
+      f.type === "boolean" ? "" : ` ${f.value ?? f.type.toUpperCase()}`
+    }${f.multiple ? " ..." : ""}`;
+  const w = Math.max(...flags.map((f) => label(f).length));
+  return [
+    `Usage: shiftkit ${cmd.usage}`,
+    "",
+    cmd.summary + ".",
+    "",
+    cmd.description,
+    "",
+    "Options:",
+    ...flags.map((f) => `  ${label(f).padEnd(w)}  ${f.help}`),
+  ].join("\n");
+}
+
+function errorText(e: unknown, debug: boolean): string {
+  if (!(e instanceof Error)) return String(e);
+  if (!debug) return e.message.split("\n")[0]!;
+  let text = e.stack ?? e.message;
+  for (let c = e.cause; c instanceof Error; c = c.cause) text += `\nCaused by: ${c.stack ?? c.message}`;
+  return text;
+}
+
+/**
+ * Run the CLI.
+ *
+ * @param args command-line arguments (without the program name)
+ * @param io output and environment
+ * @returns the exit code: 0 ok, 1 a check failed, 2 bad usage or bad input
+ * @example
+ * ```ts
+ * import { assertEquals, assertStringIncludes } from "@std/assert";
+ * import { main } from "./cli.ts";
+ * const out: string[] = [];
+ * const io = { stdout: (l: string) => out.push(l), stderr: (l: string) => out.push(l), env: () => undefined };
+ * assertEquals(await main(["--help"], io), 0);
+ * assertStringIncludes(out.join("\n"), "inspect");
+ * assertEquals(await main(["no-such-command"], io), 2);
+ * ```
+ */
+export async function main(args: readonly string[], io: CliIO = denoIO): Promise<number> {
+  const first = args[0];
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    const topic = first === "help" ? COMMANDS.find((c) => c.name === args[1]) : undefined;
+    const text = topic ? commandHelp(topic) : toolHelp();
+    if (first === undefined) {
+      io.stderr(text);
+      return 2;
+    }
+    io.stdout(text);
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === first);
+  const wantJson = args.includes("--json");
+  const debug = io.env("SHIFTKIT_DEBUG") === "1";
+  const fail = (e: unknown, prefix: string): number => {
+    const text = errorText(e, debug);
+    io.stderr(`${prefix}: ${text}`);
+    if (e instanceof UsageError) io.stderr(`Run 'shiftkit ${cmd ? `${cmd.name} ` : ""}--help' for usage.`);
+    if (wantJson) io.stdout(JSON.stringify({ ok: false, exitCode: 2, error: text.split("\n")[0] }));
+    return 2;
+  };
+  if (!cmd) {
+    return fail(
+      new UsageError(`unknown command "${first}" (commands: ${COMMANDS.map((c) => c.name).join(", ")})`),
+      "shiftkit",
+    );
+  }
+  const prefix = `shiftkit ${cmd.name}`;
+  let reporter: ProgressReporter | undefined;
+  try {
+    const parsed = parseArgs(args.slice(1), [...cmd.flags, ...COMMON_FLAGS]);
+    if (parsed.flags.help) {
+      io.stdout(commandHelp(cmd));
+      return 0;
+    }
+    const n = parsed.positionals.length;
+    const { names, min, max } = cmd.positionals;
+    if (n < min) throw new UsageError(`missing ${names.slice(n, min).join(" ")}`);
+    if (n > max) throw new UsageError(`unexpected argument "${parsed.positionals[max]}"`);
+    reporter = new ProgressReporter(parsed.flags.progress ? { bars: true } : {});
+    const result = await cmd.run(parsed, { reporter, json: wantJson });
+    reporter.finish();
+    if (wantJson) io.stdout(JSON.stringify({ ok: (result.exitCode ?? 0) === 0, ...result.json }));
+    else io.stdout(result.text);
+    return result.exitCode ?? 0;
+  } catch (e) {
+    reporter?.finish();
+    return fail(e, prefix);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

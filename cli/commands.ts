@@ -1,0 +1,12 @@
+/**
+ * The command table. To add a command: write `cli/<name>.ts` exporting a {@link Command} and add one line
+ * here.
+ * @module
+ */
+import type { Command } from "./command.ts";
+import { inspectCommand } from "./inspect.ts";
+
+/** Every command, in the order `shiftkit --help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  inspectCommand,
+];
