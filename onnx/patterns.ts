@@ -113,7 +113,9 @@ function reduceAxes(n: Node, rank: number | undefined): R<number[]> {
   if (!axes || axes.length === 0) return `ReduceMean "${n.name}" reduces over all axes`;
   if (n.a.int("keepdims", 1) !== 1) return `ReduceMean "${n.name}" has keepdims=0`;
   const neg = axes.map((a) => a < 0 ? a : rank !== undefined ? a - rank : NaN);
-  if (neg.some(Number.isNaN)) return `ReduceMean "${n.name}" axes [${axes}] need the input rank, which is unknown`;
+  if (neg.some(Number.isNaN)) {
+    return `ReduceMean "${n.name}" axes [${axes}] need the input rank, which is unknown`;
+  }
   neg.sort((a, b) => b - a);
   for (let i = 0; i < neg.length; i++) {
     if (neg[i] !== -1 - i) return `ReduceMean "${n.name}" axes [${axes}] are not the trailing axes`;
@@ -173,7 +175,9 @@ function matchTail(
   const sd = soleConsumer(sqrtN.outputs[0]!, "std");
   if (typeof sd === "string") return sd;
   if (isOp(sd, Op.Div)) {
-    if (sd.input(0) !== num || sd.input(1) !== sqrtN.outputs[0]) return `Div "${sd.name}" does not divide x by std`;
+    if (sd.input(0) !== num || sd.input(1) !== sqrtN.outputs[0]) {
+      return `Div "${sd.name}" does not divide x by std`;
+    }
     nodes.push(sd);
     normOut = sd.outputs[0]!;
   } else if (isOp(sd, Op.Reciprocal)) {
@@ -232,7 +236,9 @@ export function matchLayerNorm(node: Node): LayerNormMatch | NoMatch {
     const rank = rankOf(x);
     let axis = node.a.int("axis", -1);
     if (axis >= 0) {
-      if (rank === undefined) return fail(`LayerNormalization "${node.name}" axis ${axis} needs the input rank`);
+      if (rank === undefined) {
+        return fail(`LayerNormalization "${node.name}" axis ${axis} needs the input rank`);
+      }
       axis -= rank;
     }
     return {
@@ -246,7 +252,9 @@ export function matchLayerNorm(node: Node): LayerNormMatch | NoMatch {
       nodes: [node],
     };
   }
-  if (!isOp(node, Op.ReduceMean)) return fail(`${node.opType} "${node.name}" is not ReduceMean or LayerNormalization`);
+  if (!isOp(node, Op.ReduceMean)) {
+    return fail(`${node.opType} "${node.name}" is not ReduceMean or LayerNormalization`);
+  }
   const x = node.input(0);
   if (!x) return fail(`ReduceMean "${node.name}" has no input`);
   const axes = reduceAxes(node, rankOf(x));
@@ -278,10 +286,14 @@ export function matchLayerNorm(node: Node): LayerNormMatch | NoMatch {
   const cs = d.consumers();
   const sqN = cs.find((c) => squareOf(c) === d);
   if (!sqN) return fail(`x - mean "${d.name}" is not squared by Pow(., 2) or Mul(., .)`);
-  if (cs.length !== 2) return fail(`x - mean "${d.name}" has ${cs.length} consumers, expected 2 (square, divide)`);
+  if (cs.length !== 2) {
+    return fail(`x - mean "${d.name}" has ${cs.length} consumers, expected 2 (square, divide)`);
+  }
   const r2 = soleConsumer(sqN.outputs[0]!, "(x - mean)^2");
   if (typeof r2 === "string") return fail(r2);
-  if (!isOp(r2, Op.ReduceMean)) return fail(`(x - mean)^2 feeds ${r2.opType} "${r2.name}", expected ReduceMean`);
+  if (!isOp(r2, Op.ReduceMean)) {
+    return fail(`(x - mean)^2 feeds ${r2.opType} "${r2.name}", expected ReduceMean`);
+  }
   const tail = matchTail(r2, d, axes, [node, sub, sqN]);
   if (typeof tail === "string") return fail(tail);
   return { kind: "decomposed", input: x, ...tail };
