@@ -4,9 +4,13 @@
  * @module
  */
 import type { Command } from "./command.ts";
+import { evalCommand } from "./eval.ts";
 import { inspectCommand } from "./inspect.ts";
+import { quantizeCommand } from "./quantize.ts";
 
 /** Every command, in the order `shiftkit --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   inspectCommand,
+  quantizeCommand,
+  evalCommand,
 ];

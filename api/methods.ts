@@ -1,0 +1,29 @@
+/**
+ * Which passes each method runs after normalization. One table; adding a method is one entry.
+ * @module
+ */
+import type { Model } from "../onnx/ir.ts";
+import { qdqPass } from "../passes/insert_qdq.ts";
+import { opsetUpgradePass } from "../passes/opset_upgrade.ts";
+import type { Pass } from "../passes/pass.ts";
+import type { CommonSettings, Method } from "./quantize.ts";
+
+/** Pass factories by method. */
+export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => Pass[]> = {
+  qdq: (_m, s) => [
+    opsetUpgradePass(13),
+    qdqPass({ weightBits: s.bits.weight, activationBits: s.bits.activation, calibrator: s.calibrator, exclude: s.exclude }),
+  ],
+  osplus: () => {
+    throw new RangeError("Method osplus is not available in this build yet");
+  },
+  shiftadd: () => {
+    throw new RangeError("Method shiftadd is not available in this build yet");
+  },
+  denseshift: () => {
+    throw new RangeError("Method denseshift is not available in this build yet");
+  },
+  intvit: () => {
+    throw new RangeError("Method intvit is not available in this build yet");
+  },
+};

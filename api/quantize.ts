@@ -1,0 +1,191 @@
+/**
+ * `quantize(model, options)`: the library entry point behind `shiftkit quantize`. It checks that the model
+ * can be quantized (not already quantized, not fp16), normalizes it (Constant nodes -> initializers,
+ * BatchNorm folded, dead code removed, opset lifted where the method needs it), opens the calibration data,
+ * and runs the chosen method's passes with a calibration runtime and a reporter in their context.
+ * @module
+ */
+import { encodeModel } from "../onnx/codec.ts";
+import type { Model } from "../onnx/ir.ts";
+import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
+import { type Reporter, silentReporter } from "../onnx/reporter.ts";
+import { DataType } from "../onnx/tensor.ts";
+import { verify } from "../onnx/verify.ts";
+import { constantsToInitializers } from "../passes/constants_to_initializers.ts";
+import { dce } from "../passes/dce.ts";
+import { dedupe } from "../passes/dedupe.ts";
+import { foldBatchNormPass } from "../passes/fold_batchnorm.ts";
+import { qdqPass } from "../passes/insert_qdq.ts";
+import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
+import type { CalibratorKind } from "../quant/observers.ts";
+import { makePassRuntime } from "../runtime/collect.ts";
+import type { DataSource } from "../runtime/data.ts";
+import type { PresetName } from "../runtime/images.ts";
+import { ortRuntimeFactory } from "../runtime/ort.ts";
+import type { RuntimeFactory } from "../runtime/runtime.ts";
+import { openData } from "./data.ts";
+import { METHOD_PASSES } from "./methods.ts";
+
+/** Quantization methods. */
+export type Method = "qdq" | "osplus" | "shiftadd" | "denseshift" | "intvit";
+
+/** All method names. */
+export const METHODS: readonly Method[] = ["qdq", "osplus", "shiftadd", "denseshift", "intvit"];
+
+/** Options of {@link quantize}. */
+export interface QuantizeOptions {
+  /** The method. */
+  method: Method;
+  /**
+   * Bit setting: `W8A8` | `W6A6` | `W4A4` (qdq, osplus); 2 | 3 | 4 (shiftadd); 3..6 (denseshift); 8 (intvit).
+   * @default W8A8, 3, 4 and 8 respectively
+   */
+  bits?: string | number;
+  /** Calibration data: a DATA spec (path, eval-set prefix) or a ready source. Never the eval data. */
+  calib: string | DataSource;
+  /** Preprocessing preset for image folders / eval sets. @default the data's own */
+  preprocess?: PresetName;
+  /** Calibration samples to use. @default all (intvit: 32) */
+  samples?: number;
+  /** Samples per calibration run. @default 8 */
+  batchSize?: number;
+  /** Activation calibrator (qdq, osplus). @default "minmax" */
+  calibrator?: CalibratorKind;
+  /** Node or output names to leave unquantized. @default [] */
+  exclude?: string[];
+  /** Float runtime for calibration. @default onnxruntime-node */
+  runtime?: RuntimeFactory;
+  /** Progress and warnings. @default silent */
+  reporter?: Reporter;
+  /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
+  extra?: Record<string, unknown>;
+}
+
+/** What {@link quantize} did. */
+export interface QuantizeReport {
+  method: Method;
+  bits: string;
+  /** Encoded size before and after, bytes. */
+  sizeBefore: number;
+  sizeAfter: number;
+  /** Every pass that ran, with its notes. */
+  steps: PipelineResult["steps"];
+  calibrationSamples: number;
+  elapsedMs: number;
+}
+
+/** The model cannot (or must not) be quantized: already quantized, fp16, no weights... */
+export class QuantizeInputError extends TypeError {
+  /** @param detail why */
+  constructor(detail: string) {
+    super(detail);
+    this.name = "QuantizeInputError";
+  }
+}
+
+/**
+ * Why a model should not be quantized, or undefined when it can be.
+ *
+ * @param model the model
+ * @returns a reason a person can act on
+ */
+export function whyNotQuantizable(model: Model): string | undefined {
+  let quantOps = 0, shiftOps = 0, fp16 = 0, fp32 = 0, weighted = 0;
+  for (const n of model.allNodes()) {
+    if (isAnyOp(n, QUANTIZED_OPS)) quantOps++;
+    if (n.domain === SHIFTKIT_DOMAIN) shiftOps++;
+    if (isAnyOp(n, WEIGHTED_OPS)) weighted++;
+  }
+  for (const g of model.allGraphs()) {
+    for (const v of g.initializers) {
+      const t = v.type?.elemType;
+      if (t === DataType.FLOAT16 || t === DataType.BFLOAT16) fp16++;
+      if (t === DataType.FLOAT) fp32++;
+    }
+  }
+  if (shiftOps > 0) return `the model already contains ${shiftOps} shiftkit ops: it was converted by shiftkit before`;
+  if (quantOps > 0) return `the model is already quantized (${quantOps} QuantizeLinear/DequantizeLinear/integer ops)`;
+  if (fp16 > 0 && fp32 === 0) return `the model stores its weights in float16/bfloat16; convert it to float32 first`;
+  if (weighted === 0) return "the model has no MatMul, Gemm or Conv to quantize";
+  return undefined;
+}
+
+/** Parse a bit setting for a method, with the method's default. */
+export function parseBits(method: Method, bits: string | number | undefined): { weight: number; activation: number; label: string } {
+  if (method === "qdq" || method === "osplus") {
+    const s = String(bits ?? "W8A8").toUpperCase();
+    const m = /^W(\d)A(\d)$/.exec(s);
+    if (!m || !["W8A8", "W6A6", "W4A4"].includes(s)) {
+      throw new RangeError(`--bits for ${method} must be W8A8, W6A6 or W4A4, got "${bits}"`);
+    }
+    return { weight: Number(m[1]), activation: Number(m[2]), label: s };
+  }
+  const allowed: Record<string, number[]> = { shiftadd: [2, 3, 4], denseshift: [3, 4, 5, 6], intvit: [8] };
+  const dflt: Record<string, number> = { shiftadd: 3, denseshift: 4, intvit: 8 };
+  const b = bits === undefined ? dflt[method]! : Number(bits);
+  if (!allowed[method]!.includes(b)) {
+    throw new RangeError(`--bits for ${method} must be one of ${allowed[method]!.join(", ")}, got "${bits}"`);
+  }
+  return { weight: b, activation: method === "intvit" ? 8 : 32, label: String(b) };
+}
+
+/** The normalization every method starts from. */
+export const NORMALIZE: readonly Pass[] = [constantsToInitializers, foldBatchNormPass, dce, dedupe];
+
+/**
+ * Quantize a model in place.
+ *
+ * @param model the float model (changed in place)
+ * @param options method, bits, calibration data
+ * @returns the report
+ * @throws {QuantizeInputError} for a model that is already quantized, fp16, or has nothing to quantize
+ * @throws {RangeError} for a bad bit setting
+ */
+export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
+  const t0 = performance.now();
+  const reporter = options.reporter ?? silentReporter;
+  const why = whyNotQuantizable(model);
+  if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
+  const bits = parseBits(options.method, options.bits);
+  const sizeBefore = encodeModel(model).length;
+  const first = model.graph.inputs.find((v) => !v.isConst);
+  const samples = options.samples ?? (options.method === "intvit" ? 32 : undefined);
+  const data = await openData(options.calib, {
+    ...(options.preprocess ? { preset: options.preprocess } : {}),
+    ...(samples !== undefined ? { maxSamples: samples } : {}),
+    ...(first ? { inputName: first.name } : {}),
+  });
+  const runtime = makePassRuntime(data, options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }), {
+    reporter,
+    batchSize: options.batchSize ?? 8,
+  });
+  const common = {
+    bits,
+    calibrator: options.calibrator ?? "minmax",
+    exclude: options.exclude ?? [],
+    extra: options.extra ?? {},
+  };
+  const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
+  const result = await runPipeline(model, passes, { reporter, runtime });
+  const problems = verify(model);
+  if (problems.length) throw new Error(`Internal error: the quantized model is invalid:\n  ${problems.slice(0, 5).join("\n  ")}`);
+  return {
+    method: options.method,
+    bits: bits.label,
+    sizeBefore,
+    sizeAfter: encodeModel(model).length,
+    steps: result.steps,
+    calibrationSamples: data.count,
+    elapsedMs: performance.now() - t0,
+  };
+}
+
+/** Settings every method's pass factory receives. */
+export interface CommonSettings {
+  bits: { weight: number; activation: number; label: string };
+  calibrator: CalibratorKind;
+  exclude: string[];
+  extra: Record<string, unknown>;
+}
+
+export { qdqPass };

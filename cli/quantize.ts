@@ -1,0 +1,88 @@
+/**
+ * `shiftkit quantize MODEL -o OUT --method M [--bits B] --calib DATA ...`: thin wrapper over
+ * api/quantize.ts. Parses flags, calls the library, writes the model (atomically) and the optional report.
+ * @module
+ */
+import { loadModel, saveModel } from "../onnx/io.ts";
+import { METHODS, type Method, quantize } from "../api/quantize.ts";
+import type { PresetName } from "../runtime/images.ts";
+import type { CalibratorKind } from "../quant/observers.ts";
+import { type Command, UsageError } from "./command.ts";
+
+const CALIBRATORS = ["minmax", "percentile", "entropy", "mse"];
+
+function str(v: unknown): string | undefined {
+  return v === undefined ? undefined : String(v);
+}
+
+/** The quantize command. */
+export const quantizeCommand: Command = {
+  name: "quantize",
+  summary: "Quantize a float model with QDQ, OS+, ShiftAddLLM, DenseShift or integer-only ViT conversion",
+  usage: "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit [--bits B] --calib DATA [options]",
+  description: [
+    "Quantizes MODEL and writes OUT (written to a temporary file, then renamed: nothing half-written).",
+    "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8.",
+    "DATA (calibration; never the evaluation set): a .npz/.npy of input tensors, a text file (byte-level LM),",
+    "a folder of images with --preprocess, or an eval-set prefix such as models/ocr-calib-sans.",
+  ].join("\n"),
+  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  flags: [
+    { name: "output", short: "o", type: "string", value: "OUT", help: "where to write the quantized model (required)" },
+    { name: "method", type: "string", value: "M", help: `one of ${METHODS.join(", ")} (required)` },
+    { name: "bits", type: "string", value: "B", help: "bit setting (see above)" },
+    { name: "calib", type: "string", value: "DATA", help: "calibration data (required)" },
+    { name: "preprocess", type: "string", value: "P", help: "image preset: ppocr-rec ppocr-det ppocr-cls segmenter imagenet pm1 raw255" },
+    { name: "samples", type: "number", value: "N", help: "calibration samples to use (default: all; intvit 32)" },
+    { name: "calibrator", type: "string", value: "C", help: "activation ranges: minmax (default), percentile, entropy, mse" },
+    { name: "exclude", type: "string", value: "NODE", multiple: true, help: "node or output name to keep in float (repeatable)" },
+    { name: "report", type: "string", value: "FILE.html", help: "write a self-contained HTML report" },
+    { name: "mode", type: "string", value: "acc|lat", help: "shiftadd: accuracy or latency alpha sharing" },
+    { name: "budget", type: "number", value: "AVG", help: "shiftadd: average bits with automatic 2/3/4-bit allocation" },
+    { name: "objective", type: "string", value: "weight|output", help: "shiftadd: fit objective (default output)" },
+    { name: "min-sqnr", type: "number", value: "DB", help: "denseshift: layers below this output SQNR keep int8 weights" },
+    { name: "keep-first-last", type: "boolean", help: "denseshift: keep the first and last weighted layers int8" },
+    { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
+    { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
+  ],
+  async run(args, ctx) {
+    const f = args.flags;
+    const out = str(f.output), method = str(f.method), calib = str(f.calib);
+    if (!out) throw new UsageError("missing -o OUT");
+    if (!method || !METHODS.includes(method as Method)) throw new UsageError(`--method must be one of ${METHODS.join(", ")}`);
+    if (!calib) throw new UsageError("missing --calib DATA (calibration data)");
+    if (f.calibrator !== undefined && !CALIBRATORS.includes(String(f.calibrator))) {
+      throw new UsageError(`--calibrator must be one of ${CALIBRATORS.join(", ")}`);
+    }
+    const extra: Record<string, unknown> = {};
+    for (const k of ["mode", "budget", "objective", "min-sqnr", "keep-first-last", "keep-l2norm", "gelu"]) {
+      if (f[k] !== undefined) extra[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = f[k];
+    }
+    const modelPath = args.positionals[0]!;
+    const model = await loadModel(modelPath);
+    const report = await quantize(model, {
+      method: method as Method,
+      ...(f.bits !== undefined ? { bits: String(f.bits) } : {}),
+      calib,
+      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as PresetName } : {}),
+      ...(f.samples !== undefined ? { samples: Number(f.samples) } : {}),
+      ...(f.calibrator !== undefined ? { calibrator: String(f.calibrator) as CalibratorKind } : {}),
+      exclude: ((f.exclude as string[] | undefined) ?? []).map(String),
+      reporter: ctx.reporter,
+      extra,
+    });
+    const written = await saveModel(model, out);
+    if (f.report !== undefined) {
+      const { writeQuantizeReport } = await import("./report.ts");
+      await writeQuantizeReport(String(f.report), { model: modelPath, output: out, report });
+    }
+    const lines = [
+      `${modelPath} -> ${out}  (${report.method}, bits ${report.bits})`,
+      `size: ${(report.sizeBefore / 1e6).toFixed(2)} MB -> ${(report.sizeAfter / 1e6).toFixed(2)} MB` +
+      `  (${(report.sizeBefore / report.sizeAfter).toFixed(2)}x smaller)`,
+      `calibration samples: ${report.calibrationSamples}; time ${(report.elapsedMs / 1000).toFixed(1)} s`,
+      ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
+    ];
+    return { text: lines.join("\n"), json: { model: modelPath, output: out, files: written, ...report } };
+  },
+};

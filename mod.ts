@@ -1,0 +1,45 @@
+/**
+ * shiftkit: a quantization toolkit for ONNX models, in TypeScript for Deno.
+ *
+ * Load a float model, quantize it with one of the methods (standard QDQ, Outlier Suppression+,
+ * ShiftAddLLM, DenseShift, integer-only ViT conversion), score it on a task, and save it:
+ *
+ * ```ts ignore
+ * import { evaluate, loadModel, quantize, saveModel } from "./mod.ts";
+ *
+ * const model = await loadModel("testdata/byte-lm-opt.onnx");
+ * const report = await quantize(model, { method: "qdq", bits: "W8A8", calib: "testdata/lm-calib.txt", samples: 32 });
+ * const { metrics } = await evaluate(model, { task: "lm", data: "testdata/lm-eval.txt" });
+ * console.log(report.sizeBefore, "->", report.sizeAfter, "bytes;", metrics.bitsPerByte, "bits/byte");
+ * await saveModel(model, "byte-lm-w8a8.onnx");
+ * ```
+ *
+ * Lower-level pieces are exported too: the graph IR (`Model`, `Graph`, `Node`, `Value`), the codec
+ * (`decodeModel`, `encodeModel`), `inspectModel`, `verify`, the pass pipeline and the passes.
+ * @module
+ */
+export { loadModel, type LoadOptions, ModelIOError, saveModel, type SaveOptions } from "./onnx/io.ts";
+export { decodeModel, encodeModel, NotOnnxError } from "./onnx/codec.ts";
+export { type Dim, type FunctionDef, Graph, Model, Node, type TensorType, type Use, Value } from "./onnx/ir.ts";
+export { DataType, makeTensor, type Tensor } from "./onnx/tensor.ts";
+export { formatInspect, type InspectReport, inspectModel } from "./onnx/inspect.ts";
+export { verify } from "./onnx/verify.ts";
+export { isOp, Op } from "./onnx/ops.ts";
+export { makeReporter, RecordingReporter, type Reporter, silentReporter } from "./onnx/reporter.ts";
+export { ProtoDecodeError } from "./onnx/wire.ts";
+export {
+  type Method,
+  METHODS,
+  parseBits,
+  quantize,
+  QuantizeInputError,
+  type QuantizeOptions,
+  type QuantizeReport,
+  whyNotQuantizable,
+} from "./api/quantize.ts";
+export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
+export { type Pass, type PassContext, type PassResult, runPipeline } from "./passes/pass.ts";
+export { qdqPass } from "./passes/insert_qdq.ts";
+export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
+export { ortRuntimeFactory } from "./runtime/ort.ts";
+export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";
