@@ -58,7 +58,7 @@ export interface PipelineOptions {
 /** Result of a pipeline: one entry per pass run. */
 export interface PipelineResult {
   modified: boolean;
-  steps: { pass: string; modified: boolean; notes: string[] }[];
+  steps: { pass: string; modified: boolean; notes: string[]; ms: number }[];
 }
 
 /**
@@ -83,8 +83,9 @@ export async function runPipeline(
   for (let r = 0; r < rounds; r++) {
     let changed = false;
     for (const p of passes) {
+      const t0 = performance.now();
       const res = await p.run(model, full);
-      steps.push({ pass: p.name, modified: res.modified, notes: res.notes ?? [] });
+      steps.push({ pass: p.name, modified: res.modified, notes: res.notes ?? [], ms: performance.now() - t0 });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {
         const problems = verify(model);
