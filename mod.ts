@@ -20,9 +20,18 @@
  */
 export { loadModel, type LoadOptions, ModelIOError, saveModel, type SaveOptions } from "./onnx/io.ts";
 export { decodeModel, encodeModel, NotOnnxError } from "./onnx/codec.ts";
-export { type Dim, type FunctionDef, Graph, Model, Node, type TensorType, type Use, Value } from "./onnx/ir.ts";
+export {
+  type Dim,
+  type FunctionDef,
+  Graph,
+  Model,
+  Node,
+  type TensorType,
+  type Use,
+  Value,
+} from "./onnx/ir.ts";
 export { DataType, makeTensor, type Tensor } from "./onnx/tensor.ts";
-export { formatInspect, type InspectReport, inspectModel } from "./onnx/inspect.ts";
+export { formatInspect, inspectModel, type InspectReport } from "./onnx/inspect.ts";
 export { verify } from "./onnx/verify.ts";
 export { isOp, Op } from "./onnx/ops.ts";
 export { makeReporter, RecordingReporter, type Reporter, silentReporter } from "./onnx/reporter.ts";

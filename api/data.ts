@@ -3,7 +3,7 @@
  * `models/ocr-lines-sans` that names the data shipped in ../shared/models (copied into testdata/).
  * @module
  */
-import { type DataSource, openDataSource, type OpenDataOptions } from "../runtime/data.ts";
+import { type DataSource, type OpenDataOptions, openDataSource } from "../runtime/data.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -41,7 +41,10 @@ export async function resolveDataSpec(spec: string): Promise<string> {
  * @param options preprocessing preset, input name, sample limit
  * @returns the data source
  */
-export async function openData(data: string | DataSource, options: OpenDataOptions = {}): Promise<DataSource> {
+export async function openData(
+  data: string | DataSource,
+  options: OpenDataOptions = {},
+): Promise<DataSource> {
   if (typeof data !== "string") return data;
   return openDataSource(await resolveDataSpec(data), options);
 }

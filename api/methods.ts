@@ -12,7 +12,12 @@ import type { CommonSettings, Method } from "./quantize.ts";
 export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => Pass[]> = {
   qdq: (_m, s) => [
     opsetUpgradePass(13),
-    qdqPass({ weightBits: s.bits.weight, activationBits: s.bits.activation, calibrator: s.calibrator, exclude: s.exclude }),
+    qdqPass({
+      weightBits: s.bits.weight,
+      activationBits: s.bits.activation,
+      calibrator: s.calibrator,
+      exclude: s.exclude,
+    }),
   ],
   osplus: () => {
     throw new RangeError("Method osplus is not available in this build yet");

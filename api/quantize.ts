@@ -103,15 +103,24 @@ export function whyNotQuantizable(model: Model): string | undefined {
       if (t === DataType.FLOAT) fp32++;
     }
   }
-  if (shiftOps > 0) return `the model already contains ${shiftOps} shiftkit ops: it was converted by shiftkit before`;
-  if (quantOps > 0) return `the model is already quantized (${quantOps} QuantizeLinear/DequantizeLinear/integer ops)`;
-  if (fp16 > 0 && fp32 === 0) return `the model stores its weights in float16/bfloat16; convert it to float32 first`;
+  if (shiftOps > 0) {
+    return `the model already contains ${shiftOps} shiftkit ops: it was converted by shiftkit before`;
+  }
+  if (quantOps > 0) {
+    return `the model is already quantized (${quantOps} QuantizeLinear/DequantizeLinear/integer ops)`;
+  }
+  if (fp16 > 0 && fp32 === 0) {
+    return `the model stores its weights in float16/bfloat16; convert it to float32 first`;
+  }
   if (weighted === 0) return "the model has no MatMul, Gemm or Conv to quantize";
   return undefined;
 }
 
 /** Parse a bit setting for a method, with the method's default. */
-export function parseBits(method: Method, bits: string | number | undefined): { weight: number; activation: number; label: string } {
+export function parseBits(
+  method: Method,
+  bits: string | number | undefined,
+): { weight: number; activation: number; label: string } {
   if (method === "qdq" || method === "osplus") {
     const s = String(bits ?? "W8A8").toUpperCase();
     const m = /^W(\d)A(\d)$/.exec(s);
@@ -168,7 +177,11 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
   const result = await runPipeline(model, passes, { reporter, runtime });
   const problems = verify(model);
-  if (problems.length) throw new Error(`Internal error: the quantized model is invalid:\n  ${problems.slice(0, 5).join("\n  ")}`);
+  if (problems.length) {
+    throw new Error(
+      `Internal error: the quantized model is invalid:\n  ${problems.slice(0, 5).join("\n  ")}`,
+    );
+  }
   return {
     method: options.method,
     bits: bits.label,

@@ -22,7 +22,8 @@ const BOUNDS: Record<string, [string, "min" | "max"]> = {
 /** The eval command. */
 export const evalCommand: Command = {
   name: "eval",
-  summary: "Score a model on a task: bits/byte, OCR line match, segmentation mIoU, detection map IoU, compare",
+  summary:
+    "Score a model on a task: bits/byte, OCR line match, segmentation mIoU, detection map IoU, compare",
   usage: "eval MODEL --task lm|ocr|seg|det|cls|compare --data DATA [--reference FLOAT_MODEL] [--json]",
   description: [
     "Metrics (MODELS.md): lm = bits per byte over non-overlapping 128-byte windows; ocr = exact-line match and",
@@ -35,11 +36,26 @@ export const evalCommand: Command = {
   flags: [
     { name: "task", type: "string", value: "T", help: `one of ${TASKS.join(", ")} (required)` },
     { name: "data", type: "string", value: "DATA", help: "evaluation data (required)" },
-    { name: "reference", type: "string", value: "FLOAT_MODEL", help: "reference model (det, compare, cls agreement)" },
-    { name: "keys", type: "string", value: "FILE", help: "ocr: PP-OCR dictionary (default: ppocr_keys_v1.txt)" },
+    {
+      name: "reference",
+      type: "string",
+      value: "FLOAT_MODEL",
+      help: "reference model (det, compare, cls agreement)",
+    },
+    {
+      name: "keys",
+      type: "string",
+      value: "FILE",
+      help: "ocr: PP-OCR dictionary (default: ppocr_keys_v1.txt)",
+    },
     { name: "preprocess", type: "string", value: "P", help: "image preset for image folders" },
     { name: "samples", type: "number", value: "N", help: "use only the first N samples" },
-    ...Object.keys(BOUNDS).map((name) => ({ name, type: "number" as const, value: "X", help: `fail (exit 1) if ${BOUNDS[name]![0]} is ${BOUNDS[name]![1] === "min" ? "below" : "above"} X` })),
+    ...Object.keys(BOUNDS).map((name) => ({
+      name,
+      type: "number" as const,
+      value: "X",
+      help: `fail (exit 1) if ${BOUNDS[name]![0]} is ${BOUNDS[name]![1] === "min" ? "below" : "above"} X`,
+    })),
   ],
   async run(args, ctx) {
     const f = args.flags;
@@ -63,11 +79,15 @@ export const evalCommand: Command = {
       if (f[flag] === undefined) continue;
       const v = r.metrics[metric], bound = Number(f[flag]);
       if (v === undefined) throw new UsageError(`--${flag} does not apply to task ${task}`);
-      if (dir === "min" ? v < bound : v > bound) failed.push(`${metric} ${v.toFixed(4)} ${dir === "min" ? "<" : ">"} ${bound}`);
+      if (dir === "min" ? v < bound : v > bound) {
+        failed.push(`${metric} ${v.toFixed(4)} ${dir === "min" ? "<" : ">"} ${bound}`);
+      }
     }
     const text = [
       `${path}: task ${task}, ${r.samples} samples`,
-      ...Object.entries(r.metrics).map(([k, v]) => `  ${k.padEnd(16)} ${Number.isInteger(v) ? v : v.toFixed(4)}`),
+      ...Object.entries(r.metrics).map(([k, v]) =>
+        `  ${k.padEnd(16)} ${Number.isInteger(v) ? v : v.toFixed(4)}`
+      ),
       ...failed.map((m) => `FAILED: ${m}`),
     ].join("\n");
     return { exitCode: failed.length ? 1 : 0, text, json: { model: path, ...r, failed } };

@@ -4,7 +4,7 @@
  * @module
  */
 import { loadModel, saveModel } from "../onnx/io.ts";
-import { METHODS, type Method, quantize } from "../api/quantize.ts";
+import { type Method, METHODS, quantize } from "../api/quantize.ts";
 import type { PresetName } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { type Command, UsageError } from "./command.ts";
@@ -19,7 +19,8 @@ function str(v: unknown): string | undefined {
 export const quantizeCommand: Command = {
   name: "quantize",
   summary: "Quantize a float model with QDQ, OS+, ShiftAddLLM, DenseShift or integer-only ViT conversion",
-  usage: "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit [--bits B] --calib DATA [options]",
+  usage:
+    "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit [--bits B] --calib DATA [options]",
   description: [
     "Quantizes MODEL and writes OUT (written to a temporary file, then renamed: nothing half-written).",
     "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8.",
@@ -28,20 +29,66 @@ export const quantizeCommand: Command = {
   ].join("\n"),
   positionals: { names: ["MODEL"], min: 1, max: 1 },
   flags: [
-    { name: "output", short: "o", type: "string", value: "OUT", help: "where to write the quantized model (required)" },
+    {
+      name: "output",
+      short: "o",
+      type: "string",
+      value: "OUT",
+      help: "where to write the quantized model (required)",
+    },
     { name: "method", type: "string", value: "M", help: `one of ${METHODS.join(", ")} (required)` },
     { name: "bits", type: "string", value: "B", help: "bit setting (see above)" },
     { name: "calib", type: "string", value: "DATA", help: "calibration data (required)" },
-    { name: "preprocess", type: "string", value: "P", help: "image preset: ppocr-rec ppocr-det ppocr-cls segmenter imagenet pm1 raw255" },
-    { name: "samples", type: "number", value: "N", help: "calibration samples to use (default: all; intvit 32)" },
-    { name: "calibrator", type: "string", value: "C", help: "activation ranges: minmax (default), percentile, entropy, mse" },
-    { name: "exclude", type: "string", value: "NODE", multiple: true, help: "node or output name to keep in float (repeatable)" },
+    {
+      name: "preprocess",
+      type: "string",
+      value: "P",
+      help: "image preset: ppocr-rec ppocr-det ppocr-cls segmenter imagenet pm1 raw255",
+    },
+    {
+      name: "samples",
+      type: "number",
+      value: "N",
+      help: "calibration samples to use (default: all; intvit 32)",
+    },
+    {
+      name: "calibrator",
+      type: "string",
+      value: "C",
+      help: "activation ranges: minmax (default), percentile, entropy, mse",
+    },
+    {
+      name: "exclude",
+      type: "string",
+      value: "NODE",
+      multiple: true,
+      help: "node or output name to keep in float (repeatable)",
+    },
     { name: "report", type: "string", value: "FILE.html", help: "write a self-contained HTML report" },
     { name: "mode", type: "string", value: "acc|lat", help: "shiftadd: accuracy or latency alpha sharing" },
-    { name: "budget", type: "number", value: "AVG", help: "shiftadd: average bits with automatic 2/3/4-bit allocation" },
-    { name: "objective", type: "string", value: "weight|output", help: "shiftadd: fit objective (default output)" },
-    { name: "min-sqnr", type: "number", value: "DB", help: "denseshift: layers below this output SQNR keep int8 weights" },
-    { name: "keep-first-last", type: "boolean", help: "denseshift: keep the first and last weighted layers int8" },
+    {
+      name: "budget",
+      type: "number",
+      value: "AVG",
+      help: "shiftadd: average bits with automatic 2/3/4-bit allocation",
+    },
+    {
+      name: "objective",
+      type: "string",
+      value: "weight|output",
+      help: "shiftadd: fit objective (default output)",
+    },
+    {
+      name: "min-sqnr",
+      type: "number",
+      value: "DB",
+      help: "denseshift: layers below this output SQNR keep int8 weights",
+    },
+    {
+      name: "keep-first-last",
+      type: "boolean",
+      help: "denseshift: keep the first and last weighted layers int8",
+    },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
   ],
@@ -49,7 +96,9 @@ export const quantizeCommand: Command = {
     const f = args.flags;
     const out = str(f.output), method = str(f.method), calib = str(f.calib);
     if (!out) throw new UsageError("missing -o OUT");
-    if (!method || !METHODS.includes(method as Method)) throw new UsageError(`--method must be one of ${METHODS.join(", ")}`);
+    if (!method || !METHODS.includes(method as Method)) {
+      throw new UsageError(`--method must be one of ${METHODS.join(", ")}`);
+    }
     if (!calib) throw new UsageError("missing --calib DATA (calibration data)");
     if (f.calibrator !== undefined && !CALIBRATORS.includes(String(f.calibrator))) {
       throw new UsageError(`--calibrator must be one of ${CALIBRATORS.join(", ")}`);

@@ -39,7 +39,8 @@ console.log(`decode + encode: ${MB(bytes.length)} -> ${MB(again.length)}, byte-i
 if (!same) throw new Error("round trip changed the model");
 
 heading("3. Float model in onnxruntime: bits per byte on held-out text (testdata/lm-eval.txt)");
-const evalLm = (m: Parameters<typeof evaluate>[0]) => evaluate(m, { task: "lm", data: `${root}testdata/lm-eval.txt` });
+const evalLm = (m: Parameters<typeof evaluate>[0]) =>
+  evaluate(m, { task: "lm", data: `${root}testdata/lm-eval.txt` });
 const float = await evalLm(lm);
 console.log(`float: ${float.metrics.bitsPerByte!.toFixed(4)} bits/byte over ${float.samples} windows`);
 
@@ -50,16 +51,41 @@ interface Row {
   size: string;
   metric: string;
 }
-const rows: Row[] = [{ model: "byte-lm-opt", method: "float", bits: "32", size: MB(bytes.length), metric: float.metrics.bitsPerByte!.toFixed(4) }];
+const rows: Row[] = [{
+  model: "byte-lm-opt",
+  method: "float",
+  bits: "32",
+  size: MB(bytes.length),
+  metric: float.metrics.bitsPerByte!.toFixed(4),
+}];
 
-async function lmRun(file: string, method: Method, bits: string | number, extra: Partial<QuantizeOptions> = {}) {
+async function lmRun(
+  file: string,
+  method: Method,
+  bits: string | number,
+  extra: Partial<QuantizeOptions> = {},
+) {
   const m = await loadModel(`${root}testdata/${file}.onnx`);
   const t = performance.now();
-  const r = await quantize(m, { method, bits, calib: `${root}testdata/lm-calib.txt`, samples: quick ? 16 : 64, ...extra });
+  const r = await quantize(m, {
+    method,
+    bits,
+    calib: `${root}testdata/lm-calib.txt`,
+    samples: quick ? 16 : 64,
+    ...extra,
+  });
   const e = await evalLm(m);
-  console.log(`${file} ${method} ${bits}: ${MB(r.sizeBefore)} -> ${MB(r.sizeAfter)}, ` +
-    `${e.metrics.bitsPerByte!.toFixed(4)} bits/byte (${((performance.now() - t) / 1000).toFixed(1)} s)`);
-  rows.push({ model: file, method, bits: String(bits), size: MB(r.sizeAfter), metric: e.metrics.bitsPerByte!.toFixed(4) });
+  console.log(
+    `${file} ${method} ${bits}: ${MB(r.sizeBefore)} -> ${MB(r.sizeAfter)}, ` +
+      `${e.metrics.bitsPerByte!.toFixed(4)} bits/byte (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
+  rows.push({
+    model: file,
+    method,
+    bits: String(bits),
+    size: MB(r.sizeAfter),
+    metric: e.metrics.bitsPerByte!.toFixed(4),
+  });
 }
 
 heading("4. Standard PTQ (QDQ, W8A8): weights int8 per channel, activations per tensor");

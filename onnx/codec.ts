@@ -98,7 +98,6 @@ function sameType(a: TensorType | undefined, b: TensorType | undefined): boolean
 
 // ------------------------------------------------------------------------------------------ decode
 
-const VI_KEYS = ["name", "type"];
 const infoProtos = new WeakMap<Value, Map<string, Message>>();
 
 function applyInfo(v: Value, vi: Message, role: string): void {
@@ -550,7 +549,9 @@ export function modelToMessage(model: Model, options: EncodeOptions = {}): Messa
     functions: model.functions.map((f) => encodeFunction(f, options)),
   };
   if (model.extra) {
-    for (const k of Object.keys(model.extra)) if (!k.startsWith("$") || k === "$unknown") out[k] = model.extra[k];
+    for (const k of Object.keys(model.extra)) {
+      if (!k.startsWith("$") || k === "$unknown") out[k] = model.extra[k];
+    }
   }
   return out;
 }

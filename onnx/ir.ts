@@ -410,7 +410,7 @@ export interface FunctionDef {
 export class Model {
   irVersion: number | bigint = 10;
   /** Opset imports by domain ("" = ai.onnx), in file order. */
-  readonly opsets = new Map<string, number>();
+  readonly opsets: Map<string, number> = new Map();
   producerName: string | undefined;
   producerVersion: string | undefined;
   domain: string | undefined;

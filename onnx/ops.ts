@@ -28,8 +28,7 @@ function op(type: string, since: number[], inputs: string[] = [], domain = ""): 
   return { type, domain, since, inputs };
 }
 
-/** Every op shiftkit reads, rewrites or emits. */
-export const Op = {
+const OP_TABLE = {
   // linear algebra and convolution
   MatMul: op("MatMul", [1, 9, 13], ["A", "B"]),
   Gemm: op("Gemm", [1, 6, 7, 9, 11, 13], ["A", "B", "C"]),
@@ -37,14 +36,39 @@ export const Op = {
   ConvTranspose: op("ConvTranspose", [1, 11], ["X", "W", "B"]),
   MatMulInteger: op("MatMulInteger", [10], ["A", "B", "a_zero_point", "b_zero_point"]),
   ConvInteger: op("ConvInteger", [10], ["x", "w", "x_zero_point", "w_zero_point"]),
-  QLinearMatMul: op("QLinearMatMul", [10, 21], ["a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point", "y_scale", "y_zero_point"]),
-  QLinearConv: op("QLinearConv", [10], ["x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B"]),
+  QLinearMatMul: op("QLinearMatMul", [10, 21], [
+    "a",
+    "a_scale",
+    "a_zero_point",
+    "b",
+    "b_scale",
+    "b_zero_point",
+    "y_scale",
+    "y_zero_point",
+  ]),
+  QLinearConv: op("QLinearConv", [10], [
+    "x",
+    "x_scale",
+    "x_zero_point",
+    "w",
+    "w_scale",
+    "w_zero_point",
+    "y_scale",
+    "y_zero_point",
+    "B",
+  ]),
   // quantization
   QuantizeLinear: op("QuantizeLinear", [10, 13, 19, 21], ["x", "y_scale", "y_zero_point"]),
   DequantizeLinear: op("DequantizeLinear", [10, 13, 19, 21], ["x", "x_scale", "x_zero_point"]),
   DynamicQuantizeLinear: op("DynamicQuantizeLinear", [11], ["x"]),
   // normalization
-  BatchNormalization: op("BatchNormalization", [1, 6, 7, 9, 14, 15], ["X", "scale", "B", "input_mean", "input_var"]),
+  BatchNormalization: op("BatchNormalization", [1, 6, 7, 9, 14, 15], [
+    "X",
+    "scale",
+    "B",
+    "input_mean",
+    "input_var",
+  ]),
   LayerNormalization: op("LayerNormalization", [17], ["X", "Scale", "B"]),
   InstanceNormalization: op("InstanceNormalization", [1, 6], ["input", "scale", "B"]),
   // element-wise
@@ -126,7 +150,12 @@ export const Op = {
   Loop: op("Loop", [1, 11, 13, 16, 19, 21], ["M", "cond"]),
   Scan: op("Scan", [8, 9, 11, 16, 19, 21], []),
   // shiftkit domain (specs in docs/ops/)
-  ShiftAddMatMul: op("ShiftAddMatMul", [1], ["X", "planes", "alpha_exp", "alpha_sign", "bias"], SHIFTKIT_DOMAIN),
+  ShiftAddMatMul: op(
+    "ShiftAddMatMul",
+    [1],
+    ["X", "planes", "alpha_exp", "alpha_sign", "bias"],
+    SHIFTKIT_DOMAIN,
+  ),
   ShiftMatMul: op("ShiftMatMul", [1], ["X", "codes", "alpha", "bias"], SHIFTKIT_DOMAIN),
   ShiftConv: op("ShiftConv", [1], ["X", "codes", "alpha", "bias"], SHIFTKIT_DOMAIN),
   Requantize: op("Requantize", [1], ["x"], SHIFTKIT_DOMAIN),
@@ -139,7 +168,10 @@ export const Op = {
 } as const satisfies Record<string, OpSchema>;
 
 /** Name of an op in the table. */
-export type OpName = keyof typeof Op;
+export type OpName = keyof typeof OP_TABLE;
+
+/** Every op shiftkit reads, rewrites or emits. */
+export const Op: { readonly [K in OpName]: OpSchema } = OP_TABLE;
 
 function normDomain(d: string): string {
   return d === "ai.onnx" ? "" : d;

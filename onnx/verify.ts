@@ -5,7 +5,7 @@
  * @module
  */
 import type { FunctionDef, Graph, Model, Node, Value } from "./ir.ts";
-import { schemaOf, opVersionAt } from "./ops.ts";
+import { opVersionAt, schemaOf } from "./ops.ts";
 
 /**
  * Check the model's invariants.
@@ -70,10 +70,14 @@ function checkGraph(
       if (!v) return;
       if (!defined.has(v)) {
         problems.push(
-          v.producer ? `${label}: input ${i} "${v.name}" is used before it is produced` : `${label}: input ${i} "${v.name}" is not defined`,
+          v.producer
+            ? `${label}: input ${i} "${v.name}" is used before it is produced`
+            : `${label}: input ${i} "${v.name}" is not defined`,
         );
       }
-      if (!v.uses.some((u) => u.node === n && u.index === i)) problems.push(`${label}: input ${i} "${v.name}" misses its use entry`);
+      if (!v.uses.some((u) => u.node === n && u.index === i)) {
+        problems.push(`${label}: input ${i} "${v.name}" misses its use entry`);
+      }
     });
     checkDomain(model, n, opsets, label, problems);
     for (const sg of n.subgraphs()) {
@@ -81,13 +85,17 @@ function checkGraph(
       checkGraph(model, sg, opsets, defined, problems, false, `${where} > subgraph "${sg.name}"`);
     }
     n.outputs.forEach((o, i) => {
-      if (o.producer !== n || o.producerIndex !== i) problems.push(`${label}: output ${i} "${o.name}" has a wrong producer link`);
+      if (o.producer !== n || o.producerIndex !== i) {
+        problems.push(`${label}: output ${i} "${o.name}" has a wrong producer link`);
+      }
       define(o, `output of ${n.name}`);
     });
   }
   for (const v of names.values()) {
     for (const u of v.uses) {
-      if (u.node.inputs[u.index] !== v) problems.push(`${where}: value "${v.name}" lists a stale use in node "${u.node.name}"`);
+      if (u.node.inputs[u.index] !== v) {
+        problems.push(`${where}: value "${v.name}" lists a stale use in node "${u.node.name}"`);
+      }
     }
   }
   for (const v of g.outputs) {
@@ -96,9 +104,19 @@ function checkGraph(
   }
 }
 
-function checkDomain(model: Model, n: Node, opsets: ReadonlyMap<string, number>, label: string, problems: string[]): void {
+function checkDomain(
+  model: Model,
+  n: Node,
+  opsets: ReadonlyMap<string, number>,
+  label: string,
+  problems: string[],
+): void {
   const d = n.domain === "ai.onnx" ? "" : n.domain;
-  const fn: FunctionDef | undefined = model.findFunction(n.domain, n.opType, (n.extra?.overload as string | undefined) ?? "");
+  const fn: FunctionDef | undefined = model.findFunction(
+    n.domain,
+    n.opType,
+    (n.extra?.overload as string | undefined) ?? "",
+  );
   if (fn) {
     if (n.inputs.length > fn.body.inputs.length) {
       problems.push(`${label}: ${n.inputs.length} inputs, function takes ${fn.body.inputs.length}`);

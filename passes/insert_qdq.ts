@@ -11,7 +11,12 @@ import { intAttr } from "../onnx/attributes.ts";
 import type { Graph, Model, Node, Value } from "../onnx/ir.ts";
 import { isOp, Op } from "../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { type CalibratorKind, HistogramObserver, MinMaxObserver, rangeFromObserver } from "../quant/observers.ts";
+import {
+  type CalibratorKind,
+  HistogramObserver,
+  MinMaxObserver,
+  rangeFromObserver,
+} from "../quant/observers.ts";
 import { computeQParams, computeQParamsPerChannel } from "../quant/qparams.ts";
 import { quantizeLinear } from "../quant/quantize.ts";
 import type { Pass, PassContext, PassResult } from "./pass.ts";
@@ -49,7 +54,9 @@ export interface QdqTarget {
 export function weightInput(node: Node): { index: number; axis: number } | undefined {
   const constAt = (i: number) => node.inputs[i]?.isConst === true;
   if (isOp(node, Op.Conv) && constAt(1)) return { index: 1, axis: 0 };
-  if (isOp(node, Op.ConvTranspose) && constAt(1)) return { index: 1, axis: node.a.int("group", 1) === 1 ? 1 : -1 };
+  if (isOp(node, Op.ConvTranspose) && constAt(1)) {
+    return { index: 1, axis: node.a.int("group", 1) === 1 ? 1 : -1 };
+  }
   if (isOp(node, Op.Gemm) && constAt(1)) return { index: 1, axis: node.a.int("transB", 0) ? 0 : 1 };
   if (isOp(node, Op.MatMul) && constAt(1)) {
     const rank = node.inputs[1]!.const!.dims.length;
@@ -71,7 +78,8 @@ export function planQdq(graph: Graph, options: QdqOptions = {}): QdqTarget[] {
   for (const node of graph.nodes) {
     if (exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))) continue;
     const w = weightInput(node);
-    const isFloat = (v: Value | null) => v !== null && !v.isConst && (v.type?.elemType ?? DataType.FLOAT) === DataType.FLOAT;
+    const isFloat = (v: Value | null) =>
+      v !== null && !v.isConst && (v.type?.elemType ?? DataType.FLOAT) === DataType.FLOAT;
     if (w) {
       if (node.inputs[w.index]!.const!.dtype !== DataType.FLOAT) continue;
       if (!isFloat(node.inputs[0] ?? null)) continue;
@@ -107,7 +115,9 @@ export async function calibrateRanges(
   ctx: PassContext,
   options: QdqOptions = {},
 ): Promise<Map<string, [number, number]>> {
-  if (!ctx.runtime) throw new TypeError("The QDQ pass needs calibration data: the pass context has no runtime");
+  if (!ctx.runtime) {
+    throw new TypeError("The QDQ pass needs calibration data: the pass context has no runtime");
+  }
   const kind = options.calibrator ?? "minmax";
   const observers = new Map<string, MinMaxObserver | HistogramObserver>();
   for (const v of values) {
@@ -126,7 +136,11 @@ export async function calibrateRanges(
 }
 
 /** Quantize a float weight per channel (symmetric, narrow N-bit range, int8 storage). */
-export function quantizeWeight(w: Tensor, axis: number, bits: number): { q: Tensor; scale: Tensor; zero: Tensor } {
+export function quantizeWeight(
+  w: Tensor,
+  axis: number,
+  bits: number,
+): { q: Tensor; scale: Tensor; zero: Tensor } {
   const data = w.data as Float32Array;
   const qmax = 2 ** (bits - 1) - 1;
   const channels = axis < 0 ? 1 : w.dims[axis]!;
@@ -178,7 +192,9 @@ export function applyQdq(
   options: QdqOptions = {},
 ): QdqStats {
   if (model.opset < 13) {
-    throw new RangeError(`QDQ with per-channel weights needs opset >= 13, the model has ${model.opset}: upgrade it first`);
+    throw new RangeError(
+      `QDQ with per-channel weights needs opset >= 13, the model has ${model.opset}: upgrade it first`,
+    );
   }
   const g = model.graph;
   const wBits = options.weightBits ?? 8, aBits = options.activationBits ?? 8;
@@ -195,7 +211,9 @@ export function applyQdq(
       let dq = dqOfActivation.get(x);
       if (!dq) {
         const r = ranges.get(x.name);
-        if (!r) throw new RangeError(`No calibration range for activation "${x.name}" (input of ${node.name})`);
+        if (!r) {
+          throw new RangeError(`No calibration range for activation "${x.name}" (input of ${node.name})`);
+        }
         dq = insertActivationQdq(g, x, r, aBits, symmetric);
         dqOfActivation.set(x, dq);
         stats.activations++;
@@ -231,14 +249,25 @@ export function applyQdq(
 }
 
 /** QuantizeLinear -> [Clip to the N-bit range] -> DequantizeLinear after `x`; returns the DQ output. */
-function insertActivationQdq(g: Graph, x: Value, range: [number, number], bits: number, symmetric: boolean): Value {
+function insertActivationQdq(
+  g: Graph,
+  x: Value,
+  range: [number, number],
+  bits: number,
+  symmetric: boolean,
+): Value {
   const p = computeQParams(range[0], range[1], { bits, signed: symmetric, symmetric });
   const storage = symmetric ? DataType.INT8 : DataType.UINT8;
   const zeroData = symmetric ? new Int8Array([p.zeroPoint]) : new Uint8Array([p.zeroPoint]);
   const s = g.addInitializer(`${x.name}_scale`, makeTensor(DataType.FLOAT, [], new Float32Array([p.scale])));
   const z = g.addInitializer(`${x.name}_zero_point`, makeTensor(storage, [], zeroData));
   const after = x.producer ?? undefined;
-  const qn = g.addNode(Op.QuantizeLinear.type, [x, s, z], [`${x.name}_quantized`], after ? { after } : { before: g.nodes[0]! });
+  const qn = g.addNode(
+    Op.QuantizeLinear.type,
+    [x, s, z],
+    [`${x.name}_quantized`],
+    after ? { after } : { before: g.nodes[0]! },
+  );
   let q = qn.outputs[0]!;
   q.type = { elemType: storage, ...(x.type?.shape ? { shape: [...x.type.shape] } : {}) };
   const fullMin = symmetric ? -128 : 0, fullMax = symmetric ? 127 : 255;
@@ -250,7 +279,9 @@ function insertActivationQdq(g: Graph, x: Value, range: [number, number], bits: 
     clip.outputs[0]!.type = q.type;
     q = clip.outputs[0]!;
   }
-  const dqn = g.addNode(Op.DequantizeLinear.type, [q, s, z], [`${x.name}_dequantized`], { after: q.producer! });
+  const dqn = g.addNode(Op.DequantizeLinear.type, [q, s, z], [`${x.name}_dequantized`], {
+    after: q.producer!,
+  });
   const dq = dqn.outputs[0]!;
   dq.type = x.type ? { ...x.type } : { elemType: DataType.FLOAT };
   return dq;
@@ -267,15 +298,21 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
     name: "insert-qdq",
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
       const targets = planQdq(model.graph, options);
-      if (targets.length === 0) return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize"] };
+      if (targets.length === 0) {
+        return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize"] };
+      }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
       const stats = applyQdq(model, targets, ranges, options);
       pass.stats = stats;
       return {
         modified: true,
         notes: [
-          `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${options.weightBits ?? 8}), ` +
-          `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${options.calibrator ?? "minmax"})`,
+          `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
+            options.weightBits ?? 8
+          }), ` +
+          `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
+            options.calibrator ?? "minmax"
+          })`,
         ],
       };
     },

@@ -76,7 +76,10 @@ export async function runPipeline(
   ctx: Partial<PassContext> = {},
   options: PipelineOptions = {},
 ): Promise<PipelineResult> {
-  const full: PassContext = { reporter: ctx.reporter ?? silentReporter, ...(ctx.runtime ? { runtime: ctx.runtime } : {}) };
+  const full: PassContext = {
+    reporter: ctx.reporter ?? silentReporter,
+    ...(ctx.runtime ? { runtime: ctx.runtime } : {}),
+  };
   const steps: PipelineResult["steps"] = [];
   let any = false;
   const rounds = options.untilFixedPoint ? (options.maxRounds ?? 10) : 1;
@@ -85,7 +88,12 @@ export async function runPipeline(
     for (const p of passes) {
       const t0 = performance.now();
       const res = await p.run(model, full);
-      steps.push({ pass: p.name, modified: res.modified, notes: res.notes ?? [], ms: performance.now() - t0 });
+      steps.push({
+        pass: p.name,
+        modified: res.modified,
+        notes: res.notes ?? [],
+        ms: performance.now() - t0,
+      });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {
         const problems = verify(model);

@@ -71,7 +71,11 @@ export async function collectValues(
       const feeds: Record<string, Tensor> = {};
       for (const name of rt.inputNames) {
         const t = batch[name];
-        if (!t) throw new RangeError(`Calibration data has no input "${name}" (it has: ${Object.keys(batch).join(", ")})`);
+        if (!t) {
+          throw new RangeError(
+            `Calibration data has no input "${name}" (it has: ${Object.keys(batch).join(", ")})`,
+          );
+        }
         feeds[name] = t;
       }
       const out = await rt.run(feeds);
@@ -92,7 +96,11 @@ export async function collectValues(
  * @param options batch size and progress
  * @returns the pass runtime
  */
-export function makePassRuntime(data: DataSource, factory: RuntimeFactory, options: CollectOptions = {}): PassRuntime {
+export function makePassRuntime(
+  data: DataSource,
+  factory: RuntimeFactory,
+  options: CollectOptions = {},
+): PassRuntime {
   return {
     collect: (model, values, onBatch) => collectValues(model, values, data, factory, onBatch, options),
   };
