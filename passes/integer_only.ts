@@ -42,6 +42,11 @@ export interface IntegerOnlyOptions {
   keepL2norm?: boolean;
   /** Replace bilinear Resize by nearest on integers. @default true */
   nearestResize?: boolean;
+  /**
+   * Shiftmax output width: 8 (int8, scale 2^-7, I-ViT) or 16 (int16, scale 2^-15; attention x V then runs as
+   * two int8 MatMulIntegers on the high and low bytes). @default 16
+   */
+  softmaxBits?: 8 | 16;
 }
 
 /** What the conversion did. */
@@ -81,15 +86,25 @@ export async function convertIntegerOnly(
     gelu: options.gelu ?? "lambda",
     keepL2norm: options.keepL2norm ?? false,
     nearestResize: options.nearestResize ?? true,
+    softmaxBits: options.softmaxBits ?? 16,
   });
   conv.run();
   eliminateDeadCode(model);
   model.graph.sort();
   model.opsets.set(SHIFTKIT_DOMAIN, 1);
   const problems = verify(model);
-  if (problems.length) throw new Error(`Integer-only model does not verify:\n  ${problems.slice(0, 10).join("\n  ")}`);
-  ctx.reporter.info(`integer-only: ${conv.emit.log.length} integer ops, ${conv.floatNodes.length} float nodes`);
-  return { ops: conv.emit.log, floatNodes: conv.floatNodes, notes: conv.notes, nodes: model.graph.nodes.length };
+  if (problems.length) {
+    throw new Error(`Integer-only model does not verify:\n  ${problems.slice(0, 10).join("\n  ")}`);
+  }
+  ctx.reporter.info(
+    `integer-only: ${conv.emit.log.length} integer ops, ${conv.floatNodes.length} float nodes`,
+  );
+  return {
+    ops: conv.emit.log,
+    floatNodes: conv.floatNodes,
+    notes: conv.notes,
+    nodes: model.graph.nodes.length,
+  };
 }
 
 /**
@@ -113,7 +128,9 @@ export function integerOnlyPass(options: IntegerOnlyOptions = {}): Pass & { repo
       return {
         modified: true,
         notes: [
-          `${report.ops.length} integer ops; float nodes: ${report.floatNodes.length ? report.floatNodes.join(", ") : "none"}`,
+          `${report.ops.length} integer ops; float nodes: ${
+            report.floatNodes.length ? report.floatNodes.join(", ") : "none"
+          }`,
           ...report.notes,
         ],
       };

@@ -49,7 +49,9 @@ export async function calibrateValues(
   ctx: PassContext,
   options: CalibrateValuesOptions = {},
 ): Promise<Map<string, ValueStats>> {
-  if (!ctx.runtime) throw new TypeError("The integer-only pass needs calibration data: the context has no runtime");
+  if (!ctx.runtime) {
+    throw new TypeError("The integer-only pass needs calibration data: the context has no runtime");
+  }
   const g = model.graph;
   const names: string[] = g.inputs.filter((v) => !v.isConst).map((v) => v.name);
   for (const n of g.nodes) for (const o of n.outputs) if (o.name) names.push(o.name);

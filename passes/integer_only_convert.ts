@@ -9,7 +9,7 @@
  * DequantizeLinear and a QuantizeLinear and is reported.
  * @module
  */
-import { stringAttr } from "../onnx/attributes.ts";
+import { intAttr } from "../onnx/attributes.ts";
 import type { Model, Node, Value } from "../onnx/ir.ts";
 import { isAnyOp, isOp, Op } from "../onnx/ops.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
@@ -20,13 +20,22 @@ import { shiftExpParams } from "../quant/shiftmax.ts";
 import { quantizeWeight } from "./insert_qdq.ts";
 import type { ValueStats } from "./integer_only_calib.ts";
 import { Emitter, type QTensor, scaleFor } from "./integer_only_emit.ts";
-import { biasAddAfter, constOf, findGelus, findL2Norms, type GeluMatch, scalarOf } from "./integer_only_patterns.ts";
+import { concatOp, dequantizeOutputs, movementOp, resizeOp } from "./integer_only_movement.ts";
+import {
+  biasAddAfter,
+  constOf,
+  findGelus,
+  findL2Norms,
+  type GeluMatch,
+  scalarOf,
+} from "./integer_only_patterns.ts";
 
 const I8 = DataType.INT8, I16 = DataType.INT16, I32 = DataType.INT32;
-type IntType = typeof I8 | typeof I16 | typeof I32;
+/** Integer widths of twins. */
+export type IntType = typeof I8 | typeof I16 | typeof I32;
 
 /** Ops that only move or select elements: they run on integers unchanged (same scale). */
-const MOVEMENT = [
+export const MOVEMENT = [
   Op.Reshape,
   Op.Transpose,
   Op.Gather,
@@ -44,6 +53,7 @@ export interface ConvertOptions {
   gelu: "shift" | "lambda";
   keepL2norm: boolean;
   nearestResize: boolean;
+  softmaxBits: 8 | 16;
 }
 
 /** The rewrite of one model; `run()` once. */
@@ -58,7 +68,11 @@ export class Converter {
   readonly #handled = new Set<Node>();
   readonly #need = new Map<string, QTensor>();
 
-  constructor(readonly model: Model, readonly stats: ReadonlyMap<string, ValueStats>, readonly options: ConvertOptions) {
+  constructor(
+    readonly model: Model,
+    readonly stats: ReadonlyMap<string, ValueStats>,
+    readonly options: ConvertOptions,
+  ) {
     this.emit = new Emitter(model);
   }
 
@@ -107,14 +121,28 @@ export class Converter {
     if (f) return f;
     let qt = this.#q.get(v)!;
     if (qt.dtype === I16) qt = this.emit.cast(qt, I32, `${v.name}_i32`);
-    const s = this.emit.init(`${v.name}_dq_scale`, makeTensor(DataType.FLOAT, [], new Float32Array([qt.scale])));
+    const s = this.emit.init(
+      `${v.name}_dq_scale`,
+      makeTensor(DataType.FLOAT, [], new Float32Array([qt.scale])),
+    );
     f = this.emit.node(Op.DequantizeLinear, [qt.v, s], `${v.name}_dequantize`, DataType.FLOAT);
     this.#dq.set(v, f);
     return f;
   }
 
-  #set(v: Value, qt: QTensor): void {
+  /** Record the integer twin of a float value. */
+  bind(v: Value, qt: QTensor): void {
     this.#q.set(v, qt);
+  }
+
+  /** The integer twin, when one exists. */
+  twin(v: Value): QTensor | undefined {
+    return this.#q.get(v);
+  }
+
+  /** Scale of a float value for a width, from its calibrated range. */
+  scaleOf(v: Value, dtype: IntType): number {
+    return scaleFor(this.#range(v), dtype);
   }
 
   /** Rewrite the graph. */
@@ -130,7 +158,7 @@ export class Converter {
       for (const n of m.nodes) this.#handled.add(n);
       if (!this.options.keepL2norm) {
         this.notes.push(`L2 normalisation of "${m.input.name}" removed (I-Segmenter)`);
-        this.#l2.set(m.nodes[m.nodes.length - 1]!, () => this.#set(m.output, this.q(m.input)));
+        this.#l2.set(m.nodes[m.nodes.length - 1]!, () => this.bind(m.output, this.q(m.input)));
       } else {
         this.#l2.set(m.nodes[m.nodes.length - 1]!, () => {
           for (const n of m.nodes) {
@@ -151,7 +179,7 @@ export class Converter {
       if (!floatIn && !floatOut) continue;
       this.#convert(node);
     }
-    this.#outputs();
+    dequantizeOutputs(this);
   }
 
   readonly #l2 = new Map<Node, () => void>();
@@ -163,30 +191,32 @@ export class Converter {
     } else if ((isOp(node, Op.MatMul) || isOp(node, Op.Conv)) && constOf(ins[1]) && this.isFloat(ins[0])) {
       this.#linear(node);
     } else if (isOp(node, Op.MatMul) && this.isFloat(ins[0]) && this.isFloat(ins[1])) {
-      const a = this.need(ins[0]!, [I8], I8), b = this.need(ins[1]!, [I8], I8);
-      const acc = this.emit.node(Op.MatMulInteger, [a.v, b.v], node.name, I32);
-      this.emit.log.push({ node: acc.producer!.name, op: "MatMulInteger", scale: a.scale * b.scale, dtype: "int32" });
-      this.#set(node.outputs[0]!, { v: acc, scale: a.scale * b.scale, dtype: I32 });
+      this.#actMatMul(node);
     } else if ((isOp(node, Op.Mul) || isOp(node, Op.Div)) && this.#scaleOnly(node)) {
       // folded into the scale: a positive constant factor changes the meaning of an LSB, not the integers
     } else if (isOp(node, Op.Softmax) && this.isFloat(ins[0])) {
       this.#softmax(node);
-    } else if (isOp(node, Op.LayerNormalization) && this.isFloat(ins[0]) && constOf(ins[1]) && constOf(ins[2])) {
+    } else if (
+      isOp(node, Op.LayerNormalization) && this.isFloat(ins[0]) && constOf(ins[1]) && constOf(ins[2])
+    ) {
       this.#layerNorm(node);
     } else if (isOp(node, Op.Add) && this.#add(node)) {
       // IntAdd or constant add
     } else if (isOp(node, Op.Concat)) {
-      this.#concat(node);
-    } else if (isAnyOp(node, MOVEMENT) && (this.isFloat(ins[0]) || constOf(ins[0])?.dtype === DataType.FLOAT)) {
-      this.#movement(node);
+      concatOp(this, node);
+    } else if (
+      isAnyOp(node, MOVEMENT) && (this.isFloat(ins[0]) || constOf(ins[0])?.dtype === DataType.FLOAT)
+    ) {
+      movementOp(this, node);
     } else if (isOp(node, Op.Resize) && this.options.nearestResize && this.isFloat(ins[0])) {
-      this.#resize(node);
+      resizeOp(this, node);
     } else {
-      this.#fallback(node);
+      this.fallback(node);
     }
   }
 
-  #fallback(node: Node): void {
+  /** Leave a node in float: its integer inputs are dequantized. */
+  fallback(node: Node): void {
     node.inputs.forEach((v, i) => {
       if (v && this.#q.has(v)) node.setInput(i, this.dq(v));
     });
@@ -211,7 +241,7 @@ export class Converter {
   #linear(node: Node): void {
     const conv = isOp(node, Op.Conv);
     const w = constOf(node.inputs[1])!;
-    if (!conv && w.dims.length !== 2) return this.#fallback(node);
+    if (!conv && w.dims.length !== 2) return this.fallback(node);
     const x = this.need(node.inputs[0]!, [I8], I8);
     const { q, scale } = quantizeWeight(w, conv ? 0 : 1, 8);
     const ws = Array.from(scale.data as Float32Array);
@@ -236,8 +266,47 @@ export class Converter {
     const dtype = this.#feedsResidual(out) ? I16 : I8;
     const sOut = scaleFor(this.#range(out), dtype);
     const ratios = ws.map((s) => x.scale * s / sOut);
-    this.#set(out, this.emit.requantize(acc, ratios, { name: `${node.name}_requant`, scale: sOut, dtype }, conv ? 1 : -1));
+    this.bind(
+      out,
+      this.emit.requantize(acc, ratios, { name: `${node.name}_requant`, scale: sOut, dtype }, conv ? 1 : -1),
+    );
   }
+
+  /**
+   * Activation x activation MatMul: MatMulInteger on int8. An int16 left operand (the 16-bit Shiftmax output,
+   * in [0, 32767]) is split into bytes, hi = floor(a / 256) in [0, 127] (int8) and lo = a mod 256 (uint8), and
+   * acc = 256 * (hi x b) + (lo x b): 16-bit attention weights with 8-bit integer matmuls only.
+   */
+  #actMatMul(node: Node): void {
+    const [ia, ib] = node.inputs as [Value, Value];
+    const b = this.need(ib, [I8], I8);
+    const qa = this.q(ia);
+    let a = qa;
+    let acc: Value;
+    if (qa.dtype === I16 && this.#softmaxOut.has(qa.v)) {
+      const n = node.name;
+      const a32 = this.emit.cast(qa, I32, `${n}_a32`).v;
+      const k256 = this.emit.init(`${n}_256`, makeTensor(I32, [], new Int32Array([256])));
+      const hi = this.emit.cast(
+        { v: this.emit.node(Op.Div, [a32, k256], `${n}_hi`, I32), scale: 1, dtype: I32 },
+        I8,
+        `${n}_hi8`,
+      );
+      const lo = this.emit.node(Op.Mod, [a32, k256], `${n}_lo`, I32);
+      const lo8 = this.emit.node(Op.Cast, [lo], `${n}_lo8`, DataType.UINT8, [intAttr("to", DataType.UINT8)]);
+      const mh = this.emit.node(Op.MatMulInteger, [hi.v, b.v], `${n}_hi_mm`, I32);
+      const ml = this.emit.node(Op.MatMulInteger, [lo8, b.v], `${n}_lo_mm`, I32);
+      acc = this.emit.node(Op.Add, [this.emit.node(Op.Mul, [mh, k256], `${n}_hi_x256`, I32), ml], n, I32);
+    } else {
+      a = this.need(ia, [I8], I8);
+      acc = this.emit.node(Op.MatMulInteger, [a.v, b.v], node.name, I32);
+    }
+    const scale = a.scale * b.scale;
+    this.emit.log.push({ node: acc.producer!.name, op: Op.MatMulInteger.type, scale, dtype: "int32" });
+    this.bind(node.outputs[0]!, { v: acc, scale, dtype: I32 });
+  }
+
+  readonly #softmaxOut = new Set<Value>();
 
   #scaleOnly(node: Node): boolean {
     const [a, b] = node.inputs;
@@ -245,28 +314,36 @@ export class Converter {
     const c = scalarOf(x === a ? b : a);
     if (!x || c === undefined || !(c > 0) || !this.#q.has(x)) return false;
     const qt = this.#q.get(x)!;
-    this.#set(node.outputs[0]!, { ...qt, scale: isOp(node, Op.Mul) ? qt.scale * c : qt.scale / c });
+    this.bind(node.outputs[0]!, { ...qt, scale: isOp(node, Op.Mul) ? qt.scale * c : qt.scale / c });
     return true;
   }
 
   #softmax(node: Node): void {
     const dims = this.stats.get(node.inputs[0]!.name)!.dims;
     const axis = node.a.int("axis", -1);
-    if (axis !== -1 && axis !== dims.length - 1) return this.#fallback(node);
+    if (axis !== -1 && axis !== dims.length - 1) return this.fallback(node);
     const x = this.q(node.inputs[0]!);
     const L = dims[dims.length - 1]!;
-    const p = shiftExpParams(x.scale, { expShift: "auto", maxE0: Math.min(2 ** 30, Math.floor((2 ** 31 - 1) / L)) });
-    const attrs = { p: p.p, n: p.n, exp_shift: p.expShift, output_bits: 8 };
-    this.#set(node.outputs[0]!, this.emit.integer(Op.Shiftmax, [x.v], attrs, { name: node.name, scale: 2 ** -7, dtype: I8 }));
+    const p = shiftExpParams(x.scale, {
+      expShift: "auto",
+      maxE0: Math.min(2 ** 30, Math.floor((2 ** 31 - 1) / L)),
+    });
+    const bits = this.options.softmaxBits;
+    const attrs = { p: p.p, n: p.n, exp_shift: p.expShift, output_bits: bits };
+    const out = { name: node.name, scale: 2 ** (1 - bits), dtype: bits === 8 ? I8 : I16 } as const;
+    const y = this.emit.integer(Op.Shiftmax, [x.v], attrs, out);
+    this.#softmaxOut.add(y.v);
+    this.bind(node.outputs[0]!, y);
   }
 
   #layerNorm(node: Node): void {
-    if (node.a.int("axis", -1) !== -1) return this.#fallback(node);
+    if (node.a.int("axis", -1) !== -1) return this.fallback(node);
     const x = this.need(node.inputs[0]!, [I8, I16], I16);
     const out = node.outputs[0]!;
     const dtype = this.#reachesOutput(out) ? I16 : I8;
     const sOut = scaleFor(this.#range(out), dtype);
-    const gamma = constOf(node.inputs[1])!.data as Float32Array, beta = constOf(node.inputs[2])!.data as Float32Array;
+    const gamma = constOf(node.inputs[1])!.data as Float32Array,
+      beta = constOf(node.inputs[2])!.data as Float32Array;
     const p = iLayerNormParams(gamma, beta, {
       outputScale: sOut,
       inputBits: x.dtype === I8 ? 8 : 16,
@@ -274,8 +351,16 @@ export class Converter {
     });
     const g = this.emit.init(`${node.name}_gamma_int16`, makeTensor(I16, [gamma.length], p.gamma));
     const b = this.emit.init(`${node.name}_beta_int32`, makeTensor(I32, [beta.length], p.beta));
-    const attrs = { multiplier: p.multiplier, shift: p.shift, var_shift: p.varShift ?? 0, output_bits: p.outputBits ?? 8 };
-    this.#set(out, this.emit.integer(Op.ILayerNorm, [x.v, g, b], attrs, { name: node.name, scale: sOut, dtype }));
+    const attrs = {
+      multiplier: p.multiplier,
+      shift: p.shift,
+      var_shift: p.varShift ?? 0,
+      output_bits: p.outputBits ?? 8,
+    };
+    this.bind(
+      out,
+      this.emit.integer(Op.ILayerNorm, [x.v, g, b], attrs, { name: node.name, scale: sOut, dtype }),
+    );
   }
 
   #gelu(m: GeluMatch): void {
@@ -285,7 +370,7 @@ export class Converter {
     const attrs: Record<string, number> = lambda ? { p: p.p, n: p.n, lambda: p.lambda } : { p: p.p, n: p.n };
     const name = `${m.nodes[0]!.name}_gelu`;
     const op = lambda ? Op.LambdaShiftGelu : Op.ShiftGelu;
-    this.#set(m.output, this.emit.integer(op, [x.v], attrs, { name, scale: x.scale, dtype: x.dtype }));
+    this.bind(m.output, this.emit.integer(op, [x.v], attrs, { name, scale: x.scale, dtype: x.dtype }));
   }
 
   #add(node: Node): boolean {
@@ -298,8 +383,17 @@ export class Converter {
       if (da !== db) return false;
       const qa = this.q(a), qb = this.q(b);
       const ra = dyadic(qa.scale / sOut), rb = dyadic(qb.scale / sOut);
-      const attrs = { a_multiplier: ra.multiplier, a_shift: ra.shift, b_multiplier: rb.multiplier, b_shift: rb.shift, output_bits: 16 };
-      this.#set(out, this.emit.integer(Op.IntAdd, [qa.v, qb.v], attrs, { name: node.name, scale: sOut, dtype: I16 }));
+      const attrs = {
+        a_multiplier: ra.multiplier,
+        a_shift: ra.shift,
+        b_multiplier: rb.multiplier,
+        b_shift: rb.shift,
+        output_bits: 16,
+      };
+      this.bind(
+        out,
+        this.emit.integer(Op.IntAdd, [qa.v, qb.v], attrs, { name: node.name, scale: sOut, dtype: I16 }),
+      );
       return true;
     }
     const x = this.isFloat(a) ? a : this.isFloat(b) ? b : undefined;
@@ -307,77 +401,14 @@ export class Converter {
     if (!x || !c || c.dtype !== DataType.FLOAT) return false;
     // x + C at the output scale: int32 x and C, integer Add, saturate to int16 (Requantize by 1).
     const qx = this.q(x);
-    const x32 = this.emit.requantize(qx.v, qx.scale / sOut, { name: `${node.name}_lhs`, scale: sOut, dtype: I32 });
+    const x32 = this.emit.requantize(qx.v, qx.scale / sOut, {
+      name: `${node.name}_lhs`,
+      scale: sOut,
+      dtype: I32,
+    });
     const cq = this.emit.constant(`${node.name}_const_int32`, c, sOut, I32);
     const sum = this.emit.node(Op.Add, [x32.v, cq.v], node.name, I32);
-    this.#set(out, this.emit.requantize(sum, 1, { name: `${node.name}_sat`, scale: sOut, dtype: I16 }));
+    this.bind(out, this.emit.requantize(sum, 1, { name: `${node.name}_sat`, scale: sOut, dtype: I16 }));
     return true;
-  }
-
-  #concat(node: Node): void {
-    const out = node.outputs[0]!;
-    if (!this.isFloat(out)) return this.#fallback(node);
-    const parts = node.inputs.map((v) => (this.isFloat(v) ? this.q(v) : undefined));
-    const dtype = parts.some((p) => p && p.dtype !== I8) ? I16 : I8;
-    const sOut = scaleFor(this.#range(out), dtype);
-    node.inputs.forEach((v, i) => {
-      const p = parts[i];
-      const c = constOf(v);
-      if (p) node.setInput(i, this.emit.convert(p, sOut, dtype, `${node.name}_in${i}`).v);
-      else if (c && c.dtype === DataType.FLOAT) node.setInput(i, this.emit.constant(`${node.name}_c${i}`, c, sOut, dtype).v);
-    });
-    out.type = { elemType: dtype };
-    this.#set(out, { v: out, scale: sOut, dtype });
-  }
-
-  #movement(node: Node): void {
-    const data = node.inputs[0]!;
-    let qt: QTensor;
-    if (this.isFloat(data)) qt = this.q(data);
-    else {
-      const c = constOf(data)!;
-      let m = 0;
-      for (const x of c.data as Float32Array) m = Math.max(m, Math.abs(x));
-      qt = this.emit.constant(`${data.name}_int8`, c, scaleFor([-m, m], I8), I8);
-    }
-    node.setInput(0, qt.v);
-    for (const o of node.outputs) {
-      o.type = { elemType: qt.dtype };
-      this.#set(o, { v: o, scale: qt.scale, dtype: qt.dtype });
-    }
-  }
-
-  #resize(node: Node): void {
-    let x = this.q(node.inputs[0]!);
-    // onnxruntime's Resize has no int16 kernel: widen to int32 (same scale).
-    if (x.dtype === I16) x = this.emit.cast(x, I32, `${node.name}_in`);
-    node.setInput(0, x.v);
-    for (const a of ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a"]) node.attrs.delete(a);
-    for (const a of [stringAttr("mode", "nearest"), stringAttr("coordinate_transformation_mode", "asymmetric"), stringAttr("nearest_mode", "floor")]) {
-      node.attrs.set(a.name, a);
-    }
-    const o = node.outputs[0]!;
-    o.type = { elemType: x.dtype };
-    this.#set(o, { v: o, scale: x.scale, dtype: x.dtype });
-    this.notes.push(`Resize "${node.name}": bilinear -> nearest on integers (I-Segmenter)`);
-  }
-
-  /** Graph outputs with an integer twin get a DequantizeLinear under their original name. */
-  #outputs(): void {
-    const g = this.model.graph;
-    g.outputs.forEach((v, i) => {
-      let qt = this.#q.get(v);
-      if (!qt) return;
-      const type = v.type;
-      if (qt.dtype === I16) qt = this.emit.cast(qt, I32, `${v.name}_i32`);
-      const name = v.name;
-      g.rename(v, qt.v === v ? `${name}_int` : `${name}_float`);
-      const s = this.emit.init(`${name}_scale`, makeTensor(DataType.FLOAT, [], new Float32Array([qt.scale])));
-      const dq = g.addNode(Op.DequantizeLinear.type, [qt.v, s], [name], { name: g.uniqueNodeName(`${name}_dequantize`) });
-      const y = dq.outputs[0]!;
-      y.type = { elemType: DataType.FLOAT, ...(type?.shape ? { shape: [...type.shape] } : {}) };
-      g.outputs[i] = y;
-      this.emit.log.push({ node: dq.name, op: Op.DequantizeLinear.type, scale: qt.scale, dtype: "float" });
-    });
   }
 }

@@ -44,7 +44,11 @@ export function scaleFor(range: readonly [number, number], dtype: IntegerOutputT
   return m / qmaxOf(dtype);
 }
 
-const NAMES: Record<number, string> = { [DataType.INT8]: "int8", [DataType.INT16]: "int16", [DataType.INT32]: "int32" };
+const NAMES: Record<number, string> = {
+  [DataType.INT8]: "int8",
+  [DataType.INT16]: "int16",
+  [DataType.INT32]: "int32",
+};
 
 /** Appends integer nodes to a model's main graph. */
 export class Emitter {
@@ -62,8 +66,17 @@ export class Emitter {
   }
 
   /** A standard ONNX node with one output of a known element type. */
-  node(op: OpSchema, inputs: (Value | null)[], name: string, elemType: number, attrs: Attribute[] = []): Value {
-    const n = this.graph.addNode(op.type, inputs, [`${name}_out`], { name: this.graph.uniqueNodeName(name), attrs });
+  node(
+    op: OpSchema,
+    inputs: (Value | null)[],
+    name: string,
+    elemType: number,
+    attrs: Attribute[] = [],
+  ): Value {
+    const n = this.graph.addNode(op.type, inputs, [`${name}_out`], {
+      name: this.graph.uniqueNodeName(name),
+      attrs,
+    });
     const v = n.outputs[0]!;
     v.type = { elemType };
     return v;
@@ -101,8 +114,14 @@ export class Emitter {
     const list = typeof ratios === "number" ? [ratios] : ratios;
     const ds = list.map((r) => dyadic(r));
     const dims = typeof ratios === "number" ? [] : [list.length];
-    const m = this.init(`${out.name}_multiplier`, makeTensor(DataType.INT32, dims, Int32Array.from(ds, (d) => d.multiplier)));
-    const s = this.init(`${out.name}_shift`, makeTensor(DataType.INT32, dims, Int32Array.from(ds, (d) => d.shift)));
+    const m = this.init(
+      `${out.name}_multiplier`,
+      makeTensor(DataType.INT32, dims, Int32Array.from(ds, (d) => d.multiplier)),
+    );
+    const s = this.init(
+      `${out.name}_shift`,
+      makeTensor(DataType.INT32, dims, Int32Array.from(ds, (d) => d.shift)),
+    );
     const bits = out.dtype === DataType.INT8 ? 8 : out.dtype === DataType.INT16 ? 16 : 32;
     return this.integer(Op.Requantize, [x, m, s], { output_bits: bits, zero_point: 0, axis }, out);
   }
@@ -117,8 +136,14 @@ export class Emitter {
   constant(name: string, t: Tensor, scale: number, dtype: IntegerOutputType): QTensor {
     const src = t.data as Float32Array;
     const q = qmaxOf(dtype);
-    const Arr = dtype === DataType.INT8 ? Int8Array : dtype === DataType.INT16 ? Int16Array : Int32Array;
-    const data = Arr.from(src, (x) => Math.max(-q - 1, Math.min(q, roundHalfEven(x / scale))));
+    const data = dtype === DataType.INT8
+      ? new Int8Array(src.length)
+      : dtype === DataType.INT16
+      ? new Int16Array(src.length)
+      : new Int32Array(src.length);
+    for (let i = 0; i < src.length; i++) {
+      data[i] = Math.max(-q - 1, Math.min(q, roundHalfEven(src[i]! / scale)));
+    }
     return { v: this.init(name, makeTensor(dtype, t.dims, data)), scale, dtype };
   }
 

@@ -82,7 +82,9 @@ export function findGelus(g: Graph): GeluMatch[] {
       output = m2.outputs[0]!;
     } else {
       const half = o1?.producer;
-      if (!half || !isOp(half, Op.Mul) || !near(scalarOf(other(half, x)), 0.5) || !half.inputs.includes(x)) continue;
+      if (!half || !isOp(half, Op.Mul) || !near(scalarOf(other(half, x)), 0.5) || !half.inputs.includes(x)) {
+        continue;
+      }
       nodes.push(half, m1);
       output = m1.outputs[0]!;
     }

@@ -54,9 +54,23 @@ export interface ReportData {
 
 const PALETTE = ["#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#76b7b2", "#b07aa1"];
 
-/** Escape text for HTML content and attribute values. */
+/**
+ * Escape text for HTML content and attribute values.
+ *
+ * @param s any text
+ * @returns the text with & < > " ' escaped
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { escapeHtml } from "./report.ts";
+ * assertEquals(escapeHtml("<b>&"), "&lt;b&gt;&amp;");
+ * ```
+ */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(
+    /'/g,
+    "&#39;",
+  );
 }
 
 function num(x: number | string): string {
@@ -69,7 +83,9 @@ function num(x: number | string): string {
 
 function table(t: ReportTable): string {
   const head = t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
-  const body = t.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(num(c))}</td>`).join("")}</tr>`).join("\n");
+  const body = t.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(num(c))}</td>`).join("")}</tr>`).join(
+    "\n",
+  );
   const cap = t.caption ? `<caption>${escapeHtml(t.caption)}</caption>` : "";
   return `<table>${cap}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
@@ -86,26 +102,36 @@ function bars(b: ReportBars): string {
   const parts: string[] = [];
   b.labels.forEach((label, i) => {
     const y0 = 10 + i * groupH;
-    parts.push(`<text x="${labelW - 6}" y="${y0 + groupH / 2}" text-anchor="end" class="l">${escapeHtml(label)}</text>`);
+    parts.push(
+      `<text x="${labelW - 6}" y="${y0 + groupH / 2}" text-anchor="end" class="l">${
+        escapeHtml(label)
+      }</text>`,
+    );
     b.series.forEach((s, k) => {
       const v = s.values[i] ?? NaN;
       if (!Number.isFinite(v)) return;
       const [a, c] = [x(Math.min(0, v)), x(Math.max(0, v))];
       const y = y0 + k * barH;
       parts.push(
-        `<rect x="${a.toFixed(1)}" y="${y}" width="${Math.max(0.5, c - a).toFixed(1)}" height="${barH - 2}" fill="${
-          PALETTE[k % PALETTE.length]
-        }"><title>${escapeHtml(`${s.name}: ${num(v)}${unit}`)}</title></rect>`,
+        `<rect x="${a.toFixed(1)}" y="${y}" width="${Math.max(0.5, c - a).toFixed(1)}" height="${
+          barH - 2
+        }" fill="${PALETTE[k % PALETTE.length]}"><title>${
+          escapeHtml(`${s.name}: ${num(v)}${unit}`)
+        }</title></rect>`,
         `<text x="${(c + 3).toFixed(1)}" y="${y + barH - 3}" class="v">${escapeHtml(num(v) + unit)}</text>`,
       );
     });
   });
   const legend = b.series.map((s, k) =>
-    `<rect x="${labelW + k * 140}" y="${h - 14}" width="10" height="10" fill="${PALETTE[k % PALETTE.length]}"/>` +
+    `<rect x="${labelW + k * 140}" y="${h - 14}" width="10" height="10" fill="${
+      PALETTE[k % PALETTE.length]
+    }"/>` +
     `<text x="${labelW + k * 140 + 14}" y="${h - 5}" class="l2">${escapeHtml(s.name)}</text>`
   ).join("");
   const cap = b.caption ? `<figcaption>${escapeHtml(b.caption)}</figcaption>` : "";
-  return `<figure>${cap}<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + plotW + 90}" height="${h}">` +
+  return `<figure>${cap}<svg xmlns="http://www.w3.org/2000/svg" width="${
+    labelW + plotW + 90
+  }" height="${h}">` +
     `${parts.join("")}${legend}</svg></figure>`;
 }
 
@@ -135,7 +161,9 @@ function rangePlot(mins: ArrayLike<number>, maxs: ArrayLike<number>, color: stri
 function ranges(r: ReportRanges): string {
   const cap = r.caption ? `<figcaption>${escapeHtml(r.caption)}</figcaption>` : "";
   const after = r.after ? rangePlot(r.after.mins, r.after.maxs, PALETTE[0]!, "after") : "";
-  return `<figure class="ranges">${cap}${rangePlot(r.before.mins, r.before.maxs, PALETTE[1]!, "before")}${after}</figure>`;
+  return `<figure class="ranges">${cap}${
+    rangePlot(r.before.mins, r.before.maxs, PALETTE[1]!, "before")
+  }${after}</figure>`;
 }
 
 /**
@@ -168,7 +196,18 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
   return {
     tables: [{
       caption: "OS+ sites",
-      columns: ["site", "kind", "channels", "consumers", "T0", "chosen t", "loss (shift only)", "loss (chosen t)", "outlier ratio before", "outlier ratio after"],
+      columns: [
+        "site",
+        "kind",
+        "channels",
+        "consumers",
+        "T0",
+        "chosen t",
+        "loss (shift only)",
+        "loss (chosen t)",
+        "outlier ratio before",
+        "outlier ratio after",
+      ],
       rows,
     }],
     bars: result.sites.length
@@ -216,13 +255,16 @@ function section(s: ReportSection): string {
  * ```
  */
 export function renderReport(data: ReportData): string {
-  const css = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}" +
+  const css =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}" +
     "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}" +
     "caption{font-weight:600;text-align:left}figure{margin:8px 0}figcaption{font-weight:600}" +
     "svg .l{font-size:11px}svg .l2{font-size:11px;font-weight:600}svg .v{font-size:10px;fill:#555}" +
     "figure.ranges svg{margin-right:12px}section{border-top:1px solid #ddd;margin-top:16px}";
   const sub = (data.subtitle ?? []).map((l) => `<p>${escapeHtml(l)}</p>`).join("\n");
-  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(data.title)}</title>` +
+  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${
+    escapeHtml(data.title)
+  }</title>` +
     `<style>${css}</style></head><body>\n<h1>${escapeHtml(data.title)}</h1>\n${sub}\n` +
     `${data.sections.map(section).join("\n")}\n</body></html>\n`;
 }
