@@ -4,6 +4,7 @@
  */
 import type { Model } from "../onnx/ir.ts";
 import { qdqPass } from "../passes/insert_qdq.ts";
+import { integerOnlyPass } from "../passes/integer_only.ts";
 import { opsetUpgradePass } from "../passes/opset_upgrade.ts";
 import type { Pass } from "../passes/pass.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
@@ -28,7 +29,19 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
   denseshift: () => {
     throw new RangeError("Method denseshift is not available in this build yet");
   },
-  intvit: () => {
-    throw new RangeError("Method intvit is not available in this build yet");
+  intvit: (_m, s) => {
+    if (s.calibrator !== "minmax" && s.calibrator !== "percentile") {
+      throw new RangeError(`--calibrator for intvit must be minmax or percentile, got ${s.calibrator}`);
+    }
+    const gelu = s.extra.gelu ?? "lambda";
+    if (gelu !== "shift" && gelu !== "lambda") throw new RangeError(`--gelu must be shift or lambda, got ${gelu}`);
+    return [
+      integerOnlyPass({
+        calibrator: s.calibrator,
+        gelu,
+        keepL2norm: s.extra.keepL2norm === true,
+        ...(s.extra.nearestResize === false ? { nearestResize: false } : {}),
+      }),
+    ];
   },
 };
