@@ -20,6 +20,7 @@ import {
 import { computeQParams, computeQParamsPerChannel } from "../quant/qparams.ts";
 import { quantizeLinear } from "../quant/quantize.ts";
 import type { Pass, PassContext, PassResult } from "./pass.ts";
+import { findSignalConstants } from "./signal_constants.ts";
 
 /** Options of the QDQ pass. */
 export interface QdqOptions {
@@ -37,6 +38,8 @@ export interface QdqOptions {
   exclude?: readonly string[];
   /** Also quantize MatMuls whose both inputs are activations (attention scores, context). @default true */
   activationMatMuls?: boolean;
+  /** Called for every weighted node left in float, with the reason (signal-processing constants...). */
+  onSkip?: (node: Node, reason: string) => void;
 }
 
 /** One node the pass rewrites. */
@@ -74,9 +77,15 @@ export function weightInput(node: Node): { index: number; axis: number } | undef
  */
 export function planQdq(graph: Graph, options: QdqOptions = {}): QdqTarget[] {
   const exclude = new Set(options.exclude ?? []);
+  const fixed = findSignalConstants(graph);
   const targets: QdqTarget[] = [];
   for (const node of graph.nodes) {
     if (exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))) continue;
+    const why = fixed.get(node);
+    if (why) {
+      options.onSkip?.(node, why);
+      continue;
+    }
     const w = weightInput(node);
     const isFloat = (v: Value | null) =>
       v !== null && !v.isConst && (v.type?.elemType ?? DataType.FLOAT) === DataType.FLOAT;
@@ -297,9 +306,16 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
   const pass: Pass & { stats?: QdqStats } = {
     name: "insert-qdq",
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
-      const targets = planQdq(model.graph, options);
+      const skipped: string[] = [];
+      const targets = planQdq(model.graph, {
+        ...options,
+        onSkip: (node, reason) => {
+          skipped.push(`${node.name} kept in float: ${reason}`);
+          ctx.reporter.warn(`${node.name} kept in float: ${reason}`);
+        },
+      });
       if (targets.length === 0) {
-        return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize"] };
+        return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped] };
       }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
       const stats = applyQdq(model, targets, ranges, options);
@@ -313,6 +329,7 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
           `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
             options.calibrator ?? "minmax"
           })`,
+          ...skipped,
         ],
       };
     },
