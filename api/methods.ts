@@ -5,6 +5,7 @@
 import type { Model } from "../onnx/ir.ts";
 import { qdqPass } from "../passes/insert_qdq.ts";
 import { integerOnlyPass } from "../passes/integer_only.ts";
+import { denseShiftPass } from "../passes/dense_shift.ts";
 import { opsetUpgradePass } from "../passes/opset_upgrade.ts";
 import type { Pass } from "../passes/pass.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
@@ -26,15 +27,22 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
   shiftadd: () => {
     throw new RangeError("Method shiftadd is not available in this build yet");
   },
-  denseshift: () => {
-    throw new RangeError("Method denseshift is not available in this build yet");
-  },
+  denseshift: (_m, s) => [
+    denseShiftPass({
+      bits: s.bits.weight as 3 | 4 | 5 | 6,
+      exclude: s.exclude,
+      ...(s.extra.minSqnr !== undefined ? { minSqnr: Number(s.extra.minSqnr) } : {}),
+      ...(s.extra.keepFirstLast === true ? { keepFirstLast: true } : {}),
+    }),
+  ],
   intvit: (_m, s) => {
     if (s.calibrator !== "minmax" && s.calibrator !== "percentile") {
       throw new RangeError(`--calibrator for intvit must be minmax or percentile, got ${s.calibrator}`);
     }
     const gelu = s.extra.gelu ?? "lambda";
-    if (gelu !== "shift" && gelu !== "lambda") throw new RangeError(`--gelu must be shift or lambda, got ${gelu}`);
+    if (gelu !== "shift" && gelu !== "lambda") {
+      throw new RangeError(`--gelu must be shift or lambda, got ${gelu}`);
+    }
     return [
       integerOnlyPass({
         calibrator: s.calibrator,

@@ -7,6 +7,7 @@
 import type { Graph, Model, Value } from "../ir.ts";
 import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
+import "./shiftkit.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {

@@ -1,0 +1,193 @@
+/**
+ * DenseShift acceptance table (issue 5): PP-OCRv4 det (thresholded-map IoU at 0.3 vs float on
+ * testdata/text-pages, calibrated on text-pages-calib), PP-OCR cls (agreement with float on ocr-lines-sans
+ * upright + rotated 180, calibrated on ocr-calib-sans), openWakeWord embedding (cosine vs float on
+ * speech-mel-eval.npz, calibrated on speech-mel-calib.npz). Rows: DenseShift at 3..6 bits with output-error
+ * alpha + bias correction, plain PoT rounding (alpha = max, no correction), uniform symmetric per-channel RTN
+ * at the same bits (weights fake-quantized in place), and a fallback setting (`--min-sqnr`, `--keep-first-last`).
+ *
+ * Run: `deno run -A bench/dense_shift.ts [--models det,cls,oww] [--bits 3,4,5,6] [--calib N]
+ *   [--fallback BITS:MIN_SQNR[:kfl]]...`
+ * @module
+ */
+import { encodeModel } from "../onnx/codec.ts";
+import type { Model } from "../onnx/ir.ts";
+import { silentReporter } from "../onnx/reporter.ts";
+import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { constantsToInitializers } from "../passes/constants_to_initializers.ts";
+import { dce } from "../passes/dce.ts";
+import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "../passes/dense_shift.ts";
+import { foldBatchNormPass } from "../passes/fold_batchnorm.ts";
+import { quantizeWeight, weightInput } from "../passes/insert_qdq.ts";
+import { runPipeline } from "../passes/pass.ts";
+import { collectValues, makePassRuntime } from "../runtime/collect.ts";
+import { type DataSource, openDataSource } from "../runtime/data.ts";
+import { CompareMeter, MapIoUMeter } from "../runtime/metrics.ts";
+import { ortRuntimeFactory } from "../runtime/ort.ts";
+import { loadModelFile, type ModelName, repoPath } from "../tests/_models.ts";
+
+interface Task {
+  key: string;
+  model: ModelName;
+  metric: string;
+  calib: () => Promise<DataSource>;
+  eval: () => Promise<DataSource>;
+  /** Score a candidate's outputs against the float model's. */
+  score: (ref: Record<string, Tensor>[], cand: Record<string, Tensor>[]) => number;
+  batch: number;
+}
+
+const args = Deno.args;
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : dflt;
+};
+const calibN = Number(opt("calib", "32"));
+const models = opt("models", "det,cls,oww").split(",");
+const bitsList = opt("bits", "3,4,5,6").split(",").map(Number) as DenseShiftOptions["bits"][];
+/** A 16-step grid: about 4x faster than the default 64 steps per octave (bench time on 2 cores). */
+const search = { stepsPerOctave: Number(opt("steps", "16")) };
+const fallbacks = args.flatMap((a, i) => (a === "--fallback" ? [args[i + 1]!] : []));
+
+const TASKS: Task[] = [
+  {
+    key: "det",
+    model: "ppocr-det",
+    metric: "map IoU@0.3",
+    calib: () => openDataSource(repoPath("testdata/text-pages-calib"), { maxSamples: Math.min(calibN, 8) }),
+    eval: () => openDataSource(repoPath("testdata/text-pages")),
+    score: (ref, cand) => {
+      const m = new MapIoUMeter({ threshold: 0.3 });
+      ref.forEach((r, i) => m.add(Object.values(cand[i]!)[0]!, Object.values(r)[0]!));
+      return m.value;
+    },
+    batch: 1,
+  },
+  {
+    key: "cls",
+    model: "ppocr-cls",
+    metric: "top-1 agreement",
+    calib: () =>
+      openDataSource(repoPath("testdata/ocr-calib-sans"), {
+        preset: "ppocr-cls",
+        augment180: true,
+        maxSamples: calibN,
+      }),
+    eval: () =>
+      openDataSource(repoPath("testdata/ocr-lines-sans"), { preset: "ppocr-cls", augment180: true }),
+    score: (ref, cand) => {
+      const m = new CompareMeter();
+      ref.forEach((r, i) => m.add(r, cand[i]!));
+      return Object.values(m.report())[0]!.top1Agreement;
+    },
+    batch: 8,
+  },
+  {
+    key: "oww",
+    model: "oww-embedding",
+    metric: "cosine",
+    calib: () => openDataSource(repoPath("testdata/speech-mel-calib.npz"), { maxSamples: calibN }),
+    eval: () => openDataSource(repoPath("testdata/speech-mel-eval.npz")),
+    score: (ref, cand) => {
+      const m = new CompareMeter();
+      ref.forEach((r, i) => m.add(r, cand[i]!));
+      return Object.values(m.report())[0]!.cosine;
+    },
+    batch: 64,
+  },
+];
+
+async function normalized(name: ModelName): Promise<Model> {
+  const m = await loadModelFile(name);
+  await runPipeline(m, [constantsToInitializers, foldBatchNormPass, dce]);
+  return m;
+}
+
+async function outputs(m: Model, data: DataSource, batch: number): Promise<Record<string, Tensor>[]> {
+  const out: Record<string, Tensor>[] = [];
+  await collectValues(m, m.graph.outputs.map((v) => v.name), data, ortRuntimeFactory(), (v) => {
+    out.push(v);
+  }, { batchSize: batch });
+  return out;
+}
+
+/** Uniform symmetric per-channel RTN at `bits`, weights replaced by their dequantized values. */
+function rtn(m: Model, bits: number): number {
+  let nW = 0, nB = 0;
+  for (const node of m.graph.nodes) {
+    const w = weightInput(node);
+    if (!w) continue;
+    const v = node.inputs[w.index]!, t = v.const!;
+    if (t.dtype !== DataType.FLOAT) continue;
+    const { q, scale } = quantizeWeight(t, w.axis, bits);
+    const qd = q.data as Int8Array, s = scale.data as Float32Array;
+    const inner = w.axis < 0 ? qd.length : t.dims.slice(w.axis + 1).reduce((a, b) => a * b, 1);
+    const ch = w.axis < 0 ? 1 : t.dims[w.axis]!;
+    const d = Float32Array.from(qd, (x, i) => x * s[w.axis < 0 ? 0 : Math.floor(i / inner) % ch]!);
+    v.const = makeTensor(DataType.FLOAT, t.dims, d);
+    nW += qd.length;
+    nB += (qd.length * bits) / 8 + 4 * s.length;
+  }
+  return (8 * nB) / nW;
+}
+
+const rows: string[] = [];
+const log = (s: string) => {
+  console.log(s);
+  rows.push(s);
+};
+log(
+  "| model | metric | setting | bits | score | avg stored bits/weight | file bytes | int8 layers | time s |",
+);
+log("|---|---|---|---|---|---|---|---|---|");
+for (const task of TASKS.filter((t) => models.includes(t.key))) {
+  const float = await normalized(task.model);
+  const evalData = await task.eval();
+  const ref = await outputs(float, evalData, task.batch);
+  const floatBytes = encodeModel(float).length;
+  log(`| ${task.key} | ${task.metric} | float | 32 | 1 | 32 | ${floatBytes} | - | - |`);
+  const run = async (label: string, bits: number, o: DenseShiftOptions | "rtn") => {
+    const t0 = performance.now();
+    const m = await normalized(task.model);
+    let avg: number, int8 = "-";
+    if (o === "rtn") avg = rtn(m, bits);
+    else {
+      const pass = denseShiftPass(o);
+      await pass.run(m, {
+        reporter: silentReporter,
+        runtime: makePassRuntime(await task.calib(), ortRuntimeFactory(), { batchSize: task.batch }),
+      });
+      avg = averageStoredBits(pass.layers!);
+      int8 = String(pass.layers!.filter((l) => l.kind === "int8").length);
+    }
+    const score = task.score(ref, await outputs(m, evalData, task.batch));
+    const secs = ((performance.now() - t0) / 1000).toFixed(0);
+    log(
+      `| ${task.key} | ${task.metric} | ${label} | ${bits} | ${score.toFixed(4)} | ${avg.toFixed(2)} | ${
+        encodeModel(m).length
+      } | ${int8} | ${secs} |`,
+    );
+  };
+  for (const bits of bitsList) {
+    await run("DenseShift alpha=output + bias corr.", bits, {
+      bits,
+      alpha: "output",
+      biasCorrection: true,
+      search,
+    });
+    await run("plain PoT (alpha=max)", bits, { bits, alpha: "max", biasCorrection: false });
+    await run("uniform RTN per-channel", bits, "rtn");
+  }
+  for (const f of fallbacks) {
+    const [b, s, k] = f.split(":");
+    const bits = Number(b) as DenseShiftOptions["bits"];
+    await run(`DenseShift + fallback min-sqnr ${s}${k ? " keep-first-last" : ""}`, bits, {
+      bits,
+      alpha: "output",
+      biasCorrection: true,
+      minSqnr: Number(s),
+      keepFirstLast: k !== undefined,
+      search,
+    });
+  }
+}

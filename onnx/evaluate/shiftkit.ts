@@ -1,0 +1,13 @@
+/**
+ * Registers the evaluator kernels of every op in the `shiftkit` domain (their semantics live in quant/).
+ * Imported by evaluate.ts, so any graph the evaluator runs can contain shiftkit ops; kept out of
+ * registry.ts because the op modules import the registry themselves.
+ * @module
+ */
+import { SHIFTKIT_DOMAIN } from "../ops.ts";
+import { registerOp } from "./registry.ts";
+import { registerDenseShiftOps } from "./ops/dense_shift.ts";
+import { integerOps } from "./ops/integer.ts";
+
+registerDenseShiftOps();
+for (const [opType, kernel] of Object.entries(integerOps)) registerOp(SHIFTKIT_DOMAIN, opType, kernel);
