@@ -47,6 +47,7 @@ export {
   whyNotQuantizable,
 } from "./api/quantize.ts";
 export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
+export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";
 export { type Pass, type PassContext, type PassResult, runPipeline } from "./passes/pass.ts";
 export { qdqPass } from "./passes/insert_qdq.ts";
 export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";

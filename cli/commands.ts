@@ -7,10 +7,12 @@ import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
 import { inspectCommand } from "./inspect.ts";
 import { quantizeCommand } from "./quantize.ts";
+import { validateCommand } from "./validate.ts";
 
 /** Every command, in the order `shiftkit --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   inspectCommand,
   quantizeCommand,
   evalCommand,
+  validateCommand,
 ];

@@ -8,6 +8,9 @@ import { SHIFTKIT_DOMAIN } from "../ops.ts";
 import { registerOp } from "./registry.ts";
 import { registerDenseShiftOps } from "./ops/dense_shift.ts";
 import { integerOps } from "./ops/integer.ts";
+import { shiftAddOps } from "./ops/shift_add.ts";
 
 registerDenseShiftOps();
-for (const [opType, kernel] of Object.entries(integerOps)) registerOp(SHIFTKIT_DOMAIN, opType, kernel);
+for (const table of [integerOps, shiftAddOps]) {
+  for (const [opType, kernel] of Object.entries(table)) registerOp(SHIFTKIT_DOMAIN, opType, kernel);
+}
