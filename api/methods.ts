@@ -5,7 +5,9 @@
 import type { Model } from "../onnx/ir.ts";
 import { qdqPass } from "../passes/insert_qdq.ts";
 import { integerOnlyPass } from "../passes/integer_only.ts";
+import { integerRegionQdqPass } from "../passes/integer_only_mixed.ts";
 import { denseShiftPass } from "../passes/dense_shift.ts";
+import { osPlusPass } from "../passes/os_plus.ts";
 import { opsetUpgradePass } from "../passes/opset_upgrade.ts";
 import type { Pass } from "../passes/pass.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
@@ -21,9 +23,15 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       exclude: s.exclude,
     }),
   ],
-  osplus: () => {
-    throw new RangeError("Method osplus is not available in this build yet");
-  },
+  osplus: (_m, s) => [
+    opsetUpgradePass(13),
+    osPlusPass({
+      weightBits: s.bits.weight,
+      activationBits: s.bits.activation,
+      calibrator: s.calibrator,
+      exclude: s.exclude,
+    }),
+  ],
   shiftadd: () => {
     throw new RangeError("Method shiftadd is not available in this build yet");
   },
@@ -43,13 +51,17 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
     if (gelu !== "shift" && gelu !== "lambda") {
       throw new RangeError(`--gelu must be shift or lambda, got ${gelu}`);
     }
-    return [
-      integerOnlyPass({
-        calibrator: s.calibrator,
-        gelu,
-        keepL2norm: s.extra.keepL2norm === true,
-        ...(s.extra.nearestResize === false ? { nearestResize: false } : {}),
-      }),
-    ];
+    const options = {
+      calibrator: s.calibrator,
+      gelu,
+      keepL2norm: s.extra.keepL2norm === true,
+      ...(s.extra.nearestResize === false ? { nearestResize: false } : {}),
+    } as const;
+    if (s.extra.region === undefined) return [integerOnlyPass(options)];
+    // Mixed: only the transformer blocks integer-only, the rest QDQ W8A8 (PP-OCRv4 rec).
+    if (s.extra.region !== "transformer-blocks") {
+      throw new RangeError(`--region must be "transformer-blocks", got ${s.extra.region}`);
+    }
+    return [opsetUpgradePass(13), integerRegionQdqPass({ ...options, region: "transformer-blocks" })];
   },
 };

@@ -8,6 +8,15 @@ import { type Method, METHODS, quantize } from "../api/quantize.ts";
 import type { PresetName } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { type Command, UsageError } from "./command.ts";
+import { evaluate, type Task } from "../api/evaluate.ts";
+import { writeQuantizeReport } from "./report.ts";
+
+/** The metric a task is judged by. */
+function headlineMetric(m: Record<string, number>): string | undefined {
+  return ["bitsPerByte", "exactMatch", "meanIoU", "mapIoU", "agreement", "accuracy", "cosine"].find((k) =>
+    k in m
+  );
+}
 
 const CALIBRATORS = ["minmax", "percentile", "entropy", "mse"];
 
@@ -65,6 +74,18 @@ export const quantizeCommand: Command = {
       help: "node or output name to keep in float (repeatable)",
     },
     { name: "report", type: "string", value: "FILE.html", help: "write a self-contained HTML report" },
+    {
+      name: "task",
+      type: "string",
+      value: "T",
+      help: "also score before/after: lm, ocr, seg, det, cls or compare (see eval)",
+    },
+    {
+      name: "data",
+      type: "string",
+      value: "DATA",
+      help: "evaluation data for --task (never the calibration data)",
+    },
     { name: "mode", type: "string", value: "acc|lat", help: "shiftadd: accuracy or latency alpha sharing" },
     {
       name: "budget",
@@ -91,6 +112,12 @@ export const quantizeCommand: Command = {
     },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
+    {
+      name: "region",
+      type: "string",
+      value: "transformer-blocks",
+      help: "intvit: convert only the transformer blocks to integer-only, the rest to QDQ W8A8",
+    },
   ],
   async run(args, ctx) {
     const f = args.flags;
@@ -104,11 +131,40 @@ export const quantizeCommand: Command = {
       throw new UsageError(`--calibrator must be one of ${CALIBRATORS.join(", ")}`);
     }
     const extra: Record<string, unknown> = {};
-    for (const k of ["mode", "budget", "objective", "min-sqnr", "keep-first-last", "keep-l2norm", "gelu"]) {
+    for (
+      const k of [
+        "mode",
+        "budget",
+        "objective",
+        "min-sqnr",
+        "keep-first-last",
+        "keep-l2norm",
+        "gelu",
+        "region",
+      ]
+    ) {
       if (f[k] !== undefined) extra[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = f[k];
+    }
+    if ((f.task === undefined) !== (f.data === undefined)) {
+      throw new UsageError("--task and --data go together");
+    }
+    if (f.data !== undefined && String(f.data) === calib) {
+      throw new UsageError(
+        "--data must not be the calibration data: calibrate and evaluate on different sets",
+      );
     }
     const modelPath = args.positionals[0]!;
     const model = await loadModel(modelPath);
+    const task = f.task === undefined ? undefined : String(f.task) as Task;
+    const reference = task ? await loadModel(modelPath) : undefined;
+    const score = async (m: typeof model) =>
+      (await evaluate(m, {
+        task: task!,
+        data: String(f.data),
+        ...(reference && (task === "det" || task === "compare" || task === "cls") ? { reference } : {}),
+        reporter: ctx.reporter,
+      })).metrics;
+    const before = task ? await score(model) : undefined;
     const report = await quantize(model, {
       method: method as Method,
       ...(f.bits !== undefined ? { bits: String(f.bits) } : {}),
@@ -121,9 +177,18 @@ export const quantizeCommand: Command = {
       extra,
     });
     const written = await saveModel(model, out);
+    const after = task ? await score(model) : undefined;
+    const metricName = before ? headlineMetric(before) : undefined;
+    const metric = task && before && after && metricName
+      ? { task, name: metricName, before: before[metricName]!, after: after[metricName]! }
+      : undefined;
     if (f.report !== undefined) {
-      const { writeQuantizeReport } = await import("./report.ts");
-      await writeQuantizeReport(String(f.report), { model: modelPath, output: out, report });
+      await writeQuantizeReport(String(f.report), {
+        model: modelPath,
+        output: out,
+        report,
+        ...(metric ? { metric } : {}),
+      });
     }
     const lines = [
       `${modelPath} -> ${out}  (${report.method}, bits ${report.bits})`,
@@ -131,7 +196,21 @@ export const quantizeCommand: Command = {
       `  (${(report.sizeBefore / report.sizeAfter).toFixed(2)}x smaller)`,
       `calibration samples: ${report.calibrationSamples}; time ${(report.elapsedMs / 1000).toFixed(1)} s`,
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
+      ...(metric
+        ? [`${metric.task} ${metric.name}: ${metric.before.toFixed(4)} -> ${metric.after.toFixed(4)}`]
+        : []),
     ];
-    return { text: lines.join("\n"), json: { model: modelPath, output: out, files: written, ...report } };
+    const { steps, ...rest } = report;
+    return {
+      text: lines.join("\n"),
+      json: {
+        model: modelPath,
+        output: out,
+        files: written,
+        ...rest,
+        steps: steps.map(({ sections: _s, ...st }) => st),
+        ...(metric ? { metric } : {}),
+      },
+    };
   },
 };

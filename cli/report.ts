@@ -1,48 +1,75 @@
 /**
- * The `--report FILE.html` writer of `shiftkit quantize`: a self-contained HTML page, written atomically.
+ * The `--report FILE.html` writer of `shiftkit quantize`: one self-contained page (passes/report.ts) with a
+ * summary (sizes, task metric before / after), what each pass did, and the sections the passes contributed
+ * (OS+ per-channel ranges before / after, chosen t, per-layer SQNR...). Written atomically.
  * @module
  */
 import type { QuantizeReport } from "../api/quantize.ts";
+import { renderReport, type ReportData, type ReportSection } from "../passes/report.ts";
 
-function esc(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+/** What the quantize command hands over. */
+export interface QuantizeReportInput {
+  model: string;
+  output: string;
+  report: QuantizeReport;
+  /** Task metric before and after, when the command was given --task / --data. */
+  metric?: { task: string; name: string; before: number; after: number };
 }
 
 /**
- * Render the report of one quantization run as HTML.
+ * Build the report page data.
  *
- * @param data model paths and the quantize report
- * @returns the page
+ * @param data the run
+ * @returns sections for renderReport
  */
-export function renderQuantizeReport(data: { model: string; output: string; report: QuantizeReport }): string {
+export function quantizeReportData(data: QuantizeReportInput): ReportData {
   const r = data.report;
-  const rows = r.steps.map((s) =>
-    `<tr><td>${esc(s.pass)}</td><td>${s.modified ? "yes" : "no"}</td><td>${s.ms.toFixed(0)} ms</td>` +
-    `<td>${s.notes.map(esc).join("<br>")}</td></tr>`
-  ).join("\n");
-  return `<!doctype html><html><head><meta charset="utf-8"><title>shiftkit report: ${esc(data.model)}</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}</style>
-</head><body><h1>shiftkit quantize</h1>
-<p>${esc(data.model)} &rarr; ${esc(data.output)}: method <b>${esc(r.method)}</b>, bits <b>${esc(r.bits)}</b></p>
-<table><tr><th>size before</th><td>${(r.sizeBefore / 1e6).toFixed(2)} MB</td></tr>
-<tr><th>size after</th><td>${(r.sizeAfter / 1e6).toFixed(2)} MB</td></tr>
-<tr><th>calibration samples</th><td>${r.calibrationSamples}</td></tr>
-<tr><th>time</th><td>${(r.elapsedMs / 1000).toFixed(1)} s</td></tr></table>
-<h2>Passes</h2><table><tr><th>pass</th><th>changed</th><th>time</th><th>notes</th></tr>
-${rows}</table></body></html>\n`;
+  const summary: [string, string | number][] = [
+    ["model", data.model],
+    ["output", data.output],
+    ["method", r.method],
+    ["bits", r.bits],
+    ["size before", `${(r.sizeBefore / 1e6).toFixed(2)} MB`],
+    [
+      "size after",
+      `${(r.sizeAfter / 1e6).toFixed(2)} MB (${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller)`,
+    ],
+    ["calibration samples", r.calibrationSamples],
+    ["conversion time", `${(r.elapsedMs / 1000).toFixed(1)} s`],
+  ];
+  if (data.metric) {
+    summary.push([`${data.metric.task} ${data.metric.name} before`, data.metric.before.toFixed(4)]);
+    summary.push([`${data.metric.task} ${data.metric.name} after`, data.metric.after.toFixed(4)]);
+  }
+  const passes: ReportSection = {
+    title: "Passes",
+    tables: [{
+      columns: ["pass", "changed", "time", "notes"],
+      rows: r.steps.map((
+        s,
+      ) => [s.pass, s.modified ? "yes" : "no", `${s.ms.toFixed(0)} ms`, s.notes.join("; ")]),
+    }],
+  };
+  return {
+    title: `shiftkit quantize: ${r.method} ${r.bits}`,
+    subtitle: [`${data.model} -> ${data.output}`, new Date().toISOString()],
+    sections: [{ title: "Summary", summary }, passes, ...r.steps.flatMap((s) => s.sections)],
+  };
 }
 
 /**
  * Write the HTML report (temporary file + rename).
  *
  * @param path destination
- * @param data what to render
+ * @param data the run
  */
-export async function writeQuantizeReport(
-  path: string,
-  data: { model: string; output: string; report: QuantizeReport },
-): Promise<void> {
+export async function writeQuantizeReport(path: string, data: QuantizeReportInput): Promise<void> {
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, renderQuantizeReport(data));
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.writeTextFile(tmp, renderReport(quantizeReportData(data)));
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
 }

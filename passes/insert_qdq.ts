@@ -18,7 +18,9 @@ import {
   rangeFromObserver,
 } from "../quant/observers.ts";
 import { computeQParams, computeQParamsPerChannel } from "../quant/qparams.ts";
-import { quantizeLinear } from "../quant/quantize.ts";
+import { dequantizeLinear, quantizeLinear } from "../quant/quantize.ts";
+import { sqnrDb } from "../quant/error_metrics.ts";
+import type { ReportSection } from "./report.ts";
 import type { Pass, PassContext, PassResult } from "./pass.ts";
 import { findSignalConstants } from "./signal_constants.ts";
 
@@ -183,6 +185,8 @@ export interface QdqStats {
   activations: number;
   floatWeightBytes: number;
   quantWeightBytes: number;
+  /** Weight SQNR (float vs dequantized) per quantized weight, dB. */
+  layers: { weight: string; node: string; sqnrDb: number }[];
 }
 
 /**
@@ -208,7 +212,14 @@ export function applyQdq(
   const g = model.graph;
   const wBits = options.weightBits ?? 8, aBits = options.activationBits ?? 8;
   const symmetric = options.activationSymmetric ?? false;
-  const stats: QdqStats = { nodes: 0, weights: 0, activations: 0, floatWeightBytes: 0, quantWeightBytes: 0 };
+  const stats: QdqStats = {
+    nodes: 0,
+    weights: 0,
+    activations: 0,
+    floatWeightBytes: 0,
+    quantWeightBytes: 0,
+    layers: [],
+  };
   const dqOfWeight = new Map<Value, Value>();
   const dqOfActivation = new Map<Value, Value>();
 
@@ -248,6 +259,14 @@ export function applyQdq(
         stats.weights++;
         stats.floatWeightBytes += (w.const!.data as Float32Array).byteLength;
         stats.quantWeightBytes += q.data.length + scale.data.length * 4;
+        const deq = dequantizeLinear(q.data as Int8Array, q.dims, scale.data as Float32Array, null, {
+          axis: Math.max(t.weightAxis, 0),
+        });
+        stats.layers.push({
+          weight: w.name,
+          node: node.name,
+          sqnrDb: sqnrDb(w.const!.data as Float32Array, deq),
+        });
       }
       node.setInput(t.weight, dq);
       if (w.uses.length === 0 && !w.isGraphOutput) g.removeInitializer(w);
@@ -322,6 +341,7 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
       pass.stats = stats;
       return {
         modified: true,
+        sections: [qdqSection(stats)],
         notes: [
           `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
             options.weightBits ?? 8
@@ -335,4 +355,36 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
     },
   };
   return pass;
+}
+
+/**
+ * The report section of a QDQ application: weight SQNR per layer (table and bars) and sizes.
+ *
+ * @param stats what {@link applyQdq} returned
+ * @returns a report section
+ */
+export function qdqSection(stats: QdqStats): ReportSection {
+  return {
+    title: "QDQ quantization",
+    summary: [
+      ["quantized nodes", stats.nodes],
+      ["weights (per channel)", stats.weights],
+      ["activations (per tensor)", stats.activations],
+      [
+        "weight bytes",
+        `${(stats.floatWeightBytes / 1e6).toFixed(2)} MB -> ${(stats.quantWeightBytes / 1e6).toFixed(2)} MB`,
+      ],
+    ],
+    tables: [{
+      caption: "Weight SQNR per layer (float vs dequantized weights)",
+      columns: ["node", "weight", "SQNR dB"],
+      rows: stats.layers.map((l) => [l.node, l.weight, l.sqnrDb.toFixed(2)]),
+    }],
+    bars: [{
+      caption: "Weight SQNR per layer",
+      labels: stats.layers.map((l) => l.node),
+      series: [{ name: "SQNR", values: stats.layers.map((l) => l.sqnrDb) }],
+      unit: " dB",
+    }],
+  };
 }

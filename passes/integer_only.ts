@@ -15,6 +15,11 @@
  *   a DequantizeLinear and a QuantizeLinear) and the bilinear Resize becomes nearest on integers (default;
  *   `nearestResize: false` keeps it bilinear in float after the output dequantization).
  * Calibration: per-tensor symmetric ranges (min-max or percentile) from one float run; `samples` limits it.
+ *
+ * With `region`, only a part of the graph becomes integer (passes/integer_only_region.ts): QuantizeLinear
+ * at the region's entry values, DequantizeLinear at its exits, the rest untouched (float, or QDQ after
+ * passes/integer_only_mixed.ts). Decomposed LayerNorms and Swish (`x * Sigmoid(x)`, as ShiftSigmoid x
+ * integer Mul + Requantize) are recognised in either mode.
  * @module
  */
 import type { Model } from "../onnx/ir.ts";
@@ -24,9 +29,11 @@ import { eliminateDeadCode } from "./dce.ts";
 import { calibrateValues } from "./integer_only_calib.ts";
 import { Converter } from "./integer_only_convert.ts";
 import type { OpRecord } from "./integer_only_emit.ts";
+import { type IntegerRegion, regionNodes, type RegionSpec, resolveRegion } from "./integer_only_region.ts";
 import type { Pass, PassContext, PassResult } from "./pass.ts";
 
 export type { OpRecord } from "./integer_only_emit.ts";
+export type { IntegerRegion, RegionSpec } from "./integer_only_region.ts";
 
 /** Options of the integer-only conversion. */
 export interface IntegerOnlyOptions {
@@ -47,6 +54,11 @@ export interface IntegerOnlyOptions {
    * two int8 MatMulIntegers on the high and low bytes). @default 16
    */
   softmaxBits?: 8 | 16;
+  /**
+   * Convert only a region: "transformer-blocks" (found automatically: from the input of the first block's
+   * LayerNorm to the last residual Add) or `{ from, to }` value names. @default the whole graph
+   */
+  region?: RegionSpec;
 }
 
 /** What the conversion did. */
@@ -59,6 +71,13 @@ export interface IntegerOnlyReport {
   notes: string[];
   /** Nodes of the converted main graph. */
   nodes: number;
+  /** The converted region (region mode only). */
+  region?: IntegerRegion & {
+    /** Nodes of the float region that were replaced. */
+    floatNodes: number;
+    /** Names of the integer nodes emitted for it (and of float leftovers inside it). */
+    nodes: string[];
+  };
 }
 
 /**
@@ -81,12 +100,21 @@ export async function convertIntegerOnly(
     percentile: options.percentile ?? 99.99,
     ...(options.samples !== undefined ? { samples: options.samples } : {}),
   };
-  const stats = await calibrateValues(model, ctx, calib);
+  const g = model.graph;
+  const region = options.region ? resolveRegion(g, options.region) : undefined;
+  const inside = region ? new Set(regionNodes(g, region)) : undefined;
+  const values = new Set<string>();
+  for (const n of inside ?? []) for (const v of [...n.inputs, ...n.outputs]) if (v) values.add(v.name);
+  const before = new Set(g.nodes);
+  const stats = await calibrateValues(model, ctx, { ...calib, ...(inside ? { values: [...values] } : {}) });
   const conv = new Converter(model, stats, {
     gelu: options.gelu ?? "lambda",
     keepL2norm: options.keepL2norm ?? false,
     nearestResize: options.nearestResize ?? true,
     softmaxBits: options.softmaxBits ?? 16,
+    ...(region && inside
+      ? { region: { nodes: inside, entries: new Set(region.from), exits: region.to } }
+      : {}),
   });
   conv.run();
   eliminateDeadCode(model);
@@ -99,12 +127,18 @@ export async function convertIntegerOnly(
   ctx.reporter.info(
     `integer-only: ${conv.emit.log.length} integer ops, ${conv.floatNodes.length} float nodes`,
   );
-  return {
+  const report: IntegerOnlyReport = {
     ops: conv.emit.log,
     floatNodes: conv.floatNodes,
     notes: conv.notes,
     nodes: model.graph.nodes.length,
   };
+  if (region && inside) {
+    const leftover = new Set(conv.floatNodes.map((s) => s.slice(0, s.lastIndexOf(": "))));
+    const emitted = g.nodes.filter((n) => !before.has(n) || leftover.has(n.name)).map((n) => n.name);
+    report.region = { ...region, floatNodes: inside.size, nodes: emitted };
+  }
+  return report;
 }
 
 /**

@@ -33,6 +33,8 @@ export interface CalibrateValuesOptions {
    * @default all
    */
   samples?: number;
+  /** Observe only these values (a region's inputs and outputs). @default every main-graph value */
+  values?: readonly string[];
 }
 
 /**
@@ -53,8 +55,12 @@ export async function calibrateValues(
     throw new TypeError("The integer-only pass needs calibration data: the context has no runtime");
   }
   const g = model.graph;
-  const names: string[] = g.inputs.filter((v) => !v.isConst).map((v) => v.name);
+  let names: string[] = g.inputs.filter((v) => !v.isConst).map((v) => v.name);
   for (const n of g.nodes) for (const o of n.outputs) if (o.name) names.push(o.name);
+  if (options.values) {
+    const keep = new Set(options.values);
+    names = names.filter((n) => keep.has(n));
+  }
   const kind = options.calibrator ?? "minmax";
   const limit = options.samples ?? Infinity;
   const stats = new Map<string, ValueStats>();

@@ -6,7 +6,7 @@
  * DequantizeLinear. Function bodies are walked with integer formal inputs.
  * @module
  */
-import type { Graph, Model, Value } from "../onnx/ir.ts";
+import type { Graph, Model, Node, Value } from "../onnx/ir.ts";
 import { isOp, Op, SHIFTKIT_DOMAIN } from "../onnx/ops.ts";
 import { DataType, isFloatType } from "../onnx/tensor.ts";
 
@@ -93,7 +93,15 @@ export function integerOnlyViolations(model: Model): string[] {
       problems.push(`DequantizeLinear "${n.name}" inside the graph`);
     }
   }
+  problems.push(...functionViolations(model, () => true));
+  return problems;
+}
+
+/** Float values (or untyped values) in the bodies of the model-local functions `keep` selects. */
+function functionViolations(model: Model, keep: (domain: string, name: string) => boolean): string[] {
+  const problems: string[] = [];
   for (const f of model.functions) {
+    if (!keep(f.domain, f.name)) continue;
     const ins = new Map(f.body.inputs.map((v) => [v, DataType.INT32] as [Value, number]));
     const ft = trackTypes(f.body, ins);
     for (const n of f.body.nodes) {
@@ -105,5 +113,71 @@ export function integerOnlyViolations(model: Model): string[] {
       if (isFloatType(dt)) problems.push(`function ${f.name}/${f.overload ?? ""}: float value "${v.name}"`);
     }
   }
+  return problems;
+}
+
+/**
+ * List everything that is not integer inside a converted region (passes/integer_only.ts with `region`):
+ * each entry value must be read only by QuantizeLinear; from there every node reached, up to the
+ * DequantizeLinear nodes that end the region, must produce integer (or bool) values, and the bodies of the
+ * shiftkit functions it calls must be integer too.
+ *
+ * @param model the converted model (the rest of it may be float or QDQ)
+ * @param region entry value names and the number of exits expected
+ * @returns problems (empty for an integer-only region)
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Model } from "../onnx/ir.ts";
+ * import { integerRegionViolations } from "./integer_only_check.ts";
+ * const m = new Model();
+ * const x = m.graph.value("x");
+ * m.graph.addNode("Relu", [x], ["y"]);
+ * // x is read by a float Relu instead of QuantizeLinear, and no DequantizeLinear ends the region
+ * assertEquals(integerRegionViolations(m, { from: ["x"], to: ["y"] }).length, 2);
+ * ```
+ */
+export function integerRegionViolations(model: Model, region: { from: string[]; to: string[] }): string[] {
+  const problems: string[] = [];
+  const g = model.graph;
+  const types = trackTypes(g, new Map());
+  const stack: Value[] = [];
+  for (const name of region.from) {
+    const v = g.lookup(name);
+    if (!v) {
+      problems.push(`entry "${name}" is not in the graph`);
+      continue;
+    }
+    for (const n of v.consumers()) {
+      if (isOp(n, Op.QuantizeLinear)) stack.push(...n.outputs);
+      else problems.push(`entry "${name}" is read by ${n.opType} "${n.name}", expected QuantizeLinear`);
+    }
+  }
+  const seen = new Set<Node>();
+  const domains = new Set<string>();
+  let exits = 0;
+  while (stack.length) {
+    for (const n of stack.pop()!.consumers()) {
+      if (seen.has(n)) continue;
+      seen.add(n);
+      if (isOp(n, Op.DequantizeLinear)) {
+        exits++;
+        continue;
+      }
+      if (n.domain === SHIFTKIT_DOMAIN) domains.add(n.opType);
+      for (const o of n.outputs) {
+        const dt = types.get(o);
+        if (dt === undefined) {
+          problems.push(`region: no element type for "${o.name}" (${n.opType} "${n.name}")`);
+        } else if (isFloatType(dt)) {
+          problems.push(`region: float value "${o.name}" made by ${n.opType} "${n.name}"`);
+        } else stack.push(o);
+      }
+    }
+  }
+  if (exits < region.to.length) {
+    problems.push(`region: ${exits} DequantizeLinear exits reached, expected ${region.to.length}`);
+  }
+  problems.push(...functionViolations(model, (d, name) => d === SHIFTKIT_DOMAIN && domains.has(name)));
   return problems;
 }

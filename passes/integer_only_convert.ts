@@ -12,6 +12,7 @@
 import { intAttr } from "../onnx/attributes.ts";
 import type { Model, Node, Value } from "../onnx/ir.ts";
 import { isAnyOp, isOp, Op } from "../onnx/ops.ts";
+import { findLayerNorms, type LayerNormMatch } from "../onnx/patterns.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { dyadic, quantizeBias } from "../quant/dyadic.ts";
 import { iLayerNormParams } from "../quant/ilayernorm.ts";
@@ -20,15 +21,24 @@ import { shiftExpParams } from "../quant/shiftmax.ts";
 import { quantizeWeight } from "./insert_qdq.ts";
 import type { ValueStats } from "./integer_only_calib.ts";
 import { Emitter, type QTensor, scaleFor } from "./integer_only_emit.ts";
-import { concatOp, dequantizeOutputs, movementOp, resizeOp } from "./integer_only_movement.ts";
+import {
+  concatOp,
+  dequantizeExits,
+  dequantizeOutputs,
+  movementOp,
+  resizeOp,
+} from "./integer_only_movement.ts";
 import {
   biasAddAfter,
   constOf,
   findGelus,
   findL2Norms,
+  findSwishes,
   type GeluMatch,
   scalarOf,
+  type SwishMatch,
 } from "./integer_only_patterns.ts";
+import { swishOp } from "./integer_only_swish.ts";
 
 const I8 = DataType.INT8, I16 = DataType.INT16, I32 = DataType.INT32;
 /** Integer widths of twins. */
@@ -54,6 +64,11 @@ export interface ConvertOptions {
   keepL2norm: boolean;
   nearestResize: boolean;
   softmaxBits: 8 | 16;
+  /**
+   * Convert only these nodes: `entries` are quantized where read, `exits` dequantized for the consumers
+   * outside (passes/integer_only_region.ts). Undefined: the whole graph, from the inputs to the outputs.
+   */
+  region?: { nodes: ReadonlySet<Node>; entries: ReadonlySet<string>; exits: readonly string[] };
 }
 
 /** The rewrite of one model; `run()` once. */
@@ -96,7 +111,9 @@ export class Converter {
     const z = this.emit.init(`${v.name}_zero_point`, makeTensor(I8, [], new Int8Array(1)));
     const out = this.emit.node(Op.QuantizeLinear, [v, s, z], `${v.name}_quantize`, I8);
     this.emit.log.push({ node: out.producer!.name, op: Op.QuantizeLinear.type, scale, dtype: "int8" });
-    if (!v.isGraphInput) this.notes.push(`float value "${v.name}" re-quantized (QuantizeLinear)`);
+    if (!v.isGraphInput && !this.options.region?.entries.has(v.name)) {
+      this.notes.push(`float value "${v.name}" re-quantized (QuantizeLinear)`);
+    }
     const qt: QTensor = { v: out, scale: Math.fround(scale), dtype: I8 };
     this.#q.set(v, qt);
     return qt;
@@ -148,13 +165,28 @@ export class Converter {
   /** Rewrite the graph. */
   run(): void {
     const g = this.model.graph;
-    const gelus = findGelus(g);
+    const region = this.options.region?.nodes;
+    const inRegion = (nodes: Node[]) => !region || nodes.every((n) => region.has(n));
+    const gelus = findGelus(g).filter((m) => inRegion(m.nodes));
     const geluAt = new Map<Node, GeluMatch>();
     for (const m of gelus) {
       geluAt.set(m.nodes[m.nodes.length - 1]!, m);
       for (const n of m.nodes) this.#handled.add(n);
     }
-    for (const m of findL2Norms(g)) {
+    const swishAt = new Map<Node, SwishMatch>();
+    for (const m of findSwishes(g).filter((m) => inRegion(m.nodes))) {
+      swishAt.set(m.nodes[m.nodes.length - 1]!, m);
+      for (const n of m.nodes) this.#handled.add(n);
+    }
+    const lnAt = new Map<Node, LayerNormMatch>();
+    for (const m of findLayerNorms(g)) {
+      // fused LayerNormalization nodes go through #convert; decomposed ones are converted as a unit
+      if (m.kind !== "decomposed" || m.axis !== -1 || !constOf(m.gamma) || !constOf(m.beta)) continue;
+      if (!inRegion(m.nodes) || !m.output.producer) continue;
+      lnAt.set(m.output.producer, m);
+      for (const n of m.nodes) this.#handled.add(n);
+    }
+    for (const m of findL2Norms(g).filter((m) => inRegion(m.nodes))) {
       for (const n of m.nodes) this.#handled.add(n);
       if (!this.options.keepL2norm) {
         this.notes.push(`L2 normalisation of "${m.input.name}" removed (I-Segmenter)`);
@@ -169,8 +201,16 @@ export class Converter {
       }
     }
     for (const node of [...g.nodes]) {
+      if (region && !region.has(node)) continue;
       const gelu = geluAt.get(node);
       if (gelu) this.#gelu(gelu);
+      const swish = swishAt.get(node);
+      if (swish) swishOp(this, swish);
+      const ln = lnAt.get(node);
+      if (ln) {
+        const c = (v: Value | null) => constOf(v)!.data as Float32Array;
+        this.#iLayerNorm(ln.input, c(ln.gamma), c(ln.beta), ln.output, `${ln.nodes[0]!.name}_ilayernorm`);
+      }
       const l2 = this.#l2.get(node);
       if (l2) l2();
       if (this.#handled.has(node)) continue;
@@ -179,7 +219,8 @@ export class Converter {
       if (!floatIn && !floatOut) continue;
       this.#convert(node);
     }
-    dequantizeOutputs(this);
+    if (this.options.region) dequantizeExits(this, this.options.region.exits);
+    else dequantizeOutputs(this);
   }
 
   readonly #l2 = new Map<Node, () => void>();
@@ -223,15 +264,15 @@ export class Converter {
     this.floatNodes.push(`${node.name}: ${node.opType}`);
   }
 
-  /** The output of a node whose consumers are all residual Adds (two computed inputs). */
-  #feedsResidual(v: Value): boolean {
+  /** True for a value whose consumers are all residual Adds (two computed inputs): it gets int16. */
+  feedsResidual(v: Value): boolean {
     return v.uses.length > 0 &&
       v.uses.every((u) => isOp(u.node, Op.Add) && u.node.inputs.every((x) => this.isFloat(x)));
   }
 
   /** True when only data movement (and Resize) lies between `v` and a graph output. */
   #reachesOutput(v: Value): boolean {
-    if (v.isGraphOutput) return true;
+    if (v.isGraphOutput || this.options.region?.exits.includes(v.name)) return true;
     return v.uses.some((u) =>
       (isAnyOp(u.node, MOVEMENT) || isOp(u.node, Op.Resize)) && u.index === 0 &&
       u.node.outputs.some((o) => this.#reachesOutput(o))
@@ -263,7 +304,7 @@ export class Converter {
       const bv = this.emit.init(`${node.name}_bias_int32`, makeTensor(I32, dims, bq));
       acc = this.emit.node(Op.Add, [acc, bv], `${node.name}_bias`, I32);
     }
-    const dtype = this.#feedsResidual(out) ? I16 : I8;
+    const dtype = this.feedsResidual(out) ? I16 : I8;
     const sOut = scaleFor(this.#range(out), dtype);
     const ratios = ws.map((s) => x.scale * s / sOut);
     this.bind(
@@ -338,19 +379,23 @@ export class Converter {
 
   #layerNorm(node: Node): void {
     if (node.a.int("axis", -1) !== -1) return this.fallback(node);
-    const x = this.need(node.inputs[0]!, [I8, I16], I16);
-    const out = node.outputs[0]!;
-    const dtype = this.#reachesOutput(out) ? I16 : I8;
-    const sOut = scaleFor(this.#range(out), dtype);
     const gamma = constOf(node.inputs[1])!.data as Float32Array,
       beta = constOf(node.inputs[2])!.data as Float32Array;
+    this.#iLayerNorm(node.inputs[0]!, gamma, beta, node.outputs[0]!, node.name);
+  }
+
+  /** ILayerNorm over the last axis (fused or decomposed LayerNorm; epsilon is below one LSB and dropped). */
+  #iLayerNorm(input: Value, gamma: Float32Array, beta: Float32Array, out: Value, name: string): void {
+    const x = this.need(input, [I8, I16], I16);
+    const dtype = this.#reachesOutput(out) ? I16 : I8;
+    const sOut = scaleFor(this.#range(out), dtype);
     const p = iLayerNormParams(gamma, beta, {
       outputScale: sOut,
       inputBits: x.dtype === I8 ? 8 : 16,
       outputBits: dtype === I8 ? 8 : 16,
     });
-    const g = this.emit.init(`${node.name}_gamma_int16`, makeTensor(I16, [gamma.length], p.gamma));
-    const b = this.emit.init(`${node.name}_beta_int32`, makeTensor(I32, [beta.length], p.beta));
+    const g = this.emit.init(`${name}_gamma_int16`, makeTensor(I16, [gamma.length], p.gamma));
+    const b = this.emit.init(`${name}_beta_int32`, makeTensor(I32, [beta.length], p.beta));
     const attrs = {
       multiplier: p.multiplier,
       shift: p.shift,
@@ -359,7 +404,7 @@ export class Converter {
     };
     this.bind(
       out,
-      this.emit.integer(Op.ILayerNorm, [x.v, g, b], attrs, { name: node.name, scale: sOut, dtype }),
+      this.emit.integer(Op.ILayerNorm, [x.v, g, b], attrs, { name, scale: sOut, dtype }),
     );
   }
 

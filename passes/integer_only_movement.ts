@@ -1,6 +1,6 @@
 /**
  * Integer-only conversion helpers for ops that only move data (passes/integer_only_convert.ts): Concat,
- * Reshape/Transpose/Gather/Slice/Expand..., nearest Resize, and the output dequantization.
+ * Reshape/Transpose/Gather/Slice/Expand..., nearest Resize, and the output (or region exit) dequantization.
  * @module
  */
 import { stringAttr } from "../onnx/attributes.ts";
@@ -94,4 +94,32 @@ export function dequantizeOutputs(conv: Converter): void {
     g.outputs[i] = y;
     conv.emit.log.push({ node: dq.name, op: Op.DequantizeLinear.type, scale: qt.scale, dtype: "float" });
   });
+}
+
+/**
+ * Region exits: every consumer outside the region reads a DequantizeLinear of the exit's integer twin.
+ *
+ * @param conv the running conversion (region mode)
+ * @param exits exit value names
+ * @throws {RangeError} when an exit got no integer twin or is a graph output
+ */
+export function dequantizeExits(conv: Converter, exits: readonly string[]): void {
+  const g = conv.model.graph;
+  const region = conv.options.region!.nodes;
+  for (const name of exits) {
+    const v = g.lookup(name)!;
+    if (!conv.twin(v)) throw new RangeError(`Region exit "${name}" was not converted to integers`);
+    if (v.isGraphOutput) {
+      throw new RangeError(`Region exit "${name}" is a graph output: convert the whole model instead`);
+    }
+    const f = conv.dq(v);
+    for (const u of [...v.uses]) if (!region.has(u.node)) u.node.setInput(u.index, f);
+    const dq = f.producer!;
+    conv.emit.log.push({
+      node: dq.name,
+      op: Op.DequantizeLinear.type,
+      scale: conv.twin(v)!.scale,
+      dtype: "float",
+    });
+  }
 }

@@ -147,3 +147,48 @@ export function biasAddAfter(y: Value): { add: Node; bias: Float32Array } | unde
   if (!b || b.dtype !== DataType.FLOAT || b.dims.length !== 1) return undefined;
   return { add, bias: b.data as Float32Array };
 }
+
+/** A recognised Swish: `output = input * Sigmoid(gain * input)`. */
+export interface SwishMatch {
+  input: Value;
+  output: Value;
+  /** The positive factor inside the sigmoid (1 for plain Swish / SiLU). */
+  gain: number;
+  /** [Mul(gain)], Sigmoid, Mul, in graph order. */
+  nodes: Node[];
+}
+
+/**
+ * Find Swish subgraphs `Mul(x, Sigmoid([Mul(x, gain)]))` (PaddleOCR exports `swish` with an explicit
+ * `Mul(x, 1.0)` before the Sigmoid).
+ *
+ * @param g the graph
+ * @returns the matches
+ */
+export function findSwishes(g: Graph): SwishMatch[] {
+  const out: SwishMatch[] = [];
+  for (const sig of g.nodes) {
+    if (!isOp(sig, Op.Sigmoid)) continue;
+    const si = sig.inputs[0];
+    if (!si) continue;
+    let x: Value = si, gain = 1;
+    const nodes: Node[] = [sig];
+    const gm = si.producer;
+    if (gm && isOp(gm, Op.Mul) && soleUse(si) === sig) {
+      const [a, b] = gm.inputs;
+      const c = scalarOf(b) ?? scalarOf(a);
+      const base = scalarOf(b) !== undefined ? a : b;
+      if (c !== undefined && c > 0 && base) {
+        x = base;
+        gain = c;
+        nodes.unshift(gm);
+      }
+    }
+    const s = sig.outputs[0]!;
+    const mul = soleUse(s);
+    if (!mul || !isOp(mul, Op.Mul) || other(mul, s) !== x) continue;
+    nodes.push(mul);
+    out.push({ input: x, output: mul.outputs[0]!, gain, nodes });
+  }
+  return out;
+}

@@ -8,6 +8,7 @@ import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { verify } from "../onnx/verify.ts";
+import type { ReportSection } from "./report.ts";
 
 /** Runs a (float) model; injected so passes never import runtime/. */
 export interface PassRuntime {
@@ -37,6 +38,8 @@ export interface PassResult {
   modified: boolean;
   /** Human-readable notes for the report (what was rewritten, what was skipped and why). */
   notes?: string[];
+  /** Tables and plots for the HTML report (passes/report.ts). */
+  sections?: ReportSection[];
 }
 
 /** A graph pass. */
@@ -58,7 +61,7 @@ export interface PipelineOptions {
 /** Result of a pipeline: one entry per pass run. */
 export interface PipelineResult {
   modified: boolean;
-  steps: { pass: string; modified: boolean; notes: string[]; ms: number }[];
+  steps: { pass: string; modified: boolean; notes: string[]; ms: number; sections: ReportSection[] }[];
 }
 
 /**
@@ -93,6 +96,7 @@ export async function runPipeline(
         modified: res.modified,
         notes: res.notes ?? [],
         ms: performance.now() - t0,
+        sections: res.sections ?? [],
       });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {

