@@ -50,6 +50,12 @@ export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./ap
 export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";
 export { type Pass, type PassContext, type PassResult, runPipeline } from "./passes/pass.ts";
 export { qdqPass } from "./passes/insert_qdq.ts";
+export { osPlusPass } from "./passes/os_plus.ts";
+export { buildShiftAddFunction, planShiftAdd, shiftAddPass } from "./passes/shift_add.ts";
+export { denseShiftPass } from "./passes/dense_shift.ts";
+export { integerOnlyPass } from "./passes/integer_only.ts";
+export { integerRegionQdqPass } from "./passes/integer_only_mixed.ts";
+export { cpuRuntimeFactory } from "./runtime/cpu.ts";
 export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";

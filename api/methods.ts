@@ -8,6 +8,7 @@ import { integerOnlyPass } from "../passes/integer_only.ts";
 import { integerRegionQdqPass } from "../passes/integer_only_mixed.ts";
 import { denseShiftPass } from "../passes/dense_shift.ts";
 import { osPlusPass } from "../passes/os_plus.ts";
+import { shiftAddPass } from "../passes/shift_add.ts";
 import { opsetUpgradePass } from "../passes/opset_upgrade.ts";
 import type { Pass } from "../passes/pass.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
@@ -32,8 +33,23 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       exclude: s.exclude,
     }),
   ],
-  shiftadd: () => {
-    throw new RangeError("Method shiftadd is not available in this build yet");
+  shiftadd: (_m, s) => {
+    const mode = s.extra.mode ?? "acc", objective = s.extra.objective ?? "output";
+    if (mode !== "acc" && mode !== "lat") throw new RangeError(`--mode must be acc or lat, got ${mode}`);
+    if (objective !== "weight" && objective !== "output") {
+      throw new RangeError(`--objective must be weight or output, got ${objective}`);
+    }
+    return [
+      opsetUpgradePass(18),
+      shiftAddPass({
+        bits: s.bits.weight as 2 | 3 | 4,
+        mode,
+        objective,
+        exclude: s.exclude,
+        ...(s.extra.budget !== undefined ? { budget: Number(s.extra.budget) } : {}),
+        ...(s.extra.groupSize !== undefined ? { groupSize: Number(s.extra.groupSize) } : {}),
+      }),
+    ];
   },
   denseshift: (_m, s) => [
     denseShiftPass({

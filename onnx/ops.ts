@@ -108,6 +108,7 @@ const OP_TABLE = {
   Mod: op("Mod", [10, 13], ["A", "B"]),
   BitShift: op("BitShift", [11], ["X", "Y"]),
   BitwiseAnd: op("BitwiseAnd", [18], ["A", "B"]),
+  BitwiseOr: op("BitwiseOr", [18], ["A", "B"]),
   // reductions and softmax
   ReduceMean: op("ReduceMean", [1, 11, 13, 18], ["data", "axes"]),
   ReduceSum: op("ReduceSum", [1, 11, 13], ["data", "axes"]),
@@ -138,7 +139,9 @@ const OP_TABLE = {
   Tile: op("Tile", [1, 6, 13], ["input", "repeats"]),
   Pad: op("Pad", [1, 2, 11, 13, 18, 19, 21], ["data", "pads", "constant_value", "axes"]),
   Resize: op("Resize", [10, 11, 13, 18, 19], ["X", "roi", "scales", "sizes"]),
-  Upsample: op("Upsample", [7, 9], ["X", "scales"]),
+  Upsample: op("Upsample", [7, 9, 10], ["X", "scales"]),
+  Dropout: op("Dropout", [1, 6, 7, 10, 12, 13, 22], ["data", "ratio", "training_mode"]),
+  Trilu: op("Trilu", [14], ["input", "k"]),
   Shape: op("Shape", [1, 13, 15, 19, 21], ["data"]),
   Size: op("Size", [1, 13, 19, 21], ["data"]),
   ConstantOfShape: op("ConstantOfShape", [9, 20, 21], ["input"]),
@@ -149,6 +152,7 @@ const OP_TABLE = {
   If: op("If", [1, 11, 13, 16, 19, 21], ["cond"]),
   Loop: op("Loop", [1, 11, 13, 16, 19, 21], ["M", "cond"]),
   Scan: op("Scan", [8, 9, 11, 16, 19, 21], []),
+  LSTM: op("LSTM", [1, 7, 14, 22], ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]),
   // shiftkit domain (specs in docs/ops/)
   ShiftAddMatMul: op(
     "ShiftAddMatMul",

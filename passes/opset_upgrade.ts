@@ -23,13 +23,6 @@ export const MAX_TARGET_OPSET = 21;
  * Version history of ops the real models use that onnx/ops.ts does not list yet (a stopgap until the op
  * table has them), plus Upsample's removal at opset 10 (it is rewritten to Resize there).
  */
-const EXTRA_SINCE: Record<string, readonly number[]> = {
-  Dropout: [1, 6, 7, 10, 12, 13, 22],
-  Trilu: [14],
-  LSTM: [1, 7, 14, 22],
-  Upsample: [7, 9, 10],
-};
-
 /** Thrown when a node cannot be converted; lists every offending (op, version) step. */
 export class OpsetUpgradeError extends RangeError {
   /** `"Op@version: reason"` for each missing or failing step, deduplicated. */
@@ -399,8 +392,6 @@ export const UPGRADE_STEPS: ReadonlyMap<string, Step> = new Map(
 
 function sinceOf(opType: string, domain: string): readonly number[] | undefined {
   if (domain !== "" && domain !== "ai.onnx") return undefined;
-  const extra = EXTRA_SINCE[opType];
-  if (extra) return extra;
   const s: OpSchema | undefined = schemaOf(new Node(opType));
   return s?.since;
 }
