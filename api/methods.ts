@@ -57,6 +57,8 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       exclude: s.exclude,
       ...(s.extra.minSqnr !== undefined ? { minSqnr: Number(s.extra.minSqnr) } : {}),
       ...(s.extra.keepFirstLast === true ? { keepFirstLast: true } : {}),
+      ...(s.extra.maxBits !== undefined ? { maxAverageBits: Number(s.extra.maxBits) } : {}),
+      ...(s.extra.sequential !== undefined ? { sequential: Number(s.extra.sequential) } : {}),
     }),
   ],
   intvit: (_m, s) => {

@@ -4,10 +4,12 @@
  * upright + rotated 180, calibrated on ocr-calib-sans), openWakeWord embedding (cosine vs float on
  * speech-mel-eval.npz, calibrated on speech-mel-calib.npz). Rows: DenseShift at 3..6 bits with output-error
  * alpha + bias correction, plain PoT rounding (alpha = max, no correction), uniform symmetric per-channel RTN
- * at the same bits (weights fake-quantized in place), and a fallback setting (`--min-sqnr`, `--keep-first-last`).
+ * at the same bits (weights fake-quantized in place), fallback settings (`--min-sqnr`, `--keep-first-last`)
+ * and budget rows (`maxAverageBits`: int8 fallback chosen greedily under an average stored-bits budget).
  *
  * Run: `deno run -A bench/dense_shift.ts [--models det,cls,oww] [--bits 3,4,5,6] [--calib N]
- *   [--fallback BITS:MIN_SQNR[:kfl]]...`
+ *   [--fallback BITS:MIN_SQNR[:kfl]]... [--budget BITS:MAX_AVG_BITS[:ROUNDS[:kfl]]]...`
+ * (ROUNDS: sequential calibration rounds, default 1)
  * @module
  */
 import { encodeModel } from "../onnx/codec.ts";
@@ -48,6 +50,7 @@ const bitsList = opt("bits", "3,4,5,6").split(",").map(Number) as DenseShiftOpti
 /** A 16-step grid: about 4x faster than the default 64 steps per octave (bench time on 2 cores). */
 const search = { stepsPerOctave: Number(opt("steps", "16")) };
 const fallbacks = args.flatMap((a, i) => (a === "--fallback" ? [args[i + 1]!] : []));
+const budgets = args.flatMap((a, i) => (a === "--budget" ? [args[i + 1]!] : []));
 
 const TASKS: Task[] = [
   {
@@ -189,5 +192,25 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
       keepFirstLast: k !== undefined,
       search,
     });
+  }
+  for (const f of budgets) {
+    const [b, avg, rounds, k] = f.split(":");
+    const bits = Number(b) as DenseShiftOptions["bits"];
+    const seq = Number(rounds ?? 1);
+    await run(
+      `DenseShift + budget max-bits ${avg}${seq > 1 ? `, sequential ${seq}` : ""}${
+        k ? ", keep-first-last" : ""
+      }`,
+      bits,
+      {
+        bits,
+        alpha: "output",
+        biasCorrection: true,
+        maxAverageBits: Number(avg),
+        sequential: seq,
+        keepFirstLast: k !== undefined,
+        search,
+      },
+    );
   }
 }

@@ -20,6 +20,36 @@ function headlineMetric(m: Record<string, number>): string | undefined {
 
 const CALIBRATORS = ["minmax", "percentile", "entropy", "mse"];
 
+/** Which methods each method-specific flag applies to. */
+const FLAG_METHODS: Record<string, Method[]> = {
+  mode: ["shiftadd"],
+  budget: ["shiftadd"],
+  objective: ["shiftadd"],
+  "group-size": ["shiftadd"],
+  "min-sqnr": ["denseshift"],
+  "keep-first-last": ["denseshift"],
+  "max-bits": ["denseshift"],
+  sequential: ["denseshift"],
+  "keep-l2norm": ["intvit"],
+  gelu: ["intvit"],
+  region: ["intvit"],
+};
+
+/** Flags every method shares; the rest are method-specific. */
+const COMMON_FLAGS = new Set([
+  "output",
+  "method",
+  "bits",
+  "calib",
+  "preprocess",
+  "samples",
+  "calibrator",
+  "exclude",
+  "report",
+  "task",
+  "data",
+]);
+
 function str(v: unknown): string | undefined {
   return v === undefined ? undefined : String(v);
 }
@@ -131,19 +161,14 @@ export const quantizeCommand: Command = {
       throw new UsageError(`--calibrator must be one of ${CALIBRATORS.join(", ")}`);
     }
     const extra: Record<string, unknown> = {};
-    for (
-      const k of [
-        "mode",
-        "budget",
-        "objective",
-        "min-sqnr",
-        "keep-first-last",
-        "keep-l2norm",
-        "gelu",
-        "region",
-      ]
-    ) {
-      if (f[k] !== undefined) extra[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = f[k];
+    // Method-specific flags go to the method as camelCase options (see api/methods.ts).
+    for (const spec of quantizeCommand.flags) {
+      if (COMMON_FLAGS.has(spec.name) || f[spec.name] === undefined) continue;
+      const owners = FLAG_METHODS[spec.name] ?? [];
+      if (!owners.includes(method as Method)) {
+        throw new UsageError(`--${spec.name} applies to --method ${owners.join("|")}, not ${method}`);
+      }
+      extra[spec.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = f[spec.name];
     }
     if ((f.task === undefined) !== (f.data === undefined)) {
       throw new UsageError("--task and --data go together");

@@ -1,0 +1,88 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { decodeModel } from "../onnx/codec.ts";
+import { isOp, Op } from "../onnx/ops.ts";
+import { repoPath } from "./_models.ts";
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", repoPath("cli.ts"), ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("quantize CLI: qdq W8A8 writes a valid quantized model, with --task metric and an HTML report", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = `${dir}/lm.onnx`, report = `${dir}/r.html`;
+  const r = await cli(
+    "quantize",
+    repoPath("testdata/byte-lm-opt.onnx"),
+    "-o",
+    out,
+    "--method",
+    "qdq",
+    "--bits",
+    "W8A8",
+    "--calib",
+    "models/lm-calib.txt",
+    "--samples",
+    "4",
+    "--task",
+    "lm",
+    "--data",
+    "models/lm-eval.txt",
+    "--report",
+    report,
+    "--json",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  assertEquals(json.method, "qdq");
+  assert(json.sizeAfter < json.sizeBefore / 3);
+  assert(Math.abs(json.metric.after - json.metric.before) < 0.01, JSON.stringify(json.metric));
+  const m = decodeModel(await Deno.readFile(out));
+  assert([...m.allNodes()].some((n) => isOp(n, Op.DequantizeLinear)));
+  const html = await Deno.readTextFile(report);
+  assertStringIncludes(html, "Weight SQNR per layer");
+  assertStringIncludes(html, "<svg");
+  // Quantizing the quantized model again is refused (exit 2), and nothing is written.
+  const again = await cli(
+    "quantize",
+    out,
+    "-o",
+    `${dir}/again.onnx`,
+    "--method",
+    "qdq",
+    "--calib",
+    "models/lm-calib.txt",
+  );
+  assertEquals(again.code, 2);
+  assertStringIncludes(again.stderr, "already quantized");
+  await Deno.stat(`${dir}/again.onnx`).then(() => assert(false, "file written"), () => {});
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("quantize CLI: bad usage exits 2 with a message and writes nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const cases: [string[], string][] = [
+    [["--method", "nope", "--calib", "models/lm-calib.txt"], "--method must be one of"],
+    [["--method", "qdq", "--bits", "W5A5", "--calib", "models/lm-calib.txt"], "W8A8, W6A6 or W4A4"],
+    [["--method", "shiftadd", "--bits", "7", "--calib", "models/lm-calib.txt"], "2, 3, 4"],
+    [["--method", "qdq", "--gelu", "shift", "--calib", "models/lm-calib.txt"], "applies to --method intvit"],
+    [
+      ["--method", "qdq", "--calib", "models/lm-calib.txt", "--task", "lm", "--data", "models/lm-calib.txt"],
+      "must not be",
+    ],
+    [["--method", "qdq", "--calib", "/no/such/data.txt"], "data.txt"],
+  ];
+  for (const [args, msg] of cases) {
+    const r = await cli("quantize", repoPath("testdata/byte-lm-opt.onnx"), "-o", `${dir}/x.onnx`, ...args);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assertStringIncludes(r.stderr, msg);
+  }
+  assertEquals([...Deno.readDirSync(dir)], []);
+  await Deno.remove(dir, { recursive: true });
+});
