@@ -52,6 +52,11 @@ export interface ReportData {
   sections: ReportSection[];
 }
 
+/** Numbers (and numeric strings such as "12.3 dB") align right; text aligns left. */
+function isNumeric(c: string | number): boolean {
+  return typeof c === "number" || /^[-+]?[\d.]+(e[-+]?\d+)?(\s*\S{0,3})?$/i.test(c);
+}
+
 const PALETTE = ["#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#76b7b2", "#b07aa1"];
 
 /**
@@ -83,7 +88,9 @@ function num(x: number | string): string {
 
 function table(t: ReportTable): string {
   const head = t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
-  const body = t.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(num(c))}</td>`).join("")}</tr>`).join(
+  const body = t.rows.map((r) =>
+    `<tr>${r.map((c) => `<td${isNumeric(c) ? "" : ' class="t"'}>${escapeHtml(num(c))}</td>`).join("")}</tr>`
+  ).join(
     "\n",
   );
   const cap = t.caption ? `<caption>${escapeHtml(t.caption)}</caption>` : "";
@@ -257,7 +264,7 @@ function section(s: ReportSection): string {
 export function renderReport(data: ReportData): string {
   const css =
     "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}" +
-    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}" +
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child,th:first-child,td.t{text-align:left}" +
     "caption{font-weight:600;text-align:left}figure{margin:8px 0}figcaption{font-weight:600}" +
     "svg .l{font-size:11px}svg .l2{font-size:11px;font-weight:600}svg .v{font-size:10px;fill:#555}" +
     "figure.ranges svg{margin-right:12px}section{border-top:1px solid #ddd;margin-top:16px}";
