@@ -1,11 +1,16 @@
 /**
  * Blocked single-precision GEMM for MatMul, Gemm, Conv and ConvTranspose: C[M,N] = A[M,K] * B[K,N].
- * Both operands are packed into 4-wide panels (any strides, so transposes cost nothing extra) and a 4x4
- * register micro-kernel accumulates each output over the whole K in double precision, rounding once to
- * float32 on store. Rows are processed in blocks so that a block of packed A stays in cache while every
- * B panel streams past it.
+ * Both operands are packed into 4-wide panels of doubles (any strides, so transposes cost nothing extra) and
+ * a 4x4 micro-kernel accumulates each output over the whole K in double precision, k = 0..K-1 in order,
+ * rounding once to float32 on store (float32 products are exact in double, so the result is the correctly
+ * ordered double sum, independent of the tiling). The micro-kernel is WebAssembly SIMD (`_gemm_wasm.ts`,
+ * f64x2 lanes) where available and the same arithmetic in JavaScript otherwise; both give identical bits.
+ * With WebAssembly, B is processed in column blocks of about 256 KiB so a block stays in cache while every
+ * A panel passes over it; in JavaScript, rows are processed in blocks so a block of packed A stays in cache
+ * while every B panel streams past it.
  * @module
  */
+import { wasmGemm, wasmHeap } from "./_gemm_wasm.ts";
 
 /** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
 export interface View {
@@ -17,7 +22,7 @@ export interface View {
 
 /** B packed into 4-column panels: panel q holds `B[k, 4q + c]` at `q * K * 4 + k * 4 + c`, zero-padded. */
 export interface PackedB {
-  data: Float32Array;
+  data: Float64Array;
   K: number;
   N: number;
 }
@@ -25,7 +30,7 @@ export interface PackedB {
 /** Pack B [K, N] for {@link gemm}. */
 export function packB(b: View, K: number, N: number): PackedB {
   const nq = (N + 3) >> 2;
-  const out = new Float32Array(nq * K * 4);
+  const out = new Float64Array(nq * K * 4);
   const { data, off, rs, cs } = b;
   for (let q = 0; q < nq; q++) {
     const base = q * K * 4;
@@ -52,10 +57,11 @@ export function gemm(
   ldc: number,
   accumulate = false,
 ): void {
+  if (wasmGemm && M > 0 && bp.N > 0) return gemmWasm(M, a, bp, C, cOff, ldc, accumulate);
   const { K, N } = bp;
   const B = bp.data;
   const nq = (N + 3) >> 2;
-  const Ap = new Float32Array(Math.min(MC, M + 3) * K + 4 * K);
+  const Ap = new Float64Array(Math.min(MC, M + 3) * K + 4 * K);
   const { data: A, off: aOff, rs: ars, cs: acs } = a;
   for (let i0 = 0; i0 < M; i0 += MC) {
     const mb = Math.min(MC, M - i0);
@@ -87,6 +93,47 @@ export function gemm(
         if (nr > 1) store(C, d0 + ldc, nc, accumulate, c10, c11, c12, c13);
         if (nr > 2) store(C, d0 + 2 * ldc, nc, accumulate, c20, c21, c22, c23);
         if (nr > 3) store(C, d0 + 3 * ldc, nc, accumulate, c30, c31, c32, c33);
+      }
+    }
+  }
+}
+
+/** {@link gemm} on the WebAssembly kernel: B, A and a tile buffer laid out in its memory. */
+function gemmWasm(
+  M: number,
+  a: View,
+  bp: PackedB,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+  accumulate: boolean,
+): void {
+  const w = wasmGemm!;
+  const { K, N } = bp;
+  const nq = (N + 3) >> 2, np = (M + 3) >> 2;
+  // panels of B per column block: about 256 KiB of B, at least one panel
+  const qb = Math.max(1, Math.min(nq, Math.floor(8192 / Math.max(1, K))));
+  const bBytes = nq * K * 32, aBase = bBytes, cBase = aBase + np * K * 32;
+  const H = wasmHeap(w, cBase + qb * 128);
+  H.set(bp.data, 0);
+  // pack A into 4-row panels: H[aBase/8 + p * K * 4 + k * 4 + r] = A[4p + r, k], zero rows past M
+  const { data: A, off: aOff, rs: ars, cs: acs } = a;
+  const a8 = aBase >> 3;
+  if (M & 3) H.fill(0, a8 + (np - 1) * K * 4, a8 + np * K * 4);
+  for (let r = 0; r < M; r++) {
+    const src = aOff + r * ars, dst = a8 + (r >> 2) * K * 4 + (r & 3);
+    for (let k = 0; k < K; k++) H[dst + k * 4] = A[src + k * acs]!;
+  }
+  const c8 = cBase >> 3;
+  for (let q0 = 0; q0 < nq; q0 += qb) {
+    const nqb = Math.min(qb, nq - q0), j0 = q0 * 4, nc = Math.min(nqb * 4, N - j0), rs = nqb * 4;
+    for (let p = 0; p < np; p++) {
+      w.panel(aBase + p * K * 32, q0 * K * 32, cBase, K, nqb, rs * 8);
+      const r0 = p * 4, nr = Math.min(4, M - r0);
+      for (let r = 0; r < nr; r++) {
+        const src = c8 + r * rs, dst = cOff + (r0 + r) * ldc + j0;
+        if (accumulate) { for (let j = 0; j < nc; j++) C[dst + j] = C[dst + j]! + H[src + j]!; }
+        else for (let j = 0; j < nc; j++) C[dst + j] = H[src + j]!;
       }
     }
   }

@@ -37,19 +37,27 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | undefined, attrs0: Attrs)
     if (b) addBias(O, f32(b, "Conv", "B"), N, M, P);
     return out;
   }
-  const col = new Float32Array(K * P);
+  // a 1x1 kernel with stride 1 and no padding reads the input as it is: the GEMM packs it directly
+  const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && oh === H &&
+    ow === Wd;
+  // otherwise im2col runs on blocks of whole output rows of about 64 Ki column elements, so the columns and
+  // their packed copy stay in cache instead of streaming K * P values through memory
+  const rowsPer = direct ? oh : Math.max(1, Math.min(oh, Math.floor(65536 / Math.max(1, K * ow))));
+  const col = direct ? X : new Float32Array(K * rowsPer * ow);
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < group; gi++) {
-      im2col(X, (n * C + gi * Cg) * H * Wd, Cg, H, Wd, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, col);
+      const xOff = (n * C + gi * Cg) * H * Wd;
       const cOff = (n * M + gi * Mg) * P;
-      gemm(
-        Mg,
-        { data: W, off: gi * Mg * K, rs: K, cs: 1 },
-        packB({ data: col, off: 0, rs: P, cs: 1 }, K, P),
-        O,
-        cOff,
-        P,
-      );
+      const wv = { data: W, off: gi * Mg * K, rs: K, cs: 1 };
+      if (direct) {
+        gemm(Mg, wv, packB({ data: X, off: xOff, rs: P, cs: 1 }, K, P), O, cOff, P);
+        continue;
+      }
+      for (let oy0 = 0; oy0 < oh; oy0 += rowsPer) {
+        const oy1 = Math.min(oh, oy0 + rowsPer), pb = (oy1 - oy0) * ow;
+        im2col(X, xOff, Cg, H, Wd, kh, kw, oy0, oy1, ow, sh, sw, ph, pw, dh, dw, col);
+        gemm(Mg, wv, packB({ data: col, off: 0, rs: pb, cs: 1 }, K, pb), O, cOff + oy0 * ow, P);
+      }
     }
   }
   if (b) addBias(O, f32(b, "Conv", "B"), N, M, P);
@@ -57,7 +65,8 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | undefined, attrs0: Attrs)
 }
 
 /**
- * col[(ci*kh + ky)*kw + kx, oy*ow + ox] = X[ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw] (0 in the padding).
+ * For output rows oy0 <= oy < oy1: col[(ci*kh + ky)*kw + kx, (oy - oy0)*ow + ox] =
+ * X[ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw] (0 in the padding).
  * A function of its own so V8 optimises the hot loop independently of the GEMM driver.
  */
 function im2col(
@@ -68,7 +77,8 @@ function im2col(
   W: number,
   kh: number,
   kw: number,
-  oh: number,
+  oy0: number,
+  oy1: number,
   ow: number,
   sh: number,
   sw: number,
@@ -78,7 +88,7 @@ function im2col(
   dw: number,
   col: Float32Array,
 ): void {
-  const P = oh * ow;
+  const P = (oy1 - oy0) * ow;
   for (let ci = 0; ci < Cg; ci++) {
     const xBase = xOff + ci * H * W;
     for (let ky = 0; ky < kh; ky++) {
@@ -88,8 +98,8 @@ function im2col(
         const off = kx * dw - pw;
         const lo = Math.min(ow, Math.max(0, Math.ceil(-off / sw)));
         const hi = Math.max(lo, Math.min(ow, Math.floor((W - 1 - off) / sw) + 1));
-        for (let oy = 0; oy < oh; oy++) {
-          const iy = oy * sh - ph + ky * dh, dst = row + oy * ow;
+        for (let oy = oy0; oy < oy1; oy++) {
+          const iy = oy * sh - ph + ky * dh, dst = row + (oy - oy0) * ow;
           if (iy < 0 || iy >= H) {
             col.fill(0, dst, dst + ow);
             continue;
@@ -105,7 +115,11 @@ function im2col(
   }
 }
 
-/** Depthwise convolution (one input and one output channel per group): a direct loop, no GEMM. */
+/**
+ * Depthwise convolution (one input and one output channel per group): a direct loop, no GEMM. Each output
+ * row is accumulated in double over (ky, kx) in that order, one kernel tap at a time across the whole row
+ * (taps that fall in the padding are skipped, not multiplied by zero), and rounded once to float32.
+ */
 function depthwise(
   X: Float32Array,
   W: Float32Array,
@@ -123,22 +137,32 @@ function depthwise(
   p: number[],
 ): void {
   const [sh, sw] = s as [number, number], [dh, dw] = d as [number, number], [ph, pw] = p as [number, number];
+  // per kernel column: input column offset and the output columns [lo, hi) whose input is in the image
+  const offs = new Int32Array(kw), los = new Int32Array(kw), his = new Int32Array(kw);
+  for (let kx = 0; kx < kw; kx++) {
+    const off = kx * dw - pw;
+    const lo = Math.min(ow, Math.max(0, Math.ceil(-off / sw)));
+    offs[kx] = off;
+    los[kx] = lo;
+    his[kx] = Math.max(lo, Math.min(ow, Math.floor((Wd - 1 - off) / sw) + 1));
+  }
+  const acc = new Float64Array(ow);
   for (let nc = 0; nc < N * C; nc++) {
     const xb = nc * H * Wd, ob = nc * oh * ow, wb = (nc % C) * kh * kw;
     for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        let acc = 0;
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - ph + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          const xr = xb + iy * Wd, wr = wb + ky * kw;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw - pw + kx * dw;
-            if (ix >= 0 && ix < Wd) acc += W[wr + kx]! * X[xr + ix]!;
-          }
+      acc.fill(0);
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = oy * sh - ph + ky * dh;
+        if (iy < 0 || iy >= H) continue;
+        const xr = xb + iy * Wd, wr = wb + ky * kw;
+        for (let kx = 0; kx < kw; kx++) {
+          const w = W[wr + kx]!, src = xr + offs[kx]!, lo = los[kx]!, hi = his[kx]!;
+          if (sw === 1) { for (let ox = lo; ox < hi; ox++) acc[ox] = acc[ox]! + w * X[src + ox]!; }
+          else for (let ox = lo; ox < hi; ox++) acc[ox] = acc[ox]! + w * X[src + ox * sw]!;
         }
-        O[ob + oy * ow + ox] = acc;
       }
+      const orow = ob + oy * ow;
+      for (let ox = 0; ox < ow; ox++) O[orow + ox] = acc[ox]!;
     }
   }
 }

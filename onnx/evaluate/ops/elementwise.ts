@@ -7,6 +7,8 @@
 import type { Attrs } from "../../attributes.ts";
 import { DataType, dtypeName, makeTensor, sizeOf, type Tensor, type TypedArray } from "../../tensor.ts";
 import type { OpContext, OpKernel } from "../registry.ts";
+import { FAST_ADD, FAST_DIV, FAST_MAX, FAST_MIN, FAST_MUL, FAST_SUB, fastBinary } from "./_binary_fast.ts";
+import { clipF32 } from "./_unary_fast.ts";
 import { broadcastOffsets, broadcastShapes, numeric, req } from "./_util.ts";
 
 type NumFn = (x: number, y: number) => number;
@@ -21,6 +23,8 @@ interface BinarySpec {
   out?: DataType;
   /** Element types allowed; default: all numeric types. */
   only?: DataType[];
+  /** Op code of the float32 fast path (`_binary_fast.ts`), for ops that have one. */
+  fast?: number;
 }
 
 function isBig(a: TypedArray): a is BigInt64Array | BigUint64Array {
@@ -39,6 +43,13 @@ function binary(a: Tensor, b: Tensor, spec: BinarySpec, op: string): Tensor {
   }
   const dims = broadcastShapes([a.dims, b.dims], op);
   const out = makeTensor(spec.out ?? a.dtype, dims);
+  if (
+    spec.fast !== undefined && a.dtype === DataType.FLOAT && b.dtype === DataType.FLOAT &&
+    a.data instanceof Float32Array && b.data instanceof Float32Array && out.data instanceof Float32Array
+  ) {
+    fastBinary(spec.fast, a.data, a.dims, b.data, b.dims, dims, out.data);
+    return out;
+  }
   const n = sizeOf(dims);
   const A = numeric(a, op), B = numeric(b, op);
   const oa = broadcastOffsets(a.dims, dims), ob = broadcastOffsets(b.dims, dims);
@@ -73,13 +84,13 @@ function binary(a: Tensor, b: Tensor, spec: BinarySpec, op: string): Tensor {
 const B1 = (c: boolean) => (c ? 1 : 0);
 
 const SPECS: Record<string, BinarySpec> = {
-  Add: { num: (x, y) => x + y, big: (x, y) => x + y },
-  Sub: { num: (x, y) => x - y, big: (x, y) => x - y },
-  Mul: { num: (x, y) => x * y, big: (x, y) => x * y },
-  Div: { num: (x, y) => x / y, int: (x, y) => Math.trunc(x / y), big: (x, y) => x / y },
+  Add: { num: (x, y) => x + y, big: (x, y) => x + y, fast: FAST_ADD },
+  Sub: { num: (x, y) => x - y, big: (x, y) => x - y, fast: FAST_SUB },
+  Mul: { num: (x, y) => x * y, big: (x, y) => x * y, fast: FAST_MUL },
+  Div: { num: (x, y) => x / y, int: (x, y) => Math.trunc(x / y), big: (x, y) => x / y, fast: FAST_DIV },
   Pow: { num: (x, y) => Math.pow(x, y), big: (x, y) => x ** y },
-  Max: { num: (x, y) => (x >= y || x !== x ? x : y), big: (x, y) => (x >= y ? x : y) },
-  Min: { num: (x, y) => (x <= y || x !== x ? x : y), big: (x, y) => (x <= y ? x : y) },
+  Max: { num: (x, y) => (x >= y || x !== x ? x : y), big: (x, y) => (x >= y ? x : y), fast: FAST_MAX },
+  Min: { num: (x, y) => (x <= y || x !== x ? x : y), big: (x, y) => (x <= y ? x : y), fast: FAST_MIN },
   Equal: { num: (x, y) => B1(x === y), big: (x, y) => B1(x === y), out: DataType.BOOL },
   Less: { num: (x, y) => B1(x < y), big: (x, y) => B1(x < y), out: DataType.BOOL },
   Greater: { num: (x, y) => B1(x > y), big: (x, y) => B1(x > y), out: DataType.BOOL },
@@ -185,10 +196,13 @@ function clip(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext): Ten
     if (inputs[1]) lo = Number((inputs[1].data as TypedArray)[0]);
     if (inputs[2]) hi = Number((inputs[2].data as TypedArray)[0]);
   }
-  const Xn = X as Float32Array, O = out.data as Float32Array;
-  for (let i = 0; i < Xn.length; i++) {
-    const v = Xn[i]!;
-    O[i] = v < lo ? lo : v > hi ? hi : v;
+  if (X instanceof Float32Array) clipF32(X, out.data as Float32Array, lo, hi);
+  else {
+    const Xn = X as Float64Array, O = out.data as Float64Array;
+    for (let i = 0; i < Xn.length; i++) {
+      const v = Xn[i]!;
+      O[i] = v < lo ? lo : v > hi ? hi : v;
+    }
   }
   return [out];
 }

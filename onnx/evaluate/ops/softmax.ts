@@ -20,6 +20,7 @@ function softmax(x: Tensor, attrs: Attrs, ctx: OpContext, op: Mode): Tensor {
   const D = legacy ? sizeOf(x.dims.slice(axis)) : (x.dims[axis] ?? 1);
   const inner = legacy ? 1 : sizeOf(x.dims.slice(axis + 1));
   const out = makeTensor(DataType.FLOAT, x.dims), O = out.data as Float32Array;
+  const ex = new Float64Array(op === "Softmax" ? D : 0); // exp(x - max), computed once per element
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const base = o * D * inner + j;
@@ -36,9 +37,13 @@ function softmax(x: Tensor, attrs: Attrs, ctx: OpContext, op: Mode): Tensor {
         continue;
       }
       let sum = 0;
-      for (let k = 0; k < D; k++) sum += Math.exp(X[base + k * inner]! - mx);
+      for (let k = 0; k < D; k++) {
+        const e = Math.exp(X[base + k * inner]! - mx);
+        ex[k] = e;
+        sum += e;
+      }
       if (op === "Softmax") {
-        for (let k = 0; k < D; k++) O[base + k * inner] = Math.exp(X[base + k * inner]! - mx) / sum;
+        for (let k = 0; k < D; k++) O[base + k * inner] = ex[k]! / sum;
       } else {
         const ls = Math.log(sum);
         for (let k = 0; k < D; k++) O[base + k * inner] = X[base + k * inner]! - mx - ls;

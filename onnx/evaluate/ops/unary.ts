@@ -9,6 +9,7 @@ import { DataType, dtypeName, makeTensor, type Tensor, type TypedArray } from ".
 import { roundHalfEven } from "../../../quant/round.ts";
 import type { OpKernel } from "../registry.ts";
 import { erf } from "./_erf.ts";
+import { unaryLoops } from "./_unary_fast.ts";
 import { numeric, req } from "./_util.ts";
 
 type Fn = (x: number) => number;
@@ -32,14 +33,29 @@ function map(op: string, x: Tensor, f: Fn, big?: (x: bigint) => bigint, floatOnl
   return out;
 }
 
+/** The op's own float32 loop (`_unary_fast.ts`) when it has one and `x` is FLOAT. */
+function fastMap(op: string, x: Tensor, attrs: Attrs): Tensor | undefined {
+  const loop = unaryLoops[op];
+  if (!loop || x.dtype !== DataType.FLOAT || !(x.data instanceof Float32Array)) return undefined;
+  const out = makeTensor(x.dtype, x.dims);
+  loop(x.data, out.data as Float32Array, attrs);
+  return out;
+}
+
 /** A float-only unary op whose function may depend on attributes. */
 function unary(op: string, make: (a: Attrs) => Fn): OpKernel {
-  return (inputs, attrs) => [map(op, req(inputs, 0, op), make(attrs))];
+  return (inputs, attrs) => {
+    const x = req(inputs, 0, op);
+    return [fastMap(op, x, attrs) ?? map(op, x, make(attrs))];
+  };
 }
 
 /** A unary op defined for every signed numeric type. */
 function numericUnary(op: string, f: Fn, big: (x: bigint) => bigint): OpKernel {
-  return (inputs) => [map(op, req(inputs, 0, op), f, big, false)];
+  return (inputs, attrs) => {
+    const x = req(inputs, 0, op);
+    return [fastMap(op, x, attrs) ?? map(op, x, f, big, false)];
+  };
 }
 
 const sigmoid: Fn = (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));

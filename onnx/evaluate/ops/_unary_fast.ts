@@ -1,0 +1,75 @@
+/**
+ * Float32 loops of the hot unary activations, each op with its own loop and the arithmetic written out:
+ * a loop shared by every op that calls the op's function per element has one call site for all of them,
+ * which V8 cannot inline once it has seen a few ops (megamorphic). Each formula is the one of the generic
+ * path in unary.ts (double precision, rounded once to float32 on store), so the results are identical.
+ * @module
+ */
+import type { Attrs } from "../../attributes.ts";
+import { erf } from "./_erf.ts";
+
+/** O[i] = op(X[i]) over the whole array. */
+export type UnaryLoop = (X: Float32Array, O: Float32Array, attrs: Attrs) => void;
+
+/** Float32 loops by op type. */
+export const unaryLoops: Record<string, UnaryLoop> = {
+  Relu: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) {
+      const x = X[i]!;
+      O[i] = x > 0 ? x : 0;
+    }
+  },
+  Sigmoid: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) {
+      const x = X[i]!;
+      O[i] = x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+    }
+  },
+  HardSigmoid: (X, O, a) => {
+    const alpha = Math.fround(a.float("alpha", 0.2)), beta = Math.fround(a.float("beta", 0.5));
+    for (let i = 0, n = X.length; i < n; i++) O[i] = Math.max(0, Math.min(1, alpha * X[i]! + beta));
+  },
+  // HardSwish = x * HardSigmoid(x) with alpha = 1/6, beta = 0.5 (opset 14).
+  HardSwish: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) {
+      const x = X[i]!;
+      O[i] = x * Math.max(0, Math.min(1, x / 6 + 0.5));
+    }
+  },
+  LeakyRelu: (X, O, a) => {
+    const alpha = a.float("alpha", 0.01);
+    for (let i = 0, n = X.length; i < n; i++) {
+      const x = X[i]!;
+      O[i] = x >= 0 ? x : alpha * x;
+    }
+  },
+  Tanh: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = Math.tanh(X[i]!);
+  },
+  Exp: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = Math.exp(X[i]!);
+  },
+  Sqrt: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = Math.sqrt(X[i]!);
+  },
+  Erf: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = erf(X[i]!);
+  },
+  Neg: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = -X[i]!;
+  },
+  Abs: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = Math.abs(X[i]!);
+  },
+  Reciprocal: (X, O) => {
+    for (let i = 0, n = X.length; i < n; i++) O[i] = 1 / X[i]!;
+  },
+};
+
+/** Clip of a float32 array to [lo, hi]. */
+export function clipF32(X: Float32Array, O: Float32Array, lo: number, hi: number): void {
+  for (let i = 0, n = X.length; i < n; i++) {
+    const v = X[i]!;
+    O[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
