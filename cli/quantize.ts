@@ -130,6 +130,12 @@ export const quantizeCommand: Command = {
       help: "shiftadd: fit objective (default output)",
     },
     {
+      name: "group-size",
+      type: "number",
+      value: "G",
+      help: "shiftadd: input features per alpha group (default 64)",
+    },
+    {
       name: "min-sqnr",
       type: "number",
       value: "DB",
@@ -139,6 +145,19 @@ export const quantizeCommand: Command = {
       name: "keep-first-last",
       type: "boolean",
       help: "denseshift: keep the first and last weighted layers int8",
+    },
+    {
+      name: "max-bits",
+      type: "number",
+      value: "AVG",
+      help:
+        "denseshift: move layers to int8, best estimated gain first, up to this average stored bits/weight",
+    },
+    {
+      name: "sequential",
+      type: "number",
+      value: "N",
+      help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
     },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },

