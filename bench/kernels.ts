@@ -1,13 +1,15 @@
 /**
  * int8 GEMM throughput: the WebGPU tiled and naive kernels, onnxruntime-node's MatMulInteger and the plain
- * TypeScript loop (quant/int_gemm.ts), on M=N=K=1024 and transformer-like shapes.
+ * TypeScript loop (quant/int_gemm.ts), on M=N=K=1024 and transformer-like shapes. The host's load average is
+ * printed with the table: on a shared machine compare the tiled/naive ratio within one run, not GOPS across
+ * runs.
  *
  *   deno run -A bench/kernels.ts [--json] [--runs N] [--shapes 1024x1024x1024,128x256x1024]
  *
- * GOPS = 2*M*N*K / time. Each timing is the median of `--runs` runs after one warm-up run. GPU runs exclude
- * packing and upload (reported separately) and batch several dispatches per submission so the fixed
- * submit-and-wait latency of the runtime (~12 ms with Deno on llvmpipe) is amortised; onnxruntime timings are
- * `session.run` on host tensors.
+ * GOPS = 2*M*N*K / time. Each timing is the median of `--runs` runs after one warm-up run; the two GPU kernels
+ * are timed alternately. GPU runs exclude packing and upload (reported separately) and batch several
+ * dispatches per submission so the fixed submit-and-wait latency of the runtime (~12 ms with Deno on llvmpipe)
+ * is amortised; onnxruntime timings are `session.run` on host tensors.
  * @module
  */
 
@@ -92,17 +94,32 @@ for (const shape of shapes) {
   const ops = 2 * m * n * k;
   const a = { data: randomInt8(m * k, 1), dims: [m, k] }, b = { data: randomInt8(k * n, 2), dims: [k, n] };
   const opts = { aZeroPoint: 3, bZeroPoint: -5 };
-  // Enough dispatches per submission for ~0.2 s of work at ~10 GOPS.
-  const repeat = Math.max(1, Math.min(50, Math.round(2e9 / ops)));
+  // Enough dispatches per submission for ~0.25-1 s of work at 10-40 GOPS (at least 4 at 1024^3), so the fixed
+  // submit-and-wait latency (several ms) does not cap the faster kernel.
+  const repeat = Math.max(1, Math.min(50, Math.round(1e10 / ops)));
   const ms = { tiled: 0, naive: 0, ort: 0, ts: 0 };
   let packMs = 0, uploadMs = 0, exact = true;
   const want = matMulInteger(a, b, opts);
-  for (const variant of ["tiled", "naive"] as const) {
-    using job = await prepareGemmI8(a, b, { ...opts, variant });
-    ms[variant] = await medianMs(() => job.run(repeat), repeat);
-    const got = await job.read();
-    exact &&= got.every((v, i) => v === want[i]);
-    if (variant === "tiled") [packMs, uploadMs] = [job.packMs, job.uploadMs];
+  {
+    // The two kernels are timed alternately (tiled, naive, tiled, ...) so that load from other processes on a
+    // shared host falls on both alike and the tiled/naive ratio stays meaningful.
+    using tiled = await prepareGemmI8(a, b, { ...opts, variant: "tiled" });
+    using naive = await prepareGemmI8(a, b, { ...opts, variant: "naive" });
+    [packMs, uploadMs] = [tiled.packMs, tiled.uploadMs];
+    const jobs = { tiled, naive };
+    const times = { tiled: [] as number[], naive: [] as number[] };
+    for (let i = -1; i < runs; i++) { // i = -1: warm-up
+      for (const variant of ["tiled", "naive"] as const) {
+        const t = performance.now();
+        await jobs[variant].run(repeat);
+        if (i >= 0) times[variant].push((performance.now() - t) / repeat);
+      }
+    }
+    for (const variant of ["tiled", "naive"] as const) {
+      ms[variant] = times[variant].sort((x, y) => x - y)[Math.floor(runs / 2)]!;
+      const got = await jobs[variant].read();
+      exact &&= got.every((v, i) => v === want[i]);
+    }
   }
   const session = await ort.InferenceSession.create(matMulIntegerModel(shape));
   const feeds = { A: new ort.Tensor("int8", a.data, [m, k]), B: new ort.Tensor("int8", b.data, [k, n]) };
@@ -119,11 +136,12 @@ for (const shape of shapes) {
 }
 
 if (json) {
-  console.log(JSON.stringify({ adapter: gpu.description, runs, rows }));
+  console.log(JSON.stringify({ adapter: gpu.description, runs, loadAverage: Deno.loadavg(), rows }));
 } else {
   const f = (x: number) => x.toFixed(2);
   console.log(
-    `int8 GEMM throughput, GOPS = 2MNK/time, median of ${runs} runs; adapter: ${gpu.description}\n`,
+    `int8 GEMM throughput, GOPS = 2MNK/time, median of ${runs} runs; adapter: ${gpu.description}; ` +
+      `load average ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}\n`,
   );
   console.log(
     "| M x K x N | tiled | naive | onnxruntime | TS loop | tiled/naive | tiled/ort | tiled/TS | pack + upload ms | exact |",

@@ -1,7 +1,8 @@
 /**
  * WebGPU int8 x int8 -> int32 GEMM (ONNX MatMulInteger semantics) built on `dot4I8Packed`, in two variants:
- * "naive" (one invocation per 4x4 output block, operands straight from storage) and "tiled" (64x64 output
- * tiles staged through workgroup memory, 8x8 blocks per invocation). The CPU oracle is `matMulInteger` in quant/int_gemm.ts.
+ * "naive" (one invocation per 4x4 output block, operands straight from storage) and "tiled" (32x128 output
+ * tiles per workgroup, a 16x16 register block per invocation fed by vec4 loads; gemm_i8.wgsl says why it
+ * does not stage through workgroup memory on llvmpipe). The CPU oracle is `matMulInteger` in quant/int_gemm.ts.
  * @module
  */
 
@@ -21,11 +22,11 @@ export type GemmI8Variant = "naive" | "tiled";
 /** Uniforms of gemm_i8.wgsl. */
 const PARAMS = defineStruct("Params", { M: "u32", N: "u32", K: "i32", Kw: "u32", G: "u32" });
 
-/** K is padded to this many bytes (the tiled kernel's K step). */
+/** K is padded to this many bytes (the tiled kernel's K step: one vec4 of packed words). */
 export const K_GRANULE = 16;
 
-/** Output block per workgroup of each variant (rows = columns). */
-const BLOCK: Record<GemmI8Variant, number> = { naive: 32, tiled: 64 };
+/** Output tile per workgroup of each variant: [columns, rows] (workgroup size x block of one invocation). */
+const BLOCK: Record<GemmI8Variant, readonly [number, number]> = { naive: [32, 32], tiled: [128, 32] };
 
 /** One operand packed for the kernel: 4 signed bytes per u32, rows padded to `kw` words, plus row sums. */
 export interface PackedI8 {
@@ -216,11 +217,11 @@ export async function encodeGemmI8(scope: BufferScope, d: GemmI8Dispatch): Promi
     PARAMS.pack({ M: d.m, N: d.n, K: d.k | 0, Kw: d.kw, G: d.groups }),
     "gemm params",
   );
-  const blk = BLOCK[d.variant];
+  const [bn, bm] = BLOCK[d.variant];
   return encodeDispatch(device, {
     pipeline,
     buffers: [d.a, d.b, d.sumA, d.sumB, d.zpA, d.zpB, d.c, params],
-    workgroups: [Math.ceil(d.n / blk), Math.ceil(d.m / blk), d.batches],
+    workgroups: [Math.ceil(d.n / bn), Math.ceil(d.m / bm), d.batches],
   });
 }
 

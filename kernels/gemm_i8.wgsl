@@ -71,55 +71,66 @@ fn gemm_naive(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-// (b) Tiled: an 8x8 workgroup computes a 64x64 output tile, each invocation an 8x8 block (rows 8*ly.., columns
-// 8*lx..). Each K step stages KT words (4*KT bytes of K) of 64 rows of A and 64 columns of B in workgroup
-// memory, laid out [kw][row] as vec4s so an invocation fetches its 8 rows (or columns) with two vec4 reads:
-// 4 reads feed 64 dot4I8Packed. Every A and B word is fetched from storage once per workgroup, not once
-// per invocation block as in the naive kernel.
-const TILE = 64u;
-const KT = 4u; // words per K step: 16 bytes of K, the padding granule of the packer (Kw % KT == 0)
-var<workgroup> As: array<vec4u, 64>; // KT * TILE / 4: As[kw * 16 + q] = rows 4q..4q+3 at word kw
-var<workgroup> Bs: array<vec4u, 64>;
+// (b) Tiled: a workgroup of 8x2 invocations computes a 32x128 output tile, each invocation a 16x16 block
+// held in registers (rows 16*gid.y.., columns 16*gid.x..), reading its 16 rows of A and 16 columns of B
+// straight from storage as vec4s: each K step (16 bytes of K) is 32 vec4 loads feeding 1024 dot4I8Packed.
+// Why not workgroup memory: llvmpipe (Mesa 22.3, the adapter here) runs a workgroup as SIMD lanes (8 x 32
+// bits) and fetches every storage *and* workgroup load lane by lane, so staging through workgroup memory adds
+// stores and barriers (coroutine switches) without making the loads cheaper. What pays is loading fewer words
+// per product: a 16x16 block loads 32 words per 256 products (the naive 4x4 block: 8 per 16). Each
+// accumulator is updated once per vec4 (one sum of 4 dot4I8Packed), which keeps the spilled accumulators'
+// memory traffic low: updating it once per word was about 1.3x slower. Rows and columns past M/N are clamped
+// on load and dropped on store, so no padding is needed (conv_i8 feeds this kernel from its im2col buffer).
+const RB = 16u; // rows and columns of the block of one invocation
+@group(0) @binding(0) var<storage, read> A4: array<vec4u>; // A viewed as vec4 words (Kw % 4 == 0)
+@group(0) @binding(1) var<storage, read> B4: array<vec4u>;
 
-@compute @workgroup_size(8, 8)
-fn gemm_tiled(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(local_invocation_id) lid: vec3u,
-  @builtin(local_invocation_index) li: u32,
-) {
-  let z = wid.z;
-  let tm = wid.y * TILE;
-  let tn = wid.x * TILE;
-  // Invocation li stages row li of the A tile and column li of the B tile (KT words each) per step.
-  let aRow = (z % p.G) * p.M * p.Kw + min(tm + li, p.M - 1u) * p.Kw;
-  let bRow = z * p.N * p.Kw + min(tn + li, p.N - 1u) * p.Kw;
-  let q = li / 4u;
-  let lane = li % 4u;
-  var acc: array<array<i32, 8>, 8>;
-  for (var k0 = 0u; k0 < p.Kw; k0 += KT) {
-    for (var kw = 0u; kw < KT; kw++) {
-      As[kw * 16u + q][lane] = A[aRow + k0 + kw];
-      Bs[kw * 16u + q][lane] = B[bRow + k0 + kw];
+@compute @workgroup_size(8, 2)
+fn gemm_tiled(@builtin(global_invocation_id) gid: vec3u) {
+  let z = gid.z;
+  let g = z % p.G;
+  let m0 = gid.y * RB;
+  let n0 = gid.x * RB;
+  let kq = p.Kw / 4u; // vec4 words per row
+  var ar: array<u32, RB>;
+  var bc: array<u32, RB>;
+  for (var i = 0u; i < RB; i++) {
+    ar[i] = (g * p.M + min(m0 + i, p.M - 1u)) * kq;
+    bc[i] = (z * p.N + min(n0 + i, p.N - 1u)) * kq;
+  }
+  var acc: array<array<i32, RB>, RB>;
+  for (var k = 0u; k < kq; k++) {
+    var a: array<vec4u, RB>;
+    var b: array<vec4u, RB>;
+    for (var i = 0u; i < RB; i++) {
+      a[i] = A4[ar[i] + k];
+      b[i] = B4[bc[i] + k];
     }
-    workgroupBarrier();
-    for (var kw = 0u; kw < KT; kw++) {
-      let a0 = As[kw * 16u + lid.y * 2u];
-      let a1 = As[kw * 16u + lid.y * 2u + 1u];
-      let b0 = Bs[kw * 16u + lid.x * 2u];
-      let b1 = Bs[kw * 16u + lid.x * 2u + 1u];
-      let a = array<u32, 8>(a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
-      let b = array<u32, 8>(b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w);
-      for (var i = 0u; i < 8u; i++) {
-        for (var j = 0u; j < 8u; j++) {
-          acc[i][j] = dot4I8Packed(a[i], b[j]) + acc[i][j];
-        }
+    for (var i = 0u; i < RB; i++) {
+      for (var j = 0u; j < RB; j++) {
+        acc[i][j] += dot4I8Packed(a[i].x, b[j].x) + dot4I8Packed(a[i].y, b[j].y) +
+          dot4I8Packed(a[i].z, b[j].z) + dot4I8Packed(a[i].w, b[j].w);
       }
     }
-    workgroupBarrier();
   }
-  for (var i = 0u; i < 8u; i++) {
-    for (var j = 0u; j < 8u; j++) {
-      store(acc[i][j], tm + lid.y * 8u + i, tn + lid.x * 8u + j, z);
+  // Zero-point corrections with the row and column terms loaded once per block (as store() computes them).
+  var za: array<i32, RB>;
+  var sa: array<i32, RB>;
+  var zb: array<i32, RB>;
+  var sb: array<i32, RB>;
+  for (var i = 0u; i < RB; i++) {
+    let m = g * p.M + min(m0 + i, p.M - 1u);
+    let n = min(n0 + i, p.N - 1u);
+    za[i] = zpA[select(0u, m, A_ZP_PER_ROW)];
+    sa[i] = sumA[m];
+    zb[i] = zpB[select(0u, n, B_ZP_PER_COL)];
+    sb[i] = sumB[z * p.N + n];
+  }
+  for (var i = 0u; i < RB; i++) {
+    for (var j = 0u; j < RB; j++) {
+      if (m0 + i < p.M && n0 + j < p.N) {
+        C[(z * p.M + m0 + i) * p.N + n0 + j] = acc[i][j] - zb[j] * sa[i] - za[i] * sb[j] + p.K * za[i] * zb[j];
+      }
     }
   }
 }

@@ -48,6 +48,7 @@ Deno.test({
       [65, 33, 63],
       [70, 130, 66],
       [128, 20, 3],
+      [97, 45, 261], // several tiled workgroups in both directions (32x128 tiles), partial at both edges
     ];
     let seed = 1;
     for (const [m, k, n] of shapes as [number, number, number][]) {
