@@ -4,6 +4,7 @@
  * @module
  */
 
+import { xorshift32 } from "../quant/_rng.ts";
 import { gpuUnavailableReason } from "./gpu.ts";
 
 /** A tensor in a case file. */
@@ -59,19 +60,14 @@ export function typed(t: CaseTensor): Int8Array | Uint8Array | Int16Array | Int3
 
 /** Seeded xorshift32 generator. */
 export class Rng {
-  #s: number;
+  #next: () => number;
   /** @param seed non-zero seed */
   constructor(seed: number) {
-    this.#s = seed >>> 0 || 1;
+    this.#next = xorshift32(seed);
   }
   /** @returns a uniform u32 */
   u32(): number {
-    let s = this.#s;
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    this.#s = s >>> 0;
-    return this.#s;
+    return this.#next();
   }
   /**
    * @param lo inclusive

@@ -1,22 +1,11 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { convInteger, type ConvIntegerOptions, type Int8Data } from "../quant/int_gemm.ts";
+import { convInteger, type ConvIntegerOptions } from "../quant/int_gemm.ts";
 import { convI8 } from "./conv_i8.ts";
 import { gpuUnavailableReason } from "./gpu.ts";
+import { randomBytes } from "../quant/_rng.ts";
 
 const noGpu = await gpuUnavailableReason();
 if (noGpu) console.error(`\n!!! SKIPPING WebGPU kernel tests in conv_i8_test.ts: ${noGpu} !!!\n`);
-
-function bytes(n: number, unsigned: boolean, seed: number): Int8Data {
-  let s = seed >>> 0 || 1;
-  const out = unsigned ? new Uint8Array(n) : new Int8Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = unsigned ? (s >>> 0) & 0xff : ((s >>> 0) & 0xff) - 128;
-  }
-  return out;
-}
 
 const CASES: [string, number[], number[], ConvIntegerOptions][] = [
   ["1x1", [1, 3, 10, 10], [5, 3, 1, 1], { autoPad: "SAME_UPPER", strides: [3, 3] }],
@@ -42,8 +31,8 @@ Deno.test({
     for (const [label, xd, wd, o] of CASES) {
       for (const ux of [false, true]) {
         const uw = !ux; // mixed signedness both ways
-        const x = { data: bytes(xd.reduce((p, v) => p * v), ux, seed++), dims: xd };
-        const w = { data: bytes(wd.reduce((p, v) => p * v), uw, seed++), dims: wd };
+        const x = { data: randomBytes(xd.reduce((p, v) => p * v), seed++, { unsigned: ux }), dims: xd };
+        const w = { data: randomBytes(wd.reduce((p, v) => p * v), seed++, { unsigned: uw }), dims: wd };
         const shiftW = (z: ConvIntegerOptions["wZeroPoint"]) =>
           z === undefined || !uw ? z : typeof z === "number" ? z + 128 : Array.from(z, (v) => v + 128);
         const opts: ConvIntegerOptions = {

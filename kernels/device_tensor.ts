@@ -7,7 +7,7 @@
  */
 
 import { DataType, dtypeName, type Tensor } from "../onnx/tensor.ts";
-import type { BufferScope } from "./gpu.ts";
+import { BufferScope, getGpu } from "./gpu.ts";
 import { loadWgsl, withPrelude } from "./wgsl.ts";
 
 /** A tensor in a GPU storage buffer, one 32-bit word per element. */
@@ -172,20 +172,36 @@ export interface Encoded {
 }
 
 /**
- * Upload host inputs, encode one op, run it once and download its first output: the host-side wrapper each
- * kernel's convenience function uses.
+ * Upload host inputs, encode one op on them, run it once and download its first output, in a scope that frees
+ * every buffer on return: the host-side wrapper each kernel's convenience function (`requantizeGpu`, ...) uses.
  *
- * @param scope owner of every buffer
- * @param device the device
- * @param encode builds the op on the uploaded tensors
+ * @param inputs host tensors, uploaded in order
+ * @param encode builds the op on the uploaded tensors (same order), its buffers owned by `scope`
  * @returns the first output on the host
+ * @throws {GpuUnavailableError} without a WebGPU adapter
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { DataType } from "../onnx/tensor.ts";
+ * import { encodeShiftSigmoid } from "./shift_sigmoid.ts";
+ * import { runOnHost } from "./device_tensor.ts";
+ * const t = await runOnHost(
+ *   [{ dtype: DataType.INT8, dims: [3], data: new Int8Array([0, 127, -128]) }],
+ *   (scope, [x]) => encodeShiftSigmoid(scope, x, { p: 16, n: 12 }),
+ * );
+ * assertEquals(Array.from(t.data as Int8Array), [64, 127, 0]);
+ * ```
  */
-export async function runOnHost(
-  scope: BufferScope,
-  device: GPUDevice,
-  encode: () => Promise<Encoded>,
+export async function runOnHost<const T extends readonly Tensor[]>(
+  inputs: T,
+  encode: (scope: BufferScope, inputs: { readonly [K in keyof T]: DeviceTensor }) => Promise<Encoded>,
 ): Promise<Tensor> {
-  const enc = await encode();
+  const { device } = await getGpu();
+  using scope = new BufferScope(device);
+  const uploaded = inputs.map((t) => upload(scope, t)) as unknown as {
+    readonly [K in keyof T]: DeviceTensor;
+  };
+  const enc = await encode(scope, uploaded);
   device.queue.submit([enc.run()]);
   return await download(scope, enc.outputs[0]!);
 }

@@ -15,9 +15,8 @@ import {
   grid1d,
   kernelSource,
   runOnHost,
-  upload,
 } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -117,13 +116,10 @@ export async function iLayerNormGpu(
   x: Int8Array | Int16Array,
   params: ILayerNormParams,
 ): Promise<Int8Array | Int16Array> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
   const dtype = x instanceof Int8Array ? DataType.INT8 : DataType.INT16;
   const t = await runOnHost(
-    scope,
-    device,
-    () => encodeILayerNorm(scope, upload(scope, { dtype, dims: [x.length], data: x }), params),
+    [{ dtype, dims: [x.length], data: x }],
+    (scope, [dx]) => encodeILayerNorm(scope, dx, params),
   );
   return t.data as Int8Array | Int16Array;
 }

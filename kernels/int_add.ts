@@ -14,9 +14,8 @@ import {
   grid1d,
   kernelSource,
   runOnHost,
-  upload,
 } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -105,10 +104,14 @@ export async function intAddGpu(
   inputs: [Int8Array | Int16Array | Int32Array, Int8Array | Int16Array | Int32Array],
   params: IntAddParams,
 ): Promise<Int8Array | Int16Array> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
-  const up = (d: Int8Array | Int16Array | Int32Array) =>
-    upload(scope, { dtype: DataType.INT32, dims: [d.length], data: d });
-  const t = await runOnHost(scope, device, () => encodeIntAdd(scope, [up(inputs[0]), up(inputs[1])], params));
+  const host = (d: Int8Array | Int16Array | Int32Array) => ({
+    dtype: DataType.INT32,
+    dims: [d.length],
+    data: d,
+  });
+  const t = await runOnHost(
+    [host(inputs[0]), host(inputs[1])],
+    (scope, [a, b]) => encodeIntAdd(scope, [a, b], params),
+  );
   return t.data as Int8Array | Int16Array;
 }

@@ -14,9 +14,8 @@ import {
   grid1d,
   kernelSource,
   runOnHost,
-  upload,
 } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -172,12 +171,9 @@ export async function quantizeLinearGpu(
   dims: readonly number[],
   params: QdqParams & QuantizeRange,
 ): Promise<Tensor> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
   return await runOnHost(
-    scope,
-    device,
-    () => encodeQuantizeLinear(scope, upload(scope, { dtype: DataType.FLOAT, dims, data: x }), params),
+    [{ dtype: DataType.FLOAT, dims, data: x }],
+    (scope, [dx]) => encodeQuantizeLinear(scope, dx, params),
   );
 }
 
@@ -204,12 +200,9 @@ export async function dequantizeLinearGpu(
   dims: readonly number[],
   params: QdqParams,
 ): Promise<Float32Array> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
   const t = await runOnHost(
-    scope,
-    device,
-    () => encodeDequantizeLinear(scope, upload(scope, { dtype: DataType.INT32, dims, data: q }), params),
+    [{ dtype: DataType.INT32, dims, data: q }],
+    (scope, [dq]) => encodeDequantizeLinear(scope, dq, params),
   );
   return t.data as Float32Array;
 }

@@ -14,9 +14,8 @@ import {
   grid1d,
   kernelSource,
   runOnHost,
-  upload,
 } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -124,18 +123,9 @@ export async function requantizeGpu(
   params: RequantizeParams,
   options: RequantizeOptions = {},
 ): Promise<Int8Array | Int16Array | Int32Array> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
   const t = await runOnHost(
-    scope,
-    device,
-    () =>
-      encodeRequantize(
-        scope,
-        upload(scope, { dtype: DataType.INT32, dims: [x.length], data: x }),
-        params,
-        options,
-      ),
+    [{ dtype: DataType.INT32, dims: [x.length], data: x }],
+    (scope, [dx]) => encodeRequantize(scope, dx, params, options),
   );
   return t.data as Int8Array | Int16Array | Int32Array;
 }

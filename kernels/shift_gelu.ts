@@ -15,9 +15,8 @@ import {
   grid1d,
   kernelSource,
   runOnHost,
-  upload,
 } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", { count: "u32", p: "u32", n: "u32", lambda: "i32" });
@@ -108,13 +107,10 @@ export async function shiftGeluGpu<T extends Int8Array | Int16Array>(
   x: T,
   params: ShiftGeluParams | LambdaShiftGeluParams,
 ): Promise<T> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
   const dtype = x instanceof Int8Array ? DataType.INT8 : DataType.INT16;
   const t = await runOnHost(
-    scope,
-    device,
-    () => encodeShiftGelu(scope, upload(scope, { dtype, dims: [x.length], data: x }), params),
+    [{ dtype, dims: [x.length], data: x }],
+    (scope, [dx]) => encodeShiftGelu(scope, dx, params),
   );
   return t.data as T;
 }

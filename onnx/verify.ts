@@ -23,6 +23,7 @@ import { opVersionAt, schemaOf } from "./ops.ts";
  * x.type = { elemType: 1, shape: [1] };
  * m.graph.inputs.push(x);
  * const r = m.graph.addNode("Relu", [x], ["y"]);
+ * r.outputs[0]!.type = { elemType: 1, shape: [1] };
  * m.graph.outputs.push(r.outputs[0]!);
  * assertEquals(verify(m), []);
  * ```

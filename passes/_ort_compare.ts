@@ -9,6 +9,7 @@ import type { Model } from "../onnx/ir.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../onnx/tensor.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { type ModelName, repoPath } from "../tests/_models.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 /** Input shapes (and int64 value range) used to run each real model. */
 export const MODEL_INPUTS: Record<ModelName, Record<string, { dims: number[]; max?: number }>> = {
@@ -27,25 +28,13 @@ export const MODEL_INPUTS: Record<ModelName, Record<string, { dims: number[]; ma
   },
 };
 
-/** Deterministic PRNG (mulberry32) in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Random feeds for a model's inputs: floats in [-1, 1), int64 in [0, max]; silero's `sr` is 16000. */
 export function randomFeeds(
   model: Model,
   shapes: Record<string, { dims: number[]; max?: number }>,
   seed = 1,
 ): Record<string, Tensor> {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const feeds: Record<string, Tensor> = {};
   for (const v of model.graph.inputs) {
     if (v.isConst) continue;

@@ -13,11 +13,12 @@ import { makePassRuntime } from "../runtime/collect.ts";
 import { tensorSource } from "../runtime/data.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import { loadModelFile } from "../tests/_models.ts";
-import { relL2, rng, runOrt } from "./_ort_compare.ts";
+import { relL2, runOrt } from "./_ort_compare.ts";
 import { averageStoredBits, denseShiftPass } from "./dense_shift.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return Float32Array.from({ length: n }, () => {
     const u = Math.max(r(), 1e-12), v = r();
     return scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);

@@ -4,12 +4,13 @@ import { Model } from "../onnx/ir.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { verify } from "../onnx/verify.ts";
 import { loadModelFile } from "../tests/_models.ts";
-import { compareOutputs, MODEL_INPUTS, randomFeeds, rng, runOrt } from "./_ort_compare.ts";
+import { compareOutputs, MODEL_INPUTS, randomFeeds, runOrt } from "./_ort_compare.ts";
 import { constantsToInitializers } from "./constants_to_initializers.ts";
 import { checkFoldBatchNorm, foldBatchNormPass } from "./fold_batchnorm.ts";
 import { runPipeline } from "./pass.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
-const r = rng(7);
+const r = mulberry32(7);
 const rand = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 
 /** x[1,4,5,5] -> Conv(group g, bias?) -> BN(eps) -> y. */

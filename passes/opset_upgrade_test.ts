@@ -4,16 +4,9 @@ import { Model } from "../onnx/ir.ts";
 import { DataType, makeTensor, sizeOf } from "../onnx/tensor.ts";
 import { verify } from "../onnx/verify.ts";
 import { loadModelFile, modelBytes, type ModelName } from "../tests/_models.ts";
-import {
-  compareOutputs,
-  detPageFeed,
-  MODEL_INPUTS,
-  opCounts,
-  randomFeeds,
-  rng,
-  runOrt,
-} from "./_ort_compare.ts";
+import { compareOutputs, detPageFeed, MODEL_INPUTS, opCounts, randomFeeds, runOrt } from "./_ort_compare.ts";
 import { OpsetUpgradeError, upgradeOpset } from "./opset_upgrade.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 const EXPECTED: Record<string, Record<number, string[]>> = {
   "ppocr-rec": {
@@ -74,7 +67,7 @@ function tiny(opset: number, build: (m: Model) => void, shape: (number | string)
 }
 
 async function sameAfterUpgrade(m: Model, target: number, dims = [2, 3, 4]): Promise<string[]> {
-  const r = rng(3);
+  const r = mulberry32(3);
   const feeds = {
     x: makeTensor(DataType.FLOAT, dims, Float32Array.from({ length: sizeOf(dims) }, () => r() * 4 - 2)),
   };

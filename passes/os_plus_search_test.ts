@@ -1,11 +1,11 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { computeQParams } from "../quant/qparams.ts";
 import { fakeQuantize } from "../quant/quantize.ts";
-import { rng } from "./_ort_compare.ts";
 import { migrationScales, searchMigrationScale } from "./os_plus_search.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 const N = 24, C = 6, O = 5;
-const r = rng(3);
+const r = mulberry32(3);
 const x = Float32Array.from({ length: N * C }, (_, i) => (i % C === 1 ? 40 : 1) * (2 * r() - 1));
 const w = Float32Array.from({ length: C * O }, () => 2 * r() - 1);
 const cmin = new Float32Array(C).fill(Infinity), cmax = new Float32Array(C).fill(-Infinity);

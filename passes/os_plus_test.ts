@@ -9,11 +9,12 @@ import { makePassRuntime } from "../runtime/collect.ts";
 import { tensorSource, textSource } from "../runtime/data.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import { loadModelFile, repoPath } from "../tests/_models.ts";
-import { rng, runOrt } from "./_ort_compare.ts";
+import { runOrt } from "./_ort_compare.ts";
 import { qdqPass } from "./insert_qdq.ts";
 import { migrateOsPlus, osPlusPass, outlierRatio } from "./os_plus.ts";
 import { findOsPlusSites, foldOsPlusSite } from "./os_plus_fold.ts";
 import { runPipeline } from "./pass.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 const calibBytes = Deno.readFileSync(repoPath("testdata/lm-calib.txt"));
 const evalBytes = Deno.readFileSync(repoPath("testdata/lm-eval.txt"));
@@ -119,7 +120,7 @@ const C = 8;
  * y -> Gemm(w3, transB, alpha 0.5, no C) -> out3; optionally y -> Add(x, y) -> res (a residual).
  */
 function synthetic(kind: Kind, opts: { gamma: boolean; beta: boolean; residual?: boolean }): Model {
-  const r = rng(11);
+  const r = mulberry32(11);
   const rand = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
   const m = new Model();
   m.opsets.set("", 17);
@@ -165,7 +166,7 @@ function synthetic(kind: Kind, opts: { gamma: boolean; beta: boolean; residual?:
 }
 
 function inputs(n: number, seed: number): Tensor {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return makeTensor(DataType.FLOAT, [n, C], Float32Array.from({ length: n * C }, () => 4 * r() - 2));
 }
 
@@ -193,7 +194,7 @@ for (const [kind, opts, createdOps] of CASES) {
       "MatMul",
       "Gemm",
     ]]);
-    const r = rng(5);
+    const r = mulberry32(5);
     const shift = Float32Array.from({ length: C }, () => (kind === "rms" ? 0 : 2 * r() - 1));
     const scale = Float32Array.from({ length: C }, () => 1 + 3 * r());
     const nodes = m.graph.nodes.length;

@@ -14,9 +14,10 @@ import { tensorSource, textSource } from "../runtime/data.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import { loadModelFile, repoPath } from "../tests/_models.ts";
 import { shiftAddTolerance } from "../quant/shiftadd_matmul.ts";
-import { opCounts, relL2, rng, runOrt } from "./_ort_compare.ts";
+import { opCounts, relL2, runOrt } from "./_ort_compare.ts";
 import { type PassContext, runPipeline } from "./pass.ts";
 import { SHIFT_ADD_OPSET, shiftAddPass, type ShiftAddPassOptions } from "./shift_add.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 // Until onnx/evaluate/registry.ts registers the shiftkit tables itself (registering twice is harmless).
 for (const [type, kernel] of Object.entries(shiftAddOps)) registerOp(SHIFTKIT_DOMAIN, type, kernel);
@@ -25,7 +26,7 @@ const SEQ = 6;
 
 /** Correlated activations with uneven feature scales (so the output objective has something to use). */
 function activations(seed: number, batch: number, k: number): Tensor {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const mix = Float32Array.from({ length: k * k }, () => r() * 2 - 1);
   const data = new Float32Array(batch * SEQ * k);
   for (let row = 0; row < batch * SEQ; row++) {
@@ -52,7 +53,7 @@ function randomWeight(r: () => number, rows: number, cols: number): Tensor {
  * -> head MatMul W3 [40, 16] = "logits" (a graph output); opset 17.
  */
 function tinyLm(seed = 3): Model {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const m = new Model();
   m.opsets.set("", 17);
   const g = m.graph;
@@ -138,7 +139,7 @@ Deno.test("shift-add: numbers — onnxruntime (function body) agrees with the CP
 });
 
 Deno.test("shift-add: one layer — onnxruntime vs evaluator element-wise within the spec tolerance", async () => {
-  const r = rng(5);
+  const r = mulberry32(5);
   const m = new Model();
   m.opsets.set("", 18);
   const x = m.graph.value("x");
@@ -191,7 +192,7 @@ Deno.test("shift-add: validity — emitted size is about bits/32 of the float we
 });
 
 Deno.test("shift-add: Gemm with transB, alpha, beta and C folds into Mul + Add", async () => {
-  const r = rng(7);
+  const r = mulberry32(7);
   const m = new Model();
   m.opsets.set("", 18);
   const g = m.graph;

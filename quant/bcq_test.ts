@@ -9,18 +9,7 @@ import {
   POT_SPAN,
   roundToPowersOfTwo,
 } from "./bcq.ts";
-
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
+import { gaussian } from "./_rng.ts";
 
 Deno.test("roundToPowersOfTwo: results are exact sums of <= K signed powers of two, float32-exact", () => {
   const g = gaussian(1);

@@ -8,18 +8,7 @@ import {
 } from "@std/assert";
 import { allocateBits, type LayerBitCost, layerSensitivity } from "./bit_alloc.ts";
 import { quantizeShiftAdd } from "./shiftadd_gptq.ts";
-
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
+import { gaussian } from "./_rng.ts";
 
 /** Exhaustive optimum over all 3^L assignments. */
 function bruteForce(layers: LayerBitCost[], budget: number, bits = [2, 3, 4]): number {

@@ -1,18 +1,6 @@
 import { assertEquals, assertLess, assertThrows } from "@std/assert";
 import { packBits, packedByteLength, unpackBits } from "./bitpack.ts";
-
-/** Deterministic xorshift32 so the tests are reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
+import { xorshift32 } from "./_rng.ts";
 
 /** Bit-by-bit oracle of the documented order: code i, bit j -> stream bit i*N+j -> byte >> 3, bit & 7. */
 function packOracle(codes: ArrayLike<number>, bits: number): Uint8Array {
@@ -29,7 +17,7 @@ function packOracle(codes: ArrayLike<number>, bits: number): Uint8Array {
 }
 
 Deno.test("packBits matches the bit-by-bit oracle and round-trips for N = 1..8 and lengths 0..70", () => {
-  const next = rng(7);
+  const next = xorshift32(7);
   for (let bits = 1; bits <= 8; bits++) {
     for (let n = 0; n <= 70; n++) {
       const codes = new Uint8Array(n);
@@ -74,7 +62,7 @@ Deno.test("packBits / unpackBits reject bad arguments with RangeError", () => {
 
 Deno.test("packBits / unpackBits run at millions of codes per second", () => {
   const n = 1 << 21;
-  const next = rng(3);
+  const next = xorshift32(3);
   const codes = new Uint8Array(n);
   for (let i = 0; i < n; i++) codes[i] = next() & 31;
   packBits(codes, 5); // warm up the JIT

@@ -8,20 +8,11 @@ import {
   shiftMatMulInteger,
 } from "./dense_shift.ts";
 import { decodePow2, encodePow2, pow2AlphaMse } from "./pow2.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./_rng.ts";
 
 /** A random ShiftMatMul weight [K, N]: float weights W^T [N, K], their codes and the packed weight. */
 function matMulWeight(seed: number, k: number, n: number, bits: number) {
-  const u = rng(seed);
+  const u = mulberry32(seed);
   const wt = new Float32Array(n * k).map(() => (u() - 0.5) * 2 ** (u() * 6 - 3));
   const alpha = pow2AlphaMse(wt, k, { bits });
   const codes = encodePow2(wt, alpha, { bits });
@@ -42,7 +33,7 @@ Deno.test("decodeShiftWeight: ShiftMatMul weight is the transpose of the channel
 });
 
 Deno.test("decodeShiftWeight: ShiftConv weight [Cout, Cin/g, kh, kw] keeps the channel-major order", () => {
-  const u = rng(4);
+  const u = mulberry32(4);
   const shape = [4, 3, 3, 3], fanIn = 27, bits = 4;
   const w = new Float32Array(4 * fanIn).map(() => u() - 0.5);
   const alpha = pow2AlphaMse(w, fanIn, { bits });
@@ -56,7 +47,7 @@ Deno.test("shiftMatMul equals X @ decode(W) (+ bias) for rank-1, 2 and 3 X", () 
   const k = 7, n = 3, bits = 3;
   const { weight } = matMulWeight(9, k, n, bits);
   const w = decodeShiftWeight(weight);
-  const u = rng(10);
+  const u = mulberry32(10);
   const bias = new Float32Array([0.5, -1, 2]);
   for (const xShape of [[k], [4, k], [2, 3, k]]) {
     const rows = xShape.slice(0, -1).reduce((a, b) => a * b, 1);
@@ -87,7 +78,7 @@ Deno.test("shiftMatMulInteger: exact shift-and-add accumulator, y matches the fl
   for (const bits of [3, 4, 5]) {
     const k = bits === 5 ? 9 : 21, n = 4, m = 3;
     const { weight } = matMulWeight(20 + bits, k, n, bits);
-    const u = rng(bits);
+    const u = mulberry32(bits);
     const xq = new Int8Array(m * k).map(() => Math.floor(u() * 256) - 128);
     xq[0] = -128; // the extreme value
     const xScale = 0.03125;

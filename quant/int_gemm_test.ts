@@ -8,26 +8,10 @@ import {
   type Int8Data,
   matMulInteger,
 } from "./int_gemm.ts";
+import { randomBytes } from "./_rng.ts";
 
 // deno-lint-ignore no-explicit-any
 const onnx = (onnxProto as any).onnx ?? onnxProto;
-
-/** Deterministic xorshift32 bytes. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) & 0xff;
-  };
-}
-function bytes(n: number, unsigned: boolean, seed: number): Int8Data {
-  const r = rng(seed);
-  const out = unsigned ? new Uint8Array(n) : new Int8Array(n);
-  for (let i = 0; i < n; i++) out[i] = unsigned ? r() : r() - 128;
-  return out;
-}
 
 /** The definition, written as plainly as possible, with exact BigInt sums wrapped to int32 at the end. */
 function slowMatMul(a: Int8Data, b: Int8Data, m: number, k: number, n: number, za: number[], zb: number[]) {
@@ -47,7 +31,8 @@ Deno.test("matMulInteger equals the definition on int8/uint8, scalar and per-row
   for (const [m, k, n] of [[1, 1, 1], [3, 5, 7], [16, 33, 9], [1, 70, 130], [65, 2, 1]] as const) {
     for (const ua of [false, true]) {
       for (const ub of [false, true]) {
-        const a = bytes(m * k, ua, seed++), b = bytes(k * n, ub, seed++);
+        const a = randomBytes(m * k, seed++, { unsigned: ua }),
+          b = randomBytes(k * n, seed++, { unsigned: ub });
         const za = Array.from({ length: m }, (_, i) => (ua ? 100 : -20) + i % 7);
         const zb = Array.from({ length: n }, (_, j) => (ub ? 200 : 3) - j % 5);
         const want = slowMatMul(a, b, m, k, n, za, zb);
@@ -148,8 +133,8 @@ const CONV_CASES: [number[], number[], ConvIntegerOptions][] = [
 Deno.test("convInteger equals the definition: grouped, depthwise, strides, dilations, pads, auto_pad", () => {
   let seed = 99;
   for (const [xd, wd, o] of CONV_CASES) {
-    const x = bytes(xd.reduce((p, v) => p * v), false, seed++),
-      w = bytes(wd.reduce((p, v) => p * v), false, seed++);
+    const x = randomBytes(xd.reduce((p, v) => p * v), seed++),
+      w = randomBytes(wd.reduce((p, v) => p * v), seed++);
     assertEquals(convInteger({ data: x, dims: xd }, { data: w, dims: wd }, o), slowConv(x, xd, w, wd, o));
   }
 });
@@ -184,7 +169,7 @@ function oneNode(op: string, inputs: [string, number, number[]][], out: number[]
 
 Deno.test("matMulInteger and convInteger agree with onnxruntime", async () => {
   const [m, k, n] = [5, 37, 6];
-  const a = bytes(m * k, true, 7), b = bytes(k * n, false, 8);
+  const a = randomBytes(m * k, 7, { unsigned: true }), b = randomBytes(k * n, 8);
   const zb = new Int8Array([1, -2, 3, -4, 5, -6]);
   const s1 = await ort.InferenceSession.create(
     oneNode("MatMulInteger", [["A", 2, [m, k]], ["B", 3, [k, n]], ["za", 2, []], ["zb", 3, [n]]], [m, n]),
@@ -202,7 +187,7 @@ Deno.test("matMulInteger and convInteger agree with onnxruntime", async () => {
   assertEquals(r1.Y!.data as Int32Array, want1);
 
   const xd = [1, 4, 7, 7], wd = [4, 2, 3, 3];
-  const x = bytes(196, true, 9), w = bytes(72, true, 10);
+  const x = randomBytes(196, 9, { unsigned: true }), w = randomBytes(72, 10, { unsigned: true });
   const s2 = await ort.InferenceSession.create(
     oneNode("ConvInteger", [["X", 2, xd], ["W", 2, wd], ["zx", 2, []]], [1, 4, 4, 7], [
       { name: "group", type: 2, i: 2 },

@@ -16,17 +16,11 @@ import {
   pow2Level,
   pow2MaxExponent,
 } from "./pow2.ts";
+import { mulberry32 } from "./_rng.ts";
 
-/** Seeded uniform [0, 1) (mulberry32) and standard normal (Box-Muller). */
+/** Seeded uniform [0, 1) (mulberry32) and standard normal (Box-Muller over the same stream). */
 function rng(seed: number): { uniform: () => number; normal: () => number } {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
   return { uniform, normal };
 }

@@ -1,18 +1,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { decodeBcq, POT_EXP_NONE } from "./bcq.ts";
 import { quantizeShiftAdd, type ShiftAddQuantized } from "./shiftadd_gptq.ts";
-
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
+import { gaussian } from "./_rng.ts";
 
 /** Synthetic layer: X (M x K) with mild shared factors and 8 high-variance features driven by one factor. */
 function layer(K: number, N: number, M: number, seed: number) {

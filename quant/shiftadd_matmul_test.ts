@@ -2,19 +2,9 @@ import { assert, assertEquals, assertLessOrEqual } from "@std/assert";
 import { packShiftAdd, type ShiftAddPacked, unpackShiftAdd, validateShiftAdd } from "./shiftadd_pack.ts";
 import { buildLut, shiftAddMatMulRef, shiftAddTolerance } from "./shiftadd_matmul.ts";
 import { quantizeShiftAdd } from "./shiftadd_gptq.ts";
+import { mulberry32 } from "./_rng.ts";
 
 const CASES_PATH = new URL("../tests/ops/ShiftAddMatMul.json", import.meta.url);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random valid packed op: random planes (padding 0), 1..T terms per alpha within the span rule. */
 function randomPacked(
@@ -26,7 +16,7 @@ function randomPacked(
   mode: "accuracy" | "latency",
   expRange: [number, number] = [-8, 1],
 ): ShiftAddPacked {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const T = 3, G = Math.ceil(k / groupSize), J = Math.ceil(k / 8);
   const planes = new Uint8Array(bits * n * J).map(() => Math.floor(r() * 256));
   if (k % 8) { for (let row = 0; row < bits * n; row++) planes[row * J + J - 1]! &= (1 << (k % 8)) - 1; }
@@ -71,7 +61,7 @@ function denseMatMul(x: Float32Array, w: Float32Array, k: number, n: number): Fl
 }
 
 function randomX(seed: number, count: number): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return Float32Array.from({ length: count }, () => (r() - 0.5) * 4);
 }
 
@@ -107,7 +97,7 @@ Deno.test("shiftAddMatMulRef (LUT) equals x @ unpack(...) within the spec tolera
 });
 
 Deno.test("shiftAddMatMulRef on a quantized layer reproduces X @ Ŵ", () => {
-  const k = 48, n = 16, r = rng(3);
+  const k = 48, n = 16, r = mulberry32(3);
   const w = Float32Array.from({ length: k * n }, () => r() - 0.5);
   const qz = quantizeShiftAdd({ data: w, rows: k, cols: n }, null, { bits: 3, groupSize: 16 });
   const p = packShiftAdd(qz);
@@ -150,7 +140,7 @@ function buildCases(): OpCase[] {
       tolerance: { atol: Math.max(...shiftAddTolerance(x, p)), rtol: 0 },
     };
   };
-  const r = rng(99);
+  const r = mulberry32(99);
   const fitted = (() => {
     const w = Float32Array.from({ length: 24 * 8 }, () => r() - 0.5);
     return packShiftAdd(

@@ -19,16 +19,7 @@ import {
   shiftMatMulInteger,
 } from "../../quant/dense_shift.ts";
 import { decodePow2, encodePow2 } from "../../quant/pow2.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../quant/_rng.ts";
 
 interface Spec {
   name: string;
@@ -107,7 +98,7 @@ const specs: Spec[] = [
 
 /** Random source weights [N, K]: a third exact ties 1.5 * 2^p * alpha, the rest spread over the range. */
 function randomSource(s: Spec): number[] {
-  const u = rng(s.seed);
+  const u = mulberry32(s.seed);
   const top = Math.min(2 ** (s.bits - 1) - 1, 14);
   const out: number[] = [];
   for (let c = 0; c < s.n; c++) {
@@ -150,7 +141,7 @@ function checkExact(
 }
 
 const cases = specs.map((s) => {
-  const u = rng(100 + s.seed);
+  const u = mulberry32(100 + s.seed);
   const source = Float32Array.from(s.source ?? randomSource(s));
   const alpha = Float32Array.from(s.alpha);
   const codes = encodePow2(source, alpha, { bits: s.bits }); // channel-major [N, K]

@@ -9,19 +9,13 @@ import proto from "onnx-proto";
 import ort from "onnxruntime-node";
 import { DataType, makeTensor, type Tensor, type TypedArray } from "../../tensor.ts";
 import { dtypeOf, type JsonAttr, type JsonTensor, type OpCase, toJson } from "./_case.ts";
+import { mulberry32 } from "../../../quant/_rng.ts";
 
 const { onnx } = proto;
 const D = DataType;
 
 // deterministic inputs: mulberry32
-let seed = 12345;
-function rand(): number {
-  seed |= 0;
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(12345);
 
 const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 /** Random floats in [lo, hi). */
