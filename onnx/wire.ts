@@ -167,7 +167,7 @@ class Reader {
     const p = this.need(n);
     return this.buf.subarray(p, p + n);
   }
-  skip(wt: number): void {
+  skipField(wt: number): void {
     switch (wt) {
       case 0:
         this.varint64();
@@ -255,7 +255,7 @@ function decodeAt(r: Reader, desc: MessageDesc): Message {
     const expected = f ? wireTypeOf(f.kind) : -1;
     const packedForm = f?.repeated && wt === 2 && expected !== 2;
     if (!f || (wt !== expected && !packedForm)) {
-      r.skip(wt);
+      r.skipField(wt);
       (msg.$unknown ??= []).push(r.buf.subarray(keyStart, r.pos));
       continue;
     }
