@@ -7,7 +7,7 @@
  */
 
 import { DataType, dtypeName, type Tensor } from "../onnx/tensor.ts";
-import { BufferScope, getGpu } from "./gpu.ts";
+import { BufferScope, type DispatchSpec, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
 import { loadWgsl, withPrelude } from "./wgsl.ts";
 
 /** A tensor in a GPU storage buffer, one 32-bit word per element. */
@@ -224,4 +224,40 @@ export async function kernelSource(
     [file, ...includes].map((f) => loadWgsl(new URL(`./${f}`, import.meta.url))),
   );
   return withPrelude(texts[0]!, ...structs, ...texts.slice(1));
+}
+
+/** One dispatch of a kernel built from the files in this folder (see {@link encodeKernel}). */
+export interface KernelDispatch extends Omit<DispatchSpec, "pipeline"> {
+  /** Variant key: must determine file, includes, structs, entry point and constants (pipeline cache key). */
+  key: string;
+  /** Label for error messages. */
+  label: string;
+  /** The kernel's `.wgsl` file. */
+  file: string;
+  /** Helper `.wgsl` files it calls into. */
+  includes: readonly string[];
+  /** Struct declarations (`defineStruct(...).wgsl`). */
+  structs: readonly string[];
+  /** Entry point. */
+  entryPoint: string;
+  /** `override` constants. */
+  constants?: Record<string, number>;
+}
+
+/**
+ * Get (or compile and cache) a kernel's pipeline and encode one dispatch: the shared tail of every
+ * `encodeXxx` function of the element-wise and row-wise kernels.
+ *
+ * @param device the GPU device
+ * @param d kernel, bindings and grid
+ * @returns a thunk producing the command buffer
+ */
+export async function encodeKernel(device: GPUDevice, d: KernelDispatch): Promise<() => GPUCommandBuffer> {
+  const pipeline = await getPipeline(d.key, async () => ({
+    label: d.label,
+    code: await kernelSource(d.file, d.includes, ...d.structs),
+    entryPoint: d.entryPoint,
+    ...(d.constants ? { constants: d.constants } : {}),
+  }));
+  return encodeDispatch(device, { pipeline, buffers: d.buffers, workgroups: d.workgroups });
 }

@@ -12,11 +12,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -74,13 +74,13 @@ export async function encodeILayerNorm(
   const [lo, hi] = intRange(bits, true);
   const rows = count / len;
   const y = allocate(scope, bits === 8 ? DataType.INT8 : DataType.INT16, x.dims);
-  const pipeline = await getPipeline(ILAYERNORM_VARIANT_KEY, async () => ({
+  const run = await encodeKernel(device, {
+    key: ILAYERNORM_VARIANT_KEY,
     label: "ilayernorm",
-    code: await kernelSource("ilayernorm.wgsl", ["dyadic.wgsl"], PARAMS.wgsl),
+    file: "ilayernorm.wgsl",
+    includes: ["dyadic.wgsl"],
+    structs: [PARAMS.wgsl],
     entryPoint: "ilayernorm",
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [
       x.buffer,
       scope.storage(Int32Array.from(gamma), "gamma"),

@@ -11,11 +11,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -58,13 +58,13 @@ export async function encodeIntAdd(
   }
   const [lo, hi] = intRange(bits, true);
   const y = allocate(scope, bits === 8 ? DataType.INT8 : DataType.INT16, a.dims);
-  const pipeline = await getPipeline(INT_ADD_VARIANT_KEY, async () => ({
+  const run = await encodeKernel(device, {
+    key: INT_ADD_VARIANT_KEY,
     label: "int_add",
-    code: await kernelSource("int_add.wgsl", ["dyadic.wgsl"], PARAMS.wgsl),
+    file: "int_add.wgsl",
+    includes: ["dyadic.wgsl"],
+    structs: [PARAMS.wgsl],
     entryPoint: "int_add",
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [
       a.buffer,
       b.buffer,

@@ -9,8 +9,8 @@
 
 import { shiftAddGroups, type ShiftAddPacked } from "../quant/shiftadd_pack.ts";
 import { DataType } from "../onnx/tensor.ts";
-import { allocate, type DeviceTensor, type Encoded, kernelSource, upload } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { allocate, type DeviceTensor, type Encoded, encodeKernel, upload } from "./device_tensor.ts";
+import { BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -91,13 +91,13 @@ export async function encodeLutGemm(
   const G = shiftAddGroups(K, groupSize);
   const J = Math.ceil(K / 8);
   const y = allocate(scope, DataType.FLOAT, [...x.dims.slice(0, -1), N]);
-  const pipeline = await getPipeline(LUT_GEMM_VARIANT_KEY, async () => ({
+  const run = await encodeKernel(device, {
+    key: LUT_GEMM_VARIANT_KEY,
     label: "lut_gemm",
-    code: await kernelSource("lut_gemm.wgsl", [], PARAMS.wgsl),
+    file: "lut_gemm.wgsl",
+    includes: [],
+    structs: [PARAMS.wgsl],
     entryPoint: "lut_gemm",
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [
       x.buffer,
       w.planes,

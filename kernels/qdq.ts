@@ -11,11 +11,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -90,13 +90,13 @@ async function encode(
   const { inner, channels } = layout(x.dims, params, variant);
   const count = x.dims.reduce((a, b) => a * b, 1);
   const y = allocate(scope, out.dtype, x.dims);
-  const pipeline = await getPipeline(`qdq:${variant}`, async () => ({
+  const run = await encodeKernel(device, {
+    key: `qdq:${variant}`,
     label: `qdq_${variant}`,
-    code: await kernelSource("qdq.wgsl", [], PARAMS.wgsl),
+    file: "qdq.wgsl",
+    includes: [],
+    structs: [PARAMS.wgsl],
     entryPoint: variant,
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [
       x.buffer,
       scope.storage(params.scale.slice(), "scale"),

@@ -11,11 +11,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -73,13 +73,13 @@ export async function encodeRequantize(
   const [lo, hi] = intRange(bits, true);
   const count = x.dims.reduce((a, b) => a * b, 1);
   const y = allocate(scope, outputType(bits), x.dims);
-  const pipeline = await getPipeline(REQUANTIZE_VARIANT_KEY, async () => ({
+  const run = await encodeKernel(device, {
+    key: REQUANTIZE_VARIANT_KEY,
     label: "requantize",
-    code: await kernelSource("requantize.wgsl", ["dyadic.wgsl"], PARAMS.wgsl),
+    file: "requantize.wgsl",
+    includes: ["dyadic.wgsl"],
+    structs: [PARAMS.wgsl],
     entryPoint: "requantize",
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [
       x.buffer,
       scope.storage(Int32Array.from(mults), "multiplier"),

@@ -12,11 +12,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", { count: "u32", p: "u32", n: "u32", lambda: "i32" });
@@ -73,14 +73,14 @@ export async function encodeShiftGelu(
   }
   const count = x.dims.reduce((a, b) => a * b, 1);
   const y = allocate(scope, x.dtype, x.dims);
-  const pipeline = await getPipeline(shiftGeluVariantKey(variant), async () => ({
+  const run = await encodeKernel(device, {
+    key: shiftGeluVariantKey(variant),
     label: `shift_gelu_${variant}`,
-    code: await kernelSource("shift_gelu.wgsl", ["shift_exp.wgsl"], PARAMS.wgsl),
+    file: "shift_gelu.wgsl",
+    includes: ["shift_exp.wgsl"],
+    structs: [PARAMS.wgsl],
     entryPoint: "shift_gelu",
     constants: { USE_LAMBDA: variant === "lambda" ? 1 : 0 },
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [x.buffer, y.buffer, scope.uniform(PARAMS.pack({ count, p, n, lambda }))],
     workgroups: grid1d(count, 64, device.limits.maxComputeWorkgroupsPerDimension),
   });

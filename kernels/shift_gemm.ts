@@ -12,8 +12,8 @@ import { unpackBits } from "../quant/bitpack.ts";
 import { shiftAccumulatorBound, type ShiftWeight } from "../quant/dense_shift.ts";
 import { pow2MaxExponent } from "../quant/pow2.ts";
 import { DataType } from "../onnx/tensor.ts";
-import { allocate, type DeviceTensor, type Encoded, kernelSource, upload } from "./device_tensor.ts";
-import { BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { allocate, type DeviceTensor, type Encoded, encodeKernel, upload } from "./device_tensor.ts";
+import { BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", { M: "u32", N: "u32", K: "u32", pmax: "u32", hasBias: "u32" });
@@ -84,13 +84,13 @@ export async function encodeShiftGemm(
   const acc = variant === "i8"
     ? allocate(scope, DataType.INT32, outDims)
     : allocate(scope, DataType.INT32, [1]);
-  const pipeline = await getPipeline(`shift_gemm:${variant}`, async () => ({
+  const run = await encodeKernel(device, {
+    key: `shift_gemm:${variant}`,
     label: `shift_gemm_${variant}`,
-    code: await kernelSource("shift_gemm.wgsl", [], PARAMS.wgsl),
+    file: "shift_gemm.wgsl",
+    includes: [],
+    structs: [PARAMS.wgsl],
     entryPoint: `shift_gemm_${variant}`,
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [
       x.buffer,
       scope.storage(codesT, "codes"),

@@ -10,11 +10,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", { count: "u32", p: "u32", n: "u32", shift: "i32", k: "u32" });
@@ -50,13 +50,13 @@ export async function encodeShiftSigmoid(
   }
   const count = x.dims.reduce((a, b) => a * b, 1);
   const y = allocate(scope, bits === 8 ? DataType.INT8 : DataType.INT16, x.dims);
-  const pipeline = await getPipeline(SHIFT_SIGMOID_VARIANT_KEY, async () => ({
+  const run = await encodeKernel(device, {
+    key: SHIFT_SIGMOID_VARIANT_KEY,
     label: "shift_sigmoid",
-    code: await kernelSource("shift_sigmoid.wgsl", ["shift_exp.wgsl"], PARAMS.wgsl),
+    file: "shift_sigmoid.wgsl",
+    includes: ["shift_exp.wgsl"],
+    structs: [PARAMS.wgsl],
     entryPoint: "shift_sigmoid",
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [x.buffer, y.buffer, scope.uniform(PARAMS.pack({ count, p, n, shift, k }))],
     workgroups: grid1d(count, 64, device.limits.maxComputeWorkgroupsPerDimension),
   });

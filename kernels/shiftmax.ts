@@ -10,11 +10,11 @@ import {
   allocate,
   type DeviceTensor,
   type Encoded,
+  encodeKernel,
   grid1d,
-  kernelSource,
   runOnHost,
 } from "./device_tensor.ts";
-import { type BufferScope, encodeDispatch, getGpu, getPipeline } from "./gpu.ts";
+import { type BufferScope, getGpu } from "./gpu.ts";
 import { defineStruct } from "./wgsl.ts";
 
 const PARAMS = defineStruct("Params", {
@@ -60,13 +60,13 @@ export async function encodeShiftmax(
   }
   const rows = count / len;
   const y = allocate(scope, bits === 8 ? DataType.INT8 : DataType.INT16, x.dims);
-  const pipeline = await getPipeline(SHIFTMAX_VARIANT_KEY, async () => ({
+  const run = await encodeKernel(device, {
+    key: SHIFTMAX_VARIANT_KEY,
     label: "shiftmax",
-    code: await kernelSource("shiftmax.wgsl", ["shift_exp.wgsl"], PARAMS.wgsl),
+    file: "shiftmax.wgsl",
+    includes: ["shift_exp.wgsl"],
+    structs: [PARAMS.wgsl],
     entryPoint: "shiftmax",
-  }));
-  const run = encodeDispatch(device, {
-    pipeline,
     buffers: [x.buffer, y.buffer, scope.uniform(PARAMS.pack({ rows, len, p, n, shift, down: 32 - bits }))],
     workgroups: grid1d(rows, 1, device.limits.maxComputeWorkgroupsPerDimension),
   });
