@@ -49,12 +49,12 @@ export {
 export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
 export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";
 export { type Pass, type PassContext, type PassResult, runPipeline } from "./passes/pass.ts";
-export { qdqPass } from "./passes/insert_qdq.ts";
-export { osPlusPass } from "./passes/os_plus.ts";
-export { buildShiftAddFunction, planShiftAdd, shiftAddPass } from "./passes/shift_add.ts";
-export { denseShiftPass } from "./passes/dense_shift.ts";
-export { integerOnlyPass } from "./passes/integer_only.ts";
-export { integerRegionQdqPass } from "./passes/integer_only_mixed.ts";
+export { qdqPass } from "./passes/qdq/mod.ts";
+export { osPlusPass } from "./passes/osplus/mod.ts";
+export { buildShiftAddFunction, planShiftAdd, shiftAddPass } from "./passes/shiftadd/mod.ts";
+export { denseShiftPass } from "./passes/denseshift/mod.ts";
+export { integerOnlyPass } from "./passes/intvit/mod.ts";
+export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
 export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";

@@ -3,13 +3,13 @@
  * @module
  */
 import type { Model } from "../onnx/ir.ts";
-import { qdqPass } from "../passes/insert_qdq.ts";
-import { integerOnlyPass } from "../passes/integer_only.ts";
-import { integerRegionQdqPass } from "../passes/integer_only_mixed.ts";
-import { denseShiftPass } from "../passes/dense_shift.ts";
-import { osPlusPass } from "../passes/os_plus.ts";
-import { shiftAddPass } from "../passes/shift_add.ts";
-import { opsetUpgradePass } from "../passes/opset_upgrade.ts";
+import { qdqPass } from "../passes/qdq/mod.ts";
+import { integerOnlyPass } from "../passes/intvit/mod.ts";
+import { integerRegionQdqPass } from "../passes/intvit/mod.ts";
+import { denseShiftPass } from "../passes/denseshift/mod.ts";
+import { osPlusPass } from "../passes/osplus/mod.ts";
+import { shiftAddPass } from "../passes/shiftadd/mod.ts";
+import { opsetUpgradePass } from "../passes/normalize/mod.ts";
 import type { Pass } from "../passes/pass.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
 

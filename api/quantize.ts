@@ -11,11 +11,11 @@ import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/o
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { DataType } from "../onnx/tensor.ts";
 import { verify } from "../onnx/verify.ts";
-import { constantsToInitializers } from "../passes/constants_to_initializers.ts";
-import { dce } from "../passes/dce.ts";
-import { dedupe } from "../passes/dedupe.ts";
-import { foldBatchNormPass } from "../passes/fold_batchnorm.ts";
-import { qdqPass } from "../passes/insert_qdq.ts";
+import { constantsToInitializers } from "../passes/normalize/mod.ts";
+import { dce } from "../passes/normalize/mod.ts";
+import { dedupe } from "../passes/normalize/mod.ts";
+import { foldBatchNormPass } from "../passes/normalize/mod.ts";
+import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { makePassRuntime } from "../runtime/collect.ts";

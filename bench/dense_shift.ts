@@ -16,11 +16,15 @@ import { encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { silentReporter } from "../onnx/reporter.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { constantsToInitializers } from "../passes/constants_to_initializers.ts";
-import { dce } from "../passes/dce.ts";
-import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "../passes/dense_shift.ts";
-import { foldBatchNormPass } from "../passes/fold_batchnorm.ts";
-import { quantizeWeight, weightInput } from "../passes/insert_qdq.ts";
+import { constantsToInitializers } from "../passes/normalize/constants_to_initializers.ts";
+import { dce } from "../passes/normalize/dce.ts";
+import {
+  averageStoredBits,
+  type DenseShiftOptions,
+  denseShiftPass,
+} from "../passes/denseshift/dense_shift.ts";
+import { foldBatchNormPass } from "../passes/normalize/fold_batchnorm.ts";
+import { quantizeWeight, weightInput } from "../passes/qdq/insert_qdq.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, openDataSource } from "../runtime/data.ts";

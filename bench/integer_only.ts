@@ -10,8 +10,8 @@
  */
 import { encodeModel } from "../onnx/codec.ts";
 import { silentReporter } from "../onnx/reporter.ts";
-import { convertIntegerOnly, type IntegerOnlyOptions } from "../passes/integer_only.ts";
-import { integerOnlyViolations } from "../passes/integer_only_check.ts";
+import { convertIntegerOnly, type IntegerOnlyOptions } from "../passes/intvit/integer_only.ts";
+import { integerOnlyViolations } from "../passes/intvit/integer_only_check.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
 import { openDataSource } from "../runtime/data.ts";
 import type { SegmentationSource } from "../runtime/evalsets.ts";

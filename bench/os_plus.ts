@@ -10,10 +10,10 @@
 import { encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { silentReporter } from "../onnx/reporter.ts";
-import { qdqPass } from "../passes/insert_qdq.ts";
-import { osPlusPass, type OsPlusResult } from "../passes/os_plus.ts";
+import { qdqPass } from "../passes/qdq/insert_qdq.ts";
+import { osPlusPass, type OsPlusResult } from "../passes/osplus/os_plus.ts";
 import { runPipeline } from "../passes/pass.ts";
-import { renderReport, type ReportSection } from "../passes/report.ts";
+import { renderReport, type ReportSection } from "../passes/report/report.ts";
 import { isOp, Op } from "../onnx/ops.ts";
 import { sqnrDb } from "../quant/error_metrics.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";

@@ -19,7 +19,7 @@ import {
   shiftAddPass,
   type ShiftAddPassOptions,
   type ShiftAddStats,
-} from "../passes/shift_add.ts";
+} from "../passes/shiftadd/shift_add.ts";
 import { computeQParamsPerChannel } from "../quant/qparams.ts";
 import { fakeQuantize } from "../quant/quantize.ts";
 import { makePassRuntime } from "../runtime/collect.ts";

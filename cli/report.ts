@@ -1,11 +1,11 @@
 /**
- * The `--report FILE.html` writer of `shiftkit quantize`: one self-contained page (passes/report.ts) with a
+ * The `--report FILE.html` writer of `shiftkit quantize`: one self-contained page (passes/report/report.ts) with a
  * summary (sizes, task metric before / after), what each pass did, and the sections the passes contributed
  * (OS+ per-channel ranges before / after, chosen t, per-layer SQNR...). Written atomically.
  * @module
  */
 import type { QuantizeReport } from "../api/quantize.ts";
-import { renderReport, type ReportData, type ReportSection } from "../passes/report.ts";
+import { renderReport, type ReportData, type ReportSection } from "../passes/report/mod.ts";
 
 /** What the quantize command hands over. */
 export interface QuantizeReportInput {

@@ -4,7 +4,7 @@ import { inferShapes, mergeType } from "./infer.ts";
 import { Model } from "./ir.ts";
 import { DataType, makeTensor } from "./tensor.ts";
 import { loadModelFile, type ModelName } from "../tests/_models.ts";
-import { MODEL_INPUTS, randomFeeds, runOrt } from "../passes/_ort_compare.ts";
+import { MODEL_INPUTS, randomFeeds, runOrt } from "../tests/_ort_compare.ts";
 import { encodeModel } from "./codec.ts";
 
 /**

@@ -6,23 +6,11 @@
  */
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
-import type { Tensor } from "../onnx/tensor.ts";
 import { verify } from "../onnx/verify.ts";
-import type { ReportSection } from "./report.ts";
+import type { ReportSection } from "./report/report.ts";
+import type { PassRuntime } from "../runtime/runtime.ts";
 
-/** Runs a (float) model; injected so passes never import runtime/. */
-export interface PassRuntime {
-  /**
-   * Run `model` on each batch of inputs and hand the requested values (graph outputs or intermediate
-   * values, by name) to `onBatch`. Intermediate values are exposed by the runtime as it sees fit (e.g. extra
-   * graph outputs).
-   */
-  collect(
-    model: Model,
-    values: readonly string[],
-    onBatch: (values: Record<string, Tensor>, batchIndex: number) => void | Promise<void>,
-  ): Promise<void>;
-}
+export type { PassRuntime };
 
 /** What a pass may use besides the model. */
 export interface PassContext {
@@ -38,7 +26,7 @@ export interface PassResult {
   modified: boolean;
   /** Human-readable notes for the report (what was rewritten, what was skipped and why). */
   notes?: string[];
-  /** Tables and plots for the HTML report (passes/report.ts). */
+  /** Tables and plots for the HTML report (passes/report/report.ts). */
   sections?: ReportSection[];
 }
 

@@ -9,9 +9,8 @@ import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import type { PassRuntime } from "../passes/pass.ts";
 import type { DataSource } from "./data.ts";
-import type { RuntimeFactory } from "./runtime.ts";
+import type { PassRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options for {@link collectValues} and {@link makePassRuntime}. */
 export interface CollectOptions {

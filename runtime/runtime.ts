@@ -4,6 +4,7 @@
  * Calibration, evaluation and validation are written against this interface only.
  * @module
  */
+import type { Model } from "../onnx/ir.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 
 /** A loaded model that runs float inference. */
@@ -25,3 +26,20 @@ export interface FloatRuntime {
 
 /** Creates a {@link FloatRuntime} from the bytes of an `.onnx` model. */
 export type RuntimeFactory = (modelBytes: Uint8Array) => Promise<FloatRuntime>;
+
+/**
+ * Runs a (float) model over the calibration data; what a pass receives as `ctx.runtime`. Defined here, beside
+ * the other runtime contracts; passes/pass.ts imports this type only, never a runtime implementation.
+ */
+export interface PassRuntime {
+  /**
+   * Run `model` on each batch of inputs and hand the requested values (graph outputs or intermediate
+   * values, by name) to `onBatch`. Intermediate values are exposed by the runtime as it sees fit (e.g. extra
+   * graph outputs).
+   */
+  collect(
+    model: Model,
+    values: readonly string[],
+    onBatch: (values: Record<string, Tensor>, batchIndex: number) => void | Promise<void>,
+  ): Promise<void>;
+}

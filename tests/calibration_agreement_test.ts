@@ -10,7 +10,7 @@
 import { assert, assertEquals } from "@std/assert";
 import type { Model } from "../onnx/ir.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import { constantsToInitializers } from "../passes/constants_to_initializers.ts";
+import { constantsToInitializers } from "../passes/normalize/constants_to_initializers.ts";
 import { GramAccumulator } from "../quant/gram.ts";
 import { MinMaxObserver } from "../quant/observers.ts";
 import { collectValues } from "../runtime/collect.ts";

@@ -1,7 +1,7 @@
 /**
  * Every case of tests/ops/ShiftMatMul.json through the CPU evaluator entry (onnx/evaluate/ops/dense_shift.ts)
  * and through onnxruntime-node running a one-node model whose `shiftkit.ShiftMatMul` is the model-local
- * function body (passes/_dense_shift_body.ts): both must reproduce Y bit for bit (the cases are dyadic with
+ * function body (passes/denseshift/_dense_shift_body.ts): both must reproduce Y bit for bit (the cases are dyadic with
  * float32-exact partial sums). ShiftConv is checked on small grouped / strided / padded convolutions:
  * onnxruntime through the body against the evaluator entry.
  */
@@ -14,8 +14,8 @@ import { Model, type Value } from "../../onnx/ir.ts";
 import { Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
-import { ensureShiftFunctions } from "../../passes/_dense_shift_body.ts";
-import { runOrt } from "../../passes/_ort_compare.ts";
+import { ensureShiftFunctions } from "../../passes/denseshift/_dense_shift_body.ts";
+import { runOrt } from "../_ort_compare.ts";
 import { packShiftWeight } from "../../quant/dense_shift.ts";
 import { encodePow2, pow2AlphaMax } from "../../quant/pow2.ts";
 

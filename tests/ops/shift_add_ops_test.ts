@@ -14,7 +14,7 @@ import { verify } from "../../onnx/verify.ts";
 import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
 import { registerOp } from "../../onnx/evaluate/registry.ts";
 import { shiftAddOps } from "../../onnx/evaluate/ops/shift_add.ts";
-import { buildShiftAddFunction, SHIFT_ADD_OPSET } from "../../passes/shift_add.ts";
+import { buildShiftAddFunction, SHIFT_ADD_OPSET } from "../../passes/shiftadd/shift_add.ts";
 import { OrtRuntime } from "../../runtime/ort.ts";
 
 // Until onnx/evaluate/registry.ts registers the shiftkit tables itself (registering twice is harmless).

@@ -1,0 +1,182 @@
+/**
+ * Model-local function bodies of `shiftkit.ShiftMatMul` and `shiftkit.ShiftConv` in standard ONNX ops
+ * (docs/ops/denseshift.md, "Function bodies"), so an unmodified onnxruntime runs a DenseShift model.
+ *
+ * The unpacking follows the spec's recipe with one substitution: the bit fields are extracted with int64
+ * `Div` / `Mod` by powers of two instead of `BitShift` / `BitwiseAnd`. Every operand is a non-negative
+ * int64, where ONNX `Div` (truncating) is floor division and `Mod` is the remainder, so
+ * `Mod(Div(word, 2^s), 2^N)` equals `(word >> s) & (2^N - 1)` bit for bit. The body therefore needs only
+ * opset 11 ops (Range, Mod, Gather, Concat, Slice with inputs); the DenseShift pass still asks for opset 13
+ * (per-axis DequantizeLinear of its int8 fallback). Levels come from a 128-entry float32 table
+ * `2^0 .. 2^127` (exact, any N <= 8), so no float `Pow` is involved: the decoded weight is exact.
+ * @module
+ */
+import { type Attribute, AttrType, intAttr, intsAttr } from "../../onnx/attributes.ts";
+import { ensureFunction, FunctionBuilder } from "../../onnx/function_builder.ts";
+import type { FunctionDef, Model, Value } from "../../onnx/ir.ts";
+import { Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
+import { DataType, makeTensor } from "../../onnx/tensor.ts";
+
+/** Lowest default-domain opset the function bodies (and the pass's int8 fallback) need. */
+export const DENSE_SHIFT_MIN_OPSET = 13;
+
+/** Conv attributes ShiftConv carries unchanged (its function body refers to each). */
+export const SHIFT_CONV_ATTRS = [
+  "kernel_shape",
+  "strides",
+  "pads",
+  "dilations",
+  "group",
+  "auto_pad",
+] as const;
+
+function i64(b: FunctionBuilder, values: number[], scalar = false): Value {
+  return b.constant(
+    makeTensor(DataType.INT64, scalar ? [] : [values.length], BigInt64Array.from(values.map(BigInt))),
+  );
+}
+
+/** Decoded weight W_hat = level(codes) * alpha_b, `weight_shape`; returns [W, weight_shape]. */
+function decodeBody(b: FunctionBuilder, codes: Value, alpha: Value, channelAxis: 0 | 1): [Value, Value] {
+  const shape = b.attrInts("weight_shape");
+  const bits = b.attrInt("bits");
+  // C = prod(weight_shape); i = 0..C-1; bit position i*N, byte i*N/8, shift i*N mod 8 (non-negative int64).
+  const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
+  const idx = b.op(Op.Range.type, [i64(b, [0], true), count, i64(b, [1], true)]);
+  const bitpos = b.op(Op.Mul.type, [idx, bits]);
+  const eight = i64(b, [8], true);
+  const byte = b.op(Op.Div.type, [bitpos, eight]);
+  const shift = b.op(Op.Mod.type, [bitpos, eight]);
+  // One zero byte of padding so byte + 1 is always in range.
+  const padded = b.op(
+    Op.Concat.type,
+    [codes, b.constant(makeTensor(DataType.UINT8, [1], new Uint8Array(1)))],
+    [
+      intAttr("axis", 0),
+    ],
+  );
+  const lo = b.op(Op.Cast.type, [b.op(Op.Gather.type, [padded, byte])], [intAttr("to", DataType.INT64)]);
+  const byte1 = b.op(Op.Add.type, [byte, i64(b, [1], true)]);
+  const hi = b.op(Op.Cast.type, [b.op(Op.Gather.type, [padded, byte1])], [intAttr("to", DataType.INT64)]);
+  const word = b.op(Op.Add.type, [lo, b.op(Op.Mul.type, [hi, i64(b, [256], true)])]); // 16 valid bits
+  const pow2 = i64(b, Array.from({ length: 16 }, (_, k) => 2 ** k)); // 2^0 .. 2^15, int64
+  const twoN = b.op(Op.Gather.type, [pow2, bits]); // 2^N
+  const twoN1 = b.op(Op.Gather.type, [pow2, b.op(Op.Sub.type, [bits, i64(b, [1], true)])]); // 2^(N-1)
+  const code = b.op(Op.Mod.type, [b.op(Op.Div.type, [word, b.op(Op.Gather.type, [pow2, shift])]), twoN]);
+  const p = b.op(Op.Mod.type, [code, twoN1]);
+  const signBit = b.op(Op.Div.type, [code, twoN1]);
+  const mags = new Float32Array(128).map((_, k) => 2 ** k);
+  const mag = b.op(Op.Gather.type, [b.constant(makeTensor(DataType.FLOAT, [128], mags)), p]);
+  const f = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
+  const signF = b.op(Op.Cast.type, [signBit], [intAttr("to", DataType.FLOAT)]);
+  const sign = b.op(Op.Sub.type, [f(1), b.op(Op.Mul.type, [f(2), signF])]);
+  const level = b.op(Op.Reshape.type, [b.op(Op.Mul.type, [sign, mag]), shape]);
+  let alphaB = alpha;
+  if (channelAxis === 0) {
+    // alpha -> [Cout, 1, ..., 1]: weight_shape[1:] / weight_shape[1:] is all ones (dims are >= 1).
+    const tail = b.op(Op.Slice.type, [shape, i64(b, [1]), i64(b, [2 ** 31])]);
+    const ones = b.op(Op.Div.type, [tail, tail]);
+    alphaB = b.op(Op.Reshape.type, [alpha, b.op(Op.Concat.type, [i64(b, [-1]), ones], [intAttr("axis", 0)])]);
+  }
+  return [b.op(Op.Mul.type, [level, alphaB]), shape];
+}
+
+function buildShiftMatMul(opset: number): FunctionDef {
+  const b = new FunctionBuilder(Op.ShiftMatMul.type, { opset });
+  b.attribute("bits");
+  b.attribute("weight_shape");
+  const x = b.input("X"), codes = b.input("codes"), alpha = b.input("alpha"), bias = b.input("bias");
+  const [w, shape] = decodeBody(b, codes, alpha, 1);
+  // Gemm takes the optional bias (a missing actual input leaves C absent); X [..., K] is flattened to 2-D.
+  const k = b.op(Op.Slice.type, [shape, i64(b, [0]), i64(b, [1])]);
+  const n = b.op(Op.Slice.type, [shape, i64(b, [1]), i64(b, [2])]);
+  const x2 = b.op(Op.Reshape.type, [x, b.op(Op.Concat.type, [i64(b, [-1]), k], [intAttr("axis", 0)])]);
+  const y2 = b.op(Op.Gemm.type, [x2, w, bias]);
+  const lead = b.op(Op.Slice.type, [b.op(Op.Shape.type, [x]), i64(b, [0]), i64(b, [-1])]);
+  const y = b.op(Op.Reshape.type, [y2, b.op(Op.Concat.type, [lead, n], [intAttr("axis", 0)])]);
+  b.output(y, "Y");
+  return b.build();
+}
+
+function refAttr(name: string, type: AttrType): Attribute {
+  return {
+    name,
+    type,
+    value: type === AttrType.INT ? 0 : type === AttrType.STRING ? new Uint8Array() : [],
+    refAttrName: name,
+  };
+}
+
+function buildShiftConv(opset: number): FunctionDef {
+  const b = new FunctionBuilder(Op.ShiftConv.type, { opset });
+  b.attribute("bits");
+  b.attribute("weight_shape");
+  for (const a of SHIFT_CONV_ATTRS) b.attribute(a);
+  const x = b.input("X"), codes = b.input("codes"), alpha = b.input("alpha"), bias = b.input("bias");
+  const [w] = decodeBody(b, codes, alpha, 0);
+  const attrs = [
+    refAttr("kernel_shape", AttrType.INTS),
+    refAttr("strides", AttrType.INTS),
+    refAttr("pads", AttrType.INTS),
+    refAttr("dilations", AttrType.INTS),
+    refAttr("group", AttrType.INT),
+    refAttr("auto_pad", AttrType.STRING),
+  ];
+  b.output(b.op(Op.Conv.type, [x, w, bias], attrs), "Y");
+  return b.build();
+}
+
+/**
+ * Add the model-local functions `shiftkit.ShiftMatMul` and `shiftkit.ShiftConv` (standard-op bodies) to a
+ * model, unless present, and import the `shiftkit` domain.
+ *
+ * @param model the model (changed in place); its default opset must be >= {@linkcode DENSE_SHIFT_MIN_OPSET}
+ * @param which which functions to add
+ * @returns nothing
+ * @throws {RangeError} when the model's opset is too low
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Model } from "../../onnx/ir.ts";
+ * import { ensureShiftFunctions } from "./_dense_shift_body.ts";
+ * const m = new Model();
+ * m.opsets.set("", 13);
+ * ensureShiftFunctions(m);
+ * assertEquals(m.functions.map((f) => f.name), ["ShiftMatMul", "ShiftConv"]);
+ * ```
+ */
+export function ensureShiftFunctions(
+  model: Model,
+  which: { matMul?: boolean; conv?: boolean } = { matMul: true, conv: true },
+): void {
+  if (which.matMul) {
+    ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftMatMul.type, buildShiftMatMul, DENSE_SHIFT_MIN_OPSET);
+  }
+  if (which.conv) {
+    ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftConv.type, buildShiftConv, DENSE_SHIFT_MIN_OPSET);
+  }
+}
+
+/** Conv attributes with their ONNX defaults made explicit (so the function body's references resolve). */
+export function explicitConvAttrs(
+  attrs: ReadonlyMap<string, Attribute>,
+  weightDims: readonly number[],
+): Attribute[] {
+  const spatial = weightDims.length - 2;
+  const ints = (name: string, dflt: number[]) => {
+    const a = attrs.get(name);
+    return intsAttr(name, a ? (a.value as (number | bigint)[]).map(Number) : dflt);
+  };
+  const out = [
+    ints("kernel_shape", weightDims.slice(2)),
+    ints("strides", new Array(spatial).fill(1)),
+    ints("dilations", new Array(spatial).fill(1)),
+    intAttr("group", Number((attrs.get("group")?.value as number | bigint | undefined) ?? 1)),
+  ];
+  const autoPad = attrs.get("auto_pad");
+  const ap = autoPad ? new TextDecoder().decode(autoPad.value as Uint8Array) : "NOTSET";
+  // pads and a non-NOTSET auto_pad are mutually exclusive in ONNX Conv.
+  if (ap === "NOTSET") out.push(ints("pads", new Array(2 * spatial).fill(0)));
+  if (autoPad) out.push(autoPad);
+  return out;
+}

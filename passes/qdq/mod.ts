@@ -1,0 +1,18 @@
+/**
+ * Standard post-training quantization (the baseline every method is compared with): QuantizeLinear /
+ * DequantizeLinear pairs, per-channel weights, calibrated activations. Docs: ../shared METHODS.md "Baseline".
+ * @module
+ */
+export {
+  activationValues,
+  applyQdq,
+  calibrateRanges,
+  planQdq,
+  type QdqOptions,
+  qdqPass,
+  qdqSection,
+  type QdqStats,
+  type QdqTarget,
+  quantizeWeight,
+  weightInput,
+} from "./insert_qdq.ts";

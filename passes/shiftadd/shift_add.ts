@@ -1,0 +1,525 @@
+/**
+ * ShiftAddLLM (METHODS.md §2, arXiv 2406.05981): every MatMul / Gemm with a constant float weight becomes
+ * `shiftkit.ShiftAddMatMul` (docs/ops/shiftadd.md) — binary-coded weights packed 8 per byte along K and
+ * power-of-two alphas — plus the model-local function of that op in standard ONNX ops, so an unmodified
+ * onnxruntime runs the emitted file.
+ *
+ * Steps: plan the targets; raise the default opset to 18 (BitwiseAnd in the function body) when that changes
+ * no op's signature; one calibration run collecting `H = XᵀX / N` per distinct layer input (all
+ * tokens / positions flattened to `[-1, K]`); optional automatic bit allocation (§3.3) under an average-bit
+ * budget; per layer `quantizeShiftAdd` (BCQ + PoT alphas, output or weight objective) and `packShiftAdd`;
+ * rewrite. Gemm is handled as `Y = alpha · X·B' + beta · C`: the weight is transposed to `K x N` when
+ * `transB = 1`, `alpha` becomes a Mul and `beta · C` an Add after the ShiftAddMatMul.
+ * @module
+ */
+import { type Attribute, intAttr, intsAttr, stringAttr } from "../../onnx/attributes.ts";
+import { ensureFunction, FunctionBuilder } from "../../onnx/function_builder.ts";
+import type { FunctionDef, Graph, Model, Node, Value } from "../../onnx/ir.ts";
+import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
+import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
+import { GramAccumulator } from "../../quant/gram.ts";
+import { quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
+import { packShiftAdd } from "../../quant/shiftadd_pack.ts";
+import { weightInput } from "../qdq/insert_qdq.ts";
+import type { Pass, PassContext, PassResult } from "../pass.ts";
+
+/** The default-domain opset the function body needs (BitwiseAnd). */
+export const SHIFT_ADD_OPSET = 18;
+
+/** Options of {@linkcode shiftAddPass}. */
+export interface ShiftAddPassOptions {
+  /** Binary planes per weight when no budget is given. @default {3} */
+  bits?: 2 | 3 | 4;
+  /** Average bits per weight (weighted by parameter count); chooses 2/3/4 bits per layer. @default {undefined} */
+  budget?: number;
+  /** `"acc"`: one alpha set per output column and group; `"lat"`: per 8 output columns. @default {"acc"} */
+  mode?: "acc" | "lat";
+  /** `"output"` minimises the layer's output error on calibration data; `"weight"` only the weight error. @default {"output"} */
+  objective?: "weight" | "output";
+  /**
+   * Input features per alpha group (a multiple of 8; 0 = one group over K). 64 rather than 128: on the byte
+   * LM, 3-bit output-objective BCQ closes 58% of round-to-nearest's gap at 64 and 47% at 128 (bench/shift_add.ts).
+   * @default {64}
+   */
+  groupSize?: number;
+  /** GPTQ act-order (quantize features by decreasing `diag H`). @default {false} */
+  actOrder?: boolean;
+  /** Power-of-two terms per alpha. @default {3} */
+  terms?: number;
+  /** Dampening of `diag H`, as a fraction of its mean. @default {0.01} */
+  damp?: number;
+  /** Node names (or output names) left in float. @default {[]} */
+  exclude?: readonly string[];
+  /**
+   * When the model's opset is below 18: ops missing from the schema table (onnx/ops.ts) either stop the pass
+   * (`"refuse"`) or are assumed to keep their signature up to opset 18.
+   * @default {"refuse"}
+   */
+  unknownOps?: "refuse" | "assume-unchanged";
+}
+
+/** One rewritten layer. */
+export interface ShiftAddLayerReport {
+  /** Name of the original node (kept by the ShiftAddMatMul node). */
+  node: string;
+  /** K, N. */
+  k: number;
+  n: number;
+  /** Planes used. */
+  bits: number;
+  /** `‖W − Ŵ‖ / ‖W‖`. */
+  relWeightError: number;
+  /** `‖XW − XŴ‖ / ‖XW‖` on the calibration data (NaN without calibration). */
+  relOutputError: number;
+  /** Bytes of the float weight and of planes + alpha_exp + alpha_sign. */
+  floatBytes: number;
+  packedBytes: number;
+  /** Wall time of this layer's quantization. */
+  seconds: number;
+}
+
+/** What the pass did. */
+export interface ShiftAddStats {
+  layers: ShiftAddLayerReport[];
+  /** Rows (tokens / positions) in the calibration run; 0 without calibration. */
+  calibrationRows: number;
+  /** Wall time of the calibration run (inference + Gram accumulation). */
+  calibrationSeconds: number;
+  /** `Σ params · bits / Σ params`. */
+  averageBits: number;
+  floatBytes: number;
+  packedBytes: number;
+}
+
+/** A MatMul / Gemm the pass rewrites. */
+export interface ShiftAddTarget {
+  node: Node;
+  /** Activation input. */
+  x: Value;
+  /** Constant weight input. */
+  weight: Value;
+  /** The weight is stored `N x K` (Gemm transB = 1). */
+  transposed: boolean;
+  /** K, input features (the reduction axis). */
+  k: number;
+  /** N, outputs. */
+  n: number;
+}
+
+/**
+ * Find the MatMul / Gemm nodes of the main graph with a constant 2-D float weight and a float activation.
+ *
+ * @param graph the main graph (normalized: weights are initializers)
+ * @param options exclusions
+ * @returns targets in graph order, and the reasons candidates were skipped
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Graph } from "../../onnx/ir.ts";
+ * import { DataType, makeTensor } from "../../onnx/tensor.ts";
+ * import { planShiftAdd } from "./shift_add.ts";
+ * const g = new Graph("g");
+ * const x = g.value("x");
+ * g.inputs.push(x);
+ * const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [8, 3], new Float32Array(24)));
+ * g.addNode("Gemm", [x, w], ["y"], { name: "fc" });
+ * const { targets } = planShiftAdd(g);
+ * assertEquals(targets.map((t) => [t.node.name, t.k, t.n, t.transposed]), [["fc", 8, 3, false]]);
+ * ```
+ */
+export function planShiftAdd(
+  graph: Graph,
+  options: ShiftAddPassOptions = {},
+): { targets: ShiftAddTarget[]; skipped: string[] } {
+  const exclude = new Set(options.exclude ?? []);
+  const targets: ShiftAddTarget[] = [], skipped: string[] = [];
+  for (const node of graph.nodes) {
+    const gemm = isOp(node, Op.Gemm);
+    if (!gemm && !isOp(node, Op.MatMul)) continue;
+    const wi = weightInput(node);
+    if (!wi) continue;
+    const w = node.inputs[wi.index]!, x = node.inputs[0];
+    const t = w.const!;
+    const why = exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))
+      ? "excluded"
+      : t.dtype !== DataType.FLOAT
+      ? "weight is not float32"
+      : t.dims.length !== 2
+      ? `weight has rank ${t.dims.length}, not 2`
+      : !x || x.isConst || (x.type?.elemType ?? DataType.FLOAT) !== DataType.FLOAT
+      ? "activation is not a float32 tensor"
+      : gemm && node.a.int("transA", 0) !== 0
+      ? "Gemm with transA = 1"
+      : "";
+    if (why) {
+      skipped.push(`${node.name}: ${why}`);
+      continue;
+    }
+    const transposed = gemm && node.a.int("transB", 0) !== 0;
+    const [r, c] = t.dims as [number, number];
+    targets.push({ node, x: x!, weight: w, transposed, k: transposed ? c : r, n: transposed ? r : c });
+  }
+  return { targets, skipped };
+}
+
+/**
+ * The model-local function `shiftkit.ShiftAddMatMul` in standard opset-18 ops (docs/ops/shiftadd.md,
+ * "Standard-ONNX function body"): bits by BitShift + BitwiseAnd, `B = 2·bit − 1`, alphas as
+ * `Σ_t sign_t · 2^exp_t` (no term where `exp = −128`), `Ŵ = Σ_i α_i(n, g(k)) · B_i`, then `MatMul(X, Ŵ)`.
+ * K comes from X's shape, T from alpha_exp's; `group_size` is the only attribute the body reads.
+ *
+ * @param opset the default-domain opset the body imports (>= 18; must equal the model's)
+ * @returns the function definition
+ * @throws {RangeError} for an opset below 18
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildShiftAddFunction } from "./shift_add.ts";
+ * const f = buildShiftAddFunction(18);
+ * assertEquals([f.domain, f.name, f.body.inputs.length], ["shiftkit", "ShiftAddMatMul", 4]);
+ * ```
+ */
+export function buildShiftAddFunction(opset: number): FunctionDef {
+  if (opset < SHIFT_ADD_OPSET) {
+    throw new RangeError(`The ShiftAddMatMul function body needs opset >= ${SHIFT_ADD_OPSET}, got ${opset}`);
+  }
+  const b = new FunctionBuilder(Op.ShiftAddMatMul.type, { opset });
+  for (const a of ["bits", "group_size", "terms"]) b.attribute(a);
+  b.attribute("mode", stringAttr("mode", "accuracy"));
+  const [x, planes, exp, sign] = ["X", "planes", "alpha_exp", "alpha_sign"].map((n) => b.input(n)) as [
+    Value,
+    Value,
+    Value,
+    Value,
+  ];
+  const f32 = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
+  const i64 = (v: number[]) =>
+    b.constant(makeTensor(DataType.INT64, [v.length], BigInt64Array.from(v, BigInt)));
+  const shifts = b.constant(makeTensor(DataType.UINT8, [8], Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7])));
+  const one8 = b.constant(makeTensor(DataType.UINT8, [], new Uint8Array([1])));
+  const toFloat = [intAttr("to", DataType.FLOAT)];
+  const last = i64([-1]), zero = i64([0]);
+  // Bit t of every byte, LSB first, as a new last axis of 8: [..., 8] uint8 in {0, 1}.
+  const unpack = (v: Value) =>
+    b.op(Op.BitwiseAnd.type, [
+      b.op(Op.BitShift.type, [b.op(Op.Unsqueeze.type, [v, last]), shifts], [
+        stringAttr("direction", "RIGHT"),
+      ]),
+      one8,
+    ]);
+  // B = 2·bit − 1, [q, N, 8J] -> first K features.
+  const two = f32(2), oneF = f32(1);
+  const bitsF = b.op(Op.Cast.type, [unpack(planes)], toFloat);
+  const pm = b.op(Op.Sub.type, [b.op(Op.Mul.type, [bitsF, two]), oneF]);
+  const kDim = b.op(Op.Shape.type, [x], [intAttr("start", -1)]);
+  const flat = b.op(Op.Reshape.type, [pm, i64([0, 0, -1])]);
+  const signs = b.op(Op.Slice.type, [flat, zero, kDim, i64([2])]);
+  // alpha(i, n, g) = Σ_t (1 − 2·signbit_t) · 2^exp_t, skipping exp = −128.
+  const tDim = b.op(Op.Shape.type, [exp], [intAttr("start", 3)]);
+  const signBits = b.op(Op.Slice.type, [unpack(sign), zero, tDim, i64([3])]);
+  const termSign = b.op(Op.Sub.type, [
+    oneF,
+    b.op(Op.Mul.type, [b.op(Op.Cast.type, [signBits], toFloat), two]),
+  ]);
+  const expF = b.op(Op.Cast.type, [exp], toFloat);
+  const term = b.op(Op.Mul.type, [termSign, b.op(Op.Pow.type, [two, expF])]);
+  const none = b.op(Op.Equal.type, [expF, f32(-128)]);
+  const alpha = b.op(Op.ReduceSum.type, [b.op(Op.Where.type, [none, f32(0), term]), i64([3])], [
+    intAttr("keepdims", 0),
+  ]);
+  // Group of each feature k: floor(k / group_size), then Ŵᵀ = Σ_i alpha[i, :, g(k)] · B_i, [N, K].
+  const kScalar = b.op(Op.Squeeze.type, [kDim, zero]);
+  const kIdx = b.op(Op.Range.type, [
+    b.constant(makeTensor(DataType.INT64, [], new BigInt64Array([0n]))),
+    kScalar,
+    b.constant(makeTensor(DataType.INT64, [], new BigInt64Array([1n]))),
+  ]);
+  const group = b.op(Op.Div.type, [kIdx, b.attrInt("group_size")]);
+  const alphaK = b.op(Op.Gather.type, [alpha, group], [intAttr("axis", 2)]);
+  const wT = b.op(Op.ReduceSum.type, [b.op(Op.Mul.type, [alphaK, signs]), zero], [intAttr("keepdims", 0)]);
+  const w = b.op(Op.Transpose.type, [wT], [intsAttr("perm", [1, 0])]);
+  b.output(b.op(Op.MatMul.type, [x, w]), "Y");
+  return b.build();
+}
+
+/** Every node of the default domain in the model: main graph, subgraphs and function bodies. */
+function* defaultDomainNodes(model: Model): Generator<Node> {
+  const graphs: Graph[] = [model.graph, ...model.graph.subgraphs()];
+  for (const f of model.functions) graphs.push(f.body, ...f.body.subgraphs());
+  for (const g of graphs) for (const n of g.nodes) if (n.domain === "" || n.domain === "ai.onnx") yield n;
+}
+
+/**
+ * Raise the model's default opset to 18 when no op it uses changes signature in between (ONNX requires the
+ * function body and the model to import the same opset).
+ *
+ * @returns a note when the opset was raised, else undefined
+ * @throws {RangeError} naming the ops that would change (or are unknown, with `unknownOps: "refuse"`)
+ */
+function raiseOpset(model: Model, unknownOps: "refuse" | "assume-unchanged"): string | undefined {
+  const from = model.opset;
+  if (from >= SHIFT_ADD_OPSET) return undefined;
+  const changed = new Set<string>(), unknown = new Set<string>();
+  for (const n of defaultDomainNodes(model)) {
+    const s = schemaOf(n);
+    if (!s) unknown.add(n.opType);
+    else if (opVersionAt(s, from) !== opVersionAt(s, SHIFT_ADD_OPSET)) changed.add(n.opType);
+  }
+  const why =
+    `Cannot emit ShiftAddMatMul: its function body needs opset ${SHIFT_ADD_OPSET}, the model has ${from}`;
+  if (changed.size > 0) {
+    throw new RangeError(
+      `${why}, and ${[...changed].join(", ")} change signature in between: upgrade the model first`,
+    );
+  }
+  if (unknown.size > 0 && unknownOps === "refuse") {
+    throw new RangeError(
+      `${why}, and ${[...unknown].join(", ")} ${
+        unknown.size > 1 ? "are" : "is"
+      } not in the op schema table, ` +
+        `so an unchanged signature cannot be checked (add the op to onnx/ops.ts, or pass unknownOps: "assume-unchanged")`,
+    );
+  }
+  model.opsets.set(model.opsets.has("ai.onnx") ? "ai.onnx" : "", SHIFT_ADD_OPSET);
+  for (const f of model.functions) {
+    if (f.opsets.get("") === from) f.opsets.set("", SHIFT_ADD_OPSET);
+  }
+  const assumed = unknown.size > 0 ? ` (assumed unchanged: ${[...unknown].join(", ")})` : "";
+  return `raised the default opset from ${from} to ${SHIFT_ADD_OPSET}${assumed}`;
+}
+
+/** One calibration run: `H = XᵀX / N` for every distinct activation feeding a target. */
+async function collectHessians(
+  model: Model,
+  targets: readonly ShiftAddTarget[],
+  ctx: PassContext,
+): Promise<{ hessians: Map<Value, Float64Array>; rows: number }> {
+  const accs = new Map<string, GramAccumulator>();
+  for (const t of targets) if (!accs.has(t.x.name)) accs.set(t.x.name, new GramAccumulator(t.k));
+  await ctx.runtime!.collect(model, [...accs.keys()], (batch) => {
+    for (const [name, acc] of accs) {
+      const v = batch[name];
+      if (!v || !(v.data instanceof Float32Array)) {
+        throw new TypeError(`Calibration returned no float32 tensor for "${name}"`);
+      }
+      if (v.data.length % acc.k !== 0) {
+        throw new RangeError(`Calibration tensor "${name}" [${v.dims}] does not split into rows of ${acc.k}`);
+      }
+      acc.add(v.data, v.data.length / acc.k);
+    }
+  });
+  const hessians = new Map<Value, Float64Array>();
+  let rows = 0;
+  for (const t of targets) {
+    const acc = accs.get(t.x.name)!;
+    rows = Math.max(rows, acc.count);
+    if (!hessians.has(t.x)) hessians.set(t.x, acc.mean());
+  }
+  return { hessians, rows };
+}
+
+/** The weight as `K x N` row-major float32. */
+function weightKxN(t: ShiftAddTarget): Float32Array {
+  const d = t.weight.const!.data as Float32Array;
+  if (!t.transposed) return d;
+  const out = new Float32Array(t.k * t.n);
+  for (let n = 0; n < t.n; n++) for (let k = 0; k < t.k; k++) out[k * t.n + n] = d[n * t.k + k]!;
+  return out;
+}
+
+/** Replace `t.node` by ShiftAddMatMul (+ Mul / Add for Gemm's alpha, beta and C). */
+function rewrite(g: Graph, t: ShiftAddTarget, tensors: [Tensor, Tensor, Tensor], attrs: Attribute[]): void {
+  const node = t.node, out = node.outputs[0]!, bias = node.inputs[2] ?? null;
+  const inits = ["planes", "alpha_exp", "alpha_sign"].map((s, i) =>
+    g.addInitializer(`${t.weight.name}_${s}`, tensors[i]!)
+  );
+  const sa = g.addNode(Op.ShiftAddMatMul.type, [t.x, ...inits], [`${out.name}_shiftadd`], {
+    domain: SHIFTKIT_DOMAIN,
+    attrs,
+    before: node,
+  });
+  let y = sa.outputs[0]!;
+  const floatType = { elemType: DataType.FLOAT };
+  y.type = isOp(node, Op.Gemm) ? floatType : out.type ? { ...out.type } : floatType;
+  const scalar = (name: string, v: number) =>
+    g.addInitializer(name, makeTensor(DataType.FLOAT, [], new Float32Array([v])));
+  const after = (opType: string, inputs: Value[], name: string) => {
+    const n = g.addNode(opType, inputs, [name], { before: node });
+    n.outputs[0]!.type = floatType;
+    return n.outputs[0]!;
+  };
+  if (isOp(node, Op.Gemm)) {
+    const alpha = node.a.float("alpha", 1), beta = node.a.float("beta", 1);
+    const c = bias;
+    if (alpha !== 1) y = after(Op.Mul.type, [y, scalar(`${node.name}_alpha`, alpha)], `${out.name}_scaled`);
+    if (c && beta !== 0) {
+      let cv: Value = c;
+      if (beta !== 1 && c.isConst && c.const!.dtype === DataType.FLOAT) {
+        const d = (c.const!.data as Float32Array).map((v) => Math.fround(beta * v));
+        cv = g.addInitializer(`${c.name}_beta`, makeTensor(DataType.FLOAT, c.const!.dims, d));
+      } else if (beta !== 1) {
+        cv = after(Op.Mul.type, [c, scalar(`${node.name}_beta`, beta)], `${c.name}_beta`);
+      }
+      y = after(Op.Add.type, [y, cv], `${out.name}_biased`);
+    }
+  }
+  out.replaceAllUsesWith(y);
+  const name = node.name;
+  g.removeNode(node);
+  sa.name = name;
+  y.type = out.type ? { ...out.type } : y.type;
+  g.rename(y, out.name);
+  for (const v of [t.weight, bias]) {
+    if (v?.isConst && v.uses.length === 0 && !v.isGraphOutput && v.graph === g) g.removeInitializer(v);
+  }
+}
+
+/**
+ * The ShiftAddLLM pass. Needs `ctx.runtime` for the output objective and for bit allocation; the weight
+ * objective without a budget runs without calibration data.
+ *
+ * @param options bits or budget, mode, objective, groupSize, actOrder, terms, damp, exclude, unknownOps
+ * @returns the pass; after a run, `stats` holds per-layer bits, errors, times and sizes
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Model } from "../../onnx/ir.ts";
+ * import { DataType, makeTensor } from "../../onnx/tensor.ts";
+ * import { runPipeline } from "../pass.ts";
+ * import { shiftAddPass } from "./shift_add.ts";
+ * const m = new Model();
+ * m.opsets.set("", 18);
+ * const x = m.graph.value("x");
+ * x.type = { elemType: DataType.FLOAT, shape: [1, 16] };
+ * m.graph.inputs.push(x);
+ * const w = m.graph.addInitializer("w", makeTensor(DataType.FLOAT, [16, 4], Float32Array.from({ length: 64 }, (_, i) => Math.sin(i))));
+ * const y = m.graph.addNode("MatMul", [x, w], ["y"]).outputs[0]!;
+ * y.type = { elemType: DataType.FLOAT, shape: [1, 4] };
+ * m.graph.outputs.push(y);
+ * const r = await runPipeline(m, [shiftAddPass({ bits: 2, objective: "weight" })], {}, { verifyEach: true });
+ * assertEquals(r.modified, true);
+ * assertEquals(m.graph.nodes.map((n) => n.opType), ["ShiftAddMatMul"]);
+ * ```
+ */
+export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?: ShiftAddStats } {
+  const pass: Pass & { stats?: ShiftAddStats } = {
+    name: "shift-add",
+    async run(model: Model, ctx: PassContext): Promise<PassResult> {
+      const { targets, skipped } = planShiftAdd(model.graph, options);
+      const notes = skipped.map((s) => `kept in float: ${s}`);
+      if (targets.length === 0) {
+        return { modified: false, notes: ["no MatMul/Gemm with a constant float weight", ...notes] };
+      }
+      const objective = options.objective ?? "output";
+      const needH = objective === "output" || options.budget !== undefined;
+      if (needH && !ctx.runtime) {
+        throw new TypeError(
+          `The shift-add pass needs calibration data for the ${
+            options.budget !== undefined ? "bit budget" : "output objective"
+          }: the pass context has no runtime`,
+        );
+      }
+      const raised = raiseOpset(model, options.unknownOps ?? "refuse");
+      if (raised) notes.push(raised);
+
+      const t0 = performance.now();
+      const { hessians, rows } = ctx.runtime
+        ? await collectHessians(model, targets, ctx)
+        : { hessians: new Map(), rows: 0 };
+      const calibrationSeconds = (performance.now() - t0) / 1000;
+      const damp = options.damp ?? 0.01;
+      let bits: number[] = targets.map(() => options.bits ?? 3);
+      if (options.budget !== undefined) {
+        const alloc = allocateBits(
+          targets.map((t) => ({
+            params: t.k * t.n,
+            sensitivity: layerSensitivity({ data: weightKxN(t), rows: t.k, cols: t.n }, hessians.get(t.x)!, {
+              damp,
+            }),
+          })),
+          options.budget,
+        );
+        bits = alloc.bits;
+        notes.push(
+          `bit allocation under a budget of ${options.budget}: average ${alloc.averageBits.toFixed(3)} bits`,
+        );
+      }
+
+      const mode = options.mode === "lat" ? "latency" : "accuracy";
+      const layers: ShiftAddLayerReport[] = [];
+      const g = model.graph;
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[i]!;
+        ctx.reporter.progress("shift-add", i, targets.length);
+        const s0 = performance.now();
+        const h = hessians.get(t.x) ?? null;
+        const q = quantizeShiftAdd({ data: weightKxN(t), rows: t.k, cols: t.n }, h, {
+          bits: bits[i]!,
+          groupSize: options.groupSize ?? 64,
+          mode,
+          objective,
+          actOrder: options.actOrder ?? false,
+          terms: options.terms ?? 3,
+          damp,
+        });
+        const p = packShiftAdd(q);
+        const G = q.groups;
+        const tensors: [Tensor, Tensor, Tensor] = [
+          makeTensor(DataType.UINT8, [p.bits, t.n, Math.ceil(t.k / 8)], p.planes),
+          makeTensor(DataType.INT8, [p.bits, t.n, G, p.terms], p.alphaExp),
+          makeTensor(DataType.UINT8, [p.bits, t.n, G], p.alphaSign),
+        ];
+        const name = t.node.name;
+        rewrite(g, t, tensors, [
+          intAttr("bits", p.bits),
+          intAttr("group_size", p.groupSize),
+          intAttr("terms", p.terms),
+          stringAttr("mode", mode),
+        ]);
+        layers.push({
+          node: name,
+          k: t.k,
+          n: t.n,
+          bits: p.bits,
+          relWeightError: q.stats.relWeightError,
+          relOutputError: q.stats.relOutputError,
+          floatBytes: 4 * t.k * t.n,
+          packedBytes: p.planes.length + p.alphaExp.length + p.alphaSign.length,
+          seconds: (performance.now() - s0) / 1000,
+        });
+      }
+      ctx.reporter.progress("shift-add", targets.length, targets.length);
+      ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
+      g.sort();
+
+      const sum = (f: (l: ShiftAddLayerReport) => number) => layers.reduce((a, l) => a + f(l), 0);
+      const params = sum((l) => l.k * l.n);
+      pass.stats = {
+        layers,
+        calibrationRows: rows,
+        calibrationSeconds,
+        averageBits: sum((l) => l.k * l.n * l.bits) / params,
+        floatBytes: sum((l) => l.floatBytes),
+        packedBytes: sum((l) => l.packedBytes),
+      };
+      for (const l of layers) {
+        notes.push(
+          `${l.node}: ${l.k}x${l.n} at ${l.bits} bits, weight error ${l.relWeightError.toFixed(4)}, ` +
+            `output error ${Number.isNaN(l.relOutputError) ? "n/a" : l.relOutputError.toFixed(4)}`,
+        );
+      }
+      const st = pass.stats;
+      notes.push(
+        `ShiftAddMatMul on ${layers.length} layers (${mode}, ${objective} objective, ${
+          st.averageBits.toFixed(2)
+        } bits ` +
+          `average): weights ${st.floatBytes} -> ${st.packedBytes} bytes (${
+            (st.packedBytes / st.floatBytes).toFixed(3)
+          }x)`,
+      );
+      return { modified: true, notes };
+    },
+  };
+  return pass;
+}
