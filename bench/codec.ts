@@ -8,7 +8,7 @@
  * materializes every initializer; "encode" writes the untouched model back (byte-identical).
  * @module
  */
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 
 const MODELS = [

@@ -13,8 +13,8 @@
  * @module
  */
 
-import onnxProto from "onnx-proto";
-import * as ort from "onnxruntime-node";
+import onnxProto from "npm:onnx-proto@8.0.1";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { prepareGemmI8 } from "../kernels/gemm_i8.ts";
 import { getGpu } from "../kernels/gpu.ts";
 import { matMulInteger } from "../quant/int_gemm.ts";

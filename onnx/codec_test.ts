@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
-import onnxProto, { type onnx as OnnxProto } from "onnx-proto";
-import * as ort from "onnxruntime-node";
+import onnxProto, { type onnx as OnnxProto } from "npm:onnx-proto@8.0.1";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { AttrType } from "./attributes.ts";
 import { decodeModel, decodeTensor, encodeModel } from "./codec.ts";
 import type { Model } from "./ir.ts";

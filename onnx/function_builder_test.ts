@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { intAttr } from "./attributes.ts";
 import { decodeModel, encodeModel } from "./codec.ts";
 import { ensureFunction, FunctionBuilder } from "./function_builder.ts";

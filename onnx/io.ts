@@ -9,7 +9,7 @@
  * it.
  * @module
  */
-import { unzipSync, zipSync } from "fflate";
+import { unzipSync, zipSync } from "npm:fflate@0.8.2";
 import { decodeModel, encodeModel, modelToMessage, NotOnnxError } from "./codec.ts";
 import type { Model } from "./ir.ts";
 import { ModelProtoDesc } from "./proto_schema.ts";

@@ -6,8 +6,8 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { unzipSync, zipSync } from "fflate";
-import * as ort from "onnxruntime-node";
+import { unzipSync, zipSync } from "npm:fflate@0.8.2";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { encodeModel } from "./codec.ts";
 import type { Model } from "./ir.ts";
 import { type FileSystem, loadModel, ModelIOError, modelToFiles, saveModel } from "./io.ts";

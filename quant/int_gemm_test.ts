@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import onnxProto from "onnx-proto";
-import * as ort from "onnxruntime-node";
+import onnxProto from "npm:onnx-proto@8.0.1";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import {
   convGeometry,
   convInteger,

@@ -5,7 +5,7 @@
  * API"); the other constructors take bytes and work without file access.
  * @module
  */
-import { gunzipSync } from "fflate";
+import { gunzipSync } from "npm:fflate@0.8.2";
 import { DataType, makeTensor, sizeOf, type Tensor, type TypedArray } from "../onnx/tensor.ts";
 import { type OcrLinesOptions, ocrLinesSource, segmentationSource, textPagesSource } from "./evalsets.ts";
 import {

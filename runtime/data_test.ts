@@ -1,7 +1,7 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Buffer } from "node:buffer";
-import jpeg from "jpeg-js";
-import { PNG } from "pngjs";
+import jpeg from "npm:jpeg-js@0.4.4";
+import { PNG } from "npm:pngjs@7.0.0";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { type ImageSource, openDataSource, tensorSource, type TextSource, textSource } from "./data.ts";
 import type { OcrLinesSource, SegmentationSource, TextPagesSource } from "./evalsets.ts";

@@ -1,5 +1,5 @@
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { gunzipSync } from "fflate";
+import { gunzipSync } from "npm:fflate@0.8.2";
 import type { Tensor } from "../onnx/tensor.ts";
 import { ocrLinesSource, segmentationSource, textPagesSource } from "./evalsets.ts";
 

@@ -7,8 +7,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import jpeg from "jpeg-js";
-import { PNG } from "pngjs";
+import jpeg from "npm:jpeg-js@0.4.4";
+import { PNG } from "npm:pngjs@7.0.0";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { roundHalfEven } from "../quant/round.ts";
 import { checkBatchSize } from "./_samples.ts";
@@ -153,7 +153,7 @@ export function presetInputName(name: PresetName): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { PNG } from "pngjs";
+ * import { PNG } from "npm:pngjs@7.0.0";
  * import { decodeImage } from "./images.ts";
  * const png = new PNG({ width: 1, height: 1 });
  * png.data.set([255, 0, 0, 0]); // fully transparent red: white after compositing

@@ -1,6 +1,6 @@
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { Buffer } from "node:buffer";
-import jpeg from "jpeg-js";
+import jpeg from "npm:jpeg-js@0.4.4";
 import {
   batchImages,
   decodeImage,

@@ -9,7 +9,7 @@
  * that names the problem.
  * @module
  */
-import { unzipSync, zipSync } from "fflate";
+import { unzipSync, zipSync } from "npm:fflate@0.8.2";
 import { DataType, dtypeName, makeTensor, sizeOf, type Tensor, type TypedArray } from "../onnx/tensor.ts";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"

@@ -3,7 +3,7 @@
  * `ort.Tensor`. This is the one Node-only module of runtime/; everything else talks to {@link FloatRuntime}.
  * @module
  */
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { DataType, dtypeName, type Tensor, type TensorData } from "../onnx/tensor.ts";
 import type { FloatRuntime, RuntimeFactory } from "./runtime.ts";
 
@@ -69,7 +69,7 @@ export function toOrtTensor(tensor: Tensor): ort.Tensor {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import * as ort from "onnxruntime-node";
+ * import * as ort from "npm:onnxruntime-node@1.30.0";
  * import { DataType } from "../onnx/tensor.ts";
  * import { fromOrtTensor } from "./ort.ts";
  * const t = fromOrtTensor(new ort.Tensor("bool", new Uint8Array([1, 0]), [2]));

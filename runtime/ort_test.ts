@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
-import onnxProto from "onnx-proto";
+import onnxProto from "npm:onnx-proto@8.0.1";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { fromOrtTensor, OrtRuntime, ortRuntimeFactory, toOrtTensor } from "./ort.ts";
 import type { FloatRuntime } from "./runtime.ts";

@@ -3,7 +3,7 @@
  * model against the original. Used by the pass tests and by onnx/infer_test.ts, onnx/patterns_test.ts.
  * @module
  */
-import { gunzipSync } from "fflate";
+import { gunzipSync } from "npm:fflate@0.8.2";
 import { encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../onnx/tensor.ts";

@@ -4,7 +4,7 @@
  * (opset 13, NHWC from tf2onnx), the byte-level OPT LM and the Segmenter ViT (opset 17).
  */
 import { assert } from "@std/assert";
-import ort from "onnxruntime-node";
+import ort from "npm:onnxruntime-node@1.30.0";
 import { decodeModel } from "../codec.ts";
 import { DataType, makeTensor, type Tensor } from "../tensor.ts";
 import { evaluateModel } from "./evaluate.ts";

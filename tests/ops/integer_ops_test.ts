@@ -5,7 +5,7 @@
  * recorded outputs bit for bit; the bodies must contain integer tensors only.
  */
 import { assert, assertEquals } from "@std/assert";
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { encodeModel } from "../../onnx/codec.ts";
 import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
 import "../../onnx/evaluate/ops/integer.ts";

@@ -5,8 +5,8 @@
  * `deno fmt`).
  * @module
  */
-import proto from "onnx-proto";
-import ort from "onnxruntime-node";
+import proto from "npm:onnx-proto@8.0.1";
+import ort from "npm:onnxruntime-node@1.30.0";
 import { DataType, makeTensor, type Tensor, type TypedArray } from "../../tensor.ts";
 import { dtypeOf, type JsonAttr, type JsonTensor, type OpCase, toJson } from "./_case.ts";
 import { mulberry32 } from "../../../quant/_rng.ts";
