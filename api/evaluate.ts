@@ -51,6 +51,7 @@ export interface EvaluateOptions {
 
 /** Result of {@link evaluate}. */
 export interface EvalResult {
+  /** The task that was scored. */
   task: Task;
   /** Number of samples scored. */
   samples: number;

@@ -63,20 +63,28 @@ export interface QuantizeOptions {
 
 /** What {@link quantize} did. */
 export interface QuantizeReport {
+  /** The method that ran. */
   method: Method;
+  /** The bit setting, normalized ("W8A8", "3", ...). */
   bits: string;
   /** Encoded size before and after, bytes. */
   sizeBefore: number;
+  /** Encoded size after, bytes. */
   sizeAfter: number;
   /** Every pass that ran, with its notes. */
   steps: PipelineResult["steps"];
+  /** Calibration samples read. */
   calibrationSamples: number;
+  /** Wall time of the whole call, ms. */
   elapsedMs: number;
 }
 
 /** The model cannot (or must not) be quantized: already quantized, fp16, no weights... */
 export class QuantizeInputError extends TypeError {
-  /** @param detail why */
+  /**
+   * Create the error.
+   * @param detail why
+   */
   constructor(detail: string) {
     super(detail);
     this.name = "QuantizeInputError";

@@ -33,8 +33,11 @@ export enum AttrType {
  * references in functions) keep their encoded bytes in `raw` and round-trip untouched.
  */
 export interface Attribute {
+  /** Attribute name. */
   name: string;
+  /** Attribute type (AttributeProto.type). */
   type: AttrType;
+  /** Decoded value (number, bigint, string, Tensor, Graph, or arrays of those). */
   value: unknown;
   /** For function bodies: the name of the function attribute this one refers to (`ref_attr_name`). */
   refAttrName?: string;
@@ -85,10 +88,16 @@ export function tensorAttr(name: string, v: Tensor): Attribute {
  */
 export class Attrs {
   /**
+   * Read attributes of one node.
    * @param map the node's attribute map
    * @param where op type (and node name) for error messages
    */
-  constructor(readonly map: ReadonlyMap<string, Attribute>, readonly where: string) {}
+  constructor(
+    /** The node's attribute map. */
+    readonly map: ReadonlyMap<string, Attribute>,
+    /** Op type (and node name) for error messages. */
+    readonly where: string,
+  ) {}
 
   /** Whether the attribute is present. */
   has(name: string): boolean {

@@ -19,7 +19,10 @@ import { decodeMessage, encodeMessage, type Message, ProtoDecodeError } from "./
 
 /** The input is not an ONNX model (it decodes, but lacks what every model has). */
 export class NotOnnxError extends SyntaxError {
-  /** @param detail why */
+  /**
+   * Create the error.
+   * @param detail why
+   */
   constructor(detail: string) {
     super(`Not an ONNX model: ${detail}`);
     this.name = "NotOnnxError";

@@ -23,6 +23,7 @@ export interface TensorTally {
 
 /** A graph input or output. */
 export interface IOInfo {
+  /** Input or output name. */
   name: string;
   /** Element type name ("FLOAT", "INT64", ...), or "non-tensor" for sequences/maps/optionals. */
   type: string;
@@ -34,6 +35,7 @@ export interface IOInfo {
 export interface InspectReport {
   /** producer_name and producer_version ("" when absent). */
   producer: string;
+  /** ModelProto.ir_version. */
   irVersion: number;
   /** Opset imports, "ai.onnx" for the default domain. */
   opsets: Record<string, number>;
@@ -43,6 +45,7 @@ export interface InspectReport {
   nodes: number;
   /** Subgraphs (If/Loop/Scan bodies, at any depth) and model-local functions. */
   subgraphs: number;
+  /** Model-local functions. */
   functions: number;
   /** Op histogram keyed "domain.op" ("ai.onnx.Conv", "com.microsoft.QLinearConv"), most frequent first. */
   ops: Record<string, number>;
@@ -69,7 +72,9 @@ export interface InspectReport {
   };
   /** Half-precision weights or inputs/outputs. */
   fp16: { fp16: boolean; weightTensors: number; weightBytes: number; io: boolean };
+  /** Graph inputs that are not initializers. */
   inputs: IOInfo[];
+  /** Graph outputs. */
   outputs: IOInfo[];
 }
 

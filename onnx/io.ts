@@ -30,13 +30,16 @@ const EXTERNAL_ALIGN = 64;
 /** A model could not be loaded or saved. `message` is the whole story; `cause` is the underlying error. */
 export class ModelIOError extends Error {
   /**
+   * Create the error.
    * @param operation "load" or "save"
    * @param source the file (or "<bytes>")
    * @param detail what failed
    * @param options the underlying error as `cause`
    */
   constructor(
+    /** "load" or "save". */
     readonly operation: "load" | "save",
+    /** The file (or "<bytes>"). */
     readonly source: string,
     detail: string,
     options?: ErrorOptions,

@@ -15,6 +15,7 @@ export type Dim = number | string | null;
 
 /** Element type and shape of a tensor value, when known. */
 export interface TensorType {
+  /** Element type (a {@link DataType} code). */
   elemType: number;
   /** undefined = rank unknown. */
   shape?: Dim[];
@@ -22,7 +23,9 @@ export interface TensorType {
 
 /** A use of a value: input `index` of `node`. */
 export interface Use {
+  /** The reading node. */
   readonly node: Node;
+  /** Which of the node's inputs reads the value. */
   readonly index: number;
 }
 
@@ -38,7 +41,7 @@ export class Value {
   /** The node producing this value (null for graph inputs and initializers). */
   producer: Node | null = null;
   /** Output index in the producer. */
-  producerIndex = -1;
+  producerIndex: number = -1;
   /** Every node input reading this value. Maintained by the Node/Graph mutators. */
   readonly uses: Use[] = [];
   /** Tensor type, when known (from the model's value_info / inputs / outputs, or inference). */
@@ -47,8 +50,17 @@ export class Value {
   extra: Message | undefined;
   #const: ConstSlot | undefined;
 
-  /** @param graph owning graph @param name unique name in the graph's scope */
-  constructor(public graph: Graph, public name: string) {}
+  /**
+   * Create a value (graphs create them: {@link Graph.value}).
+   * @param graph owning graph
+   * @param name unique name in the graph's scope
+   */
+  constructor(
+    /** Owning graph. */
+    public graph: Graph,
+    /** Unique name in the graph's scope. */
+    public name: string,
+  ) {}
 
   /** True if this value is an initializer (has constant data). */
   get isConst(): boolean {
@@ -108,7 +120,9 @@ export class Value {
 
 /** A node: one operator application. */
 export class Node {
+  /** Inputs in order (null for an omitted optional input). */
   readonly inputs: (Value | null)[] = [];
+  /** Outputs in order. */
   readonly outputs: Value[] = [];
   /** Attributes by name, in their original order. */
   readonly attrs: Map<string, Attribute>;
@@ -118,14 +132,18 @@ export class Node {
   extra: Message | undefined;
 
   /**
+   * Create a node (add it to a graph with {@link Graph.addNode}).
    * @param opType operator type
    * @param domain operator domain ("" = ai.onnx)
    * @param name node name ("" when absent)
    * @param attrs attributes
    */
   constructor(
+    /** Operator type. */
     public opType: string,
+    /** Operator domain ("" = ai.onnx). */
     public domain = "",
+    /** Node name ("" when absent). */
     public name = "",
     attrs: Iterable<Attribute> = [],
   ) {
@@ -182,7 +200,9 @@ export class Node {
 export class Graph {
   /** Nodes in order (topological after {@link Graph.sort}; codec keeps the file's order). */
   readonly nodes: Node[] = [];
+  /** Graph inputs in order (initializers listed as inputs included). */
   readonly inputs: Value[] = [];
+  /** Outputs in order. */
   readonly outputs: Value[] = [];
   /** Initializers in file order. */
   readonly initializers: Value[] = [];
@@ -193,10 +213,16 @@ export class Graph {
   readonly #scope = new Map<string, Value>();
 
   /**
+   * Create a graph.
    * @param name graph name
    * @param parent enclosing graph for subgraphs (outer-scope names resolve through it)
    */
-  constructor(public name = "", readonly parent: Graph | null = null) {}
+  constructor(
+    /** Graph name. */
+    public name = "",
+    /** Enclosing graph for subgraphs. */
+    readonly parent: Graph | null = null,
+  ) {}
 
   /** Look up a value by name in this graph, then in enclosing graphs. */
   lookup(name: string): Value | undefined {
@@ -392,8 +418,11 @@ function isInside(inner: Graph, outer: Graph): boolean {
 
 /** A model-local function (FunctionProto). Its body is a Graph whose inputs/outputs are the formal parameters. */
 export interface FunctionDef {
+  /** Function name (FunctionProto.name). */
   name: string;
+  /** Function domain, the op domain nodes call it by. */
   domain: string;
+  /** Overload tag (IR 10), when present. */
   overload?: string;
   /** Names of the function's attributes (FunctionProto.attribute). */
   attributes: string[];
@@ -401,6 +430,7 @@ export interface FunctionDef {
   attributeDefaults: Attribute[];
   /** Opsets the body imports. */
   opsets: Map<string, number>;
+  /** The body: its inputs and outputs are the formal parameters. */
   body: Graph;
   /** FunctionProto fields the IR does not model (doc_string, metadata, value_info, unknown fields). */
   extra: Message | undefined;
@@ -408,22 +438,35 @@ export interface FunctionDef {
 
 /** A model: the main graph, opset imports, metadata and functions. */
 export class Model {
+  /** ModelProto.ir_version. */
   irVersion: number | bigint = 10;
   /** Opset imports by domain ("" = ai.onnx), in file order. */
   readonly opsets: Map<string, number> = new Map();
+  /** ModelProto.producer_name. */
   producerName: string | undefined;
+  /** ModelProto.producer_version. */
   producerVersion: string | undefined;
+  /** ModelProto.domain. */
   domain: string | undefined;
+  /** ModelProto.model_version. */
   modelVersion: number | bigint | undefined;
+  /** ModelProto.doc_string. */
   docString: string | undefined;
   /** metadata_props, in order. */
   readonly metadata: [string, string][] = [];
+  /** Model-local functions (ModelProto.functions), in file order. */
   readonly functions: FunctionDef[] = [];
   /** ModelProto fields the IR does not model (training_info, unknown fields). */
   extra: Message | undefined;
 
-  /** @param graph the main graph */
-  constructor(public graph: Graph = new Graph("main")) {}
+  /**
+   * Create a model.
+   * @param graph the main graph
+   */
+  constructor(
+    /** The main graph. */
+    public graph: Graph = new Graph("main"),
+  ) {}
 
   /** Default-domain opset version (ai.onnx). */
   get opset(): number {

@@ -28,7 +28,8 @@ function op(type: string, since: number[], inputs: string[] = [], domain = ""): 
   return { type, domain, since, inputs };
 }
 
-const OP_TABLE = {
+/** The schema of every op shiftkit knows, by op name (read it through {@link Op}). */
+export const OP_TABLE = {
   // linear algebra and convolution
   MatMul: op("MatMul", [1, 9, 13], ["A", "B"]),
   Gemm: op("Gemm", [1, 6, 7, 9, 11, 13], ["A", "B", "C"]),

@@ -37,18 +37,24 @@ export function makeReporter(handlers: Partial<Reporter>): Reporter {
 
 /** A reporter that records everything (for tests and reports). */
 export class RecordingReporter implements Reporter {
+  /** Every info message, in order. */
   readonly infos: string[] = [];
+  /** Every warning, in order. */
   readonly warnings: string[] = [];
+  /** Every progress event as [task, done, total]. */
   readonly progressEvents: [string, number, number][] = [];
   /** @inheritdoc */
+  /** Record a progress event. */
   progress(task: string, done: number, total: number): void {
     this.progressEvents.push([task, done, total]);
   }
   /** @inheritdoc */
+  /** Record an info message. */
   info(message: string): void {
     this.infos.push(message);
   }
   /** @inheritdoc */
+  /** Record a warning. */
   warn(message: string): void {
     this.warnings.push(message);
   }

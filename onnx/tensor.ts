@@ -159,8 +159,11 @@ export function sizeOf(dims: readonly number[]): number {
 
 /** A dense tensor in memory. `data.length === sizeOf(dims)`. */
 export interface Tensor {
+  /** Element type. */
   readonly dtype: DataType;
+  /** Dimensions ([] for a scalar). */
   readonly dims: readonly number[];
+  /** Elements in row-major order (typed array matching dtype; 4-bit types one element per entry). */
   readonly data: TensorData;
 }
 

@@ -41,6 +41,7 @@ export interface MessageDesc {
 
 /** A decoded message: field name -> value, plus what is needed to re-encode it byte for byte. */
 export interface Message {
+  /** Decoded fields by schema name. */
   [field: string]: unknown;
   /** Fields not in the schema (or with an unexpected wire type): raw key + payload bytes, in input order. */
   $unknown?: Uint8Array[];
@@ -51,11 +52,18 @@ export interface Message {
 /** A protobuf decode failure, with the byte offset and the message path where it happened. */
 export class ProtoDecodeError extends SyntaxError {
   /**
+   * Create the error.
    * @param message what failed
    * @param offset byte offset in the input
    * @param path message path, e.g. `ModelProto.graph.node[3]`
    */
-  constructor(message: string, readonly offset: number, readonly path: string) {
+  constructor(
+    message: string,
+    /** Byte offset in the input. */
+    readonly offset: number,
+    /** Message path of the failure, e.g. `ModelProto.graph.node[3]`. */
+    readonly path: string,
+  ) {
     super(`${message} at byte ${offset} (in ${path})`);
     this.name = "ProtoDecodeError";
   }

@@ -32,7 +32,9 @@ export interface PassResult {
 
 /** A graph pass. */
 export interface Pass {
+  /** Name shown in reports and progress. */
   readonly name: string;
+  /** Rewrite the model in place and say what changed. */
   run(model: Model, ctx: PassContext): PassResult | Promise<PassResult>;
 }
 
@@ -48,7 +50,9 @@ export interface PipelineOptions {
 
 /** Result of a pipeline: one entry per pass run. */
 export interface PipelineResult {
+  /** Whether any pass changed the model. */
   modified: boolean;
+  /** One entry per pass run: what it changed, its notes, time and report sections. */
   steps: { pass: string; modified: boolean; notes: string[]; ms: number; sections: ReportSection[] }[];
 }
 

@@ -42,6 +42,7 @@ export interface DataSource {
 
 /** Text for a byte-level LM, cut into non-overlapping windows. */
 export interface TextSource extends DataSource {
+  /** Source kind. */
   readonly kind: "text";
   /** Window length in bytes. */
   readonly context: number;

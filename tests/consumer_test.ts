@@ -37,3 +37,16 @@ Deno.test("examples/consumer: a separate Deno project imports shiftkit by path a
   assert(r.metrics.sqnrDb > 30, `output SQNR ${r.metrics.sqnrDb} dB vs float`);
   assert(r.metrics.cosine > 0.999, `cosine ${r.metrics.cosine}`);
 });
+
+Deno.test("deno doc --lint mod.ts: every public symbol documented, no private type in the public API", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", "mod.ts"],
+    cwd: new URL("../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+  const errors = text.split("\n").filter((l) => l.startsWith("error[")).slice(0, 5);
+  assertEquals(out.code, 0, `deno doc --lint mod.ts failed:\n${errors.join("\n")}\n${text.slice(0, 2000)}`);
+});

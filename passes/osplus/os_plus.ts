@@ -59,30 +59,39 @@ export interface OsPlusOptions extends QdqOptions {
 export interface OsPlusSiteReport {
   /** Site name (the norm's first node). */
   name: string;
+  /** Norm form: LayerNormalization op, decomposed LayerNorm, or RMSNorm. */
   kind: "fused" | "decomposed" | "rms";
   /** The norm output value. */
   output: string;
   /** Consumer node names. */
   consumers: string[];
+  /** Channels of the norm output. */
   channels: number;
   /** Chosen threshold t, and the first grid point T0 (max |shifted activation|). */
   t: number;
+  /** The first grid point T0 (max |shifted activation|). */
   t0: number;
   /** Grid points evaluated. */
   gridPoints: number;
   /** Search loss at the chosen t, and with the shift alone (t = T0). */
   loss: number;
+  /** Search loss with the shift alone (t = T0). */
   lossShiftOnly: number;
   /** Max over median of the per-channel ranges, before and after migration. */
   outlierRatioBefore: number;
+  /** Max over median of the per-channel ranges after migration. */
   outlierRatioAfter: number;
   /** Per-channel min / max of the norm output over the calibration set, before and after migration. */
   minsBefore: Float32Array;
+  /** Per-channel max before migration. */
   maxsBefore: Float32Array;
+  /** Per-channel min after migration. */
   minsAfter: Float32Array;
+  /** Per-channel max after migration. */
   maxsAfter: Float32Array;
   /** The shift z and scale s. */
   shift: Float32Array;
+  /** The scale s. */
   scale: Float32Array;
   /** Nodes the fold created (bias Adds). */
   createdNodes: string[];
@@ -90,7 +99,9 @@ export interface OsPlusSiteReport {
 
 /** What {@link migrateOsPlus} did. */
 export interface OsPlusResult {
+  /** Every migrated site. */
   sites: OsPlusSiteReport[];
+  /** Sites not migrated, each with its reason. */
   skipped: OsPlusSkip[];
   /** Per-tensor min-max ranges of the planned QDQ activations on the migrated model (min-max calibrator only). */
   ranges?: Map<string, [number, number]>;

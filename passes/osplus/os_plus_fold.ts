@@ -37,7 +37,9 @@ export interface OsPlusSitePlan {
 
 /** A norm that is not migrated, and why. */
 export interface OsPlusSkip {
+  /** Site name. */
   name: string;
+  /** Why it was skipped. */
   reason: string;
 }
 

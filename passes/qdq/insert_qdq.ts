@@ -180,10 +180,15 @@ export function quantizeWeight(
 
 /** Statistics of one QDQ application. */
 export interface QdqStats {
+  /** Nodes quantized. */
   nodes: number;
+  /** Weights quantized. */
   weights: number;
+  /** Activations given a QDQ pair. */
   activations: number;
+  /** Bytes of the quantized weights in float32, and as stored after quantization. */
   floatWeightBytes: number;
+  /** Bytes of those weights as stored after quantization. */
   quantWeightBytes: number;
   /** Weight SQNR (float vs dequantized) per quantized weight, dB. */
   layers: { weight: string; node: string; sqnrDb: number }[];

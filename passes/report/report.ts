@@ -9,15 +9,21 @@ import type { OsPlusResult } from "../osplus/os_plus.ts";
 
 /** A table: header and rows of cells. */
 export interface ReportTable {
+  /** Caption above the item. */
   caption?: string;
+  /** Column headers. */
   columns: string[];
+  /** Rows of cells. */
   rows: (string | number)[][];
 }
 
 /** Grouped horizontal bars: one group per label, one bar per series. */
 export interface ReportBars {
+  /** Caption above the item. */
   caption?: string;
+  /** One label per bar group. */
   labels: string[];
+  /** Named series, one value per label. */
   series: { name: string; values: number[] }[];
   /** Unit shown after values. @default "" */
   unit?: string;
@@ -25,20 +31,27 @@ export interface ReportBars {
 
 /** Per-channel [min, max] ranges of one tensor, before and (optionally) after a transform. */
 export interface ReportRanges {
+  /** Caption above the item. */
   caption?: string;
+  /** Per-channel ranges before the pass. */
   before: { mins: ArrayLike<number>; maxs: ArrayLike<number> };
+  /** Per-channel ranges after the pass. */
   after?: { mins: ArrayLike<number>; maxs: ArrayLike<number> };
 }
 
 /** One section of the report. */
 export interface ReportSection {
+  /** Section heading. */
   title: string;
   /** Key / value rows shown first (sizes, task metrics before / after...). */
   summary?: [string, string | number][];
   /** Free text paragraphs (notes, skipped sites). */
   notes?: string[];
+  /** Tables of the section. */
   tables?: ReportTable[];
+  /** Bar plots of the section. */
   bars?: ReportBars[];
+  /** Range plots of the section. */
   ranges?: ReportRanges[];
   /** An OS+ result, rendered with {@link osPlusSection}'s tables and plots. */
   osPlus?: OsPlusResult;

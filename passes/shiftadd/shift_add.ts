@@ -65,6 +65,7 @@ export interface ShiftAddLayerReport {
   node: string;
   /** K, N. */
   k: number;
+  /** N (output features). */
   n: number;
   /** Planes used. */
   bits: number;
@@ -74,6 +75,7 @@ export interface ShiftAddLayerReport {
   relOutputError: number;
   /** Bytes of the float weight and of planes + alpha_exp + alpha_sign. */
   floatBytes: number;
+  /** Bytes of planes + alpha_exp + alpha_sign. */
   packedBytes: number;
   /** Wall time of this layer's quantization. */
   seconds: number;
@@ -81,6 +83,7 @@ export interface ShiftAddLayerReport {
 
 /** What the pass did. */
 export interface ShiftAddStats {
+  /** One entry per converted layer. */
   layers: ShiftAddLayerReport[];
   /** Rows (tokens / positions) in the calibration run; 0 without calibration. */
   calibrationRows: number;
@@ -88,12 +91,15 @@ export interface ShiftAddStats {
   calibrationSeconds: number;
   /** `Σ params · bits / Σ params`. */
   averageBits: number;
+  /** Bytes of all converted float weights, and of their packed form. */
   floatBytes: number;
+  /** Bytes of planes + alpha_exp + alpha_sign. */
   packedBytes: number;
 }
 
 /** A MatMul / Gemm the pass rewrites. */
 export interface ShiftAddTarget {
+  /** The node. */
   node: Node;
   /** Activation input. */
   x: Value;
