@@ -11,3 +11,4 @@ export {
   newDynamicInt8Stats,
   whyNotDynamicInt8,
 } from "./dynamic_int8.ts";
+export { type Float16Options, float16Pass, type Float16Stats, newFloat16Stats } from "./float16.ts";
