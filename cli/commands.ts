@@ -5,6 +5,7 @@
  */
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
+import { exportCommand } from "./export.ts";
 import { inspectCommand } from "./inspect.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { validateCommand } from "./validate.ts";
@@ -15,4 +16,5 @@ export const COMMANDS: readonly Command[] = [
   quantizeCommand,
   evalCommand,
   validateCommand,
+  exportCommand,
 ];

@@ -5,28 +5,11 @@
  */
 import * as ort from "npm:onnxruntime-node@1.30.0";
 import { DataType, dtypeName, type Tensor, type TensorData } from "../onnx/tensor.ts";
+import { DTYPE_OF_ORT, ORT_TYPE_NAMES } from "./ort_types.ts";
 import type { FloatRuntime, RuntimeFactory } from "./runtime.ts";
 
-/** onnxruntime's element type names for the types this adapter moves across (typed arrays, no copy). */
-const TO_ORT: Partial<Record<DataType, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: "float32",
-  [DataType.DOUBLE]: "float64",
-  [DataType.FLOAT16]: "float16",
-  [DataType.INT8]: "int8",
-  [DataType.UINT8]: "uint8",
-  [DataType.INT16]: "int16",
-  [DataType.UINT16]: "uint16",
-  [DataType.INT32]: "int32",
-  [DataType.UINT32]: "uint32",
-  [DataType.INT64]: "int64",
-  [DataType.UINT64]: "uint64",
-  [DataType.BOOL]: "bool",
-  [DataType.STRING]: "string",
-};
-
-const FROM_ORT: Record<string, DataType> = Object.fromEntries(
-  Object.entries(TO_ORT).map(([dt, name]) => [name, Number(dt) as DataType]),
-);
+const TO_ORT = ORT_TYPE_NAMES as Partial<Record<DataType, ort.Tensor.Type>>;
+const FROM_ORT = DTYPE_OF_ORT;
 
 /**
  * Convert a shiftkit tensor to an `ort.Tensor` (sharing its storage). FLOAT16 travels as raw bits.

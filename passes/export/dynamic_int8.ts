@@ -54,7 +54,7 @@ export function whyNotDynamicInt8(node: Node): string | undefined {
     return `${node.opType} is not rewritten by q8 (only MatMul with a constant weight, like quantize_dynamic)`;
   }
   const w = node.inputs[1];
-  if (!w?.isConst) return "activation x activation MatMul (no constant weight): left in float";
+  if (!w?.isConst) return "activation x activation MatMul (no constant weight)";
   const t = w.const!;
   if (t.dtype !== DataType.FLOAT) return `weight "${w.name}" is not float32`;
   if (t.dims.length !== 2) return `weight "${w.name}" has rank ${t.dims.length}, MatMulInteger needs 2`;

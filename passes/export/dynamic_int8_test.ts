@@ -6,20 +6,22 @@ import { roundHalfEven } from "../../quant/round.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 import { MODEL_INPUTS, opCounts, randomFeeds, relL2, runOrt } from "../../tests/_ort_compare.ts";
 import { loadModelFile } from "../../tests/_models.ts";
+import { OrtWebRuntime } from "../../runtime/ort_web.ts";
+import { encodeModel } from "../../onnx/codec.ts";
 import { runPipeline } from "../pass.ts";
 import { dynamicInt8Pass, newDynamicInt8Stats } from "./dynamic_int8.ts";
 
-function oneMatMul(k: number, n: number, seed: number): { model: Model; w: Float32Array } {
+function oneMatMul(k: number, n: number, seed: number, rows = 3): { model: Model; w: Float32Array } {
   const r = mulberry32(seed);
   const m = new Model();
   m.opsets.set("", 17);
   const x = m.graph.value("x");
-  x.type = { elemType: DataType.FLOAT, shape: [3, k] };
+  x.type = { elemType: DataType.FLOAT, shape: [rows, k] };
   m.graph.inputs.push(x);
   const w = new Float32Array(k * n).map(() => (r() * 2 - 1) * (1 + 3 * r()));
   const wv = m.graph.addInitializer("w", makeTensor(DataType.FLOAT, [k, n], w));
   const y = m.graph.addNode("MatMul", [x, wv], ["y"], { name: "mm" }).outputs[0]!;
-  y.type = { elemType: DataType.FLOAT, shape: [3, n] };
+  y.type = { elemType: DataType.FLOAT, shape: [rows, n] };
   m.graph.outputs.push(y);
   return { model: m, w };
 }
@@ -108,4 +110,21 @@ Deno.test("dynamicInt8Pass: excluded nodes stay float and are reported", async (
   assertEquals(res.modified, false);
   assertEquals(stats.skipped, [{ node: "mm", reason: "excluded by the user" }]);
   assertEquals(opCounts(model), { MatMul: 1 });
+});
+
+Deno.test("dynamicInt8Pass: DynamicQuantizeLinear ties round half to even in onnxruntime-web (ONNX spec)", async () => {
+  // x in [0, 255] gives scale 1 and zero point 0 exactly, so x = k + 0.5 is a tie.
+  const { model } = oneMatMul(8, 2, 1, 1);
+  await runPipeline(model, [dynamicInt8Pass()]);
+  model.graph.outputs.push(model.graph.lookup("x_quantized_mm")!);
+  const x = new Float32Array([0, 255, 52.5, 53.5, 0.5, 1.5, 254.5, 100]);
+  const web = await OrtWebRuntime.create(encodeModel(model));
+  const q = (await web.run({ x: makeTensor(DataType.FLOAT, [1, 8], x) }))["x_quantized_mm"]!
+    .data as Uint8Array;
+  await web.release();
+  assertEquals(Array.from(q), [0, 255, 52, 54, 0, 2, 254, 100]);
+  // onnxruntime-node 1.30 (x86 native) gives 53 for 52.5 here: see tests/export_test.ts.
+  const node = await runOrt(model, { x: makeTensor(DataType.FLOAT, [1, 8], x) });
+  const qn = Array.from(node["x_quantized_mm"]!.data as Uint8Array);
+  assert(qn.every((v, i) => Math.abs(v - q[i]!) <= 1), `onnxruntime-node: ${qn}`);
 });
