@@ -21,7 +21,7 @@
 import type { Model, Node } from "../../onnx/ir.ts";
 import { intAttr } from "../../onnx/attributes.ts";
 import { isOp, Op } from "../../onnx/ops.ts";
-import { DataType, makeTensor } from "../../onnx/tensor.ts";
+import { DataType } from "../../onnx/tensor.ts";
 import type { Pass, PassResult } from "../pass.ts";
 import { quantizeWeight } from "../qdq/mod.ts";
 
