@@ -10,6 +10,7 @@ import type { CalibratorKind } from "../quant/observers.ts";
 import { type Command, UsageError } from "./command.ts";
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { writeQuantizeReport } from "./report.ts";
+import { cpuRuntimeFactory } from "../runtime/cpu.ts";
 
 /** The metric a task is judged by. */
 function headlineMetric(m: Record<string, number>): string | undefined {
@@ -48,6 +49,7 @@ const COMMON_FLAGS = new Set([
   "report",
   "task",
   "data",
+  "runtime",
 ]);
 
 function str(v: unknown): string | undefined {
@@ -104,6 +106,13 @@ export const quantizeCommand: Command = {
       help: "node or output name to keep in float (repeatable)",
     },
     { name: "report", type: "string", value: "FILE.html", help: "write a self-contained HTML report" },
+    {
+      name: "runtime",
+      type: "string",
+      value: "ort|cpu",
+      help: "float runtime for calibration: ort (onnxruntime-node, default) or cpu (shiftkit's evaluator: " +
+        "deterministic, writes the same bytes as the web page)",
+    },
     {
       name: "task",
       type: "string",
@@ -176,6 +185,9 @@ export const quantizeCommand: Command = {
       throw new UsageError(`--method must be one of ${METHODS.join(", ")}`);
     }
     if (!calib) throw new UsageError("missing --calib DATA (calibration data)");
+    if (f.runtime !== undefined && f.runtime !== "ort" && f.runtime !== "cpu") {
+      throw new UsageError(`--runtime must be ort or cpu, got "${f.runtime}"`);
+    }
     if (f.calibrator !== undefined && !CALIBRATORS.includes(String(f.calibrator))) {
       throw new UsageError(`--calibrator must be one of ${CALIBRATORS.join(", ")}`);
     }
@@ -217,6 +229,7 @@ export const quantizeCommand: Command = {
       ...(f.samples !== undefined ? { samples: Number(f.samples) } : {}),
       ...(f.calibrator !== undefined ? { calibrator: String(f.calibrator) as CalibratorKind } : {}),
       exclude: ((f.exclude as string[] | undefined) ?? []).map(String),
+      ...(f.runtime === "cpu" ? { runtime: cpuRuntimeFactory() } : {}),
       reporter: ctx.reporter,
       extra,
     });

@@ -1,0 +1,185 @@
+/**
+ * The quantization page in a real browser (`deno task test:browser`, run by .ci/run; not part of `deno task
+ * test` because it needs Debian's `chromium`). It builds web/dist, serves it, drives headless chromium over
+ * the DevTools protocol: picks testdata/segmenter-tiny.onnx, a calibration .npz and an evaluation .npz,
+ * quantizes with QDQ W8A8, checks the agreement the page reports, downloads the file and compares it byte for
+ * byte with what `shiftkit quantize --runtime cpu` writes for the same inputs. With SHIFTKIT_SCREENSHOT=FILE
+ * it also saves a screenshot of the finished page (docs/web-page.png in the README).
+ *
+ * CHROMIUM=/path overrides the browser (default: `chromium` on PATH).
+ * @module
+ */
+import { assert, assertEquals } from "@std/assert";
+import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { openDataSource } from "../runtime/data.ts";
+import { encodeNpz } from "../runtime/npy.ts";
+import { launchChromium } from "./_cdp.ts";
+import { serveFolder } from "./serve.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+
+async function run(args: string[]): Promise<void> {
+  const r = await new Deno.Command(Deno.execPath(), { args, cwd: root, stdout: "piped", stderr: "piped" })
+    .output();
+  if (r.code !== 0) {
+    throw new Error(
+      `deno ${args.join(" ")} failed (${r.code}):\n${new TextDecoder().decode(r.stderr).slice(-3000)}`,
+    );
+  }
+}
+
+/** The first `n` samples of an eval-set prefix, preprocessed, as one .npz (inputs stacked on axis 0). */
+async function npzOf(prefix: string, n: number, path: string): Promise<void> {
+  const src = await openDataSource(`${root}${prefix}`, { preset: "segmenter", maxSamples: n });
+  const parts: Float32Array[] = [];
+  let dims: readonly number[] = [];
+  for await (const b of src.batches(n)) {
+    const t = b["pixel_values"] as Tensor;
+    parts.push(t.data as Float32Array);
+    dims = t.dims;
+  }
+  const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((o, p) => (all.set(p, o), o + p.length), 0);
+  const per = dims.slice(1).reduce((a, b) => a * b, 1);
+  const x = makeTensor(DataType.FLOAT, [all.length / per, ...dims.slice(1)], all);
+  await Deno.writeFile(path, encodeNpz(new Map([["pixel_values", x]])));
+}
+
+Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same bytes as the CLI", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "shiftkit-web-" });
+  const calib = `${tmp}/segmenter-tiny-calib.npz`, evalNpz = `${tmp}/segmenter-tiny-eval.npz`;
+  await npzOf("testdata/segmenter-tiny-calib", 8, calib);
+  await npzOf("testdata/segmenter-tiny-eval", 8, evalNpz);
+  await run(["run", "-A", "web/build.ts"]);
+  const cliOut = `${tmp}/cli.onnx`;
+  await run([
+    "run",
+    "-A",
+    "cli.ts",
+    "quantize",
+    "testdata/segmenter-tiny.onnx",
+    "-o",
+    cliOut,
+    "--method",
+    "qdq",
+    "--bits",
+    "W8A8",
+    "--calib",
+    calib,
+    "--runtime",
+    "cpu",
+  ]);
+  const { server, url } = serveFolder(`${root}web/dist`);
+  const browser = await launchChromium(Deno.env.get("CHROMIUM") ?? "chromium");
+  const downloads = `${tmp}/downloads`;
+  await Deno.mkdir(downloads);
+  try {
+    const page = browser.page;
+    const consoleLines: string[] = [];
+    page.on((method, params) => {
+      if (method === "Runtime.exceptionThrown") consoleLines.push(JSON.stringify(params).slice(0, 500));
+      if (method === "Runtime.consoleAPICalled") {
+        consoleLines.push((params.args as { value?: unknown }[]).map((a) => String(a.value)).join(" "));
+      }
+    });
+    await page.send("Runtime.enable");
+    await page.send("Page.enable");
+    await page.send("Browser.setDownloadBehavior", {
+      behavior: "allow",
+      downloadPath: downloads,
+      eventsEnabled: true,
+    });
+    await page.send("Page.navigate", { url });
+    for (let i = 0; i < 100 && !(await page.evaluate<boolean>("!!globalThis.shiftkitPage")); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { root: doc } = await page.send<{ root: { nodeId: number } }>("DOM.getDocument");
+    const setFiles = async (selector: string, files: string[]) => {
+      const { nodeId } = await page.send<{ nodeId: number }>("DOM.querySelector", {
+        nodeId: doc.nodeId,
+        selector,
+      });
+      await page.send("DOM.setFileInputFiles", { nodeId, files });
+    };
+    await setFiles("#model", [`${root}testdata/segmenter-tiny.onnx`]);
+    await setFiles("#calib", [calib]);
+    await setFiles("#eval", [evalNpz]);
+    assertEquals(await page.evaluate<boolean>("document.getElementById('run').disabled"), false);
+    await page.evaluate("document.getElementById('run').click()");
+    let state = "running";
+    const deadline = Date.now() + 150_000;
+    while (state === "running" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      state = await page.evaluate<string>("globalThis.shiftkitPage.state");
+    }
+    const pageState = await page.evaluate<{
+      error?: string;
+      log: string[];
+      result?: {
+        method: string;
+        bits: string;
+        sizeBefore: number;
+        sizeAfter: number;
+        sha256: string;
+        fileName: string;
+        agreement: { samples: number; data: string; runtime: string; metrics: Record<string, number> };
+        validation: { ran: boolean; reason?: string };
+      };
+    }>("globalThis.shiftkitPage");
+    assertEquals(state, "done", `page state ${state}: ${pageState.error}\n${consoleLines.join("\n")}`);
+    const r = pageState.result!;
+    assertEquals([r.method, r.bits], ["qdq", "W8A8"]);
+    // Reported agreement on the evaluation .npz (8 samples), as the consumer example checks in Deno.
+    assertEquals([r.agreement.samples, r.agreement.data], [8, "eval"]);
+    assert(r.agreement.metrics["sqnrDb"]! > 30, `SQNR ${r.agreement.metrics["sqnrDb"]} dB`);
+    assert(r.agreement.metrics["cosine"]! > 0.999, `cosine ${r.agreement.metrics["cosine"]}`);
+    assert(r.sizeAfter < r.sizeBefore * 0.35, `${r.sizeAfter} vs ${r.sizeBefore}`);
+    // WebGPU validation either ran or says why not.
+    assert(r.validation.ran || (r.validation.reason ?? "").includes("WebGPU"), JSON.stringify(r.validation));
+    // The rendered page shows the numbers and the per-layer report.
+    const shown = await page.evaluate<string>("document.getElementById('agreement').textContent");
+    assert(shown.includes("sqnrDb") && shown.includes("cosine"), shown);
+    const reportLen = await page.evaluate<number>("document.getElementById('report').srcdoc.length");
+    assert(reportLen > 1000, `per-layer report ${reportLen} chars`);
+    // Download through the link, as a user would; compare with the CLI's file.
+    await page.evaluate("document.getElementById('download').click()");
+    const target = `${downloads}/${r.fileName}`;
+    let got: Uint8Array | undefined;
+    for (let i = 0; i < 100 && !got; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      got = await Deno.readFile(target).catch(() => undefined);
+    }
+    assert(got, `no download at ${target}`);
+    const want = await Deno.readFile(cliOut);
+    assertEquals(got.length, want.length, "downloaded file and CLI file differ in length");
+    assert(got.every((b, i) => b === want[i]), "downloaded file and CLI file differ");
+    const hex = Array.from(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", want)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    assertEquals(r.sha256, hex);
+    const shot = Deno.env.get("SHIFTKIT_SCREENSHOT");
+    if (shot) {
+      const h = await page.evaluate<number>("document.documentElement.scrollHeight");
+      await page.send("Emulation.setDeviceMetricsOverride", {
+        width: 1100,
+        height: h,
+        deviceScaleFactor: 1,
+        mobile: false,
+      });
+      const { data } = await page.send<{ data: string }>("Page.captureScreenshot", { format: "png" });
+      await Deno.writeFile(shot, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
+    }
+    console.log(
+      `${browser.version}: ${r.fileName} ${r.sizeAfter} bytes, sha256 ${r.sha256.slice(0, 16)}…, ` +
+        `SQNR ${r.agreement.metrics["sqnrDb"]!.toFixed(2)} dB, cosine ${
+          r.agreement.metrics["cosine"]!.toFixed(6)
+        } ` +
+        `(${r.agreement.runtime}); WebGPU validation: ${r.validation.ran ? "ran" : r.validation.reason}`,
+    );
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
