@@ -54,6 +54,16 @@ if (!ortDist) {
   throw new Error(`onnxruntime-web 1.30.0 is not in node_modules (looked in ${candidates.join(", ")})`);
 }
 for (const f of files) await Deno.copyFile(new URL(f, ortDist), `${out}/${f}`);
+// The WebGPU kernels fetch their WGSL next to the module that loads them (kernels/wgsl.ts): in the bundle,
+// next to worker.js.
+let wgsl = 0;
+for await (const e of Deno.readDir(new URL("../kernels/", web))) {
+  if (e.isFile && e.name.endsWith(".wgsl")) {
+    await Deno.copyFile(new URL(`../kernels/${e.name}`, web), `${out}/${e.name}`);
+    wgsl++;
+  }
+}
+if (wgsl === 0) throw new Error("no kernels/*.wgsl found to copy");
 const worker = await Deno.readTextFile(`${out}/worker.js`);
 for (
   const bad of [

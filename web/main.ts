@@ -40,6 +40,10 @@ function logLine(level: string, message: string): void {
   $("log").append(div);
 }
 
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+}
+
 function fmt(v: number): string {
   return Math.abs(v) >= 100 || Number.isInteger(v) ? String(v) : v.toPrecision(5);
 }
@@ -67,11 +71,12 @@ function show(r: Result): void {
     `<caption>${r.agreement.samples} samples of the ${r.agreement.data} data, ${r.agreement.runtime}</caption>`;
   const v = r.validation;
   $("validation").innerHTML = v.ran
-    ? `<table><tr><th>op</th><th>runs</th><th>on GPU</th><th>compared</th><th>bit-exact</th></tr>${
-      (v.ops ?? []).map((o) =>
-        `<tr><td>${o.op}</td><td>${o.runs}</td><td>${o.gpu}</td><td>${o.compared}</td><td>${o.exact}</td></tr>`
+    ? `<table><tr><th>op</th><th>runs</th><th>on GPU</th><th>compared</th><th>bit-exact</th><th>notes</th></tr>${
+      (v.ops ?? []).filter((o) => o.gpu > 0 || o.notes.length > 0).map((o) =>
+        `<tr><td>${o.op}</td><td>${o.runs}</td><td>${o.gpu}</td><td>${o.compared}</td><td>${o.exact}</td>` +
+        `<td>${escapeHtml(o.notes.join("; "))}</td></tr>`
       ).join("")
-    }</table>`
+    }</table><p>Ops without a WebGPU kernel ran on the CPU evaluator only.</p>`
     : `<p style="color:#a60">${v.reason}</p>`;
   $<HTMLIFrameElement>("report").srcdoc = reportHtml;
 }
@@ -93,6 +98,7 @@ $("run").addEventListener("click", async () => {
     bits: $<HTMLSelectElement>("bits").value,
     samples: Number($<HTMLInputElement>("samples").value) || 0,
     calibRuntime: $<HTMLSelectElement>("runtime").value as QuantizeRequest["calibRuntime"],
+    provider: $<HTMLSelectElement>("provider").value as QuantizeRequest["provider"],
   };
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   worker.onmessage = (e: MessageEvent<WorkerMessage>) => {

@@ -34,6 +34,11 @@ export interface QuantizeRequest {
    * `shiftkit quantize --runtime cpu` writes), `ort-web` = onnxruntime-web.
    */
   calibRuntime: "cpu" | "ort-web";
+  /**
+   * onnxruntime-web execution provider for the agreement measurement: `wasm` (CPU kernels, the default) or
+   * `webgpu` (where the browser has WebGPU; falls back to wasm, and says so, where it has not).
+   */
+  provider: "wasm" | "webgpu";
 }
 
 /** Agreement of the quantized model's outputs with the float model's. */
@@ -55,7 +60,15 @@ export interface Validation {
   /** Why not, when it did not. */
   reason?: string;
   /** Per op: GPU runs, bitwise-exact comparisons. */
-  ops?: { op: string; runs: number; gpu: number; compared: number; exact: number; integer: boolean }[];
+  ops?: {
+    op: string;
+    runs: number;
+    gpu: number;
+    compared: number;
+    exact: number;
+    integer: boolean;
+    notes: string[];
+  }[];
 }
 
 /** Worker -> page. */

@@ -79,7 +79,8 @@ async function run(req: QuantizeRequest): Promise<void> {
   });
   const bytes = encodeModel(model);
   const noGpu = await hasWebGpu();
-  const provider = noGpu ? "wasm" : "webgpu";
+  const provider = req.provider === "webgpu" && !noGpu ? "webgpu" : "wasm";
+  if (req.provider === "webgpu" && noGpu) reporter.warn(`agreement measured with wasm: ${noGpu}`);
   const evalData = req.eval.length ? await openPicked(req.eval, req.preset, 0) : calib;
   if (!req.eval.length) {
     reporter.warn("no evaluation data picked: agreement is measured on the calibration data");
@@ -106,6 +107,11 @@ async function run(req: QuantizeRequest): Promise<void> {
     reporter.warn(validation.reason!);
   } else {
     const v = await validate(bytes, { reference: floatBytes, data: evalData, samples: 1 });
+    if (!v.ops.some((o) => o.gpu > 0)) {
+      reporter.warn(
+        `WebGPU validation: no op ran on the GPU (${v.ops.flatMap((o) => o.notes).slice(0, 2).join("; ")})`,
+      );
+    }
     validation = {
       ran: true,
       ops: v.ops.map((o) => ({
@@ -115,6 +121,7 @@ async function run(req: QuantizeRequest): Promise<void> {
         compared: o.compared,
         exact: o.exact,
         integer: o.integer,
+        notes: o.notes,
       })),
     };
   }
