@@ -1,15 +1,19 @@
 /**
  * The quantization page in a real browser (`deno task test:browser`, run by .ci/run; not part of `deno task
  * test` because it needs Debian's `chromium`). It builds web/dist, serves it, drives headless chromium over
- * the DevTools protocol: picks testdata/segmenter-tiny.onnx, a calibration .npz and an evaluation .npz,
- * quantizes with QDQ W8A8, checks the agreement the page reports, downloads the file and compares it byte for
- * byte with what `shiftkit quantize --runtime cpu` writes for the same inputs. With SHIFTKIT_SCREENSHOT=FILE
+ * the DevTools protocol: picks testdata/segmenter-tiny.onnx, calibration data (a .npz; or PNG images, decoded
+ * by the browser) and an evaluation .npz, quantizes with QDQ W8A8, checks the agreement the page reports and
+ * the WebGPU validation, downloads the file and compares it byte for byte with what
+ * `shiftkit quantize --runtime cpu` writes for the same inputs. With SHIFTKIT_SCREENSHOT=FILE
  * it also saves a screenshot of the finished page (docs/web-page.png in the README).
  *
  * CHROMIUM=/path overrides the browser (default: `chromium` on PATH).
  * @module
  */
 import { assert, assertEquals } from "@std/assert";
+import { gunzipSync } from "npm:fflate@0.8.2";
+import { PNG } from "npm:pngjs@7.0.0";
+import { Buffer } from "node:buffer";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { openDataSource } from "../runtime/data.ts";
 import { encodeNpz } from "../runtime/npy.ts";
@@ -45,12 +49,37 @@ async function npzOf(prefix: string, n: number, path: string): Promise<void> {
   await Deno.writeFile(path, encodeNpz(new Map([["pixel_values", x]])));
 }
 
-Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same bytes as the CLI", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "shiftkit-web-" });
-  const calib = `${tmp}/segmenter-tiny-calib.npz`, evalNpz = `${tmp}/segmenter-tiny-eval.npz`;
-  await npzOf("testdata/segmenter-tiny-calib", 8, calib);
+/** The first `n` 64x64 images of segmenter-tiny-calib as PNG files in `dir` (sorted names). */
+async function pngsOf(n: number, dir: string): Promise<string[]> {
+  const rgb = gunzipSync(await Deno.readFile(`${root}testdata/segmenter-tiny-calib.rgb.gz`));
+  await Deno.mkdir(dir);
+  const paths = [];
+  for (let i = 0; i < n; i++) {
+    const png = new PNG({ width: 64, height: 64 });
+    for (let p = 0; p < 64 * 64; p++) {
+      for (let c = 0; c < 3; c++) png.data[p * 4 + c] = rgb[i * 64 * 64 * 3 + p * 3 + c]!;
+      png.data[p * 4 + 3] = 255;
+    }
+    const path = `${dir}/calib-${String(i).padStart(2, "0")}.png`;
+    await Deno.writeFile(path, new Uint8Array(PNG.sync.write(png as unknown as PNG & Buffer)));
+    paths.push(path);
+  }
+  return paths;
+}
+
+/**
+ * Quantize in the page and with the CLI from the same calibration files; return what the page reported.
+ * `cliCalib` is the CLI's --calib (the .npz, or the folder of the PNGs); `cliArgs` more CLI flags.
+ */
+async function pageAgainstCli(
+  calibFiles: string[],
+  cliCalib: string,
+  cliArgs: string[],
+  tmp: string,
+  screenshot?: string,
+): Promise<void> {
+  const evalNpz = `${tmp}/segmenter-tiny-eval.npz`;
   await npzOf("testdata/segmenter-tiny-eval", 8, evalNpz);
-  await run(["run", "-A", "web/build.ts"]);
   const cliOut = `${tmp}/cli.onnx`;
   await run([
     "run",
@@ -65,9 +94,10 @@ Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same
     "--bits",
     "W8A8",
     "--calib",
-    calib,
+    cliCalib,
     "--runtime",
     "cpu",
+    ...cliArgs,
   ]);
   const { server, url } = serveFolder(`${root}web/dist`);
   // --enable-unsafe-webgpu: Chromium on Linux exposes WebGPU only with it (a SwiftShader adapter without a GPU).
@@ -103,7 +133,7 @@ Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same
       await page.send("DOM.setFileInputFiles", { nodeId, files });
     };
     await setFiles("#model", [`${root}testdata/segmenter-tiny.onnx`]);
-    await setFiles("#calib", [calib]);
+    await setFiles("#calib", calibFiles);
     await setFiles("#eval", [evalNpz]);
     assertEquals(await page.evaluate<boolean>("document.getElementById('run').disabled"), false);
     await page.evaluate("document.getElementById('run').click()");
@@ -178,8 +208,7 @@ Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same
       (b) => b.toString(16).padStart(2, "0"),
     ).join("");
     assertEquals(r.sha256, hex);
-    const shot = Deno.env.get("SHIFTKIT_SCREENSHOT");
-    if (shot) {
+    if (screenshot) {
       const h = await page.evaluate<number>("document.documentElement.scrollHeight");
       await page.send("Emulation.setDeviceMetricsOverride", {
         width: 1100,
@@ -188,7 +217,7 @@ Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same
         mobile: false,
       });
       const { data } = await page.send<{ data: string }>("Page.captureScreenshot", { format: "png" });
-      await Deno.writeFile(shot, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
+      await Deno.writeFile(screenshot, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
     }
     console.log(
       `${browser.version}: ${r.fileName} ${r.sizeAfter} bytes, sha256 ${r.sha256.slice(0, 16)}…, ` +
@@ -202,6 +231,30 @@ Deno.test("web page: quantize segmenter-tiny with QDQ in headless chromium, same
   } finally {
     await browser.close();
     await server.shutdown();
+  }
+}
+
+Deno.test("web page: build", async () => {
+  await run(["run", "-A", "web/build.ts"]);
+});
+
+Deno.test("web page: QDQ W8A8 from a calibration .npz in headless chromium, same bytes as the CLI", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "shiftkit-web-" });
+  try {
+    const calib = `${tmp}/segmenter-tiny-calib.npz`;
+    await npzOf("testdata/segmenter-tiny-calib", 8, calib);
+    await pageAgainstCli([calib], calib, [], tmp, Deno.env.get("SHIFTKIT_SCREENSHOT"));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("web page: QDQ W8A8 from PNG images decoded by the browser, same bytes as the CLI's pngjs path", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "shiftkit-web-" });
+  try {
+    const pngs = await pngsOf(8, `${tmp}/calib-png`);
+    await pageAgainstCli(pngs, `${tmp}/calib-png`, ["--preprocess", "segmenter"], tmp);
+  } finally {
     await Deno.remove(tmp, { recursive: true });
   }
 });
