@@ -14,8 +14,10 @@
  * await saveModel(model, "byte-lm-w8a8.onnx");
  * ```
  *
- * Lower-level pieces are exported too: the graph IR (`Model`, `Graph`, `Node`, `Value`), the codec
- * (`decodeModel`, `encodeModel`), `inspectModel`, `verify`, the pass pipeline and the passes.
+ * `exportForRuntime` writes the transformers.js / onnxruntime-web file set (q8, q4, q4f16);
+ * `ortWebRuntimeFactory` runs models in onnxruntime-web (also in a browser). Lower-level pieces are exported
+ * too: the graph IR (`Model`, `Graph`, `Node`, `Value`), the codec (`decodeModel`, `encodeModel`),
+ * `inspectModel`, `verify`, the pass pipeline and the passes.
  * @module
  */
 export { loadModel, type LoadOptions, ModelIOError, saveModel, type SaveOptions } from "./onnx/io.ts";
@@ -48,6 +50,16 @@ export {
 } from "./api/quantize.ts";
 export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
 export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";
+export {
+  DEFAULT_EXPORT_VARIANTS,
+  EXPORT_VARIANTS,
+  type ExportedFile,
+  exportForRuntime,
+  type ExportOptions,
+  type ExportTarget,
+  type ExportVariant,
+  TRANSFORMERS_JS_FILES,
+} from "./api/export.ts";
 export { type Pass, type PassContext, type PassResult, runPipeline } from "./passes/pass.ts";
 export { qdqPass } from "./passes/qdq/mod.ts";
 export { osPlusPass } from "./passes/osplus/mod.ts";
@@ -58,6 +70,15 @@ export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
 export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
+export { OrtWebRuntime, ortWebRuntimeFactory, type OrtWebRuntimeOptions } from "./runtime/ort_web.ts";
+export {
+  type DynamicInt8Options,
+  dynamicInt8Pass,
+  type DynamicInt8Stats,
+  type Float16Options,
+  float16Pass,
+  type Float16Stats,
+} from "./passes/export/mod.ts";
 export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";
 
 // Types that the exports above reference (options, reports, data shapes), exported so that the documentation
