@@ -7,9 +7,6 @@
  * @module
  */
 
-// WebGPU enum objects (GPUBufferUsage, GPUMapMode) are declared in Deno's webgpu lib, not in "dom".
-/// <reference lib="deno.webgpu" />
-
 /** Thrown when no WebGPU adapter (or no device, or too small a device) is available. */
 export class GpuUnavailableError extends Error {
   /**
