@@ -56,6 +56,6 @@ export { denseShiftPass } from "./passes/denseshift/mod.ts";
 export { integerOnlyPass } from "./passes/intvit/mod.ts";
 export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
-export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
+export { type DataSource, openDataSource, textSource } from "./runtime/data/mod.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";

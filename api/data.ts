@@ -3,7 +3,7 @@
  * `models/ocr-lines-sans` that names the data shipped in ../shared/models (copied into testdata/).
  * @module
  */
-import { type DataSource, type OpenDataOptions, openDataSource } from "../runtime/data.ts";
+import { type DataSource, type OpenDataOptions, openDataSource } from "../runtime/data/mod.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {

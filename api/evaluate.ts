@@ -10,8 +10,7 @@ import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { ctcGreedyDecode, OcrMeter, ppocrDictionary } from "../runtime/ctc.ts";
-import type { DataSource } from "../runtime/data.ts";
-import type { OcrLinesSource, SegmentationSource } from "../runtime/evalsets.ts";
+import { type DataSource, type OcrLinesSource, samplesIn, type SegmentationSource } from "../runtime/data/mod.ts";
 import type { PresetName } from "../runtime/images.ts";
 import {
   argmaxClasses,
@@ -134,7 +133,7 @@ async function score(
     for await (const batch of data.batches(batchSize)) {
       const feeds = feedsFor(rt, batch);
       const out = await rt.run(feeds);
-      const n = Object.values(feeds)[0]!.dims[0] ?? 1;
+      const n = samplesIn(data, batch);
       await f(out, feeds, done);
       done += n;
       reporter.progress("evaluate", done, data.count);

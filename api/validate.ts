@@ -12,7 +12,7 @@ import { loadModel } from "../onnx/io.ts";
 import { DataType, dtypeInfo, isFloatType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import { cosineSimilarity, maxAbsError, sqnrDb } from "../quant/error_metrics.ts";
-import type { DataSource } from "../runtime/data.ts";
+import type { DataSource } from "../runtime/data/mod.ts";
 import { executeModel, type NodeRecord } from "../kernels/executor.ts";
 import { openData } from "./data.ts";
 

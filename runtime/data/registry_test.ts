@@ -2,12 +2,12 @@ import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
-import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { type ImageSource, openDataSource, tensorSource, type TextSource, textSource } from "./data.ts";
-import type { OcrLinesSource, SegmentationSource, TextPagesSource } from "./evalsets.ts";
-import { encodeNpy } from "./npy.ts";
+import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import { type ImageSource, openDataSource, tensorSource, type TextSource, textSource } from "./mod.ts";
+import type { OcrLinesSource, SegmentationSource, TextPagesSource } from "./mod.ts";
+import { encodeNpy } from "../npy.ts";
 
-const testdata = (name: string) => new URL(`../testdata/${name}`, import.meta.url).pathname;
+const testdata = (name: string) => new URL(`../../testdata/${name}`, import.meta.url).pathname;
 
 async function collect(it: AsyncIterable<Record<string, Tensor>>): Promise<Record<string, Tensor>[]> {
   const out = [];
@@ -65,7 +65,7 @@ Deno.test("textSource drops a final partial window and checks its options", asyn
 Deno.test("tensorSource rejects tensors that disagree on the sample count", () => {
   const a = makeTensor(DataType.FLOAT, [2, 1]);
   const b = makeTensor(DataType.INT64, [3]);
-  assertThrows(() => tensorSource(new Map([["a", a], ["b", b]])), RangeError, `"b" has 3 samples`);
+  assertThrows(() => tensorSource(new Map([["a", a], ["b", b]])), RangeError, `input "b": expected 2 samples on axis 0 (as "a" [2, 1]), given 3 samples [3]`);
   assertThrows(() => tensorSource(new Map([["s", makeTensor(DataType.FLOAT, [])]])), RangeError, "scalar");
 });
 
