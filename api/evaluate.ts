@@ -5,12 +5,18 @@
  * candidate-vs-reference statistics (compare).
  * @module
  */
-import { encodeModel } from "../onnx/codec.ts";
+import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { ctcGreedyDecode, OcrMeter, ppocrDictionary } from "../runtime/ctc.ts";
-import { type DataSource, type OcrLinesSource, samplesIn, type SegmentationSource } from "../runtime/data/mod.ts";
+import {
+  type DataSource,
+  modelInputs,
+  type OcrLinesSource,
+  samplesIn,
+  type SegmentationSource,
+} from "../runtime/data/mod.ts";
 import type { PresetName } from "../runtime/images.ts";
 import {
   argmaxClasses,
@@ -105,6 +111,7 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
     ...(preset ? { preset } : {}),
     ...(options.samples !== undefined ? { maxSamples: options.samples } : {}),
     inputName: rt.inputNames[0]!,
+    inputs: modelInputs(model instanceof Uint8Array ? decodeModel(model) : model),
     ...(task === "cls" ? { augment180: true } : {}),
   };
   try {

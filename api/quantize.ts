@@ -19,7 +19,7 @@ import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import type { DataSource } from "../runtime/data/mod.ts";
+import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
 import type { PresetName } from "../runtime/images.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
@@ -163,6 +163,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     ...(options.preprocess ? { preset: options.preprocess } : {}),
     ...(samples !== undefined ? { maxSamples: samples } : {}),
     ...(first ? { inputName: first.name } : {}),
+    inputs: modelInputs(model),
   });
   const runtime = makePassRuntime(data, options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }), {
     reporter,

@@ -12,7 +12,7 @@ import { loadModel } from "../onnx/io.ts";
 import { DataType, dtypeInfo, isFloatType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import { cosineSimilarity, maxAbsError, sqnrDb } from "../quant/error_metrics.ts";
-import type { DataSource } from "../runtime/data/mod.ts";
+import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
 import { executeModel, type NodeRecord } from "../kernels/executor.ts";
 import { openData } from "./data.ts";
 
@@ -215,7 +215,7 @@ export async function validate(
   const samples = Math.max(1, options.samples ?? 2);
   const feedsList: Record<string, Tensor>[] = [];
   if (options.data !== undefined) {
-    const source = await openData(options.data);
+    const source = await openData(options.data, { inputs: modelInputs(m) });
     for await (const batch of source.batches(1)) {
       feedsList.push(batch);
       if (feedsList.length >= samples) break;

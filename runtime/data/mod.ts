@@ -5,8 +5,8 @@
  */
 export {
   checkFeedsCover,
-  DataMismatchError,
   type DataKind,
+  DataMismatchError,
   type DataSource,
   formatDims,
   type ModelInput,
@@ -20,15 +20,15 @@ export { npzFolderKind, stackSamples } from "./npz_folder.ts";
 export { textKind, type TextSource, textSource, type TextSourceOptions } from "./text.ts";
 export { imageFolderKind, type ImageSource, imageSource } from "./image_folder.ts";
 export {
-  type EvalSetOptions,
   evalSetKind,
+  type EvalSetOptions,
   type OcrLinesOptions,
   type OcrLinesSource,
   ocrLinesSource,
   type PageLine,
-  segmentationSource,
   type SegmentationSource,
-  textPagesSource,
+  segmentationSource,
   type TextPagesSource,
+  textPagesSource,
 } from "./evalsets.ts";
 export { DATA_KINDS, findDataKind, openDataSource } from "./registry.ts";

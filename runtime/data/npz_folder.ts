@@ -8,7 +8,7 @@ import { makeTensor, sizeOf, type Tensor, type TypedArray } from "../../onnx/ten
 import { limitSamples } from "../_samples.ts";
 import { decodeNpz } from "../npy.ts";
 import { tensorOptions } from "./npz.ts";
-import { DataMismatchError, type DataKind, type DataSource, formatDims, statOrNull } from "./source.ts";
+import { type DataKind, DataMismatchError, type DataSource, formatDims, statOrNull } from "./source.ts";
 import { tensorSource } from "./tensors.ts";
 
 async function npzFiles(dir: string): Promise<string[]> {
@@ -24,7 +24,9 @@ async function npzFiles(dir: string): Promise<string[]> {
  * @returns array name -> stacked tensor
  * @throws {DataMismatchError} when files disagree on names, types or shapes
  */
-export function stackSamples(samples: readonly { file: string; arrays: Map<string, Tensor> }[]): Map<string, Tensor> {
+export function stackSamples(
+  samples: readonly { file: string; arrays: Map<string, Tensor> }[],
+): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   const first = samples[0];
   if (!first) return out;
@@ -44,7 +46,9 @@ export function stackSamples(samples: readonly { file: string; arrays: Map<strin
     }
     for (const s of samples) {
       const extra = [...s.arrays.keys()].find((k) => !first.arrays.has(k));
-      if (extra) throw new DataMismatchError(extra, `only the arrays of ${first.file}`, `"${extra}" in ${s.file}`);
+      if (extra) {
+        throw new DataMismatchError(extra, `only the arrays of ${first.file}`, `"${extra}" in ${s.file}`);
+      }
     }
     const Ctor = (t0.data as TypedArray).constructor as new (n: number) => TypedArray;
     const data = Array.isArray(t0.data) ? ([] as unknown[]) : new Ctor(per * parts.length);

@@ -65,7 +65,11 @@ Deno.test("textSource drops a final partial window and checks its options", asyn
 Deno.test("tensorSource rejects tensors that disagree on the sample count", () => {
   const a = makeTensor(DataType.FLOAT, [2, 1]);
   const b = makeTensor(DataType.INT64, [3]);
-  assertThrows(() => tensorSource(new Map([["a", a], ["b", b]])), RangeError, `input "b": expected 2 samples on axis 0 (as "a" [2, 1]), given 3 samples [3]`);
+  assertThrows(
+    () => tensorSource(new Map([["a", a], ["b", b]])),
+    RangeError,
+    `input "b": expected 2 samples on axis 0 (as "a" [2, 1]), given 3 samples [3]`,
+  );
   assertThrows(() => tensorSource(new Map([["s", makeTensor(DataType.FLOAT, [])]])), RangeError, "scalar");
 });
 

@@ -93,7 +93,9 @@ export class DataMismatchError extends RangeError {
     readonly given: string,
     hint = "",
   ) {
-    super(`Data does not fit input "${input}": expected ${expected}, given ${given}${hint ? `; ${hint}` : ""}`);
+    super(
+      `Data does not fit input "${input}": expected ${expected}, given ${given}${hint ? `; ${hint}` : ""}`,
+    );
     this.name = "DataMismatchError";
   }
 }
@@ -112,7 +114,9 @@ export function checkFeedsCover(source: DataSource, inputs: readonly ModelInput[
     if (inputs.length === 1 && source.inputNames.length === 1) continue; // fed by position
     throw new DataMismatchError(
       input.name,
-      `a tensor ${formatDims(input.dims)}${input.dtype !== null ? ` of ${dtypeName(input.dtype)}` : ""}`,
+      `a tensor ${formatDims(input.dims)}${
+        input.dtype !== null ? ` of ${dtypeName(input.dtype).toLowerCase()}` : ""
+      }`,
       `${source.kind} data feeding only [${source.inputNames.join(", ")}]`,
     );
   }

@@ -59,8 +59,8 @@ function planInput(input: ModelInput, t: Tensor): Plan {
   if (input.dtype !== null && t.dtype !== input.dtype) {
     throw new DataMismatchError(
       input.name,
-      `element type ${dtypeName(input.dtype)}`,
-      `${dtypeName(t.dtype)} ${shape(t.dims)}`,
+      `element type ${dtypeName(input.dtype).toLowerCase()}`,
+      `${dtypeName(t.dtype).toLowerCase()} ${shape(t.dims)}`,
       `convert the array (numpy: .astype(...))`,
     );
   }
@@ -155,7 +155,9 @@ export function tensorSource(
       if (!t) {
         throw new DataMismatchError(
           input.name,
-          `an array ${formatDims(input.dims)}${input.dtype !== null ? ` of ${dtypeName(input.dtype)}` : ""}`,
+          `an array ${formatDims(input.dims)}${
+            input.dtype !== null ? ` of ${dtypeName(input.dtype).toLowerCase()}` : ""
+          }`,
           `no array of that name (arrays: ${[...tensors.keys()].join(", ") || "none"})`,
         );
       }
