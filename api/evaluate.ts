@@ -28,6 +28,7 @@ import {
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { FloatRuntime, RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
+import { checkInputModel } from "./input_model.ts";
 
 /** Evaluation tasks. */
 export type Task = "lm" | "ocr" | "seg" | "det" | "cls" | "compare";
@@ -104,6 +105,8 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
   if ((task === "det" || task === "compare") && !options.reference) {
     throw new TypeError(`Task "${task}" compares against a reference model: pass --reference FLOAT_MODEL`);
   }
+  const graph = model instanceof Uint8Array ? decodeModel(model) : model;
+  checkInputModel(graph);
   const rt = await factory(bytesOf(model));
   const ref = options.reference ? await factory(bytesOf(options.reference)) : undefined;
   const preset = options.preprocess ?? DEFAULT_PRESET[task];
@@ -111,7 +114,7 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
     ...(preset ? { preset } : {}),
     ...(options.samples !== undefined ? { maxSamples: options.samples } : {}),
     inputName: rt.inputNames[0]!,
-    inputs: modelInputs(model instanceof Uint8Array ? decodeModel(model) : model),
+    inputs: modelInputs(graph),
     ...(task === "cls" ? { augment180: true } : {}),
   };
   try {

@@ -24,7 +24,9 @@ import type { PresetName } from "../runtime/images.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
+import { checkInputModel } from "./input_model.ts";
 import { METHOD_PASSES } from "./methods.ts";
+import { refuseNoSites, type SiteSummary, summarizeSites } from "./sites.ts";
 
 /** Quantization methods. */
 export type Method = "qdq" | "osplus" | "shiftadd" | "denseshift" | "intvit";
@@ -57,6 +59,11 @@ export interface QuantizeOptions {
   runtime?: RuntimeFactory;
   /** Progress and warnings. @default silent */
   reporter?: Reporter;
+  /**
+   * Write the model even when the method converted nothing (else {@link NothingConvertedError}).
+   * @default false
+   */
+  allowNoSites?: boolean;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
   extra?: Record<string, unknown>;
 }
@@ -71,6 +78,8 @@ export interface QuantizeReport {
   /** Every pass that ran, with its notes. */
   steps: PipelineResult["steps"];
   calibrationSamples: number;
+  /** What the method converted, and why it left the other candidates. */
+  sites: SiteSummary;
   elapsedMs: number;
 }
 
@@ -147,12 +156,15 @@ export const NORMALIZE: readonly Pass[] = [constantsToInitializers, foldBatchNor
  * @param model the float model (changed in place)
  * @param options method, bits, calibration data
  * @returns the report
+ * @throws {InputModelError} for a model that fails verify() (checked before any work)
  * @throws {QuantizeInputError} for a model that is already quantized, fp16, or has nothing to quantize
  * @throws {RangeError} for a bad bit setting
+ * @throws {NothingConvertedError} when the method converted nothing (unless `allowNoSites`)
  */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = performance.now();
   const reporter = options.reporter ?? silentReporter;
+  checkInputModel(model);
   const why = whyNotQuantizable(model);
   if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
   const bits = parseBits(options.method, options.bits);
@@ -177,6 +189,9 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   };
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
   const result = await runPipeline(model, passes, { reporter, runtime });
+  const methodSteps = result.steps.slice(NORMALIZE.length);
+  const sites = summarizeSites(methodSteps);
+  if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
   const problems = verify(model);
   if (problems.length) {
     throw new Error(
@@ -190,6 +205,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     sizeAfter: encodeModel(model).length,
     steps: result.steps,
     calibrationSamples: data.count,
+    sites,
     elapsedMs: performance.now() - t0,
   };
 }
@@ -203,3 +219,4 @@ export interface CommonSettings {
 }
 
 export { qdqPass };
+export { NothingConvertedError, type SiteSummary } from "./sites.ts";

@@ -18,7 +18,7 @@ export const inspectCommand: Command = {
     "live (initializers, Constant nodes, subgraphs, functions, external data); signs that the model is",
     "already quantized (QDQ nodes, integer ops, 8-/4-bit weights) or in fp16; inputs and outputs.",
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [],
   async run(args) {
     const path = args.positionals[0]!;

@@ -84,19 +84,21 @@ export const validateCommand: Command = {
     "Inputs come from --data, or are random from the model's input types and shapes.",
     "Exit 1 on any integer mismatch, 2 when no WebGPU adapter exists.",
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
     {
       name: "reference",
       type: "string",
       value: "FLOAT_MODEL",
+      path: "file",
       help: "the float model, for per-layer and output error",
     },
     {
       name: "data",
       type: "string",
       value: "DATA",
-      help: "inputs (.npz/.npy, text, image folder, models/<set>)",
+      path: "data",
+      help: "inputs (.npz/.npy, npz folder, text, image folder, models/<set>)",
     },
     { name: "samples", type: "number", value: "N", help: "samples to run (default 2)" },
   ],

@@ -334,13 +334,18 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         },
       });
       if (targets.length === 0) {
-        return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped] };
+        return {
+          modified: false,
+          notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped],
+          sites: { converted: 0, skipped },
+        };
       }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
       const stats = applyQdq(model, targets, ranges, options);
       pass.stats = stats;
       return {
         modified: true,
+        sites: { converted: stats.nodes, skipped },
         sections: [qdqSection(stats)],
         notes: [
           `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
