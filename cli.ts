@@ -107,7 +107,9 @@ async function resolvePaths(cmd: Command, parsed: ParsedArgs, io: CliIO): Promis
     const v = flags[spec.name];
     if (!spec.path || v === undefined || typeof v === "boolean") continue;
     const one = (x: string | number) =>
-      spec.path === "data" ? userDataPath(String(x), base, cwd) : Promise.resolve(userPath(String(x), base, cwd));
+      spec.path === "data"
+        ? userDataPath(String(x), base, cwd)
+        : Promise.resolve(userPath(String(x), base, cwd));
     flags[spec.name] = Array.isArray(v) ? await Promise.all(v.map(one)) : await one(v);
   }
   const positionals = cmd.positionals.paths

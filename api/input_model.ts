@@ -11,9 +11,11 @@ import { verify } from "../onnx/verify.ts";
 export class InputModelError extends TypeError {
   /** @param problems what verify() found */
   constructor(readonly problems: readonly string[]) {
-    super(`input model invalid: ${problems.slice(0, 5).join("; ")}${
-      problems.length > 5 ? `; and ${problems.length - 5} more problems` : ""
-    }`);
+    super(
+      `input model invalid: ${problems.slice(0, 5).join("; ")}${
+        problems.length > 5 ? `; and ${problems.length - 5} more problems` : ""
+      }`,
+    );
     this.name = "InputModelError";
   }
 }

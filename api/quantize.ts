@@ -20,7 +20,7 @@ import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
-import type { PresetName } from "../runtime/images.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
@@ -46,7 +46,7 @@ export interface QuantizeOptions {
   /** Calibration data: a DATA spec (path, eval-set prefix) or a ready source. Never the eval data. */
   calib: string | DataSource;
   /** Preprocessing preset for image folders / eval sets. @default the data's own */
-  preprocess?: PresetName;
+  preprocess?: Preprocess;
   /** Calibration samples to use. @default all (intvit: 32) */
   samples?: number;
   /** Samples per calibration run. @default 8 */

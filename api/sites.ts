@@ -80,12 +80,16 @@ export function modelLevelReasons(model: Model): string[] {
   let inside = 0;
   for (const n of model.graph.nodes) {
     let here = 0;
-    for (const g of n.subgraphs()) here += weighted(g) + [...g.subgraphs()].reduce((a, s) => a + weighted(s), 0);
+    for (const g of n.subgraphs()) {
+      here += weighted(g) + [...g.subgraphs()].reduce((a, s) => a + weighted(s), 0);
+    }
     if (here > 0) holders.push(`${n.opType} "${n.name}"`);
     inside += here;
   }
   if (inside === 0) return [];
-  return [`all compute is inside If/Loop/Scan bodies (${inside} MatMul/Gemm/Conv nodes in ${holders.join(", ")})`];
+  return [
+    `all compute is inside If/Loop/Scan bodies (${inside} MatMul/Gemm/Conv nodes in ${holders.join(", ")})`,
+  ];
 }
 
 /**

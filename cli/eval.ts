@@ -4,7 +4,7 @@
  */
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { loadModel } from "../onnx/io.ts";
-import type { PresetName } from "../runtime/images.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import { positiveInt } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
 
@@ -79,7 +79,7 @@ export const evalCommand: Command = {
       data: String(f.data),
       ...(reference ? { reference } : {}),
       ...(f.keys !== undefined ? { keys: String(f.keys) } : {}),
-      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as PresetName } : {}),
+      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as Preprocess } : {}),
       ...(f.samples !== undefined ? { samples: Number(f.samples) } : {}),
       ...(f["batch-size"] !== undefined ? { batchSize: positiveInt(f["batch-size"], "batch-size") } : {}),
       reporter: ctx.reporter,

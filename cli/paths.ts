@@ -9,7 +9,10 @@
 import { isAbsolute, resolve } from "node:path";
 
 /** The project folder (where deno.json and cli.ts live), without a trailing slash. */
-export const PROJECT_DIR: string = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
+export const PROJECT_DIR: string = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(
+  /\/$/,
+  "",
+);
 
 /**
  * The folder user paths are relative to.

@@ -5,7 +5,7 @@
  */
 import { loadModel, saveModel } from "../onnx/io.ts";
 import { type Method, METHODS, quantize, type QuantizeReport } from "../api/quantize.ts";
-import type { PresetName } from "../runtime/images.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { positiveInt } from "./args.ts";
 import { type Command, UsageError } from "./command.ts";
@@ -59,7 +59,9 @@ function str(v: unknown): string | undefined {
 
 /** The summary lines of what the method converted: a count, and the first three it left (all in --json). */
 function sitesLines(s: QuantizeReport["sites"]): string[] {
-  if (s.converted === 0) return [`WARNING: converted nothing (--allow-no-sites): ${s.skipped.slice(0, 3).join("; ")}`];
+  if (s.converted === 0) {
+    return [`WARNING: converted nothing (--allow-no-sites): ${s.skipped.slice(0, 3).join("; ")}`];
+  }
   if (!s.counted || s.skipped.length === 0) return [];
   const total = s.converted + s.skipped.length;
   const more = s.skipped.length > 3 ? `; and ${s.skipped.length - 3} more (see --json)` : "";
@@ -246,7 +248,7 @@ export const quantizeCommand: Command = {
       method: method as Method,
       ...(f.bits !== undefined ? { bits: String(f.bits) } : {}),
       calib,
-      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as PresetName } : {}),
+      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as Preprocess } : {}),
       ...(f.samples !== undefined ? { samples: Number(f.samples) } : {}),
       ...(f.calibrator !== undefined ? { calibrator: String(f.calibrator) as CalibratorKind } : {}),
       exclude: ((f.exclude as string[] | undefined) ?? []).map(String),

@@ -44,14 +44,25 @@ export type ResizeRule =
   /** Keep the image size. */
   | { kind: "keep" };
 
+/**
+ * What `--preprocess` takes: a preset name, or a generic spec `image:key=value,...` (image_spec.ts), or
+ * `image` alone (everything derived from the model's input).
+ */
+export type Preprocess = PresetName | "image" | `image:${string}`;
+
 /** A preprocessing preset. */
 export interface Preset {
-  readonly name: PresetName;
-  /** Per-channel (R, G, B) mean, pixel units. */
+  /** The preset name, or the generic spec it was made from. */
+  readonly name: string;
+  /** Per-channel mean, pixel units, in the model's channel order (R, G, B unless `order` is "bgr"). */
   readonly mean: readonly [number, number, number];
   /** Per-channel standard deviation, pixel units. */
   readonly std: readonly [number, number, number];
   readonly resize: ResizeRule;
+  /** Channel order of the model's input. @default "rgb" */
+  readonly order?: "rgb" | "bgr";
+  /** Layout of the model's input, unless the caller's options say otherwise. @default "NCHW" */
+  readonly layout?: "NCHW" | "NHWC";
 }
 
 const HALF: [number, number, number] = [127.5, 127.5, 127.5];
@@ -137,7 +148,7 @@ export function preset(name: string): Preset {
  * assertEquals(presetInputName("ppocr-det"), "x");
  * ```
  */
-export function presetInputName(name: PresetName): string {
+export function presetInputName(name: string): string {
   if (name.startsWith("ppocr-")) return "x";
   if (name === "segmenter") return "pixel_values";
   return "input";
@@ -333,7 +344,8 @@ export function preprocessImage(image: RgbImage, p: Preset, options: PreprocessO
   const img = sized.image;
   const H = img.height;
   const W = Math.max(img.width, sized.padTo);
-  const nchw = (options.layout ?? "NCHW") === "NCHW";
+  const nchw = (options.layout ?? p.layout ?? "NCHW") === "NCHW";
+  const bgr = p.order === "bgr";
   const data = new Float32Array(3 * H * W);
   for (let c = 0; c < 3; c++) {
     const mean = p.mean[c]!;
@@ -341,7 +353,8 @@ export function preprocessImage(image: RgbImage, p: Preset, options: PreprocessO
     const white = (255 - mean) / std;
     for (let y = 0; y < H; y++) {
       for (let x = 0; x < W; x++) {
-        const v = x < img.width ? (img.data[(y * img.width + x) * 3 + c]! - mean) / std : white;
+        const src = bgr ? 2 - c : c;
+        const v = x < img.width ? (img.data[(y * img.width + x) * 3 + src]! - mean) / std : white;
         data[nchw ? (c * H + y) * W + x : (y * W + x) * 3 + c] = v;
       }
     }

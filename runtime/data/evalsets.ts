@@ -13,11 +13,20 @@
  */
 import { gunzipSync } from "fflate";
 import type { Tensor } from "../../onnx/tensor.ts";
-import { type DataKind, type DataSource, type OpenDataOptions, statOrNull } from "./source.ts";
+import { resolvePreprocess } from "../image_spec.ts";
+import {
+  type DataKind,
+  type DataSource,
+  fixedBatch,
+  imageInput,
+  type ModelInput,
+  type OpenDataOptions,
+  statOrNull,
+} from "./source.ts";
 import {
   batchImages,
+  type Preprocess,
   type PreprocessOptions,
-  preset,
   presetInputName,
   type PresetName,
   type RgbImage,
@@ -28,11 +37,13 @@ import { limitSamples } from "../_samples.ts";
 /** Options shared by the eval-set sources. */
 export interface EvalSetOptions extends PreprocessOptions {
   /** Preprocessing preset. @default "ppocr-rec" for OCR lines, "segmenter" for segmentation, "ppocr-det" for pages */
-  preset?: PresetName;
+  preset?: Preprocess;
   /** Feed name of the image tensor. @default "x" for PP-OCR presets, "pixel_values" for segmenter, else "input" */
   inputName?: string;
   /** Use only the first N samples. @default all */
   maxSamples?: number;
+  /** The model's inputs: a generic `image:` spec takes layout and size from the image input. @default undefined */
+  inputs?: readonly ModelInput[];
 }
 
 /** OCR text lines with their strings. */
@@ -99,7 +110,9 @@ function presetBatches(
   defaultPreset: PresetName,
   options: EvalSetOptions,
 ): Pick<DataSource, "count" | "inputNames" | "batches"> {
-  const p = preset(options.preset ?? defaultPreset);
+  const input = imageInput(options);
+  const p = resolvePreprocess(options.preset ?? defaultPreset, input?.dims);
+  const fixed = fixedBatch(input);
   const inputName = options.inputName ?? presetInputName(p.name);
   const pre: PreprocessOptions = {};
   if (options.layout) pre.layout = options.layout;
@@ -108,7 +121,7 @@ function presetBatches(
     count: images.length,
     inputNames: [inputName],
     batches(batchSize: number): AsyncIterable<Record<string, Tensor>> {
-      const it = batchImages(images, { size: batchSize, inputName, preset: p }, pre);
+      const it = batchImages(images, { size: fixed ?? batchSize, inputName, preset: p }, pre);
       return (async function* () {
         yield* it;
       })();

@@ -7,13 +7,21 @@ import { limitSamples } from "../_samples.ts";
 import {
   batchImages,
   decodeImage,
+  type Preprocess,
   type PreprocessOptions,
-  preset,
   presetInputName,
-  type PresetName,
   type RgbImage,
 } from "../images.ts";
-import { type DataKind, type DataSource, type OpenDataOptions, statOrNull } from "./source.ts";
+import { resolvePreprocess } from "../image_spec.ts";
+import {
+  type DataKind,
+  type DataSource,
+  fixedBatch,
+  imageInput,
+  type ModelInput,
+  type OpenDataOptions,
+  statOrNull,
+} from "./source.ts";
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
 
@@ -47,9 +55,16 @@ export interface ImageSource extends DataSource {
  */
 export function imageSource(
   images: readonly { name: string; image: RgbImage }[],
-  options: PreprocessOptions & { preset: PresetName; inputName?: string; maxSamples?: number },
+  options: PreprocessOptions & {
+    preset: Preprocess;
+    inputName?: string;
+    maxSamples?: number;
+    /** The model input the images feed: a generic spec takes layout and size from it, a fixed batch is kept. */
+    input?: ModelInput;
+  },
 ): ImageSource {
-  const p = preset(options.preset);
+  const p = resolvePreprocess(options.preset, options.input?.dims);
+  const fixed = fixedBatch(options.input);
   const chosen = images.slice(0, limitSamples(images.length, options.maxSamples));
   const inputName = options.inputName ?? presetInputName(p.name);
   const pre: PreprocessOptions = {};
@@ -61,7 +76,8 @@ export function imageSource(
     names: chosen.map((x) => x.name),
     inputNames: [inputName],
     async *batches(batchSize: number) {
-      yield* batchImages(chosen.map((x) => x.image), { size: batchSize, inputName, preset: p }, pre);
+      const size = fixed ?? batchSize;
+      yield* batchImages(chosen.map((x) => x.image), { size, inputName, preset: p }, pre);
     },
   };
 }
@@ -84,9 +100,11 @@ export const imageFolderKind: DataKind = {
       images.push({ name, image: decodeImage(await Deno.readFile(`${spec}/${name}`)) });
     }
     const { preset: presetName, inputName, layout, size } = options;
+    const input = imageInput(options);
     return imageSource(images, {
       preset: presetName,
-      inputName: inputName ?? presetInputName(presetName),
+      inputName: inputName ?? input?.name ?? presetInputName(presetName),
+      ...(input ? { input } : {}),
       ...(layout ? { layout } : {}),
       ...(size ? { size } : {}),
     });

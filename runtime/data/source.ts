@@ -5,8 +5,8 @@
  * @module
  */
 import type { Dim, Model } from "../../onnx/ir.ts";
-import { DataType, dtypeName, type Tensor } from "../../onnx/tensor.ts";
-import type { PreprocessOptions, PresetName } from "../images.ts";
+import { type DataType, dtypeName, type Tensor } from "../../onnx/tensor.ts";
+import type { Preprocess, PreprocessOptions } from "../images.ts";
 
 /**
  * A finite, ordered set of model inputs. `batches(n)` yields feeds for `FloatRuntime.run` holding samples
@@ -140,13 +140,39 @@ export interface OpenDataOptions extends PreprocessOptions {
   inputs?: readonly ModelInput[];
   /** LM window length for text files. @default 128 */
   context?: number;
-  /** Preprocessing preset for image folders and eval sets. @default the eval set's own; required for folders */
-  preset?: PresetName;
+  /**
+   * Preprocessing for image folders and eval sets: a preset name or a generic `image:...` spec, completed
+   * from the model's image input (runtime/image_spec.ts). @default the eval set's own; required for folders
+   */
+  preset?: Preprocess;
   /**
    * Follow every OCR line by its 180-degree rotation (count doubles; `labels` = 0, 1, 0, 1, ...), for the
    * PP-OCR direction classifier. @default false
    */
   augment180?: boolean;
+}
+
+/**
+ * The model input that image data feeds: the one named `inputName`, else the model's only input.
+ *
+ * @param options the open options
+ * @returns the input, when known
+ */
+export function imageInput(options: Pick<OpenDataOptions, "inputs" | "inputName">): ModelInput | undefined {
+  const inputs = options.inputs ?? [];
+  return inputs.find((i) => i.name === options.inputName) ?? (inputs.length === 1 ? inputs[0] : undefined);
+}
+
+/**
+ * The batch size a model input fixes (a number on axis 0, e.g. 1 for a PyTorch export without dynamic axes),
+ * or null where axis 0 is dynamic or the shape unknown.
+ *
+ * @param input the model input
+ * @returns the fixed batch size or null
+ */
+export function fixedBatch(input: ModelInput | undefined): number | null {
+  const d = input?.dims?.[0];
+  return typeof d === "number" && d > 0 ? d : null;
 }
 
 /** One kind of data: the registry asks each kind, in order, whether it takes a spec. */

@@ -5,8 +5,7 @@
  */
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { checkBatchSize, limitSamples } from "../_samples.ts";
-import type { DataKind, DataSource, OpenDataOptions } from "./source.ts";
-import { statOrNull } from "./source.ts";
+import { type DataKind, type DataSource, fixedBatch, type OpenDataOptions, statOrNull } from "./source.ts";
 
 /** Text for a byte-level LM, cut into non-overlapping windows. */
 export interface TextSource extends DataSource {
@@ -25,6 +24,8 @@ export interface TextSourceOptions {
   maxSamples?: number;
   /** Feed name of the token ids. @default "input_ids" */
   inputName?: string;
+  /** Windows per call, whatever batch size is asked (the model's fixed batch). @default the asked size */
+  batch?: number;
 }
 
 /**
@@ -65,8 +66,9 @@ export function textSource(bytes: Uint8Array, options: TextSourceOptions = {}): 
     window,
     async *batches(batchSize: number) {
       checkBatchSize(batchSize);
-      for (let i = 0; i < count; i += batchSize) {
-        const b = Math.min(batchSize, count - i);
+      const step = options.batch ?? batchSize;
+      for (let i = 0; i < count; i += step) {
+        const b = Math.min(step, count - i);
         const ids = new BigInt64Array(b * context);
         for (let k = 0; k < b * context; k++) ids[k] = BigInt(bytes[i * context + k]!);
         yield { [inputName]: makeTensor(DataType.INT64, [b, context], ids) };
@@ -89,6 +91,8 @@ export const textKind: DataKind = {
     const only = options.inputs?.length === 1 ? options.inputs[0]!.name : undefined;
     const name = options.inputName ?? only;
     if (name !== undefined) text.inputName = name;
+    const fixed = fixedBatch(options.inputs?.find((i) => i.name === (name ?? "input_ids")));
+    if (fixed !== null) text.batch = fixed;
     return textSource(await Deno.readFile(spec), text);
   },
 };
