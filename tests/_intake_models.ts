@@ -5,7 +5,8 @@
  * @module
  */
 import { intAttr, intsAttr } from "../onnx/attributes.ts";
-import { Model } from "../onnx/ir.ts";
+import { AttrType } from "../onnx/attributes.ts";
+import { Graph, Model } from "../onnx/ir.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
 
 /** Deterministic pseudo-random floats in [-1, 1). */
@@ -23,14 +24,16 @@ export function noise(n: number, seed: number): Float32Array {
  * Conv(3->4, 3x3, pad 1) + Relu + GlobalAveragePool + Flatten + Gemm(4->5) on `x: float [1, 3, 8, 8]`: the
  * batch axis is fixed at 1, as in a PyTorch export without dynamic axes.
  *
- * @returns the model (opset 13), input "x", output "y" [1, 5]
+ * @param options `batch`: axis 0 of the input (@default 1); `head`: whether the Gemm head follows
+ *   (@default true; without it the output is the pooled [batch, 4, 1, 1] and the model is convolution-only)
+ * @returns the model (opset 13), input "x", output "y"
  */
-export function fixedBatchConvModel(): Model {
+export function fixedBatchConvModel(options: { batch?: number | string; head?: boolean } = {}): Model {
   const m = new Model();
   m.opsets.set("", 13);
   const g = m.graph;
   const x = g.value("x");
-  x.type = { elemType: DataType.FLOAT, shape: [1, 3, 8, 8] };
+  x.type = { elemType: DataType.FLOAT, shape: [options.batch ?? 1, 3, 8, 8] };
   g.inputs.push(x);
   const w = g.addInitializer("conv.weight", makeTensor(DataType.FLOAT, [4, 3, 3, 3], noise(108, 1)));
   const b = g.addInitializer("conv.bias", makeTensor(DataType.FLOAT, [4], noise(4, 2)));
@@ -39,11 +42,16 @@ export function fixedBatchConvModel(): Model {
   }).outputs;
   const [r] = g.addNode("Relu", [c!], ["r"]).outputs;
   const [p] = g.addNode("GlobalAveragePool", [r!], ["p"]).outputs;
+  if (options.head === false) {
+    p!.type = { elemType: DataType.FLOAT, shape: [options.batch ?? 1, 4, 1, 1] };
+    g.outputs.push(p!);
+    return m;
+  }
   const [f] = g.addNode("Flatten", [p!], ["f"], { attrs: [intAttr("axis", 1)] }).outputs;
   const fw = g.addInitializer("fc.weight", makeTensor(DataType.FLOAT, [5, 4], noise(20, 3)));
   const fb = g.addInitializer("fc.bias", makeTensor(DataType.FLOAT, [5], noise(5, 4)));
   const [y] = g.addNode("Gemm", [f!, fw, fb], ["y"], { attrs: [intAttr("transB", 1)] }).outputs;
-  y!.type = { elemType: DataType.FLOAT, shape: [1, 5] };
+  y!.type = { elemType: DataType.FLOAT, shape: [options.batch ?? 1, 5] };
   g.outputs.push(y!);
   return m;
 }
@@ -84,5 +92,62 @@ export function stateModel(): Model {
   y!.type = { elemType: DataType.FLOAT, shape: ["batch", 8] };
   hn!.type = { elemType: DataType.FLOAT, shape: [2, "batch", 8] };
   g.outputs.push(y!, hn!);
+  return m;
+}
+
+/**
+ * All compute inside `If` branches: `y = If(cond, then: MatMul(x, W1), else: MatMul(x, W2))`, x [batch, 8],
+ * cond bool [] (a scalar input). The weights are main-graph initializers read from the branches.
+ *
+ * @returns the model (opset 13)
+ */
+export function ifModel(): Model {
+  const m = new Model();
+  m.opsets.set("", 13);
+  const g = m.graph;
+  const x = g.value("x");
+  x.type = { elemType: DataType.FLOAT, shape: ["batch", 8] };
+  const cond = g.value("cond");
+  cond.type = { elemType: DataType.BOOL, shape: [] };
+  g.inputs.push(x, cond);
+  const branch = (name: string, seed: number) => {
+    const w = g.addInitializer(`${name}.weight`, makeTensor(DataType.FLOAT, [8, 4], noise(32, seed)));
+    const b = new Graph(name, g);
+    const [o] = b.addNode("MatMul", [x, w], [`${name}_out`], { name: `${name}_matmul` }).outputs;
+    o!.type = { elemType: DataType.FLOAT, shape: ["batch", 4] };
+    b.outputs.push(o!);
+    return b;
+  };
+  const [y] = g.addNode("If", [cond], ["y"], {
+    name: "branch",
+    attrs: [
+      { name: "then_branch", type: AttrType.GRAPH, value: branch("then", 21) },
+      { name: "else_branch", type: AttrType.GRAPH, value: branch("else", 22) },
+    ],
+  }).outputs;
+  y!.type = { elemType: DataType.FLOAT, shape: ["batch", 4] };
+  g.outputs.push(y!);
+  return m;
+}
+
+/**
+ * Two MatMuls in a row, `y = MatMul(Relu(MatMul(x, W1)), W2)`, x float [batch, 8] (named "fc1", "fc2").
+ *
+ * @returns the model (opset 13)
+ */
+export function twoLayerModel(): Model {
+  const m = new Model();
+  m.opsets.set("", 13);
+  const g = m.graph;
+  const x = g.value("x");
+  x.type = { elemType: DataType.FLOAT, shape: ["batch", 8] };
+  g.inputs.push(x);
+  const w1 = g.addInitializer("fc1.weight", makeTensor(DataType.FLOAT, [8, 16], noise(128, 31)));
+  const w2 = g.addInitializer("fc2.weight", makeTensor(DataType.FLOAT, [16, 4], noise(64, 32)));
+  const [h] = g.addNode("MatMul", [x, w1], ["h"], { name: "fc1" }).outputs;
+  const [r] = g.addNode("Relu", [h!], ["r"]).outputs;
+  const [y] = g.addNode("MatMul", [r!, w2], ["y"], { name: "fc2" }).outputs;
+  y!.type = { elemType: DataType.FLOAT, shape: ["batch", 4] };
+  g.outputs.push(y!);
   return m;
 }
