@@ -6,6 +6,7 @@ import { evaluate, type Task } from "../api/evaluate.ts";
 import { loadModel } from "../onnx/io.ts";
 import type { Preprocess } from "../runtime/images.ts";
 import { positiveInt } from "./args.ts";
+import { DATA_HELP } from "./data_help.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const TASKS: Task[] = ["lm", "ocr", "seg", "det", "cls", "compare"];
@@ -32,6 +33,7 @@ export const evalCommand: Command = {
     "thresholded at 0.3 against --reference; cls = 0/180 direction accuracy (and agreement with --reference);",
     "compare = per-output SQNR, cosine, top-1 agreement and max abs error against --reference.",
     "Bounds (exit 1 when missed): " + Object.keys(BOUNDS).map((b) => `--${b}`).join(" "),
+    DATA_HELP,
   ].join("\n"),
   positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
@@ -51,7 +53,12 @@ export const evalCommand: Command = {
       path: "file",
       help: "ocr: PP-OCR dictionary (default: ppocr_keys_v1.txt)",
     },
-    { name: "preprocess", type: "string", value: "P", help: "image preset for image folders" },
+    {
+      name: "preprocess",
+      type: "string",
+      value: "P",
+      help: "image preprocessing: a preset or image:... (see DATA)",
+    },
     { name: "samples", type: "number", value: "N", help: "use only the first N samples" },
     {
       name: "batch-size",

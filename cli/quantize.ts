@@ -8,6 +8,7 @@ import { type Method, METHODS, quantize, type QuantizeReport } from "../api/quan
 import type { Preprocess } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { positiveInt } from "./args.ts";
+import { DATA_HELP } from "./data_help.ts";
 import { type Command, UsageError } from "./command.ts";
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { writeQuantizeReport } from "./report.ts";
@@ -77,8 +78,10 @@ export const quantizeCommand: Command = {
   description: [
     "Quantizes MODEL and writes OUT (written to a temporary file, then renamed: nothing half-written).",
     "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8.",
-    "DATA (calibration; never the evaluation set): a .npz/.npy of input tensors, a text file (byte-level LM),",
-    "a folder of images with --preprocess, or an eval-set prefix such as models/ocr-calib-sans.",
+    "A method that converts nothing exits 2 with the reason per candidate node (--allow-no-sites writes the",
+    "copy anyway); a partial conversion is listed in the summary and --json (sites).",
+    "--calib DATA is calibration data, never the evaluation set.",
+    DATA_HELP,
   ].join("\n"),
   positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
@@ -97,7 +100,7 @@ export const quantizeCommand: Command = {
       name: "preprocess",
       type: "string",
       value: "P",
-      help: "image preset: ppocr-rec ppocr-det ppocr-cls segmenter imagenet pm1 raw255",
+      help: "image preprocessing: a preset or image:key=value,... (see DATA above)",
     },
     {
       name: "samples",

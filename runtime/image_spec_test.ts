@@ -1,0 +1,63 @@
+import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import { Buffer } from "node:buffer";
+import { PNG } from "pngjs";
+import { DataType } from "../onnx/tensor.ts";
+import { openDataSource } from "./data/mod.ts";
+import { parseImageSpec, resolvePreprocess } from "./image_spec.ts";
+import { preprocessImage } from "./images.ts";
+
+Deno.test("image spec: range, mean, std and BGR order give (pixel * (hi - lo) / 255 + lo - mean) / std per model channel", () => {
+  const p = resolvePreprocess(
+    "image:size=2x1,range=0..1,mean=0.1/0.2/0.3,std=0.5/0.25/2,order=bgr,layout=nhwc",
+  );
+  const rgb = [10, 100, 250];
+  const img = { width: 1, height: 1, data: new Uint8Array(rgb) };
+  const s = preprocessImage(img, p);
+  assertEquals(s.dims, [1, 2, 3]); // stretched to 2 wide, 1 high, NHWC
+  const bgr = [rgb[2]!, rgb[1]!, rgb[0]!];
+  const mean = [0.1, 0.2, 0.3], std = [0.5, 0.25, 2];
+  for (let c = 0; c < 3; c++) {
+    assertAlmostEquals(s.data[c]!, (bgr[c]! / 255 - mean[c]!) / std[c]!, 1e-5);
+    assertAlmostEquals(s.data[3 + c]!, s.data[c]!, 0); // both pixels are the same colour
+  }
+  const raw = preprocessImage(img, resolvePreprocess("image:range=0..255"));
+  assertEquals([raw.dims, Array.from(raw.data)], [[3, 1, 1], rgb]);
+  const pm1 = preprocessImage(img, resolvePreprocess("image:range=-1..1"));
+  assertAlmostEquals(pm1.data[2]!, 250 / 255 * 2 - 1, 1e-6);
+});
+
+Deno.test("image spec: bad items are refused with the known keys", () => {
+  assertThrows(
+    () => parseImageSpec("image:colour=red"),
+    TypeError,
+    "keys: size, layout, mean, std, range, order, resize",
+  );
+  assertThrows(() => parseImageSpec("image:size=0x4"), TypeError, "sides must be >= 1");
+  assertThrows(() => parseImageSpec("image:std=0"), TypeError, "std must not be 0");
+  assertThrows(() => parseImageSpec("image:mean=1/2"), TypeError, "three numbers");
+  assertThrows(() => resolvePreprocess("image:size=4x2,resize=center-crop"), TypeError, "square size");
+  assertThrows(() => resolvePreprocess("imagenet2"), TypeError, "Unknown preprocessing preset");
+});
+
+Deno.test("image folder + `image` spec: size, layout and the fixed batch come from the model's input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const [name, w, h] of [["a.png", 40, 30], ["b.png", 7, 9], ["c.png", 16, 16]] as const) {
+      const png = new PNG({ width: w, height: h });
+      png.data.fill(200);
+      await Deno.writeFile(`${dir}/${name}`, new Uint8Array(PNG.sync.write(png) as Buffer));
+    }
+    const inputs = [{ name: "images", dtype: DataType.FLOAT, dims: [1, 16, 12, 3] }];
+    const src = await openDataSource(dir, { preset: "image", inputs });
+    const dims = [];
+    for await (const b of src.batches(8)) dims.push(b.images!.dims);
+    assertEquals(dims, [[1, 16, 12, 3], [1, 16, 12, 3], [1, 16, 12, 3]]);
+    const nchw = await openDataSource(dir, {
+      preset: "image:size=8x4",
+      inputs: [{ name: "x", dtype: DataType.FLOAT, dims: ["n", 3, "h", "w"] }],
+    });
+    for await (const b of nchw.batches(8)) assertEquals(b.x!.dims, [3, 3, 4, 8]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
