@@ -28,7 +28,6 @@ import {
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { FloatRuntime, RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
-import { checkInputModel } from "./input_model.ts";
 
 /** Evaluation tasks. */
 export type Task = "lm" | "ocr" | "seg" | "det" | "cls" | "compare";
@@ -106,7 +105,6 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
     throw new TypeError(`Task "${task}" compares against a reference model: pass --reference FLOAT_MODEL`);
   }
   const graph = model instanceof Uint8Array ? decodeModel(model) : model;
-  checkInputModel(graph);
   const rt = await factory(bytesOf(model));
   const ref = options.reference ? await factory(bytesOf(options.reference)) : undefined;
   const preset = options.preprocess ?? DEFAULT_PRESET[task];

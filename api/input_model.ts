@@ -1,5 +1,5 @@
 /**
- * The check every API entry point runs on the model it is given, before any work: a model that fails
+ * The check `quantize()` runs on the model it is given, before any work: a model that fails
  * shiftkit's `verify()` is refused as bad input ("input model invalid: ..."), so a broken file never
  * surfaces later as an internal error of a pass.
  * @module
