@@ -56,6 +56,16 @@ export { denseShiftPass } from "./passes/denseshift/mod.ts";
 export { integerOnlyPass } from "./passes/intvit/mod.ts";
 export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
-export { type DataSource, openDataSource, textSource } from "./runtime/data/mod.ts";
+export {
+  DATA_KINDS,
+  DataMismatchError,
+  type DataSource,
+  modelInputs,
+  openDataSource,
+  tensorSource,
+  textSource,
+} from "./runtime/data/mod.ts";
+export { NothingConvertedError, type SiteSummary } from "./api/sites.ts";
+export { InputModelError } from "./api/input_model.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";
