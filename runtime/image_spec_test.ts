@@ -1,8 +1,14 @@
-import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import {
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { Buffer } from "node:buffer";
 import { PNG } from "pngjs";
 import { DataType } from "../onnx/tensor.ts";
-import { openDataSource } from "./data/mod.ts";
+import { DataMismatchError, openDataSource } from "./data/mod.ts";
 import { parseImageSpec, resolvePreprocess } from "./image_spec.ts";
 import { preprocessImage } from "./images.ts";
 
@@ -57,6 +63,15 @@ Deno.test("image folder + `image` spec: size, layout and the fixed batch come fr
       inputs: [{ name: "x", dtype: DataType.FLOAT, dims: ["n", 3, "h", "w"] }],
     });
     for await (const b of nchw.batches(8)) assertEquals(b.x!.dims, [3, 3, 4, 8]);
+    // A preset whose size is not the model's is refused when opened, before any inference.
+    const e = await assertRejects(
+      () => openDataSource(dir, { preset: "imagenet", inputs }),
+      DataMismatchError,
+    );
+    assertStringIncludes(
+      e.message,
+      `input "images": expected [1, 16, 12, 3], given images data [1, 3, 224, 224]`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -9,7 +9,13 @@ import { evalSetKind } from "./evalsets.ts";
 import { imageFolderKind } from "./image_folder.ts";
 import { npyKind, npzKind } from "./npz.ts";
 import { npzFolderKind } from "./npz_folder.ts";
-import { checkFeedsCover, type DataKind, type DataSource, type OpenDataOptions } from "./source.ts";
+import {
+  checkFeedsCover,
+  checkFirstSample,
+  type DataKind,
+  type DataSource,
+  type OpenDataOptions,
+} from "./source.ts";
 import { textKind } from "./text.ts";
 
 /**
@@ -65,6 +71,9 @@ export async function openDataSource(spec: string, options: OpenDataOptions = {}
     );
   }
   const source = await kind.open(spec, options);
-  if (options.inputs) checkFeedsCover(source, options.inputs);
+  if (options.inputs && source.kind !== "tensors") {
+    checkFeedsCover(source, options.inputs);
+    await checkFirstSample(source, options.inputs);
+  }
   return source;
 }

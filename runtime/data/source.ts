@@ -122,6 +122,53 @@ export function checkFeedsCover(source: DataSource, inputs: readonly ModelInput[
   }
 }
 
+/**
+ * Check the first sample a source makes (images, text, eval sets build their own tensors) against the fixed
+ * dimensions and element types of the model's inputs, so a preset whose size differs from the model's is
+ * refused before inference. Axis 0 (the batch) is not compared.
+ *
+ * @param source the opened source
+ * @param inputs the model's inputs
+ * @throws {DataMismatchError} naming the input, the expected and the given shape
+ */
+export async function checkFirstSample(source: DataSource, inputs: readonly ModelInput[]): Promise<void> {
+  if (source.count === 0) return;
+  let first: Record<string, Tensor> | undefined;
+  for await (const b of source.batches(1)) {
+    first = b;
+    break;
+  }
+  if (!first) return;
+  const names = Object.keys(first);
+  for (const input of inputs) {
+    const t = first[input.name] ?? (inputs.length === 1 && names.length === 1 ? first[names[0]!] : undefined);
+    if (!t) continue;
+    const d = input.dims;
+    const type = (x: DataType) => dtypeName(x).toLowerCase();
+    if (input.dtype !== null && t.dtype !== input.dtype) {
+      throw new DataMismatchError(
+        input.name,
+        `${formatDims(d)} of ${type(input.dtype)}`,
+        `${source.kind} data of ${type(t.dtype)} ${formatDims(t.dims)}`,
+      );
+    }
+    if (d === null) continue;
+    const bad = d.length !== t.dims.length ||
+      d.some((x, i) => i > 0 && typeof x === "number" && x !== t.dims[i]);
+    if (bad) {
+      throw new DataMismatchError(
+        input.name,
+        formatDims(d),
+        `${source.kind} data ${formatDims(t.dims)}`,
+        source.kind === "images" || source.kind === "ocr-lines" || source.kind === "segmentation" ||
+          source.kind === "text-pages"
+          ? "pick a --preprocess that matches the model (e.g. image, which takes the size from the model)"
+          : "",
+      );
+    }
+  }
+}
+
 /** Options every kind's `open` understands (each kind reads the ones that concern it). */
 export interface OpenDataOptions extends PreprocessOptions {
   /** Use only the first N samples. @default all */
