@@ -5,7 +5,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { PNG } from "pngjs";
 import { DataType } from "../onnx/tensor.ts";
 import { DataMismatchError, openDataSource } from "./data/mod.ts";
