@@ -208,6 +208,19 @@ Deno.test("no silent no-ops: a method that converts nothing exits 2 with the rea
       iff.stderr,
       `all compute is inside If/Loop/Scan bodies (2 MatMul/Gemm/Conv nodes in If "branch")`,
     );
+    const dense = await cli([
+      "quantize",
+      `${dir}/if.onnx`,
+      "-o",
+      `${dir}/q.onnx`,
+      "--method",
+      "denseshift",
+      "--calib",
+      `${dir}/ifx.npz`,
+    ]);
+    assertEquals(dense.code, 2);
+    assertStringIncludes(dense.stderr, "--method denseshift converted nothing");
+    assertStringIncludes(dense.stderr, "all compute is inside If/Loop/Scan bodies");
     // The escape hatch writes the copy and says so.
     const allowed = await shiftadd("conv.onnx", "img.npz", "--allow-no-sites", "--json");
     assertEquals(allowed.code, 0, allowed.stderr);
@@ -241,5 +254,9 @@ Deno.test("no silent no-ops: a partial conversion says which part, in the summar
       what: "nodes",
       counted: true,
     });
+    const dense = await cli([...args.map((a) => a === "qdq" ? "denseshift" : a), "--json"]);
+    assertEquals(dense.code, 0, dense.stderr);
+    assertEquals([dense.json.sites.converted, dense.json.sites.skipped.length], [1, 1]);
+    assertStringIncludes(dense.json.sites.skipped[0], "fc2");
   });
 });
