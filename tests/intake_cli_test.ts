@@ -260,3 +260,28 @@ Deno.test("no silent no-ops: a partial conversion says which part, in the summar
     assertStringIncludes(dense.json.sites.skipped[0], "fc2");
   });
 });
+
+Deno.test("data mismatch: exit 2 naming the input and both shapes, nothing written", async () => {
+  await withDir(async (dir) => {
+    await write(dir, {
+      "fixed.onnx": fixedBatchConvModel(),
+      "x.npz": new Map([["x", float([8, 3, 9, 8], 1)]]),
+    });
+    const r = await cli([
+      "quantize",
+      `${dir}/fixed.onnx`,
+      "-o",
+      `${dir}/q.onnx`,
+      "--method",
+      "qdq",
+      "--calib",
+      `${dir}/x.npz`,
+    ]);
+    assertEquals(r.code, 2);
+    assertStringIncludes(
+      r.stderr,
+      `Data does not fit input "x": expected [1, 3, 8, 8] per sample, i.e. [samples, 1, 3, 8, 8], or stacked [1, 3, 8, 8], given [8, 3, 9, 8] (dim 2 is 9, the model fixes 8)`,
+    );
+    assert(!(await exists(`${dir}/q.onnx`)));
+  });
+});
