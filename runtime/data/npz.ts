@@ -5,15 +5,7 @@
  */
 import { decodeNpy, decodeNpz } from "../npy.ts";
 import type { DataKind, DataSource, OpenDataOptions } from "./source.ts";
-import { tensorSource, type TensorSourceOptions } from "./tensors.ts";
-
-/** The tensor-source options carried over from the open options. */
-export function tensorOptions(options: OpenDataOptions): TensorSourceOptions {
-  return {
-    ...(options.maxSamples !== undefined ? { maxSamples: options.maxSamples } : {}),
-    ...(options.inputs ? { inputs: options.inputs } : {}),
-  };
-}
+import { tensorOptions, tensorSource } from "./tensors.ts";
 
 /** `X.npz`: one array per model input, named after it. */
 export const npzKind: DataKind = {

@@ -7,9 +7,8 @@
 import { makeTensor, sizeOf, type Tensor, type TypedArray } from "../../onnx/tensor.ts";
 import { limitSamples } from "../_samples.ts";
 import { decodeNpz } from "../npy.ts";
-import { tensorOptions } from "./npz.ts";
 import { type DataKind, DataMismatchError, type DataSource, formatDims, statOrNull } from "./source.ts";
-import { tensorSource } from "./tensors.ts";
+import { tensorOptions, tensorSource } from "./tensors.ts";
 
 async function npzFiles(dir: string): Promise<string[]> {
   const names: string[] = [];

@@ -1,9 +1,16 @@
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
-import { type ImageSource, openDataSource, tensorSource, type TextSource, textSource } from "./mod.ts";
+import {
+  DATA_KINDS,
+  type ImageSource,
+  openDataSource,
+  tensorSource,
+  type TextSource,
+  textSource,
+} from "./mod.ts";
 import type { OcrLinesSource, SegmentationSource, TextPagesSource } from "./mod.ts";
 import { encodeNpy } from "../npy.ts";
 
@@ -113,5 +120,26 @@ Deno.test("openDataSource: a folder of PNG and JPEG images, in name order, with 
     assertEquals((await collect(fixed.batches(4)))[0]!.x!.dims, [1, 3, 32, 32]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("registry: one file per kind; kinds import only the contract (source.ts, tensors.ts), never each other", async () => {
+  const dir = new URL("./", import.meta.url);
+  const kinds = DATA_KINDS.map((k) => k.name);
+  assertEquals(kinds, ["npz", "npy", "eval-set", "npz-folder", "image-folder", "text"]);
+  for await (const e of Deno.readDir(dir)) {
+    if (
+      !e.name.endsWith(".ts") || e.name.endsWith("_test.ts") || ["registry.ts", "mod.ts"].includes(e.name)
+    ) {
+      continue;
+    }
+    const text = await Deno.readTextFile(new URL(e.name, dir));
+    const local = [...text.matchAll(/^(?:import|export)[^;]*?from "(\.\/[^"]+)"/gm)].map((m) => m[1]);
+    const allowed = e.name === "source.ts"
+      ? []
+      : e.name === "tensors.ts"
+      ? ["./source.ts"]
+      : ["./source.ts", "./tensors.ts"];
+    for (const imp of local) assert(allowed.includes(imp!), `${e.name} imports ${imp}`);
   }
 });

@@ -18,7 +18,13 @@
  */
 import { dtypeName, makeTensor, sizeOf, type Tensor, type TypedArray } from "../../onnx/tensor.ts";
 import { checkBatchSize, limitSamples } from "../_samples.ts";
-import { DataMismatchError, type DataSource, formatDims, type ModelInput } from "./source.ts";
+import {
+  DataMismatchError,
+  type DataSource,
+  formatDims,
+  type ModelInput,
+  type OpenDataOptions,
+} from "./source.ts";
 
 /** Options of {@link tensorSource}. */
 export interface TensorSourceOptions {
@@ -26,6 +32,19 @@ export interface TensorSourceOptions {
   maxSamples?: number;
   /** The model's inputs: apply and check the data contract. @default undefined (stacked on axis 0, unchecked) */
   inputs?: readonly ModelInput[];
+}
+
+/**
+ * The tensor-source options carried over from a kind's open options.
+ *
+ * @param options the open options
+ * @returns the options of {@link tensorSource}
+ */
+export function tensorOptions(options: OpenDataOptions): TensorSourceOptions {
+  return {
+    ...(options.maxSamples !== undefined ? { maxSamples: options.maxSamples } : {}),
+    ...(options.inputs ? { inputs: options.inputs } : {}),
+  };
 }
 
 /** How one input is fed. */
