@@ -20,6 +20,6 @@ export const DATA_HELP: string = [
   "                 order=rgb|bgr,resize=stretch|center-crop] (M, S: one value or a/b/c in range units;",
   "                 size and layout default to the model's image input)",
   "  models/SET   an eval set (X.json + X.rgb.gz), e.g. models/ocr-calib-sans",
-  "  FILE         any other file: text for a byte-level LM (128-byte windows)",
+  "  FILE         any other file: text for a byte-level LM (128-byte windows, or the model's fixed length)",
   "Relative paths are taken from the folder the command was typed in, also through `deno task`.",
 ].join("\n");

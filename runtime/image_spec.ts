@@ -11,6 +11,7 @@
  * @module
  */
 import type { Dim } from "../onnx/ir.ts";
+import { DataType } from "../onnx/tensor.ts";
 import { type Preprocess, type Preset, preset, type ResizeRule } from "./images.ts";
 
 /** A parsed generic spec (units as the user wrote them). */
@@ -138,6 +139,7 @@ export function imageInputLayout(
  *
  * @param name a preset name or `image[:...]` spec
  * @param inputDims the shape of the model input the images feed, when known
+ * @param inputType its element type, when known (uint8: raw pixels, as bytes)
  * @returns the preset
  * @throws {TypeError} for an unknown preset or a bad spec
  * @example
@@ -148,9 +150,28 @@ export function imageInputLayout(
  * assertEquals([p.mean, p.std, p.resize, p.layout], [[127.5, 127.5, 127.5], [127.5, 127.5, 127.5], { kind: "fixed", width: 48, height: 32 }, "NCHW"]);
  * ```
  */
-export function resolvePreprocess(name: Preprocess | string, inputDims?: readonly Dim[] | null): Preset {
+export function resolvePreprocess(
+  name: Preprocess | string,
+  inputDims?: readonly Dim[] | null,
+  inputType?: DataType | null,
+): Preset {
   if (!/^image(:|$)/.test(name)) return preset(name);
   const spec = parseImageSpec(name);
+  if (inputType === DataType.UINT8) {
+    // A uint8 image input (tf2onnx exports, for one) takes the pixels themselves.
+    const explicit = /range=|mean=|std=/.test(name);
+    if (
+      explicit &&
+      (spec.range.join() !== "0,255" || spec.mean.some((m) => m !== 0) || spec.std.some((s) => s !== 1))
+    ) {
+      throw new TypeError(
+        `--preprocess ${name}: the model's image input is uint8 (raw pixels): give no range, mean or std`,
+      );
+    }
+    spec.range = [0, 255];
+    spec.mean = [0, 0, 0];
+    spec.std = [1, 1, 1];
+  }
   const derived = imageInputLayout(inputDims ?? null);
   const size = spec.size ?? derived.size;
   const [lo, hi] = spec.range;
@@ -169,5 +190,13 @@ export function resolvePreprocess(name: Preprocess | string, inputDims?: readonl
     ? { kind: "center-crop", shorter: size[0], crop: size[0] }
     : { kind: "fixed", width: size[1], height: size[0] };
   const layout = spec.layout ?? derived.layout;
-  return { name, mean, std, resize, order: spec.order, ...(layout ? { layout } : {}) };
+  return {
+    name,
+    mean,
+    std,
+    resize,
+    order: spec.order,
+    ...(layout ? { layout } : {}),
+    ...(inputType === DataType.UINT8 ? { dtype: "uint8" as const } : {}),
+  };
 }

@@ -63,6 +63,24 @@ Deno.test("image folder + `image` spec: size, layout and the fixed batch come fr
       inputs: [{ name: "x", dtype: DataType.FLOAT, dims: ["n", 3, "h", "w"] }],
     });
     for await (const b of nchw.batches(8)) assertEquals(b.x!.dims, [3, 3, 4, 8]);
+    // A uint8 NHWC input (a tf2onnx export) gets the resized pixels themselves, as bytes.
+    const u8 = await openDataSource(dir, {
+      preset: "image",
+      inputs: [{ name: "images", dtype: DataType.UINT8, dims: [1, 4, 4, 3] }],
+    });
+    for await (const b of u8.batches(8)) {
+      assertEquals([b.images!.dtype, b.images!.dims], [DataType.UINT8, [1, 4, 4, 3]]);
+      assertEquals(Array.from(b.images!.data as Uint8Array), Array(48).fill(212)); // 200 at alpha 200 over white
+    }
+    await assertRejects(
+      () =>
+        openDataSource(dir, {
+          preset: "image:std=58",
+          inputs: [{ name: "images", dtype: DataType.UINT8, dims: [1, 4, 4, 3] }],
+        }),
+      TypeError,
+      "uint8 (raw pixels)",
+    );
     // A preset whose size is not the model's is refused when opened, before any inference.
     const e = await assertRejects(
       () => openDataSource(dir, { preset: "imagenet", inputs }),

@@ -63,6 +63,8 @@ export interface Preset {
   readonly order?: "rgb" | "bgr";
   /** Layout of the model's input, unless the caller's options say otherwise. @default "NCHW" */
   readonly layout?: "NCHW" | "NHWC";
+  /** Element type of the batches: uint8 carries the (rounded, clamped) values as bytes. @default "float32" */
+  readonly dtype?: "float32" | "uint8";
 }
 
 const HALF: [number, number, number] = [127.5, 127.5, 127.5];
@@ -390,7 +392,14 @@ export function* batchImages(
     const first = pending[0]!;
     const data = new Float32Array(pending.length * first.data.length);
     pending.forEach((s, i) => data.set(s.data, i * first.data.length));
-    const t = makeTensor(DataType.FLOAT, [pending.length, ...first.dims], data);
+    const dims = [pending.length, ...first.dims];
+    const t = batch.preset.dtype === "uint8"
+      ? makeTensor(
+        DataType.UINT8,
+        dims,
+        Uint8Array.from(data, (v) => Math.min(255, Math.max(0, roundHalfEven(v)))),
+      )
+      : makeTensor(DataType.FLOAT, dims, data);
     pending = [];
     return { [batch.inputName]: t };
   };

@@ -111,7 +111,7 @@ function presetBatches(
   options: EvalSetOptions,
 ): Pick<DataSource, "count" | "inputNames" | "batches"> {
   const input = imageInput(options);
-  const p = resolvePreprocess(options.preset ?? defaultPreset, input?.dims);
+  const p = resolvePreprocess(options.preset ?? defaultPreset, input?.dims, input?.dtype);
   const fixed = fixedBatch(input);
   const inputName = options.inputName ?? presetInputName(p.name);
   const pre: PreprocessOptions = {};

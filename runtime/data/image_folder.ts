@@ -63,7 +63,7 @@ export function imageSource(
     input?: ModelInput;
   },
 ): ImageSource {
-  const p = resolvePreprocess(options.preset, options.input?.dims);
+  const p = resolvePreprocess(options.preset, options.input?.dims, options.input?.dtype);
   const fixed = fixedBatch(options.input);
   const chosen = images.slice(0, limitSamples(images.length, options.maxSamples));
   const inputName = options.inputName ?? presetInputName(p.name);

@@ -143,3 +143,12 @@ Deno.test("registry: one file per kind; kinds import only the contract (source.t
     for (const imp of local) assert(allowed.includes(imp!), `${e.name} imports ${imp}`);
   }
 });
+
+Deno.test("text: a model with a fixed [1, 32] input gets 32-byte windows, one per call", async () => {
+  const inputs = [{ name: "input_ids", dtype: DataType.INT64, dims: [1, 32] }];
+  const src = (await openDataSource(testdata("lm-calib.txt"), { inputs, maxSamples: 3 })) as TextSource;
+  assertEquals(src.context, 32);
+  const dims = [];
+  for await (const b of src.batches(8)) dims.push(b.input_ids!.dims);
+  assertEquals(dims, [[1, 32], [1, 32], [1, 32]]);
+});

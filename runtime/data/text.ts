@@ -80,18 +80,25 @@ export function textSource(bytes: Uint8Array, options: TextSourceOptions = {}): 
 /** Any other file: byte-level LM text. */
 export const textKind: DataKind = {
   name: "text",
-  describe: "any other file: text for a byte-level LM (int64 byte ids, windows of --context bytes)",
+  describe:
+    "any other file: text for a byte-level LM (int64 byte ids; 128-byte windows, or the model's fixed length)",
   async matches(spec: string): Promise<boolean> {
     return !!(await statOrNull(spec))?.isFile;
   },
   async open(spec: string, options: OpenDataOptions): Promise<DataSource> {
     const text: TextSourceOptions = {};
-    if (options.maxSamples !== undefined) text.maxSamples = options.maxSamples;
-    if (options.context !== undefined) text.context = options.context;
     const only = options.inputs?.length === 1 ? options.inputs[0]!.name : undefined;
+    if (options.maxSamples !== undefined) text.maxSamples = options.maxSamples;
+    const input = options.inputs?.find((i) => i.name === (options.inputName ?? only ?? "input_ids"));
+    const fixedLength = input?.dims?.length === 2 && typeof input.dims[1] === "number"
+      ? input.dims[1]
+      : undefined;
+    // A model with a fixed sequence length takes windows of that length.
+    const context = options.context ?? fixedLength;
+    if (context !== undefined) text.context = context;
     const name = options.inputName ?? only;
     if (name !== undefined) text.inputName = name;
-    const fixed = fixedBatch(options.inputs?.find((i) => i.name === (name ?? "input_ids")));
+    const fixed = fixedBatch(input);
     if (fixed !== null) text.batch = fixed;
     return textSource(await Deno.readFile(spec), text);
   },
