@@ -94,3 +94,16 @@ Deno.test("image folder + `image` spec: size, layout and the fixed batch come fr
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("image spec: `image:mean=0.5,std=0.25` on segmenter-tiny's input reproduces the segmenter preset exactly", async () => {
+  const set = new URL("../testdata/segmenter-tiny-calib", import.meta.url).pathname;
+  const inputs = [{ name: "pixel_values", dtype: DataType.FLOAT, dims: ["batch", 3, 64, 64] }];
+  const first = async (preset: string) => {
+    const src = await openDataSource(set, { preset: preset as "image", inputs, maxSamples: 2 });
+    for await (const b of src.batches(2)) return b.pixel_values!;
+    throw new Error("no batch");
+  };
+  const [a, b] = [await first("segmenter"), await first("image:mean=0.5,std=0.25")];
+  assertEquals(b.dims, [2, 3, 64, 64]);
+  assertEquals(Array.from(b.data as Float32Array), Array.from(a.data as Float32Array));
+});

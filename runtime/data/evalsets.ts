@@ -113,7 +113,7 @@ function presetBatches(
   const input = imageInput(options);
   const p = resolvePreprocess(options.preset ?? defaultPreset, input?.dims, input?.dtype);
   const fixed = fixedBatch(input);
-  const inputName = options.inputName ?? presetInputName(p.name);
+  const inputName = options.inputName ?? input?.name ?? presetInputName(p.name);
   const pre: PreprocessOptions = {};
   if (options.layout) pre.layout = options.layout;
   if (options.size) pre.size = options.size;
