@@ -79,19 +79,12 @@ function oneLine(text: string): string {
 }
 
 /**
- * The error as the user reads it: the whole message on one line, plus the messages of its causes that the
- * message does not already contain; with SHIFTKIT_DEBUG=1 the stack traces.
+ * The error as the user reads it: the whole message on one line (messages carry their cause's reason, as
+ * ModelIOError and OrtRuntime.create do); with SHIFTKIT_DEBUG=1 the stack traces and the causes.
  */
 function errorText(e: unknown, debug: boolean): string {
   if (!(e instanceof Error)) return oneLine(String(e));
-  if (!debug) {
-    let text = oneLine(e.message);
-    for (let c = e.cause; c instanceof Error; c = c.cause) {
-      const m = oneLine(c.message);
-      if (m && !text.includes(m)) text += ` (cause: ${m})`;
-    }
-    return text;
-  }
+  if (!debug) return oneLine(e.message);
   let text = e.stack ?? e.message;
   for (let c = e.cause; c instanceof Error; c = c.cause) text += `\nCaused by: ${c.stack ?? c.message}`;
   return text;
