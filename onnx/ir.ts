@@ -63,6 +63,16 @@ export class Value {
     return c.tensor;
   }
 
+  /**
+   * The constant data without caching a lazily decoded tensor on this value: what streaming writers use, so
+   * a model larger than memory passes through tensor by tensor. A tensor already decoded is returned as is.
+   */
+  peekConst(): Tensor | undefined {
+    const c = this.#const;
+    if (!c) return undefined;
+    return c.tensor ?? c.decode!(c.proto!);
+  }
+
   /** Replace the constant data (drops the original encoding). */
   set const(t: Tensor | undefined) {
     this.#const = t === undefined ? undefined : { tensor: t };
