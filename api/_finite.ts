@@ -125,7 +125,9 @@ export function checkWrittenFinite(model: Model, before: InitializerSnapshot): v
       if (i >= 0) {
         throw new NonFiniteError(
           `a pass wrote ${(t.data as ArrayLike<number>)[i]} into initializer "${v.name}" (element ${i}, ` +
-            `dims [${t.dims.join(", ")}]); nothing was written. A degenerate layer or calibration statistic ` +
+            `dims [${
+              t.dims.join(", ")
+            }]); nothing was written. A degenerate layer or calibration statistic ` +
             `(e.g. a zero range) caused it: exclude the layer with --exclude or report the model`,
         );
       }

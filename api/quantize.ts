@@ -167,10 +167,14 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   });
   const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
   if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
-  const runtime = makePassRuntime(finiteOnly(data, calibName), options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }), {
-    reporter,
-    batchSize: options.batchSize ?? 8,
-  });
+  const runtime = makePassRuntime(
+    finiteOnly(data, calibName),
+    options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }),
+    {
+      reporter,
+      batchSize: options.batchSize ?? 8,
+    },
+  );
   const common = {
     bits,
     calibrator: options.calibrator ?? "minmax",

@@ -42,10 +42,14 @@ export function pathClash(
   const outs = outputs.map(([role, p]) => [role, p, canonicalPath(p)] as const);
   for (let i = 0; i < outs.length; i++) {
     for (let j = i + 1; j < outs.length; j++) {
-      if (outs[i]![2] === outs[j]![2]) return `${outs[i]![0]} and ${outs[j]![0]} are the same file "${outs[i]![1]}"`;
+      if (outs[i]![2] === outs[j]![2]) {
+        return `${outs[i]![0]} and ${outs[j]![0]} are the same file "${outs[i]![1]}"`;
+      }
     }
     for (const [role, p] of inputs) {
-      if (outs[i]![2] === canonicalPath(p)) return `${outs[i]![0]} "${outs[i]![1]}" would overwrite ${role} "${p}"`;
+      if (outs[i]![2] === canonicalPath(p)) {
+        return `${outs[i]![0]} "${outs[i]![1]}" would overwrite ${role} "${p}"`;
+      }
     }
   }
   return undefined;

@@ -208,7 +208,9 @@ export const quantizeCommand: Command = {
     const model = await loadModel(modelPath);
     const inputs: [string, string][] = [["the input model", modelPath]];
     const dir = modelPath.includes("/") ? modelPath.slice(0, modelPath.lastIndexOf("/") + 1) : "";
-    for (const loc of loadedFiles(model)?.external.keys() ?? []) inputs.push(["its external data", dir + loc]);
+    for (const loc of loadedFiles(model)?.external.keys() ?? []) {
+      inputs.push(["its external data", dir + loc]);
+    }
     const outputs: [string, string][] = [["-o", out], ["-o's external data", `${out}.data`]];
     if (f.report !== undefined) outputs.push(["--report", String(f.report)]);
     const clash = pathClash(outputs, f.force ? [] : inputs);

@@ -23,7 +23,7 @@ import { constByteLength, decodeModel, encodeModel, modelToMessage, NotOnnxError
 import type { Graph, Model, Node } from "./ir.ts";
 import { limit } from "./limits.ts";
 import { ModelProtoDesc } from "./proto_schema.ts";
-import { type ExternalReader, externalInfo, isExternal } from "./tensor_proto.ts";
+import { externalInfo, type ExternalReader, isExternal } from "./tensor_proto.ts";
 import { verify } from "./verify.ts";
 import { encodedSize } from "./wire.ts";
 import { basename, denoFs, dirname, type FileSystem, isNotFound, trackTemp } from "./_fs.ts";
@@ -174,7 +174,9 @@ function checkExternal(model: Model, reader: RangeReader | undefined, userReader
   for (const { v, p, size } of externalTensors(model)) {
     try {
       if (!reader) {
-        if (!userReader) throw new RangeError("tensor data is external but no external-data reader was given");
+        if (!userReader) {
+          throw new RangeError("tensor data is external but no external-data reader was given");
+        }
         void v.const; // a caller's reader: the only way to check is to read
         continue;
       }
@@ -297,6 +299,16 @@ function joinZipPath(dir: string, location: string): string {
   return parts.join("/");
 }
 
+/** Where the zip's central directory is said to be, for messages. */
+function zipWhere(b: Uint8Array): string {
+  for (let e = b.length - 22; e >= 0 && b.length - e <= 65557; e--) {
+    if (b[e] === 0x50 && b[e + 1] === 0x4b && b[e + 2] === 5 && b[e + 3] === 6) {
+      return `central directory unreadable (end record at byte ${e})`;
+    }
+  }
+  return "no end-of-central-directory record in the last 65557 bytes";
+}
+
 /**
  * Decode a `.zip` bundle: the single `.onnx` entry plus the external data entries it names, inflated one at
  * a time on first use; nothing else is inflated, and the total is capped.
@@ -308,19 +320,26 @@ function decodeZip(bytes: Uint8Array, maxInflated: number): Model {
     try {
       out = unzipSync(bytes, { filter: (f) => f.name === name });
     } catch (e) {
-      throw new SyntaxError(`invalid zip archive (${message(e)})`, { cause: e });
+      throw new SyntaxError(`invalid zip archive: entry "${name}" cannot be inflated (${message(e)})`, {
+        cause: e,
+      });
     }
     return out[name] ?? new Uint8Array();
   };
   try {
     unzipSync(bytes, {
       filter: (f) => {
+        if (f.compression !== 0 && f.compression !== 8) {
+          throw new SyntaxError(
+            `entry "${f.name}" uses compression method ${f.compression} (0 or 8 expected)`,
+          );
+        }
         sizes.set(f.name, f.compression === 0 ? f.size : f.originalSize);
         return false;
       },
     });
   } catch (e) {
-    throw new SyntaxError(`invalid zip archive (${message(e)})`, { cause: e });
+    throw new SyntaxError(`invalid zip archive: ${zipWhere(bytes)} (${message(e)})`, { cause: e });
   }
   const names = [...sizes.keys()].filter((n) => !n.endsWith("/") && !n.startsWith("__MACOSX/"));
   const models = names.filter((n) => n.toLowerCase().endsWith(".onnx"));
@@ -379,7 +398,9 @@ export async function loadModel(pathOrBytes: string | Uint8Array, options: LoadO
       throw new TypeError(`loadModel expects a path or a Uint8Array, got ${typeof pathOrBytes}`);
     }
     try {
-      if (isZip(pathOrBytes)) return decodeZip(pathOrBytes, limit("maxInflatedBytes", options.maxInflatedBytes));
+      if (isZip(pathOrBytes)) {
+        return decodeZip(pathOrBytes, limit("maxInflatedBytes", options.maxInflatedBytes));
+      }
       const user = options.readExternal;
       const reader: ExternalReader | undefined = user && ((location, offset, length) => {
         checkLocation(location);

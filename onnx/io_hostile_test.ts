@@ -3,7 +3,14 @@
  * not a regular file, a huge sparse external file of which a tensor needs 64 bytes, zip bombs, bad dims,
  * cycles and undefined values, a save over the model's own name, a SIGTERM while saving, reproducible zips.
  */
-import { assert, assertEquals, assertLess, assertMatch, assertRejects, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertLess,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { deflateSync, zipSync } from "fflate";
 import { encodeModel } from "./codec.ts";
 import { Model } from "./ir.ts";
@@ -146,7 +153,9 @@ function crc32(data: Uint8Array, times = 1): number {
  * A zip archive written by hand, so entries can share one deflate stream (a zip bomb in a few MB) or declare
  * sizes that lie.
  */
-export function handZip(entries: { name: string; data: Uint8Array; size: number; crc: number; method: 0 | 8 }[]) {
+export function handZip(
+  entries: { name: string; data: Uint8Array; size: number; crc: number; method: 0 | 8 }[],
+) {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
@@ -257,12 +266,17 @@ function tinyMessage(): Message {
 }
 
 Deno.test("hostile: dims [-1, 4] or [2^40] on an initializer are refused at decode with the tensor name", async () => {
-  for (const [dims, re] of [
-    [[-1n, 4n], /tensor "W": dims \[-1, 4\]: dimension 0 is -1; dimensions are integers >= 0/],
-    [[2n ** 40n], /tensor "W": raw_data has 64 bytes, dims declare 4398046511104/],
-    [[2n ** 60n], /tensor "W": dims \[1152921504606846976\]: dimension 0 is 1152921504606846976; dimens/],
-    [[2n ** 30n, 2n ** 30n], /tensor "W": dims \[1073741824, 1073741824\] give \d+ elements, more than 2\^53/],
-  ] as [bigint[], RegExp][]) {
+  for (
+    const [dims, re] of [
+      [[-1n, 4n], /tensor "W": dims \[-1, 4\]: dimension 0 is -1; dimensions are integers >= 0/],
+      [[2n ** 40n], /tensor "W": raw_data has 64 bytes, dims declare 4398046511104/],
+      [[2n ** 60n], /tensor "W": dims \[1152921504606846976\]: dimension 0 is 1152921504606846976; dimens/],
+      [
+        [2n ** 30n, 2n ** 30n],
+        /tensor "W": dims \[1073741824, 1073741824\] give \d+ elements, more than 2\^53/,
+      ],
+    ] as [bigint[], RegExp][]
+  ) {
     const msg = tinyMessage();
     const init = ((msg.graph as Message).initializer as Message[])[0]!;
     init.dims = dims;
@@ -342,7 +356,14 @@ Deno.test("hostile: SIGTERM while saving removes the temporary files", async () 
       await p;`;
     await Deno.writeTextFile(`${dir}/save.ts`, script);
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-check", "--config", new URL("../deno.json", import.meta.url).pathname, `${dir}/save.ts`],
+      args: [
+        "run",
+        "-A",
+        "--no-check",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        `${dir}/save.ts`,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).spawn();

@@ -132,6 +132,10 @@ Deno.test("io: a model with 2.5 GiB of external data round-trips tensor by tenso
     assertEquals([d.length, d[0], d[ELEMENTS - 1]], [ELEMENTS, k + 1, k + 1]);
   }
   // Never more than a few tensors (64 MiB each) alive at once, never the 2.5 GiB.
-  assertLess(peakRss - rss0, 1024 * 2 ** 20, `peak RSS grew by ${((peakRss - rss0) / 2 ** 20).toFixed(0)} MiB`);
+  assertLess(
+    peakRss - rss0,
+    1024 * 2 ** 20,
+    `peak RSS grew by ${((peakRss - rss0) / 2 ** 20).toFixed(0)} MiB`,
+  );
   assertLess(performance.now() - t0, 60_000);
 });

@@ -45,7 +45,10 @@ function checkedCount(p: Message, name: string): number {
     n *= Number(d);
   });
   if (!Number.isSafeInteger(n)) {
-    throw new TensorDecodeError(name, `dims [${raw.map(String).join(", ")}] give ${n} elements, more than 2^53`);
+    throw new TensorDecodeError(
+      name,
+      `dims [${raw.map(String).join(", ")}] give ${n} elements, more than 2^53`,
+    );
   }
   return n;
 }
