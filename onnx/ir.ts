@@ -63,6 +63,12 @@ export class Value {
     return c.tensor;
   }
 
+  /** Replace the constant data (drops the original encoding). */
+  set const(t: Tensor | undefined) {
+    this.#const = t === undefined ? undefined : { tensor: t };
+    if (t) this.type = { elemType: t.dtype, shape: [...t.dims] };
+  }
+
   /**
    * The constant data without caching a lazily decoded tensor on this value: what streaming writers use, so
    * a model larger than memory passes through tensor by tensor. A tensor already decoded is returned as is.
@@ -71,12 +77,6 @@ export class Value {
     const c = this.#const;
     if (!c) return undefined;
     return c.tensor ?? c.decode!(c.proto!);
-  }
-
-  /** Replace the constant data (drops the original encoding). */
-  set const(t: Tensor | undefined) {
-    this.#const = t === undefined ? undefined : { tensor: t };
-    if (t) this.type = { elemType: t.dtype, shape: [...t.dims] };
   }
 
   /** @internal codec: attach an encoded TensorProto, decoded on first access. */
