@@ -81,7 +81,10 @@ export function finiteOnly(data: DataSource, what: string): DataSource {
 export interface InitializerSnapshot {
   /** The encoded proto of each initializer. */
   readonly protos: Map<Value, Message | undefined>;
-  /** The data of every Constant node's tensor (normalization turns them into initializers as they are). */
+  /**
+   * The data of every Constant node's tensor (normalization turns them into initializers as they are) and of
+   * initializers built in memory.
+   */
   readonly constants: Set<unknown>;
 }
 
@@ -95,7 +98,10 @@ export function snapshotInitializers(model: Model): InitializerSnapshot {
   const protos = new Map<Value, Message | undefined>();
   const constants = new Set<unknown>();
   for (const g of model.allGraphs()) {
-    for (const v of g.initializers) protos.set(v, v.encodedConst);
+    for (const v of g.initializers) {
+      protos.set(v, v.encodedConst);
+      if (!v.encodedConst && v.const) constants.add(v.const.data); // built in memory, already decoded
+    }
     for (const n of g.nodes) {
       if (n.opType !== "Constant") continue;
       for (const a of n.attrs.values()) {
