@@ -137,6 +137,7 @@ function jpegHeader(b: Uint8Array): ImageHeader {
  *
  * @param bytes the file
  * @param maxPixels most pixels (width x height) @default 2^25, or SHIFTKIT_MAX_PIXELS
+ * @param name the file, for messages
  * @returns the format and size
  * @throws {SyntaxError} for a damaged container, naming the byte offset and chunk or marker
  * @throws {RangeError} when width x height exceeds the limit
@@ -148,23 +149,25 @@ function jpegHeader(b: Uint8Array): ImageHeader {
  * assertThrows(() => imageHeader(png), SyntaxError, "PNG chunk 0 at byte 8 is truncated");
  * ```
  */
-export function imageHeader(bytes: Uint8Array, maxPixels?: number): ImageHeader {
+export function imageHeader(bytes: Uint8Array, maxPixels?: number, name?: string): ImageHeader {
+  const what = name === undefined
+    ? `image (${bytes.length} bytes)`
+    : `image "${name}" (${bytes.length} bytes)`;
   let h: ImageHeader;
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) h = pngHeader(bytes);
     else if (bytes[0] === 0xff && bytes[1] === 0xd8) h = jpegHeader(bytes);
     else throw new SyntaxError("neither PNG nor JPEG magic at byte 0");
   } catch (e) {
-    throw new SyntaxError(`Cannot decode image (${bytes.length} bytes): ${(e as Error).message}`, {
+    throw new SyntaxError(`Cannot decode ${what}: ${(e as Error).message}`, {
       cause: e,
     });
   }
   const cap = limit("maxPixels", maxPixels);
   if (h.width * h.height > cap) {
     throw new RangeError(
-      `image of ${h.width}x${h.height} = ${
-        h.width * h.height
-      } pixels (${h.sizeField}) is over the limit of ` +
+      `Cannot decode ${what}: ${h.width}x${h.height} = ${h.width * h.height} pixels (${h.sizeField}) ` +
+        `is over the limit of ` +
         `${cap} pixels (SHIFTKIT_MAX_PIXELS); nothing was decoded`,
     );
   }

@@ -150,7 +150,8 @@ export function presetInputName(name: PresetName): string {
  * images are expanded to three channels.
  *
  * @param bytes the file
- * @param options `maxPixels`: most width x height (checked from the header before decoding)
+ * @param options `maxPixels`: most width x height (checked from the header before decoding); `name`: the
+ *   file, for messages
  *   @default 2^25 pixels, or the environment variable SHIFTKIT_MAX_PIXELS
  * @returns the image
  * @throws {SyntaxError} when the bytes are neither PNG nor JPEG, the container is damaged (with the byte
@@ -167,10 +168,16 @@ export function presetInputName(name: PresetName): string {
  * assertEquals(Array.from(img.data), [255, 255, 255]);
  * ```
  */
-export function decodeImage(bytes: Uint8Array, options: { maxPixels?: number } = {}): RgbImage {
+export function decodeImage(
+  bytes: Uint8Array,
+  options: { maxPixels?: number; name?: string } = {},
+): RgbImage {
   let rgba: { width: number; height: number; data: Uint8Array };
   // The container and the declared size first: nothing is decoded from a file over the pixel limit.
-  const head = imageHeader(bytes, options.maxPixels);
+  const head = imageHeader(bytes, options.maxPixels, options.name);
+  const what = options.name === undefined
+    ? `image (${bytes.length} bytes`
+    : `image "${options.name}" (${bytes.length} bytes`;
   try {
     if (head.format === "png") {
       // pngjs reads chunks with Buffer methods (readUInt32BE), so hand it a Buffer view of the bytes.
@@ -187,9 +194,7 @@ export function decodeImage(bytes: Uint8Array, options: { maxPixels?: number } =
   } catch (e) {
     const where = head.format === "png" ? "PNG IDAT data" : "JPEG scan data";
     throw new SyntaxError(
-      `Cannot decode image (${bytes.length} bytes, ${head.width}x${head.height}): ${where}: ${
-        (e as Error).message
-      }`,
+      `Cannot decode ${what}, ${head.width}x${head.height}): ${where}: ${(e as Error).message}`,
       { cause: e },
     );
   }
@@ -198,7 +203,7 @@ export function decodeImage(bytes: Uint8Array, options: { maxPixels?: number } =
     rgba.data.length < head.width * head.height * 4
   ) {
     throw new SyntaxError(
-      `Cannot decode image (${bytes.length} bytes): ${head.sizeField} declares ${head.width}x${head.height}, ` +
+      `Cannot decode ${what}): ${head.sizeField} declares ${head.width}x${head.height}, ` +
         `the decoder produced ${rgba.width}x${rgba.height}`,
     );
   }
