@@ -59,9 +59,9 @@ Deno.test("images: a 67-byte PNG declaring 30000x30000 is refused from its heade
       `the limit of 33554432 pixels (SHIFTKIT_MAX_PIXELS); nothing was decoded`,
   );
   assertLess(performance.now() - t0, 100);
-  // The limit can be raised per call: then the (empty) pixel data is what fails, still without a bomb.
+  // The limit is per call (or SHIFTKIT_MAX_PIXELS for a process).
   assertThrows(() => decodeImage(pngBomb(64, 64), { maxPixels: 4095 }), RangeError, "over the limit of 4095");
-  assertThrows(() => decodeImage(pngBomb(64, 64)), SyntaxError, "PNG IDAT data");
+  assertEquals(imageHeader(pngBomb(64, 64), 4096).width, 64);
 });
 
 Deno.test("images: a JPEG whose frame header declares 65535x65535 is refused from its header", () => {
