@@ -13,29 +13,13 @@ import {
 } from "@std/assert";
 import { deflateSync, zipSync } from "fflate";
 import { encodeModel } from "./codec.ts";
-import { Model } from "./ir.ts";
+import type { Model } from "./ir.ts";
+import { crc32, handZip, tinyModel } from "../tests/_hostile.ts";
 import { type FileSystem, loadModel, ModelIOError, modelToFiles, saveModel } from "./io.ts";
 import { DataType, makeTensor } from "./tensor.ts";
 import { decodeMessage, encodeMessage, type Message } from "./wire.ts";
 import { denoFs } from "./_fs.ts";
 import { ModelProtoDesc } from "./proto_schema.ts";
-
-/** y = x @ W: the smallest model with one weight (16 floats = 64 bytes). */
-export function tinyModel(): Model {
-  const m = new Model();
-  m.opsets.set("", 17);
-  const x = m.graph.value("x");
-  x.type = { elemType: DataType.FLOAT, shape: [1, 4] };
-  m.graph.inputs.push(x);
-  const w = m.graph.addInitializer(
-    "W",
-    makeTensor(DataType.FLOAT, [4, 4], Float32Array.from({ length: 16 }, (_, i) => i)),
-  );
-  const mm = m.graph.addNode("MatMul", [x, w], ["y"], { name: "mm" });
-  mm.outputs[0]!.type = { elemType: DataType.FLOAT, shape: [1, 4] };
-  m.graph.outputs.push(mm.outputs[0]!);
-  return m;
-}
 
 /** The tiny model's bytes with W external in `location` at `offset`. */
 function externalAt(location: string, offset: number): Uint8Array {
@@ -136,75 +120,6 @@ Deno.test("hostile: a 3 GiB sparse external file of which a tensor needs 64 byte
 });
 
 // ---------------------------------------------------------------------------------------- zip files
-
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(data: Uint8Array, times = 1): number {
-  let c = 0xffffffff;
-  for (let t = 0; t < times; t++) for (const b of data) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/**
- * A zip archive written by hand, so entries can share one deflate stream (a zip bomb in a few MB) or declare
- * sizes that lie.
- */
-export function handZip(
-  entries: { name: string; data: Uint8Array; size: number; crc: number; method: 0 | 8 }[],
-) {
-  const enc = new TextEncoder();
-  const parts: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = enc.encode(e.name);
-    const local = new Uint8Array(30 + name.length);
-    const dv = new DataView(local.buffer);
-    dv.setUint32(0, 0x04034b50, true);
-    dv.setUint16(4, 20, true);
-    dv.setUint16(8, e.method, true);
-    dv.setUint32(14, e.crc, true);
-    dv.setUint32(18, e.data.length, true);
-    dv.setUint32(22, e.size, true);
-    dv.setUint16(26, name.length, true);
-    local.set(name, 30);
-    const cen = new Uint8Array(46 + name.length);
-    const cv = new DataView(cen.buffer);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint16(4, 20, true);
-    cv.setUint16(6, 20, true);
-    cv.setUint16(10, e.method, true);
-    cv.setUint32(16, e.crc, true);
-    cv.setUint32(20, e.data.length, true);
-    cv.setUint32(24, e.size, true);
-    cv.setUint16(28, name.length, true);
-    cv.setUint32(42, offset, true);
-    cen.set(name, 46);
-    parts.push(local, e.data);
-    central.push(cen);
-    offset += local.length + e.data.length;
-  }
-  const cdSize = central.reduce((a, c) => a + c.length, 0);
-  const end = new Uint8Array(22);
-  const ev = new DataView(end.buffer);
-  ev.setUint32(0, 0x06054b50, true);
-  ev.setUint16(8, entries.length, true);
-  ev.setUint16(10, entries.length, true);
-  ev.setUint32(12, cdSize, true);
-  ev.setUint32(16, offset, true);
-  const all = [...parts, ...central, end];
-  const out = new Uint8Array(all.reduce((a, p) => a + p.length, 0));
-  let p = 0;
-  for (const a of all) {
-    out.set(a, p);
-    p += a.length;
-  }
-  return out;
-}
 
 Deno.test("hostile: a 3 MB zip of 3 GiB unreferenced entries inflates only the model", async () => {
   const model = encodeModel(tinyModel());
@@ -349,7 +264,7 @@ Deno.test("hostile: SIGTERM while saving removes the temporary files", async () 
     const script = `
       import { saveModel } from "${new URL("./io.ts", import.meta.url)}";
       import { denoFs } from "${new URL("./_fs.ts", import.meta.url)}";
-      import { tinyModel } from "${new URL("./io_hostile_test.ts", import.meta.url)}";
+      import { tinyModel } from "${new URL("../tests/_hostile.ts", import.meta.url)}";
       const slow = { ...denoFs, rename: () => new Promise((r) => setTimeout(r, 60000)) };
       const p = saveModel(tinyModel(), "${dir}/m.onnx", { externalData: { threshold: 0 }, fs: slow });
       console.log("writing");
