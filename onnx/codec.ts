@@ -486,9 +486,13 @@ export function constByteLength(v: Value): number | undefined {
 
 function encodeAttr(a: Attribute, opts: EncodeOptions): Message {
   const raw = a.raw as { proto: Message; value: unknown; type: AttrType } | undefined;
+  // A tensor attribute stored as external data is inlined (its bytes were read at decode): the encoded model
+  // then stands alone, like initializers without an externalize hook.
+  const externalTensor = a.type === AttrType.TENSOR && raw?.proto.t !== undefined &&
+    isExternal(raw.proto.t as Message);
   if (
     raw && raw.value === a.value && raw.type === a.type && raw.proto.name === a.name &&
-    a.type !== AttrType.GRAPH && a.type !== AttrType.GRAPHS
+    a.type !== AttrType.GRAPH && a.type !== AttrType.GRAPHS && !externalTensor
   ) {
     return raw.proto;
   }
@@ -530,7 +534,9 @@ function encodeAttr(a: Attribute, opts: EncodeOptions): Message {
       out.graphs = (v as Graph[]).map((g) => encodeGraph(g, opts));
       break;
   }
-  if (raw && raw.type === a.type && a.type === AttrType.TENSOR && raw.value === v) out.t = raw.proto.t;
+  if (raw && raw.type === a.type && a.type === AttrType.TENSOR && raw.value === v && !externalTensor) {
+    out.t = raw.proto.t;
+  }
   return out;
 }
 

@@ -296,3 +296,39 @@ Deno.test("hostile: SIGTERM while saving removes the temporary files", async () 
     assertEquals(await listDir(dir), ["save.ts"]);
   });
 });
+
+Deno.test("hostile: a Constant whose tensor is external data is read by range and inlined on encode", async () => {
+  await withTempDir(async (dir) => {
+    const msg = tinyMessage();
+    const g = msg.graph as Message;
+    g.node = [
+      {
+        op_type: "Constant",
+        name: "c",
+        output: ["W2"],
+        attribute: [{
+          name: "value",
+          type: 4,
+          t: {
+            name: "W2",
+            dims: [4n, 4n],
+            data_type: DataType.FLOAT,
+            data_location: 1,
+            external_data: [{ key: "location", value: "c.bin" }, { key: "offset", value: "64" }],
+          },
+        }],
+      },
+      { op_type: "MatMul", name: "mm", input: ["x", "W2"], output: ["y"] },
+    ];
+    g.initializer = [];
+    await Deno.writeFile(`${dir}/m.onnx`, encodeMessage(msg, ModelProtoDesc));
+    await Deno.writeFile(`${dir}/c.bin`, new Uint8Array(128).fill(1, 64));
+    const m = await loadModel(`${dir}/m.onnx`);
+    const standalone = await loadModel(encodeModel(m)); // no reader: the tensor travelled inline
+    const t = standalone.graph.nodes[0]!.attrs.get("value")!.value as { data: Float32Array };
+    assertEquals(new Uint8Array(t.data.buffer, t.data.byteOffset, 4), new Uint8Array(4).fill(1));
+    await Deno.remove(`${dir}/c.bin`);
+    await Deno.symlink("/dev/zero", `${dir}/c.bin`); // the same model, its data now a device
+    await assertRejects(() => loadModel(`${dir}/m.onnx`), ModelIOError, `external data file "c.bin"`);
+  });
+});
