@@ -421,6 +421,15 @@ export async function loadModel(pathOrBytes: string | Uint8Array, options: LoadO
   const fs = options.fs ?? denoFs;
   let bytes: Uint8Array;
   try {
+    // A FIFO or a device (/dev/zero) would block or never end: only regular files of a protobuf's size.
+    const facts = fs.stat(path);
+    if (!facts.isFile) throw new RangeError("not a regular file (a device, FIFO, socket or directory)");
+    if (facts.size > PROTOBUF_LIMIT) {
+      throw new RangeError(
+        `the file has ${facts.size} bytes, over protobuf's limit of ${PROTOBUF_LIMIT} (larger models keep ` +
+          `their weights in external data files)`,
+      );
+    }
     bytes = await fs.readFile(path);
   } catch (e) {
     throw new ModelIOError("load", path, isNotFound(e) ? "file not found" : message(e), { cause: e });

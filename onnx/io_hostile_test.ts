@@ -332,3 +332,21 @@ Deno.test("hostile: a Constant whose tensor is external data is read by range an
     await assertRejects(() => loadModel(`${dir}/m.onnx`), ModelIOError, `external data file "c.bin"`);
   });
 });
+
+Deno.test("hostile: a model path that is a FIFO, a device or a directory is refused at once", async () => {
+  await withTempDir(async (dir) => {
+    const mk = await new Deno.Command("mkfifo", { args: [`${dir}/fifo.onnx`] }).output();
+    assert(mk.success, "mkfifo");
+    await Deno.symlink("/dev/zero", `${dir}/zero.onnx`);
+    await Deno.mkdir(`${dir}/dir.onnx`);
+    for (const name of ["fifo.onnx", "zero.onnx", "dir.onnx"]) {
+      const t0 = performance.now();
+      const e = await assertRejects(() => loadModel(`${dir}/${name}`), ModelIOError);
+      assertEquals(
+        e.message,
+        `Cannot load model "${dir}/${name}": not a regular file (a device, FIFO, socket or directory)`,
+      );
+      assertLess(performance.now() - t0, 1000);
+    }
+  });
+});

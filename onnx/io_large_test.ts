@@ -72,6 +72,7 @@ Deno.test("io: a model with 2.5 GiB of external data round-trips tensor by tenso
     },
     stat(path) {
       if (path === "/virt/big.data") return { isFile: true, size: TENSORS * BYTES };
+      if (files.has(path)) return { isFile: true, size: files.get(path)!.length };
       const chunks = written.get(path)!;
       return { isFile: true, size: chunks.reduce((a, c) => Math.max(a, c.at + c.length), 0) };
     },
