@@ -132,12 +132,13 @@ export function directoryFiles(fs: FileSystem, dir: string): (location: string) 
         `external data file "${location}" escapes the model's directory (it resolves to "${real}")`,
       );
     }
-    const facts = fs.stat(path);
+    const facts = fs.stat(real);
     if (!facts.isFile) {
       throw new RangeError(
         `external data file "${location}" is not a regular file (a device, FIFO, socket or directory)`,
       );
     }
-    return { size: facts.size, read: (offset, length) => fs.readRange(path, offset, length) };
+    // Read the resolved path: later reads neither follow a link swapped in nor depend on the working folder.
+    return { size: facts.size, read: (offset, length) => fs.readRange(real, offset, length) };
   };
 }
