@@ -18,16 +18,18 @@
  * failure and on SIGINT/SIGTERM. Zip bundles are byte-for-byte reproducible (a fixed entry time).
  * @module
  */
-import { unzipSync, zipSync } from "fflate";
+import { zipSync } from "fflate";
 import { constByteLength, decodeModel, encodeModel, modelToMessage, NotOnnxError } from "./codec.ts";
-import type { Graph, Model, Node } from "./ir.ts";
+import type { Model } from "./ir.ts";
 import { limit } from "./limits.ts";
 import { ModelProtoDesc } from "./proto_schema.ts";
 import { externalInfo, type ExternalReader, isExternal } from "./tensor_proto.ts";
-import { verify } from "./verify.ts";
 import { encodedSize } from "./wire.ts";
-import { basename, denoFs, dirname, type FileSystem, isNotFound, trackTemp } from "./_fs.ts";
-import { bytesFile, checkLocation, directoryFiles, type RangeReader, rangeReader } from "./_external_data.ts";
+import { basename, denoFs, dirname, type FileSystem, isNotFound } from "./_fs.ts";
+import { checkLocation, directoryFiles, type RangeReader, rangeReader } from "./_external_data.ts";
+import { checkStructure } from "./_graph_checks.ts";
+import { PendingFile } from "./_pending_file.ts";
+import { decodeZip } from "./_zip.ts";
 
 export type { FileSystem, FileWriter } from "./_fs.ts";
 
@@ -195,73 +197,6 @@ function checkExternal(model: Model, reader: RangeReader | undefined, userReader
   }
 }
 
-/**
- * Refuse graphs that cannot run: a cycle, or a node reading a value nothing defines (with the node names),
- * as verify() reports them.
- * An acyclic graph whose nodes are stored out of order (onnxruntime accepts those) is sorted in place.
- */
-function checkStructure(model: Model): void {
-  for (const g of model.allGraphs()) sortOrRefuse(g);
-  // Only what makes a graph unrunnable is a load error; missing type annotations, unknown domains and the
-  // like stay verify()'s business after a pass (onnxruntime accepts some of them, and tools build such models).
-  const problems = verify(model).filter((p) => STRUCTURAL.test(p));
-  if (problems.length > 0) {
-    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : "";
-    throw new RangeError(`the graph is invalid: ${problems.slice(0, 3).join("; ")}${more}`);
-  }
-}
-
-/** verify() problems that make a graph unrunnable: a value read but never defined, or defined twice. */
-const STRUCTURAL = /is not defined|is used before it is produced|is defined twice/;
-
-function sortOrRefuse(g: Graph): void {
-  const index = new Map<Node, number>(g.nodes.map((n, i) => [n, i]));
-  let sorted = true;
-  const deps = (n: Node): Node[] => {
-    const out: Node[] = [];
-    const visit = (x: Node) => {
-      for (const v of x.inputs) {
-        // A value produced in this graph (subgraphs may read values of the graphs around them).
-        if (v?.producer && index.has(v.producer)) out.push(v.producer);
-      }
-      for (const sg of x.subgraphs()) for (const inner of sg.nodes) visit(inner);
-    };
-    visit(n);
-    return out;
-  };
-  for (const n of g.nodes) {
-    for (const d of deps(n)) if (index.get(d)! >= index.get(n)!) sorted = false;
-  }
-  if (sorted) return;
-  // Kahn's algorithm, stable in file order.
-  const pending = new Map<Node, number>();
-  const users = new Map<Node, Node[]>();
-  for (const n of g.nodes) {
-    const ds = [...new Set(deps(n))];
-    pending.set(n, ds.length);
-    for (const d of ds) users.set(d, [...(users.get(d) ?? []), n]);
-  }
-  const order: Node[] = [];
-  const ready = g.nodes.filter((n) => pending.get(n) === 0);
-  while (ready.length > 0) {
-    const n = ready.shift()!;
-    order.push(n);
-    for (const u of users.get(n) ?? []) {
-      const left = pending.get(u)! - 1;
-      pending.set(u, left);
-      if (left === 0) ready.push(u);
-    }
-  }
-  if (order.length < g.nodes.length) {
-    const stuck = g.nodes.filter((n) => pending.get(n)! > 0).map((n) => `"${n.name || n.opType}"`);
-    throw new RangeError(
-      `graph "${g.name}" has a cycle through nodes ${stuck.slice(0, 8).join(", ")}` +
-        (stuck.length > 8 ? ` (${stuck.length} nodes)` : ""),
-    );
-  }
-  g.nodes.splice(0, g.nodes.length, ...order);
-}
-
 const SIGNATURES: [string, number[]][] = [
   ["a PNG image", [0x89, 0x50, 0x4e, 0x47]],
   ["a JPEG image", [0xff, 0xd8, 0xff]],
@@ -296,88 +231,6 @@ function decodeAll(bytes: Uint8Array, reader: RangeReader | undefined, user?: Ex
   return model;
 }
 
-function joinZipPath(dir: string, location: string): string {
-  const parts: string[] = [];
-  for (const p of (dir + location).split(/[\\/]/)) {
-    if (p === "" || p === ".") continue;
-    parts.push(p);
-  }
-  return parts.join("/");
-}
-
-/** Where the zip's central directory is said to be, for messages. */
-function zipWhere(b: Uint8Array): string {
-  for (let e = b.length - 22; e >= 0 && b.length - e <= 65557; e--) {
-    if (b[e] === 0x50 && b[e + 1] === 0x4b && b[e + 2] === 5 && b[e + 3] === 6) {
-      return `central directory unreadable (end record at byte ${e})`;
-    }
-  }
-  return "no end-of-central-directory record in the last 65557 bytes";
-}
-
-/**
- * Decode a `.zip` bundle: the single `.onnx` entry plus the external data entries it names, inflated one at
- * a time on first use; nothing else is inflated, and the total is capped.
- */
-function decodeZip(bytes: Uint8Array, maxInflated: number): Model {
-  const sizes = new Map<string, number>();
-  const inflate = (name: string): Uint8Array => {
-    let out: Record<string, Uint8Array>;
-    try {
-      out = unzipSync(bytes, { filter: (f) => f.name === name });
-    } catch (e) {
-      throw new SyntaxError(`invalid zip archive: entry "${name}" cannot be inflated (${message(e)})`, {
-        cause: e,
-      });
-    }
-    return out[name] ?? new Uint8Array();
-  };
-  try {
-    unzipSync(bytes, {
-      filter: (f) => {
-        if (f.compression !== 0 && f.compression !== 8) {
-          throw new SyntaxError(
-            `entry "${f.name}" uses compression method ${f.compression} (0 or 8 expected)`,
-          );
-        }
-        sizes.set(f.name, f.compression === 0 ? f.size : f.originalSize);
-        return false;
-      },
-    });
-  } catch (e) {
-    throw new SyntaxError(`invalid zip archive: ${zipWhere(bytes)} (${message(e)})`, { cause: e });
-  }
-  const names = [...sizes.keys()].filter((n) => !n.endsWith("/") && !n.startsWith("__MACOSX/"));
-  const models = names.filter((n) => n.toLowerCase().endsWith(".onnx"));
-  if (models.length !== 1) {
-    const what = models.length === 0
-      ? `no .onnx file (entries: ${names.length ? names.slice(0, 20).join(", ") : "none"})`
-      : `${models.length} .onnx files (${models.slice(0, 20).join(", ")}); expected exactly one`;
-    throw new SyntaxError(`the zip archive holds ${what}`);
-  }
-  let inflated = 0;
-  const budget = (name: string): void => {
-    const size = sizes.get(name)!;
-    inflated += size;
-    if (inflated > maxInflated) {
-      throw new RangeError(
-        `zip entry "${name}" (${size} bytes inflated) brings the bundle to ${inflated} inflated bytes, ` +
-          `over the limit of ${maxInflated} (maxInflatedBytes; SHIFTKIT_MAX_INFLATED_BYTES)`,
-      );
-    }
-  };
-  const modelName = models[0]!;
-  budget(modelName);
-  const dir = dirname(modelName);
-  const reader = rangeReader((loc) => {
-    const entry = joinZipPath(dir, loc);
-    if (!sizes.has(entry)) return undefined;
-    budget(entry);
-    return bytesFile(inflate(entry));
-  });
-  return decodeAll(inflate(modelName), reader);
-}
-
 /**
  * Load a model from a file path (`.onnx`, with external data resolved next to it, or a `.zip` bundle) or
  * from bytes (a model or a zip bundle; external data through `options.readExternal`).
@@ -405,7 +258,7 @@ export async function loadModel(pathOrBytes: string | Uint8Array, options: LoadO
     }
     try {
       if (isZip(pathOrBytes)) {
-        return decodeZip(pathOrBytes, limit("maxInflatedBytes", options.maxInflatedBytes));
+        return decodeZip(pathOrBytes, limit("maxInflatedBytes", options.maxInflatedBytes), decodeAll);
       }
       const user = options.readExternal;
       const reader: ExternalReader | undefined = user && ((location, offset, length) => {
@@ -436,7 +289,7 @@ export async function loadModel(pathOrBytes: string | Uint8Array, options: LoadO
   }
   try {
     if (isZip(bytes)) {
-      const model = decodeZip(bytes, limit("maxInflatedBytes", options.maxInflatedBytes));
+      const model = decodeZip(bytes, limit("maxInflatedBytes", options.maxInflatedBytes), decodeAll);
       storedFiles.set(model, { modelBytes: bytes.length, external: new Map(), dir: dirname(path) });
       return model;
     }
@@ -560,46 +413,6 @@ export function modelToFiles(
   const entries: Record<string, [Uint8Array, { level: typeof level; mtime: Date }]> = {};
   for (const [n, b] of Object.entries(files)) entries[n] = [b, { level, mtime: ZIP_TIME }];
   return { [name]: zipSync(entries) };
-}
-
-/** One file being written under a temporary name, fsync'ed, then renamed into place. */
-class PendingFile {
-  readonly temp: string;
-  #writer: ReturnType<FileSystem["create"]> | undefined;
-  #untrack: (() => void) | undefined;
-  #pos = 0;
-  renamed = false;
-
-  constructor(readonly fs: FileSystem, readonly final: string, dir: string, name: string) {
-    this.temp = `${dir}.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-    this.#untrack = trackTemp(this.temp);
-    this.#writer = fs.create(this.temp);
-  }
-
-  /** Append `bytes` at `offset` (>= what was written; the gap is zero-filled). */
-  writeAt(offset: number, bytes: Uint8Array): void {
-    if (offset > this.#pos) this.#writer!.write(new Uint8Array(offset - this.#pos));
-    this.#writer!.write(bytes);
-    this.#pos = offset + bytes.length;
-  }
-
-  close(): void {
-    this.#writer!.close();
-    this.#writer = undefined;
-  }
-
-  async commit(): Promise<void> {
-    await this.fs.rename(this.temp, this.final);
-    this.renamed = true;
-    this.#untrack?.();
-  }
-
-  async discard(): Promise<void> {
-    this.#writer?.abort();
-    this.#writer = undefined;
-    if (!this.renamed) await this.fs.remove(this.temp).catch(() => {});
-    this.#untrack?.();
-  }
 }
 
 /**
