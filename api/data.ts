@@ -46,5 +46,11 @@ export async function openData(
   options: OpenDataOptions = {},
 ): Promise<DataSource> {
   if (typeof data !== "string") return data;
-  return openDataSource(await resolveDataSpec(data), options);
+  const path = await resolveDataSpec(data);
+  // A FIFO or a device (/dev/zero, /dev/urandom) would block or never end.
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info && !info.isFile && !info.isDirectory) {
+    throw new RangeError(`DATA "${data}" is not a regular file or a folder (a device, FIFO or socket)`);
+  }
+  return openDataSource(path, options);
 }

@@ -136,6 +136,29 @@ Deno.test("cli hardening: one NaN in the calibration data is refused by every me
   });
 });
 
+Deno.test("cli hardening: DATA that is a device or a FIFO is refused at once", async () => {
+  await withTempDir(async (dir) => {
+    const lm = repoPath("testdata/byte-lm-opt.onnx");
+    assertRefused(
+      await shiftkit("eval", lm, "--task", "lm", "--data", "/dev/zero"),
+      `DATA "/dev/zero" is not a regular file or a folder`,
+    );
+    const mk = await new Deno.Command("mkfifo", { args: [`${dir}/calib.txt`] }).output();
+    assert(mk.success, "mkfifo");
+    const r = await shiftkit(
+      "quantize",
+      lm,
+      "-o",
+      `${dir}/q.onnx`,
+      "--method",
+      "qdq",
+      "--calib",
+      `${dir}/calib.txt`,
+    );
+    assertRefused(r, `DATA "${dir}/calib.txt" is not a regular file or a folder`);
+  });
+});
+
 Deno.test("cli hardening: empty data gives '0 samples' for eval and '0 calibration samples' for quantize", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeFile(`${dir}/empty.txt`, new Uint8Array());
