@@ -350,3 +350,38 @@ Deno.test("hostile: a model path that is a FIFO, a device or a directory is refu
     }
   });
 });
+
+Deno.test("hostile: every file is fsync'ed under its temporary name before any rename", async () => {
+  await withTempDir(async (dir) => {
+    const log: string[] = [];
+    const name = (p: string) => p.slice(dir.length + 1).replace(/\.[0-9a-f]{8}\.tmp$/, ".tmp");
+    const logging: FileSystem = {
+      ...denoFs,
+      create(path) {
+        const w = denoFs.create(path);
+        log.push(`create ${name(path)}`);
+        return {
+          write: (c) => w.write(c),
+          close() {
+            w.close();
+            log.push(`fsync+close ${name(path)}`);
+          },
+          abort: () => w.abort(),
+        };
+      },
+      async rename(from, to) {
+        await denoFs.rename(from, to);
+        log.push(`rename ${name(from)} -> ${name(to)}`);
+      },
+    };
+    await saveModel(tinyModel(), `${dir}/m.onnx`, { externalData: { threshold: 0 }, fs: logging });
+    assertEquals(log, [
+      "create .m.onnx.data.tmp",
+      "fsync+close .m.onnx.data.tmp",
+      "create .m.onnx.tmp",
+      "fsync+close .m.onnx.tmp",
+      "rename .m.onnx.data.tmp -> m.onnx.data",
+      "rename .m.onnx.tmp -> m.onnx",
+    ]);
+  });
+});
