@@ -52,5 +52,14 @@ export async function openData(
   if (info && !info.isFile && !info.isDirectory) {
     throw new RangeError(`DATA "${data}" is not a regular file or a folder (a device, FIFO or socket)`);
   }
-  return openDataSource(path, options);
+  try {
+    return await openDataSource(path, options);
+  } catch (e) {
+    // Image errors name the image's size, not its folder: add the DATA folder (one line, same class).
+    if (e instanceof Error && e.message.startsWith("Cannot decode image") && !e.message.includes(`"`)) {
+      const Cls = e instanceof RangeError ? RangeError : SyntaxError;
+      throw new Cls(`DATA "${data}": ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
 }

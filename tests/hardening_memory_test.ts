@@ -139,6 +139,7 @@ Deno.test("memory: refusals and bombs stay within 20 s and 1 GiB in a real proce
       "--preprocess",
       "imagenet",
     );
+    assertRefusal(png, `DATA "${dir}/images": Cannot decode image`);
     assertRefusal(png, "30000x30000 = 900000000 pixels (PNG IHDR at byte 8) is over the limit of 33554432");
     assertSmall(png, "PNG bomb");
 
