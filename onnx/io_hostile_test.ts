@@ -55,7 +55,7 @@ Deno.test("hostile: external data symlinked outside the model's folder is refuse
     await Deno.symlink("real.bin", `${dir}/model/w.bin`);
     const ok = await loadModel(`${dir}/model/m.onnx`);
     assertEquals((ok.graph.initializers[0]!.const!.data as Float32Array).length, 16);
-    // And nothing from outside reaches a saved copy.
+    // Pointed outside again: refused again, so no save can copy the outside bytes.
     await Deno.remove(`${dir}/model/w.bin`);
     await Deno.symlink(`${dir}/secret.bin`, `${dir}/model/w.bin`);
     await assertRejects(() => loadModel(`${dir}/model/m.onnx`), ModelIOError, "escapes");
