@@ -18,7 +18,16 @@
  * (`decodeModel`, `encodeModel`), `inspectModel`, `verify`, the pass pipeline and the passes.
  * @module
  */
-export { loadModel, type LoadOptions, ModelIOError, saveModel, type SaveOptions } from "./onnx/io.ts";
+export {
+  loadedFiles,
+  loadModel,
+  type LoadOptions,
+  ModelIOError,
+  saveModel,
+  type SaveOptions,
+  storedBytes,
+} from "./onnx/io.ts";
+export { DEFAULT_LIMITS, limit, LIMIT_ENV, type Limits } from "./onnx/limits.ts";
 export { decodeModel, encodeModel, NotOnnxError } from "./onnx/codec.ts";
 export {
   type Dim,

@@ -117,6 +117,10 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
   };
   try {
     const data = await openData(options.data, openOptions);
+    if (data.count === 0) {
+      const name = typeof options.data === "string" ? options.data : `(${data.kind} source)`;
+      throw new RangeError(`0 samples in ${name}: nothing to evaluate`);
+    }
     return await score(task, rt, ref, data, options, reporter);
   } finally {
     await rt.release();

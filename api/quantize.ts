@@ -5,7 +5,7 @@
  * and runs the chosen method's passes with a calibration runtime and a reporter in their context.
  * @module
  */
-import { encodeModel } from "../onnx/codec.ts";
+import { storedBytes } from "../onnx/io.ts";
 import type { Model } from "../onnx/ir.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
@@ -25,6 +25,7 @@ import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
 import { checkInputModel } from "./input_model.ts";
+import { checkWrittenFinite, finiteOnly, snapshotInitializers } from "./_finite.ts";
 import { METHOD_PASSES } from "./methods.ts";
 import { refuseNoSites, type SiteSummary, summarizeSites } from "./sites.ts";
 
@@ -72,7 +73,7 @@ export interface QuantizeOptions {
 export interface QuantizeReport {
   method: Method;
   bits: string;
-  /** Encoded size before and after, bytes. */
+  /** Stored size before and after, bytes: the graph plus all tensor data, external data included. */
   sizeBefore: number;
   sizeAfter: number;
   /** Every pass that ran, with its notes. */
@@ -168,7 +169,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const why = whyNotQuantizable(model);
   if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
   const bits = parseBits(options.method, options.bits);
-  const sizeBefore = encodeModel(model).length;
+  const sizeBefore = storedBytes(model);
   const first = model.graph.inputs.find((v) => !v.isConst);
   const samples = options.samples ?? (options.method === "intvit" ? 32 : undefined);
   const data = await openData(options.calib, {
@@ -177,10 +178,16 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     ...(first ? { inputName: first.name } : {}),
     inputs: modelInputs(model),
   });
-  const runtime = makePassRuntime(data, options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }), {
-    reporter,
-    batchSize: options.batchSize ?? 8,
-  });
+  const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
+  if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
+  const runtime = makePassRuntime(
+    finiteOnly(data, calibName),
+    options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }),
+    {
+      reporter,
+      batchSize: options.batchSize ?? 8,
+    },
+  );
   const common = {
     bits,
     calibrator: options.calibrator ?? "minmax",
@@ -188,10 +195,12 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     extra: options.extra ?? {},
   };
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
+  const before = snapshotInitializers(model);
   const result = await runPipeline(model, passes, { reporter, runtime });
   const methodSteps = result.steps.slice(NORMALIZE.length);
   const sites = summarizeSites(methodSteps);
   if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
+  checkWrittenFinite(model, before);
   const problems = verify(model);
   if (problems.length) {
     throw new Error(
@@ -202,7 +211,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     method: options.method,
     bits: bits.label,
     sizeBefore,
-    sizeAfter: encodeModel(model).length,
+    sizeAfter: storedBytes(model),
     steps: result.steps,
     calibrationSamples: data.count,
     sites,

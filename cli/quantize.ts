@@ -3,7 +3,7 @@
  * api/quantize.ts. Parses flags, calls the library, writes the model (atomically) and the optional report.
  * @module
  */
-import { loadModel, saveModel } from "../onnx/io.ts";
+import { loadedFiles, loadModel, saveModel } from "../onnx/io.ts";
 import { type Method, METHODS, quantize, type QuantizeReport } from "../api/quantize.ts";
 import type { Preprocess } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
@@ -12,6 +12,7 @@ import { DATA_HELP } from "./data_help.ts";
 import { type Command, UsageError } from "./command.ts";
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { writeQuantizeReport } from "./report.ts";
+import { pathClash } from "./_paths.ts";
 
 /** The metric a task is judged by. */
 function headlineMetric(m: Record<string, number>): string | undefined {
@@ -52,6 +53,7 @@ const COMMON_FLAGS = new Set([
   "data",
   "batch-size",
   "allow-no-sites",
+  "force",
 ]);
 
 function str(v: unknown): string | undefined {
@@ -127,6 +129,11 @@ export const quantizeCommand: Command = {
       value: "FILE.html",
       path: "file",
       help: "write a self-contained HTML report",
+    },
+    {
+      name: "force",
+      type: "boolean",
+      help: "let -o overwrite the input model or its external data (refused otherwise)",
     },
     {
       name: "task",
@@ -235,6 +242,15 @@ export const quantizeCommand: Command = {
     }
     const modelPath = args.positionals[0]!;
     const model = await loadModel(modelPath);
+    const inputs: [string, string][] = [["the input model", modelPath]];
+    const dir = modelPath.includes("/") ? modelPath.slice(0, modelPath.lastIndexOf("/") + 1) : "";
+    for (const loc of loadedFiles(model)?.external.keys() ?? []) {
+      inputs.push(["its external data", dir + loc]);
+    }
+    const outputs: [string, string][] = [["-o", out], ["-o's external data", `${out}.data`]];
+    if (f.report !== undefined) outputs.push(["--report", String(f.report)]);
+    const clash = pathClash(outputs, f.force ? [] : inputs);
+    if (clash) throw new UsageError(`${clash}${f.force ? "" : " (pass --force to allow it)"}`);
     const task = f.task === undefined ? undefined : String(f.task) as Task;
     const reference = task ? await loadModel(modelPath) : undefined;
     const batchSize = f["batch-size"] === undefined ? undefined : positiveInt(f["batch-size"], "batch-size");

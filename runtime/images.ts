@@ -6,6 +6,8 @@
  * stored as float32; for the usual `(x/255 - m) / s` form, mean = 255 m and std = 255 s.
  * @module
  */
+import { limit } from "../onnx/limits.ts";
+import { imageHeader } from "./_image_header.ts";
 import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
@@ -161,8 +163,13 @@ export function presetInputName(name: string): string {
  * images are expanded to three channels.
  *
  * @param bytes the file
+ * @param options `maxPixels`: most width x height (checked from the header before decoding); `name`: the
+ *   file, for messages
+ *   @default 2^25 pixels, or the environment variable SHIFTKIT_MAX_PIXELS
  * @returns the image
- * @throws {SyntaxError} when the bytes are neither PNG nor JPEG, or the decoder rejects them
+ * @throws {SyntaxError} when the bytes are neither PNG nor JPEG, the container is damaged (with the byte
+ *   offset and chunk or marker) or the decoder rejects the pixel data
+ * @throws {RangeError} when the header declares more pixels than the limit
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -174,24 +181,44 @@ export function presetInputName(name: string): string {
  * assertEquals(Array.from(img.data), [255, 255, 255]);
  * ```
  */
-export function decodeImage(bytes: Uint8Array): RgbImage {
+export function decodeImage(
+  bytes: Uint8Array,
+  options: { maxPixels?: number; name?: string } = {},
+): RgbImage {
   let rgba: { width: number; height: number; data: Uint8Array };
+  // The container and the declared size first: nothing is decoded from a file over the pixel limit.
+  const head = imageHeader(bytes, options.maxPixels, options.name);
+  const what = options.name === undefined
+    ? `image (${bytes.length} bytes`
+    : `image "${options.name}" (${bytes.length} bytes`;
   try {
-    if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+    if (head.format === "png") {
       // pngjs reads chunks with Buffer methods (readUInt32BE), so hand it a Buffer view of the bytes.
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       rgba = { width: png.width, height: png.height, data: new Uint8Array(png.data) };
-    } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
-      rgba = { width: img.width, height: img.height, data: img.data };
     } else {
-      throw new SyntaxError(`Cannot decode image (${bytes.length} bytes): neither PNG nor JPEG magic`);
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: Math.ceil(limit("maxPixels", options.maxPixels) / 1e6),
+      });
+      rgba = { width: img.width, height: img.height, data: img.data };
     }
   } catch (e) {
-    if (e instanceof SyntaxError) throw e;
-    throw new SyntaxError(`Cannot decode image (${bytes.length} bytes): ${(e as Error).message}`, {
-      cause: e,
-    });
+    const where = head.format === "png" ? "PNG IDAT data" : "JPEG scan data";
+    throw new SyntaxError(
+      `Cannot decode ${what}, ${head.width}x${head.height}): ${where}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  if (
+    rgba.width !== head.width || rgba.height !== head.height ||
+    rgba.data.length < head.width * head.height * 4
+  ) {
+    throw new SyntaxError(
+      `Cannot decode ${what}): ${head.sizeField} declares ${head.width}x${head.height}, ` +
+        `the decoder produced ${rgba.width}x${rgba.height}`,
+    );
   }
   const n = rgba.width * rgba.height;
   const data = new Uint8Array(n * 3);
