@@ -20,7 +20,16 @@
  * `inspectModel`, `verify`, the pass pipeline and the passes.
  * @module
  */
-export { loadModel, type LoadOptions, ModelIOError, saveModel, type SaveOptions } from "./onnx/io.ts";
+export {
+  loadedFiles,
+  loadModel,
+  type LoadOptions,
+  ModelIOError,
+  saveModel,
+  type SaveOptions,
+  storedBytes,
+} from "./onnx/io.ts";
+export { DEFAULT_LIMITS, limit, LIMIT_ENV, type Limits } from "./onnx/limits.ts";
 export { decodeModel, encodeModel, NotOnnxError } from "./onnx/codec.ts";
 export {
   type Dim,
@@ -68,7 +77,17 @@ export { denseShiftPass } from "./passes/denseshift/mod.ts";
 export { integerOnlyPass } from "./passes/intvit/mod.ts";
 export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
-export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
+export {
+  DATA_KINDS,
+  DataMismatchError,
+  type DataSource,
+  modelInputs,
+  openDataSource,
+  tensorSource,
+  textSource,
+} from "./runtime/data/mod.ts";
+export { NothingConvertedError, type SiteSummary } from "./api/sites.ts";
+export { InputModelError } from "./api/input_model.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export { OrtWebRuntime, ortWebRuntimeFactory, type OrtWebRuntimeOptions } from "./runtime/ort_web.ts";
 export {
@@ -85,7 +104,11 @@ export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";
 // is complete and users can name them.
 export type { Attribute, Attrs } from "./onnx/attributes.ts";
 export type { DecodeOptions, EncodeOptions } from "./onnx/codec.ts";
-export type { FileSystem } from "./onnx/_fs.ts";
+export type { FileFacts, FileSystem, FileWriter } from "./onnx/_fs.ts";
+export type { StoredFiles } from "./onnx/io.ts";
+export type { SiteCount } from "./passes/pass.ts";
+export type { DataKind, ModelInput } from "./runtime/data/source.ts";
+export type { TensorSourceOptions } from "./runtime/data/tensors.ts";
 export type { InspectOptions, IOInfo, TensorTally } from "./onnx/inspect.ts";
 export type { ExternalDataOptions } from "./onnx/io.ts";
 export type { OpName, OpSchema } from "./onnx/ops.ts";
@@ -103,8 +126,8 @@ export type { IntegerOnlyOptions, IntegerOnlyReport } from "./passes/intvit/inte
 export type { IntegerRegionQdqOptions, IntegerRegionQdqReport } from "./passes/intvit/integer_only_mixed.ts";
 export type { CalibratorKind } from "./quant/observers.ts";
 export type { CpuRuntimeOptions } from "./runtime/cpu.ts";
-export type { OpenDataOptions, TextSource, TextSourceOptions } from "./runtime/data.ts";
-export type { PreprocessOptions, PresetName } from "./runtime/images.ts";
+export type { OpenDataOptions, TextSource, TextSourceOptions } from "./runtime/data/mod.ts";
+export type { Preprocess, PreprocessOptions, PresetName } from "./runtime/images.ts";
 export type { OrtRuntimeOptions } from "./runtime/ort.ts";
 export type { PassRuntime } from "./runtime/runtime.ts";
 export type { AttrType } from "./onnx/attributes.ts";
@@ -117,4 +140,4 @@ export type { ShiftAddLayerReport } from "./passes/shiftadd/shift_add.ts";
 export type { IntegerRegion, RegionSpec } from "./passes/intvit/integer_only_region.ts";
 export type { OpRecord } from "./passes/intvit/integer_only_emit.ts";
 export type { Pow2AlphaOutputOptions, Pow2AlphaSearchOptions, Pow2Options } from "./quant/pow2.ts";
-export type { EvalSetOptions, OcrLinesOptions } from "./runtime/evalsets.ts";
+export type { EvalSetOptions, OcrLinesOptions } from "./runtime/data/evalsets.ts";

@@ -11,7 +11,7 @@
 import { DEFAULT_EXPORT_VARIANTS, exportForRuntime, type ExportVariant } from "../api/export.ts";
 import { evaluate } from "../api/evaluate.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
-import { textSource } from "../runtime/data.ts";
+import { textSource } from "../runtime/data/mod.ts";
 import { OrtWebRuntime, ortWebRuntimeFactory } from "../runtime/ort_web.ts";
 
 function arg(name: string, dflt: string): string {

@@ -13,9 +13,9 @@
 import { assert, assertEquals } from "@std/assert";
 import { gunzipSync } from "npm:fflate@0.8.2";
 import { PNG } from "npm:pngjs@7.0.0";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { openDataSource } from "../runtime/data.ts";
+import { openDataSource } from "../runtime/data/mod.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { launchChromium } from "./_cdp.ts";
 import { serveFolder } from "./serve.ts";

@@ -15,7 +15,7 @@ import { loadModel } from "../onnx/io.ts";
 import type { Reporter } from "../onnx/reporter.ts";
 import { renderReport, type ReportSection } from "../passes/report/mod.ts";
 import { cpuRuntimeFactory } from "../runtime/cpu.ts";
-import { type DataSource, imageSource, tensorSource } from "../runtime/data.ts";
+import { type DataSource, imageSource, tensorSource } from "../runtime/data/mod.ts";
 import type { PresetName } from "../runtime/images.ts";
 import { decodeNpz } from "../runtime/npy.ts";
 import { ortWebRuntimeFactory } from "../runtime/ort_web.ts";
