@@ -9,6 +9,8 @@ export {
   osPlusPass,
   type OsPlusResult,
   type OsPlusSitePlan,
+  OsPlusNoSiteError,
+  type OsPlusSiteKind,
   type OsPlusSiteReport,
   type OsPlusSkip,
   outlierRatio,

@@ -36,34 +36,53 @@ import {
   qdqSection,
   type QdqStats,
 } from "../qdq/insert_qdq.ts";
-import { findOsPlusSites, foldOsPlusSite, type OsPlusSitePlan, type OsPlusSkip } from "./os_plus_fold.ts";
-import { searchMigrationScale } from "./os_plus_search.ts";
+import {
+  findOsPlusSites,
+  foldOsPlusSite,
+  type OsPlusSiteKind,
+  type OsPlusSitePlan,
+  type OsPlusSkip,
+} from "./os_plus_fold.ts";
+import { searchMigrationScale, searchMigrationScaleMoments } from "./os_plus_search.ts";
+import { canonicalize } from "../normalize/canonicalize.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import type { ReportSection } from "../report/report.ts";
 
-export type { OsPlusSitePlan, OsPlusSkip } from "./os_plus_fold.ts";
+export type { OsPlusSiteKind, OsPlusSitePlan, OsPlusSkip } from "./os_plus_fold.ts";
 
 /** Options of {@link osPlusPass} and {@link migrateOsPlus}. */
 export interface OsPlusOptions extends QdqOptions {
   /** Grid steps of the scale search. @default max(100, floor(T0 / 0.5)) per site (the paper's) */
   gridSteps?: number;
-  /** Smallest threshold t of the grid. @default 1.0 for LayerNorm sites, 0.1 for RMSNorm sites */
+  /** Smallest threshold t of the grid. @default 1.0 for LayerNorm sites, 0.1 for scale-only (RMSNorm, gated-MLP) sites */
   lowerBound?: number;
-  /** Tokens (of the first calibration batch, evenly strided) the search loss uses. @default 256 */
+  /** Tokens (of the first calibration batch, evenly strided) the search loss uses. @default 512 */
   calibTokens?: number;
+  /**
+   * The search loss: "moments" estimates the consumers' output MSE from per-channel error statistics and
+   * second moments (fast, os_plus_search.ts); "samples" multiplies the fake-quantized sample tokens out at
+   * every grid point (exact on the samples, 20-100x slower). @default "moments"
+   */
+  searchLoss?: "moments" | "samples";
+  /** Migrate norms that also feed a residual Add (post-LN) by compensating that branch. @default true */
+  compensateResidual?: boolean;
+  /** Let the pass succeed when it finds no site (it throws {@link OsPlusNoSiteError} otherwise). @default false */
+  allowNoSites?: boolean;
   /** Quantize with QDQ after migrating (false: migrate only, the float function is unchanged). @default true */
   quantize?: boolean;
 }
 
 /** What OS+ did at one site. */
 export interface OsPlusSiteReport {
-  /** Site name (the norm's first node). */
+  /** Site name (the norm's first node; the gating Mul of a gated MLP). */
   name: string;
-  kind: "fused" | "decomposed" | "rms";
-  /** The norm output value. */
+  kind: OsPlusSiteKind;
+  /** The migrated activation (norm output, or act(gate) * up). */
   output: string;
   /** Consumer node names. */
   consumers: string[];
+  /** Residual Adds that got a compensating Mul [+ Add] (post-LN). */
+  residual: string[];
   channels: number;
   /** Chosen threshold t, and the first grid point T0 (max |shifted activation|). */
   t: number;
@@ -73,10 +92,12 @@ export interface OsPlusSiteReport {
   /** Search loss at the chosen t, and with the shift alone (t = T0). */
   loss: number;
   lossShiftOnly: number;
+  /** Which loss the search used. */
+  lossKind: "moments" | "samples";
   /** Max over median of the per-channel ranges, before and after migration. */
   outlierRatioBefore: number;
   outlierRatioAfter: number;
-  /** Per-channel min / max of the norm output over the calibration set, before and after migration. */
+  /** Per-channel min / max of the site activation over the calibration set, before and after migration. */
   minsBefore: Float32Array;
   maxsBefore: Float32Array;
   minsAfter: Float32Array;
@@ -84,7 +105,7 @@ export interface OsPlusSiteReport {
   /** The shift z and scale s. */
   shift: Float32Array;
   scale: Float32Array;
-  /** Nodes the fold created (bias Adds). */
+  /** Nodes the fold created (bias Adds, residual compensation). */
   createdNodes: string[];
 }
 
@@ -92,8 +113,26 @@ export interface OsPlusSiteReport {
 export interface OsPlusResult {
   sites: OsPlusSiteReport[];
   skipped: OsPlusSkip[];
+  /** Canonicalization rewrites per rule (passes/normalize/canonicalize.ts) done before matching. */
+  canonicalized?: Record<string, number>;
   /** Per-tensor min-max ranges of the planned QDQ activations on the migrated model (min-max calibrator only). */
   ranges?: Map<string, [number, number]>;
+}
+
+/** OS+ found no site to migrate (and the caller did not allow that): the result would equal plain QDQ. */
+export class OsPlusNoSiteError extends Error {
+  /**
+   * @param result what the pass found (the skipped norms with their reasons)
+   */
+  constructor(readonly result: OsPlusResult) {
+    const why = result.skipped.slice(0, 3).map((s) => `${s.name}: ${s.reason}`).join("; ");
+    super(
+      `OS+ found no site to migrate (${result.skipped.length} norm(s) skipped${why ? `: ${why}` : ""}${
+        result.skipped.length > 3 ? "; ..." : ""
+      }); the result would be plain QDQ. Use --method qdq, or allow it with --allow-no-sites`,
+    );
+    this.name = "OsPlusNoSiteError";
+  }
 }
 
 /**
@@ -120,15 +159,19 @@ export function outlierRatio(mins: ArrayLike<number>, maxs: ArrayLike<number>): 
 interface SiteStats {
   observer: MinMaxObserver;
   tokens: Float32Array | undefined;
+  sum: Float64Array;
+  sumSq: Float64Array;
+  count: number;
 }
 
 /**
- * Migrate every norm -> linear site of `model` (in place; the float function is unchanged up to float32
- * rounding). Needs calibration data through `ctx.runtime`.
+ * Migrate every OS+ site of `model` (in place; the float function is unchanged up to float32 rounding).
+ * Canonicalizes the graph first (passes/normalize/canonicalize.ts). Needs calibration data through
+ * `ctx.runtime`; one float pass collects everything the search needs.
  *
  * @param model the float model
  * @param ctx pass context with a runtime
- * @param options bit widths (the search's fake quantization), grid, tokens
+ * @param options bit widths (the search's fake quantization), grid, tokens, loss
  * @returns per-site reports, skipped norms, and (min-max calibrator) the QDQ activation ranges
  * @example
  * ```ts ignore
@@ -145,25 +188,42 @@ export async function migrateOsPlus(
   if (!ctx.runtime) {
     throw new TypeError("The OS+ pass needs calibration data: the pass context has no runtime");
   }
+  const canon = canonicalize(model);
   const g = model.graph;
-  const { sites, skipped } = findOsPlusSites(g);
+  const { sites, skipped } = findOsPlusSites(g, {
+    compensateResidual: options.compensateResidual ?? true,
+  });
   for (const s of skipped) ctx.reporter.warn(`OS+: norm "${s.name}" skipped: ${s.reason}`);
-  const calibTokens = options.calibTokens ?? 256;
+  const calibTokens = options.calibTokens ?? 512;
+  const lossKind = options.searchLoss ?? "moments";
   const minmax = (options.calibrator ?? "minmax") === "minmax";
   const qdqNames = minmax && (options.quantize ?? true) ? activationValues(planQdq(g, options)) : [];
   const stats = new Map<OsPlusSitePlan, SiteStats>(
-    sites.map((s) => [s, { observer: new MinMaxObserver({ axis: -1 }), tokens: undefined }]),
+    sites.map((s) => [s, {
+      observer: new MinMaxObserver({ axis: -1 }),
+      tokens: undefined,
+      sum: new Float64Array(s.channels),
+      sumSq: new Float64Array(s.channels),
+      count: 0,
+    }]),
   );
   const tensorObs = new Map(qdqNames.map((n) => [n, new MinMaxObserver()]));
-  const names = [...new Set([...sites.map((s) => s.norm.output.name), ...qdqNames])];
+  const names = [...new Set([...sites.map((s) => s.output.name), ...qdqNames])];
   if (names.length > 0) {
     await ctx.runtime.collect(model, names, (batch) => {
       for (const [site, st] of stats) {
-        const t = batch[site.norm.output.name];
-        if (!t) throw new RangeError(`OS+: the runtime returned no value "${site.norm.output.name}"`);
+        const t = batch[site.output.name];
+        if (!t) throw new RangeError(`OS+: the runtime returned no value "${site.output.name}"`);
         const x = t.data as Float32Array;
         st.observer.observe(x, t.dims);
-        if (!st.tokens) st.tokens = strideTokens(x, site.channels, calibTokens);
+        const C = site.channels;
+        for (let i = 0, j = 0; i < x.length; i++) {
+          const v = x[i]!;
+          st.sum[j] = st.sum[j]! + v, st.sumSq[j] = st.sumSq[j]! + v * v;
+          if (++j === C) j = 0;
+        }
+        st.count += x.length / C;
+        if (!st.tokens) st.tokens = strideTokens(x, C, calibTokens);
       }
       for (const [n, o] of tensorObs) {
         const t = batch[n];
@@ -178,39 +238,50 @@ export async function migrateOsPlus(
     const st = stats.get(site)!;
     const C = site.channels;
     const mins = st.observer.mins, maxs = st.observer.maxs;
-    const rms = site.norm.kind === "rms";
     const shift = new Float32Array(C);
-    if (!rms) { for (let j = 0; j < C; j++) shift[j] = (maxs[j]! + mins[j]!) / 2; }
+    if (!site.scaleOnly) { for (let j = 0; j < C; j++) shift[j] = (maxs[j]! + mins[j]!) / 2; }
     const cmin = mins.map((v, j) => v - shift[j]!), cmax = maxs.map((v, j) => v - shift[j]!);
     const x = st.tokens!.slice();
     for (let i = 0; i < x.length; i++) x[i] = x[i]! - shift[i % C]!;
+    // E[(X - z)^2] = E[X^2] - 2 z E[X] + z^2 over every calibration token.
+    const m2 = new Float64Array(C);
+    for (let j = 0; j < C; j++) {
+      const mean = st.sum[j]! / st.count, z = shift[j]!;
+      m2[j] = Math.max(0, st.sumSq[j]! / st.count - 2 * z * mean + z * z);
+    }
     const weights = site.consumers.map((c) => ({
       data: matmulLayout(c.weight.const!.data as Float32Array, C, c.outputs, c.transposed),
       cols: c.outputs,
     }));
-    const r = searchMigrationScale({ x, channels: C, cmin, cmax, weights }, {
+    const searchOptions = {
       weightBits: options.weightBits ?? 8,
       activationBits: options.activationBits ?? 8,
       activationSymmetric: options.activationSymmetric ?? false,
-      lowerBound: options.lowerBound ?? (rms ? 0.1 : 1.0),
+      lowerBound: options.lowerBound ?? (site.scaleOnly ? 0.1 : 1.0),
       ...(options.gridSteps !== undefined ? { steps: options.gridSteps } : {}),
-    });
+    };
+    const r = lossKind === "samples"
+      ? searchMigrationScale({ x, channels: C, cmin, cmax, weights }, searchOptions)
+      : searchMigrationScaleMoments({ x, channels: C, cmin, cmax, weights, m2 }, searchOptions);
     const minsAfter = cmin.map((v, j) => v / r.scale[j]!), maxsAfter = cmax.map((v, j) => v / r.scale[j]!);
     const changes = foldOsPlusSite(site, shift, r.scale);
     let lo = 0, hi = 0;
     for (let j = 0; j < C; j++) [lo, hi] = [Math.min(lo, minsAfter[j]!), Math.max(hi, maxsAfter[j]!)];
-    siteRanges.set(site.norm.output.name, [lo, hi]);
+    siteRanges.set(site.output.name, [lo, hi]);
+    for (const c of site.consumers) if (c.via) siteRanges.set(c.via.outputs[0]!.name, [lo, hi]);
     const report: OsPlusSiteReport = {
       name: site.name,
-      kind: site.norm.kind,
-      output: site.norm.output.name,
+      kind: site.kind,
+      output: site.output.name,
       consumers: site.consumers.map((c) => c.node.name),
+      residual: site.residual.map((n) => n.name),
       channels: C,
       t: r.t,
       t0: r.t0,
       gridPoints: r.evaluated,
       loss: r.loss,
       lossShiftOnly: r.lossShiftOnly,
+      lossKind,
       outlierRatioBefore: outlierRatio(mins, maxs),
       outlierRatioAfter: outlierRatio(minsAfter, maxsAfter),
       minsBefore: mins,
@@ -229,10 +300,11 @@ export async function migrateOsPlus(
   }
   g.sort();
   const result: OsPlusResult = { sites: reports, skipped };
+  if (canon.total > 0) result.canonicalized = Object.fromEntries(canon.counts);
   if (minmax && qdqNames.length > 0) {
     const ranges = new Map<string, [number, number]>();
     for (const [n, o] of tensorObs) if (o.count > 0) ranges.set(n, o.range());
-    for (const [n, r] of siteRanges) ranges.set(n, r);
+    for (const [n, r] of siteRanges) if (tensorObs.has(n)) ranges.set(n, r);
     result.ranges = ranges;
   }
   return result;
@@ -275,12 +347,15 @@ export function osPlusPass(options: OsPlusOptions = {}): Pass & { result?: OsPlu
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
       const result = await migrateOsPlus(model, ctx, options);
       pass.result = result;
+      if (result.sites.length === 0 && !options.allowNoSites) throw new OsPlusNoSiteError(result);
       const notes = [
+        `${result.sites.length} site(s) migrated, ${result.skipped.length} norm(s) skipped`,
         ...result.sites.map((s) =>
           `migrated ${s.name} (${s.kind}, ${s.channels} channels -> ${s.consumers.length} consumers): t = ${
             s.t.toFixed(3)
           }, outlier ratio ${s.outlierRatioBefore.toFixed(1)} -> ${s.outlierRatioAfter.toFixed(1)}` +
-          (s.createdNodes.length ? `, created ${s.createdNodes.length} bias Add(s)` : "")
+          (s.residual.length ? `, residual ${s.residual.join(", ")} compensated` : "") +
+          (s.createdNodes.length ? `, created ${s.createdNodes.length} node(s)` : "")
         ),
         ...result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
       ];

@@ -23,22 +23,59 @@ export interface OsPlusConsumer {
   transposed: boolean;
   /** Number of outputs. */
   outputs: number;
+  /** The channel-preserving Reshape between the site and this consumer (GPT-2's Conv1D view(-1, C)), if any. */
+  via?: Node;
 }
 
-/** A norm -> linear site the pass can migrate. */
+/** The up projection of a gated-MLP site: its output channels absorb 1 / s. */
+export interface OsPlusUpProjection {
+  node: Node;
+  weight: Value;
+  /** True when the weight is [F, in] (Gemm transB = 1). */
+  transposed: boolean;
+  /** The bias Add after a MatMul, with the index of its constant input, when there is one. */
+  biasAdd?: { node: Node; index: number };
+}
+
+/** Kinds of site: the norm forms, and the gated MLP (down-projection input act(gate) * up). */
+export type OsPlusSiteKind = "fused" | "decomposed" | "rms" | "gated-mlp";
+
+/** A site the pass can migrate. */
 export interface OsPlusSitePlan {
-  /** Site name: the norm's first node name (or its output name). */
+  /** Site name: the norm's first node name (or its output name); the gating Mul's name for a gated MLP. */
   name: string;
-  norm: LayerNormMatch;
+  kind: OsPlusSiteKind;
+  /** The migrated activation: the norm output, or the gated product act(gate) * up. */
+  output: Value;
+  /** The norm (norm sites). */
+  norm?: LayerNormMatch;
+  /** The up projection (gated-MLP sites). */
+  up?: OsPlusUpProjection;
+  /** True when only a scale can be migrated (RMSNorm, gated MLP): no beta to absorb a shift. */
+  scaleOnly: boolean;
   /** Channels C (the normalized last axis). */
   channels: number;
   consumers: OsPlusConsumer[];
+  /**
+   * Residual Add nodes that read the site's output (post-LN models such as BERT): they get the original
+   * activation back through an inserted Mul(s) [+ Add(z)].
+   */
+  residual: Node[];
 }
 
 /** A norm that is not migrated, and why. */
 export interface OsPlusSkip {
   name: string;
   reason: string;
+}
+
+/** Options of {@link checkOsPlusSite} and {@link findOsPlusSites}. */
+export interface SiteOptions {
+  /**
+   * Migrate a norm whose output also feeds a residual Add (post-LN, BERT) by restoring the original value
+   * on that branch with an inserted per-channel Mul [+ Add]; false skips such norms. @default true
+   */
+  compensateResidual?: boolean;
 }
 
 function floatInit(v: Value | null): Tensor | undefined {
@@ -50,11 +87,95 @@ function siteName(m: LayerNormMatch): string {
   return m.nodes[0]?.name || m.output.name;
 }
 
+/** The channel count of a norm, from gamma / beta or the input's static last dimension. */
+function normChannels(m: LayerNormMatch): number | undefined {
+  for (const p of [m.gamma, m.beta]) {
+    const t = floatInit(p);
+    if (t && t.data.length > 1) return t.data.length;
+  }
+  const d = m.input.type?.shape?.at(-1);
+  return typeof d === "number" ? d : undefined;
+}
+
+/** `n` as a linear consumer of `act` (its activation input), or the reason it is not one. */
+function linearConsumer(n: Node, act: Value): Omit<OsPlusConsumer, "via"> & { channels: number } | string {
+  const w = n.input(1);
+  const wt = floatInit(w);
+  const onlyAsA = act.uses.every((u) => u.node !== n || u.index === 0);
+  if (isOp(n, Op.MatMul) && onlyAsA && w?.isConst && wt && wt.dims.length === 2) {
+    return { node: n, weight: w, transposed: false, outputs: wt.dims[1]!, channels: wt.dims[0]! };
+  }
+  if (
+    isOp(n, Op.Gemm) && onlyAsA && w?.isConst && wt && n.a.int("transA", 0) === 0 &&
+    (n.input(2) === null || floatInit(n.input(2)) !== undefined)
+  ) {
+    const transposed = n.a.int("transB", 0) === 1;
+    const [c, o] = transposed ? [wt.dims[1]!, wt.dims[0]!] : [wt.dims[0]!, wt.dims[1]!];
+    return { node: n, weight: w, transposed, outputs: o, channels: c };
+  }
+  return `${n.opType} "${n.name}" is not a MatMul/Gemm with a constant float weight`;
+}
+
 /**
- * Check one norm: its output must feed only MatMul / Gemm nodes (as the activation input) whose weights are
- * float constants over the same C channels.
+ * The linear consumers of an activation with C channels on its last axis: MatMul / Gemm directly, or behind
+ * a Reshape whose output keeps C as its last dimension (a row-major reshape [.., C] -> [M, C] keeps every
+ * element's channel); Shape / Size readers are ignored; Add consumers are returned as residuals.
+ */
+function gatherConsumers(
+  act: Value,
+  channels: number | undefined,
+): { consumers: OsPlusConsumer[]; residual: Node[]; channels: number } | string {
+  const consumers: OsPlusConsumer[] = [], residual: Node[] = [];
+  let C = channels ?? -1;
+  const take = (c: Omit<OsPlusConsumer, "via"> & { channels: number }, via?: Node): string | undefined => {
+    if (C >= 0 && c.channels !== C) {
+      return `consumer "${c.node.name}" reads ${c.channels} channels, the site has ${C}`;
+    }
+    C = c.channels;
+    const { channels: _c, ...rest } = c;
+    consumers.push(via ? { ...rest, via } : rest);
+    return undefined;
+  };
+  for (const n of act.consumers()) {
+    // Shape / Size read only the shape, which the migration keeps (PP-OCRv4 rec reshapes Q, K, V this way).
+    if (isOp(n, Op.Shape) || isOp(n, Op.Size)) continue;
+    const direct = linearConsumer(n, act);
+    if (typeof direct !== "string") {
+      const r = take(direct);
+      if (r) return r;
+      continue;
+    }
+    if (isOp(n, Op.Reshape) && n.input(0) === act && n.input(1) !== act) {
+      const y = n.outputs[0]!;
+      if (y.isGraphOutput) return `Reshape "${n.name}" output is a graph output`;
+      for (const m of y.consumers()) {
+        if (isOp(m, Op.Shape) || isOp(m, Op.Size)) continue;
+        const c = linearConsumer(m, y);
+        if (typeof c === "string") return `Reshape "${n.name}" also feeds ${c}`;
+        // The reshape keeps channels only if the consumer's input rows are the site's C channels.
+        if (channels === undefined) return `the channel count of "${act.name}" is unknown behind Reshape "${n.name}"`;
+        const r = take(c, n);
+        if (r) return r;
+      }
+      continue;
+    }
+    if (isOp(n, Op.Add)) {
+      residual.push(n);
+      continue;
+    }
+    return `output "${act.name}" also feeds ${direct}`;
+  }
+  if (consumers.length === 0) return `output "${act.name}" feeds no MatMul/Gemm`;
+  return { consumers, residual, channels: C };
+}
+
+/**
+ * Check one norm: its output must feed only MatMul / Gemm nodes (as the activation input, directly or
+ * behind a channel-preserving Reshape) whose weights are float constants over the same C channels, besides
+ * residual Adds (compensated, see {@link SiteOptions}) and Shape readers.
  *
  * @param m a LayerNorm match from {@link findLayerNorms}
+ * @param options residual handling
  * @returns the site, or the reason it is skipped
  * @example
  * ```ts
@@ -71,7 +192,7 @@ function siteName(m: LayerNormMatch): string {
  * assertEquals("reason" in r && r.reason.includes("Relu"), true);
  * ```
  */
-export function checkOsPlusSite(m: LayerNormMatch): OsPlusSitePlan | OsPlusSkip {
+export function checkOsPlusSite(m: LayerNormMatch, options: SiteOptions = {}): OsPlusSitePlan | OsPlusSkip {
   const name = siteName(m);
   const skip = (reason: string): OsPlusSkip => ({ name, reason });
   if (m.axis !== -1) {
@@ -83,55 +204,97 @@ export function checkOsPlusSite(m: LayerNormMatch): OsPlusSitePlan | OsPlusSkip 
   if (out.isGraphOutput) return skip(`output "${out.name}" is a graph output`);
   if (m.gamma && !floatInit(m.gamma)) return skip(`gamma "${m.gamma.name}" is not a float constant`);
   if (m.beta && !floatInit(m.beta)) return skip(`beta "${m.beta.name}" is not a float constant`);
-  const users = out.consumers();
-  const consumers: OsPlusConsumer[] = [];
-  let channels = -1;
-  for (const n of users) {
-    // Shape / Size read only the shape, which the migration keeps (PP-OCRv4 rec reshapes Q, K, V this way).
-    if (isOp(n, Op.Shape) || isOp(n, Op.Size)) continue;
-    const w = n.input(1);
-    const wt = floatInit(w);
-    const onlyAsA = out.uses.every((u) => u.node !== n || u.index === 0);
-    let c = -1, outputs = -1, transposed = false;
-    if (isOp(n, Op.MatMul) && onlyAsA && w?.isConst && wt && wt.dims.length === 2) {
-      [c, outputs] = [wt.dims[0]!, wt.dims[1]!];
-    } else if (
-      isOp(n, Op.Gemm) && onlyAsA && w?.isConst && wt && n.a.int("transA", 0) === 0 &&
-      (n.input(2) === null || floatInit(n.input(2)) !== undefined)
-    ) {
-      transposed = n.a.int("transB", 0) === 1;
-      [c, outputs] = transposed ? [wt.dims[1]!, wt.dims[0]!] : [wt.dims[0]!, wt.dims[1]!];
-    } else if (isOp(n, Op.Add)) {
-      return skip(
-        `output "${out.name}" also feeds Add "${n.name}" (a residual branch, as in post-LN models): ` +
-          `folding would change that branch, so the site is not migrated`,
-      );
-    } else {
-      return skip(
-        `output "${out.name}" also feeds ${n.opType} "${n.name}", which is not a MatMul/Gemm with a constant ` +
-          `float weight`,
-      );
-    }
-    if (channels >= 0 && c !== channels) {
-      return skip(`consumers disagree on the channel count (${channels} vs ${c})`);
-    }
-    channels = c;
-    consumers.push({ node: n, weight: w!, transposed, outputs });
+  const found = gatherConsumers(out, normChannels(m));
+  if (typeof found === "string") return skip(found);
+  const { consumers, residual, channels } = found;
+  if (residual.length > 0 && !(options.compensateResidual ?? true)) {
+    return skip(
+      `output "${out.name}" also feeds Add "${residual[0]!.name}" (a residual branch, as in post-LN models) ` +
+        `and residual compensation is off`,
+    );
   }
-  if (consumers.length === 0) return skip(`output "${out.name}" feeds no MatMul/Gemm`);
   for (const p of [m.gamma, m.beta]) {
     const t = floatInit(p);
     if (t && t.data.length !== channels && t.data.length !== 1) {
       return skip(`"${p!.name}" has ${t.data.length} values for ${channels} channels`);
     }
   }
-  return { name, norm: m, channels, consumers };
+  return { name, kind: m.kind, output: out, norm: m, scaleOnly: m.kind === "rms", channels, consumers, residual };
+}
+
+/** `v` as the output of a MatMul / Gemm with a constant weight (through its bias Add), or undefined. */
+function upProjection(v: Value): { up: OsPlusUpProjection; channels: number } | undefined {
+  let p = v.producer;
+  let biasAdd: OsPlusUpProjection["biasAdd"];
+  if (p && isOp(p, Op.Add)) {
+    const bi = p.inputs.findIndex((x) => x?.isConst || (x?.producer && isOp(x.producer, Op.Constant)));
+    const y = p.input(1 - bi);
+    if (bi < 0 || !y || !floatInit(p.input(bi)) || y.isGraphOutput || y.consumers().length !== 1) {
+      return undefined;
+    }
+    biasAdd = { node: p, index: bi };
+    p = y.producer;
+  }
+  if (!p) return undefined;
+  const a = p.input(0);
+  if (!a) return undefined;
+  const c = linearConsumer(p, a);
+  if (typeof c === "string") return undefined;
+  const bias = biasAdd ? floatInit(biasAdd.node.input(biasAdd.index)) : undefined;
+  if (bias && bias.data.length !== c.outputs) return undefined;
+  if (isOp(p, Op.Gemm)) {
+    const cT = floatInit(p.input(2));
+    if (cT && cT.data.length !== c.outputs && cT.data.length !== 1) return undefined;
+  }
+  return {
+    up: { node: p, weight: c.weight, transposed: c.transposed, ...(biasAdd ? { biasAdd } : {}) },
+    channels: c.outputs,
+  };
 }
 
 /**
- * Every norm -> linear site of a graph, and the norms skipped with their reasons.
+ * Check a gated-MLP site at a Mul node: `h = act(gate) * up` where `up` is a linear projection read only by
+ * this Mul (so act(gate) cannot depend on it) and `h` feeds only the down projection(s). `h` is linear in
+ * `up`, so a channel scale folds into up's output channels and the down projection's rows (scale only).
  *
- * @param graph the main graph
+ * @param mul a Mul node
+ * @returns the site, or the reason it is not one
+ */
+export function checkGatedSite(mul: Node): OsPlusSitePlan | OsPlusSkip {
+  const name = mul.name || mul.outputs[0]!.name;
+  const skip = (reason: string): OsPlusSkip => ({ name, reason });
+  if (!isOp(mul, Op.Mul)) return skip(`${mul.opType} "${mul.name}" is not a Mul`);
+  const h = mul.outputs[0]!;
+  if (h.isGraphOutput) return skip(`output "${h.name}" is a graph output`);
+  for (let i = 0; i < 2; i++) {
+    const u = mul.input(i), a = mul.input(1 - i);
+    if (!u || !a || u === a || u.isGraphOutput || u.consumers().length !== 1) continue;
+    const up = upProjection(u);
+    if (!up) continue;
+    if (up.up.node.outputs[0]!.consumers().length !== 1) continue;
+    const found = gatherConsumers(h, up.channels);
+    if (typeof found === "string") return skip(found);
+    if (found.residual.length > 0) return skip(`output "${h.name}" also feeds Add "${found.residual[0]!.name}"`);
+    return {
+      name,
+      kind: "gated-mlp",
+      output: h,
+      up: up.up,
+      scaleOnly: true,
+      channels: found.channels,
+      consumers: found.consumers,
+      residual: [],
+    };
+  }
+  return skip(`neither input of Mul "${mul.name}" is a linear projection read only by it`);
+}
+
+/**
+ * Every OS+ site of a graph (norm -> linear, and gated MLPs whose down projection reads act(gate) * up), and
+ * the norms skipped with their reasons. Muls that are not gated MLPs are not reported.
+ *
+ * @param graph the main graph (canonicalized: passes/normalize/canonicalize.ts)
+ * @param options residual handling
  * @returns sites in graph order, and skips
  * @example
  * ```ts
@@ -147,13 +310,24 @@ export function checkOsPlusSite(m: LayerNormMatch): OsPlusSitePlan | OsPlusSkip 
  * assertEquals(findOsPlusSites(g).sites.map((s) => s.channels), [2]);
  * ```
  */
-export function findOsPlusSites(graph: Graph): { sites: OsPlusSitePlan[]; skipped: OsPlusSkip[] } {
+export function findOsPlusSites(
+  graph: Graph,
+  options: SiteOptions = {},
+): { sites: OsPlusSitePlan[]; skipped: OsPlusSkip[] } {
   const sites: OsPlusSitePlan[] = [], skipped: OsPlusSkip[] = [];
   for (const m of findLayerNorms(graph)) {
-    const r = checkOsPlusSite(m);
+    const r = checkOsPlusSite(m, options);
     if ("reason" in r) skipped.push(r);
     else sites.push(r);
   }
+  for (const n of graph.nodes) {
+    if (!isOp(n, Op.Mul)) continue;
+    const r = checkGatedSite(n);
+    if (!("reason" in r)) sites.push(r);
+  }
+  const order = new Map(graph.nodes.map((n, i) => [n, i]));
+  const pos = (s: OsPlusSitePlan) => order.get(s.output.producer!) ?? -1;
+  sites.sort((a, b) => pos(a) - pos(b));
   return { sites, skipped };
 }
 
@@ -232,6 +406,76 @@ function appendChannelOp(
   return y;
 }
 
+/** Norm side: y' = (y - z) / s folded into gamma / beta; returns the value now holding y'. */
+function foldNorm(
+  site: OsPlusSitePlan,
+  shift: ArrayLike<number>,
+  scale: ArrayLike<number>,
+  hasShift: boolean,
+  users: readonly Node[],
+  ch: FoldChanges,
+): Value {
+  const m = site.norm!, C = site.channels;
+  const g = m.output.graph;
+  const vec = (x: ArrayLike<number>, dims: number[]) =>
+    makeTensor(DataType.FLOAT, dims, Float32Array.from(x));
+  const gamma = channelVector(m.gamma, C, 1), beta = channelVector(m.beta, C, 0);
+  const g2 = gamma.map((v, j) => v / scale[j]!);
+  const b2 = beta.map((v, j) => (v - shift[j]!) / scale[j]!);
+  const useIn = (v: Value | null) => v ? v.uses.find((u) => m.nodes.includes(u.node)) : undefined;
+  const gammaUse = useIn(m.gamma), betaUse = useIn(m.beta);
+  if (m.fused) {
+    const { node, gammaIndex, betaIndex } = m.fused;
+    setConst(node, gammaIndex, vec(g2, channelDims(m.gamma, C)), `${site.name}_osplus_gamma`, ch);
+    if (betaIndex !== null && (betaUse || hasShift)) {
+      setConst(node, betaIndex, vec(b2, channelDims(m.beta, C)), `${site.name}_osplus_beta`, ch);
+    }
+    return m.output;
+  }
+  if (gammaUse) {
+    setConst(gammaUse.node, gammaUse.index, vec(g2, channelDims(m.gamma, C)), "gamma", ch);
+    if (betaUse) setConst(betaUse.node, betaUse.index, vec(b2, channelDims(m.beta, C)), "beta", ch);
+    else if (hasShift) return appendChannelOp(g, Op.Add, m.output, vec(b2, [C]), users, ch);
+    return m.output;
+  }
+  // No gamma Mul to fold into: beta' = beta - z, then an appended Mul(1 / s) divides both terms.
+  if (betaUse) {
+    const b1 = beta.map((v, j) => v - shift[j]!);
+    setConst(betaUse.node, betaUse.index, vec(b1, channelDims(m.beta, C)), "beta", ch);
+  }
+  const y = appendChannelOp(g, Op.Mul, m.output, vec(g2, [C]), users, ch);
+  if (!betaUse && hasShift) return appendChannelOp(g, Op.Add, y, vec(b2, [C]), users, ch);
+  return y;
+}
+
+/** Gated-MLP side: the up projection's output channel j (weight column, bias) divided by s_j. */
+function foldUpProjection(up: OsPlusUpProjection, scale: ArrayLike<number>, ch: FoldChanges): void {
+  const F = scale.length;
+  const w = floatInit(up.weight)!;
+  const wd = w.data as Float32Array;
+  const nw = new Float32Array(wd.length);
+  const rows = wd.length / F;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < F; j++) {
+      const at = up.transposed ? j * rows + i : i * F + j;
+      nw[at] = wd[at]! / scale[j]!;
+    }
+  }
+  setConst(up.node, 1, makeTensor(DataType.FLOAT, w.dims, nw), `${up.weight.name}_osplus`, ch);
+  const divBias = (node: Node, i: number) => {
+    const b = channelVector(node.input(i), F, 0);
+    setConst(
+      node,
+      i,
+      makeTensor(DataType.FLOAT, channelDims(node.input(i), F), Float32Array.from(b, (v, j) => v / scale[j]!)),
+      `${node.name || "up"}_osplus_bias`,
+      ch,
+    );
+  };
+  if (isOp(up.node, Op.Gemm) && up.node.input(2)) divBias(up.node, 2);
+  if (up.biasAdd) divBias(up.biasAdd.node, up.biasAdd.index);
+}
+
 /**
  * Fold a shift and scale into one site (see the module doc); the float function is unchanged.
  *
@@ -267,38 +511,24 @@ export function foldOsPlusSite(
     );
   }
   const ch: FoldChanges = { changed: [], createdNodes: [], createdInitializers: [] };
-  const m = site.norm;
-  const g = m.output.graph;
+  const g = site.output.graph;
   const hasShift = Array.from(shift).some((z) => z !== 0);
-  const users = site.consumers.map((c) => c.node);
+  if (hasShift && site.scaleOnly) {
+    throw new RangeError(`OS+ fold of "${site.name}": a ${site.kind} site takes a scale only, got a shift`);
+  }
+  // Every node that reads the migrated activation (directly or through a Reshape), residuals included.
+  const users = [...new Set([...site.consumers.map((c) => c.via ?? c.node), ...site.residual])];
   const vec = (x: ArrayLike<number>, dims: number[]) =>
     makeTensor(DataType.FLOAT, dims, Float32Array.from(x));
 
-  // Norm side: y' = (y - z) / s, folded into gamma / beta.
-  const gamma = channelVector(m.gamma, C, 1), beta = channelVector(m.beta, C, 0);
-  const g2 = gamma.map((v, j) => v / scale[j]!);
-  const b2 = beta.map((v, j) => (v - shift[j]!) / scale[j]!);
-  const fused = m.kind === "fused";
-  const lnNode = m.nodes[0]!;
-  const useIn = (v: Value | null) => v ? v.uses.find((u) => m.nodes.includes(u.node)) : undefined;
-  const gammaUse = useIn(m.gamma), betaUse = useIn(m.beta);
-  if (fused) {
-    setConst(lnNode, 1, vec(g2, channelDims(m.gamma, C)), `${site.name}_osplus_gamma`, ch);
-    if (betaUse || hasShift) {
-      setConst(lnNode, 2, vec(b2, channelDims(m.beta, C)), `${site.name}_osplus_beta`, ch);
-    }
-  } else if (gammaUse) {
-    setConst(gammaUse.node, gammaUse.index, vec(g2, channelDims(m.gamma, C)), "gamma", ch);
-    if (betaUse) setConst(betaUse.node, betaUse.index, vec(b2, channelDims(m.beta, C)), "beta", ch);
-    else if (hasShift) appendChannelOp(g, Op.Add, m.output, vec(b2, [C]), users, ch);
-  } else {
-    // No gamma Mul to fold into: beta' = beta - z, then an appended Mul(1 / s) divides both terms.
-    if (betaUse) {
-      const b1 = beta.map((v, j) => v - shift[j]!);
-      setConst(betaUse.node, betaUse.index, vec(b1, channelDims(m.beta, C)), "beta", ch);
-    }
-    const y = appendChannelOp(g, Op.Mul, m.output, vec(g2, [C]), users, ch);
-    if (!betaUse && hasShift) appendChannelOp(g, Op.Add, y, vec(b2, [C]), users, ch);
+  let migrated = site.output;
+  if (site.up) foldUpProjection(site.up, scale, ch);
+  else migrated = foldNorm(site, shift, scale, hasShift, users, ch);
+
+  // Residual branches (post-LN) get X = X~ * s + z back.
+  if (site.residual.length > 0) {
+    let y = appendChannelOp(g, Op.Mul, migrated, vec(scale, [C]), site.residual, ch);
+    if (hasShift) y = appendChannelOp(g, Op.Add, y, vec(shift, [C]), site.residual, ch);
   }
 
   // Consumer side: rows of W times s, bias += z W.

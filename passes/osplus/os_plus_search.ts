@@ -272,3 +272,122 @@ export function searchMigrationScale(
   }
   return { t: best.t, t0, scale: best.scale, loss: best.loss, lossShiftOnly, evaluated };
 }
+
+/** Inputs of {@link searchMigrationScaleMoments}. */
+export interface MomentSearchInput extends ScaleSearchInput {
+  /** Per-channel second moment E[(X - z)^2] of the shifted activation over the whole calibration set. */
+  m2: Float64Array;
+}
+
+/**
+ * The OS+ grid search (same grid, scales and quantizers as {@link searchMigrationScale}) with the output
+ * error estimated from second-order statistics instead of a matrix product per grid point. With the
+ * activation error e = Q(X~/s) - X~/s and the weight error E = Q(diag(s) W) - diag(s) W, the output error
+ * is e Q(diag(s)W) + (X~/s) E; treating rounding errors of different channels as uncorrelated,
+ *
+ *   loss(t) = sum_k (sum_j mu_j Wq_jk)^2 + sum_j var_j sum_k Wq_jk^2 + sum_j E[X~_j^2] / s_j^2 sum_k E_jk^2,
+ *
+ * divided by the number of outputs, where mu_j and var_j are the mean and variance of channel j's
+ * activation error over the sample tokens and E[X~_j^2] comes from every calibration token. A grid point
+ * costs O(N C + C O) instead of O(N C O), which is what keeps OS+ conversion within a few float passes.
+ *
+ * @param input sample tokens, per-channel ranges and second moments, consumer weights
+ * @param options bit widths, grid lower bound and steps
+ * @returns the chosen threshold and scales, with the (estimated) losses
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { searchMigrationScaleMoments } from "./os_plus_search.ts";
+ * const x = new Float32Array(64).map((_, i) => (i % 2 ? 100 : 1) * Math.sin(i));
+ * const m2 = Float64Array.of(0.5, 5000);
+ * const r = searchMigrationScaleMoments({
+ *   x, channels: 2, cmin: new Float32Array([-1, -100]), cmax: new Float32Array([1, 100]), m2,
+ *   weights: [{ data: new Float32Array([1, 0.5, 0.01, 0.02]), cols: 2 }],
+ * }, { activationBits: 4, weightBits: 8 });
+ * assert(r.scale[1]! > 1 && r.loss <= r.lossShiftOnly);
+ * ```
+ */
+export function searchMigrationScaleMoments(
+  input: MomentSearchInput,
+  options: ScaleSearchOptions = {},
+): ScaleSearchResult {
+  const { x, channels: C, cmin, cmax, weights, m2 } = input;
+  if (cmin.length !== C || cmax.length !== C || m2.length !== C) {
+    throw new RangeError(
+      `OS+ search: ${cmin.length}/${cmax.length}/${m2.length} channel statistics for ${C} channels`,
+    );
+  }
+  if (x.length % C !== 0 || x.length === 0) {
+    throw new RangeError(`OS+ search: ${x.length} activation values are not [N > 0, ${C}]`);
+  }
+  if (weights.length === 0) throw new RangeError("OS+ search: no consumer weights");
+  for (const w of weights) {
+    if (w.data.length !== C * w.cols) {
+      throw new RangeError(
+        `OS+ search: a consumer weight has ${w.data.length} values, expected ${C} x ${w.cols}`,
+      );
+    }
+  }
+  const N = x.length / C;
+  const w = concatWeights(weights, C);
+  const O = w.cols;
+  const wBits = options.weightBits ?? 8, aBits = options.activationBits ?? 8;
+  const sym = options.activationSymmetric ?? false;
+  const lb = options.lowerBound ?? 1;
+  let t0 = 0;
+  for (let j = 0; j < C; j++) t0 = Math.max(t0, cmax[j]!, -cmin[j]!);
+  const steps = Math.max(1, options.steps ?? Math.max(100, Math.floor(t0 / 0.5)));
+
+  const wq = new Float32Array(w.data.length);
+  const mu = new Float64Array(C), sq = new Float64Array(C), inv = new Float32Array(C);
+  const bias = new Float64Array(O);
+  const lossAt = (s: Float32Array): number => {
+    let lo = 0, hi = 0;
+    for (let j = 0; j < C; j++) {
+      lo = Math.min(lo, cmin[j]! / s[j]!);
+      hi = Math.max(hi, cmax[j]! / s[j]!);
+      inv[j] = 1 / s[j]!;
+    }
+    const p = computeQParams(lo, hi, { bits: aBits, signed: sym, symmetric: sym });
+    mu.fill(0), sq.fill(0);
+    for (let i = 0, j = 0; i < x.length; i++) {
+      const v = Math.fround(x[i]! * inv[j]!);
+      let q = roundHalfEven(v / p.scale) + p.zeroPoint;
+      q = q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : q;
+      const e = (q - p.zeroPoint) * p.scale - v;
+      mu[j] = mu[j]! + e, sq[j] = sq[j]! + e * e;
+      if (++j === C) j = 0;
+    }
+    fakeQuantWeight(w, s, wBits, wq);
+    bias.fill(0);
+    let loss = 0;
+    const d = w.data;
+    for (let j = 0; j < C; j++) {
+      const m = mu[j]! / N, v = Math.max(0, sq[j]! / N - m * m), sj = s[j]!, base = j * O;
+      let rowQ = 0, rowE = 0;
+      for (let k = 0; k < O; k++) {
+        const q = wq[base + k]!, e = q - Math.fround(d[base + k]! * sj);
+        rowQ += q * q, rowE += e * e;
+        bias[k] = bias[k]! + m * q;
+      }
+      loss += v * rowQ + m2[j]! / (sj * sj) * rowE;
+    }
+    for (let k = 0; k < O; k++) loss += bias[k]! * bias[k]!;
+    return loss / O;
+  };
+
+  let best = { t: t0, scale: migrationScales(cmin, cmax, t0), loss: Infinity };
+  let lossShiftOnly = NaN, evaluated = 0;
+  const end = Math.min(lb, t0);
+  for (let i = 0; i <= steps; i++) {
+    const t = t0 - (t0 - end) * i / steps;
+    if (!(t > 0)) break;
+    const s = migrationScales(cmin, cmax, t);
+    const loss = lossAt(s);
+    evaluated++;
+    if (i === 0) lossShiftOnly = loss;
+    if (loss < best.loss) best = { t, scale: s, loss };
+    if (end === t0) break;
+  }
+  return { t: best.t, t0, scale: best.scale, loss: best.loss, lossShiftOnly, evaluated };
+}
