@@ -8,7 +8,8 @@
  * @module
  */
 import type { Graph, Model, Node } from "../../onnx/ir.ts";
-import { isOp, type OpSchema } from "../../onnx/ops.ts";
+import { inferShapes } from "../../onnx/infer.ts";
+import { isOp, Op, type OpSchema } from "../../onnx/ops.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import { CANONICAL_RULES } from "./canonical_rules.ts";
 
@@ -124,6 +125,15 @@ export function applyRules(
  * @returns rewrites per rule
  */
 export function canonicalize(model: Model, options: ApplyRulesOptions = {}): ApplyRulesResult {
+  // The Cast rules need element types; exporters rarely write them for intermediate values.
+  const untyped = model.graph.nodes.some((n) => isOp(n, Op.Cast) && n.input(0) && !n.input(0)!.type);
+  if (untyped) {
+    try {
+      inferShapes(model);
+    } catch (_) {
+      // Types stay unknown where inference failed: those Casts are kept (the rule reports why).
+    }
+  }
   return applyRules(model.graph, CANONICAL_RULES, options);
 }
 

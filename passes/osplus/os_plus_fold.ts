@@ -448,6 +448,41 @@ function foldNorm(
   return y;
 }
 
+/**
+ * Copy the nodes of a norm that apply gamma / beta (the fused node itself; or the gamma Mul and beta Add of a
+ * decomposed norm), reading the same constants, and return the copy's output; undefined when the norm has no
+ * such nodes. The copies share gamma / beta with the originals, so the fold then gives the originals new ones.
+ */
+function cloneAffineTail(m: LayerNormMatch, ch: FoldChanges): Value | undefined {
+  const g = m.output.graph;
+  let tail: Node[];
+  if (m.fused) tail = [m.fused.node];
+  else {
+    tail = m.nodes.filter((n) =>
+      (m.gamma && n.inputs.includes(m.gamma) && isOp(n, Op.Mul)) || (m.beta && n.inputs.includes(m.beta) && isOp(n, Op.Add))
+    );
+  }
+  if (tail.length === 0) return undefined;
+  const map = new Map<Value, Value>();
+  let last: Node = tail[tail.length - 1]!;
+  for (const n of tail) {
+    const copy = g.addNode(
+      n.opType,
+      n.inputs.map((v) => (v ? map.get(v) ?? v : null)),
+      n.outputs.map((o) => freshName(g, `${o.name}_residual`)),
+      { domain: n.domain, attrs: [...n.attrs.values()], after: last },
+    );
+    ch.createdNodes.push(copy.name);
+    n.outputs.forEach((o, i) => {
+      const c = copy.outputs[i]!;
+      if (o.type) c.type = { ...o.type };
+      map.set(o, c);
+    });
+    last = copy;
+  }
+  return map.get(m.output);
+}
+
 /** Gated-MLP side: the up projection's output channel j (weight column, bias) divided by s_j. */
 function foldUpProjection(up: OsPlusUpProjection, scale: ArrayLike<number>, ch: FoldChanges): void {
   const F = scale.length;
@@ -521,12 +556,18 @@ export function foldOsPlusSite(
   const vec = (x: ArrayLike<number>, dims: number[]) =>
     makeTensor(DataType.FLOAT, dims, Float32Array.from(x));
 
+  // Residual branches (post-LN) keep X: a copy of the norm's affine tail (the fused node, or the gamma Mul /
+  // beta Add) with the original gamma / beta feeds them, bit-identical to before; otherwise X~ * s + z.
+  const restored = site.residual.length > 0 && site.norm ? cloneAffineTail(site.norm, ch) : undefined;
+  if (restored) {
+    for (const n of site.residual) {
+      for (let i = 0; i < n.inputs.length; i++) if (n.inputs[i] === site.output) n.setInput(i, restored);
+    }
+  }
   let migrated = site.output;
   if (site.up) foldUpProjection(site.up, scale, ch);
-  else migrated = foldNorm(site, shift, scale, hasShift, users, ch);
-
-  // Residual branches (post-LN) get X = X~ * s + z back.
-  if (site.residual.length > 0) {
+  else migrated = foldNorm(site, shift, scale, hasShift, users.filter((n) => !site.residual.includes(n) || !restored), ch);
+  if (site.residual.length > 0 && !restored) {
     let y = appendChannelOp(g, Op.Mul, migrated, vec(scale, [C]), site.residual, ch);
     if (hasShift) y = appendChannelOp(g, Op.Add, y, vec(shift, [C]), site.residual, ch);
   }

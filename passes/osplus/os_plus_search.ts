@@ -42,6 +42,58 @@ export interface ScaleSearchOptions {
   lowerBound?: number;
   /** Grid steps; the paper uses max(100, T0 / 0.5). @default max(100, floor(T0 / 0.5)) */
   steps?: number;
+  /** Moment loss only: output columns (evenly strided) its weight and bias terms use. @default 256 */
+  maxColumns?: number;
+  /**
+   * Search the grid coarse-to-fine: every k-th point first (k = ceil(steps / coarse)), then every point within
+   * k of the best coarse one. 0 evaluates every point (the released code). @default 0
+   */
+  coarse?: number;
+}
+
+/**
+ * Minimise `at(t)` over the grid t_i = t0 - (t0 - end) i / steps, i = 0..steps (every point, or
+ * coarse-to-fine). The shift-only loss is the loss at t0 (i = 0), always evaluated.
+ */
+function gridSearch(
+  t0: number,
+  end: number,
+  steps: number,
+  coarse: number,
+  at: (t: number) => { scale: Float32Array; loss: number },
+): ScaleSearchResult {
+  const tOf = (i: number) => t0 - (t0 - end) * i / steps;
+  const n = end === t0 ? 0 : steps;
+  const memo = new Map<number, { t: number; scale: Float32Array; loss: number }>();
+  const evalAt = (i: number) => {
+    let r = memo.get(i);
+    if (!r) {
+      const t = tOf(i);
+      r = t > 0 ? { t, ...at(t) } : { t, scale: new Float32Array(0), loss: Infinity };
+      memo.set(i, r);
+    }
+    return r;
+  };
+  let best = evalAt(0);
+  const take = (i: number) => {
+    const r = evalAt(i);
+    if (r.loss < best.loss) best = r;
+  };
+  const k = coarse > 0 ? Math.max(1, Math.ceil(n / coarse)) : 1;
+  for (let i = k; i <= n; i += k) take(i);
+  if (k > 1) {
+    take(n);
+    const b = [...memo].find(([, r]) => r === best)![0];
+    for (let i = Math.max(0, b - k + 1); i <= Math.min(n, b + k - 1); i++) take(i);
+  }
+  return {
+    t: best.t,
+    t0,
+    scale: best.scale,
+    loss: best.loss,
+    lossShiftOnly: memo.get(0)!.loss,
+    evaluated: [...memo.values()].filter((r) => r.t > 0).length,
+  };
 }
 
 /** Result of {@link searchMigrationScale}. */
@@ -257,20 +309,10 @@ export function searchMigrationScale(
     return sumSquaredError(xq, Np, C, wq, w.cols, ref) / count;
   };
 
-  let best = { t: t0, scale: migrationScales(cmin, cmax, t0), loss: Infinity };
-  let lossShiftOnly = NaN, evaluated = 0;
-  const end = Math.min(lb, t0);
-  for (let i = 0; i <= steps; i++) {
-    const t = t0 - (t0 - end) * i / steps;
-    if (!(t > 0)) break;
+  return gridSearch(t0, Math.min(lb, t0), steps, options.coarse ?? 0, (t) => {
     const s = migrationScales(cmin, cmax, t);
-    const loss = lossAt(s);
-    evaluated++;
-    if (i === 0) lossShiftOnly = loss;
-    if (loss < best.loss) best = { t, scale: s, loss };
-    if (end === t0) break;
-  }
-  return { t: best.t, t0, scale: best.scale, loss: best.loss, lossShiftOnly, evaluated };
+    return { scale: s, loss: lossAt(s) };
+  });
 }
 
 /** Inputs of {@link searchMigrationScaleMoments}. */
@@ -283,12 +325,14 @@ export interface MomentSearchInput extends ScaleSearchInput {
  * The OS+ grid search (same grid, scales and quantizers as {@link searchMigrationScale}) with the output
  * error estimated from second-order statistics instead of a matrix product per grid point. With the
  * activation error e = Q(X~/s) - X~/s and the weight error E = Q(diag(s) W) - diag(s) W, the output error
- * is e Q(diag(s)W) + (X~/s) E; treating rounding errors of different channels as uncorrelated,
+ * is e Q(diag(s)W) + (X~/s) E; treating rounding errors of different channels as uncorrelated and
+ * Q(diag(s)W) ~ diag(s)W in the first term,
  *
- *   loss(t) = sum_k (sum_j mu_j Wq_jk)^2 + sum_j var_j sum_k Wq_jk^2 + sum_j E[X~_j^2] / s_j^2 sum_k E_jk^2,
+ *   loss(t) = sum_k (sum_j mu_j s_j W_jk)^2 + sum_j var_j s_j^2 sum_k W_jk^2 + sum_j E[X~_j^2] / s_j^2 sum_k E_jk^2,
  *
  * divided by the number of outputs, where mu_j and var_j are the mean and variance of channel j's
- * activation error over the sample tokens and E[X~_j^2] comes from every calibration token. A grid point
+ * activation error over the sample tokens and E[X~_j^2] comes from every calibration token. The column sums
+ * of the first and last terms run over at most `maxColumns` evenly strided columns. A grid point
  * costs O(N C + C O) instead of O(N C O), which is what keeps OS+ conversion within a few float passes.
  *
  * @param input sample tokens, per-channel ranges and second moments, consumer weights
@@ -338,9 +382,21 @@ export function searchMigrationScaleMoments(
   for (let j = 0; j < C; j++) t0 = Math.max(t0, cmax[j]!, -cmin[j]!);
   const steps = Math.max(1, options.steps ?? Math.max(100, Math.floor(t0 / 0.5)));
 
-  const wq = new Float32Array(w.data.length);
+  const qmaxW = 2 ** (wBits - 1) - 1;
+  const rowEnergy = new Float64Array(C);
+  for (let j = 0; j < C; j++) {
+    let e = 0;
+    for (let k = 0; k < O; k++) e += w.data[j * O + k]! * w.data[j * O + k]!;
+    rowEnergy[j] = e / O;
+  }
+  // The weight and bias terms on evenly strided columns (each column's error is independent of the others).
+  const stride = Math.max(1, Math.ceil(O / (options.maxColumns ?? 256)));
+  const cols = Math.ceil(O / stride);
+  const d = new Float32Array(C * cols);
+  for (let j = 0; j < C; j++) for (let k = 0; k < cols; k++) d[j * cols + k] = w.data[j * O + k * stride]!;
   const mu = new Float64Array(C), sq = new Float64Array(C), inv = new Float32Array(C);
-  const bias = new Float64Array(O);
+  const bias = new Float64Array(cols), colMax = new Float32Array(cols), colInv = new Float64Array(cols);
+  const colScale = new Float64Array(cols);
   const lossAt = (s: Float32Array): number => {
     let lo = 0, hi = 0;
     for (let j = 0; j < C; j++) {
@@ -348,46 +404,59 @@ export function searchMigrationScaleMoments(
       hi = Math.max(hi, cmax[j]! / s[j]!);
       inv[j] = 1 / s[j]!;
     }
+    // Activation error per channel on the sample tokens: mean mu_j and second moment.
     const p = computeQParams(lo, hi, { bits: aBits, signed: sym, symmetric: sym });
+    const as = p.scale, zp = p.zeroPoint, qlo = p.qmin, qhi = p.qmax;
     mu.fill(0), sq.fill(0);
-    for (let i = 0, j = 0; i < x.length; i++) {
-      const v = Math.fround(x[i]! * inv[j]!);
-      let q = roundHalfEven(v / p.scale) + p.zeroPoint;
-      q = q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : q;
-      const e = (q - p.zeroPoint) * p.scale - v;
-      mu[j] = mu[j]! + e, sq[j] = sq[j]! + e * e;
-      if (++j === C) j = 0;
+    for (let n = 0; n < N; n++) {
+      const b = n * C;
+      for (let j = 0; j < C; j++) {
+        const v = x[b + j]! * inv[j]!, r = v / as;
+        let q = Math.round(r);
+        if (q - r === 0.5 && (q & 1) !== 0) q--; // ties to even, as QuantizeLinear
+        q += zp;
+        q = q < qlo ? qlo : q > qhi ? qhi : q;
+        const e = (q - zp) * as - v;
+        mu[j] = mu[j]! + e, sq[j] = sq[j]! + e * e;
+      }
     }
-    fakeQuantWeight(w, s, wBits, wq);
+    // Weight scales per output column of diag(s) W (symmetric, narrow range).
+    colMax.fill(0);
+    for (let j = 0; j < C; j++) {
+      const sj = s[j]!, base = j * cols;
+      for (let k = 0; k < cols; k++) {
+        const v = Math.abs(d[base + k]!) * sj;
+        if (v > colMax[k]!) colMax[k] = v;
+      }
+    }
+    for (let k = 0; k < cols; k++) {
+      colScale[k] = colMax[k]! > 0 ? Math.fround(colMax[k]! / qmaxW) : 1;
+      colInv[k] = 1 / colScale[k]!;
+    }
     bias.fill(0);
     let loss = 0;
-    const d = w.data;
     for (let j = 0; j < C; j++) {
-      const m = mu[j]! / N, v = Math.max(0, sq[j]! / N - m * m), sj = s[j]!, base = j * O;
-      let rowQ = 0, rowE = 0;
-      for (let k = 0; k < O; k++) {
-        const q = wq[base + k]!, e = q - Math.fround(d[base + k]! * sj);
-        rowQ += q * q, rowE += e * e;
-        bias[k] = bias[k]! + m * q;
+      const m = mu[j]! / N, v = Math.max(0, sq[j]! / N - m * m), sj = s[j]!, base = j * cols;
+      const ms = m * sj;
+      let rowE = 0;
+      for (let k = 0; k < cols; k++) {
+        const wv = d[base + k]! * sj, r = wv * colInv[k]!;
+        let q = Math.round(r);
+        if (q - r === 0.5 && (q & 1) !== 0) q--;
+        q = q > qmaxW ? qmaxW : q < -qmaxW ? -qmaxW : q;
+        const e = q * colScale[k]! - wv;
+        rowE += e * e;
+        bias[k] = bias[k]! + ms * d[base + k]!;
       }
-      loss += v * rowQ + m2[j]! / (sj * sj) * rowE;
+      // e Wq ~ e diag(s) W: the activation term uses the float weights (their quantization changes it little).
+      loss += v * sj * sj * rowEnergy[j]! + m2[j]! / (sj * sj) * rowE / cols;
     }
-    for (let k = 0; k < O; k++) loss += bias[k]! * bias[k]!;
-    return loss / O;
+    for (let k = 0; k < cols; k++) loss += bias[k]! * bias[k]! / cols;
+    return loss;
   };
 
-  let best = { t: t0, scale: migrationScales(cmin, cmax, t0), loss: Infinity };
-  let lossShiftOnly = NaN, evaluated = 0;
-  const end = Math.min(lb, t0);
-  for (let i = 0; i <= steps; i++) {
-    const t = t0 - (t0 - end) * i / steps;
-    if (!(t > 0)) break;
+  return gridSearch(t0, Math.min(lb, t0), steps, options.coarse ?? 0, (t) => {
     const s = migrationScales(cmin, cmax, t);
-    const loss = lossAt(s);
-    evaluated++;
-    if (i === 0) lossShiftOnly = loss;
-    if (loss < best.loss) best = { t, scale: s, loss };
-    if (end === t0) break;
-  }
-  return { t: best.t, t0, scale: best.scale, loss: best.loss, lossShiftOnly, evaluated };
+    return { scale: s, loss: lossAt(s) };
+  });
 }
