@@ -75,7 +75,12 @@ const OP_TABLE = {
   // SimplifiedLayerNormalization in the default domain, and some tools write it under com.microsoft.
   SimplifiedLayerNormalization: op("SimplifiedLayerNormalization", [1], ["X", "scale"]),
   MsSimplifiedLayerNormalization: op("SimplifiedLayerNormalization", [1], ["X", "scale"], MS_DOMAIN),
-  SkipLayerNormalization: op("SkipLayerNormalization", [1], ["input", "skip", "gamma", "beta", "bias"], MS_DOMAIN),
+  SkipLayerNormalization: op(
+    "SkipLayerNormalization",
+    [1],
+    ["input", "skip", "gamma", "beta", "bias"],
+    MS_DOMAIN,
+  ),
   SkipSimplifiedLayerNormalization: op(
     "SkipSimplifiedLayerNormalization",
     [1],

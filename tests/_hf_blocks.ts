@@ -80,7 +80,8 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
   let nInit = 0;
   const init = (name: string, dims: number[], data: Float32Array | BigInt64Array, dt = DataType.FLOAT) =>
     g.addInitializer(`${name}_${nInit++}`, makeTensor(dt, dims, data));
-  const i64 = (name: string, v: number[]) => init(name, [v.length], BigInt64Array.from(v.map(BigInt)), DataType.INT64);
+  const i64 = (name: string, v: number[]) =>
+    init(name, [v.length], BigInt64Array.from(v.map(BigInt)), DataType.INT64);
   const scalar = (name: string, v: number) => init(name, [], Float32Array.of(v));
   const constNode = (name: string, v: number) =>
     g.addNode("Constant", [], [`${name}_c${nInit++}`], {
@@ -132,18 +133,26 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
 
   /** nn.Linear on a 3-D input: MatMul(x, W^T as [in, out]) [+ Add(bias)]. */
   const matmul = (h: Value, l: Linear, name: string): Value => {
-    const y = g.addNode("MatMul", [h, init(`${name}.weight`, [l.inF, l.outF], l.w)], [`/${name}/MatMul_out`], {
-      name: `/${name}/MatMul`,
-    }).outputs[0]!;
+    const y = g.addNode(
+      "MatMul",
+      [h, init(`${name}.weight`, [l.inF, l.outF], l.w)],
+      [`/${name}/MatMul_out`],
+      {
+        name: `/${name}/MatMul`,
+      },
+    ).outputs[0]!;
     if (!l.b) return y;
-    return g.addNode("Add", [init(`${name}.bias`, [l.outF], l.b), y], [`/${name}/Add_out`], { name: `/${name}/Add` })
+    return g.addNode("Add", [init(`${name}.bias`, [l.outF], l.b), y], [`/${name}/Add_out`], {
+      name: `/${name}/Add`,
+    })
       .outputs[0]!;
   };
   /** GPT-2 Conv1D: x.view(-1, C) -> addmm(b, ., W) as Gemm -> view(size[:-1] + (out,)). */
   const conv1d = (h: Value, l: Linear, name: string): Value => {
     if (arch === "gpt2-matmul") return matmul(h, l, name);
     const shape = g.addNode("Shape", [h], [`/${name}/Shape_out`]).outputs[0]!;
-    const lead = g.addNode("Slice", [shape, i64("s0", [0]), i64("s1", [-1])], [`/${name}/Slice_out`]).outputs[0]!;
+    const lead = g.addNode("Slice", [shape, i64("s0", [0]), i64("s1", [-1])], [`/${name}/Slice_out`])
+      .outputs[0]!;
     const outShape = g.addNode("Concat", [lead, i64("nf", [l.outF])], [`/${name}/Concat_out`], {
       attrs: [intAttr("axis", 0)],
     }).outputs[0]!;
@@ -169,7 +178,10 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
       ).outputs[0]!;
     }
     const ax = [intsAttr("axes", [-1])];
-    const mean = g.addNode("ReduceMean", [h], [`/${name}/ReduceMean_out`], { name: `/${name}/ReduceMean`, attrs: ax })
+    const mean = g.addNode("ReduceMean", [h], [`/${name}/ReduceMean_out`], {
+      name: `/${name}/ReduceMean`,
+      attrs: ax,
+    })
       .outputs[0]!;
     const d = g.addNode("Sub", [h, mean], [`/${name}/Sub_out`]).outputs[0]!;
     const sq = g.addNode("Pow", [d, constNode("two", 2)], [`/${name}/Pow_out`]).outputs[0]!;
@@ -197,7 +209,11 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
           "SkipSimplifiedLayerNormalization",
           [h, skip, init(`${name}.weight`, [C], w)],
           [`/${name}/out`, "", "", `/${name}/sum`].map((s, i) => s || `/${name}/unused${i}`),
-          { name: `/${name}/SkipSimplifiedLayerNormalization`, domain: MS_DOMAIN, attrs: [floatAttr("epsilon", 1e-6)] },
+          {
+            name: `/${name}/SkipSimplifiedLayerNormalization`,
+            domain: MS_DOMAIN,
+            attrs: [floatAttr("epsilon", 1e-6)],
+          },
         );
         return { y: n.outputs[0]!, sum: n.outputs[3]! };
       }
@@ -208,12 +224,16 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
         }).outputs[0]!,
       };
     }
-    const xf = g.addNode("Cast", [h], [`/${name}/Cast_out`], { attrs: [intAttr("to", DataType.FLOAT)] }).outputs[0]!;
-    const sq = g.addNode("Pow", [xf, constNode("two", 2)], [`/${name}/Pow_out`], { name: `/${name}/Pow` }).outputs[0]!;
+    const xf = g.addNode("Cast", [h], [`/${name}/Cast_out`], { attrs: [intAttr("to", DataType.FLOAT)] })
+      .outputs[0]!;
+    const sq = g.addNode("Pow", [xf, constNode("two", 2)], [`/${name}/Pow_out`], { name: `/${name}/Pow` })
+      .outputs[0]!;
     const axes = g.addNode("Constant", [], [`/${name}/axes`], {
       attrs: [tensorAttr("value", makeTensor(DataType.INT64, [1], BigInt64Array.of(-1n)))],
     }).outputs[0]!;
-    const v = g.addNode("ReduceMean", [sq, axes], [`/${name}/ReduceMean_out`], { attrs: [intAttr("keepdims", 1)] })
+    const v = g.addNode("ReduceMean", [sq, axes], [`/${name}/ReduceMean_out`], {
+      attrs: [intAttr("keepdims", 1)],
+    })
       .outputs[0]!;
     const ve = g.addNode("Add", [v, constNode("eps", 1e-6)], [`/${name}/Add_out`]).outputs[0]!;
     const sd = g.addNode("Sqrt", [ve], [`/${name}/Sqrt_out`]).outputs[0]!;
@@ -230,11 +250,14 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
   const attention = (q: Value, k: Value, v: Value, name: string, causal: boolean, qScale: boolean): Value => {
     const heads = (t: Value, perm: number[], tag: string) => {
       const rs = g.addNode("Reshape", [t, i64("hshape", [0, 0, H, D])], [`/${name}/${tag}_view`]).outputs[0]!;
-      return g.addNode("Transpose", [rs], [`/${name}/${tag}_t`], { attrs: [intsAttr("perm", perm)] }).outputs[0]!;
+      return g.addNode("Transpose", [rs], [`/${name}/${tag}_t`], { attrs: [intsAttr("perm", perm)] })
+        .outputs[0]!;
     };
     let qh = heads(q, [0, 2, 1, 3], "q");
     const kh = heads(k, [0, 2, 3, 1], "k"), vh = heads(v, [0, 2, 1, 3], "v");
-    if (!qScale) qh = g.addNode("Mul", [qh, scalar("scale", 1 / Math.sqrt(D))], [`/${name}/q_scaled`]).outputs[0]!;
+    if (!qScale) {
+      qh = g.addNode("Mul", [qh, scalar("scale", 1 / Math.sqrt(D))], [`/${name}/q_scaled`]).outputs[0]!;
+    }
     let s = g.addNode("MatMul", [qh, kh], [`/${name}/scores`]).outputs[0]!;
     if (causal) {
       const mask = new Float32Array(T * T);
@@ -263,8 +286,14 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
   /** tanh GELU (GPT-2 NewGELU / bloom_gelu) as exported: 0.5 x (1 + tanh(0.79788 (x + 0.044715 x^3))). */
   const geluTanh = (h: Value, name: string): Value => {
     const cube = g.addNode("Pow", [h, scalar("three", 3)], [`${name}/cube`]).outputs[0]!;
-    const inner = add(h, g.addNode("Mul", [cube, scalar("c", 0.044715)], [`${name}/c3`]).outputs[0]!, `${name}/in`);
-    const th = g.addNode("Tanh", [g.addNode("Mul", [inner, scalar("k", 0.7978845608)], [`${name}/k`]).outputs[0]!], [
+    const inner = add(
+      h,
+      g.addNode("Mul", [cube, scalar("c", 0.044715)], [`${name}/c3`]).outputs[0]!,
+      `${name}/in`,
+    );
+    const th = g.addNode("Tanh", [
+      g.addNode("Mul", [inner, scalar("k", 0.7978845608)], [`${name}/k`]).outputs[0]!,
+    ], [
       `${name}/tanh`,
     ]).outputs[0]!;
     const one = add(th, scalar("one", 1), `${name}/1p`);
@@ -272,7 +301,9 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
     return g.addNode("Mul", [half, one], [`${name}/out`]).outputs[0]!;
   };
   const geluErf = (h: Value, name: string): Value => {
-    const e = g.addNode("Erf", [g.addNode("Div", [h, scalar("sqrt2", Math.SQRT2)], [`${name}/d`]).outputs[0]!], [
+    const e = g.addNode("Erf", [
+      g.addNode("Div", [h, scalar("sqrt2", Math.SQRT2)], [`${name}/d`]).outputs[0]!,
+    ], [
       `${name}/erf`,
     ]).outputs[0]!;
     const m1 = g.addNode("Mul", [h, add(e, scalar("one", 1), `${name}/1p`)], [`${name}/m`]).outputs[0]!;
@@ -327,7 +358,8 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
         `/${p("mlp")}/act`,
       ]).outputs[0]!;
       const up = matmul(n2.y, wu, p("mlp.up_proj"));
-      const prod = g.addNode("Mul", [act, up], [`/${p("mlp")}/Mul_out`], { name: `/${p("mlp")}/Mul` }).outputs[0]!;
+      const prod = g.addNode("Mul", [act, up], [`/${p("mlp")}/Mul_out`], { name: `/${p("mlp")}/Mul` })
+        .outputs[0]!;
       const down = matmul(prod, wd, p("mlp.down_proj"));
       if (arch === "llama-ort") pendingSkip = down;
       else h = add(h, down, `/layers.${i}/Add_1_out`);
@@ -344,18 +376,31 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
         false,
       );
       const [g1, b1] = gammaBeta(true);
-      const h1 = layerNorm(add(matmul(a, wo, p("attention.output.dense")), h, `/${p("res1")}`), p("attention.output.LayerNorm"), g1, b1);
+      const h1 = layerNorm(
+        add(matmul(a, wo, p("attention.output.dense")), h, `/${p("res1")}`),
+        p("attention.output.LayerNorm"),
+        g1,
+        b1,
+      );
       const [w1, w2] = [lin(C, F, true), lin(F, C, true)];
       const inter = geluErf(matmul(h1, w1, p("intermediate.dense")), `/${p("gelu")}`);
       const [g2, b2] = gammaBeta(true);
-      h = layerNorm(add(matmul(inter, w2, p("output.dense")), h1, `/${p("res2")}`), p("output.LayerNorm"), g2, b2);
+      h = layerNorm(
+        add(matmul(inter, w2, p("output.dense")), h1, `/${p("res2")}`),
+        p("output.LayerNorm"),
+        g2,
+        b2,
+      );
       continue;
     }
     // Pre-LN: OPT, BLOOM, GPT-2.
     const [gm1, bt1] = gammaBeta(false);
     const [gm2, bt2] = gammaBeta(false);
     if (arch === "gpt2" || arch === "gpt2-matmul") {
-      const cAttn = lin(C, 3 * C, true), cProj = lin(C, C, true), cFc = lin(C, F, true), cProj2 = lin(F, C, true);
+      const cAttn = lin(C, 3 * C, true),
+        cProj = lin(C, C, true),
+        cFc = lin(C, F, true),
+        cProj2 = lin(F, C, true);
       injectNorm(gm1, bt1, [cAttn]);
       injectNorm(gm2, bt2, [cFc]);
       const qkv = conv1d(layerNorm(h, p("ln_1"), gm1, bt1), cAttn, p("attn.c_attn"));
@@ -370,7 +415,11 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
       const qkvL = lin(C, 3 * C, true), dense = lin(C, C, true), up = lin(C, F, true), down = lin(F, C, true);
       injectNorm(gm1, bt1, [qkvL]);
       injectNorm(gm2, bt2, [up]);
-      const qkv = matmul(layerNorm(h, p("input_layernorm"), gm1, bt1), qkvL, p("self_attention.query_key_value"));
+      const qkv = matmul(
+        layerNorm(h, p("input_layernorm"), gm1, bt1),
+        qkvL,
+        p("self_attention.query_key_value"),
+      );
       const v5 = g.addNode("Reshape", [qkv, i64("v5", [0, 0, H, 3, D])], [`/${p("qkv_view")}`]).outputs[0]!;
       const part = (k: number) => {
         const t = g.addNode("Gather", [v5, init("idx", [], BigInt64Array.of(BigInt(k)), DataType.INT64)], [
@@ -380,7 +429,10 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
       };
       const a = attention(part(0), part(1), part(2), p("self_attention"), true, false);
       h = add(h, matmul(a, dense, p("self_attention.dense")), `/${p("res1")}`);
-      const ff = geluTanh(matmul(layerNorm(h, p("post_attention_layernorm"), gm2, bt2), up, p("mlp.dense_h_to_4h")), `/${p("gelu")}`);
+      const ff = geluTanh(
+        matmul(layerNorm(h, p("post_attention_layernorm"), gm2, bt2), up, p("mlp.dense_h_to_4h")),
+        `/${p("gelu")}`,
+      );
       h = add(h, matmul(ff, down, p("mlp.dense_4h_to_h")), `/${p("res2")}`);
       continue;
     }
@@ -393,7 +445,14 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
     const q = g.addNode("Mul", [matmul(n1, wq, p("self_attn.q_proj")), scalar("scaling", 1 / Math.sqrt(D))], [
       `/${p("q_scaled")}`,
     ]).outputs[0]!;
-    const a = attention(q, matmul(n1, wk, p("self_attn.k_proj")), matmul(n1, wv, p("self_attn.v_proj")), p("self_attn"), true, true);
+    const a = attention(
+      q,
+      matmul(n1, wk, p("self_attn.k_proj")),
+      matmul(n1, wv, p("self_attn.v_proj")),
+      p("self_attn"),
+      true,
+      true,
+    );
     h = add(h, matmul(a, wo, p("self_attn.out_proj")), `/${p("res1")}`);
     const ff = g.addNode("Relu", [matmul(layerNorm(h, p("final_layer_norm"), gm2, bt2), fc1, p("fc1"))], [
       `/${p("relu")}`,

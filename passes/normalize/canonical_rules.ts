@@ -163,7 +163,9 @@ export const dropCastPair: RewriteRule<{ x: Value }> = {
   rewrite(node, { x }) {
     const inner = node.input(0)!.producer!;
     bypass(node, x);
-    if (inner.outputs[0]!.uses.length === 0 && !inner.outputs[0]!.isGraphOutput) inner.graph!.removeNode(inner);
+    if (inner.outputs[0]!.uses.length === 0 && !inner.outputs[0]!.isGraphOutput) {
+      inner.graph!.removeNode(inner);
+    }
   },
 };
 

@@ -5,12 +5,12 @@
  */
 export {
   migrateOsPlus,
+  OsPlusNoSiteError,
   type OsPlusOptions,
   osPlusPass,
   type OsPlusResult,
-  type OsPlusSitePlan,
-  OsPlusNoSiteError,
   type OsPlusSiteKind,
+  type OsPlusSitePlan,
   type OsPlusSiteReport,
   type OsPlusSkip,
   outlierRatio,

@@ -15,7 +15,10 @@ const { C, T, BLOCKS } = DIMS;
 const calib = makeTensor(DataType.FLOAT, [32, T, C], hiddenStates(32, 7));
 const evalFeeds = { x: makeTensor(DataType.FLOAT, [16, T, C], hiddenStates(16, 8)) };
 const ctx = () => ({
-  runtime: makePassRuntime(tensorSource(new Map([["x", calib]])), ortRuntimeFactory({ intraOpNumThreads: 1 })),
+  runtime: makePassRuntime(
+    tensorSource(new Map([["x", calib]])),
+    ortRuntimeFactory({ intraOpNumThreads: 1 }),
+  ),
 });
 
 /** Max |a - b| over max |b|. */
@@ -44,23 +47,41 @@ const ln = (n: string) => `/${n}/LayerNormalization`;
 /** Expected site names (graph order) and skipped norm names per architecture. */
 const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: number }> = {
   opt: {
-    sites: [...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.self_attn_layer_norm`), ln(`layers.${i}.final_layer_norm`)]), ln("final_norm")],
+    sites: [
+      ...range(BLOCKS).flatMap((
+        i,
+      ) => [ln(`layers.${i}.self_attn_layer_norm`), ln(`layers.${i}.final_layer_norm`)]),
+      ln("final_norm"),
+    ],
     skipped: [],
   },
   "opt-decomposed": {
     sites: [
-      ...range(BLOCKS).flatMap((i) => [`/layers.${i}.self_attn_layer_norm/ReduceMean`, `/layers.${i}.final_layer_norm/ReduceMean`]),
+      ...range(BLOCKS).flatMap((
+        i,
+      ) => [`/layers.${i}.self_attn_layer_norm/ReduceMean`, `/layers.${i}.final_layer_norm/ReduceMean`]),
       "/final_norm/ReduceMean",
     ],
     skipped: [],
   },
   bloom: {
-    sites: [...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.input_layernorm`), ln(`layers.${i}.post_attention_layernorm`)]), ln("final_norm")],
+    sites: [
+      ...range(BLOCKS).flatMap((
+        i,
+      ) => [ln(`layers.${i}.input_layernorm`), ln(`layers.${i}.post_attention_layernorm`)]),
+      ln("final_norm"),
+    ],
     skipped: [ln("word_embeddings_layernorm")],
   },
   llama: {
     sites: [
-      ...range(BLOCKS).flatMap((i) => [`/layers.${i}.input_layernorm/Pow`, `/layers.${i}.post_attention_layernorm/Pow`, `/layers.${i}.mlp/Mul`]),
+      ...range(BLOCKS).flatMap((
+        i,
+      ) => [
+        `/layers.${i}.input_layernorm/Pow`,
+        `/layers.${i}.post_attention_layernorm/Pow`,
+        `/layers.${i}.mlp/Mul`,
+      ]),
       "/norm/Pow",
     ],
     skipped: [],
@@ -79,23 +100,37 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
   },
   "llama-rms23": {
     sites: [
-      ...range(BLOCKS).flatMap((i) => [`/layers.${i}.input_layernorm/RMSNormalization`, `/layers.${i}.post_attention_layernorm/RMSNormalization`, `/layers.${i}.mlp/Mul`]),
+      ...range(BLOCKS).flatMap((
+        i,
+      ) => [
+        `/layers.${i}.input_layernorm/RMSNormalization`,
+        `/layers.${i}.post_attention_layernorm/RMSNormalization`,
+        `/layers.${i}.mlp/Mul`,
+      ]),
       "/norm/RMSNormalization",
     ],
     skipped: [],
   },
   gpt2: {
-    sites: [...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.ln_1`), ln(`layers.${i}.ln_2`)]), ln("final_norm")],
+    sites: [
+      ...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.ln_1`), ln(`layers.${i}.ln_2`)]),
+      ln("final_norm"),
+    ],
     skipped: [],
   },
   "gpt2-matmul": {
-    sites: [...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.ln_1`), ln(`layers.${i}.ln_2`)]), ln("final_norm")],
+    sites: [
+      ...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.ln_1`), ln(`layers.${i}.ln_2`)]),
+      ln("final_norm"),
+    ],
     skipped: [],
   },
   bert: {
     sites: [
       ln("embeddings.LayerNorm"),
-      ...range(BLOCKS).flatMap((i) => [ln(`layers.${i}.attention.output.LayerNorm`), ln(`layers.${i}.output.LayerNorm`)]),
+      ...range(BLOCKS).flatMap((
+        i,
+      ) => [ln(`layers.${i}.attention.output.LayerNorm`), ln(`layers.${i}.output.LayerNorm`)]),
     ],
     skipped: [],
     residual: 2 * BLOCKS,

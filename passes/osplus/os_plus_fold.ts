@@ -153,7 +153,9 @@ function gatherConsumers(
         const c = linearConsumer(m, y);
         if (typeof c === "string") return `Reshape "${n.name}" also feeds ${c}`;
         // The reshape keeps channels only if the consumer's input rows are the site's C channels.
-        if (channels === undefined) return `the channel count of "${act.name}" is unknown behind Reshape "${n.name}"`;
+        if (channels === undefined) {
+          return `the channel count of "${act.name}" is unknown behind Reshape "${n.name}"`;
+        }
         const r = take(c, n);
         if (r) return r;
       }
@@ -209,7 +211,9 @@ export function checkOsPlusSite(m: LayerNormMatch, options: SiteOptions = {}): O
   const { consumers, residual, channels } = found;
   if (residual.length > 0 && !(options.compensateResidual ?? true)) {
     return skip(
-      `output "${out.name}" also feeds Add "${residual[0]!.name}" (a residual branch, as in post-LN models) ` +
+      `output "${out.name}" also feeds Add "${
+        residual[0]!.name
+      }" (a residual branch, as in post-LN models) ` +
         `and residual compensation is off`,
     );
   }
@@ -219,7 +223,16 @@ export function checkOsPlusSite(m: LayerNormMatch, options: SiteOptions = {}): O
       return skip(`"${p!.name}" has ${t.data.length} values for ${channels} channels`);
     }
   }
-  return { name, kind: m.kind, output: out, norm: m, scaleOnly: m.kind === "rms", channels, consumers, residual };
+  return {
+    name,
+    kind: m.kind,
+    output: out,
+    norm: m,
+    scaleOnly: m.kind === "rms",
+    channels,
+    consumers,
+    residual,
+  };
 }
 
 /** `v` as the output of a MatMul / Gemm with a constant weight (through its bias Add), or undefined. */
@@ -274,7 +287,9 @@ export function checkGatedSite(mul: Node): OsPlusSitePlan | OsPlusSkip {
     if (up.up.node.outputs[0]!.consumers().length !== 1) continue;
     const found = gatherConsumers(h, up.channels);
     if (typeof found === "string") return skip(found);
-    if (found.residual.length > 0) return skip(`output "${h.name}" also feeds Add "${found.residual[0]!.name}"`);
+    if (found.residual.length > 0) {
+      return skip(`output "${h.name}" also feeds Add "${found.residual[0]!.name}"`);
+    }
     return {
       name,
       kind: "gated-mlp",
@@ -459,7 +474,8 @@ function cloneAffineTail(m: LayerNormMatch, ch: FoldChanges): Value | undefined 
   if (m.fused) tail = [m.fused.node];
   else {
     tail = m.nodes.filter((n) =>
-      (m.gamma && n.inputs.includes(m.gamma) && isOp(n, Op.Mul)) || (m.beta && n.inputs.includes(m.beta) && isOp(n, Op.Add))
+      (m.gamma && n.inputs.includes(m.gamma) && isOp(n, Op.Mul)) ||
+      (m.beta && n.inputs.includes(m.beta) && isOp(n, Op.Add))
     );
   }
   if (tail.length === 0) return undefined;
@@ -502,7 +518,11 @@ function foldUpProjection(up: OsPlusUpProjection, scale: ArrayLike<number>, ch: 
     setConst(
       node,
       i,
-      makeTensor(DataType.FLOAT, channelDims(node.input(i), F), Float32Array.from(b, (v, j) => v / scale[j]!)),
+      makeTensor(
+        DataType.FLOAT,
+        channelDims(node.input(i), F),
+        Float32Array.from(b, (v, j) => v / scale[j]!),
+      ),
       `${node.name || "up"}_osplus_bias`,
       ch,
     );
@@ -566,7 +586,14 @@ export function foldOsPlusSite(
   }
   let migrated = site.output;
   if (site.up) foldUpProjection(site.up, scale, ch);
-  else migrated = foldNorm(site, shift, scale, hasShift, users.filter((n) => !site.residual.includes(n) || !restored), ch);
+  else {migrated = foldNorm(
+      site,
+      shift,
+      scale,
+      hasShift,
+      users.filter((n) => !site.residual.includes(n) || !restored),
+      ch,
+    );}
   if (site.residual.length > 0 && !restored) {
     let y = appendChannelOp(g, Op.Mul, migrated, vec(scale, [C]), site.residual, ch);
     if (hasShift) y = appendChannelOp(g, Op.Add, y, vec(shift, [C]), site.residual, ch);
