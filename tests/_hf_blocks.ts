@@ -16,7 +16,9 @@
  * - gpt2 / gpt2-matmul: pre-LN, Conv1D as `addmm(b, x.view(-1, C), W)` -> Reshape -> Gemm -> Reshape (or
  *   MatMul + Add), [in, out] weights, one fused c_attn split into q, k, v, tanh GELU;
  * - bert: post-LN (the LayerNorm after each residual feeds the next projections and the next residual), erf
- *   GELU, a classifier head on the last norm.
+ *   GELU, a classifier head on the last norm;
+ * - bert-ort: the same BERT after onnxruntime's optimizer: each residual Add + LayerNorm fused into a
+ *   SkipLayerNormalization (com.microsoft) that also takes the projection's bias.
  * Outliers (`outliers: true`): at every pre-LN / RMSNorm output a few channels are multiplied by 20-60 (and
  * for LayerNorm shifted), and the consumers' rows divided / biases corrected so the function is unchanged; at
  * gated MLPs the up projection's columns are scaled and the down projection's rows divided. BERT's norm
@@ -40,7 +42,8 @@ export type Arch =
   | "llama-rms23"
   | "gpt2"
   | "gpt2-matmul"
-  | "bert";
+  | "bert"
+  | "bert-ort";
 
 /** Sizes of the test graphs. */
 export const DIMS = { C: 32, H: 4, D: 8, F: 64, T: 8, BLOCKS: 2 } as const;
@@ -75,7 +78,7 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
   const m = new Model();
   const opset = arch === "opt-decomposed" ? 14 : arch === "llama" ? 18 : arch === "llama-rms23" ? 23 : 17;
   m.opsets.set("", opset);
-  if (arch === "llama-ort") m.opsets.set(MS_DOMAIN, 1);
+  if (arch === "llama-ort" || arch === "bert-ort") m.opsets.set(MS_DOMAIN, 1);
   const g = m.graph;
   let nInit = 0;
   const init = (name: string, dims: number[], data: Float32Array | BigInt64Array, dt = DataType.FLOAT) =>
@@ -316,7 +319,7 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
     const [gm, bt] = gammaBeta(false);
     h = layerNorm(h, "word_embeddings_layernorm", gm, bt);
   }
-  if (arch === "bert") {
+  if (arch === "bert" || arch === "bert-ort") {
     const [gm, bt] = gammaBeta(true);
     h = layerNorm(h, "embeddings.LayerNorm", gm, bt);
   }
@@ -365,7 +368,7 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
       else h = add(h, down, `/layers.${i}/Add_1_out`);
       continue;
     }
-    if (arch === "bert") {
+    if (arch === "bert" || arch === "bert-ort") {
       const [wq, wk, wv, wo] = [0, 1, 2, 3].map(() => lin(C, C, true)) as [Linear, Linear, Linear, Linear];
       const a = attention(
         matmul(h, wq, p("attention.self.query")),
@@ -375,22 +378,37 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
         false,
         false,
       );
-      const [g1, b1] = gammaBeta(true);
-      const h1 = layerNorm(
-        add(matmul(a, wo, p("attention.output.dense")), h, `/${p("res1")}`),
-        p("attention.output.LayerNorm"),
-        g1,
-        b1,
-      );
+      /** Residual + LayerNorm: Add then LayerNormalization, or one SkipLayerNormalization taking the bias. */
+      const addNorm = (l: Linear, input: Value, res: Value, name: string) => {
+        const [gm, bt] = gammaBeta(true);
+        if (arch === "bert") {
+          return layerNorm(
+            add(matmul(input, l, name.replace("LayerNorm", "dense")), res, `/${name}/res`),
+            name,
+            gm,
+            bt,
+          );
+        }
+        const b = l.b!;
+        l.b = null;
+        const y = matmul(input, l, name.replace("LayerNorm", "dense"));
+        return g.addNode(
+          "SkipLayerNormalization",
+          [
+            y,
+            res,
+            init(`${name}.weight`, [C], gm),
+            init(`${name}.bias`, [C], bt),
+            init(`${name}.dense.bias`, [C], b),
+          ],
+          [`/${name}/out`],
+          { name: `/${name}/SkipLayerNormalization`, domain: MS_DOMAIN, attrs: [floatAttr("epsilon", 1e-5)] },
+        ).outputs[0]!;
+      };
+      const h1 = addNorm(wo, a, h, p("attention.output.LayerNorm"));
       const [w1, w2] = [lin(C, F, true), lin(F, C, true)];
       const inter = geluErf(matmul(h1, w1, p("intermediate.dense")), `/${p("gelu")}`);
-      const [g2, b2] = gammaBeta(true);
-      h = layerNorm(
-        add(matmul(inter, w2, p("output.dense")), h1, `/${p("res2")}`),
-        p("output.LayerNorm"),
-        g2,
-        b2,
-      );
+      h = addNorm(w2, inter, h1, p("output.LayerNorm"));
       continue;
     }
     // Pre-LN: OPT, BLOOM, GPT-2.
@@ -461,13 +479,13 @@ export function buildArch(arch: Arch, options: ArchOptions = {}): Model {
   }
   if (pendingSkip) h = add(h, pendingSkip, "/final_res");
   // Final norm -> head (LLaMA / OPT / BLOOM / GPT-2 lm_head without bias; BERT classifier with bias).
-  const head = lin(C, 16, arch === "bert");
+  const head = lin(C, 16, arch.startsWith("bert"));
   let n: Value;
   if (isLlama) {
     const w = Float32Array.from({ length: C }, () => 0.8 + 0.4 * r());
     injectNorm(w, null, [head]);
     n = rmsNorm(h, "norm", w).y;
-  } else if (arch === "bert") n = h;
+  } else if (arch.startsWith("bert")) n = h;
   else {
     const [gm, bt] = gammaBeta(false);
     injectNorm(gm, bt, [head]);

@@ -135,6 +135,17 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
     skipped: [],
     residual: 2 * BLOCKS,
   },
+  "bert-ort": {
+    sites: [
+      ln("embeddings.LayerNorm"),
+      ...range(BLOCKS).flatMap((i) => [
+        `/layers.${i}.attention.output.LayerNorm/SkipLayerNormalization`,
+        `/layers.${i}.output.LayerNorm/SkipLayerNormalization`,
+      ]),
+    ],
+    skipped: [],
+    residual: 2 * BLOCKS,
+  },
 };
 
 async function check(arch: Arch): Promise<void> {

@@ -57,8 +57,9 @@ export interface OsPlusSitePlan {
   channels: number;
   consumers: OsPlusConsumer[];
   /**
-   * Residual Add nodes that read the site's output (post-LN models such as BERT): they get the original
-   * activation back through an inserted Mul(s) [+ Add(z)].
+   * Residual nodes that read the site's output (post-LN models such as BERT: an Add, or onnxruntime's
+   * Skip(Simplified)LayerNormalization): they keep the original activation (a copy of the norm's affine tail,
+   * or an inserted Mul(s) [+ Add(z)]).
    */
   residual: Node[];
 }
@@ -161,7 +162,9 @@ function gatherConsumers(
       }
       continue;
     }
-    if (isOp(n, Op.Add)) {
+    // A residual: an Add, or onnxruntime's Skip(Simplified)LayerNormalization reading it as input or skip.
+    const skipLn = isOp(n, Op.SkipLayerNormalization) || isOp(n, Op.SkipSimplifiedLayerNormalization);
+    if (isOp(n, Op.Add) || (skipLn && act.uses.every((u) => u.node !== n || u.index <= 1))) {
       residual.push(n);
       continue;
     }
