@@ -31,6 +31,7 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       activationBits: s.bits.activation,
       calibrator: s.calibrator,
       exclude: s.exclude,
+      allowNoSites: s.extra.allowNoSites === true,
     }),
   ],
   shiftadd: (_m, s) => {
