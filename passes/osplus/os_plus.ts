@@ -57,11 +57,11 @@ export interface OsPlusOptions extends QdqOptions {
   /** Smallest threshold t of the grid. @default 1.0 for LayerNorm sites, 0.1 for scale-only (RMSNorm, gated-MLP) sites */
   lowerBound?: number;
   /**
-   * Search the paper's grid coarse-to-fine: this many evenly spaced points first, then every grid point
-   * around the best one; 0 evaluates every point (the released code). @default 20
+   * Search the paper's grid coarse-to-fine: this many evenly spaced points first, then the grid points around
+   * the best one at finer and finer strides; 0 evaluates every point (the released code). @default 10
    */
   gridCoarse?: number;
-  /** Tokens (of the first calibration batch, evenly strided) the search loss uses. @default 256 */
+  /** Tokens (of the first calibration batch, evenly strided) the search loss uses. @default 128 */
   calibTokens?: number;
   /**
    * The search loss: "moments" estimates the consumers' output MSE from per-channel error statistics and
@@ -199,7 +199,7 @@ export async function migrateOsPlus(
     compensateResidual: options.compensateResidual ?? true,
   });
   for (const s of skipped) ctx.reporter.warn(`OS+: norm "${s.name}" skipped: ${s.reason}`);
-  const calibTokens = options.calibTokens ?? 256;
+  const calibTokens = options.calibTokens ?? 128;
   const lossKind = options.searchLoss ?? "moments";
   const minmax = (options.calibrator ?? "minmax") === "minmax";
   const qdqNames = minmax && (options.quantize ?? true) ? activationValues(planQdq(g, options)) : [];
@@ -264,7 +264,7 @@ export async function migrateOsPlus(
       activationSymmetric: options.activationSymmetric ?? false,
       lowerBound: options.lowerBound ?? (site.scaleOnly ? 0.1 : 1.0),
       ...(options.gridSteps !== undefined ? { steps: options.gridSteps } : {}),
-      coarse: options.gridCoarse ?? 20,
+      coarse: options.gridCoarse ?? 10,
     };
     const r = lossKind === "samples"
       ? searchMigrationScale({ x, channels: C, cmin, cmax, weights }, searchOptions)

@@ -42,11 +42,12 @@ export interface ScaleSearchOptions {
   lowerBound?: number;
   /** Grid steps; the paper uses max(100, T0 / 0.5). @default max(100, floor(T0 / 0.5)) */
   steps?: number;
-  /** Moment loss only: output columns (evenly strided) its weight and bias terms use. @default 256 */
+  /** Moment loss only: output columns (evenly strided) its weight and bias terms use. @default 128 */
   maxColumns?: number;
   /**
-   * Search the grid coarse-to-fine: every k-th point first (k = ceil(steps / coarse)), then every point within
-   * k of the best coarse one. 0 evaluates every point (the released code). @default 0
+   * Search the grid coarse-to-fine: every k-th point first (k = ceil(steps / coarse)), then the points within
+   * k of the best one at stride ceil(k / 5), and so on down to stride 1. 0 evaluates every point (the
+   * released code). @default 0
    */
   coarse?: number;
 }
@@ -79,12 +80,17 @@ function gridSearch(
     const r = evalAt(i);
     if (r.loss < best.loss) best = r;
   };
-  const k = coarse > 0 ? Math.max(1, Math.ceil(n / coarse)) : 1;
+  const bestIndex = () => [...memo].find(([, r]) => r === best)![0];
+  // Coarse-to-fine: `coarse` points over the whole grid, then around the best point at a stride 5x finer,
+  // and so on down to stride 1 (about coarse + 10 points per level instead of every point).
+  let k = coarse > 0 ? Math.max(1, Math.ceil(n / coarse)) : 1;
   for (let i = k; i <= n; i += k) take(i);
-  if (k > 1) {
-    take(n);
-    const b = [...memo].find(([, r]) => r === best)![0];
-    for (let i = Math.max(0, b - k + 1); i <= Math.min(n, b + k - 1); i++) take(i);
+  if (k > 1) take(n);
+  while (k > 1) {
+    const next = Math.max(1, Math.ceil(k / 5));
+    const b = bestIndex();
+    for (let i = Math.max(0, b - k + next); i <= Math.min(n, b + k - next); i += next) take(i);
+    k = next;
   }
   return {
     t: best.t,
@@ -390,7 +396,7 @@ export function searchMigrationScaleMoments(
     rowEnergy[j] = e / O;
   }
   // The weight and bias terms on evenly strided columns (each column's error is independent of the others).
-  const stride = Math.max(1, Math.ceil(O / (options.maxColumns ?? 256)));
+  const stride = Math.max(1, Math.ceil(O / (options.maxColumns ?? 128)));
   const cols = Math.ceil(O / stride);
   const d = new Float32Array(C * cols);
   for (let j = 0; j < C; j++) for (let k = 0; k < cols; k++) d[j * cols + k] = w.data[j * O + k * stride]!;
