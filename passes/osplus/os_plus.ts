@@ -44,6 +44,8 @@ import {
   type OsPlusSkip,
 } from "./os_plus_fold.ts";
 import { searchMigrationScale, searchMigrationScaleMoments } from "./os_plus_search.ts";
+import { type AttentionMatch, recognizeAttention, rerankByAttention } from "./os_plus_attention.ts";
+import type { Tensor } from "../../onnx/tensor.ts";
 import { canonicalize } from "../normalize/canonicalize.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import type { ReportSection } from "../report/report.ts";
@@ -69,6 +71,12 @@ export interface OsPlusOptions extends QdqOptions {
    * every grid point (exact on the samples, 20-100x slower). @default "moments"
    */
   searchLoss?: "moments" | "samples";
+  /**
+   * Where a site's consumers are recognised as the q, k, v of an attention (os_plus_attention.ts), re-rank
+   * this many best grid points of the search by the loss on the attention output (as the released code
+   * scores the QKV site), on the first calibration sequence; 0 keeps the consumers' loss. @default 3
+   */
+  attentionCandidates?: number;
   /** Migrate norms that also feed a residual Add (post-LN) by compensating that branch. @default true */
   compensateResidual?: boolean;
   /** Let the pass succeed when it finds no site (it throws {@link OsPlusNoSiteError} otherwise). @default false */
@@ -97,8 +105,10 @@ export interface OsPlusSiteReport {
   /** Search loss at the chosen t, and with the shift alone (t = T0). */
   loss: number;
   lossShiftOnly: number;
-  /** Which loss the search used. */
-  lossKind: "moments" | "samples";
+  /** Which loss chose t: the consumers' (moments / samples) or the attention output's. */
+  lossKind: "moments" | "samples" | "attention";
+  /** Why the attention-output loss was not used (q/k/v-like sites only). */
+  attentionNote?: string;
   /** Max over median of the per-channel ranges, before and after migration. */
   outlierRatioBefore: number;
   outlierRatioAfter: number;
@@ -164,6 +174,9 @@ export function outlierRatio(mins: ArrayLike<number>, maxs: ArrayLike<number>): 
 interface SiteStats {
   observer: MinMaxObserver;
   tokens: Float32Array | undefined;
+  /** The first calibration sequence [T, C] (attention sites). */
+  sequence?: { data: Float32Array; tokens: number };
+  mask?: Tensor;
   sum: Float64Array;
   sumSq: Float64Array;
   count: number;
@@ -213,7 +226,15 @@ export async function migrateOsPlus(
     }]),
   );
   const tensorObs = new Map(qdqNames.map((n) => [n, new MinMaxObserver()]));
-  const names = [...new Set([...sites.map((s) => s.output.name), ...qdqNames])];
+  const candidates = options.attentionCandidates ?? 3;
+  const attention = new Map<OsPlusSitePlan, AttentionMatch | string>();
+  if (candidates > 0) {
+    for (const s of sites) if (s.consumers.length === 3) attention.set(s, recognizeAttention(s));
+  }
+  const masks = [...attention.values()].flatMap((a) =>
+    typeof a !== "string" && a.mask && !a.mask.tensor ? [a.mask.value.name] : []
+  );
+  const names = [...new Set([...sites.map((s) => s.output.name), ...qdqNames, ...masks])];
   if (names.length > 0) {
     await ctx.runtime.collect(model, names, (batch) => {
       for (const [site, st] of stats) {
@@ -229,6 +250,13 @@ export async function migrateOsPlus(
         }
         st.count += x.length / C;
         if (!st.tokens) st.tokens = strideTokens(x, C, calibTokens);
+        const att = attention.get(site);
+        if (att && typeof att !== "string" && !st.sequence && t.dims.length === 3) {
+          const T = t.dims[1]!;
+          st.sequence = { data: x.slice(0, T * C), tokens: T };
+          const mt = att.mask ? att.mask.tensor ?? batch[att.mask.value.name] : undefined;
+          if (mt) st.mask = mt;
+        }
       }
       for (const [n, o] of tensorObs) {
         const t = batch[n];
@@ -269,6 +297,29 @@ export async function migrateOsPlus(
     const r = lossKind === "samples"
       ? searchMigrationScale({ x, channels: C, cmin, cmax, weights }, searchOptions)
       : searchMigrationScaleMoments({ x, channels: C, cmin, cmax, weights, m2 }, searchOptions);
+    let chosenKind: OsPlusSiteReport["lossKind"] = lossKind, attentionNote: string | undefined;
+    const att = attention.get(site);
+    if (typeof att === "string") attentionNote = att;
+    else if (att && !st.sequence) attentionNote = "the calibration batches are not [batch, tokens, channels]";
+    else if (att) {
+      const pick = rerankByAttention(
+        {
+          site,
+          att,
+          sequence: st.sequence!,
+          ...(st.mask ? { mask: st.mask } : {}),
+          shift,
+          weights,
+          cmin,
+          cmax,
+        },
+        r.points,
+        candidates,
+        searchOptions,
+      );
+      Object.assign(r, pick);
+      chosenKind = "attention";
+    }
     const minsAfter = cmin.map((v, j) => v / r.scale[j]!), maxsAfter = cmax.map((v, j) => v / r.scale[j]!);
     const changes = foldOsPlusSite(site, shift, r.scale);
     let lo = 0, hi = 0;
@@ -287,7 +338,8 @@ export async function migrateOsPlus(
       gridPoints: r.evaluated,
       loss: r.loss,
       lossShiftOnly: r.lossShiftOnly,
-      lossKind,
+      lossKind: chosenKind,
+      ...(attentionNote ? { attentionNote } : {}),
       outlierRatioBefore: outlierRatio(mins, maxs),
       outlierRatioAfter: outlierRatio(minsAfter, maxsAfter),
       minsBefore: mins,

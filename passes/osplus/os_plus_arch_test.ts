@@ -45,7 +45,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const ln = (n: string) => `/${n}/LayerNormalization`;
 
 /** Expected site names (graph order) and skipped norm names per architecture. */
-const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: number }> = {
+const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: number; attention: number }> = {
   opt: {
     sites: [
       ...range(BLOCKS).flatMap((
@@ -54,6 +54,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       ln("final_norm"),
     ],
     skipped: [],
+    attention: 2,
   },
   "opt-decomposed": {
     sites: [
@@ -63,6 +64,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       "/final_norm/ReduceMean",
     ],
     skipped: [],
+    attention: 2,
   },
   bloom: {
     sites: [
@@ -72,6 +74,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       ln("final_norm"),
     ],
     skipped: [ln("word_embeddings_layernorm")],
+    attention: 0,
   },
   llama: {
     sites: [
@@ -85,6 +88,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       "/norm/Pow",
     ],
     skipped: [],
+    attention: 2,
   },
   "llama-ort": {
     sites: [
@@ -97,6 +101,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       "/norm/SimplifiedLayerNormalization",
     ],
     skipped: [],
+    attention: 2,
   },
   "llama-rms23": {
     sites: [
@@ -110,6 +115,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       "/norm/RMSNormalization",
     ],
     skipped: [],
+    attention: 2,
   },
   gpt2: {
     sites: [
@@ -117,6 +123,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       ln("final_norm"),
     ],
     skipped: [],
+    attention: 0,
   },
   "gpt2-matmul": {
     sites: [
@@ -124,6 +131,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       ln("final_norm"),
     ],
     skipped: [],
+    attention: 0,
   },
   bert: {
     sites: [
@@ -133,6 +141,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       ) => [ln(`layers.${i}.attention.output.LayerNorm`), ln(`layers.${i}.output.LayerNorm`)]),
     ],
     skipped: [],
+    attention: 2,
     residual: 2 * BLOCKS,
   },
   "bert-ort": {
@@ -144,6 +153,7 @@ const EXPECT: Record<Arch, { sites: string[]; skipped: string[]; residual?: numb
       ]),
     ],
     skipped: [],
+    attention: 2,
     residual: 2 * BLOCKS,
   },
 };
@@ -167,6 +177,12 @@ async function check(arch: Arch): Promise<void> {
   assertEquals(res.sites.map((s) => s.name), EXPECT[arch].sites, `${arch} sites`);
   assertEquals(res.skipped.map((s) => s.name), EXPECT[arch].skipped, `${arch} skipped`);
   for (const s of res.skipped) assert(s.reason.length > 10, s.reason);
+  // q/k/v sites of a recognised attention are scored on the attention output (fused QKV: consumers' loss).
+  assertEquals(
+    res.sites.filter((s) => s.lossKind === "attention").length,
+    EXPECT[arch].attention,
+    `${arch} attention`,
+  );
   assertEquals(res.sites.reduce((a, s) => a + s.residual.length, 0), EXPECT[arch].residual ?? 0);
   assert(res.sites.every((s) => s.outlierRatioAfter < s.outlierRatioBefore), `${arch}: outlier ratios fall`);
   const e = maxRel((await runOrt(m, evalFeeds)).logits!, want);

@@ -99,6 +99,7 @@ function gridSearch(
     loss: best.loss,
     lossShiftOnly: memo.get(0)!.loss,
     evaluated: [...memo.values()].filter((r) => r.t > 0).length,
+    points: [...memo.values()].filter((r) => r.t > 0).map(({ t, loss }) => ({ t, loss })),
   };
 }
 
@@ -116,6 +117,8 @@ export interface ScaleSearchResult {
   lossShiftOnly: number;
   /** Grid points evaluated. */
   evaluated: number;
+  /** Every evaluated grid point with its loss, in evaluation order. */
+  points: { t: number; loss: number }[];
 }
 
 /**
