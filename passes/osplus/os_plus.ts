@@ -1,28 +1,39 @@
 /**
  * Outlier Suppression+ (OS+, arXiv 2304.09145; METHODS.md section 1) followed by the standard QDQ
- * quantization (insert_qdq.ts). For every norm -> linear site (os_plus_fold.ts) the pass
+ * quantization (insert_qdq.ts). The pass
  *
- * 1. observes the norm output per channel over the whole calibration set (min / max) and keeps a few hundred
- *    tokens of the first batch for the loss;
+ * 0. canonicalizes the graph (passes/normalize/canonicalize.ts) and finds the sites (os_plus_sites.ts):
+ *    norm -> linear (LayerNorm / RMSNorm in any form onnx/patterns.ts matches, fused ones included) and gated
+ *    MLPs (down projection reading act(gate) * up); every norm that is not a site is reported with the reason;
+ * 1. in one float pass over the calibration set, observes each site activation per channel (min / max,
+ *    sum, sum of squares), keeps `calibTokens` tokens of the first batch (and, for q/k/v sites of a
+ *    recognised attention, the first whole sequence and its mask), and the per-tensor ranges for QDQ;
  * 2. shifts each channel to the centre of its range, z_j = (max_t X_tj + min_t X_tj) / 2 (no shift for
- *    RMSNorm: scale only);
- * 3. searches the scales with the paper's "fast and stable" grid (os_plus_search.ts): t from T0 down to
- *    1.0 (0.1 for RMSNorm) in max(100, T0 / 0.5) steps, s_j = max(1, max(cmax_j, -cmin_j) / t), loss = MSE
- *    of the consumers' outputs with fake-quantized activations and weights at the target bits;
- * 4. folds z and s into gamma / beta and the consumers' weights and biases (no new nodes except bias Adds
- *    where a consumer had no bias).
+ *    RMSNorm and gated MLPs: scale only);
+ * 3. searches the scales on the paper's "fast and stable" grid (os_plus_search.ts): t from T0 down to 1.0
+ *    (0.1 for scale-only sites) in max(100, T0 / 0.5) steps, s_j = max(1, max(cmax_j, -cmin_j) / t), loss =
+ *    the consumers' output MSE with fake-quantized activations and weights at the target bits; for the q/k/v
+ *    site of a recognised attention (os_plus_attention.ts) the best grid points are re-scored on the
+ *    attention output, as the released code scores that site;
+ * 4. folds z and s into gamma / beta (or the up projection) and the consumers' weights and biases
+ *    (os_plus_fold.ts).
  *
  * Choices, where the released code differs or is heavier:
- * - The loss is on the consumers' outputs (Q, K, V projections; FC1), not on the attention output the
- *   released code uses for the QKV site (documented simplification).
- * - z and the per-channel ranges come from all calibration samples (the released code uses one batch); the
- *   loss uses `calibTokens` tokens of the first batch. Using the full ranges makes the search's activation
- *   quantizer exactly the one the min-max calibrator builds afterwards.
+ * - The consumers' loss is estimated from second-order statistics (os_plus_search.ts,
+ *   searchMigrationScaleMoments: per-channel activation-error mean / variance on the sample tokens, weight
+ *   rounding errors, E[X~^2] over every calibration token), not by multiplying the fake-quantized tokens out
+ *   at every grid point (`searchLoss: "samples"` does that); and the grid is searched coarse-to-fine
+ *   (`gridCoarse`; 0 = every point). Together they keep conversion within a few float passes.
+ * - The attention-output loss re-ranks the `attentionCandidates` best points of that search (on one
+ *   calibration sequence) instead of scoring every grid point.
+ * - z and the per-channel ranges come from all calibration samples (the released code uses one batch), so
+ *   the search's activation quantizer is exactly the one the min-max calibrator builds afterwards.
  * - With the min-max calibrator the activation ranges for QDQ come from the same single calibration pass
- *   (the migrated norm outputs' ranges are exact affine images of the observed per-channel ranges; every
- *   other activation is unchanged in float); other calibrators run a second pass on the migrated model.
- * - The gated-MLP (up -> down projection) migration of the paper is not implemented: none of the project's
- *   models has a gated MLP.
+ *   (the migrated activations' ranges are exact affine images of the observed per-channel ranges; every
+ *   other quantized activation is unchanged in float); other calibrators run a second pass.
+ * - Post-LN norms (BERT) whose output also feeds the residual are migrated; the residual branch reads a copy
+ *   of the norm's affine tail with the original gamma / beta (`compensateResidual`).
+ * - No site at all is an error (`OsPlusNoSiteError`) unless `allowNoSites`: the result would be plain QDQ.
  * @module
  */
 import type { Model } from "../../onnx/ir.ts";
