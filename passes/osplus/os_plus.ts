@@ -85,7 +85,8 @@ export interface OsPlusOptions extends QdqOptions {
   /**
    * Where a site's consumers are recognised as the q, k, v of an attention (os_plus_attention.ts), re-rank
    * this many best grid points of the search by the loss on the attention output (as the released code
-   * scores the QKV site), on the first calibration sequence; 0 keeps the consumers' loss. @default 3
+   * scores the QKV site), on the first 64 tokens of the first calibration sequence; 0 keeps the consumers'
+   * loss. @default 2
    */
   attentionCandidates?: number;
   /** Migrate norms that also feed a residual Add (post-LN) by compensating that branch. @default true */
@@ -183,7 +184,8 @@ export function outlierRatio(mins: ArrayLike<number>, maxs: ArrayLike<number>): 
 }
 
 interface SiteStats {
-  observer: MinMaxObserver;
+  mins: Float32Array;
+  maxs: Float32Array;
   tokens: Float32Array | undefined;
   /** The first calibration sequence [T, C] (attention sites). */
   sequence?: { data: Float32Array; tokens: number };
@@ -229,15 +231,22 @@ export async function migrateOsPlus(
   const qdqNames = minmax && (options.quantize ?? true) ? activationValues(planQdq(g, options)) : [];
   const stats = new Map<OsPlusSitePlan, SiteStats>(
     sites.map((s) => [s, {
-      observer: new MinMaxObserver({ axis: -1 }),
+      mins: new Float32Array(s.channels).fill(Infinity),
+      maxs: new Float32Array(s.channels).fill(-Infinity),
       tokens: undefined,
       sum: new Float64Array(s.channels),
       sumSq: new Float64Array(s.channels),
       count: 0,
     }]),
   );
-  const tensorObs = new Map(qdqNames.map((n) => [n, new MinMaxObserver()]));
-  const candidates = options.attentionCandidates ?? 3;
+  // Site activations (and their Reshape views) get their QDQ ranges from the per-channel statistics.
+  const fromSites = new Set(
+    sites.flatMap((
+      s,
+    ) => [s.output.name, ...s.consumers.flatMap((c) => c.via ? [c.via.outputs[0]!.name] : [])]),
+  );
+  const tensorObs = new Map(qdqNames.filter((n) => !fromSites.has(n)).map((n) => [n, new MinMaxObserver()]));
+  const candidates = options.attentionCandidates ?? 2;
   const attention = new Map<OsPlusSitePlan, AttentionMatch | string>();
   if (candidates > 0) {
     for (const s of sites) if (s.consumers.length === 3) attention.set(s, recognizeAttention(s));
@@ -252,19 +261,27 @@ export async function migrateOsPlus(
         const t = batch[site.output.name];
         if (!t) throw new RangeError(`OS+: the runtime returned no value "${site.output.name}"`);
         const x = t.data as Float32Array;
-        st.observer.observe(x, t.dims);
         const C = site.channels;
-        for (let i = 0, j = 0; i < x.length; i++) {
-          const v = x[i]!;
-          st.sum[j] = st.sum[j]! + v, st.sumSq[j] = st.sumSq[j]! + v * v;
-          if (++j === C) j = 0;
+        if (x.length % C !== 0) {
+          throw new RangeError(`OS+: "${site.output.name}" has ${x.length} values, not [.., ${C}]`);
+        }
+        const { mins, maxs, sum, sumSq } = st;
+        for (let b = 0; b < x.length; b += C) {
+          for (let j = 0; j < C; j++) {
+            const v = x[b + j]!;
+            if (v < mins[j]!) mins[j] = v;
+            if (v > maxs[j]!) maxs[j] = v;
+            sum[j] = sum[j]! + v, sumSq[j] = sumSq[j]! + v * v;
+          }
         }
         st.count += x.length / C;
         if (!st.tokens) st.tokens = strideTokens(x, C, calibTokens);
         const att = attention.get(site);
         if (att && typeof att !== "string" && !st.sequence && t.dims.length === 3) {
           const T = t.dims[1]!;
-          st.sequence = { data: x.slice(0, T * C), tokens: T };
+          // The first sequence's first 64 tokens (the causal prefix is a sequence of its own; bounded cost).
+          const use = Math.min(T, 64);
+          st.sequence = { data: x.slice(0, use * C), tokens: use };
           const mt = att.mask ? att.mask.tensor ?? batch[att.mask.value.name] : undefined;
           if (mt) st.mask = mt;
         }
@@ -281,7 +298,7 @@ export async function migrateOsPlus(
   for (const site of sites) {
     const st = stats.get(site)!;
     const C = site.channels;
-    const mins = st.observer.mins, maxs = st.observer.maxs;
+    const mins = st.mins, maxs = st.maxs;
     const shift = new Float32Array(C);
     if (!site.scaleOnly) { for (let j = 0; j < C; j++) shift[j] = (maxs[j]! + mins[j]!) / 2; }
     const cmin = mins.map((v, j) => v - shift[j]!), cmax = maxs.map((v, j) => v - shift[j]!);
@@ -373,7 +390,7 @@ export async function migrateOsPlus(
   if (minmax && qdqNames.length > 0) {
     const ranges = new Map<string, [number, number]>();
     for (const [n, o] of tensorObs) if (o.count > 0) ranges.set(n, o.range());
-    for (const [n, r] of siteRanges) if (tensorObs.has(n)) ranges.set(n, r);
+    for (const [n, r] of siteRanges) if (qdqNames.includes(n)) ranges.set(n, r);
     result.ranges = ranges;
   }
   return result;

@@ -373,19 +373,13 @@ export function rerankByAttention(
     }
     return b;
   }) as [Float64Array, Float64Array, Float64Array];
+  // The mask broadcast to [S, H, T, T] (size-1 axes repeat; [T, T], [1, 1, T, T], [B, 1, T, T] ...).
   const mask = d.mask;
-  const md = mask?.dims ?? [];
+  const md = [1, 1, 1, 1, ...(mask?.dims ?? [])].slice(-4);
+  const strides = md.map((_, k) => md.slice(k + 1).reduce((a, b) => a * b, 1));
   const at = mask
-    ? (s: number, h: number, i: number, j: number) => {
-      // Broadcast [.., T, T] masks with size-1 leading axes ([1, 1, T, T], [B, 1, T, T], [T, T]).
-      const T = seq.tokens, r = md.length;
-      const hh = r >= 3 && md[r - 3] !== 1 ? h : 0, ss = r >= 4 && md[r - 4] !== 1 ? s : 0;
-      const ii = md[r - 2] === 1 ? 0 : i, jj = md[r - 1] === 1 ? 0 : j;
-      const hs = r >= 3 ? md[r - 3]! : 1;
-      return Number(
-        mask.data[((ss * hs + hh) * (md[r - 2] === 1 ? 1 : T) + ii) * (md[r - 1] === 1 ? 1 : T) + jj],
-      );
-    }
+    ? (s: number, h: number, i: number, j: number) =>
+      Number(mask.data[[s, h, i, j].reduce((a, v, k) => a + (md[k] === 1 ? 0 : v) * strides[k]!, 0)])
     : undefined;
   const loss = attentionLoss({
     x,
