@@ -160,9 +160,9 @@ for (const name of MODELS) {
     console.log(
       `  sites (t, outlier ratio before -> after): ` +
         res.sites.map((s) =>
-          `${s.name.replace(/\/(LayerNormalization|Pow)$/, "")} t=${fmt(s.t, 2)} ${fmt(s.outlierRatioBefore, 1)}->${
-            fmt(s.outlierRatioAfter, 1)
-          }`
+          `${s.name.replace(/\/(LayerNormalization|Pow)$/, "")} t=${fmt(s.t, 2)} ${
+            fmt(s.outlierRatioBefore, 1)
+          }->${fmt(s.outlierRatioAfter, 1)}`
         )
           .join("; "),
     );

@@ -240,7 +240,9 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
       `${result.sites.length} site(s) migrated, ${result.skipped.length} norm(s) skipped`,
       ...result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
       ...result.sites.flatMap((s) =>
-        s.attentionNote ? [`${s.name}: attention not recognised (${s.attentionNote}); consumers' loss used`] : []
+        s.attentionNote
+          ? [`${s.name}: attention not recognised (${s.attentionNote}); consumers' loss used`]
+          : []
       ),
     ],
   };
