@@ -1,7 +1,8 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { computeQParams } from "../../quant/qparams.ts";
 import { fakeQuantize } from "../../quant/quantize.ts";
-import { migrationScales, searchMigrationScale, searchMigrationScaleMoments } from "./os_plus_search.ts";
+import { migrationScales, searchMigrationScale } from "./os_plus_search.ts";
+import { searchMigrationScaleMoments } from "./os_plus_search_moments.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 
 const N = 24, C = 6, O = 5;
