@@ -46,6 +46,12 @@ Deno.test("osplus CLI: on the LLaMA-style LM every site is listed in the summary
   // (the one identity Cast is the position ids' int64 -> int64)
   assertEquals(canon.sort(), ["div-one-to-reciprocal: 11", "drop-identity-cast: 1", "pow-two-to-mul: 11"]);
   assertStringIncludes(r.stdout, "16 site(s) migrated");
+  // The same as data: names, kinds, the loss that chose t (attention for the q/k/v sites).
+  assertEquals(json.osplus.sites.length, 16);
+  assertEquals(json.osplus.skipped, []);
+  assertEquals(json.osplus.sites[0].name, "/blocks.0/ln1/Pow");
+  assertEquals(json.osplus.sites[0].loss, "attention");
+  assertEquals(json.osplus.sites[2].kind, "gated-mlp");
 });
 
 Deno.test("osplus CLI: no site exits 2 with the skipped norms and their reasons, unless --allow-no-sites", async () => {
@@ -87,6 +93,9 @@ Deno.test("osplus CLI: no site exits 2 with the skipped norms and their reasons,
   const notes: string[] = lastJson(ok.stdout).steps.find((s: { pass: string }) => s.pass === "os-plus").notes;
   assertEquals(notes[0], "0 site(s) migrated, 5 norm(s) skipped");
   assertEquals(notes.filter((n) => n.startsWith("skipped ") && n.includes("Relu")).length, 5);
+  const { osplus } = lastJson(ok.stdout);
+  assertEquals([osplus.sites.length, osplus.skipped.length], [0, 5]);
+  assert(osplus.skipped.every((s: { reason: string }) => s.reason.includes("Relu")));
 });
 
 async function assertMissing(path: string): Promise<void> {
