@@ -36,7 +36,6 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "keep-l2norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
-  "allow-no-sites": ["osplus"],
 };
 
 /** Flags every method shares; the rest are method-specific. */
@@ -202,11 +201,6 @@ export const quantizeCommand: Command = {
       type: "number",
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
-    },
-    {
-      name: "allow-no-sites",
-      type: "boolean",
-      help: "osplus: succeed (as plain QDQ) when no norm -> linear site is found (default: exit 2)",
     },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },

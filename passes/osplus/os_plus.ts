@@ -34,6 +34,8 @@
  * - Post-LN norms (BERT) whose output also feeds the residual are migrated; the residual branch reads a copy
  *   of the norm's affine tail with the original gamma / beta (`compensateResidual`).
  * - No site at all is an error (`OsPlusNoSiteError`) unless `allowNoSites`: the result would be plain QDQ.
+ *   The pass reports its sites as a `SiteCount` ("OS+ sites"); `quantize()` passes `allowNoSites` and
+ *   refuses a run with none itself (`NothingConvertedError`, exit 2, unless `--allow-no-sites`).
  * @module
  */
 import type { Model } from "../../onnx/ir.ts";
@@ -367,13 +369,20 @@ export function osPlusPass(options: OsPlusOptions = {}): Pass & { result?: OsPlu
         ...result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
       ];
       const sections: ReportSection[] = [{ title: "Outlier Suppression+", osPlus: result }];
-      if (!(options.quantize ?? true)) return { modified: result.sites.length > 0, notes, sections };
+      // OS+ converts sites (migrations); the QDQ that follows is the baseline, not what OS+ adds.
+      const sites = {
+        converted: result.sites.length,
+        skipped: result.skipped.map((s) => `${s.name}: ${s.reason}`),
+        what: "OS+ sites",
+      };
+      if (!(options.quantize ?? true)) return { modified: result.sites.length > 0, notes, sections, sites };
       const targets = planQdq(model.graph, options);
       if (targets.length === 0) {
         return {
           modified: result.sites.length > 0,
           notes: [...notes, "no MatMul/Gemm/Conv to quantize"],
           sections,
+          sites,
         };
       }
       const needed = activationValues(targets);
@@ -391,7 +400,7 @@ export function osPlusPass(options: OsPlusOptions = {}): Pass & { result?: OsPlu
             options.calibrator ?? "minmax"
           })`,
       );
-      return { modified: true, notes, sections };
+      return { modified: true, notes, sections, sites };
     },
   };
   return pass;

@@ -63,7 +63,7 @@ export class OsPlusNoSiteError extends Error {
     super(
       `OS+ found no site to migrate (${result.skipped.length} norm(s) skipped${why ? `: ${why}` : ""}${
         result.skipped.length > 3 ? "; ..." : ""
-      }); the result would be plain QDQ. Use --method qdq, or allow it with --allow-no-sites`,
+      }); the result would be plain QDQ. Use --method qdq, or allow it (allowNoSites)`,
     );
     this.name = "OsPlusNoSiteError";
   }
