@@ -3,7 +3,7 @@ import type { Model } from "../../onnx/ir.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource } from "../../runtime/data.ts";
+import { tensorSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { type Arch, buildArch, DIMS, hiddenStates } from "../../tests/_hf_blocks.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";
