@@ -59,6 +59,7 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       ...(s.extra.keepFirstLast === true ? { keepFirstLast: true } : {}),
       ...(s.extra.maxBits !== undefined ? { maxAverageBits: Number(s.extra.maxBits) } : {}),
       ...(s.extra.sequential !== undefined ? { sequential: Number(s.extra.sequential) } : {}),
+      ...(s.extra.rounding !== undefined ? { rounding: roundingMode(s.extra.rounding) } : {}),
     }),
   ],
   intvit: (_m, s) => {
@@ -83,3 +84,11 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
     return [opsetUpgradePass(13), integerRegionQdqPass({ ...options, region: "transformer-blocks" })];
   },
 };
+
+/** The `--rounding` flag's value, checked. */
+function roundingMode(v: unknown): "nearest" | "learned" {
+  if (v !== "nearest" && v !== "learned") {
+    throw new RangeError(`--rounding must be nearest or learned, got ${v}`);
+  }
+  return v;
+}

@@ -10,6 +10,7 @@
  * Run: `deno run -A bench/dense_shift.ts [--models det,cls,oww] [--bits 3,4,5,6] [--calib N]
  *   [--fallback BITS:MIN_SQNR[:kfl]]... [--budget BITS:MAX_AVG_BITS[:ROUNDS[:kfl]]]...`
  * (ROUNDS: sequential calibration rounds, default 1)
+ *   [--learned ROUNDS]... (learned-rounding rows) [--score-on-calib] [--only-denseshift]
  * @module
  */
 import { encodeModel } from "../onnx/codec.ts";
@@ -55,6 +56,12 @@ const bitsList = opt("bits", "3,4,5,6").split(",").map(Number) as DenseShiftOpti
 const search = { stepsPerOctave: Number(opt("steps", "16")) };
 const fallbacks = args.flatMap((a, i) => (a === "--fallback" ? [args[i + 1]!] : []));
 const budgets = args.flatMap((a, i) => (a === "--budget" ? [args[i + 1]!] : []));
+/** Learned-rounding rows: `--learned ROUNDS` (sequential calibration rounds), repeatable. */
+const learned = args.flatMap((a, i) => (a === "--learned" ? [Number(args[i + 1]!)] : []));
+/** Score on the calibration set instead of the eval set (for choosing defaults without the eval data). */
+const scoreOnCalib = args.includes("--score-on-calib");
+/** Skip the plain-PoT and RTN rows. */
+const onlyDenseShift = args.includes("--only-denseshift");
 
 const TASKS: Task[] = [
   {
@@ -149,7 +156,7 @@ log(
 log("|---|---|---|---|---|---|---|---|---|");
 for (const task of TASKS.filter((t) => models.includes(t.key))) {
   const float = await normalized(task.model);
-  const evalData = await task.eval();
+  const evalData = scoreOnCalib ? await task.calib() : await task.eval();
   const ref = await outputs(float, evalData, task.batch);
   const floatBytes = encodeModel(float).length;
   log(`| ${task.key} | ${task.metric} | float | 32 | 1 | 32 | ${floatBytes} | - | - |`);
@@ -182,6 +189,17 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
       biasCorrection: true,
       search,
     });
+    for (const seq of learned) {
+      await run(`DenseShift learned rounding${seq > 1 ? `, sequential ${seq}` : ""}`, bits, {
+        bits,
+        alpha: "output",
+        biasCorrection: true,
+        rounding: "learned",
+        sequential: seq,
+        search,
+      });
+    }
+    if (onlyDenseShift) continue;
     await run("plain PoT (alpha=max)", bits, { bits, alpha: "max", biasCorrection: false });
     await run("uniform RTN per-channel", bits, "rtn");
   }

@@ -30,6 +30,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
+  rounding: ["denseshift"],
   "keep-l2norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
@@ -158,6 +159,13 @@ export const quantizeCommand: Command = {
       type: "number",
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
+    },
+    {
+      name: "rounding",
+      type: "string",
+      value: "nearest|learned",
+      help:
+        "denseshift: nearest level, or learned between the two neighbouring levels by the layer's output error",
     },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },

@@ -114,6 +114,13 @@ export interface DenseShiftOptions {
    * @default true
    */
   keepEnergy?: boolean;
+  /**
+   * How each weight picks its level: `"nearest"`, or `"learned"` (between its two neighbouring powers of two,
+   * never zero, by the layer's output error on the calibration data, alternating with a closed-form alpha;
+   * quant/learned_rounding.ts). Learned rounding needs calibration data and `alpha: "output"`.
+   * @default "nearest"
+   */
+  rounding?: "nearest" | "learned";
 }
 
 /** What the pass did to one weighted layer. */
@@ -249,6 +256,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     biasCorrection: options.biasCorrection ?? true,
     centered: options.centeredAlpha ?? true,
     energy: options.keepEnergy ?? true,
+    rounding: options.rounding ?? "nearest",
     ...(options.search ? { search: options.search } : {}),
   } as const;
   const maxBits = options.maxAverageBits;
@@ -274,7 +282,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
         );
       }
       const decide = options.minSqnr !== undefined || maxBits !== undefined;
-      const needCalib = o.alpha === "output" || o.biasCorrection || decide;
+      const needCalib = o.alpha === "output" || o.biasCorrection || decide || o.rounding === "learned";
       const runtime = ctx.runtime;
       if (needCalib && !runtime) {
         throw new TypeError(
