@@ -183,10 +183,11 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
     );
   };
   for (const bits of bitsList) {
-    await run("DenseShift alpha=output + bias corr.", bits, {
+    await run("DenseShift nearest rounding (alpha=output + bias corr.)", bits, {
       bits,
       alpha: "output",
       biasCorrection: true,
+      rounding: "nearest",
       search,
     });
     for (const seq of learned) {
@@ -200,7 +201,12 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
       });
     }
     if (onlyDenseShift) continue;
-    await run("plain PoT (alpha=max)", bits, { bits, alpha: "max", biasCorrection: false });
+    await run("plain PoT (alpha=max)", bits, {
+      bits,
+      alpha: "max",
+      biasCorrection: false,
+      rounding: "nearest",
+    });
     await run("uniform RTN per-channel", bits, "rtn");
   }
   for (const f of fallbacks) {

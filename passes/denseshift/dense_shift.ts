@@ -289,7 +289,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       const runtime = ctx.runtime;
       if (needCalib && !runtime) {
         throw new TypeError(
-          "The DenseShift pass needs calibration data (alpha=output, bias correction, minSqnr or maxAverageBits): the context has no runtime",
+          "The DenseShift pass needs calibration data (alpha=output, bias correction, learned rounding, minSqnr or maxAverageBits): the context has no runtime",
         );
       }
       // Why each layer is int8 (absent: shift).

@@ -14,7 +14,7 @@ import { tensorSource } from "../../runtime/data.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile } from "../../tests/_models.ts";
 import { relL2, runOrt } from "../../tests/_ort_compare.ts";
-import { averageStoredBits, denseShiftPass } from "./dense_shift.ts";
+import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "./dense_shift.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
@@ -172,9 +172,9 @@ Deno.test("denseShiftPass: lifts opset 11 to 13, refuses without calibration dat
     TypeError,
     "needs calibration data",
   );
-  // alpha=max without bias correction needs no data.
+  // alpha=max without bias correction and with nearest rounding needs no data.
   const m2 = smallModel();
-  await denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false }).run(m2, {
+  await denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false, rounding: "nearest" }).run(m2, {
     reporter: silentReporter,
   });
   assertEquals(m2.graph.nodes.filter((n) => n.domain === SHIFTKIT_DOMAIN).length, 5);
@@ -204,15 +204,20 @@ Deno.test("denseShiftPass on real layers (openWakeWord embedding, 3 bits): outpu
   const feeds = { input_1: mel(22, 4) };
   const ref = Object.values(await runOrt(float, feeds))[0]!;
   const src = tensorSource(new Map([["input_1", mel(21, 8)]]));
-  const score = async (alpha: "output" | "max", biasCorrection: boolean) => {
+  const score = async (o: Omit<DenseShiftOptions, "bits" | "exclude">) => {
     const m = await loadModelFile("oww-embedding");
-    const pass = denseShiftPass({ bits: 3, alpha, biasCorrection, exclude });
+    const pass = denseShiftPass({ bits: 3, exclude, ...o });
     await pass.run(m, { reporter: silentReporter, runtime: makePassRuntime(src, ortRuntimeFactory()) });
     assertEquals(pass.layers!.filter((l) => l.kind === "shift").map((l) => l.node), keep);
+    assertEquals(m.graph.nodes.filter((n) => n.opType === "ShiftConv").length, keep.length);
     return cosine(Object.values(await runOrt(m, feeds))[0]!, ref);
   };
-  const best = await score("output", true), plain = await score("max", false);
-  assert(best > plain, `output+bc ${best} vs plain PoT ${plain}`);
+  const nearest = await score({ alpha: "output", biasCorrection: true, rounding: "nearest" });
+  const plain = await score({ alpha: "max", biasCorrection: false, rounding: "nearest" });
+  assert(nearest > plain, `output+bc ${nearest} vs plain PoT ${plain}`);
+  // Learned rounding (the default) on the same calibration data, scored on other inputs.
+  const learned = await score({});
+  assert(learned > nearest, `learned ${learned} vs nearest ${nearest}`);
 });
 
 Deno.test("denseShiftPass maxAverageBits: budget respected, int8 layers are the estimator's greedy choice", async () => {
