@@ -3,7 +3,7 @@
  * @module
  */
 import type { Model } from "../onnx/ir.ts";
-import { qdqPass } from "../passes/qdq/mod.ts";
+import { learnedRoundingPass, qdqPass } from "../passes/qdq/mod.ts";
 import { integerOnlyPass } from "../passes/intvit/mod.ts";
 import { integerRegionQdqPass } from "../passes/intvit/mod.ts";
 import { denseShiftPass } from "../passes/denseshift/mod.ts";
@@ -17,6 +17,9 @@ import type { CommonSettings, Method } from "./quantize.ts";
 export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => Pass[]> = {
   qdq: (_m, s) => [
     opsetUpgradePass(13),
+    ...(s.extra.rounding !== undefined && roundingMode(s.extra.rounding) === "learned"
+      ? [learnedRoundingPass({ bits: s.bits.weight, exclude: s.exclude })]
+      : []),
     qdqPass({
       weightBits: s.bits.weight,
       activationBits: s.bits.activation,

@@ -30,7 +30,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
-  rounding: ["denseshift"],
+  rounding: ["denseshift", "qdq"],
   "keep-l2norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
@@ -165,7 +165,7 @@ export const quantizeCommand: Command = {
       type: "string",
       value: "nearest|learned",
       help:
-        "denseshift: nearest level, or learned between the two neighbouring levels by the layer's output error",
+        "denseshift, qdq: weights to the nearest level, or learned between the two neighbouring levels by the layer's output error (denseshift default: learned)",
     },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
