@@ -26,6 +26,7 @@ import {
 } from "../passes/denseshift/dense_shift.ts";
 import { foldBatchNormPass } from "../passes/normalize/fold_batchnorm.ts";
 import { quantizeWeight, weightInput } from "../passes/qdq/insert_qdq.ts";
+import { learnedRoundingPass } from "../passes/qdq/learned_weights.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, openDataSource } from "../runtime/data.ts";
@@ -160,12 +161,19 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
   const ref = await outputs(float, evalData, task.batch);
   const floatBytes = encodeModel(float).length;
   log(`| ${task.key} | ${task.metric} | float | 32 | 1 | 32 | ${floatBytes} | - | - |`);
-  const run = async (label: string, bits: number, o: DenseShiftOptions | "rtn") => {
+  const run = async (label: string, bits: number, o: DenseShiftOptions | "rtn" | "rtn-learned") => {
     const t0 = performance.now();
     const m = await normalized(task.model);
     let avg: number, int8 = "-";
     if (o === "rtn") avg = rtn(m, bits);
-    else {
+    else if (o === "rtn-learned") {
+      // Learned rounding on the same per-channel grid; rtn() then reproduces the learned codes.
+      await learnedRoundingPass({ bits }).run(m, {
+        reporter: silentReporter,
+        runtime: makePassRuntime(await task.calib(), ortRuntimeFactory(), { batchSize: task.batch }),
+      });
+      avg = rtn(m, bits);
+    } else {
       const pass = denseShiftPass(o);
       await pass.run(m, {
         reporter: silentReporter,
@@ -208,6 +216,7 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
       rounding: "nearest",
     });
     await run("uniform RTN per-channel", bits, "rtn");
+    if (learned.length > 0) await run("uniform per-channel, learned rounding", bits, "rtn-learned");
   }
   for (const f of fallbacks) {
     const [b, s, k] = f.split(":");
