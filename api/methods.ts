@@ -63,6 +63,7 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       ...(s.extra.maxBits !== undefined ? { maxAverageBits: Number(s.extra.maxBits) } : {}),
       ...(s.extra.sequential !== undefined ? { sequential: Number(s.extra.sequential) } : {}),
       ...(s.extra.rounding !== undefined ? { rounding: roundingMode(s.extra.rounding) } : {}),
+      ...(s.extra.budgetBy !== undefined ? { budgetBy: budgetBy(s.extra.budgetBy) } : {}),
     }),
   ],
   intvit: (_m, s) => {
@@ -92,6 +93,14 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
 function roundingMode(v: unknown): "nearest" | "learned" {
   if (v !== "nearest" && v !== "learned") {
     throw new RangeError(`--rounding must be nearest or learned, got ${v}`);
+  }
+  return v;
+}
+
+/** The `--budget-by` flag's value, checked. */
+function budgetBy(v: unknown): "estimate" | "output" {
+  if (v !== "estimate" && v !== "output") {
+    throw new RangeError(`--budget-by must be estimate or output, got ${v}`);
   }
   return v;
 }

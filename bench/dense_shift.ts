@@ -11,6 +11,7 @@
  *   [--fallback BITS:MIN_SQNR[:kfl]]... [--budget BITS:MAX_AVG_BITS[:ROUNDS[:kfl]]]...`
  * (ROUNDS: sequential calibration rounds, default 1)
  *   [--learned ROUNDS]... (learned-rounding rows) [--score-on-calib] [--only-denseshift]
+ *   [--budget-by estimate|output]... (how budget rows rank the int8 fallback)
  * @module
  */
 import { encodeModel } from "../onnx/codec.ts";
@@ -63,6 +64,11 @@ const learned = args.flatMap((a, i) => (a === "--learned" ? [Number(args[i + 1]!
 const scoreOnCalib = args.includes("--score-on-calib");
 /** Skip the plain-PoT and RTN rows. */
 const onlyDenseShift = args.includes("--only-denseshift");
+/** How budget rows rank the int8 fallback: `--budget-by estimate|output` (repeatable: one row each). */
+const budgetBys = args.flatMap((
+  a,
+  i,
+) => (a === "--budget-by" ? [args[i + 1]! as "estimate" | "output"] : []));
 
 const TASKS: Task[] = [
   {
@@ -234,20 +240,23 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
     const [b, avg, rounds, k] = f.split(":");
     const bits = Number(b) as DenseShiftOptions["bits"];
     const seq = Number(rounds ?? 1);
-    await run(
-      `DenseShift + budget max-bits ${avg}${seq > 1 ? `, sequential ${seq}` : ""}${
-        k ? ", keep-first-last" : ""
-      }`,
-      bits,
-      {
+    for (const by of budgetBys.length ? budgetBys : ["estimate" as const]) {
+      await run(
+        `DenseShift + budget max-bits ${avg}${seq > 1 ? `, sequential ${seq}` : ""}${
+          k ? ", keep-first-last" : ""
+        }, ranked by ${by}`,
         bits,
-        alpha: "output",
-        biasCorrection: true,
-        maxAverageBits: Number(avg),
-        sequential: seq,
-        keepFirstLast: k !== undefined,
-        search,
-      },
-    );
+        {
+          bits,
+          alpha: "output",
+          biasCorrection: true,
+          maxAverageBits: Number(avg),
+          sequential: seq,
+          keepFirstLast: k !== undefined,
+          budgetBy: by,
+          search,
+        },
+      );
+    }
   }
 }

@@ -31,6 +31,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
   rounding: ["denseshift", "qdq"],
+  "budget-by": ["denseshift"],
   "keep-l2norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
@@ -159,6 +160,13 @@ export const quantizeCommand: Command = {
       type: "number",
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
+    },
+    {
+      name: "budget-by",
+      type: "string",
+      value: "estimate|output",
+      help:
+        "denseshift --max-bits: rank layers by their estimated noise, or by measured output error (one calibration run per layer)",
     },
     {
       name: "rounding",

@@ -15,7 +15,7 @@ import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { learnRounding } from "../../quant/learned_rounding.ts";
 import { clamp } from "../../quant/round.ts";
 import { collectStats } from "../denseshift/dense_shift_collect.ts";
-import { plan } from "../denseshift/dense_shift_calib.ts";
+import { plan, rowsToWeight } from "../denseshift/dense_shift_calib.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import { quantizeWeight, weightInput } from "./insert_qdq.ts";
 
@@ -122,21 +122,11 @@ export function learnedRoundingPass(
           }
         }
         // Write the chosen levels back in the weight's own layout, exactly code * scale (float32).
-        const out = new Float32Array(tensor.data.length);
-        const dims = tensor.dims;
-        if (t.kind === "conv") {
-          for (let i = 0; i < out.length; i++) {
-            out[i] = Math.fround(codes[i]! * scale[Math.floor(i / fanIn)]!);
-          }
-        } else {
-          const transB = t.kind === "gemm" && t.node.a.int("transB", 0) !== 0;
-          for (let j = 0; j < nOut; j++) {
-            for (let k = 0; k < fanIn; k++) {
-              out[transB ? j * fanIn + k : k * nOut + j] = Math.fround(codes[j * fanIn + k]! * scale[j]!);
-            }
-          }
-        }
-        wv.const = makeTensor(DataType.FLOAT, dims, out);
+        const levels = new Float32Array(codes.length);
+        for (let i = 0; i < codes.length; i++) levels[i] = codes[i]! * alpha * scale[Math.floor(i / fanIn)]!;
+        const out = rowsToWeight(t, levels);
+        for (let j = 0; j < out.length; j++) out[j] = Math.fround(out[j]!);
+        wv.const = makeTensor(DataType.FLOAT, tensor.dims, out);
         layers.push({ node: t.node.name, nearest: nearest / signal, learned: learned / signal });
       }
       pass.layers = layers;
