@@ -301,3 +301,56 @@ Deno.test("denseShiftPass keepEnergy: output energy kept closer to the float mod
   const kept = await ratio(true), mse = await ratio(false);
   assert(Math.abs(1 - kept) < Math.abs(1 - mse), `energy ratio kept ${kept}, mse ${mse}`);
 });
+
+Deno.test("denseShiftPass budgetBy output: the layer that matters at the output stays int8", async () => {
+  // x [N,16] -> MatMul A [16,16] -> Mul 100 -+-> Add -> y ; x -> MatMul B [16,16] -> Mul 0.01 -+
+  // Both layers have the same local relative noise; only A's reaches the output. Budget: one int8 layer.
+  const build = () => {
+    const m = new Model();
+    m.opsets.set("", 13);
+    const g = m.graph;
+    const x = g.value("x");
+    x.type = { elemType: DataType.FLOAT, shape: ["N", 16] };
+    g.inputs.push(x);
+    const w = randn(256, 31, 0.3);
+    const branch = (name: string, gain: number) => {
+      const mm = g.addNode(Op.MatMul.type, [
+        x,
+        g.addInitializer(`w_${name}`, makeTensor(DataType.FLOAT, [16, 16], w)),
+      ], [
+        `mm_${name}`,
+      ], { name }).outputs[0]!;
+      const k = g.addInitializer(`k_${name}`, makeTensor(DataType.FLOAT, [], Float32Array.of(gain)));
+      return g.addNode(Op.Mul.type, [mm, k], [`s_${name}`]).outputs[0]!;
+    };
+    // B first in graph order, so a tie in the local estimate would pick B.
+    const b = branch("B", 0.01), a = branch("A", 100);
+    const y = g.addNode(Op.Add.type, [a, b], ["y"]).outputs[0]!;
+    y.type = { elemType: DataType.FLOAT, shape: ["N", 16] };
+    g.outputs.push(y);
+    return m;
+  };
+  const xs = makeTensor(DataType.FLOAT, [128, 16], randn(128 * 16, 32));
+  const rt = () =>
+    makePassRuntime(tensorSource(new Map([["x", xs]])), ortRuntimeFactory(), { batchSize: 64 });
+  // Per layer: shift 96 code bytes + 64 alpha bytes (5 bits/weight), int8 256 + 5 * 16 bytes (10.5 bits/weight);
+  // one of each averages 7.75 bits/weight, both int8 10.5: the budget allows exactly one.
+  const budget = 8.2;
+  const int8Of = async (by: "estimate" | "output") => {
+    const m = build();
+    const pass = denseShiftPass({ bits: 3, maxAverageBits: budget, budgetBy: by });
+    await pass.run(m, { reporter: silentReporter, runtime: rt() });
+    assert(averageStoredBits(pass.layers!) <= budget);
+    assertEquals(verify(m), []);
+    await runOrt(m, { x: xs }); // valid in onnxruntime
+    return { int8: pass.layers!.filter((l) => l.kind === "int8").map((l) => l.node), layers: pass.layers! };
+  };
+  const measured = await int8Of("output");
+  assertEquals(measured.int8, ["A"]);
+  const gains = Object.fromEntries(measured.layers.map((l) => [l.node, l.int8Gain!]));
+  assert(gains.A! > 1e4 * gains.B!, `measured gains A ${gains.A} B ${gains.B}`);
+  // The local estimate cannot tell the two apart (same weights, same inputs).
+  const est = await int8Of("estimate");
+  const eg = Object.fromEntries(est.layers.map((l) => [l.node, l.int8Gain!]));
+  assert(Math.abs(eg.A! - eg.B!) <= 1e-9 * Math.abs(eg.A!), `estimates ${eg.A} ${eg.B}`);
+});
