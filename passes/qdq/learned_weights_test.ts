@@ -6,7 +6,7 @@ import { verify } from "../../onnx/verify.ts";
 import { silentReporter } from "../../onnx/reporter.ts";
 import { dequantizeLinear } from "../../quant/quantize.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { textSource } from "../../runtime/data.ts";
+import { textSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";
 import { loadModelFile, repoPath } from "../../tests/_models.ts";
