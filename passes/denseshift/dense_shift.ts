@@ -252,7 +252,8 @@ function emitShift(model: Model, t: Target, q: QuantizedLayer, bits: number): nu
  * m.graph.inputs.push(x);
  * const w = m.graph.addInitializer("w", makeTensor(DataType.FLOAT, [8, 2], new Float32Array(16).fill(0.5)));
  * m.graph.outputs.push(m.graph.addNode("MatMul", [x, w], ["y"]).outputs[0]!);
- * const pass = denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false });
+ * // Plain power-of-two rounding needs no calibration data (the default, learned rounding, does).
+ * const pass = denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false, rounding: "nearest" });
  * await pass.run(m, { reporter: silentReporter });
  * assertEquals(m.graph.nodes.map((n) => n.opType), ["ShiftMatMul"]);
  * assertEquals(m.graph.initializers[0]!.const!.data.length, 8); // 16 codes * 4 bits
