@@ -9,6 +9,7 @@ import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { verify } from "../onnx/verify.ts";
 import type { ReportSection } from "./report/report.ts";
 import type { PassRuntime } from "../runtime/runtime.ts";
+import type { LayerStorage } from "./storage.ts";
 
 export type { PassRuntime };
 
@@ -28,6 +29,11 @@ export interface PassResult {
   notes?: string[];
   /** Tables and plots for the HTML report (passes/report/report.ts). */
   sections?: ReportSection[];
+  /**
+   * What each converted layer stores (passes/storage.ts): the generic bits-per-weight account reads the
+   * named initializers from the emitted model, so a change of storage format shows up without other edits.
+   */
+  storage?: LayerStorage[];
 }
 
 /** A graph pass. */
@@ -49,7 +55,14 @@ export interface PipelineOptions {
 /** Result of a pipeline: one entry per pass run. */
 export interface PipelineResult {
   modified: boolean;
-  steps: { pass: string; modified: boolean; notes: string[]; ms: number; sections: ReportSection[] }[];
+  steps: {
+    pass: string;
+    modified: boolean;
+    notes: string[];
+    ms: number;
+    sections: ReportSection[];
+    storage?: LayerStorage[];
+  }[];
 }
 
 /**
@@ -85,6 +98,7 @@ export async function runPipeline(
         notes: res.notes ?? [],
         ms: performance.now() - t0,
         sections: res.sections ?? [],
+        ...(res.storage ? { storage: res.storage } : {}),
       });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {
