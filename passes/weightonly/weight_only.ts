@@ -24,7 +24,7 @@ import { intAttr } from "../../onnx/attributes.ts";
 import type { Graph, Model, Value } from "../../onnx/ir.ts";
 import { isOp, MS_DOMAIN, Op } from "../../onnx/ops.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
-import { blockedDequantizeLinear, packMatMulNBits } from "../../quant/matmul_nbits.ts";
+import { blockedDequantizeLinear, type GroupCodes, packMatMulNBits } from "../../quant/matmul_nbits.ts";
 import { quantizeBlockwise } from "../../quant/weight_only.ts";
 import { collectHessians } from "../hessians.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
@@ -97,7 +97,7 @@ function whyBadOptions(o: WeightOnlyPassOptions): string | undefined {
 function emitNBits(
   g: Graph,
   t: ShiftAddTarget,
-  q: ReturnType<typeof quantizeBlockwise>,
+  q: GroupCodes,
 ): Value[] {
   const node = t.node, out = node.outputs[0]!;
   const gemm = isOp(node, Op.Gemm);
@@ -105,7 +105,8 @@ function emitNBits(
   const alpha = gemm ? node.a.float("alpha", 1) : 1, beta = gemm ? node.a.float("beta", 1) : 1;
   const cIsBias = !!c && c.isConst && beta === 1 && alpha === 1 && c.const!.dtype === DataType.FLOAT &&
     c.const!.dims.length === 1 && c.const!.dims[0] === t.n;
-  const { node: mm, initializers } = addMatMulNBits(g, t.x, packMatMulNBits(q), {
+  // The activation as it is now (an earlier rewrite may have replaced the planned value).
+  const { node: mm, initializers } = addMatMulNBits(g, node.inputs[0]!, packMatMulNBits(q), {
     prefix: t.weight.name,
     name: `${node.name}_Q${q.bits}`,
     output: `${out.name}_Q${q.bits}`,
@@ -135,7 +136,7 @@ function emitNBits(
 }
 
 /** Feed the MatMul / Gemm a blocked DequantizeLinear of the codes instead of the float weight. */
-function emitQdq(g: Graph, t: ShiftAddTarget, q: ReturnType<typeof quantizeBlockwise>): Value[] {
+function emitQdq(g: Graph, t: ShiftAddTarget, q: GroupCodes): Value[] {
   const { value, initializers } = addBlockedDequantize(g, t.k, t.n, blockedDequantizeLinear(q), {
     prefix: t.weight.name,
     before: t.node,
@@ -214,7 +215,10 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           damp: options.damp ?? 0.01,
         });
         const name = t.node.name;
-        const inits = format === "nbits" ? emitNBits(g, t, q) : emitQdq(g, t, q);
+        // K below the group size: one group, stored as one zero-padded block of the requested size (the
+        // block sizes onnxruntime's kernels take are 16..256, powers of two).
+        const codes = { ...q, groupSize };
+        const inits = format === "nbits" ? emitNBits(g, t, codes) : emitQdq(g, t, codes);
         storage.push({ layer: name, weights: t.k * t.n, initializers: inits.map((v) => v.name) });
         layers.push({
           node: name,
