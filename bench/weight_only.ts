@@ -172,6 +172,16 @@ const LABEL: Record<string, string> = {
   "shiftadd-o": "ShiftAdd (output obj.)",
 };
 
+function pareto(rows: Row[]): [number, number][] {
+  let best = Infinity;
+  const out: [number, number][] = [];
+  for (const r of [...rows].sort((a, b) => a.bitsPerWeight - b.bitsPerWeight || a.bitsPerByte - b.bitsPerByte)) {
+    if (r.bitsPerByte < best) out.push([r.bitsPerWeight, r.bitsPerByte]);
+    best = Math.min(best, r.bitsPerByte);
+  }
+  return out;
+}
+
 async function render(): Promise<void> {
   const rows = await load();
   const models = [...new Set(rows.map((r) => r.model))];
@@ -190,16 +200,15 @@ async function render(): Promise<void> {
       console.log(`| ${LABEL[r.method]}${r.name.endsWith("-ao") ? " act-order" : ""} | ${r.bits} | ${r.group} | ${w} | ${r.bitsPerByte.toFixed(4)} |`);
     }
     const plot: ReportLines = {
-      caption: `${model}: bits/byte on lm-eval.txt against stored bits per weight (lower left is better)`,
+      caption:
+        `${model}: bits/byte on lm-eval.txt against stored bits per weight, best configuration per storage (lower left is better)`,
       xLabel: "stored bits per weight (converted layers)",
       yLabel: "bits per byte",
       series: Object.keys(LABEL).map((m) => ({
         name: LABEL[m]!,
-        // Best point per storage: the Pareto front of each method.
-        points: q.filter((r) => r.method === m && !r.name.endsWith("-ao"))
-          .sort((a, b) => a.bitsPerWeight - b.bitsPerWeight)
-          .filter((r, i, all) => all.slice(i + 1).every((o) => o.bitsPerByte > r.bitsPerByte) || true)
-          .map((r) => [r.bitsPerWeight, r.bitsPerByte] as [number, number]),
+        // The Pareto front of each method: a point stays when nothing of that method stores less and scores
+        // at least as well.
+        points: pareto(q.filter((r) => r.method === m)),
       })).filter((s) => s.points.length > 0),
     };
     await Deno.writeTextFile(repoPath(`docs/weight_only_${model}.svg`), linePlotSvg(plot) + "\n");
