@@ -17,8 +17,8 @@ import {
   argmaxClasses,
   BitsPerByteMeter,
   CompareMeter,
-  pooledSqnrDb,
   MapIoUMeter,
+  pooledSqnrDb,
   SegmentationMeter,
 } from "../runtime/metrics.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";

@@ -17,7 +17,9 @@ import type { CommonSettings, Method } from "./quantize.ts";
 /** Weight-only RTN / GPTQ (passes/weightonly): `--format nbits|qdq`, `--group-size`, `--symmetric`, `--act-order`. */
 function weightOnly(method: "rtn" | "gptq", s: CommonSettings): Pass[] {
   const format = s.extra.format ?? "nbits";
-  if (format !== "nbits" && format !== "qdq") throw new RangeError(`--format must be nbits or qdq, got ${format}`);
+  if (format !== "nbits" && format !== "qdq") {
+    throw new RangeError(`--format must be nbits or qdq, got ${format}`);
+  }
   return [
     ...(format === "qdq" ? [opsetUpgradePass(21)] : []),
     weightOnlyPass({

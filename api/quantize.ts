@@ -31,7 +31,15 @@ import { METHOD_PASSES } from "./methods.ts";
 export type Method = "qdq" | "osplus" | "shiftadd" | "denseshift" | "intvit" | "rtn" | "gptq";
 
 /** All method names. */
-export const METHODS: readonly Method[] = ["qdq", "osplus", "shiftadd", "denseshift", "intvit", "rtn", "gptq"];
+export const METHODS: readonly Method[] = [
+  "qdq",
+  "osplus",
+  "shiftadd",
+  "denseshift",
+  "intvit",
+  "rtn",
+  "gptq",
+];
 
 /** Options of {@link quantize}. */
 export interface QuantizeOptions {

@@ -94,7 +94,12 @@ function parseName(name: string): { method: string; bits: number; group: number;
     }
     return [
       opsetUpgradePass(18),
-      shiftAddPass({ bits: bits as 2 | 3 | 4, groupSize: group, objective: method === "shiftadd-w" ? "weight" : "output", actOrder }),
+      shiftAddPass({
+        bits: bits as 2 | 3 | 4,
+        groupSize: group,
+        objective: method === "shiftadd-w" ? "weight" : "output",
+        actOrder,
+      }),
     ];
   };
   return { method, bits, group, pass };
@@ -135,31 +140,48 @@ async function measure(model: string, names: string[]): Promise<void> {
     let row: Row;
     if (name === "float") {
       row = {
-        model, name, method: "float", bits: 32, group: 0, bitsPerByte: await bitsPerByte(bytes, evalSet),
-        bitsPerWeight: 32, seconds: 0, samples: 0,
+        model,
+        name,
+        method: "float",
+        bits: 32,
+        group: 0,
+        bitsPerByte: await bitsPerByte(bytes, evalSet),
+        bitsPerWeight: 32,
+        seconds: 0,
+        samples: 0,
       };
     } else {
       const c = parseName(name);
       const m = decodeModel(bytes);
-      const r = await runPipeline(m, c.pass(), { runtime: makePassRuntime(calib, factory, { batchSize: 8 }) });
+      const r = await runPipeline(m, c.pass(), {
+        runtime: makePassRuntime(calib, factory, { batchSize: 8 }),
+      });
       const seconds = (performance.now() - t0) / 1000;
       const problems = verify(m);
       if (problems.length) throw new Error(`${name}: invalid model: ${problems.slice(0, 3).join("; ")}`);
       const account = storageAccount(m, r.steps.flatMap((s) => s.storage ?? []));
       row = {
-        model, name, method: c.method, bits: c.bits, group: c.group,
-        bitsPerByte: await bitsPerByte(encodeModel(m), evalSet), bitsPerWeight: account.bitsPerWeight,
+        model,
+        name,
+        method: c.method,
+        bits: c.bits,
+        group: c.group,
+        bitsPerByte: await bitsPerByte(encodeModel(m), evalSet),
+        bitsPerWeight: account.bitsPerWeight,
         ...(c.bits === 3 && (c.method === "rtn" || c.method === "gptq")
           ? { nbitsBitsPerWeight: nbitsStorage(bytes, 3, c.group) }
           : {}),
-        seconds, samples,
+        seconds,
+        samples,
       };
     }
     const rows = (await load()).filter((x) => !(x.model === model && x.name === name));
     rows.push(row);
     await Deno.writeTextFile(resultsPath, JSON.stringify(rows, null, 1) + "\n");
     console.error(
-      `${model} ${name}: ${row.bitsPerByte.toFixed(4)} bits/byte at ${row.bitsPerWeight.toFixed(3)} bits/weight ` +
+      `${model} ${name}: ${row.bitsPerByte.toFixed(4)} bits/byte at ${
+        row.bitsPerWeight.toFixed(3)
+      } bits/weight ` +
         `(${row.seconds.toFixed(1)} s)`,
     );
   }
@@ -175,7 +197,9 @@ const LABEL: Record<string, string> = {
 function pareto(rows: Row[]): [number, number][] {
   let best = Infinity;
   const out: [number, number][] = [];
-  for (const r of [...rows].sort((a, b) => a.bitsPerWeight - b.bitsPerWeight || a.bitsPerByte - b.bitsPerByte)) {
+  for (
+    const r of [...rows].sort((a, b) => a.bitsPerWeight - b.bitsPerWeight || a.bitsPerByte - b.bitsPerByte)
+  ) {
     if (r.bitsPerByte < best) out.push([r.bitsPerWeight, r.bitsPerByte]);
     best = Math.min(best, r.bitsPerByte);
   }
@@ -197,7 +221,11 @@ async function render(): Promise<void> {
       const w = r.nbitsBitsPerWeight !== undefined
         ? `${r.bitsPerWeight.toFixed(3)} (as MatMulNBits 3-bit: ${r.nbitsBitsPerWeight.toFixed(3)})`
         : r.bitsPerWeight.toFixed(3);
-      console.log(`| ${LABEL[r.method]}${r.name.endsWith("-ao") ? " act-order" : ""} | ${r.bits} | ${r.group} | ${w} | ${r.bitsPerByte.toFixed(4)} |`);
+      console.log(
+        `| ${LABEL[r.method]}${
+          r.name.endsWith("-ao") ? " act-order" : ""
+        } | ${r.bits} | ${r.group} | ${w} | ${r.bitsPerByte.toFixed(4)} |`,
+      );
     }
     const plot: ReportLines = {
       caption:
@@ -216,7 +244,9 @@ async function render(): Promise<void> {
       title: model,
       tables: [{
         columns: ["method", "bits", "group", "stored bits/weight", "bits/byte"],
-        rows: q.map((r) => [LABEL[r.method]!, r.bits, r.group, r.bitsPerWeight.toFixed(3), r.bitsPerByte.toFixed(4)]),
+        rows: q.map((
+          r,
+        ) => [LABEL[r.method]!, r.bits, r.group, r.bitsPerWeight.toFixed(3), r.bitsPerByte.toFixed(4)]),
       }],
       lines: [plot],
     });

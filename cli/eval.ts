@@ -38,7 +38,8 @@ function compareTable(outputs: Record<string, OutputComparison>): string[] {
   });
   const head = ["output", "SQNR dB", "min dB", "cos mean", "cos min", "top-1", "max abs"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => "  " + r.map((c, i) => i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)).join("  ");
+  const line = (r: string[]) =>
+    "  " + r.map((c, i) => i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)).join("  ");
   return [
     line(head),
     ...rows.map(line),

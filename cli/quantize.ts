@@ -253,7 +253,9 @@ export const quantizeCommand: Command = {
       `  (${(report.sizeBefore / report.sizeAfter).toFixed(2)}x smaller)`,
       `calibration samples: ${report.calibrationSamples}; time ${(report.elapsedMs / 1000).toFixed(1)} s`,
       report.storage
-        ? `storage: ${report.storage.bitsPerWeight.toFixed(3)} bits per weight over ${report.storage.layers} converted layers ` +
+        ? `storage: ${
+          report.storage.bitsPerWeight.toFixed(3)
+        } bits per weight over ${report.storage.layers} converted layers ` +
           `(${report.storage.weights} weights; codes, scales, zero points, alphas all counted)`
         : "storage: bits per weight not declared by this method's passes",
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),

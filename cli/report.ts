@@ -36,7 +36,9 @@ export function quantizeReportData(data: QuantizeReportInput): ReportData {
     ],
     [
       "bits per weight (stored)",
-      r.storage ? `${r.storage.bitsPerWeight.toFixed(3)} over ${r.storage.layers} layers` : "not declared by the method",
+      r.storage
+        ? `${r.storage.bitsPerWeight.toFixed(3)} over ${r.storage.layers} layers`
+        : "not declared by the method",
     ],
     ["calibration samples", r.calibrationSamples],
     ["conversion time", `${(r.elapsedMs / 1000).toFixed(1)} s`],

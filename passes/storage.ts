@@ -82,5 +82,11 @@ export function storageAccount(model: Model, layers: readonly LayerStorage[]): S
   });
   const weights = layers.reduce((a, l) => a + l.weights, 0);
   const bits = [...seen.values()].reduce((a, b) => a + b, 0);
-  return { layers: layers.length, weights, bits, bitsPerWeight: weights > 0 ? bits / weights : NaN, perLayer };
+  return {
+    layers: layers.length,
+    weights,
+    bits,
+    bitsPerWeight: weights > 0 ? bits / weights : NaN,
+    perLayer,
+  };
 }

@@ -79,7 +79,9 @@ export function prepareGptq(
   const perm = Int32Array.from({ length: K }, (_, i) => i);
   if (!hessian) return { perm, u: null, dead: 0 };
   if (hessian.length !== K * K) {
-    throw new TypeError(`Cannot prepare GPTQ for K = ${K}: hessian has ${hessian.length} entries, not ${K * K}`);
+    throw new TypeError(
+      `Cannot prepare GPTQ for K = ${K}: hessian has ${hessian.length} entries, not ${K * K}`,
+    );
   }
   const damp = options.damp ?? 0.01;
   const h = Float64Array.from(hessian);

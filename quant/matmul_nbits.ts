@@ -98,7 +98,9 @@ export function packMatMulNBits(q: GroupCodes): MatMulNBitsPacked {
   if (!q.symmetric) {
     const per = Math.ceil((kb * bits) / 8);
     zeroPoints = new Uint8Array(N * per);
-    for (let n = 0; n < N; n++) zeroPoints.set(packBits(q.zeroPoints.subarray(n * kb, (n + 1) * kb), bits), n * per);
+    for (let n = 0; n < N; n++) {
+      zeroPoints.set(packBits(q.zeroPoints.subarray(n * kb, (n + 1) * kb), bits), n * per);
+    }
   }
   return {
     k: K,
@@ -133,9 +135,13 @@ export function dequantizeMatMulNBits(p: MatMulNBitsPacked): Float32Array {
   const per = Math.ceil((kb * bits) / 8);
   const out = new Float32Array(K * N);
   for (let n = 0; n < N; n++) {
-    const zps = p.zeroPoints ? unpackBits(p.zeroPoints.subarray(n * per, (n + 1) * per), bits, { count: kb }) : null;
+    const zps = p.zeroPoints
+      ? unpackBits(p.zeroPoints.subarray(n * per, (n + 1) * per), bits, { count: kb })
+      : null;
     for (let g = 0; g < kb; g++) {
-      const codes = unpackBits(p.b.subarray((n * kb + g) * blob, (n * kb + g + 1) * blob), bits, { count: bs });
+      const codes = unpackBits(p.b.subarray((n * kb + g) * blob, (n * kb + g + 1) * blob), bits, {
+        count: bs,
+      });
       const s = p.scales[n * kb + g]!, zp = zps ? zps[g]! : half;
       for (let k = g * bs; k < Math.min(K, (g + 1) * bs); k++) {
         out[k * N + n] = Math.fround((codes[k - g * bs]! - zp) * s);
@@ -186,5 +192,11 @@ export function blockedDequantizeLinear(q: GroupCodes): BlockedDqTensors {
   }
   const zeroPoints = new Uint8Array(kb * N);
   for (let n = 0; n < N; n++) for (let g = 0; g < kb; g++) zeroPoints[g * N + n] = q.zeroPoints[n * kb + g]!;
-  return { type: narrow ? "uint4" : "uint8", codes: Uint8Array.from(q.codes), scales, zeroPoints, blockSize: bs };
+  return {
+    type: narrow ? "uint4" : "uint8",
+    codes: Uint8Array.from(q.codes),
+    scales,
+    zeroPoints,
+    blockSize: bs,
+  };
 }

@@ -44,9 +44,24 @@ Deno.test("matmul_nbits: byte layout is onnxruntime's (low nibble first per colu
     scales: new Float32Array([1, 2, 3, 4]),
     zeroPoints: new Uint8Array([9, 10, 11, 12]),
   });
-  assertEquals([t.type, Array.from(t.scales), Array.from(t.zeroPoints!)], ["uint4", [1, 3, 2, 4], [9, 11, 10, 12]]);
+  assertEquals([t.type, Array.from(t.scales), Array.from(t.zeroPoints!)], ["uint4", [1, 3, 2, 4], [
+    9,
+    11,
+    10,
+    12,
+  ]]);
   assertThrows(
-    () => packMatMulNBits({ rows: 4, cols: 1, bits: 3, groupSize: 4, symmetric: true, codes: new Uint8Array(4), scales: new Float32Array(1), zeroPoints: new Uint8Array(1) }),
+    () =>
+      packMatMulNBits({
+        rows: 4,
+        cols: 1,
+        bits: 3,
+        groupSize: 4,
+        symmetric: true,
+        codes: new Uint8Array(4),
+        scales: new Float32Array(1),
+        zeroPoints: new Uint8Array(1),
+      }),
     RangeError,
     "whole number of bytes",
   );

@@ -36,7 +36,9 @@ function randomLayer(K: number, N: number, seed: number) {
   }
   const h = new Float64Array(K * K);
   for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) h[i * K + j]! += x[r * K + i]! * x[r * K + j]! / rows;
+    for (let i = 0; i < K; i++) {
+      for (let j = 0; j < K; j++) h[i * K + j]! += x[r * K + i]! * x[r * K + j]! / rows;
+    }
   }
   return { w, h, x, rows };
 }
@@ -52,11 +54,18 @@ Deno.test("weight_only: RTN equals an independent per-group computation (asymmet
         for (let g = 0; g < 3; g++) {
           const ks = Array.from({ length: Math.min(K, (g + 1) * gs) - g * gs }, (_, i) => g * gs + i);
           const want = rtnGroup(ks.map((k) => w[k * N + n]!), bits, symmetric);
-          assertEquals(ks.map((k) => q.dequantized[k * N + n]!), want, `bits ${bits} sym ${symmetric} n ${n} g ${g}`);
+          assertEquals(
+            ks.map((k) => q.dequantized[k * N + n]!),
+            want,
+            `bits ${bits} sym ${symmetric} n ${n} g ${g}`,
+          );
           for (const k of ks) {
             const c = q.codes[k * N + n]!;
             assert(c >= 0 && c < 2 ** bits);
-            assertEquals(Math.fround((c - q.zeroPoints[n * 3 + g]!) * q.scales[n * 3 + g]!), q.dequantized[k * N + n]);
+            assertEquals(
+              Math.fround((c - q.zeroPoints[n * 3 + g]!) * q.scales[n * 3 + g]!),
+              q.dequantized[k * N + n],
+            );
           }
         }
       }
@@ -93,9 +102,20 @@ Deno.test("weight_only: dead features, per-channel groups, zero groups and argum
   for (let j = 0; j < K; j++) h[5 * K + j] = h[j * K + 5] = 0;
   const q = quantizeBlockwise({ data: w, rows: K, cols: N }, h, { bits: 4, groupSize: 0 });
   assertEquals([q.groups, q.groupSize, q.stats.deadFeatures], [1, 32, 1]);
-  const z = quantizeBlockwise({ data: new Float32Array(32), rows: 16, cols: 2 }, null, { bits: 4, groupSize: 16 });
+  const z = quantizeBlockwise({ data: new Float32Array(32), rows: 16, cols: 2 }, null, {
+    bits: 4,
+    groupSize: 16,
+  });
   assert(z.dequantized.every((v) => v === 0) && z.codes.every((c) => c === 8));
-  assertThrows(() => quantizeBlockwise({ data: w, rows: K, cols: N }, null, { bits: 1 }), RangeError, "bits must be 2..8");
+  assertThrows(
+    () => quantizeBlockwise({ data: w, rows: K, cols: N }, null, { bits: 1 }),
+    RangeError,
+    "bits must be 2..8",
+  );
   assertThrows(() => quantizeBlockwise({ data: w, rows: K + 1, cols: N }, null), TypeError, "expected");
-  assertThrows(() => quantizeBlockwise({ data: w, rows: K, cols: N }, new Float64Array(4)), TypeError, "hessian");
+  assertThrows(
+    () => quantizeBlockwise({ data: w, rows: K, cols: N }, new Float64Array(4)),
+    TypeError,
+    "hessian",
+  );
 });

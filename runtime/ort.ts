@@ -170,7 +170,9 @@ export class OrtRuntime implements FloatRuntime {
       graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       logSeverityLevel: options.logSeverityLevel ?? 3,
-      extra: { session: { qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1) } },
+      extra: {
+        session: { qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1) },
+      },
     };
     if (options.optimizedModelFilePath !== undefined) {
       sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;

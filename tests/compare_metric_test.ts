@@ -55,7 +55,10 @@ Deno.test("eval --task compare: pooled SQNR, cosine and top-1 agree with a plain
   await q.release();
   const pooled = 10 * Math.log10(signal / error);
   assertEquals(r.samples, samples);
-  assert(Math.abs(r.metrics.sqnrDb! - pooled) < 0.1, `compare ${r.metrics.sqnrDb} dB vs independent ${pooled} dB`);
+  assert(
+    Math.abs(r.metrics.sqnrDb! - pooled) < 0.1,
+    `compare ${r.metrics.sqnrDb} dB vs independent ${pooled} dB`,
+  );
   assert(pooled > 3 && pooled < 40, `a 2-bit model should be visibly off: ${pooled} dB`);
   assertAlmostEquals(r.metrics.cosine!, cosSum / samples, 1e-4);
   assertAlmostEquals(r.metrics.top1Agreement!, agree / rows, 1e-9);

@@ -3,7 +3,7 @@
  * same outputs as in onnxruntime-node (issue 13 acceptance: cosine >= 0.9999), for 4-bit asymmetric and
  * 2-bit symmetric codes on the byte-level LM.
  */
-import * as ortWeb from "npm:onnxruntime-web@1.30.0";
+import * as ortWeb from "onnxruntime-web";
 import { assert, assertEquals } from "@std/assert";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { runPipeline } from "../passes/pass.ts";
@@ -18,7 +18,10 @@ import { repoPath } from "./_models.ts";
 Deno.test("onnxruntime-web (wasm) runs shiftkit's MatMulNBits byte-lm-opt like onnxruntime-node", async () => {
   ortWeb.env.wasm.numThreads = 1;
   const bytes = await Deno.readFile(repoPath("testdata/byte-lm-opt.onnx"));
-  const data = textSource(await Deno.readFile(repoPath("testdata/lm-eval.txt")), { context: 128, maxSamples: 4 });
+  const data = textSource(await Deno.readFile(repoPath("testdata/lm-eval.txt")), {
+    context: 128,
+    maxSamples: 4,
+  });
   let feeds: Record<string, Tensor> | undefined;
   for await (const b of data.batches(4)) feeds = b;
   const ids = feeds!.input_ids!;

@@ -117,7 +117,14 @@ Deno.test("quantize CLI: every method-specific flag is declared and documented i
 Deno.test("quantize CLI: gptq writes MatMulNBits and reports true bits per weight (text, JSON, HTML)", async () => {
   const dir = await Deno.makeTempDir();
   const out = `${dir}/lm.onnx`, report = `${dir}/r.html`;
-  const args = ["quantize", repoPath("testdata/byte-lm-opt.onnx"), "-o", out, "--calib", "models/lm-calib.txt"];
+  const args = [
+    "quantize",
+    repoPath("testdata/byte-lm-opt.onnx"),
+    "-o",
+    out,
+    "--calib",
+    "models/lm-calib.txt",
+  ];
   const r = await cli(
     ...args,
     "--method",

@@ -69,17 +69,25 @@ export function linePlotSvg(p: ReportLines): string {
   }
   out.push(
     `<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">${esc(p.xLabel)}</text>`,
-    `<text transform="translate(14 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(p.yLabel)}</text>`,
+    `<text transform="translate(14 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${
+      esc(p.yLabel)
+    }</text>`,
   );
   p.series.forEach((s, i) => {
     const col = PALETTE[i % PALETTE.length]!;
-    const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((u, v) => u[0] - v[0]);
+    const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((u, v) =>
+      u[0] - v[0]
+    );
     out.push(
       `<polyline fill="none" stroke="${col}" stroke-width="2" points="${
         ok.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")
       }"/>`,
-      ...ok.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${col}"/>`),
-      `<line x1="${W - R + 10}" x2="${W - R + 28}" y1="${T + 10 + i * 16}" y2="${T + 10 + i * 16}" stroke="${col}" stroke-width="2"/>`,
+      ...ok.map(([x, y]) =>
+        `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${col}"/>`
+      ),
+      `<line x1="${W - R + 10}" x2="${W - R + 28}" y1="${T + 10 + i * 16}" y2="${
+        T + 10 + i * 16
+      }" stroke="${col}" stroke-width="2"/>`,
       `<text x="${W - R + 32}" y="${T + 14 + i * 16}">${esc(s.name)}</text>`,
     );
   });

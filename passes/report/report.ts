@@ -250,7 +250,11 @@ function section(s: ReportSection): string {
   for (const b of [...(s.bars ?? []), ...(extra.bars ?? [])]) out.push(bars(b));
   for (const r of [...(s.ranges ?? []), ...(extra.ranges ?? [])]) out.push(ranges(r));
   for (const l of s.lines ?? []) {
-    out.push(`<figure>${l.caption ? `<figcaption>${escapeHtml(l.caption)}</figcaption>` : ""}${linePlotSvg(l)}</figure>`);
+    out.push(
+      `<figure>${l.caption ? `<figcaption>${escapeHtml(l.caption)}</figcaption>` : ""}${
+        linePlotSvg(l)
+      }</figure>`,
+    );
   }
   out.push("</section>");
   return out.join("\n");

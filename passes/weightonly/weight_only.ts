@@ -131,7 +131,9 @@ function emitNBits(
   g.removeNode(node);
   y.type = out.type ? { ...out.type } : floatType;
   g.rename(y, out.name);
-  if (t.weight.uses.length === 0 && !t.weight.isGraphOutput && t.weight.graph === g) g.removeInitializer(t.weight);
+  if (t.weight.uses.length === 0 && !t.weight.isGraphOutput && t.weight.graph === g) {
+    g.removeInitializer(t.weight);
+  }
   return initializers;
 }
 
@@ -144,7 +146,9 @@ function emitQdq(g: Graph, t: ShiftAddTarget, q: GroupCodes): Value[] {
   const wi = t.node.inputs.indexOf(t.weight);
   t.node.setInput(wi, value);
   if (t.transposed) t.node.attrs.set("transB", intAttr("transB", 0));
-  if (t.weight.uses.length === 0 && !t.weight.isGraphOutput && t.weight.graph === g) g.removeInitializer(t.weight);
+  if (t.weight.uses.length === 0 && !t.weight.isGraphOutput && t.weight.graph === g) {
+    g.removeInitializer(t.weight);
+  }
   return initializers;
 }
 
@@ -236,7 +240,9 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
         (b.relOutputError || b.relWeightError) - (a.relOutputError || a.relWeightError)
       ).slice(0, 3);
       notes.push(
-        `${method.toUpperCase()} ${bits}-bit ${symmetric ? "symmetric" : "asymmetric"}, group ${groupSize}, ` +
+        `${method.toUpperCase()} ${bits}-bit ${
+          symmetric ? "symmetric" : "asymmetric"
+        }, group ${groupSize}, ` +
           `${format === "nbits" ? "MatMulNBits" : "blocked DequantizeLinear"} on ${layers.length} layers` +
           (rows ? ` (calibration: ${rows} rows)` : ""),
         `largest ${method === "gptq" ? "output" : "weight"} errors: ${

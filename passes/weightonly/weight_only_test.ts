@@ -40,16 +40,26 @@ function tinyModel(): { m: Model; w: Float32Array[]; c: Float32Array[] } {
   const a = g.addNode("MatMul", [x, g.addInitializer("w1", makeTensor(DataType.FLOAT, [K, K], w1))], ["h1"], {
     name: "fc1",
   }).outputs[0]!;
-  const b = g.addNode("Gemm", [
-    a,
-    g.addInitializer("w2", makeTensor(DataType.FLOAT, [N, K], w2)),
-    g.addInitializer("c2", makeTensor(DataType.FLOAT, [N], c2)),
-  ], ["h2"], { name: "fc2", attrs: [intAttr("transB", 1)] }).outputs[0]!;
-  const y = g.addNode("Gemm", [
-    b,
-    g.addInitializer("w3", makeTensor(DataType.FLOAT, [N, N], w3)),
-    g.addInitializer("c3", makeTensor(DataType.FLOAT, [N], c3)),
-  ], ["y"], { name: "fc3", attrs: [floatAttr("alpha", 0.5), floatAttr("beta", 2)] }).outputs[0]!;
+  const b = g.addNode(
+    "Gemm",
+    [
+      a,
+      g.addInitializer("w2", makeTensor(DataType.FLOAT, [N, K], w2)),
+      g.addInitializer("c2", makeTensor(DataType.FLOAT, [N], c2)),
+    ],
+    ["h2"],
+    { name: "fc2", attrs: [intAttr("transB", 1)] },
+  ).outputs[0]!;
+  const y = g.addNode(
+    "Gemm",
+    [
+      b,
+      g.addInitializer("w3", makeTensor(DataType.FLOAT, [N, N], w3)),
+      g.addInitializer("c3", makeTensor(DataType.FLOAT, [N], c3)),
+    ],
+    ["y"],
+    { name: "fc3", attrs: [floatAttr("alpha", 0.5), floatAttr("beta", 2)] },
+  ).outputs[0]!;
   for (const v of [a, b, y]) v.type = { elemType: DataType.FLOAT };
   y.type = { elemType: DataType.FLOAT, shape: ["rows", N] };
   g.outputs.push(y);
@@ -108,7 +118,14 @@ Deno.test("weight-only: structure — MatMulNBits as onnxruntime's quantizer wri
   assertEquals(opCounts(m), { MatMulNBits: 3, Mul: 2, Add: 1 });
   assertEquals(m.opsets.get(MS_DOMAIN), 1);
   const [n1, n2] = m.graph.nodes.filter((n) => n.opType === "MatMulNBits");
-  assertEquals([n1!.domain, n1!.name, n1!.a.int("K"), n1!.a.int("N"), n1!.a.int("bits"), n1!.a.int("block_size")], [
+  assertEquals([
+    n1!.domain,
+    n1!.name,
+    n1!.a.int("K"),
+    n1!.a.int("N"),
+    n1!.a.int("bits"),
+    n1!.a.int("block_size"),
+  ], [
     MS_DOMAIN,
     "fc1_Q4",
     K,
@@ -122,13 +139,28 @@ Deno.test("weight-only: structure — MatMulNBits as onnxruntime's quantizer wri
   assertEquals(m.graph.initializers.find((v) => v.name === "w1_scales")!.const!.dims, [K * 2]);
   assertEquals(m.graph.initializers.find((v) => v.name === "w1_zero_points")!.const!.dims, [K * 1]);
   // fc2 (beta = 1, alpha = 1, C of shape [N]) takes C as the bias input (index 5).
-  assertEquals(n2!.inputs.map((v) => v?.name ?? ""), ["h1", "w2_Q4", "w2_scales", "w2_zero_points", "", "c2"]);
-  assertEquals(m.graph.initializers.filter((v) => v.const?.dtype === DataType.FLOAT && v.const.dims.length === 2), []);
+  assertEquals(n2!.inputs.map((v) => v?.name ?? ""), [
+    "h1",
+    "w2_Q4",
+    "w2_scales",
+    "w2_zero_points",
+    "",
+    "c2",
+  ]);
+  assertEquals(
+    m.graph.initializers.filter((v) => v.const?.dtype === DataType.FLOAT && v.const.dims.length === 2),
+    [],
+  );
   // Storage: per column and block of 32, 16 bytes of codes + a float32 scale, and 4-bit zero points packed per
   // column; fc3's K = 24 is one zero-padded block of 32.
-  const bits = (k: number, n: number) => n * Math.ceil(k / 32) * (16 * 8 + 32) + n * Math.ceil(Math.ceil(k / 32) / 2) * 8;
+  const bits = (k: number, n: number) =>
+    n * Math.ceil(k / 32) * (16 * 8 + 32) + n * Math.ceil(Math.ceil(k / 32) / 2) * 8;
   const acc = storageAccount(m, step.storage!);
-  assertEquals([acc.layers, acc.weights, acc.bits], [3, K * K + K * N + N * N, bits(K, K) + bits(K, N) + bits(N, N)]);
+  assertEquals([acc.layers, acc.weights, acc.bits], [
+    3,
+    K * K + K * N + N * N,
+    bits(K, K) + bits(K, N) + bits(N, N),
+  ]);
   assertEquals(acc.perLayer[0]!.bitsPerWeight, 5.125);
   assertEquals(m.graph.nodes.filter((n) => n.opType === "MatMulNBits")[2]!.a.int("block_size"), 32);
   assertStringIncludes(step.notes.join("\n"), "RTN 4-bit asymmetric, group 32, MatMulNBits on 3 layers");
@@ -151,7 +183,10 @@ Deno.test("weight-only: numbers — onnxruntime runs both formats as the model's
   // onnxruntime's default for the DequantizeLinear -> MatMulNBits fusion computes with int8 activations.
   const { m, w, c } = tinyModel();
   await convert(m, { bits: 4, format: "qdq" });
-  const rt = await OrtRuntime.create(encodeModel(m), { qdqMatMulNBitsAccuracyLevel: 4, intraOpNumThreads: 1 });
+  const rt = await OrtRuntime.create(encodeModel(m), {
+    qdqMatMulNBitsAccuracyLevel: 4,
+    intraOpNumThreads: 1,
+  });
   const got = (await rt.run({ x: makeTensor(DataType.FLOAT, [ROWS, K], x) })).y!.data as Float32Array;
   await rt.release();
   const e = relErr(got, reference(x, w, c, 4));
@@ -186,7 +221,9 @@ Deno.test("weight-only: GPTQ lowers the output error against RTN on calibration 
   assert(Number.isNaN(rtn.stats.layers[0]!.relOutputError));
   const rows = 16 * ROWS, h = new Float64Array(K * K);
   for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) h[i * K + j]! += xs[r * K + i]! * xs[r * K + j]! / rows;
+    for (let i = 0; i < K; i++) {
+      for (let j = 0; j < K; j++) h[i * K + j]! += xs[r * K + i]! * xs[r * K + j]! / rows;
+    }
   }
   const w1 = tinyModel().w[0]!;
   const rtnQ = quantizeBlockwise({ data: w1, rows: K, cols: K }, null, { bits: 3, groupSize: 32 });
@@ -204,14 +241,21 @@ Deno.test("weight-only: GPTQ lowers the output error against RTN on calibration 
   await convert(sym, { bits: 4, format: "qdq", symmetric: true });
   assertEquals(sym.graph.initializers.find((v) => v.name === "w1_DQ_Q")!.const!.dtype, DataType.INT4);
   assert(!sym.graph.initializers.some((v) => v.name.endsWith("zero_points")));
-  await assertRejects(() => convert(tinyModel().m, { bits: 3 }), RangeError, "does not run in onnxruntime 1.30");
+  await assertRejects(
+    () => convert(tinyModel().m, { bits: 3 }),
+    RangeError,
+    "does not run in onnxruntime 1.30",
+  );
   await assertRejects(() => convert(tinyModel().m, { groupSize: 48 }), RangeError, "power of two");
   await assertRejects(() => convert(tinyModel().m, { method: "gptq" }), TypeError, "no runtime");
 });
 
 Deno.test("weight-only: byte-lm-opt — both formats of the same RTN weights give the same bits/byte", async () => {
   const bytes = await Deno.readFile(repoPath("testdata/byte-lm-opt.onnx"));
-  const evalSet = textSource(await Deno.readFile(repoPath("testdata/lm-eval.txt")), { context: 128, maxSamples: 32 });
+  const evalSet = textSource(await Deno.readFile(repoPath("testdata/lm-eval.txt")), {
+    context: 128,
+    maxSamples: 32,
+  });
   const score = async (m: Model) => {
     const rt = await OrtRuntime.create(encodeModel(m), { intraOpNumThreads: 2 });
     const meter = new BitsPerByteMeter();
