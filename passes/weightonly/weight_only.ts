@@ -85,6 +85,9 @@ function whyBadOptions(o: WeightOnlyPassOptions): string | undefined {
   if (!Number.isInteger(gs) || gs < 16 || (gs & (gs - 1)) !== 0) {
     return `group size must be a power of two >= 16 (MatMulNBits' block_size), got ${gs}`;
   }
+  if (format === "nbits" && gs > 256) {
+    return `onnxruntime's MatMulNBits kernels take block sizes 16..256, got ${gs}: use --format qdq`;
+  }
   if (format === "nbits" && !NBITS_RUNNABLE_BITS.includes(bits)) {
     return `MatMulNBits with ${bits} bits does not run in onnxruntime 1.30 (CPU kernel: ${
       NBITS_RUNNABLE_BITS.join(", ")

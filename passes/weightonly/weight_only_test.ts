@@ -247,6 +247,7 @@ Deno.test("weight-only: GPTQ lowers the output error against RTN on calibration 
     "does not run in onnxruntime 1.30",
   );
   await assertRejects(() => convert(tinyModel().m, { groupSize: 48 }), RangeError, "power of two");
+  await assertRejects(() => convert(tinyModel().m, { groupSize: 512 }), RangeError, "16..256");
   await assertRejects(() => convert(tinyModel().m, { method: "gptq" }), TypeError, "no runtime");
 });
 
