@@ -28,7 +28,7 @@ import { weightOnlyPass } from "../passes/weightonly/mod.ts";
 import { planShiftAdd } from "../passes/shiftadd/shift_add.ts";
 import { packMatMulNBits } from "../quant/matmul_nbits.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import { type TextSource, textSource } from "../runtime/data.ts";
+import { type TextSource, textSource } from "../runtime/data/mod.ts";
 import { BitsPerByteMeter } from "../runtime/metrics.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import { repoPath } from "../tests/_models.ts";

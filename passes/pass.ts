@@ -21,6 +21,19 @@ export interface PassContext {
   runtime?: PassRuntime;
 }
 
+/**
+ * What a converting pass did with its candidate sites (nodes it could rewrite, norm -> linear pairs, ...).
+ * api/quantize.ts refuses a result where no pass converted anything (exit 2) and reports partial ones.
+ */
+export interface SiteCount {
+  /** Sites converted. */
+  converted: number;
+  /** Candidates left as they were, each `"<node or site>: <reason>"`. */
+  skipped: string[];
+  /** What a site is, plural, for messages. @default "nodes" */
+  what?: string;
+}
+
 /** What a pass reports. */
 export interface PassResult {
   /** Whether the model changed. */
@@ -34,6 +47,8 @@ export interface PassResult {
    * named initializers from the emitted model, so a change of storage format shows up without other edits.
    */
   storage?: LayerStorage[];
+  /** For a pass that converts sites (a method's pass): how many, and why the others were left. */
+  sites?: SiteCount;
 }
 
 /** A graph pass. */
@@ -62,6 +77,7 @@ export interface PipelineResult {
     ms: number;
     sections: ReportSection[];
     storage?: LayerStorage[];
+    sites?: SiteCount;
   }[];
 }
 
@@ -99,6 +115,7 @@ export async function runPipeline(
         ms: performance.now() - t0,
         sections: res.sections ?? [],
         ...(res.storage ? { storage: res.storage } : {}),
+        ...(res.sites ? { sites: res.sites } : {}),
       });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {

@@ -8,7 +8,7 @@ import { evaluate } from "../api/evaluate.ts";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { weightOnlyPass } from "../passes/weightonly/mod.ts";
-import { textSource } from "../runtime/data.ts";
+import { textSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { repoPath } from "./_models.ts";
 

@@ -9,7 +9,7 @@ import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { weightOnlyPass } from "../passes/weightonly/mod.ts";
 import { cosineSimilarity } from "../quant/error_metrics.ts";
-import { textSource } from "../runtime/data.ts";
+import { textSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { opCounts } from "./_ort_compare.ts";

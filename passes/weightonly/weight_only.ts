@@ -193,7 +193,11 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
       const { targets, skipped } = planMatMulTargets(model.graph, { exclude: options.exclude ?? [] });
       const notes = skipped.map((s) => `kept in float: ${s}`);
       if (targets.length === 0) {
-        return { modified: false, notes: ["no MatMul/Gemm with a constant float weight", ...notes] };
+        return {
+          modified: false,
+          notes: ["no MatMul/Gemm with a constant float weight", ...notes],
+          sites: { converted: 0, skipped },
+        };
       }
       if (method === "gptq" && !ctx.runtime) {
         throw new TypeError("GPTQ needs calibration data: the pass context has no runtime");
@@ -254,7 +258,7 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           ).join(", ")
         }`,
       );
-      return { modified: true, notes, storage };
+      return { modified: true, notes, storage, sites: { converted: layers.length, skipped } };
     },
   };
   return pass;

@@ -10,7 +10,7 @@ import { mulberry32 } from "../../quant/_rng.ts";
 import { quantErrorStats } from "../../quant/gptq.ts";
 import { quantizeBlockwise } from "../../quant/weight_only.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource, textSource } from "../../runtime/data.ts";
+import { tensorSource, textSource } from "../../runtime/data/mod.ts";
 import { BitsPerByteMeter } from "../../runtime/metrics.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../../runtime/ort.ts";
 import { repoPath } from "../../tests/_models.ts";
