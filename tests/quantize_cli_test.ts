@@ -134,7 +134,7 @@ Deno.test("quantize CLI: gptq writes MatMulNBits and reports true bits per weigh
     "--group-size",
     "128",
     "--samples",
-    "4",
+    "2",
     "--exclude",
     "/head/MatMul",
     "--report",
