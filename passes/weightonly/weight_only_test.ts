@@ -6,6 +6,7 @@ import { MS_DOMAIN } from "../../onnx/ops.ts";
 import { RecordingReporter } from "../../onnx/reporter.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
+import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 import { quantErrorStats } from "../../quant/gptq.ts";
 import { quantizeBlockwise } from "../../quant/weight_only.ts";
@@ -178,6 +179,9 @@ Deno.test("weight-only: numbers — onnxruntime runs both formats as the model's
       for (const level of ["disabled", "all"] as const) {
         assertLess(relErr(await runOrtAt(m, x, level), want), 1e-5, `${format} ${bits}-bit ${level}`);
       }
+      // The CPU evaluator (MatMulNBits through quant/matmul_nbits.ts) agrees too.
+      const ev = evaluateModel(m, { x: makeTensor(DataType.FLOAT, [ROWS, K], x) }).y!.data as Float32Array;
+      assertLess(relErr(ev, want), 1e-5, `evaluator ${format} ${bits}-bit`);
     }
   }
   // onnxruntime's default for the DequantizeLinear -> MatMulNBits fusion computes with int8 activations.
