@@ -7,7 +7,7 @@
  * report with the same plot inline.
  *
  *   nice deno run -A bench/weight_only.ts --model byte-lm-opt --only gptq-4-g128,rtn-4-g128 [--samples 128]
- *   deno run -A bench/weight_only.ts --render
+ *   deno run -A bench/weight_only.ts --render && deno fmt docs/weight_only* bench/weight_only.json
  *
  * Configuration names: `rtn-<bits>-g<group>`, `gptq-<bits>-g<group>[-ao]` (act-order), `shiftadd-w-<bits>-g<group>`
  * (weight objective), `shiftadd-o-<bits>-g<group>` (output objective). RTN / GPTQ are asymmetric (onnxruntime's
