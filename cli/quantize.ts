@@ -36,6 +36,8 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
+  rounding: ["denseshift", "qdq"],
+  "budget-by": ["denseshift"],
   "keep-l2norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
@@ -215,6 +217,20 @@ export const quantizeCommand: Command = {
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
     },
+    {
+      name: "budget-by",
+      type: "string",
+      value: "estimate|output",
+      help:
+        "denseshift --max-bits: rank layers by their estimated noise, or by measured output error (one calibration run per layer)",
+    },
+    {
+      name: "rounding",
+      type: "string",
+      value: "nearest|learned",
+      help:
+        "denseshift, qdq: weights to the nearest level, or learned between the two neighbouring levels by the layer's output error (denseshift default: learned)",
+    },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
     {
@@ -321,6 +337,21 @@ export const quantizeCommand: Command = {
         : []),
     ];
     const { steps, ...rest } = report;
+    // OS+: every site and every skipped norm as data (the notes carry the same as text).
+    const osPlus = steps.flatMap((st) => st.sections).find((sec) => sec.osPlus)?.osPlus;
+    const osplus = osPlus && {
+      sites: osPlus.sites.map((x) => ({
+        name: x.name,
+        kind: x.kind,
+        output: x.output,
+        consumers: x.consumers,
+        residual: x.residual,
+        t: x.t,
+        loss: x.lossKind,
+        outlierRatio: [x.outlierRatioBefore, x.outlierRatioAfter],
+      })),
+      skipped: osPlus.skipped,
+    };
     return {
       text: lines.join("\n"),
       json: {
@@ -330,6 +361,7 @@ export const quantizeCommand: Command = {
         ...rest,
         bitsPerWeight: report.storage?.bitsPerWeight ?? null,
         steps: steps.map(({ sections: _s, ...st }) => st),
+        ...(osplus ? { osplus } : {}),
         ...(metric ? { metric } : {}),
       },
     };

@@ -189,7 +189,7 @@ function ranges(r: ReportRanges): string {
  * import { assertEquals } from "@std/assert";
  * import { osPlusSection } from "./report.ts";
  * const s = osPlusSection({ sites: [], skipped: [{ name: "ln", reason: "residual" }] });
- * assertEquals(s.notes, ["skipped ln: residual"]);
+ * assertEquals(s.notes, ["0 site(s) migrated, 1 norm(s) skipped", "skipped ln: residual"]);
  * ```
  */
 export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"> {
@@ -202,6 +202,8 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
     s.t,
     s.lossShiftOnly,
     s.loss,
+    s.lossKind,
+    s.residual.length ? s.residual.join(", ") : "-",
     s.outlierRatioBefore,
     s.outlierRatioAfter,
   ]);
@@ -217,6 +219,8 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
         "chosen t",
         "loss (shift only)",
         "loss (chosen t)",
+        "loss on",
+        "residual kept",
         "outlier ratio before",
         "outlier ratio after",
       ],
@@ -237,7 +241,15 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
       before: { mins: s.minsBefore, maxs: s.maxsBefore },
       after: { mins: s.minsAfter, maxs: s.maxsAfter },
     })),
-    notes: result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+    notes: [
+      `${result.sites.length} site(s) migrated, ${result.skipped.length} norm(s) skipped`,
+      ...result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+      ...result.sites.flatMap((s) =>
+        s.attentionNote
+          ? [`${s.name}: attention not recognised (${s.attentionNote}); consumers' loss used`]
+          : []
+      ),
+    ],
   };
 }
 
