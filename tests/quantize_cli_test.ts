@@ -41,6 +41,8 @@ Deno.test("quantize CLI: qdq W8A8 writes a valid quantized model, with --task me
   assertEquals(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   assertEquals(json.method, "qdq");
+  // int8 codes + a float32 scale and an int8 zero point per output channel (K = 256 or 1024).
+  assert(json.bitsPerWeight > 8 && json.bitsPerWeight < 8.2, `bits per weight ${json.bitsPerWeight}`);
   assert(json.sizeAfter < json.sizeBefore / 3);
   assert(Math.abs(json.metric.after - json.metric.before) < 0.01, JSON.stringify(json.metric));
   const m = decodeModel(await Deno.readFile(out));
