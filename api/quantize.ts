@@ -6,6 +6,7 @@
  * @module
  */
 import { encodeModel } from "../onnx/codec.ts";
+import { InternalError } from "../onnx/errors.ts";
 import type { Model } from "../onnx/ir.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
@@ -18,7 +19,7 @@ import { foldBatchNormPass } from "../passes/normalize/mod.ts";
 import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
-import { makePassRuntime } from "../runtime/collect.ts";
+import { loadBuilt, makePassRuntime } from "../runtime/collect.ts";
 import type { DataSource } from "../runtime/data.ts";
 import type { PresetName } from "../runtime/images.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
@@ -149,6 +150,7 @@ export const NORMALIZE: readonly Pass[] = [constantsToInitializers, foldBatchNor
  * @returns the report
  * @throws {QuantizeInputError} for a model that is already quantized, fp16, or has nothing to quantize
  * @throws {RangeError} for a bad bit setting
+ * @throws {InternalError} when the model shiftkit built is invalid or onnxruntime rejects it (a shiftkit bug)
  */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = performance.now();
@@ -164,7 +166,9 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     ...(samples !== undefined ? { maxSamples: samples } : {}),
     ...(first ? { inputName: first.name } : {}),
   });
-  const runtime = makePassRuntime(data, options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }), {
+  const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 });
+  await checkInputLoads(model, factory);
+  const runtime = makePassRuntime(data, factory, {
     reporter,
     batchSize: options.batchSize ?? 8,
   });
@@ -178,10 +182,10 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const result = await runPipeline(model, passes, { reporter, runtime });
   const problems = verify(model);
   if (problems.length) {
-    throw new Error(
-      `Internal error: the quantized model is invalid:\n  ${problems.slice(0, 5).join("\n  ")}`,
-    );
+    throw new InternalError(`the quantized model is invalid: ${problems.slice(0, 5).join("; ")}`);
   }
+  // validity: the emitted model loads in the float runtime; a rejection is shiftkit's bug, never bad input
+  await (await loadBuilt(factory, model, "the emitted model")).release();
   return {
     method: options.method,
     bits: bits.label,
@@ -191,6 +195,18 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     calibrationSamples: data.count,
     elapsedMs: performance.now() - t0,
   };
+}
+
+/** The user's model must load before any work, so that a later rejection is known to be shiftkit's. */
+async function checkInputLoads(model: Model, factory: RuntimeFactory): Promise<void> {
+  let rt;
+  try {
+    rt = await factory(encodeModel(model));
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/\s*\n\s*/g, " ") : String(e);
+    throw new QuantizeInputError(`input model invalid: ${why}`);
+  }
+  await rt.release();
 }
 
 /** Settings every method's pass factory receives. */

@@ -6,11 +6,12 @@
  * @module
  */
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
+import { InternalError } from "../onnx/errors.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import type { DataSource } from "./data.ts";
-import type { PassRuntime, RuntimeFactory } from "./runtime.ts";
+import type { FloatRuntime, PassRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options for {@link collectValues} and {@link makePassRuntime}. */
 export interface CollectOptions {
@@ -62,7 +63,7 @@ export async function collectValues(
 ): Promise<void> {
   const reporter = options.reporter ?? silentReporter;
   const task = options.task ?? "calibrate";
-  const rt = await factory(encodeModel(exposeValues(model, values)));
+  const rt = await loadBuilt(factory, exposeValues(model, values), "calibration");
   try {
     let done = 0, b = 0;
     reporter.progress(task, 0, data.count);
@@ -84,6 +85,28 @@ export async function collectValues(
     }
   } finally {
     await rt.release();
+  }
+}
+
+/**
+ * Load a model that shiftkit built (not the user's file) in `factory`; a rejection is shiftkit's bug.
+ *
+ * @param factory float runtime
+ * @param model the built model
+ * @param what what the model is for, for the message ("calibration", "the emitted model")
+ * @returns the runtime
+ * @throws {InternalError} when the runtime cannot load the model
+ */
+export async function loadBuilt(factory: RuntimeFactory, model: Model, what: string): Promise<FloatRuntime> {
+  const bytes = encodeModel(model);
+  try {
+    return await factory(bytes);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/\s*\n\s*/g, " ") : String(e);
+    throw new InternalError(
+      `the model shiftkit built for ${what} was rejected (a shiftkit bug, not a problem with your input): ${why}`,
+      { cause: e },
+    );
   }
 }
 
