@@ -25,6 +25,12 @@ export interface EvaluateOptions {
    */
   onValue?: (value: Value, tensor: Tensor) => void;
   /**
+   * Called with every subgraph input (a Loop/Scan body's per-iteration inputs) as a body starts; the main
+   * graph's inputs are the caller's own feeds and are not reported.
+   * @default {undefined}
+   */
+  onInput?: (value: Value, tensor: Tensor) => void;
+  /**
    * Values of enclosing scopes, for a subgraph (If branch, Loop/Scan body) that reads them by reference.
    * @default {undefined}
    */
@@ -106,6 +112,9 @@ export function evaluateGraph(
           const feeds: Record<string, Tensor> = {};
           g.inputs.forEach((v, i) => {
             if (ins[i]) feeds[v.name] = ins[i]!;
+          });
+          g.inputs.forEach((v, i) => {
+            if (ins[i]) options.onInput?.(v, ins[i]!);
           });
           const r = evaluateGraph(g, feeds, body);
           return g.outputs.map((v) => r[v.name]!);

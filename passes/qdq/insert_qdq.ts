@@ -73,11 +73,18 @@ export function weightInput(node: Node): { index: number; axis: number } | undef
 /**
  * Find what the QDQ pass will rewrite.
  *
- * @param graph the main graph (normalized: weights are initializers)
+ * @param graph the main graph (normalized: weights are initializers); the bodies of its If, Loop and Scan
+ *   nodes are planned too, after it
  * @param options exclusions and whether activation x activation MatMuls count
- * @returns the targets, in graph order
+ * @returns the targets, in graph order (main graph first, then each subgraph)
  */
 export function planQdq(graph: Graph, options: QdqOptions = {}): QdqTarget[] {
+  const targets = planGraph(graph, options);
+  for (const sg of graph.subgraphs()) targets.push(...planGraph(sg, options));
+  return targets;
+}
+
+function planGraph(graph: Graph, options: QdqOptions): QdqTarget[] {
   const exclude = new Set(options.exclude ?? []);
   const fixed = findSignalConstants(graph);
   const targets: QdqTarget[] = [];
@@ -209,7 +216,7 @@ export function applyQdq(
       `QDQ with per-channel weights needs opset >= 13, the model has ${model.opset}: upgrade it first`,
     );
   }
-  const g = model.graph;
+  const touched = new Set<Graph>();
   const wBits = options.weightBits ?? 8, aBits = options.activationBits ?? 8;
   const symmetric = options.activationSymmetric ?? false;
   const stats: QdqStats = {
@@ -225,6 +232,10 @@ export function applyQdq(
 
   for (const t of targets) {
     const node = t.node;
+    // a node inside an If/Loop/Scan body: its weight DQ goes into its own graph, an activation's QDQ into
+    // the graph that defines the activation (visible from the body by outer-scope reference)
+    const g = node.graph ?? model.graph;
+    touched.add(g);
     stats.nodes++;
     for (const i of t.activations) {
       const x = node.inputs[i]!;
@@ -234,7 +245,8 @@ export function applyQdq(
         if (!r) {
           throw new RangeError(`No calibration range for activation "${x.name}" (input of ${node.name})`);
         }
-        dq = insertActivationQdq(g, x, r, aBits, symmetric);
+        dq = insertActivationQdq(x.graph, x, r, aBits, symmetric);
+        touched.add(x.graph);
         dqOfActivation.set(x, dq);
         stats.activations++;
       }
@@ -269,10 +281,10 @@ export function applyQdq(
         });
       }
       node.setInput(t.weight, dq);
-      if (w.uses.length === 0 && !w.isGraphOutput) g.removeInitializer(w);
+      if (w.uses.length === 0 && !w.isGraphOutput) w.graph.removeInitializer(w);
     }
   }
-  g.sort();
+  for (const g of touched) g.sort();
   return stats;
 }
 
