@@ -125,7 +125,8 @@ export function activationValues(targets: readonly QdqTarget[]): string[] {
  * @param values value names
  * @param ctx pass context with a runtime
  * @param options calibrator kind and percentile
- * @returns value name -> [lo, hi]
+ * @returns value name -> [lo, hi], for every value the calibration data reached (a value inside an If
+ *   branch no calibration sample takes is absent)
  */
 export async function calibrateRanges(
   model: Model,
@@ -141,15 +142,23 @@ export async function calibrateRanges(
   for (const v of values) {
     observers.set(v, kind === "minmax" ? new MinMaxObserver() : new HistogramObserver({ mode: "signed" }));
   }
+  const seen = new Set<string>();
   await ctx.runtime.collect(model, values, (batch) => {
     for (const [name, obs] of observers) {
       const t = batch[name];
-      if (t) obs.observe(t.data as Float32Array);
+      if (t && t.data.length > 0) {
+        obs.observe(t.data as Float32Array);
+        seen.add(name);
+      }
     }
   });
+  // A value inside an If branch the calibration data never takes has no range: it is left out here, and
+  // the caller keeps its consumers in float (with a note) rather than inventing a range.
   const ranges = new Map<string, [number, number]>();
   const rangeOptions = { bits: options.activationBits ?? 8, percentile: options.percentile ?? 99.99 };
-  for (const [name, obs] of observers) ranges.set(name, rangeFromObserver(obs, kind, rangeOptions));
+  for (const [name, obs] of observers) {
+    if (seen.has(name)) ranges.set(name, rangeFromObserver(obs, kind, rangeOptions));
+  }
   return ranges;
 }
 
@@ -349,7 +358,20 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped] };
       }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
-      const stats = applyQdq(model, targets, ranges, options);
+      const reached = targets.filter((t) => t.activations.every((i) => ranges.has(t.node.inputs[i]!.name)));
+      for (const t of targets) {
+        if (reached.includes(t)) continue;
+        const why = `${t.node.name} kept in float: inside a branch no calibration sample reached`;
+        skipped.push(why);
+        ctx.reporter.warn(why);
+      }
+      if (reached.length === 0) {
+        return {
+          modified: false,
+          notes: ["no quantizable node was reached by the calibration data", ...skipped],
+        };
+      }
+      const stats = applyQdq(model, reached, ranges, options);
       pass.stats = stats;
       return {
         modified: true,
