@@ -70,3 +70,19 @@ Deno.test("qdq: a Scan cell's two MatMuls are quantized (state and per-step inpu
   const counts = await quantizeAndCompare(scanModel(), cfInput([16, 5, 8], 7), [cfInput([2, 5, 8], 12)]);
   assertEquals(counts, { main: 0, cell: 4 });
 });
+
+Deno.test("qdq: a branch no calibration sample takes stays float, and the notes say which nodes", async () => {
+  const m = ifModel();
+  const calib = cfInput([16, 8], 5, 0.5); // every batch takes the then branch
+  const r = await quantize(m, { method: "qdq", calib: tensorSource(new Map([["x", calib]])), batchSize: 2 });
+  const notes = r.steps.find((s) => s.pass === "insert-qdq")!.notes;
+  assert(
+    notes.some((n) => /kept in float: inside a branch no calibration sample reached/.test(n)),
+    notes.join(),
+  );
+  assertEquals(qdqCounts(m), { main: 1, then: 1, else: 0 });
+  const x = cfInput([8, 8], 10, -0.5); // the float else branch still runs correctly
+  const want = await runOrt(ifModel(), { x });
+  const got = await runOrt(m, { x });
+  assertEquals([...got.y!.data], [...want.y!.data]);
+});
