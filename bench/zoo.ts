@@ -45,6 +45,32 @@ async function run(bytes: Uint8Array, feeds: readonly Feeds[]): Promise<Record<s
   }
 }
 
+/**
+ * Agreement of quantized outputs with float ones over all eval samples: per output, the cosine of every
+ * sample's values concatenated (a per-sample cosine of a scalar score would always be 1), averaged over the
+ * outputs; the worst output; the largest absolute difference.
+ */
+function agreement(
+  got: Record<string, Tensor>[],
+  want: Record<string, Tensor>[],
+): { cosine: number; worst: string; maxAbs: number } {
+  const cat = (rs: Record<string, Tensor>[], k: string) =>
+    Float64Array.from(rs.flatMap((r) => [...floats(r[k]!)]));
+  let maxAbs = 0;
+  const per = Object.keys(want[0] ?? {}).map((k) => {
+    const a = cat(got, k), b = cat(want, k);
+    const c = a.every((v, j) => v === b[j]) ? 1 : cosineSimilarity(a, b);
+    maxAbs = Math.max(maxAbs, a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0));
+    return [k, c] as const;
+  });
+  const w = per.reduce((x, y) => (y[1] < x[1] ? y : x));
+  return {
+    cosine: per.reduce((x, [, c]) => x + c, 0) / per.length,
+    worst: `${w[0]} ${w[1].toFixed(4)}`,
+    maxAbs,
+  };
+}
+
 interface Row {
   model: string;
   opset: number;
@@ -56,6 +82,8 @@ interface Row {
   worst: string;
   maxAbs: number;
   skipped: number;
+  alt: string;
+  altCosine: number | null;
   validate: string;
   seconds: number;
   error?: string;
@@ -84,6 +112,8 @@ for (const entry of ZOO) {
     worst: "",
     maxAbs: 0,
     skipped: 0,
+    alt: "",
+    altCosine: null,
     validate: "",
     seconds: 0,
   };
@@ -107,20 +137,26 @@ for (const entry of ZOO) {
     });
     row.qdq = report.steps.filter((st) => st.pass === "insert-qdq").flatMap((st) => st.notes).join("; ");
     const got = await run(encodeModel(model), s.eval);
-    // per output: cosine of all eval samples' values concatenated (a per-sample cosine of a scalar score
-    // would always be 1), and the largest absolute difference
-    const cat = (rs: Record<string, Tensor>[], k: string) =>
-      Float64Array.from(rs.flatMap((r) => [...floats(r[k]!)]));
-    const means = Object.keys(want[0] ?? {}).map((k) => {
-      const a = cat(got, k), b = cat(want, k);
-      const c = a.every((v, j) => v === b[j]) ? 1 : cosineSimilarity(a, b);
-      row.maxAbs = Math.max(row.maxAbs, a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0));
-      return [k, c] as const;
-    });
-    row.cosine = means.reduce((x, [, c]) => x + c, 0) / means.length;
-    const w = means.reduce((a, b) => (b[1] < a[1] ? b : a));
-    row.worst = `${w[0]} ${w[1].toFixed(4)}`;
+    const a = agreement(got, want);
+    row.cosine = a.cosine;
+    row.worst = a.worst;
+    row.maxAbs = a.maxAbs;
     row.skipped = (row.qdq.match(/kept in float/g) ?? []).length;
+    if (entry.alt) {
+      const m2 = await loadModel(path);
+      row.alt = `${entry.alt.method} ${entry.alt.bits}`;
+      try {
+        await quantize(m2, {
+          method: entry.alt.method,
+          bits: entry.alt.bits,
+          calib: feedsSource(s.calib),
+          batchSize: 1,
+        });
+        row.altCosine = agreement(await run(encodeModel(m2), s.eval), want).cosine;
+      } catch (e) {
+        row.alt += `: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]!.slice(0, 120)}`;
+      }
+    }
     if (!args.includes("--no-validate")) {
       const v = await validate(model, {
         reference: bytes,
@@ -141,15 +177,18 @@ for (const entry of ZOO) {
 
 const head =
   "| model | opset | calib / eval | QDQ W8A8 nodes (kept float) | mean output cosine | worst output | " +
-  "max abs diff | validate |";
+  "max abs diff | method that fits: cosine | validate (QDQ model) |";
 console.log(head);
-console.log("|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   const cos = r.cosine === null ? `error: ${r.error}` : r.cosine.toFixed(4);
   const nodes = /quantized (\d+) nodes/.exec(r.qdq)?.[1] ?? "0";
   console.log(
     `| ${r.model} | ${r.opset} | ${r.calib} / ${r.eval} | ${nodes} (${r.skipped}) | ${cos} | ${r.worst} | ` +
-      `${r.maxAbs.toPrecision(3)} | ${r.validate} |`,
+      `${r.maxAbs.toPrecision(3)} | ${
+        r.alt ? `${r.alt}${r.altCosine === null ? "" : `: ${r.altCosine.toFixed(4)}`}` : "-"
+      } | ` +
+      `${r.validate} |`,
   );
 }
 if (args.includes("--json")) console.log(JSON.stringify(rows));

@@ -30,6 +30,8 @@ export interface ZooModel {
   licence: string;
   /** What it is and why it is in the zoo (origin, opset, quirks). */
   kind: string;
+  /** The method that fits the model besides QDQ W8A8 (DenseShift on CNNs, OS+ on norm -> linear models). */
+  alt?: { method: "denseshift" | "osplus"; bits: string };
   /** Local path of the `.onnx` file (fetched on first use). */
   path(): Promise<string>;
   /** Calibration and held-out evaluation samples (never the same inputs). */
@@ -178,6 +180,7 @@ const LINZAER = "github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB@d
 export const ZOO: readonly ZooModel[] = [
   {
     name: "ultraface-rfb-320",
+    alt: { method: "denseshift", bits: "6" },
     source: `${LINZAER} models/onnx/version-RFB-320.onnx`,
     licence: "MIT",
     kind: "face detector, PyTorch export, opset 9, fixed batch 1, BatchNorm unfolded, open-ended Slices",
@@ -186,6 +189,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "ultraface-slim-320",
+    alt: { method: "denseshift", bits: "6" },
     source: `${LINZAER} models/onnx/version-slim-320.onnx`,
     licence: "MIT",
     kind: "face detector (slim backbone), PyTorch export, opset 9, fixed batch 1",
@@ -194,6 +198,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "ppocr-det",
+    alt: { method: "denseshift", bits: "6" },
     source: `npm ${OCR} assets/ch_PP-OCRv4_det_infer.onnx`,
     licence: "Apache-2.0",
     kind: "DBNet text detector, Paddle export, opset 11, weights in Constant nodes",
@@ -205,6 +210,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "ppocr-rec",
+    alt: { method: "osplus", bits: "W8A8" },
     source: `npm ${OCR} assets/ch_PP-OCRv4_rec_infer.onnx`,
     licence: "Apache-2.0",
     kind: "text recogniser: CNN + 2 transformer encoder blocks + CTC head, opset 11",
@@ -216,6 +222,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "ppocr-cls",
+    alt: { method: "denseshift", bits: "6" },
     source: `npm ${OCR} assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`,
     licence: "Apache-2.0",
     kind: "MobileNetV3 text-orientation classifier, opset 9",
@@ -243,6 +250,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "oww-embedding",
+    alt: { method: "denseshift", bits: "6" },
     source: `npm ${OWW} models/embedding_model.onnx`,
     licence: "Apache-2.0 (openWakeWord)",
     kind: "speech-embedding CNN, tf2onnx, NHWC, `:0` names",
@@ -254,6 +262,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "oww-hey-jarvis",
+    alt: { method: "osplus", bits: "W8A8" },
     source: `npm ${OWW} models/hey_jarvis_v0.1.onnx`,
     licence: "CC-BY-NC-SA-4.0 (openWakeWord pretrained models)",
     kind: "wake-word classifier: Gemm + LayerNorm (decomposed), an If on the score, PyTorch, opset 13",
@@ -262,6 +271,7 @@ export const ZOO: readonly ZooModel[] = [
   },
   {
     name: "oww-hello-deepa",
+    alt: { method: "osplus", bits: "W8A8" },
     source: "npm openwakeword-js@0.1.27 models/hello_deepa.onnx",
     licence: "MIT (openwakeword-js package)",
     kind: "custom wake-word classifier, Gemm + decomposed LayerNorm, PyTorch, opset 13",
