@@ -51,8 +51,8 @@ function lstm(inputs: (Tensor | undefined)[], attrs: Attrs, _ctx: OpContext): Te
       const len = lens ? lens[n]! : S!;
       const h = new Float64Array(H), c = new Float64Array(H);
       for (let j = 0; j < H; j++) {
-        h[j] = h0 ? h0[(d * N! + n) * H + j]! : 0;
-        c[j] = c0 ? c0[(d * N! + n) * H + j]! : 0;
+        h[j] = h0 ? h0[sAt(d, n) + j]! : 0;
+        c[j] = c0 ? c0[sAt(d, n) + j]! : 0;
       }
       for (let step = 0; step < len; step++) {
         const t = reverse ? len - 1 - step : step;
