@@ -4,7 +4,11 @@
  * (mean cosine per output, onnxruntime-node), and validate it (WebGPU kernels vs the CPU evaluator). Prints a
  * table (and `--json` a JSON line). Needs `espeak-ng` for the audio models and `npm` for the npm models.
  *
- *   deno run -A bench/zoo.ts [--only NAME[,NAME]] [--calib 8] [--eval 8] [--no-validate] [--json]
+ *   deno run -A bench/zoo.ts [--only NAME[,NAME]] [--calib 8] [--eval 8] [--no-validate] [--json] [--npz DIR]
+ *
+ * `--npz DIR` also writes every sample as its own `.npz` (DIR/MODEL/calib/000.npz, DIR/MODEL/eval/000.npz;
+ * each array is one input in the model's own shape), the "folder of .npz files, one per sample" data form,
+ * so that the same inputs can be given to the CLI.
  * @module
  */
 import { quantize } from "../api/quantize.ts";
@@ -15,6 +19,7 @@ import { loadModel } from "../onnx/io.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { cosineSimilarity } from "../quant/error_metrics.ts";
 import type { DataSource } from "../runtime/data.ts";
+import { encodeNpz } from "../runtime/npy.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { type Feeds, ZOO } from "./zoo/models.ts";
 
@@ -126,6 +131,19 @@ for (const entry of ZOO) {
     row.opset = model.opset;
     row.ops = `${info.nodes ?? ""}`;
     const s = await entry.samples({ calib: nCalib, eval: nEval });
+    const npzDir = flag("npz");
+    if (npzDir) {
+      for (const [set, list] of [["calib", s.calib], ["eval", s.eval]] as const) {
+        const dir = `${npzDir}/${entry.name}/${set}`;
+        await Deno.mkdir(dir, { recursive: true });
+        for (const [i, f] of list.entries()) {
+          await Deno.writeFile(
+            `${dir}/${String(i).padStart(3, "0")}.npz`,
+            encodeNpz(new Map(Object.entries(f))),
+          );
+        }
+      }
+    }
     row.calib = s.calib.length;
     row.eval = s.eval.length;
     const want = await run(bytes, s.eval);

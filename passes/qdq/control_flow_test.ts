@@ -86,3 +86,23 @@ Deno.test("qdq: a branch no calibration sample takes stays float, and the notes 
   const got = await runOrt(m, { x });
   assertEquals([...got.y!.data], [...want.y!.data]);
 });
+
+Deno.test("osplus: its QDQ step also keeps an untaken branch float instead of failing", async () => {
+  const m = ifModel();
+  const calib = cfInput([16, 8], 5, 0.5);
+  const r = await quantize(m, {
+    method: "osplus",
+    calib: tensorSource(new Map([["x", calib]])),
+    batchSize: 2,
+  });
+  const notes = r.steps.flatMap((s) => s.notes);
+  assert(
+    notes.some((n) => /kept in float: inside a branch no calibration sample reached/.test(n)),
+    notes.join(),
+  );
+  assertEquals(qdqCounts(m), { main: 1, then: 1, else: 0 });
+  assertEquals(verify(m), []);
+  const x = cfInput([8, 8], 9, 0.5);
+  const c = cosine((await runOrt(m, { x })).y!, (await runOrt(ifModel(), { x })).y!);
+  assert(c > 0.995, `cosine ${c}`);
+});

@@ -162,6 +162,26 @@ export async function calibrateRanges(
   return ranges;
 }
 
+/**
+ * Split targets into those whose activations the calibration data reached and a note for each other one (a
+ * node inside an If branch that no calibration sample takes): those stay float.
+ *
+ * @param targets from {@link planQdq}
+ * @param ranges from {@link calibrateRanges}
+ * @returns the reached targets and one "kept in float" note per unreached target
+ */
+export function reachedTargets(
+  targets: readonly QdqTarget[],
+  ranges: ReadonlyMap<string, [number, number]>,
+): { reached: QdqTarget[]; unreached: string[] } {
+  const reached: QdqTarget[] = [], unreached: string[] = [];
+  for (const t of targets) {
+    if (t.activations.every((i) => ranges.has(t.node.inputs[i]!.name))) reached.push(t);
+    else unreached.push(`${t.node.name} kept in float: inside a branch no calibration sample reached`);
+  }
+  return { reached, unreached };
+}
+
 /** Quantize a float weight per channel (symmetric, narrow N-bit range, int8 storage). */
 export function quantizeWeight(
   w: Tensor,
@@ -358,10 +378,8 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped] };
       }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
-      const reached = targets.filter((t) => t.activations.every((i) => ranges.has(t.node.inputs[i]!.name)));
-      for (const t of targets) {
-        if (reached.includes(t)) continue;
-        const why = `${t.node.name} kept in float: inside a branch no calibration sample reached`;
+      const { reached, unreached } = reachedTargets(targets, ranges);
+      for (const why of unreached) {
         skipped.push(why);
         ctx.reporter.warn(why);
       }

@@ -14,5 +14,6 @@ export {
   type QdqStats,
   type QdqTarget,
   quantizeWeight,
+  reachedTargets,
   weightInput,
 } from "./insert_qdq.ts";
