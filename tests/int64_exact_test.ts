@@ -14,6 +14,7 @@ import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { getOp } from "../onnx/evaluate/registry.ts";
 import { Model } from "../onnx/ir.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../onnx/tensor.ts";
+import { inferShapes } from "../onnx/infer.ts";
 import { verify } from "../onnx/verify.ts";
 import { foldConstants } from "../passes/normalize/constant_fold.ts";
 import { upgradeOpset } from "../passes/normalize/opset_upgrade.ts";
@@ -117,6 +118,10 @@ for (const opset of [9, 10, 11, 13]) {
     );
     assertEquals(bounds.slice(0, 2), [[3n, MAX], [MIN, 2n]]);
     if (opset >= 10) assertEquals(bounds[2], [MAX, MIN]);
+    // shape inference reads the extreme bounds right: a = x[:, :, 3:], b = x[:, :2, :], c = x[:, ::-1, :]
+    inferShapes(m, { inputShapes: { x: [2, 4, 8] } });
+    const shapes = m.graph.nodes.filter((n) => n.opType === "Slice").map((n) => n.outputs[0]!.type?.shape);
+    assertEquals(shapes, [[2, 4, 5], [2, 2, 8], ...(opset >= 10 ? [[2, 4, 8]] : [])]);
     const got = await runOrt(decodeModel(encodeModel(m)), f);
     for (const [k, t] of Object.entries(want)) {
       assertEquals(got[k]!.dims, t.dims, k);
