@@ -18,7 +18,7 @@ import { inspectModel } from "../onnx/inspect.ts";
 import { loadModel } from "../onnx/io.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { cosineSimilarity } from "../quant/error_metrics.ts";
-import type { DataSource } from "../runtime/data.ts";
+import type { DataSource } from "../runtime/data/mod.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { type Feeds, ZOO } from "./zoo/models.ts";

@@ -3,7 +3,7 @@ import { quantize } from "../api/quantize.ts";
 import { validate } from "../api/validate.ts";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
-import { tensorSource } from "../runtime/data.ts";
+import { tensorSource } from "../runtime/data/mod.ts";
 import { cfInput, loopModel, scanModel } from "../tests/_control_flow_models.ts";
 import { runOrt } from "../tests/_ort_compare.ts";
 import { noGpuNotice } from "./_test_util.ts";

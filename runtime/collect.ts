@@ -12,7 +12,7 @@ import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { makeTensor, type Tensor } from "../onnx/tensor.ts";
-import type { DataSource } from "./data.ts";
+import { type DataSource, samplesIn } from "./data/source.ts";
 import type { FloatRuntime, PassRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options for {@link collectValues} and {@link makePassRuntime}. */
@@ -149,7 +149,7 @@ export async function collectValues(
         Object.assign(out, innerRun(feeds));
       }
       await onBatch(out, b++);
-      done += (Object.values(feeds)[0]?.dims[0]) ?? 1;
+      done += samplesIn(data, batch);
       reporter.progress(task, Math.min(done, data.count), data.count);
     }
   } finally {

@@ -4,7 +4,8 @@
  * models, built with the IR here, checked against onnxruntime-node before and after upgrade / QDQ.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { quantize, QuantizeInputError } from "../api/quantize.ts";
+import { InputModelError } from "../api/input_model.ts";
+import { quantize } from "../api/quantize.ts";
 import { exitCodeOf } from "../cli.ts";
 import { InternalError } from "../onnx/errors.ts";
 import { loadBuilt } from "../runtime/collect.ts";
@@ -19,7 +20,7 @@ import { verify } from "../onnx/verify.ts";
 import { foldConstants } from "../passes/normalize/constant_fold.ts";
 import { upgradeOpset } from "../passes/normalize/opset_upgrade.ts";
 import { mulberry32 } from "../quant/_rng.ts";
-import { tensorSource } from "../runtime/data.ts";
+import { tensorSource } from "../runtime/data/mod.ts";
 import { runOrt } from "./_ort_compare.ts";
 
 const MAX = 2n ** 63n - 1n, MIN = -(2n ** 63n);
@@ -209,7 +210,7 @@ Deno.test("errors: a user model onnxruntime rejects is bad input (exit 2), befor
       () => null,
       (e) => e,
     );
-  assert(e instanceof QuantizeInputError, `got ${e}`);
+  assert(e instanceof InputModelError, `got ${e}`);
   assertStringIncludes(e.message, "input model invalid");
   assertEquals(exitCodeOf(e), 2);
 });

@@ -3,7 +3,7 @@ import { quantize } from "../../api/quantize.ts";
 import type { Model } from "../../onnx/ir.ts";
 import type { Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
-import { tensorSource } from "../../runtime/data.ts";
+import { tensorSource } from "../../runtime/data/mod.ts";
 import { cfInput, ifModel, loopModel, scanModel } from "../../tests/_control_flow_models.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";
 
