@@ -162,11 +162,14 @@ for (const entry of ZOO) {
     row.skipped = (row.qdq.match(/kept in float/g) ?? []).length;
     if (entry.alt) {
       const m2 = await loadModel(path);
-      row.alt = `${entry.alt.method} ${entry.alt.bits}`;
+      row.alt = `${entry.alt.method} ${entry.alt.bits}${
+        entry.alt.calibrator ? ` ${entry.alt.calibrator}` : ""
+      }`;
       try {
         await quantize(m2, {
           method: entry.alt.method,
           bits: entry.alt.bits,
+          ...(entry.alt.calibrator ? { calibrator: entry.alt.calibrator } : {}),
           calib: feedsSource(s.calib),
           batchSize: 1,
         });

@@ -31,7 +31,7 @@ export interface ZooModel {
   /** What it is and why it is in the zoo (origin, opset, quirks). */
   kind: string;
   /** The method that fits the model besides QDQ W8A8 (DenseShift on CNNs, OS+ on norm -> linear models). */
-  alt?: { method: "denseshift" | "osplus"; bits: string };
+  alt?: { method: "denseshift" | "osplus" | "qdq"; bits: string; calibrator?: "mse" | "percentile" };
   /** Local path of the `.onnx` file (fetched on first use). */
   path(): Promise<string>;
   /** Calibration and held-out evaluation samples (never the same inputs). */
@@ -156,13 +156,15 @@ async function vadFeeds(
 ) {
   const model = await loadModel(path);
   model.graph.sort();
+  const hasSr = model.graph.inputs.some((v) => v.name === "sr");
   const make = async (set: "calib" | "eval", k: number): Promise<Feeds[]> => {
     const feeds: Feeds[] = [];
     for (const clip of await speech(set, k, 16000)) {
       let state = stateNames.dims.map((d) => f32(d, new Float32Array(d.reduce((a, b) => a * b, 1))));
       const chunks = Math.floor(clip.length / 512), pick = Math.max(1, Math.floor(chunks / 2));
       for (let c = 0; c <= pick; c++) {
-        const f: Feeds = { input: f32([1, 512], clip.slice(c * 512, (c + 1) * 512)), sr: i64(16000n) };
+        const f: Feeds = { input: f32([1, 512], clip.slice(c * 512, (c + 1) * 512)) };
+        if (hasSr) f.sr = i64(16000n);
         stateNames.in.forEach((nm, i) => (f[nm] = state[i]!));
         if (c === pick) {
           feeds.push(f);
@@ -322,5 +324,33 @@ export const ZOO: readonly ZooModel[] = [
         { in: ["state"], out: ["stateN"], dims: [[2, 1, 128]] },
         n,
       ),
+  },
+  {
+    name: "silero-vad-op18-ifless",
+    // its LSTM input is post-ReLU with rare values up to ~2000 and median 0: min-max ranges crush it
+    alt: { method: "qdq", bits: "W8A8", calibrator: "mse" },
+    source: `npm ${JJ} weights/silero_vad_op18_ifless.onnx`,
+    licence: "MIT (snakers4/silero-vad)",
+    kind: "stateful VAD v5 re-exported at opset 18 with the LSTM unrolled into Gemm/Split/Sigmoid/Tanh",
+    path: () => npmFile(JJ, "weights/silero_vad_op18_ifless.onnx"),
+    samples: async (n) =>
+      vadFeeds(
+        await npmFile(JJ, "weights/silero_vad_op18_ifless.onnx"),
+        { in: ["state"], out: ["stateN"], dims: [[2, 1, 128]] },
+        n,
+      ),
+  },
+  {
+    name: "silero-vad-half",
+    source: `npm ${JJ} weights/silero_vad_half.onnx`,
+    licence: "MIT (snakers4/silero-vad)",
+    kind: "stateful VAD v5 storing its weights as float16 (Cast to float in the graph)",
+    path: () => npmFile(JJ, "weights/silero_vad_half.onnx"),
+    samples: async (n) =>
+      vadFeeds(await npmFile(JJ, "weights/silero_vad_half.onnx"), {
+        in: ["state"],
+        out: ["stateN"],
+        dims: [[2, 1, 128]],
+      }, n),
   },
 ];
