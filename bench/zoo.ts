@@ -11,7 +11,7 @@
  * so that the same inputs can be given to the CLI.
  * @module
  */
-import { quantize } from "../api/quantize.ts";
+import { NothingConvertedError, quantize } from "../api/quantize.ts";
 import { validate } from "../api/validate.ts";
 import { encodeModel } from "../onnx/codec.ts";
 import { inspectModel } from "../onnx/inspect.ts";
@@ -87,6 +87,8 @@ interface Row {
   worst: string;
   maxAbs: number;
   skipped: number;
+  /** Refused by quantize: nothing to convert (the number of candidates kept float on purpose). */
+  refused?: number;
   alt: string;
   altCosine: number | null;
   validate: string;
@@ -147,12 +149,23 @@ for (const entry of ZOO) {
     row.calib = s.calib.length;
     row.eval = s.eval.length;
     const want = await run(bytes, s.eval);
-    const report = await quantize(model, {
-      method: "qdq",
-      bits: "W8A8",
-      calib: feedsSource(s.calib),
-      batchSize: 1,
-    });
+    let report;
+    try {
+      report = await quantize(model, {
+        method: "qdq",
+        bits: "W8A8",
+        calib: feedsSource(s.calib),
+        batchSize: 1,
+      });
+    } catch (e) {
+      // a model with nothing to quantize (only signal-processing constants) is refused, as it must be
+      if (!(e instanceof NothingConvertedError)) throw e;
+      row.refused = e.reasons.length;
+      row.qdq = e.message;
+      row.seconds = (performance.now() - t0) / 1000;
+      console.error(`${row.model}: refused, nothing to convert (${row.seconds.toFixed(0)} s)`);
+      continue;
+    }
     row.qdq = report.steps.filter((st) => st.pass === "insert-qdq").flatMap((st) => st.notes).join("; ");
     const got = await run(encodeModel(model), s.eval);
     const a = agreement(got, want);
@@ -202,8 +215,13 @@ const head =
 console.log(head);
 console.log("|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
-  const cos = r.cosine === null ? `error: ${r.error}` : r.cosine.toFixed(4);
+  const cos = r.refused !== undefined
+    ? `refused: nothing to convert (${r.refused} signal constants kept float)`
+    : r.cosine === null
+    ? `error: ${r.error}`
+    : r.cosine.toFixed(4);
   const nodes = /quantized (\d+) nodes/.exec(r.qdq)?.[1] ?? "0";
+  if (r.refused !== undefined) r.skipped = r.refused;
   console.log(
     `| ${r.model} | ${r.opset} | ${r.calib} / ${r.eval} | ${nodes} (${r.skipped}) | ${cos} | ${r.worst} | ` +
       `${r.maxAbs.toPrecision(3)} | ${
