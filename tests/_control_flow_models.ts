@@ -57,14 +57,20 @@ export function ifModel(): Model {
   return m;
 }
 
-/** h_{i+1} = Tanh(MatMul(h_i, W) + x) three times from h_0 = x; outputs h_3 [N, 8] and all h [3, N, 8]. */
-export function loopModel(): Model {
+/**
+ * h_{i+1} = Tanh(MatMul(h_i, W) + x) three times from h_0 = x; outputs h_3 [N, 8] and all h [3, N, 8]. With
+ * `untilIter`, the trip count is 10 and the body's own condition (iter < untilIter) stops it instead.
+ */
+export function loopModel(untilIter?: number): Model {
   const m = model();
   const g = m.graph;
   const x = g.value("x");
   x.type = { elemType: DataType.FLOAT, shape: ["N", 8] };
   g.inputs.push(x);
-  const trips = g.addInitializer("trips", makeTensor(DataType.INT64, [], BigInt64Array.of(3n)));
+  const trips = g.addInitializer(
+    "trips",
+    makeTensor(DataType.INT64, [], BigInt64Array.of(untilIter === undefined ? 3n : 10n)),
+  );
   const body = new Graph("body", g);
   const it = body.value("iter");
   it.type = { elemType: DataType.INT64, shape: [] };
@@ -76,12 +82,20 @@ export function loopModel(): Model {
   const mm = body.addNode("MatMul", [h, weights(body, "w_loop", [8, 8], 21)], ["loop_mm"]).outputs[0]!;
   const s = body.addNode("Add", [mm, x], ["loop_add"]).outputs[0]!;
   const hn = body.addNode("Tanh", [s], ["h_next"]).outputs[0]!;
-  const cout = body.addNode("Identity", [cin], ["cond_out"]).outputs[0]!;
+  const cout = untilIter === undefined
+    ? body.addNode("Identity", [cin], ["cond_out"]).outputs[0]!
+    : body.addNode("Less", [
+      it,
+      body.addInitializer("until", makeTensor(DataType.INT64, [], BigInt64Array.of(BigInt(untilIter)))),
+    ], ["cond_out"]).outputs[0]!;
   const scan = body.addNode("Identity", [hn], ["h_scan"]).outputs[0]!;
   output(body, cout, DataType.BOOL);
   output(body, hn);
   output(body, scan);
-  const loop = g.addNode("Loop", [trips, null, x], ["h_final", "h_all"], {
+  const cond = untilIter === undefined
+    ? null
+    : g.addInitializer("go", makeTensor(DataType.BOOL, [], Uint8Array.of(1)));
+  const loop = g.addNode("Loop", [trips, cond, x], ["h_final", "h_all"], {
     attrs: [graphAttr("body", body)],
   });
   output(g, loop.outputs[0]!);

@@ -38,6 +38,13 @@ Deno.test("control flow: Loop with trip count, loop-carried state, scan output a
   assertEquals(seen.filter((n) => n === "loop_mm").length, 3);
 });
 
+Deno.test("control flow: Loop stopped by its body's condition before the trip count", async () => {
+  const m = loopModel(4); // iterations 0..4 run: cond_out = iter < 4 is false after iteration 4
+  const seen = await sameAsOrt(m, { x: cfInput([2, 8], 5) });
+  assertEquals(seen.filter((n) => n === "loop_mm").length, 5);
+  assertEquals(evaluateModel(m, { x: cfInput([2, 8], 5) }).h_all!.dims, [5, 2, 8]);
+});
+
 for (const reverse of [false, true]) {
   Deno.test(`control flow: Scan over axis 1 (${reverse ? "reversed" : "forward"}) with state`, async () => {
     const seen = await sameAsOrt(scanModel(reverse), { x: cfInput([2, 5, 8], 4) });
