@@ -14,6 +14,7 @@ export {
   type QdqStats,
   type QdqTarget,
   quantizeWeight,
+  reachedTargets,
   weightInput,
 } from "./insert_qdq.ts";
 export {
