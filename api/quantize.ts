@@ -17,7 +17,7 @@ import { constantsToInitializers } from "../passes/normalize/mod.ts";
 import { dce } from "../passes/normalize/mod.ts";
 import { dedupe } from "../passes/normalize/mod.ts";
 import { foldBatchNormPass } from "../passes/normalize/mod.ts";
-import { canonicalizePass } from "../passes/normalize/mod.ts";
+import { canonicalizePass, initializerInputs } from "../passes/normalize/mod.ts";
 import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import { type StorageAccount, storageAccount } from "../passes/storage.ts";
@@ -174,6 +174,7 @@ export function parseBits(
 
 /** The normalization every method starts from (canonical forms before any method matches patterns). */
 export const NORMALIZE: readonly Pass[] = [
+  initializerInputs,
   constantsToInitializers,
   foldBatchNormPass,
   canonicalizePass,

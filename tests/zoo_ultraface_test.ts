@@ -16,7 +16,7 @@ Deno.test("zoo: ultraface (opset 9, INT64_MAX slices, fixed batch 1) quantizes w
   const { calib, eval: evals } = await entry.samples({ calib: 2, eval: 1 });
   const model = await loadModel(path);
   const want = await runOrt(await Deno.readFile(path), evals[0]!);
-  await quantize(model, {
+  const report = await quantize(model, {
     method: "qdq",
     batchSize: 1,
     calib: {
@@ -28,10 +28,16 @@ Deno.test("zoo: ultraface (opset 9, INT64_MAX slices, fixed batch 1) quantizes w
       },
     },
   });
+  // Its weights are also graph inputs (PyTorch 1.2's default): treated as constants, so every BatchNorm folds.
+  assertEquals(model.graph.inputs.map((v) => v.name), ["input"]);
+  assertEquals(model.graph.nodes.filter((n) => n.opType === "BatchNormalization").length, 0);
   const ends = model.graph.nodes.filter((n) => n.opType === "Slice").map((n) =>
     (n.input(2)!.const!.data as BigInt64Array)[0]!
   );
   assertEquals(ends.filter((e) => e === 2n ** 63n - 1n).length, 3);
+  const notes = report.steps.flatMap((s) => s.notes);
+  assert(notes.some((n) => n.includes("were also graph inputs")), notes.join("\n"));
+  assert(notes.some((n) => /folded \d+ BatchNormalization/.test(n)), notes.join("\n"));
   const got = await runOrt(model, evals[0]!);
   for (const k of ["scores", "boxes"]) {
     assertEquals(got[k]!.dims, want[k]!.dims);
