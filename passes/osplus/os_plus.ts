@@ -45,6 +45,7 @@ import {
   applyQdq,
   calibrateRanges,
   planQdq,
+  qdqNote,
   type QdqOptions,
   qdqSection,
   type QdqStats,
@@ -395,14 +396,7 @@ export function osPlusPass(options: OsPlusOptions = {}): Pass & { result?: OsPlu
       const stats = applyQdq(model, reached, ranges, options);
       pass.stats = stats;
       sections.push(qdqSection(stats));
-      notes.push(
-        `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
-          options.weightBits ?? 8
-        }), ` +
-          `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
-            options.calibrator ?? "minmax"
-          })`,
-      );
+      notes.push(qdqNote(stats, options));
       return { modified: true, notes, sections, sites, storage: stats.storage };
     },
   };

@@ -234,6 +234,16 @@ export function applyQdq(
   return stats;
 }
 
+/** The one-line summary of a QDQ application (the QDQ pass and OS+ print it). */
+export function qdqNote(stats: QdqStats, options: QdqOptions): string {
+  return `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
+    options.weightBits ?? 8
+  }), ` +
+    `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
+      options.calibrator ?? "minmax"
+    })`;
+}
+
 /** QuantizeLinear -> [Clip to the N-bit range] -> DequantizeLinear after `x`; returns the DQ output. */
 function insertActivationQdq(
   g: Graph,
@@ -318,12 +328,7 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         sites: { converted: stats.nodes, skipped },
         sections: [qdqSection(stats)],
         notes: [
-          `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
-            options.weightBits ?? 8
-          }), ` +
-          `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
-            options.calibrator ?? "minmax"
-          })`,
+          qdqNote(stats, options),
           ...skipped,
         ],
       };

@@ -8,6 +8,7 @@ export {
   applyQdq,
   calibrateRanges,
   planQdq,
+  qdqNote,
   type QdqOptions,
   qdqPass,
   qdqSection,
