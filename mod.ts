@@ -74,6 +74,8 @@ export { qdqPass } from "./passes/qdq/mod.ts";
 export { osPlusPass } from "./passes/osplus/mod.ts";
 export { buildShiftAddFunction, planShiftAdd, shiftAddPass } from "./passes/shiftadd/mod.ts";
 export { denseShiftPass } from "./passes/denseshift/mod.ts";
+export { addMatMulNBits, weightOnlyPass } from "./passes/weightonly/mod.ts";
+export { type LayerStorage, type StorageAccount, storageAccount } from "./passes/storage.ts";
 export { integerOnlyPass } from "./passes/intvit/mod.ts";
 export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
@@ -88,6 +90,7 @@ export {
 } from "./runtime/data/mod.ts";
 export { NothingConvertedError, type SiteSummary } from "./api/sites.ts";
 export { InputModelError } from "./api/input_model.ts";
+export { InternalError } from "./onnx/errors.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export { OrtWebRuntime, ortWebRuntimeFactory, type OrtWebRuntimeOptions } from "./runtime/ort_web.ts";
 export {

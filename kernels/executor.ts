@@ -10,7 +10,8 @@
  * @module
  */
 
-import type { Model, Value } from "../onnx/ir.ts";
+import type { Graph, Model, Value } from "../onnx/ir.ts";
+import { controlFlow, driveAsync, isControlFlow } from "../onnx/evaluate/control_flow.ts";
 import { isIntegerType, type Tensor } from "../onnx/tensor.ts";
 import { getOp } from "../onnx/evaluate/registry.ts";
 // The shiftkit ops' CPU kernels register themselves in the evaluator when imported.
@@ -150,106 +151,121 @@ export async function executeModel(
     return s.host;
   };
   const records: NodeRecord[] = [];
-  for (const [index, node] of graph.nodes.entries()) {
-    const name = node.name || `${node.opType}#${index}`;
-    const ctxOpset = opsetOf(node.domain);
-    const inputSlots = node.inputs.map((v) => (v ? slotOf(v, name) : undefined));
-    const hostInputs = () => Promise.all(inputSlots.map((s) => (s ? hostOf(s) : undefined)));
-    const record: NodeRecord = {
-      node: name,
-      op: opLabel(node.domain, node.opType),
-      device: "cpu",
-      integer: false,
-      maxAbsDiff: 0,
-      exact: true,
-      compared: false,
-    };
-    let outs: Slot[] | null = null;
-    const gpuOp = gpuOpFor(node.domain, node.opType);
-    if (gpuOp) {
-      const ctx: GpuOpContext = {
-        scope,
-        attrs: node.a,
-        opset: ctxOpset,
-        inputCount: node.inputs.length,
-        device(i) {
-          const s = inputSlots[i];
-          if (!s) return Promise.resolve(undefined);
-          if (!s.device) {
-            if (!isWordType(s.host!.dtype)) {
-              throw new TypeError(`input ${i} has an element type the GPU does not hold`);
-            }
-            s.device = upload(scope, s.host!);
-          }
-          return Promise.resolve(s.device);
-        },
-        host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
+  // One slot map for the main graph and every body: Values are unique objects, so a body reads outer-scope
+  // values by reference, and each iteration's body values overwrite the previous iteration's.
+  const runGraph = async (g: Graph): Promise<void> => {
+    for (const [index, node] of g.nodes.entries()) {
+      const name = node.name || `${node.opType}#${index}`;
+      const ctxOpset = opsetOf(node.domain);
+      const inputSlots = node.inputs.map((v) => (v ? slotOf(v, name) : undefined));
+      const hostInputs = () => Promise.all(inputSlots.map((s) => (s ? hostOf(s) : undefined)));
+      const record: NodeRecord = {
+        node: name,
+        op: opLabel(node.domain, node.opType),
+        device: "cpu",
+        integer: false,
+        maxAbsDiff: 0,
+        exact: true,
+        compared: false,
       };
-      try {
-        const res = await gpuOp(ctx);
-        if (res) {
-          if (res.run) gpu.device.queue.submit([res.run()]);
-          outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
-          record.device = "gpu";
-        } else {
-          record.note = "form not covered by the GPU kernel: ran on the CPU";
-        }
-      } catch (e) {
-        record.note = `GPU kernel refused the node (${(e as Error).message}): ran on the CPU`;
-      }
-    }
-    if (!outs || compare && record.device === "gpu") {
-      const kernel = (() => {
+      let outs: Slot[] | null = null;
+      const gpuOp = gpuOpFor(node.domain, node.opType);
+      if (isControlFlow(node)) {
+        // If/Loop/Scan: the bodies' nodes run here, op by op (GPU where a kernel exists), recorded before it
+        const flow = controlFlow(node, await hostInputs(), ctxOpset);
+        const res = await driveAsync(flow, async ({ graph: body, inputs }) => {
+          body.inputs.forEach((v, i) => slots.set(v, { host: inputs[i]! }));
+          await runGraph(body);
+          return await Promise.all(body.outputs.map((v) => hostOf(slotOf(v, `${name} body output`))));
+        });
+        outs = res.map((t) => ({ host: t }));
+        record.note = "control flow: its body nodes are listed before it";
+      } else if (gpuOp) {
+        const ctx: GpuOpContext = {
+          scope,
+          attrs: node.a,
+          opset: ctxOpset,
+          inputCount: node.inputs.length,
+          device(i) {
+            const s = inputSlots[i];
+            if (!s) return Promise.resolve(undefined);
+            if (!s.device) {
+              if (!isWordType(s.host!.dtype)) {
+                throw new TypeError(`input ${i} has an element type the GPU does not hold`);
+              }
+              s.device = upload(scope, s.host!);
+            }
+            return Promise.resolve(s.device);
+          },
+          host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
+        };
         try {
-          return getOp(node.domain, node.opType);
-        } catch (e) {
-          if (outs) return null; // GPU result stands; nothing to compare with
-          throw e;
-        }
-      })();
-      if (kernel) {
-        let cpu: Tensor[];
-        try {
-          cpu = kernel(await hostInputs(), node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
-        } catch (e) {
-          throw new (e instanceof RangeError ? RangeError : TypeError)(
-            `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
-            { cause: e },
-          );
-        }
-        if (!outs) {
-          outs = cpu.map((t) => ({ host: t }));
-        } else {
-          record.compared = true;
-          for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
-            const c = compareTensors(await hostOf(outs[i]!), cpu[i]!);
-            record.exact &&= c.exact;
-            record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
+          const res = await gpuOp(ctx);
+          if (res) {
+            if (res.run) gpu.device.queue.submit([res.run()]);
+            outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
+            record.device = "gpu";
+          } else {
+            record.note = "form not covered by the GPU kernel: ran on the CPU";
           }
+        } catch (e) {
+          record.note = `GPU kernel refused the node (${(e as Error).message}): ran on the CPU`;
         }
-      } else {
-        record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
-        record.maxAbsDiff = NaN;
       }
-    }
-    if (!outs) throw new TypeError(`Cannot execute node "${name}": no kernel produced its outputs`);
-    const produced = outs;
-    if (produced.length > 0) {
-      const first = produced[0]!;
-      record.integer = isIntegerType((first.host ?? first.device)!.dtype);
-    }
-    node.outputs.forEach((v, i) => {
-      const s = produced[i];
-      if (!s || v.name === "") return;
-      slots.set(v, s);
-    });
-    if (options.onValue) {
-      for (const [i, v] of node.outputs.entries()) {
-        if (produced[i] && v.name !== "") options.onValue(v, await hostOf(produced[i]!));
+      if (!outs || compare && record.device === "gpu") {
+        const kernel = (() => {
+          try {
+            return getOp(node.domain, node.opType);
+          } catch (e) {
+            if (outs) return null; // GPU result stands; nothing to compare with
+            throw e;
+          }
+        })();
+        if (kernel) {
+          let cpu: Tensor[];
+          try {
+            cpu = kernel(await hostInputs(), node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
+          } catch (e) {
+            throw new (e instanceof RangeError ? RangeError : TypeError)(
+              `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
+              { cause: e },
+            );
+          }
+          if (!outs) {
+            outs = cpu.map((t) => ({ host: t }));
+          } else {
+            record.compared = true;
+            for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
+              const c = compareTensors(await hostOf(outs[i]!), cpu[i]!);
+              record.exact &&= c.exact;
+              record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
+            }
+          }
+        } else {
+          record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
+          record.maxAbsDiff = NaN;
+        }
       }
+      if (!outs) throw new TypeError(`Cannot execute node "${name}": no kernel produced its outputs`);
+      const produced = outs;
+      if (produced.length > 0) {
+        const first = produced[0]!;
+        record.integer = isIntegerType((first.host ?? first.device)!.dtype);
+      }
+      node.outputs.forEach((v, i) => {
+        const s = produced[i];
+        if (!s || v.name === "") return;
+        slots.set(v, s);
+      });
+      if (options.onValue) {
+        for (const [i, v] of node.outputs.entries()) {
+          if (produced[i] && v.name !== "") options.onValue(v, await hostOf(produced[i]!));
+        }
+      }
+      records.push(record);
     }
-    records.push(record);
-  }
+  };
+  await runGraph(graph);
   const outputs: Record<string, Tensor> = {};
   for (const v of graph.outputs) outputs[v.name] = await hostOf(slotOf(v, "graph output"));
   return { outputs, records, adapter: gpu.description };

@@ -8,11 +8,18 @@ export {
   applyQdq,
   calibrateRanges,
   planQdq,
+  qdqNote,
   type QdqOptions,
   qdqPass,
   qdqSection,
   type QdqStats,
   type QdqTarget,
   quantizeWeight,
+  reachedTargets,
   weightInput,
 } from "./insert_qdq.ts";
+export {
+  type LearnedRoundingLayer,
+  learnedRoundingPass,
+  type LearnedRoundingPassOptions,
+} from "./learned_weights.ts";
