@@ -21,26 +21,29 @@ import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { verify } from "../onnx/verify.ts";
 import { dynamicInt8Pass, float16Pass } from "../passes/export/mod.ts";
 import { type Pass, runPipeline } from "../passes/pass.ts";
+import { weightOnlyPass } from "../passes/weightonly/mod.ts";
 import { NORMALIZE, QuantizeInputError, whyNotQuantizable } from "./quantize.ts";
 
 /** The runtimes `exportForRuntime` writes for. */
 export type ExportTarget = "transformers.js";
 
 /** One file of the set. */
-export type ExportVariant = "fp32" | "fp16" | "q8";
+export type ExportVariant = "fp32" | "fp16" | "q8" | "q4" | "q4f16";
 
 /** File name of each variant, relative to the output folder (transformers.js `dtype` -> file). */
 export const TRANSFORMERS_JS_FILES: Readonly<Record<ExportVariant, string>> = {
   fp32: "onnx/model.onnx",
   fp16: "onnx/model_fp16.onnx",
   q8: "onnx/model_quantized.onnx",
+  q4: "onnx/model_q4.onnx",
+  q4f16: "onnx/model_q4f16.onnx",
 };
 
 /** Every variant, in the order they are written. */
-export const EXPORT_VARIANTS: readonly ExportVariant[] = ["fp32", "fp16", "q8"];
+export const EXPORT_VARIANTS: readonly ExportVariant[] = ["fp32", "fp16", "q8", "q4", "q4f16"];
 
 /** The variants written when none are asked for: the quantized ones. */
-export const DEFAULT_EXPORT_VARIANTS: readonly ExportVariant[] = ["q8"];
+export const DEFAULT_EXPORT_VARIANTS: readonly ExportVariant[] = ["q8", "q4", "q4f16"];
 
 /** Options of {@link exportForRuntime}. */
 export interface ExportOptions {
@@ -74,6 +77,10 @@ function passesFor(variant: ExportVariant, exclude: readonly string[]): Pass[] {
       return [float16Pass()];
     case "q8":
       return [dynamicInt8Pass({ exclude })];
+    case "q4":
+      return [weightOnlyPass({ method: "rtn", bits: 4, groupSize: 32, exclude })];
+    case "q4f16":
+      return [weightOnlyPass({ method: "rtn", bits: 4, groupSize: 32, exclude }), float16Pass()];
   }
 }
 
