@@ -144,3 +144,11 @@ export type { IntegerRegion, RegionSpec } from "./passes/intvit/integer_only_reg
 export type { OpRecord } from "./passes/intvit/integer_only_emit.ts";
 export type { Pow2AlphaOutputOptions, Pow2AlphaSearchOptions, Pow2Options } from "./quant/pow2.ts";
 export type { EvalSetOptions, OcrLinesOptions } from "./runtime/data/evalsets.ts";
+export type { ReportLines } from "./passes/report/report.ts";
+export type {
+  AddMatMulNBitsOptions,
+  WeightOnlyLayerReport,
+  WeightOnlyPassOptions,
+  WeightOnlyStats,
+} from "./passes/weightonly/mod.ts";
+export type { MatMulNBitsPacked } from "./quant/matmul_nbits.ts";

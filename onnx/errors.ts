@@ -19,6 +19,7 @@
  */
 export class InternalError extends Error {
   /**
+   * Create the error.
    * @param message what shiftkit produced that was rejected, and why
    * @param options the original error as `cause`
    */

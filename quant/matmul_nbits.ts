@@ -43,13 +43,17 @@ export interface GroupCodes {
 
 /** MatMulNBits' tensors and attributes. */
 export interface MatMulNBitsPacked {
-  /** Attributes `K`, `N`, `bits`, `block_size`. */
+  /** Attribute `K` (input features). */
   k: number;
+  /** Attribute `N` (output features). */
   n: number;
+  /** Attribute `bits`. */
   bits: number;
+  /** Attribute `block_size`. */
   blockSize: number;
   /** `B`, `[N, k_blocks, blob_size]`. */
   b: Uint8Array;
+  /** Dimensions of `b`. */
   bDims: [number, number, number];
   /** `scales`, `[N · k_blocks]`. */
   scales: Float32Array;

@@ -7,9 +7,13 @@
 
 /** Series of (x, y) points drawn as one line each. */
 export interface ReportLines {
+  /** Caption above the plot. */
   caption?: string;
+  /** Label of the x axis. */
   xLabel: string;
+  /** Label of the y axis. */
   yLabel: string;
+  /** Named lines of (x, y) points. */
   series: { name: string; points: [number, number][] }[];
 }
 

@@ -61,18 +61,23 @@ export interface WeightOnlyPassOptions {
 
 /** One converted layer. */
 export interface WeightOnlyLayerReport {
+  /** Name of the converted node. */
   node: string;
+  /** Input features K. */
   k: number;
+  /** Output features N. */
   n: number;
   /** `‖W − Ŵ‖ / ‖W‖`. */
   relWeightError: number;
   /** `‖XW − XŴ‖ / ‖XW‖` on the calibration data (NaN for RTN). */
   relOutputError: number;
+  /** Wall time of this layer's quantization. */
   seconds: number;
 }
 
 /** What the pass did. */
 export interface WeightOnlyStats {
+  /** One entry per converted layer. */
   layers: WeightOnlyLayerReport[];
   /** Rows (tokens) in the calibration run; 0 for RTN. */
   calibrationRows: number;
