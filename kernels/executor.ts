@@ -5,19 +5,26 @@
  * a graph output or the comparison needs them.
  *
  * With `compare` (the default) every GPU node is also run by the CPU evaluator on the very same inputs, and
- * its record says how far the two disagree: integer outputs must be identical (`exact`), float outputs
- * report their largest absolute difference.
+ * its record says how far the two disagree: integer outputs must be identical (`exact`), float outputs must
+ * stay within the bound their op's spec allows (kernels/float_tolerance.ts).
+ *
+ * Every node gets a role: `shape` (it reads only shapes, int64 or bool tensors: shape arithmetic, on the CPU
+ * by design), `float` (a float op no kernel exists for, e.g. the float rest of a QDQ model: CPU by design) or
+ * `kernel` (an op with a GPU kernel, or any op producing an 8/16/32-bit integer tensor). A `kernel` node that
+ * ran on the CPU is a fallback and says why (`fallback`). A GPU kernel that throws is an error, never a
+ * silent fallback; only a form the kernel declares uncovered ({@linkcode NotCoveredError}) falls back.
  * @module
  */
 
 import type { Model, Value } from "../onnx/ir.ts";
-import { isIntegerType, type Tensor } from "../onnx/tensor.ts";
+import { dtypeName, isIntegerType, type Tensor } from "../onnx/tensor.ts";
 import { getOp } from "../onnx/evaluate/registry.ts";
 // The shiftkit ops' CPU kernels register themselves in the evaluator when imported.
 import "../onnx/evaluate/ops/integer.ts";
 import "../onnx/evaluate/ops/dense_shift.ts";
 import { type DeviceTensor, download, isWordType, upload } from "./device_tensor.ts";
-import { type GpuOpContext, gpuOpFor } from "./executor_ops.ts";
+import { type GpuOpContext, gpuOpFor, NotCoveredError } from "./executor_ops.ts";
+import { floatTolerance } from "./float_tolerance.ts";
 import { BufferScope, getGpu } from "./gpu.ts";
 
 /** What happened at one node. */
@@ -28,6 +35,14 @@ export interface NodeRecord {
   op: string;
   /** Where it ran. */
   device: "gpu" | "cpu";
+  /** `kernel` nodes must run on the GPU; `shape` and `float` nodes run on the CPU by design. */
+  role: "kernel" | "shape" | "float";
+  /** Why a `kernel` node ran on the CPU (absent when it ran on the GPU or is not a kernel node). */
+  fallback?: string;
+  /** For a compared node with float outputs: the tolerance rule of its spec. */
+  tolerance?: string;
+  /** For a compared node: every output within tolerance (integers: identical). */
+  withinTolerance: boolean;
   /** Whether its (first) output is an integer tensor. */
   integer: boolean;
   /** Largest |gpu - cpu| over the node's outputs (0 for CPU nodes; NaN when not compared). */
@@ -36,7 +51,7 @@ export interface NodeRecord {
   exact: boolean;
   /** Whether a CPU comparison was made. */
   compared: boolean;
-  /** Why the comparison could not be made, or why a GPU op ran on the CPU. */
+  /** Why the comparison could not be made. */
   note?: string;
 }
 
@@ -70,21 +85,36 @@ interface Slot {
   device?: DeviceTensor;
 }
 
-/** Bitwise equality and largest absolute difference of two tensors' data. */
-function compareTensors(a: Tensor, b: Tensor): { exact: boolean; maxAbsDiff: number } {
+/** Bitwise equality, largest absolute difference and the bound check of two tensors' data. */
+function compareTensors(
+  a: Tensor,
+  b: Tensor,
+  bound: Float64Array | number,
+): { exact: boolean; maxAbsDiff: number; within: boolean } {
   if (a.dims.join() !== b.dims.join() || a.data.length !== b.data.length) {
-    return { exact: false, maxAbsDiff: Infinity };
+    return { exact: false, maxAbsDiff: Infinity, within: false };
   }
-  let exact = a.dtype === b.dtype, max = 0;
+  let exact = a.dtype === b.dtype, max = 0, within = exact;
+  if (!exact) return { exact, maxAbsDiff: Infinity, within };
   for (let i = 0; i < a.data.length; i++) {
     const x = Number(a.data[i]), y = Number(b.data[i]);
     if (Object.is(x, y) || (x !== x && y !== y)) continue;
     exact = false;
     const d = Math.abs(x - y);
     max = d > max || d !== d ? d : max;
+    const t = typeof bound === "number" ? bound : bound[i] ?? 0;
+    if (!(d <= t)) within = false;
   }
-  return { exact, maxAbsDiff: max };
+  return { exact, maxAbsDiff: max, within };
 }
+
+/** Element types a GPU kernel may hold (8/16/32-bit integers, float32). */
+function isWord(dtype: number | undefined): boolean {
+  return dtype !== undefined && isWordType(dtype);
+}
+
+/** Ops that read only their input's shape. */
+const SHAPE_OPS = new Set(["Shape", "Size"]);
 
 function opLabel(domain: string, opType: string): string {
   return domain === "" || domain === "ai.onnx" ? opType : `${domain}.${opType}`;
@@ -159,25 +189,32 @@ export async function executeModel(
       node: name,
       op: opLabel(node.domain, node.opType),
       device: "cpu",
+      role: "kernel",
       integer: false,
       maxAbsDiff: 0,
       exact: true,
+      withinTolerance: true,
       compared: false,
     };
+    const inputTypes = inputSlots.map((s) => (s ? (s.host ?? s.device)!.dtype : undefined));
+    if (SHAPE_OPS.has(node.opType) && node.domain === "" || !inputTypes.some(isWord)) record.role = "shape";
     let outs: Slot[] | null = null;
-    const gpuOp = gpuOpFor(node.domain, node.opType);
+    const gpuOp = record.role === "kernel" ? gpuOpFor(node.domain, node.opType) : undefined;
     if (gpuOp) {
       const ctx: GpuOpContext = {
         scope,
         attrs: node.a,
         opset: ctxOpset,
         inputCount: node.inputs.length,
+        numOutputs: node.outputs.length,
         device(i) {
           const s = inputSlots[i];
           if (!s) return Promise.resolve(undefined);
           if (!s.device) {
             if (!isWordType(s.host!.dtype)) {
-              throw new TypeError(`input ${i} has an element type the GPU does not hold`);
+              throw new NotCoveredError(
+                `input ${i} is ${dtypeName(s.host!.dtype)}, which the GPU does not hold`,
+              );
             }
             s.device = upload(scope, s.host!);
           }
@@ -185,17 +222,23 @@ export async function executeModel(
         },
         host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
       };
+      let res;
       try {
-        const res = await gpuOp(ctx);
-        if (res) {
-          if (res.run) gpu.device.queue.submit([res.run()]);
-          outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
-          record.device = "gpu";
-        } else {
-          record.note = "form not covered by the GPU kernel: ran on the CPU";
-        }
+        res = await gpuOp(ctx);
       } catch (e) {
-        record.note = `GPU kernel refused the node (${(e as Error).message}): ran on the CPU`;
+        if (!(e instanceof NotCoveredError)) {
+          throw new Error(`GPU kernel of ${record.op} node "${name}" failed: ${(e as Error).message}`, {
+            cause: e,
+          });
+        }
+        res = { fallback: e.message };
+      }
+      if ("fallback" in res) {
+        record.fallback = `form not covered by the GPU kernel: ${res.fallback}`;
+      } else {
+        if (res.run) gpu.device.queue.submit([res.run()]);
+        outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
+        record.device = "gpu";
       }
     }
     if (!outs || compare && record.device === "gpu") {
@@ -209,8 +252,9 @@ export async function executeModel(
       })();
       if (kernel) {
         let cpu: Tensor[];
+        const inputs = await hostInputs();
         try {
-          cpu = kernel(await hostInputs(), node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
+          cpu = kernel(inputs, node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
         } catch (e) {
           throw new (e instanceof RangeError ? RangeError : TypeError)(
             `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
@@ -221,11 +265,17 @@ export async function executeModel(
           outs = cpu.map((t) => ({ host: t }));
         } else {
           record.compared = true;
+          let tol: { bound: Float64Array | number; rule: string } | null = null;
           for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
-            const c = compareTensors(await hostOf(outs[i]!), cpu[i]!);
+            const mine = await hostOf(outs[i]!);
+            const float = !isIntegerType(cpu[i]!.dtype);
+            if (float && !tol) tol = floatTolerance(record.op, inputs, node.a, ctxOpset);
+            const c = compareTensors(mine, cpu[i]!, float ? tol!.bound : 0);
             record.exact &&= c.exact;
+            record.withinTolerance &&= c.within;
             record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
           }
+          if (tol) record.tolerance = tol.rule;
         }
       } else {
         record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
@@ -236,7 +286,12 @@ export async function executeModel(
     const produced = outs;
     if (produced.length > 0) {
       const first = produced[0]!;
-      record.integer = isIntegerType((first.host ?? first.device)!.dtype);
+      const dtype = (first.host ?? first.device)!.dtype;
+      record.integer = isIntegerType(dtype);
+      if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
+        if (isWord(dtype) && record.integer) record.fallback = `no GPU kernel for ${record.op}`;
+        else record.role = "float";
+      }
     }
     node.outputs.forEach((v, i) => {
       const s = produced[i];
