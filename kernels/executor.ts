@@ -10,14 +10,15 @@
  *
  * Every node gets a role: `shape` (it reads only shapes, int64 or bool tensors: shape arithmetic, on the CPU
  * by design), `float` (a float op no kernel exists for, e.g. the float rest of a QDQ model: CPU by design) or
- * `kernel` (an op with a GPU kernel, or any op producing an 8/16/32-bit integer tensor). A `kernel` node that
+ * `kernel` (an op with a GPU kernel, or any op that reads an 8/16/32-bit integer or float32 tensor and does not
+ * produce a float one: integer arithmetic, comparisons, ArgMax...). A `kernel` node that
  * ran on the CPU is a fallback and says why (`fallback`). A GPU kernel that throws is an error, never a
  * silent fallback; only a form the kernel declares uncovered ({@linkcode NotCoveredError}) falls back.
  * @module
  */
 
 import type { Model, Value } from "../onnx/ir.ts";
-import { dtypeName, isIntegerType, type Tensor } from "../onnx/tensor.ts";
+import { dtypeName, isFloatType, isIntegerType, type Tensor } from "../onnx/tensor.ts";
 import { getOp } from "../onnx/evaluate/registry.ts";
 // The shiftkit ops' CPU kernels register themselves in the evaluator when imported.
 import "../onnx/evaluate/ops/integer.ts";
@@ -289,8 +290,8 @@ export async function executeModel(
       const dtype = (first.host ?? first.device)!.dtype;
       record.integer = isIntegerType(dtype);
       if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
-        if (isWord(dtype) && record.integer) record.fallback = `no GPU kernel for ${record.op}`;
-        else record.role = "float";
+        if (isFloatType(dtype)) record.role = "float";
+        else record.fallback = `no GPU kernel for ${record.op}`;
       }
     }
     node.outputs.forEach((v, i) => {

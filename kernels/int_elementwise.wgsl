@@ -32,6 +32,12 @@ fn wrap(v: i32) -> i32 {
   return bitcast<i32>((bitcast<u32>(v) << s) >> s);
 }
 
+// Truncated remainder (sign of the dividend) from the truncating division: Mesa llvmpipe 22.3 computes the
+// i32 `%` operator as an unsigned remainder for negative operands, so `%` is not used.
+fn trem(x: i32, y: i32) -> i32 {
+  return x - (x / y) * y;
+}
+
 fn apply(x: i32, y: i32) -> i32 {
   switch (OP) {
     case 0u: {
@@ -53,14 +59,14 @@ fn apply(x: i32, y: i32) -> i32 {
       if (y == 0) {
         return 0;
       }
-      let r = x % y;
+      let r = trem(x, y);
       return select(r, r + y, r != 0 && ((r < 0) != (y < 0)));
     }
     default: {
       if (y == 0) {
         return 0;
       }
-      return x % y;
+      return trem(x, y);
     }
   }
 }
