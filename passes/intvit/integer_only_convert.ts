@@ -39,6 +39,7 @@ import {
   type SwishMatch,
 } from "./integer_only_patterns.ts";
 import { swishOp } from "./integer_only_swish.ts";
+import { l2NormOp, l2OverLastAxis } from "./integer_only_l2norm.ts";
 
 const I8 = DataType.INT8, I16 = DataType.INT16, I32 = DataType.INT32;
 /** Integer widths of twins. */
@@ -62,6 +63,8 @@ export const MOVEMENT = [
 export interface ConvertOptions {
   gelu: "shift" | "lambda";
   keepL2norm: boolean;
+  /** L2 normalisation (unless kept in float): rebuilt in integers, or removed (I-Segmenter). */
+  l2Norm: "integer" | "remove";
   nearestResize: boolean;
   softmaxBits: 8 | 16;
   /**
@@ -157,6 +160,16 @@ export class Converter {
     return this.#q.get(v);
   }
 
+  /** Every float value with an integer twin: names, scale and the twin's producer (for per-layer SQNR). */
+  twins(): { float: string; integer: string; scale: number; op: string }[] {
+    return [...this.#q].filter(([f]) => !f.isGraphInput).map(([f, q]) => ({
+      float: f.name,
+      integer: q.v.name,
+      scale: q.scale,
+      op: q.v.producer?.opType ?? "",
+    }));
+  }
+
   /** Scale of a float value for a width, from its calibrated range. */
   scaleOf(v: Value, dtype: IntType): number {
     return scaleFor(this.#range(v), dtype);
@@ -188,7 +201,13 @@ export class Converter {
     }
     for (const m of findL2Norms(g).filter((m) => inRegion(m.nodes))) {
       for (const n of m.nodes) this.#handled.add(n);
-      if (!this.options.keepL2norm) {
+      const dims = this.stats.get(m.input.name)?.dims;
+      if (
+        !this.options.keepL2norm && this.options.l2Norm === "integer" && dims &&
+        l2OverLastAxis(m, dims.length)
+      ) {
+        this.#l2.set(m.nodes[m.nodes.length - 1]!, () => l2NormOp(this, m, dims[dims.length - 1]!));
+      } else if (!this.options.keepL2norm) {
         this.notes.push(`L2 normalisation of "${m.input.name}" removed (I-Segmenter)`);
         this.#l2.set(m.nodes[m.nodes.length - 1]!, () => this.bind(m.output, this.q(m.input)));
       } else {
