@@ -289,6 +289,11 @@ export class Converter {
       v.uses.every((u) => isOp(u.node, Op.Add) && u.node.inputs.every((x) => this.isFloat(x)));
   }
 
+  /** True for a value that one residual Add (two computed inputs) reads: the start of a residual stream. */
+  startsResidual(v: Value): boolean {
+    return v.uses.some((u) => isOp(u.node, Op.Add) && u.node.inputs.every((x) => this.isFloat(x)));
+  }
+
   /** True when only data movement (and Resize) lies between `v` and a graph output. */
   #reachesOutput(v: Value): boolean {
     if (v.isGraphOutput || this.options.region?.exits.includes(v.name)) return true;
