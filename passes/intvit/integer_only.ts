@@ -40,8 +40,8 @@ export type { LayerSqnr } from "./integer_only_sqnr.ts";
 
 /** Options of the integer-only conversion. */
 export interface IntegerOnlyOptions {
-  /** Range estimator of every activation. @default "minmax" */
-  calibrator?: "minmax" | "percentile";
+  /** Range estimator of every 8-bit activation (wider twins use min-max). @default "minmax" */
+  calibrator?: "minmax" | "percentile" | "mse";
   /** Percentile of the percentile calibrator. @default 99.99 */
   percentile?: number;
   /** Calibration samples used (whole batches; see calibrateValues). @default all */

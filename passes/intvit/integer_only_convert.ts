@@ -99,8 +99,13 @@ export class Converter {
     return !!v && !v.isConst && !constOf(v) && this.stats.get(v.name)?.dtype === DataType.FLOAT;
   }
 
-  #range(v: Value): [number, number] {
-    const r = this.stats.get(v.name)?.range;
+  /**
+   * The clipping range of a float value for a width: the calibrator's range for int8, the min-max range for
+   * wider twins (a clipping range tuned for 256 levels would clip a 16-bit twin for nothing).
+   */
+  #range(v: Value, dtype: IntType = I8): [number, number] {
+    const st = this.stats.get(v.name);
+    const r = dtype === I8 ? st?.range : st?.minmax ?? st?.range;
     if (!r) throw new RangeError(`No calibration range for "${v.name}"`);
     return r;
   }
@@ -129,7 +134,7 @@ export class Converter {
     const key = `${v.name}\u0000${prefer}`;
     let c = this.#need.get(key);
     if (!c) {
-      c = this.emit.convert(qt, scaleFor(this.#range(v), prefer), prefer, `${v.name}_rq`);
+      c = this.emit.convert(qt, scaleFor(this.#range(v, prefer), prefer), prefer, `${v.name}_rq`);
       this.#need.set(key, c);
     }
     return c;
@@ -172,7 +177,7 @@ export class Converter {
 
   /** Scale of a float value for a width, from its calibrated range. */
   scaleOf(v: Value, dtype: IntType): number {
-    return scaleFor(this.#range(v), dtype);
+    return scaleFor(this.#range(v, dtype), dtype);
   }
 
   /** Rewrite the graph. */
@@ -329,7 +334,7 @@ export class Converter {
       acc = this.emit.node(Op.Add, [acc, bv], `${node.name}_bias`, I32);
     }
     const dtype = this.feedsResidual(out) ? I16 : I8;
-    const sOut = scaleFor(this.#range(out), dtype);
+    const sOut = scaleFor(this.#range(out, dtype), dtype);
     const ratios = ws.map((s) => x.scale * s / sOut);
     this.bind(
       out,
@@ -412,7 +417,7 @@ export class Converter {
   #iLayerNorm(input: Value, gamma: Float32Array, beta: Float32Array, out: Value, name: string): void {
     const x = this.need(input, [I8, I16], I16);
     const dtype = this.#reachesOutput(out) ? I16 : I8;
-    const sOut = scaleFor(this.#range(out), dtype);
+    const sOut = scaleFor(this.#range(out, dtype), dtype);
     const p = iLayerNormParams(gamma, beta, {
       outputScale: sOut,
       inputBits: x.dtype === I8 ? 8 : 16,
@@ -446,7 +451,7 @@ export class Converter {
     const [a, b] = node.inputs;
     const out = node.outputs[0]!;
     if (!this.isFloat(out)) return false;
-    const sOut = scaleFor(this.#range(out), I16);
+    const sOut = scaleFor(this.#range(out, I16), I16);
     if (this.isFloat(a) && this.isFloat(b)) {
       const da = this.stats.get(a.name)!.dims.join(), db = this.stats.get(b.name)!.dims.join();
       if (da !== db) return false;
