@@ -156,9 +156,19 @@ class IntOps {
     ]);
     return this.cast(sh, DataType.INT64);
   }
-  /** rhu_c(a) = floor((a + 2^(c-1)) / 2^c) for a run-time c in [1, 62]. */
+  /**
+   * rhu_c(a) = floor((a + 2^(c-1)) / 2^c) for |a| < 2^62 (an int32 times an int32 multiplier) and a run-time
+   * c in [1, 62], without Div or Mod: a + 2^(c-1) + 2^62 is in [0, 2^63), so a logical right shift of it as
+   * uint64 floors, and 2^62 / 2^c = 2^(62-c) is subtracted back. The offsets depend on c only (initializers
+   * or attributes), so onnxruntime folds them at load; per element: Add, Cast, BitShift, Cast, Sub.
+   */
   roundShift(a: Value, c: Value): Value {
-    return this.floorDiv(this.add(a, this.pow2(this.sub(c, this.k(1)))), this.pow2(c));
+    const offset = this.add(this.pow2(this.sub(c, this.k(1))), this.k(2n ** 62n));
+    const u = this.cast(this.add(a, offset), DataType.UINT64);
+    const shifted = this.b.op(Op.BitShift.type, [u, this.cast(c, DataType.UINT64)], [
+      stringAttr("direction", "RIGHT"),
+    ]);
+    return this.sub(this.cast(shifted, DataType.INT64), this.pow2(this.sub(this.k(62), c)));
   }
   /** Reduce over the last axis, keepdims. */
   reduceLast(op: "sum" | "max", x: Value): Value {

@@ -43,18 +43,21 @@ export function l2OverLastAxis(m: L2NormMatch, rank: number): boolean {
  */
 export function l2NormOp(conv: Converter, m: L2NormMatch, d: number): void {
   const name = `${m.nodes[m.nodes.length - 1]!.name}_l2`;
-  // |x| <= 128 at int8 (or the int16 twin requantized to int8 first): [x, -x] fits int16 exactly.
+  // The int8 twin times +-255 is within int16 (|x| <= 128): [255 x, -255 x] is an int16 row with mean
+  // exactly 0, and LayerNorm ignores the factor 255 (it only lifts the row to the int16 range, where the
+  // ILayerNorm's var_shift for 16-bit input keeps the variance's precision).
   const x = conv.need(m.input, [I8], I8);
   const x32 = conv.emit.cast(x, I32, `${name}_x32`);
-  const minus = conv.emit.init(`${name}_minus_one`, makeTensor(I32, [], new Int32Array([-1])));
-  const neg = conv.emit.node(Op.Mul, [x32.v, minus], `${name}_neg`, I32);
-  const both = conv.emit.node(Op.Concat, [x32.v, neg], `${name}_pm`, I32, [intAttr("axis", -1)]);
-  const z = conv.emit.cast({ v: both, scale: x.scale, dtype: I32 }, I16, `${name}_pm16`);
+  const k = (n: string, v: number) =>
+    conv.emit.init(`${name}_${n}`, makeTensor(I32, [], new Int32Array([v])));
+  const pos = conv.emit.node(Op.Mul, [x32.v, k("plus", 255)], `${name}_pos`, I32);
+  const neg = conv.emit.node(Op.Mul, [x32.v, k("minus", -255)], `${name}_neg`, I32);
+  const both = conv.emit.node(Op.Concat, [pos, neg], `${name}_pm`, I32, [intAttr("axis", -1)]);
+  const z = conv.emit.cast({ v: both, scale: x.scale / 255, dtype: I32 }, I16, `${name}_pm16`);
   const sOut = conv.scaleOf(m.output, I8);
-  // Values of z stay within 8 bits of magnitude (mean 0): var_shift as for int8 input.
   const p = iLayerNormParams(new Array(2 * d).fill(1 / Math.sqrt(d)), new Array(2 * d).fill(0), {
     outputScale: sOut,
-    inputBits: 8,
+    inputBits: 16,
     outputBits: 8,
   });
   const g = conv.emit.init(`${name}_gamma_int16`, makeTensor(I16, [2 * d], p.gamma));
