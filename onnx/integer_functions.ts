@@ -6,9 +6,10 @@
  * the quant/ references bit for bit (tests/ops/integer_ops_test.ts runs every case through onnxruntime).
  *
  * Arithmetic identities used (DESIGN.md "Emitted formats"): ONNX integer Div truncates toward zero, so
- * floor(a / 2^k) for a possibly negative a is (a - Mod(a, 2^k)) / 2^k (Mod with fmod = 0 takes the
- * divisor's sign); for a >= 0, Div already floors. BitShift takes unsigned types, so 2^k for an attribute
- * k is Cast(BitShift(uint64 1, uint64 k), int64).
+ * floor(a / d) for a possibly negative a is (a - Mod(a, d)) / d (Mod with fmod = 0 takes the divisor's
+ * sign); for a >= 0, Div already floors. The dyadic rounding shifts avoid Div and Mod (slow on int64): for
+ * |a| < 2^62, floor((a + 2^(c-1)) / 2^c) = (uint64(a + 2^(c-1) + 2^62) >> c) - 2^(62-c). BitShift takes
+ * unsigned types, so 2^k for an attribute k is Cast(BitShift(uint64 1, uint64 k), int64).
  *
  * The output element type of most ops depends on the `output_bits` attribute, which a function body cannot
  * turn into a Cast target. Each op therefore ships one overload per output type (ONNX IR 10
