@@ -235,7 +235,12 @@ export async function executeModel(
         res = { fallback: e.message };
       }
       if ("fallback" in res) {
-        record.fallback = `form not covered by the GPU kernel: ${res.fallback}`;
+        // A default-domain op on float inputs that only has an integer kernel (Add, Mul, Cast...) is a float
+        // op: CPU by design, like the float rest of a QDQ model. Everything else is a fallback.
+        const floatOp = (node.domain === "" || node.domain === "ai.onnx") &&
+          inputTypes.every((t) => t === undefined || !isWord(t) || isFloatType(t));
+        if (!floatOp) record.fallback = `form not covered by the GPU kernel: ${res.fallback}`;
+        else record.role = "float";
       } else {
         if (res.run) gpu.device.queue.submit([res.run()]);
         outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
@@ -289,6 +294,10 @@ export async function executeModel(
       const first = produced[0]!;
       const dtype = (first.host ?? first.device)!.dtype;
       record.integer = isIntegerType(dtype);
+      if (record.role === "float" && !isFloatType(dtype)) {
+        record.role = "kernel"; // float inputs, integer output (e.g. a Cast to int8): an integer op
+        record.fallback = `no GPU kernel for ${record.op} with these types`;
+      }
       if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
         if (isFloatType(dtype)) record.role = "float";
         else record.fallback = `no GPU kernel for ${record.op}`;

@@ -336,8 +336,6 @@ const DATA_INPUTS: Readonly<Record<string, "first" | "all">> = {
   Identity: "first",
   Split: "first",
   Tile: "first",
-  DepthToSpace: "first",
-  SpaceToDepth: "first",
   Resize: "first",
   Concat: "all",
 };
