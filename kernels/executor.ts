@@ -200,6 +200,7 @@ export async function executeModel(
     const inputTypes = inputSlots.map((s) => (s ? (s.host ?? s.device)!.dtype : undefined));
     if (SHAPE_OPS.has(node.opType) && node.domain === "" || !inputTypes.some(isWord)) record.role = "shape";
     let outs: Slot[] | null = null;
+    let uncovered: string | undefined;
     const gpuOp = record.role === "kernel" ? gpuOpFor(node.domain, node.opType) : undefined;
     if (gpuOp) {
       const ctx: GpuOpContext = {
@@ -239,7 +240,8 @@ export async function executeModel(
         // op: CPU by design, like the float rest of a QDQ model. Everything else is a fallback.
         const floatOp = (node.domain === "" || node.domain === "ai.onnx") &&
           inputTypes.every((t) => t === undefined || !isWord(t) || isFloatType(t));
-        if (!floatOp) record.fallback = `form not covered by the GPU kernel: ${res.fallback}`;
+        uncovered = `form not covered by the GPU kernel: ${res.fallback}`;
+        if (!floatOp) record.fallback = uncovered;
         else record.role = "float";
       } else {
         if (res.run) gpu.device.queue.submit([res.run()]);
@@ -296,7 +298,7 @@ export async function executeModel(
       record.integer = isIntegerType(dtype);
       if (record.role === "float" && !isFloatType(dtype)) {
         record.role = "kernel"; // float inputs, integer output (e.g. a Cast to int8): an integer op
-        record.fallback = `no GPU kernel for ${record.op} with these types`;
+        record.fallback = uncovered ?? `no GPU kernel for ${record.op}`;
       }
       if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
         if (isFloatType(dtype)) record.role = "float";
