@@ -31,6 +31,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
   "keep-l2norm": ["intvit"],
+  "l2-norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
 };
@@ -159,7 +160,13 @@ export const quantizeCommand: Command = {
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
     },
-    { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
+    { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation in float" },
+    {
+      name: "l2-norm",
+      type: "string",
+      value: "integer|remove",
+      help: "intvit: L2 normalisation in integers (default) or removed (I-Segmenter)",
+    },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
     {
       name: "region",
