@@ -202,18 +202,33 @@ class IntOps {
     const num = this.where(this.less(x, this.k(0)), bx, e0);
     return this.div(this.mul(num, this.k(2 ** k)), this.add(e0, bx));
   }
-  /** Exact floor(sqrt(v)) for 0 <= v < 2^32, digit by digit (16 unrolled steps, no division but by 2). */
+  /**
+   * Exact floor(sqrt(v)) for 0 <= v < 2^32 (docs/ops/integer.md allows any exact method): Newton from
+   * x0 = 2^ceil(bitlength(v) / 2) >= sqrt(v) (a table indexed by the count of powers of two above v), five steps of max(floor((x + floor(v / x)) / 2), 1) (relative error <= 1, then
+   * 0.25, 0.025, 3e-4, 5e-8, 1e-15: below the 2^-33 that separates floor(sqrt(v)) + 1 from sqrt(v) for
+   * v < 2^32), and a final correction x - (x * x > v) for the s / s + 1 oscillation of integer Newton.
+   * 28 nodes instead of the 96 of the digit-by-digit loop; checked against floor(sqrt) for every v < 2^22,
+   * every s^2, s^2 - 1, s^2 + 2s with s < 2^16, and a million random v < 2^32.
+   */
   isqrt(v: Value): Value {
-    let rem = v;
-    let root = this.k(0);
-    for (let bit = 2 ** 30; bit >= 1; bit /= 4) {
-      const trial = this.add(root, this.k(bit));
-      const fits = this.less(rem, trial); // true = the digit is 0
-      const half = this.div(root, this.k(2));
-      rem = this.where(fits, rem, this.sub(rem, trial));
-      root = this.where(fits, half, this.add(half, this.k(bit)));
+    const powers = this.b.constant(
+      makeTensor(DataType.INT64, [33], BigInt64Array.from({ length: 33 }, (_, k) => 1n << BigInt(k))),
+    );
+    // j = #{k : v < 2^k} = 33 - bitlength(v); table[j] = 2^ceil((33 - j) / 2).
+    const table = this.b.constant(
+      makeTensor(
+        DataType.INT64,
+        [34],
+        BigInt64Array.from({ length: 34 }, (_, j) => 1n << BigInt(Math.ceil(Math.max(0, 33 - j) / 2))),
+      ),
+    );
+    const below = this.cast(this.less(v, powers), DataType.INT64);
+    let x = this.b.op(Op.Gather.type, [table, this.reduceLast("sum", below)]);
+    for (let i = 0; i < 5; i++) {
+      x = this.max(this.div(this.add(x, this.div(v, x)), this.k(2)), this.k(1));
     }
-    return root;
+    const over = this.cast(this.less(v, this.mul(x, x)), DataType.INT64);
+    return this.sub(x, over);
   }
   /** Saturate to the output type's range and cast. */
   saturate(y: Value, dtype: IntegerOutputType): Value {
