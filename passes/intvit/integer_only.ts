@@ -31,6 +31,7 @@ import { Converter } from "./integer_only_convert.ts";
 import type { OpRecord } from "./integer_only_emit.ts";
 import { type IntegerRegion, regionNodes, type RegionSpec, resolveRegion } from "./integer_only_region.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
+import type { ReportSection } from "../report/report.ts";
 import { decodeModel, encodeModel } from "../../onnx/codec.ts";
 import { type LayerSqnr, layerSqnr } from "./integer_only_sqnr.ts";
 
@@ -189,8 +190,33 @@ export function integerOnlyPass(options: IntegerOnlyOptions = {}): Pass & { repo
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
       const report = await convertIntegerOnly(model, ctx, options);
       pass.report = report;
+      const layers = report.layers.filter((l) => Number.isFinite(l.sqnrDb));
+      const worst = [...layers].sort((a, b) => a.sqnrDb - b.sqnrDb).slice(0, 10);
+      const sections: ReportSection[] = layers.length
+        ? [{
+          title: "Integer-only: per-layer SQNR against float (calibration data)",
+          summary: [
+            ["integer ops", report.ops.length],
+            ["float nodes inside", report.floatNodes.length],
+            ["last layer", `${layers[layers.length - 1]!.sqnrDb.toFixed(1)} dB`],
+          ],
+          notes: report.notes,
+          bars: [{
+            caption: "SQNR of each integer twin against its float value, in graph order",
+            labels: layers.map((l) => l.value),
+            series: [{ name: "SQNR", values: layers.map((l) => l.sqnrDb) }],
+            unit: " dB",
+          }],
+          tables: [{
+            caption: "Worst layers",
+            columns: ["value", "op", "SQNR dB"],
+            rows: worst.map((l) => [l.value, l.op, l.sqnrDb.toFixed(1)]),
+          }],
+        }]
+        : [];
       return {
         modified: true,
+        sections,
         notes: [
           `${report.ops.length} integer ops; float nodes: ${
             report.floatNodes.length ? report.floatNodes.join(", ") : "none"

@@ -17,7 +17,7 @@ import { executeModel } from "../../kernels/executor.ts";
 import { noGpuNotice } from "../../kernels/_test_util.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 import { buildVit, type VitSpec } from "../../tests/_vit.ts";
-import { convertIntegerOnly } from "./integer_only.ts";
+import { convertIntegerOnly, integerOnlyPass } from "./integer_only.ts";
 import { integerOnlyViolations } from "./integer_only_check.ts";
 
 const noGpu = await noGpuNotice("integer_only_vit_test.ts");
@@ -96,4 +96,20 @@ Deno.test("integer-only ViT: patch 8, 2 heads, tanh-GELU export, decomposed Laye
 Deno.test("integer-only ViT: 8 heads, Erf GELU, Gelu(approximate=tanh), depth 1 and 3", async () => {
   await convertAndCheck({ heads: 8, gelu: "erf", depth: 1, seed: 3 });
   await convertAndCheck({ heads: 1, dim: 24, gelu: "op-tanh", depth: 3, patch: 2, image: 8, seed: 4 });
+});
+
+Deno.test("integer-only pass: the HTML report section plots per-layer SQNR and lists the worst layers", async () => {
+  const model = buildVit({ depth: 1, seed: 5 });
+  const calib = tensorSource(new Map([["image", images(4, 16, 9)]]));
+  const pass = integerOnlyPass({ sqnrBatches: 2 });
+  const r = await pass.run(model, {
+    reporter: silentReporter,
+    runtime: makePassRuntime(calib, ortRuntimeFactory(), { batchSize: 1 }),
+  });
+  const layers = pass.report!.layers;
+  const section = r.sections![0]!;
+  assertEquals(section.bars![0]!.labels, layers.map((l) => l.value));
+  assertEquals(section.tables![0]!.rows.length, Math.min(10, layers.length));
+  const worst = Math.min(...layers.map((l) => l.sqnrDb));
+  assertEquals(section.tables![0]!.rows[0]![2], worst.toFixed(1));
 });
