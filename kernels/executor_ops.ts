@@ -12,20 +12,25 @@
  * @module
  */
 
-import type { Attrs } from "../onnx/attributes.ts";
 import { SHIFTKIT_DOMAIN } from "../onnx/ops.ts";
 import { DataType, dtypeName, type Tensor, toNumbers } from "../onnx/tensor.ts";
-import { getOp } from "../onnx/evaluate/registry.ts";
+import {
+  bits8or16,
+  type GpuOp,
+  type GpuOpContext,
+  type GpuOpResult,
+  need,
+  needDevice,
+  notCovered,
+  NotCoveredError,
+} from "./executor_op_types.ts";
+import { castOp, DATA_INPUTS, intBinary, movement } from "./executor_ops_default.ts";
 import { shiftAddPackedFrom } from "../onnx/evaluate/ops/shift_add.ts";
 import { convGeometry } from "../quant/int_gemm.ts";
 import { convI8 } from "./conv_i8.ts";
-import type { DeviceTensor } from "./device_tensor.ts";
 import { gemmI8 } from "./gemm_i8.ts";
 import { matMulIntegerBatchedGpu } from "./gemm_i8_batched.ts";
-import { encodeGatherMap } from "./gather_map.ts";
-import { encodeIntBinary, encodeIntCast, type IntBinaryOp, isDeviceInteger } from "./int_elementwise.ts";
 import { encodeShiftConv } from "./shift_conv.ts";
-import type { BufferScope } from "./gpu.ts";
 import { encodeILayerNorm } from "./ilayernorm.ts";
 import { encodeIntAdd } from "./int_add.ts";
 import { encodeLutGemm, uploadLutGemmWeights } from "./lut_gemm.ts";
@@ -35,65 +40,6 @@ import { encodeShiftGemm } from "./shift_gemm.ts";
 import { encodeShiftGelu } from "./shift_gelu.ts";
 import { encodeShiftSigmoid } from "./shift_sigmoid.ts";
 import { encodeShiftmax } from "./shiftmax.ts";
-
-/** What a table entry may use to build its kernel. */
-export interface GpuOpContext {
-  /** Owner of every buffer of the run. */
-  readonly scope: BufferScope;
-  /** The node's attributes. */
-  readonly attrs: Attrs;
-  /** Opset of the node's domain. */
-  readonly opset: number;
-  /** Number of inputs the node has (optional ones may be absent). */
-  readonly inputCount: number;
-  /** Number of outputs the node has. */
-  readonly numOutputs: number;
-  /** Input i on the GPU (uploaded on first use), undefined when absent. */
-  device(i: number): Promise<DeviceTensor | undefined>;
-  /** Input i on the host (downloaded on first use), undefined when absent. */
-  host(i: number): Promise<Tensor | undefined>;
-}
-
-/**
- * What an entry produced: a recorded GPU op with device outputs, outputs computed on the host by a GPU kernel,
- * or the reason the node's form is not covered (the executor then runs the CPU evaluator and reports it).
- */
-export type GpuOpResult =
-  | { readonly run: () => GPUCommandBuffer; readonly outputs: DeviceTensor[] }
-  | { readonly run?: undefined; readonly outputs: Tensor[] }
-  | { readonly fallback: string };
-
-/** A table entry. */
-export type GpuOp = (ctx: GpuOpContext) => Promise<GpuOpResult>;
-
-/** Thrown by an entry (or `ctx.device`) for a node form no GPU kernel covers: a fallback, not a failure. */
-export class NotCoveredError extends Error {
-  /** @param message why the form is not covered */
-  constructor(message: string) {
-    super(message);
-    this.name = "NotCoveredError";
-  }
-}
-
-function notCovered(reason: string): { fallback: string } {
-  return { fallback: reason };
-}
-
-function bits8or16(v: number): 8 | 16 {
-  return v === 16 ? 16 : 8;
-}
-
-async function need(ctx: GpuOpContext, i: number, what: string): Promise<Tensor> {
-  const t = await ctx.host(i);
-  if (!t) throw new TypeError(`Missing input ${i} (${what})`);
-  return t;
-}
-
-async function needDevice(ctx: GpuOpContext, i: number): Promise<DeviceTensor> {
-  const t = await ctx.device(i);
-  if (!t) throw new TypeError(`Missing input ${i}`);
-  return t;
-}
 
 /** QDQ: per tensor or per axis; blocked (opset 21 block_size) falls back to the CPU. */
 async function qdqParams(ctx: GpuOpContext, rank: number) {
@@ -303,87 +249,8 @@ const shiftConvOp: GpuOp = async (ctx) => {
   });
 };
 
-function intBinary(op: "Add" | "Sub" | "Mul" | "Div" | "Mod"): GpuOp {
-  return async (ctx) => {
-    const a = await needDevice(ctx, 0), b = await needDevice(ctx, 1);
-    if (!isDeviceInteger(a.dtype)) {
-      return notCovered(`${op} on ${dtypeName(a.dtype)} (the GPU runs integer ${op})`);
-    }
-    const kind: IntBinaryOp = op === "Mod" && ctx.attrs.int("fmod", 0) === 1 ? "Fmod" : op;
-    return await encodeIntBinary(ctx.scope, kind, a, b);
-  };
-}
-
-const castOp: GpuOp = async (ctx) => {
-  const x = await needDevice(ctx, 0);
-  const to = ctx.attrs.int("to");
-  if (!isDeviceInteger(x.dtype) || !(isDeviceInteger(to) || to === DataType.FLOAT)) {
-    return notCovered(`Cast ${dtypeName(x.dtype)} -> ${dtypeName(to)} (the GPU casts integers)`);
-  }
-  return await encodeIntCast(ctx.scope, x, to);
-};
-
-/** Data inputs of the movement ops (the others are shapes, indices, axes, sizes: read on the host). */
-const DATA_INPUTS: Readonly<Record<string, "first" | "all">> = {
-  Reshape: "first",
-  Transpose: "first",
-  Gather: "first",
-  Slice: "first",
-  Squeeze: "first",
-  Unsqueeze: "first",
-  Flatten: "first",
-  Expand: "first",
-  Identity: "first",
-  Split: "first",
-  Tile: "first",
-  Resize: "first",
-  Concat: "all",
-};
-
-/**
- * A data-movement node on the GPU: the CPU evaluator's kernel of the same node, run on int32 index tensors in
- * place of the data inputs, gives each output's index map; the gather kernel then moves the words.
- */
-function movement(opType: string): GpuOp {
-  return async (ctx) => {
-    if (opType === "Resize" && ctx.attrs.string("mode", "nearest") !== "nearest") {
-      return notCovered(`Resize mode "${ctx.attrs.string("mode")}" (the GPU moves data; nearest only)`);
-    }
-    const nData = DATA_INPUTS[opType] === "all" ? ctx.inputCount : 1;
-    const data: DeviceTensor[] = [];
-    for (let i = 0; i < nData; i++) {
-      const d = await ctx.device(i);
-      if (d) data.push(d);
-    }
-    if (data.length === 0) return notCovered("no data input");
-    if (data.some((d) => d.dtype !== data[0]!.dtype)) return notCovered("inputs of different element types");
-    const iotaInputs: (Tensor | undefined)[] = [];
-    let base = 0, j = 0;
-    for (let i = 0; i < ctx.inputCount; i++) {
-      if (i < nData) {
-        const d = await ctx.device(i);
-        if (!d) {
-          iotaInputs.push(undefined);
-          continue;
-        }
-        const count = data[j++]!.dims.reduce((p, q) => p * q, 1);
-        const iota = new Int32Array(count);
-        for (let k = 0; k < count; k++) iota[k] = base + k;
-        base += count;
-        iotaInputs.push({ dtype: DataType.INT32, dims: [...d.dims], data: iota });
-      } else {
-        iotaInputs.push(await ctx.host(i));
-      }
-    }
-    const maps = getOp("", opType)(iotaInputs, ctx.attrs, { opset: ctx.opset, numOutputs: ctx.numOutputs });
-    return await encodeGatherMap(
-      ctx.scope,
-      data,
-      maps.map((m) => ({ map: m.data as Int32Array, dims: m.dims })),
-      data[0]!.dtype,
-    );
-  };
-}
+export { NotCoveredError };
+export type { GpuOp, GpuOpContext, GpuOpResult };
 
 /** The one table: `domain:opType` (default domain = "") -> kernel. */
 export const GPU_OPS: Readonly<Record<string, GpuOp>> = {
