@@ -73,7 +73,14 @@ for (const name of names) {
       if (!r.withinTolerance) r.integer ? gpuOpMismatch++ : beyondTol++;
     }
     images += feeds[Object.keys(feeds)[0]!]!.dims[0]!;
-    if (!json) console.error(`  ${name}: ${images}/${data.count} images`);
+    if (!json) {
+      console.error(
+        `  ${name}: ${images}/${data.count} images; differing output elements ORT/CPU ${ortVsCpu}, ` +
+          `WebGPU/CPU ${gpuVsCpu}; GPU kernel ops ${gpuOps}, CPU fallbacks ${fallbacks}, mismatches ${
+            gpuOpMismatch + beyondTol
+          }`,
+      );
+    }
   }
   await ort.release();
   results.push({
