@@ -134,3 +134,27 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "validate fails on a float output beyond its spec's tolerance (DequantizeLinear: exact)",
+  ignore: noGpu !== null,
+  async fn() {
+    const { quant } = models();
+    const real = getOp("", "DequantizeLinear");
+    registerOp("", "DequantizeLinear", (ins, attrs, ctx) => {
+      const [y] = real(ins, attrs, ctx);
+      const d = Float32Array.from(y!.data as Float32Array);
+      d[0] = d[0]! + 2 ** -20; // off by far less than one quantization step, but not exact
+      return [makeTensor(y!.dtype, y!.dims, d)];
+    });
+    try {
+      const r = await validate(quant, { samples: 1 });
+      assertEquals([r.ok, r.integerMismatches, r.toleranceFailures], [false, 0, 2]);
+      const dq = r.ops.find((o) => o.op === "DequantizeLinear")!;
+      assertEquals([dq.compared, dq.withinTolerance, dq.tolerance], [2, 0, "exact"]);
+      assert(r.failures[0]!.includes("2 float outputs beyond tolerance"), r.failures.join());
+    } finally {
+      registerOp("", "DequantizeLinear", real);
+    }
+  },
+});
