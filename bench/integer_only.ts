@@ -9,9 +9,10 @@
  * batch 1, median). Scored with onnxruntime-node running the emitted file (shiftkit ops through their
  * function bodies).
  *
- *   deno run -A bench/integer_only.ts [--models segmenter-tiny,segmenter-base] [--quick] [--json]
+ *   deno run -A bench/integer_only.ts [--models segmenter-tiny,segmenter-base] [--quick] [--profile] [--json]
  *
- * `--quick`: the default row only.
+ * `--quick`: the default row only. `--profile`: also onnxruntime's profile of the integer-only model (10
+ * runs, one thread): nodes per run after function inlining and the share of time per shiftkit op body.
  * @module
  */
 import { encodeModel } from "../onnx/codec.ts";
@@ -23,7 +24,8 @@ import { makePassRuntime } from "../runtime/collect.ts";
 import { openDataSource } from "../runtime/data.ts";
 import type { SegmentationSource } from "../runtime/evalsets.ts";
 import { argmaxClasses, SegmentationMeter } from "../runtime/metrics.ts";
-import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
+import { OrtRuntime, ortRuntimeFactory, toOrtTensor } from "../runtime/ort.ts";
+import * as ort from "onnxruntime-node";
 import { loadModel } from "../onnx/io.ts";
 
 const arg = (name: string) => {
@@ -32,6 +34,7 @@ const arg = (name: string) => {
 };
 const json = Deno.args.includes("--json");
 const quick = Deno.args.includes("--quick");
+const profile = Deno.args.includes("--profile");
 const names = (arg("models") ?? "segmenter-tiny,segmenter-base").split(",");
 
 const ROWS: [string, IntegerOnlyOptions][] = [
@@ -78,6 +81,48 @@ async function latencies(name: string, models: Uint8Array[], runs = 30): Promise
   return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]!);
 }
 
+/** onnxruntime's node profile of a model: nodes per run and time per function body (inlined nodes). */
+async function ortProfile(name: string, bytes: Uint8Array, runs = 10) {
+  const dir = await Deno.makeTempDir();
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    enableProfiling: true,
+    profileFilePrefix: `${dir}/profile`,
+  });
+  const evalSet = await openDataSource(`testdata/${name}-eval`, { preset: "segmenter", maxSamples: 1 });
+  const feeds: Record<string, ort.Tensor> = {};
+  for await (const b of evalSet.batches(1)) for (const [k, t] of Object.entries(b)) feeds[k] = toOrtTensor(t);
+  for (let i = 0; i < runs; i++) await session.run(feeds);
+  session.endProfiling();
+  await session.release();
+  let events: { cat?: string; name: string; dur: number }[] = [];
+  for await (const e of Deno.readDir(dir)) events = JSON.parse(await Deno.readTextFile(`${dir}/${e.name}`));
+  await Deno.remove(dir, { recursive: true });
+  const by = new Map<string, { us: number; nodes: number }>();
+  let total = 0, nodes = 0;
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
+    // Inlined function nodes are named `_inlfunc_<Op>_token...`; the rest are the graph's own nodes.
+    const m = /^_inlfunc_([A-Za-z]+)_/.exec(e.name);
+    const key = m ? m[1]! : "graph nodes";
+    const a = by.get(key) ?? { us: 0, nodes: 0 };
+    a.us += e.dur;
+    a.nodes++;
+    by.set(key, a);
+    total += e.dur;
+    nodes++;
+  }
+  return {
+    nodesPerRun: nodes / runs,
+    msPerRunProfiled: total / runs / 1000,
+    share: [...by].sort((a, b) => b[1].us - a[1].us).map(([k, a]) => ({
+      body: k,
+      percent: (100 * a.us) / total,
+      nodesPerRun: a.nodes / runs,
+    })),
+  };
+}
+
 const results = [];
 for (const name of names) {
   const floatBytes = encodeModel(await loadModel(`testdata/${name}.onnx`));
@@ -111,7 +156,8 @@ for (const name of names) {
     });
   }
   const [floatMs = NaN, intMs = NaN] = await latencies(name, [floatBytes, defaultBytes!]);
-  results.push({ model: name, float: floatScore, floatBytes: floatBytes.length, rows, floatMs, intMs });
+  const prof = profile ? await ortProfile(name, defaultBytes!) : undefined;
+  results.push({ model: name, float: floatScore, floatBytes: floatBytes.length, rows, floatMs, intMs, prof });
 }
 
 if (json) console.log(JSON.stringify(results));
@@ -138,5 +184,15 @@ else {
         r.floatMs.toFixed(2)
       } ms, integer-only ${r.intMs.toFixed(2)} ms (${(r.intMs / r.floatMs).toFixed(1)}x)`,
     );
+    if (r.prof) {
+      const top = r.prof.share.slice(0, 6).map((x) =>
+        `${x.body} ${x.percent.toFixed(0)}% (${x.nodesPerRun} nodes)`
+      );
+      console.log(
+        `onnxruntime profile of the integer-only model: ${r.prof.nodesPerRun} nodes per run, ${
+          r.prof.msPerRunProfiled.toFixed(1)
+        } ms per run profiled; ${top.join(", ")}`,
+      );
+    }
   }
 }
