@@ -9,6 +9,7 @@
 import { validate, type ValidateReport } from "../api/validate.ts";
 import { GpuUnavailableError, gpuUnavailableReason } from "../kernels/gpu.ts";
 import { type Command, UsageError } from "./command.ts";
+import { DATA_HELP } from "./data_help.ts";
 
 function fmt(x: number, digits = 2): string {
   return Number.isFinite(x) ? x.toFixed(digits) : String(x);
@@ -112,20 +113,23 @@ export const validateCommand: Command = {
     "Exit 1 on any integer mismatch, float output beyond tolerance, CPU fallback (unless",
     "--allow-cpu-fallback), or output with pooled cosine < --min-cosine (default 0.9) against --reference;",
     "exit 2 when no WebGPU adapter exists.",
+    DATA_HELP,
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
     {
       name: "reference",
       type: "string",
       value: "FLOAT_MODEL",
+      path: "file",
       help: "the float model, for per-layer and output error",
     },
     {
       name: "data",
       type: "string",
       value: "DATA",
-      help: "inputs (.npz/.npy, text, image folder, models/<set>)",
+      path: "data",
+      help: "inputs (.npz/.npy, npz folder, text, image folder, models/<set>)",
     },
     { name: "samples", type: "number", value: "N", help: "samples to run (default 2)" },
     {

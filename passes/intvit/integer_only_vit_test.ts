@@ -11,7 +11,7 @@ import "../../onnx/evaluate/ops/integer.ts";
 import { silentReporter } from "../../onnx/reporter.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource } from "../../runtime/data.ts";
+import { tensorSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { executeModel } from "../../kernels/executor.ts";
 import { noGpuNotice } from "../../kernels/_test_util.ts";
