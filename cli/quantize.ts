@@ -203,7 +203,11 @@ export const quantizeCommand: Command = {
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
     },
-    { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation in float" },
+    {
+      name: "keep-l2norm",
+      type: "boolean",
+      help: "intvit: keep the mask decoder's L2 normalisation in float",
+    },
     {
       name: "l2-norm",
       type: "string",
