@@ -209,6 +209,10 @@ export async function executeModel(
         opset: ctxOpset,
         inputCount: node.inputs.length,
         numOutputs: node.outputs.length,
+        dims: (i) => {
+          const s = inputSlots[i];
+          return s ? (s.host ?? s.device)!.dims : undefined;
+        },
         device(i) {
           const s = inputSlots[i];
           if (!s) return Promise.resolve(undefined);

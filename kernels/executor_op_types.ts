@@ -22,6 +22,8 @@ export interface GpuOpContext {
   readonly inputCount: number;
   /** Number of outputs the node has. */
   readonly numOutputs: number;
+  /** Shape of input i wherever it is (no transfer), undefined when absent. */
+  dims(i: number): readonly number[] | undefined;
   /** Input i on the GPU (uploaded on first use), undefined when absent. */
   device(i: number): Promise<DeviceTensor | undefined>;
   /** Input i on the host (downloaded on first use), undefined when absent. */

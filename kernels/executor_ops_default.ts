@@ -40,6 +40,9 @@ export const castOp: GpuOp = async (ctx) => {
   return await encodeIntCast(ctx.scope, x, to);
 };
 
+/** Largest source (elements, all data inputs together) the gather kernel takes: 2^24 words = 64 MiB. */
+export const MAX_GATHER_SOURCE = 2 ** 24;
+
 /** Data inputs of the movement ops (the others are shapes, indices, axes, sizes: read on the host). */
 export const DATA_INPUTS: Readonly<Record<string, "first" | "all">> = {
   Reshape: "first",
@@ -67,6 +70,13 @@ export function movement(opType: string): GpuOp {
       return notCovered(`Resize mode "${ctx.attrs.string("mode")}" (the GPU moves data; nearest only)`);
     }
     const nData = DATA_INPUTS[opType] === "all" ? ctx.inputCount : 1;
+    // The index map is as large as the output and the source is uploaded whole: a large constant table (an
+    // LM's embedding read by Gather) stays on the CPU.
+    let total = 0;
+    for (let i = 0; i < nData; i++) total += (ctx.dims(i) ?? []).reduce((p, q) => p * q, 1);
+    if (total > MAX_GATHER_SOURCE) {
+      return notCovered(`a ${total}-element source (limit ${MAX_GATHER_SOURCE})`);
+    }
     const data: DeviceTensor[] = [];
     for (let i = 0; i < nData; i++) {
       const d = await ctx.device(i);
