@@ -164,12 +164,22 @@ class IntOps {
    * or attributes), so onnxruntime folds them at load; per element: Add, Cast, BitShift, Cast, Sub.
    */
   roundShift(a: Value, c: Value): Value {
-    const offset = this.add(this.pow2(this.sub(c, this.k(1))), this.k(2n ** 62n));
-    const u = this.cast(this.add(a, offset), DataType.UINT64);
-    const shifted = this.b.op(Op.BitShift.type, [u, this.cast(c, DataType.UINT64)], [
-      stringAttr("direction", "RIGHT"),
-    ]);
-    return this.sub(this.cast(shifted, DataType.INT64), this.pow2(this.sub(this.k(62), c)));
+    return this.applyRoundShift(a, this.roundShiftParts(c));
+  }
+  /** The constants of {@link roundShift} for shifts c (plus an optional zero point folded into `back`). */
+  roundShiftParts(c: Value, zeroPoint?: Value): { offset: Value; shift: Value; back: Value } {
+    const back = this.pow2(this.sub(this.k(62), c));
+    return {
+      offset: this.add(this.pow2(this.sub(c, this.k(1))), this.k(2n ** 62n)),
+      shift: this.cast(c, DataType.UINT64),
+      back: zeroPoint ? this.sub(back, zeroPoint) : back,
+    };
+  }
+  /** rhu_c(a) (+ zero point) from precomputed {@link roundShiftParts}. */
+  applyRoundShift(a: Value, p: { offset: Value; shift: Value; back: Value }): Value {
+    const u = this.cast(this.add(a, p.offset), DataType.UINT64);
+    const shifted = this.b.op(Op.BitShift.type, [u, p.shift], [stringAttr("direction", "RIGHT")]);
+    return this.sub(this.cast(shifted, DataType.INT64), p.back);
   }
   /** Reduce over the last axis, keepdims. */
   reduceLast(op: "sum" | "max", x: Value): Value {
@@ -260,9 +270,16 @@ function buildRequantize(o: IntOps, dtype: IntegerOutputType): void {
     tensorAttr("value", makeTensor(DataType.INT64, [1], new BigInt64Array([1n]))),
   ]);
   const shape = b.op(Op.Concat.type, [o.ks([-1]), tail], [intAttr("axis", 0)]);
-  const m = b.op(Op.Reshape.type, [o.cast(M, DataType.INT64), shape]);
-  const c = b.op(Op.Reshape.type, [o.cast(S, DataType.INT64), shape]);
-  const y = o.add(o.roundShift(o.mul(x, m), c), o.attr("zero_point"));
+  // The per-channel constants are computed on [C] before the reshape, from the multiplier and shift inputs
+  // (initializers) alone, so onnxruntime folds them at load; only the reshape depends on X's rank.
+  const parts = o.roundShiftParts(o.cast(S, DataType.INT64), o.attr("zero_point"));
+  const r = (v: Value) => b.op(Op.Reshape.type, [v, shape]);
+  const m = r(o.cast(M, DataType.INT64));
+  const y = o.applyRoundShift(o.mul(x, m), {
+    offset: r(parts.offset),
+    shift: r(parts.shift),
+    back: r(parts.back),
+  });
   b.output(o.saturate(y, dtype), "Y");
 }
 
