@@ -181,6 +181,13 @@ class IntOps {
     const shifted = this.b.op(Op.BitShift.type, [u, p.shift], [stringAttr("direction", "RIGHT")]);
     return this.sub(this.cast(shifted, DataType.INT64), p.back);
   }
+  /** 2^k for a per-element int64 k in [0, 62], as a Gather from a constant table. */
+  gatherPow2(k: Value): Value {
+    const table = this.b.constant(
+      makeTensor(DataType.INT64, [63], BigInt64Array.from({ length: 63 }, (_, i) => 1n << BigInt(i))),
+    );
+    return this.b.op(Op.Gather.type, [table, k]);
+  }
   /** Reduce over the last axis, keepdims. */
   reduceLast(op: "sum" | "max", x: Value): Value {
     if (op === "sum") return this.b.op(Op.ReduceSum.type, [x, this.ks([-1])], [intAttr("keepdims", 1)]);
@@ -190,9 +197,10 @@ class IntOps {
   /** floor(u * 2^s) for u >= 0 (|u| < 2^32) and a run-time s in [-31, 31]. */
   preShift(u: Value, s: Value): Value {
     const zero = this.k(0);
-    const up = this.mul(u, this.pow2(this.max(s, zero)));
-    const down = this.div(u, this.pow2(this.max(this.sub(zero, s), zero)));
-    return this.where(this.less(s, zero), down, up);
+    // At most one of the two factors is not 1: u * 2^max(s, 0) is exact (< 2^63) and the division by
+    // 2^max(-s, 0) floors (u >= 0). Two element-wise ops, no Where: the factors depend on s only.
+    const up = this.pow2(this.max(s, zero)), down = this.pow2(this.max(this.sub(zero, s), zero));
+    return this.div(this.mul(u, up), down);
   }
   /** The shift-exp of docs/ops/integer.md for v >= 0 (int64) and run-time p, n. */
   shiftExp(v: Value, p: Value, n: Value): Value {
@@ -202,7 +210,12 @@ class IntOps {
     const keep = this.less(t, lim);
     const q = this.min(this.div(t, p), this.sub(n, this.k(1)));
     const r = this.sub(t, this.mul(q, p));
-    const e = this.mul(this.sub(this.mul(this.k(2), p), r), this.pow2(this.sub(this.sub(n, this.k(1)), q)));
+    // 2^(n - 1 - q) for the per-element q in [0, n - 1]: one Gather from the 63 powers instead of a uint64
+    // BitShift with its three casts.
+    const e = this.mul(
+      this.sub(this.mul(this.k(2), p), r),
+      this.gatherPow2(this.sub(this.sub(n, this.k(1)), q)),
+    );
     return this.where(keep, e, this.k(0));
   }
   /** floor(num * 2^k / (E0 + bx)) with num = x >= 0 ? E0 : bx (the integer sigmoid). */
@@ -214,7 +227,8 @@ class IntOps {
   }
   /**
    * Exact floor(sqrt(v)) for 0 <= v < 2^32 (docs/ops/integer.md allows any exact method): Newton from
-   * x0 = 2^ceil(bitlength(v) / 2) >= sqrt(v) (a table indexed by the count of powers of two above v), five steps of max(floor((x + floor(v / x)) / 2), 1) (relative error <= 1, then
+   * x0 = 2^ceil(bitlength(v) / 2) >= sqrt(v) (a table indexed by the count of powers of two above v), five
+   * steps of max(floor((x + floor(v / x)) / 2), 1) (relative error <= 1, then
    * 0.25, 0.025, 3e-4, 5e-8, 1e-15: below the 2^-33 that separates floor(sqrt(v)) + 1 from sqrt(v) for
    * v < 2^32), and a final correction x - (x * x > v) for the s / s + 1 oscillation of integer Newton.
    * 28 nodes instead of the 96 of the digit-by-digit loop; checked against floor(sqrt) for every v < 2^22,
