@@ -28,11 +28,16 @@ const FLAG_METHODS: Record<string, Method[]> = {
   mode: ["shiftadd"],
   budget: ["shiftadd"],
   objective: ["shiftadd"],
-  "group-size": ["shiftadd"],
+  "group-size": ["shiftadd", "rtn", "gptq"],
+  format: ["rtn", "gptq"],
+  symmetric: ["rtn", "gptq"],
+  "act-order": ["gptq"],
   "min-sqnr": ["denseshift"],
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
+  rounding: ["denseshift", "qdq"],
+  "budget-by": ["denseshift"],
   "keep-l2norm": ["intvit"],
   "l2-norm": ["intvit"],
   gelu: ["intvit"],
@@ -75,12 +80,14 @@ function sitesLines(s: QuantizeReport["sites"]): string[] {
 /** The quantize command. */
 export const quantizeCommand: Command = {
   name: "quantize",
-  summary: "Quantize a float model with QDQ, OS+, ShiftAddLLM, DenseShift or integer-only ViT conversion",
+  summary:
+    "Quantize a float model with QDQ, OS+, ShiftAddLLM, DenseShift, integer-only ViT, or weight-only RTN / GPTQ",
   usage:
-    "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit [--bits B] --calib DATA [options]",
+    "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit|rtn|gptq [--bits B] --calib DATA [options]",
   description: [
     "Quantizes MODEL and writes OUT (written to a temporary file, then renamed: nothing half-written).",
-    "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8.",
+    "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8;",
+    "        rtn, gptq (weight-only, group scales): 2 | 3 | 4 | 8.",
     "A method that converts nothing exits 2 with the reason per candidate node (--allow-no-sites writes the",
     "copy anyway); a partial conversion is listed in the summary and --json (sites).",
     "--calib DATA is calibration data, never the evaluation set.",
@@ -177,8 +184,16 @@ export const quantizeCommand: Command = {
       name: "group-size",
       type: "number",
       value: "G",
-      help: "shiftadd: input features per alpha group (default 64)",
+      help: "shiftadd: input features per alpha group (default 64); rtn, gptq: per scale group (default 32)",
     },
+    {
+      name: "format",
+      type: "string",
+      value: "nbits|qdq",
+      help: "rtn, gptq: com.microsoft MatMulNBits (default) or blocked DequantizeLinear (opset 21)",
+    },
+    { name: "symmetric", type: "boolean", help: "rtn, gptq: symmetric grid, no zero points stored" },
+    { name: "act-order", type: "boolean", help: "gptq: quantize features by decreasing Hessian diagonal" },
     {
       name: "min-sqnr",
       type: "number",
@@ -202,6 +217,20 @@ export const quantizeCommand: Command = {
       type: "number",
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
+    },
+    {
+      name: "budget-by",
+      type: "string",
+      value: "estimate|output",
+      help:
+        "denseshift --max-bits: rank layers by their estimated noise, or by measured output error (one calibration run per layer)",
+    },
+    {
+      name: "rounding",
+      type: "string",
+      value: "nearest|learned",
+      help:
+        "denseshift, qdq: weights to the nearest level, or learned between the two neighbouring levels by the layer's output error (denseshift default: learned)",
     },
     {
       name: "keep-l2norm",
@@ -306,6 +335,12 @@ export const quantizeCommand: Command = {
       `size: ${(report.sizeBefore / 1e6).toFixed(2)} MB -> ${(report.sizeAfter / 1e6).toFixed(2)} MB` +
       `  (${(report.sizeBefore / report.sizeAfter).toFixed(2)}x smaller)`,
       `calibration samples: ${report.calibrationSamples}; time ${(report.elapsedMs / 1000).toFixed(1)} s`,
+      report.storage
+        ? `storage: ${
+          report.storage.bitsPerWeight.toFixed(3)
+        } bits per weight over ${report.storage.layers} converted layers ` +
+          `(${report.storage.weights} weights; codes, scales, zero points, alphas all counted)`
+        : "storage: bits per weight not declared by this method's passes",
       ...sitesLines(report.sites),
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
       ...(metric
@@ -313,6 +348,21 @@ export const quantizeCommand: Command = {
         : []),
     ];
     const { steps, ...rest } = report;
+    // OS+: every site and every skipped norm as data (the notes carry the same as text).
+    const osPlus = steps.flatMap((st) => st.sections).find((sec) => sec.osPlus)?.osPlus;
+    const osplus = osPlus && {
+      sites: osPlus.sites.map((x) => ({
+        name: x.name,
+        kind: x.kind,
+        output: x.output,
+        consumers: x.consumers,
+        residual: x.residual,
+        t: x.t,
+        loss: x.lossKind,
+        outlierRatio: [x.outlierRatioBefore, x.outlierRatioAfter],
+      })),
+      skipped: osPlus.skipped,
+    };
     return {
       text: lines.join("\n"),
       json: {
@@ -320,7 +370,9 @@ export const quantizeCommand: Command = {
         output: out,
         files: written,
         ...rest,
+        bitsPerWeight: report.storage?.bitsPerWeight ?? null,
         steps: steps.map(({ sections: _s, ...st }) => st),
+        ...(osplus ? { osplus } : {}),
         ...(metric ? { metric } : {}),
       },
     };

@@ -9,7 +9,7 @@ import type { Node } from "./ir.ts";
 
 /** Domain of shiftkit's own ops. */
 export const SHIFTKIT_DOMAIN = "shiftkit";
-/** Domain of onnxruntime's contrib ops (recognised, never emitted). */
+/** Domain of onnxruntime's contrib ops (recognised; only MatMulNBits is emitted, by passes/weightonly). */
 export const MS_DOMAIN = "com.microsoft";
 
 /** Schema of one operator. */
@@ -70,6 +70,23 @@ const OP_TABLE = {
     "input_var",
   ]),
   LayerNormalization: op("LayerNormalization", [17], ["X", "Scale", "B"]),
+  RMSNormalization: op("RMSNormalization", [23], ["X", "scale"]),
+  // onnxruntime's fused norms (its transformer optimizer writes them; recognised, never emitted). It registers
+  // SimplifiedLayerNormalization in the default domain, and some tools write it under com.microsoft.
+  SimplifiedLayerNormalization: op("SimplifiedLayerNormalization", [1], ["X", "scale"]),
+  MsSimplifiedLayerNormalization: op("SimplifiedLayerNormalization", [1], ["X", "scale"], MS_DOMAIN),
+  SkipLayerNormalization: op(
+    "SkipLayerNormalization",
+    [1],
+    ["input", "skip", "gamma", "beta", "bias"],
+    MS_DOMAIN,
+  ),
+  SkipSimplifiedLayerNormalization: op(
+    "SkipSimplifiedLayerNormalization",
+    [1],
+    ["input", "skip", "gamma", "bias"],
+    MS_DOMAIN,
+  ),
   InstanceNormalization: op("InstanceNormalization", [1, 6], ["input", "scale", "B"]),
   // element-wise
   Add: op("Add", [1, 6, 7, 13, 14], ["A", "B"]),
@@ -153,6 +170,8 @@ const OP_TABLE = {
   Loop: op("Loop", [1, 11, 13, 16, 19, 21], ["M", "cond"]),
   Scan: op("Scan", [8, 9, 11, 16, 19, 21], []),
   LSTM: op("LSTM", [1, 7, 14, 22], ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]),
+  // onnxruntime contrib ops (docs/ContribOperators.md of onnxruntime)
+  MatMulNBits: op("MatMulNBits", [1], ["A", "B", "scales", "zero_points", "g_idx", "bias"], MS_DOMAIN),
   // shiftkit domain (specs in docs/ops/)
   ShiftAddMatMul: op(
     "ShiftAddMatMul",
@@ -244,4 +263,5 @@ export const QUANTIZED_OPS: readonly OpSchema[] = [
   Op.ConvInteger,
   Op.QLinearMatMul,
   Op.QLinearConv,
+  Op.MatMulNBits,
 ];

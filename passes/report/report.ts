@@ -6,6 +6,9 @@
  * @module
  */
 import type { OsPlusResult } from "../osplus/os_plus.ts";
+import { linePlotSvg, type ReportLines } from "./line_plot.ts";
+
+export type { ReportLines };
 
 /** A table: header and rows of cells. */
 export interface ReportTable {
@@ -40,6 +43,8 @@ export interface ReportSection {
   tables?: ReportTable[];
   bars?: ReportBars[];
   ranges?: ReportRanges[];
+  /** Line plots (./line_plot.ts). */
+  lines?: ReportLines[];
   /** An OS+ result, rendered with {@link osPlusSection}'s tables and plots. */
   osPlus?: OsPlusResult;
 }
@@ -184,7 +189,7 @@ function ranges(r: ReportRanges): string {
  * import { assertEquals } from "@std/assert";
  * import { osPlusSection } from "./report.ts";
  * const s = osPlusSection({ sites: [], skipped: [{ name: "ln", reason: "residual" }] });
- * assertEquals(s.notes, ["skipped ln: residual"]);
+ * assertEquals(s.notes, ["0 site(s) migrated, 1 norm(s) skipped", "skipped ln: residual"]);
  * ```
  */
 export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"> {
@@ -197,6 +202,8 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
     s.t,
     s.lossShiftOnly,
     s.loss,
+    s.lossKind,
+    s.residual.length ? s.residual.join(", ") : "-",
     s.outlierRatioBefore,
     s.outlierRatioAfter,
   ]);
@@ -212,6 +219,8 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
         "chosen t",
         "loss (shift only)",
         "loss (chosen t)",
+        "loss on",
+        "residual kept",
         "outlier ratio before",
         "outlier ratio after",
       ],
@@ -232,7 +241,15 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
       before: { mins: s.minsBefore, maxs: s.maxsBefore },
       after: { mins: s.minsAfter, maxs: s.maxsAfter },
     })),
-    notes: result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+    notes: [
+      `${result.sites.length} site(s) migrated, ${result.skipped.length} norm(s) skipped`,
+      ...result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+      ...result.sites.flatMap((s) =>
+        s.attentionNote
+          ? [`${s.name}: attention not recognised (${s.attentionNote}); consumers' loss used`]
+          : []
+      ),
+    ],
   };
 }
 
@@ -244,6 +261,13 @@ function section(s: ReportSection): string {
   for (const t of [...(s.tables ?? []), ...(extra.tables ?? [])]) out.push(table(t));
   for (const b of [...(s.bars ?? []), ...(extra.bars ?? [])]) out.push(bars(b));
   for (const r of [...(s.ranges ?? []), ...(extra.ranges ?? [])]) out.push(ranges(r));
+  for (const l of s.lines ?? []) {
+    out.push(
+      `<figure>${l.caption ? `<figcaption>${escapeHtml(l.caption)}</figcaption>` : ""}${
+        linePlotSvg(l)
+      }</figure>`,
+    );
+  }
   out.push("</section>");
   return out.join("\n");
 }
