@@ -63,8 +63,21 @@ export const DATA_INPUTS: Readonly<Record<string, "first" | "all">> = {
 /**
  * A data-movement node on the GPU: the CPU evaluator's kernel of the same node, run on int32 index tensors in
  * place of the data inputs, gives each output's index map; the gather kernel then moves the words.
+ *
+ * @param opType the op
+ * @param maxSource largest source (elements over all data inputs) moved on the GPU
+ * @returns the table entry
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { movement } from "./executor_ops_default.ts";
+ * import type { GpuOpContext } from "./executor_op_types.ts";
+ * // A source over the limit is declined before anything is uploaded.
+ * const ctx = { inputCount: 2, dims: (i: number) => (i === 0 ? [4, 8] : [2]) } as unknown as GpuOpContext;
+ * assertEquals(await movement("Reshape", 16)(ctx), { fallback: "a 32-element source (limit 16)" });
+ * ```
  */
-export function movement(opType: string): GpuOp {
+export function movement(opType: string, maxSource = MAX_GATHER_SOURCE): GpuOp {
   return async (ctx) => {
     if (opType === "Resize" && ctx.attrs.string("mode", "nearest") !== "nearest") {
       return notCovered(`Resize mode "${ctx.attrs.string("mode")}" (the GPU moves data; nearest only)`);
