@@ -87,9 +87,7 @@ export function movement(opType: string, maxSource = MAX_GATHER_SOURCE): GpuOp {
     // LM's embedding read by Gather) stays on the CPU.
     let total = 0;
     for (let i = 0; i < nData; i++) total += (ctx.dims(i) ?? []).reduce((p, q) => p * q, 1);
-    if (total > MAX_GATHER_SOURCE) {
-      return notCovered(`a ${total}-element source (limit ${MAX_GATHER_SOURCE})`);
-    }
+    if (total > maxSource) return notCovered(`a ${total}-element source (limit ${maxSource})`);
     const data: DeviceTensor[] = [];
     for (let i = 0; i < nData; i++) {
       const d = await ctx.device(i);
