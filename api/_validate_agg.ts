@@ -9,8 +9,8 @@ import type { NodeRecord } from "../kernels/executor.ts";
 export interface OpAgreement {
   /** Op type (`domain.op` outside the default domain). */
   op: string;
-  /** `kernel`: must run on the GPU; `shape` / `float`: CPU by design (shape arithmetic, float ops). */
-  role: "kernel" | "shape" | "float";
+  /** `kernel`: must run on the GPU; `shape` / `float`: CPU by design (shape arithmetic, float ops); `control`: If/Loop/Scan. */
+  role: "kernel" | "shape" | "float" | "control";
   /** Node executions (nodes x samples). */
   runs: number;
   /** Of those, run by a GPU kernel. */

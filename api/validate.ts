@@ -251,7 +251,12 @@ export async function validate(
     for (let i = 0; i < samples; i++) feedsList.push(randomFeeds(m, (options.seed ?? 1) + i));
   }
   const refNames = new Set<string>();
-  if (ref) { for (const n of ref.graph.nodes) for (const v of n.outputs) if (v.name) refNames.add(v.name); }
+  // (values inside If/Loop/Scan bodies too: compared at their last execution)
+  if (ref) {
+    for (const g of [ref.graph, ...ref.graph.subgraphs()]) {
+      for (const n of g.nodes) for (const v of n.outputs) if (v.name) refNames.add(v.name);
+    }
+  }
   const table = new OpTable();
   const layerAcc = new Map<string, { op: string; p: Pooled }>();
   const outAcc = new Map<string, { p: Pooled; top1: number | null }>();

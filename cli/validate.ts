@@ -54,7 +54,11 @@ export function formatValidate(model: string, r: ValidateReport): string {
     lines.push(
       "",
       `Only on the CPU, by design: ${
-        byDesign.map((o) => `${o.op} x${o.runs} (${o.role === "shape" ? "shape arithmetic" : "float op"})`)
+        byDesign.map((o) =>
+          `${o.op} x${o.runs} (${
+            o.role === "shape" ? "shape arithmetic" : o.role === "control" ? "control flow" : "float op"
+          })`
+        )
           .join(
             ", ",
           )

@@ -17,7 +17,8 @@
  * @module
  */
 
-import type { Model, Value } from "../onnx/ir.ts";
+import type { Graph, Model, Value } from "../onnx/ir.ts";
+import { controlFlow, driveAsync, isControlFlow } from "../onnx/evaluate/control_flow.ts";
 import { dtypeName, isFloatType, isIntegerType, type Tensor } from "../onnx/tensor.ts";
 import { getOp } from "../onnx/evaluate/registry.ts";
 // The shiftkit ops' CPU kernels register themselves in the evaluator when imported.
@@ -36,8 +37,11 @@ export interface NodeRecord {
   op: string;
   /** Where it ran. */
   device: "gpu" | "cpu";
-  /** `kernel` nodes must run on the GPU; `shape` and `float` nodes run on the CPU by design. */
-  role: "kernel" | "shape" | "float";
+  /**
+   * `kernel` nodes must run on the GPU; `shape` and `float` nodes run on the CPU by design; `control` is an
+   * If/Loop/Scan whose body nodes are recorded (and placed) one by one before it.
+   */
+  role: "kernel" | "shape" | "float" | "control";
   /** Why a `kernel` node ran on the CPU (absent when it ran on the GPU or is not a kernel node). */
   fallback?: string;
   /** For a compared node with float outputs: the tolerance rule of its spec. */
@@ -181,146 +185,163 @@ export async function executeModel(
     return s.host;
   };
   const records: NodeRecord[] = [];
-  for (const [index, node] of graph.nodes.entries()) {
-    const name = node.name || `${node.opType}#${index}`;
-    const ctxOpset = opsetOf(node.domain);
-    const inputSlots = node.inputs.map((v) => (v ? slotOf(v, name) : undefined));
-    const hostInputs = () => Promise.all(inputSlots.map((s) => (s ? hostOf(s) : undefined)));
-    const record: NodeRecord = {
-      node: name,
-      op: opLabel(node.domain, node.opType),
-      device: "cpu",
-      role: "kernel",
-      integer: false,
-      maxAbsDiff: 0,
-      exact: true,
-      withinTolerance: true,
-      compared: false,
-    };
-    const inputTypes = inputSlots.map((s) => (s ? (s.host ?? s.device)!.dtype : undefined));
-    if (SHAPE_OPS.has(node.opType) && node.domain === "" || !inputTypes.some(isWord)) record.role = "shape";
-    let outs: Slot[] | null = null;
-    let uncovered: string | undefined;
-    const gpuOp = record.role === "kernel" ? gpuOpFor(node.domain, node.opType) : undefined;
-    if (gpuOp) {
-      const ctx: GpuOpContext = {
-        scope,
-        attrs: node.a,
-        opset: ctxOpset,
-        inputCount: node.inputs.length,
-        numOutputs: node.outputs.length,
-        dims: (i) => {
-          const s = inputSlots[i];
-          return s ? (s.host ?? s.device)!.dims : undefined;
-        },
-        device(i) {
-          const s = inputSlots[i];
-          if (!s) return Promise.resolve(undefined);
-          if (!s.device) {
-            if (!isWordType(s.host!.dtype)) {
-              throw new NotCoveredError(
-                `input ${i} is ${dtypeName(s.host!.dtype)}, which the GPU does not hold`,
-              );
-            }
-            s.device = upload(scope, s.host!);
-          }
-          return Promise.resolve(s.device);
-        },
-        host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
+  // One slot map for the main graph and every body: Values are unique objects, so a body reads outer-scope
+  // values by reference, and each iteration's body values overwrite the previous iteration's.
+  const runGraph = async (g: Graph): Promise<void> => {
+    for (const [index, node] of g.nodes.entries()) {
+      const name = node.name || `${node.opType}#${index}`;
+      const ctxOpset = opsetOf(node.domain);
+      const inputSlots = node.inputs.map((v) => (v ? slotOf(v, name) : undefined));
+      const hostInputs = () => Promise.all(inputSlots.map((s) => (s ? hostOf(s) : undefined)));
+      const record: NodeRecord = {
+        node: name,
+        op: opLabel(node.domain, node.opType),
+        device: "cpu",
+        role: "kernel",
+        integer: false,
+        maxAbsDiff: 0,
+        exact: true,
+        withinTolerance: true,
+        compared: false,
       };
-      let res;
-      try {
-        res = await gpuOp(ctx);
-      } catch (e) {
-        if (!(e instanceof NotCoveredError)) {
-          throw new Error(`GPU kernel of ${record.op} node "${name}" failed: ${(e as Error).message}`, {
-            cause: e,
-          });
-        }
-        res = { fallback: e.message };
-      }
-      if ("fallback" in res) {
-        // A default-domain op on float inputs that only has an integer kernel (Add, Mul, Cast...) is a float
-        // op: CPU by design, like the float rest of a QDQ model. Everything else is a fallback.
-        const floatOp = (node.domain === "" || node.domain === "ai.onnx") &&
-          inputTypes.every((t) => t === undefined || !isWord(t) || isFloatType(t));
-        uncovered = `form not covered by the GPU kernel: ${res.fallback}`;
-        if (!floatOp) record.fallback = uncovered;
-        else record.role = "float";
-      } else {
-        if (res.run) gpu.device.queue.submit([res.run()]);
-        outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
-        record.device = "gpu";
-      }
-    }
-    if (!outs || compare && record.device === "gpu") {
-      const kernel = (() => {
+      const inputTypes = inputSlots.map((s) => (s ? (s.host ?? s.device)!.dtype : undefined));
+      if (SHAPE_OPS.has(node.opType) && node.domain === "" || !inputTypes.some(isWord)) record.role = "shape";
+      let outs: Slot[] | null = null;
+      let uncovered: string | undefined;
+      const flow = isControlFlow(node);
+      if (flow) record.role = "control";
+      const gpuOp = record.role === "kernel" ? gpuOpFor(node.domain, node.opType) : undefined;
+      if (flow) {
+        // If/Loop/Scan: the bodies' nodes run here, op by op (GPU where a kernel exists), recorded before it
+        const cf = controlFlow(node, await hostInputs(), ctxOpset);
+        const res = await driveAsync(cf, async ({ graph: body, inputs }) => {
+          body.inputs.forEach((v, i) => slots.set(v, { host: inputs[i]! }));
+          await runGraph(body);
+          return await Promise.all(body.outputs.map((v) => hostOf(slotOf(v, `${name} body output`))));
+        });
+        outs = res.map((t) => ({ host: t }));
+        record.note = "control flow: its body nodes are listed before it";
+      } else if (gpuOp) {
+        const ctx: GpuOpContext = {
+          scope,
+          attrs: node.a,
+          opset: ctxOpset,
+          inputCount: node.inputs.length,
+          numOutputs: node.outputs.length,
+          dims: (i) => {
+            const s = inputSlots[i];
+            return s ? (s.host ?? s.device)!.dims : undefined;
+          },
+          device(i) {
+            const s = inputSlots[i];
+            if (!s) return Promise.resolve(undefined);
+            if (!s.device) {
+              if (!isWordType(s.host!.dtype)) {
+                throw new NotCoveredError(
+                  `input ${i} is ${dtypeName(s.host!.dtype)}, which the GPU does not hold`,
+                );
+              }
+              s.device = upload(scope, s.host!);
+            }
+            return Promise.resolve(s.device);
+          },
+          host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
+        };
+        let res;
         try {
-          return getOp(node.domain, node.opType);
+          res = await gpuOp(ctx);
         } catch (e) {
-          if (outs) return null; // GPU result stands; nothing to compare with
-          throw e;
-        }
-      })();
-      if (kernel) {
-        let cpu: Tensor[];
-        const inputs = await hostInputs();
-        try {
-          cpu = kernel(inputs, node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
-        } catch (e) {
-          throw new (e instanceof RangeError ? RangeError : TypeError)(
-            `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
-            { cause: e },
-          );
-        }
-        if (!outs) {
-          outs = cpu.map((t) => ({ host: t }));
-        } else {
-          record.compared = true;
-          let tol: { bound: Float64Array | number; rule: string } | null = null;
-          for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
-            const mine = await hostOf(outs[i]!);
-            const float = !isIntegerType(cpu[i]!.dtype);
-            if (float && !tol) tol = floatTolerance(record.op, inputs, node.a, ctxOpset);
-            const c = compareTensors(mine, cpu[i]!, float ? tol!.bound : 0);
-            record.exact &&= c.exact;
-            record.withinTolerance &&= c.within;
-            record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
+          if (!(e instanceof NotCoveredError)) {
+            throw new Error(`GPU kernel of ${record.op} node "${name}" failed: ${(e as Error).message}`, {
+              cause: e,
+            });
           }
-          if (tol) record.tolerance = tol.rule;
+          res = { fallback: e.message };
         }
-      } else {
-        record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
-        record.maxAbsDiff = NaN;
+        if ("fallback" in res) {
+          // A default-domain op on float inputs that only has an integer kernel (Add, Mul, Cast...) is a float
+          // op: CPU by design, like the float rest of a QDQ model. Everything else is a fallback.
+          const floatOp = (node.domain === "" || node.domain === "ai.onnx") &&
+            inputTypes.every((t) => t === undefined || !isWord(t) || isFloatType(t));
+          uncovered = `form not covered by the GPU kernel: ${res.fallback}`;
+          if (!floatOp) record.fallback = uncovered;
+          else record.role = "float";
+        } else {
+          if (res.run) gpu.device.queue.submit([res.run()]);
+          outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
+          record.device = "gpu";
+        }
       }
+      if (!outs || compare && record.device === "gpu") {
+        const kernel = (() => {
+          try {
+            return getOp(node.domain, node.opType);
+          } catch (e) {
+            if (outs) return null; // GPU result stands; nothing to compare with
+            throw e;
+          }
+        })();
+        if (kernel) {
+          let cpu: Tensor[];
+          const inputs = await hostInputs();
+          try {
+            cpu = kernel(inputs, node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
+          } catch (e) {
+            throw new (e instanceof RangeError ? RangeError : TypeError)(
+              `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
+              { cause: e },
+            );
+          }
+          if (!outs) {
+            outs = cpu.map((t) => ({ host: t }));
+          } else {
+            record.compared = true;
+            let tol: { bound: Float64Array | number; rule: string } | null = null;
+            for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
+              const mine = await hostOf(outs[i]!);
+              const float = !isIntegerType(cpu[i]!.dtype);
+              if (float && !tol) tol = floatTolerance(record.op, inputs, node.a, ctxOpset);
+              const c = compareTensors(mine, cpu[i]!, float ? tol!.bound : 0);
+              record.exact &&= c.exact;
+              record.withinTolerance &&= c.within;
+              record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
+            }
+            if (tol) record.tolerance = tol.rule;
+          }
+        } else {
+          record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
+          record.maxAbsDiff = NaN;
+        }
+      }
+      if (!outs) throw new TypeError(`Cannot execute node "${name}": no kernel produced its outputs`);
+      const produced = outs;
+      if (produced.length > 0) {
+        const first = produced[0]!;
+        const dtype = (first.host ?? first.device)!.dtype;
+        record.integer = isIntegerType(dtype);
+        if (record.role === "float" && !isFloatType(dtype)) {
+          record.role = "kernel"; // float inputs, integer output (e.g. a Cast to int8): an integer op
+          record.fallback = uncovered ?? `no GPU kernel for ${record.op}`;
+        }
+        if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
+          if (isFloatType(dtype)) record.role = "float";
+          else record.fallback = `no GPU kernel for ${record.op}`;
+        }
+      }
+      node.outputs.forEach((v, i) => {
+        const s = produced[i];
+        if (!s || v.name === "") return;
+        slots.set(v, s);
+      });
+      if (options.onValue) {
+        for (const [i, v] of node.outputs.entries()) {
+          if (produced[i] && v.name !== "") options.onValue(v, await hostOf(produced[i]!));
+        }
+      }
+      records.push(record);
     }
-    if (!outs) throw new TypeError(`Cannot execute node "${name}": no kernel produced its outputs`);
-    const produced = outs;
-    if (produced.length > 0) {
-      const first = produced[0]!;
-      const dtype = (first.host ?? first.device)!.dtype;
-      record.integer = isIntegerType(dtype);
-      if (record.role === "float" && !isFloatType(dtype)) {
-        record.role = "kernel"; // float inputs, integer output (e.g. a Cast to int8): an integer op
-        record.fallback = uncovered ?? `no GPU kernel for ${record.op}`;
-      }
-      if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
-        if (isFloatType(dtype)) record.role = "float";
-        else record.fallback = `no GPU kernel for ${record.op}`;
-      }
-    }
-    node.outputs.forEach((v, i) => {
-      const s = produced[i];
-      if (!s || v.name === "") return;
-      slots.set(v, s);
-    });
-    if (options.onValue) {
-      for (const [i, v] of node.outputs.entries()) {
-        if (produced[i] && v.name !== "") options.onValue(v, await hostOf(produced[i]!));
-      }
-    }
-    records.push(record);
-  }
+  };
+  await runGraph(graph);
   const outputs: Record<string, Tensor> = {};
   for (const v of graph.outputs) outputs[v.name] = await hostOf(slotOf(v, "graph output"));
   return { outputs, records, adapter: gpu.description };

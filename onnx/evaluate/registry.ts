@@ -20,6 +20,7 @@ import { sliceOps } from "./ops/slice.ts";
 import { gatherOps } from "./ops/gather.ts";
 import { resizeOps } from "./ops/resize.ts";
 import { quantOps } from "./ops/quant.ts";
+import { rnnOps } from "./ops/rnn.ts";
 
 /** What a kernel knows about the node it runs besides inputs and attributes. */
 export interface OpContext {
@@ -120,6 +121,7 @@ for (
     gatherOps,
     resizeOps,
     quantOps,
+    rnnOps,
   ]
 ) {
   for (const [opType, kernel] of Object.entries(table)) registerOp("", opType, kernel);
