@@ -152,3 +152,4 @@ export type {
   WeightOnlyStats,
 } from "./passes/weightonly/mod.ts";
 export type { MatMulNBitsPacked } from "./quant/matmul_nbits.ts";
+export type { LayerSqnr } from "./passes/intvit/integer_only_sqnr.ts";
