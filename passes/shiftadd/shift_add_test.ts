@@ -179,15 +179,15 @@ Deno.test("shift-add: validity — emitted size is about bits/32 of the float we
   const m = tinyLm();
   const { stats } = await convert(m, { bits: 2, groupSize: 0 });
   const size = encodeModel(m).length;
-  // planes: q·N·ceil(K/8) bytes; alphas: q·N·G·(T + 1) bytes, G = 1 here.
-  const expect = stats.layers.reduce((a, l) => a + 2 * l.n * (Math.ceil(l.k / 8) + 4), 0);
+  // planes: q·N·ceil(K/8) bytes; alphas: q·N·G·2 bytes (16 bits at T = 3), G = 1 here.
+  const expect = stats.layers.reduce((a, l) => a + 2 * l.n * (Math.ceil(l.k / 8) + 2), 0);
   assertEquals(stats.packedBytes, expect);
   assertEquals(stats.floatBytes, 4 * (32 * 24 * 2 + 24 * 40 + 40 * 16));
-  // Besides the packed tensors the file gains the function body (~2 kB) and 12 initializer headers.
+  // Besides the packed tensors the file gains the function body (~4.5 kB) and 12 initializer headers.
   const overhead = size - (floatSize - stats.floatBytes + stats.packedBytes);
-  assert(overhead > 0 && overhead < 4096, `overhead ${overhead} bytes`);
-  // 2/32 of the float bytes, plus 4 alpha bytes per plane and output (K is only 24..40 here).
-  assertLess(stats.packedBytes / stats.floatBytes, 2 / 32 + 0.07);
+  assert(overhead > 0 && overhead < 6144, `overhead ${overhead} bytes`);
+  // 2/32 of the float bytes, plus 2 alpha bytes per plane and output (K is only 24..40 here).
+  assertLess(stats.packedBytes / stats.floatBytes, 2 / 32 + 0.035);
   await runOrt(m, { x: activations(2, 1, 32) });
 });
 

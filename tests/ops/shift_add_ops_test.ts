@@ -57,7 +57,7 @@ function tensorOf(c: TensorCase): Tensor {
   return makeTensor(dtype, c.dims, data);
 }
 
-const INPUTS = ["X", "planes", "alpha_exp", "alpha_sign"] as const;
+const INPUTS = ["X", "planes", "alpha_exp", "alpha_terms"] as const;
 
 /** One ShiftAddMatMul node; X is a graph input, the weights initializers; the function is attached. */
 function oneNodeModel(c: Case): Model {
@@ -87,7 +87,7 @@ Deno.test("ShiftAddMatMul.json: header, and cases cover both modes, padding and 
   assert(doc.cases.length >= 6);
   assertEquals(new Set(doc.cases.map((c) => c.attributes.mode)), new Set(["accuracy", "latency"]));
   assert(doc.cases.some((c) => c.inputs.X!.dims.at(-1)! % 8 !== 0));
-  assert(doc.cases.some((c) => c.inputs.alpha_sign!.dims[2]! > 1));
+  assert(doc.cases.some((c) => c.inputs.alpha_exp!.dims[2]! > 1));
 });
 
 for (const c of doc.cases) {
