@@ -12,10 +12,10 @@
  * `transB = 1`, `alpha` becomes a Mul and `beta · C` an Add after the ShiftAddMatMul.
  * @module
  */
-import { type Attribute, intAttr, intsAttr, stringAttr } from "../../onnx/attributes.ts";
+import { type Attribute, intAttr, stringAttr } from "../../onnx/attributes.ts";
 import { ensureFunction } from "../../onnx/function_builder.ts";
 import { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
-import type { FunctionDef, Graph, Model, Node, Value } from "../../onnx/ir.ts";
+import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
