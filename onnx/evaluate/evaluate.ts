@@ -8,6 +8,7 @@ import type { Graph, Model, Value } from "../ir.ts";
 import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
+import type { PackCache } from "./ops/_gemm.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -23,6 +24,34 @@ export interface EvaluateOptions {
    * @default {undefined}
    */
   onValue?: (value: Value, tensor: Tensor) => void;
+  /**
+   * Keep work that depends only on constants (packed MatMul / Gemm weights) across evaluations of the same
+   * model: pass the same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data
+   * changes; create a new cache after modifying weights. Without it every call packs its weights again.
+   * @default {undefined}
+   */
+  cache?: EvaluationCache;
+}
+
+/** Constant-derived data reused across evaluations (see `EvaluateOptions.cache`). */
+export interface EvaluationCache {
+  /** Packed constant GEMM operands. */
+  readonly packed: PackCache;
+}
+
+/**
+ * A new, empty {@linkcode EvaluationCache}.
+ *
+ * @returns the cache
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { createEvaluationCache } from "./evaluate.ts";
+ * assert(createEvaluationCache().packed instanceof WeakMap);
+ * ```
+ */
+export function createEvaluationCache(): EvaluationCache {
+  return { packed: new WeakMap() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -61,6 +90,7 @@ export function evaluateGraph(
   options: EvaluateOptions = {},
 ): Record<string, Tensor> {
   const opsets = options.opsets ?? new Map([["", 21]]);
+  const packCache = options.cache?.packed;
   const live = new Map<Value, Tensor>();
   for (const v of graph.inputs) {
     const t = feeds[v.name] ?? v.const;
@@ -85,7 +115,11 @@ export function evaluateGraph(
       return t;
     });
     const kernel = getOp(node.domain, node.opType);
-    const ctx = { opset: opsetOf(opsets, node.domain), numOutputs: node.outputs.length };
+    const ctx = {
+      opset: opsetOf(opsets, node.domain),
+      numOutputs: node.outputs.length,
+      ...(packCache ? { packCache, constInputs: node.inputs.map((v) => v?.isConst === true) } : {}),
+    };
     let outs: Tensor[];
     try {
       outs = kernel(inputs, node.a, ctx);

@@ -43,6 +43,23 @@ export function packB(b: View, K: number, N: number): PackedB {
   return { data: out, K, N };
 }
 
+/**
+ * Packed B operands kept across evaluations, by source array and view. Only constant operands (initializers)
+ * go in: the cache is valid as long as their data is not modified (see `EvaluateOptions.cache`).
+ */
+export type PackCache = WeakMap<Float32Array, Map<string, PackedB>>;
+
+/** {@link packB} through a cache (plain packB when `cache` is undefined). */
+export function packBCached(cache: PackCache | undefined, b: View, K: number, N: number): PackedB {
+  if (!cache) return packB(b, K, N);
+  let byView = cache.get(b.data);
+  if (!byView) cache.set(b.data, byView = new Map());
+  const key = `${b.off},${b.rs},${b.cs},${K},${N}`;
+  let p = byView.get(key);
+  if (!p) byView.set(key, p = packB(b, K, N));
+  return p;
+}
+
 const MC = 64; // rows per block of packed A
 
 /**
