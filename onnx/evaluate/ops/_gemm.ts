@@ -3,14 +3,14 @@
  * Both operands are packed into 4-wide panels of doubles (any strides, so transposes cost nothing extra) and
  * a 4x4 micro-kernel accumulates each output over the whole K in double precision, k = 0..K-1 in order,
  * rounding once to float32 on store (float32 products are exact in double, so the result is the correctly
- * ordered double sum, independent of the tiling). The micro-kernel is WebAssembly SIMD (`_gemm_wasm.ts`,
+ * ordered double sum, independent of the tiling). The micro-kernel is WebAssembly SIMD (`quant/wasm_gemm.ts`,
  * f64x2 lanes) where available and the same arithmetic in JavaScript otherwise; both give identical bits.
  * With WebAssembly, B is processed in column blocks of about 256 KiB so a block stays in cache while every
  * A panel passes over it; in JavaScript, rows are processed in blocks so a block of packed A stays in cache
  * while every B panel streams past it.
  * @module
  */
-import { wasmGemm, wasmHeap } from "./_gemm_wasm.ts";
+import { wasmGemm, wasmHeap } from "../../../quant/wasm_gemm.ts";
 
 /** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
 export interface View {
