@@ -323,8 +323,17 @@ export function fitBcq(w: ArrayLike<number>, options: BcqFitOptions = {}): BcqFi
     const fit = refine(leastSquaresAlphas(w, codes, q, alphas));
     history[round] = fit.error;
     if (fit.error < best.error) best = fit;
+    // A round whose codes and alphas equal its inputs is a fixed point: every later round would repeat it
+    // exactly (same inputs, same arithmetic), so stop with the same result and history.
+    let fixed = true;
+    for (let i = 0; i < q && fixed; i++) fixed = fit.alphas[i] === alphas[i];
+    for (let j = 0; j < n && fixed; j++) fixed = fit.codes[j] === codes[j];
     codes = fit.codes;
     alphas.set(fit.alphas);
+    if (fixed) {
+      history.fill(fit.error, round + 1);
+      break;
+    }
   }
   return best;
 }

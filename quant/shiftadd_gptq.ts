@@ -19,7 +19,11 @@
  */
 
 import { type BcqLevels, bcqLevels, fitBcq, nearestLevel, POT_EXP_NONE } from "./bcq.ts";
+import { GramAccumulator } from "./gram.ts";
 import { choleskyInverseUpper } from "./linalg.ts";
+
+/** Factorizations of Hessians by array identity (see `ShiftAddGptqOptions.cache`). */
+export type HessianCache = WeakMap<Float64Array, Map<string, { u: Float64Array; perm: Int32Array }>>;
 
 /** A dense row-major matrix. */
 export interface WeightMatrix {
@@ -76,6 +80,13 @@ export interface ShiftAddGptqOptions {
    * @default {20}
    */
   rounds?: number;
+  /**
+   * Reuse the damped inverse-Hessian factor (and act-order permutation) across layers that share one
+   * `hessian` array (q/k/v projections read the same input): pass the same cache to each call. The hessian
+   * arrays must not be modified while the cache lives.
+   * @default {undefined}
+   */
+  cache?: HessianCache;
   /**
    * Signed power-of-two terms per alpha.
    * @default {3}
@@ -198,29 +209,27 @@ export function quantizeShiftAdd(
   const w = Float64Array.from(weight.data);
   let dead = 0;
   let u: Float64Array | null = null;
-  let perm = Int32Array.from({ length: K }, (_, i) => i);
+  let perm: Int32Array = Int32Array.from({ length: K }, (_, i) => i);
   if (objective === "output") {
-    const h = Float64Array.from(hessian!);
-    let meanDiag = 0;
+    const key = `${damp},${options.actOrder === true}`;
+    const hit = options.cache?.get(hessian!)?.get(key);
+    const h = hessian!;
     for (let k = 0; k < K; k++) {
       if (h[k * K + k] === 0) {
-        h[k * K + k] = 1;
         w.fill(0, k * N, (k + 1) * N);
         dead++;
       }
-      meanDiag += h[k * K + k]! / K;
     }
-    for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
-    if (options.actOrder) {
-      // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
-      perm = Int32Array.from(
-        Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
-      );
-      const hp = new Float64Array(K * K);
-      for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[perm[i]! * K + perm[j]!]!;
-      u = choleskyInverseUpper(hp);
+    if (hit) {
+      u = hit.u;
+      perm = hit.perm;
     } else {
-      u = choleskyInverseUpper(h);
+      ({ u, perm } = dampedInverse(h, K, damp, options.actOrder === true));
+      if (options.cache) {
+        let m = options.cache.get(h);
+        if (!m) options.cache.set(h, m = new Map());
+        m.set(key, { u, perm });
+      }
     }
   }
 
@@ -341,8 +350,8 @@ function errorStats(
 }
 
 /**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as Σ_{k,j} H[k,j] <row k, row j> over the lower triangle
- * of the symmetric H (off-diagonal terms doubled); both in one pass over H.
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
+ * Gram accumulator (its WASM SIMD kernel) over the N columns of M.
  */
 function quadTraces(
   h: Float64Array,
@@ -351,22 +360,44 @@ function quadTraces(
   K: number,
   N: number,
 ): [number, number] {
-  let se = 0, sw = 0;
+  const trace = (m: Float64Array) => {
+    const cols = new Float64Array(N * K); // Mᵀ, row-major: column n of M is row n
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cols[n * K + k] = m[k * N + n]!;
+    const g = new GramAccumulator(K);
+    g.add(cols, N);
+    const mm = g.mean(); // M Mᵀ / N
+    let t = 0;
+    for (let i = 0; i < K * K; i++) t += h[i]! * mm[i]!;
+    return t * N;
+  };
+  return [trace(e), trace(w)];
+}
+
+/**
+ * GPTQ's factor: dead features (`H[k,k] = 0`) get `H[k,k] = 1`, `damp · mean(diag H)` is added to the
+ * diagonal, features are permuted by `diag H` descending with act-order, then `U` = upper Cholesky factor
+ * of `H⁻¹`.
+ */
+function dampedInverse(
+  hessian: Float64Array,
+  K: number,
+  damp: number,
+  actOrder: boolean,
+): { u: Float64Array; perm: Int32Array } {
+  const h = Float64Array.from(hessian);
+  let meanDiag = 0;
   for (let k = 0; k < K; k++) {
-    const rk = k * N;
-    for (let j = 0; j <= k; j++) {
-      const c = h[k * K + j]!;
-      if (c === 0) continue;
-      const rj = j * N;
-      let de = 0, dw = 0;
-      for (let n = 0; n < N; n++) {
-        de += e[rk + n]! * e[rj + n]!;
-        dw += w[rk + n]! * w[rj + n]!;
-      }
-      const f = j === k ? c : 2 * c;
-      se += f * de;
-      sw += f * dw;
-    }
+    if (h[k * K + k] === 0) h[k * K + k] = 1;
+    meanDiag += h[k * K + k]! / K;
   }
-  return [se, sw];
+  for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
+  let perm = Int32Array.from({ length: K }, (_, i) => i);
+  if (!actOrder) return { u: choleskyInverseUpper(h), perm };
+  // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
+  perm = Int32Array.from(
+    Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
+  );
+  const hp = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[perm[i]! * K + perm[j]!]!;
+  return { u: choleskyInverseUpper(hp), perm };
 }

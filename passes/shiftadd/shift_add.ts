@@ -20,7 +20,7 @@ import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
 import { GramAccumulator } from "../../quant/gram.ts";
-import { quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
+import { type HessianCache, quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
 import { packShiftAdd, shiftAddTermBytes } from "../../quant/shiftadd_pack.ts";
 import { weightInput } from "../qdq/insert_qdq.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
@@ -367,6 +367,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       }
 
       const mode = options.mode === "lat" ? "latency" : "accuracy";
+      const cache: HessianCache = new WeakMap(); // q/k/v share one H: factor it once
       const layers: ShiftAddLayerReport[] = [];
       const g = model.graph;
       for (let i = 0; i < targets.length; i++) {
@@ -382,6 +383,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           actOrder: options.actOrder ?? false,
           terms: options.terms ?? 3,
           damp,
+          cache,
         });
         const p = packShiftAdd(q);
         const G = q.groups;
