@@ -1,8 +1,8 @@
 /**
  * Conversion cost (issue 17, item 2): for every method on every repository model, the wall time of
- * `quantize()` (normalization, calibration, rewrite, verification: what `shiftkit quantize` does before it
- * writes the file) as a multiple of ONE float onnxruntime pass over the same calibration set (same samples,
- * batch 8, 2 intra-op threads: the settings the calibration runtime uses; session creation excluded).
+ * decoding the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
+ * result, as a multiple of ONE float onnxruntime pass over the same calibration set (a fresh session, then
+ * every sample in batches of 8 on 2 intra-op threads: the settings the calibration runtime uses).
  * Targets: QDQ <= 2x, OS+ <= 5x, DenseShift <= 5x, GPTQ and ShiftAdd <= 20x. The per-pass times (the
  * `ms` of each pipeline step, what `--verbose` prints) show where the time goes.
  *
@@ -27,9 +27,10 @@ const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
 
 /**
- * One float pass over the calibration set, seconds: the median of `passes` passes (the session is created
- * once, outside the timing). Measured again right before every conversion, so that the ratio compares
- * times taken under the same machine load (other jobs share the cores).
+ * One float pass over the calibration set, seconds: a fresh onnxruntime session (creation included, as
+ * for any user of the float model) run over every batch; the median of `passes` passes. Measured again
+ * right before every conversion, so that the ratio compares times taken under the same machine load
+ * (other jobs share the cores).
  */
 async function floatPass(
   file: Uint8Array,
@@ -37,15 +38,15 @@ async function floatPass(
   inputName: string,
   passes: number,
 ): Promise<{ s: number; n: number }> {
-  const rt = await OrtRuntime.create(file, { intraOpNumThreads: 2 });
   const src = await openDataSource(repo(calib), { inputName, ...(samples ? { maxSamples: samples } : {}) });
   const times: number[] = [];
   for (let r = 0; r < passes; r++) {
     const t0 = performance.now();
+    const rt = await OrtRuntime.create(file, { intraOpNumThreads: 2 });
     for await (const b of src.batches(8)) await rt.run(b);
     times.push((performance.now() - t0) / 1000);
+    await rt.release();
   }
-  await rt.release();
   return { s: median(times), n: src.count };
 }
 
