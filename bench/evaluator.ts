@@ -38,10 +38,17 @@ interface Case {
 
 const CASES: Case[] = [
   { name: "byte-lm-opt", model: "testdata/byte-lm-opt.onnx", data: "testdata/lm-eval.txt", batch: 1 },
+  { name: "byte-lm-llama", model: "testdata/byte-lm-llama.onnx", data: "testdata/lm-eval.txt", batch: 1 },
   {
     name: "segmenter-tiny",
     model: "testdata/segmenter-tiny.onnx",
     data: "testdata/segmenter-tiny-eval",
+    batch: 8,
+  },
+  {
+    name: "segmenter-base",
+    model: "testdata/segmenter-base.onnx",
+    data: "testdata/segmenter-base-eval",
     batch: 8,
   },
   {
