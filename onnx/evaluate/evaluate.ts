@@ -4,7 +4,7 @@
  * whole activation history.
  * @module
  */
-import type { Graph, Model, Value } from "../ir.ts";
+import type { Graph, Model, Node, Value } from "../ir.ts";
 import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
@@ -37,7 +37,23 @@ export interface EvaluateOptions {
 export interface EvaluationCache {
   /** Packed constant GEMM operands. */
   readonly packed: PackCache;
+  /** Outputs of nodes that depend on initializers only (a Transpose of a weight, a Constant node...). */
+  readonly folded: WeakMap<Node, Tensor[]>;
 }
+
+/** Ops whose outputs are not a function of their inputs, never folded. */
+const NOT_FOLDABLE = new Set([
+  "RandomNormal",
+  "RandomNormalLike",
+  "RandomUniform",
+  "RandomUniformLike",
+  "Multinomial",
+  "Bernoulli",
+  "Dropout",
+  "If",
+  "Loop",
+  "Scan",
+]);
 
 /**
  * A new, empty {@linkcode EvaluationCache}.
@@ -51,7 +67,7 @@ export interface EvaluationCache {
  * ```
  */
 export function createEvaluationCache(): EvaluationCache {
-  return { packed: new WeakMap() };
+  return { packed: new WeakMap(), folded: new WeakMap() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -90,7 +106,12 @@ export function evaluateGraph(
   options: EvaluateOptions = {},
 ): Record<string, Tensor> {
   const opsets = options.opsets ?? new Map([["", 21]]);
-  const packCache = options.cache?.packed;
+  const packCache = options.cache?.packed, folded = options.cache?.folded;
+  // With a cache, values computed from initializers alone are constant across calls: their nodes run once.
+  const constant = new Set<Value>();
+  if (folded) {
+    for (const v of graph.initializers) if (!(v.name in feeds)) constant.add(v);
+  }
   const live = new Map<Value, Tensor>();
   for (const v of graph.inputs) {
     const t = feeds[v.name] ?? v.const;
@@ -114,21 +135,29 @@ export function evaluateGraph(
       }
       return t;
     });
-    const kernel = getOp(node.domain, node.opType);
-    const ctx = {
-      opset: opsetOf(opsets, node.domain),
-      numOutputs: node.outputs.length,
-      ...(packCache ? { packCache, constInputs: node.inputs.map((v) => v?.isConst === true) } : {}),
-    };
-    let outs: Tensor[];
-    try {
-      outs = kernel(inputs, node.a, ctx);
-    } catch (e) {
-      throw new (e instanceof RangeError ? RangeError : TypeError)(
-        `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
-        { cause: e },
-      );
+    const foldable = folded !== undefined && node.domain === "" && !NOT_FOLDABLE.has(node.opType) &&
+      node.inputs.every((v) => !v || constant.has(v));
+    let outs = foldable ? folded.get(node) : undefined;
+    if (!outs) {
+      const kernel = getOp(node.domain, node.opType);
+      const ctx = {
+        opset: opsetOf(opsets, node.domain),
+        numOutputs: node.outputs.length,
+        ...(packCache
+          ? { packCache, constInputs: node.inputs.map((v) => v !== null && constant.has(v)) }
+          : {}),
+      };
+      try {
+        outs = kernel(inputs, node.a, ctx);
+      } catch (e) {
+        throw new (e instanceof RangeError ? RangeError : TypeError)(
+          `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      if (foldable) folded.set(node, outs);
     }
+    if (foldable) { for (const v of node.outputs) constant.add(v); }
     node.outputs.forEach((v, i) => {
       const t = outs[i];
       if (!t || v.name === "") return;

@@ -6,7 +6,7 @@
 import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../../tensor.ts";
 import type { OpContext, OpKernel } from "../registry.ts";
-import { gemm, type PackCache, packBCached, type PackedB } from "./_gemm.ts";
+import { gemm, packBCached, type PackCache, type PackedB } from "./_gemm.ts";
 import { broadcastOffsets, broadcastShapes, f32, req, shapeStr } from "./_util.ts";
 
 /** Float32 matrix product with numpy broadcasting. */
