@@ -100,13 +100,13 @@ Deno.test("evaluate with a cache: initializer-only nodes run once, a feed overri
   const g = new Graph("g");
   const x = g.value("x");
   g.inputs.push(x);
-  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [3, 2], new Float32Array([1, 2, 3, 4, 5, 6])));
+  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [2, 3], new Float32Array([1, 2, 3, 4, 5, 6])));
   g.inputs.push(w); // overridable by a feed
   const t = g.addNode("Transpose", [w], ["wt"]);
   const [y] = g.addNode("MatMul", [x, t.outputs[0]!], ["y"]).outputs;
   g.outputs.push(y!);
   const feedX = makeTensor(DataType.FLOAT, [1, 3], new Float32Array([1, 0, 1]));
-  const other = makeTensor(DataType.FLOAT, [3, 2], new Float32Array([0, 1, 0, 1, 0, 1]));
+  const other = makeTensor(DataType.FLOAT, [2, 3], new Float32Array([0, 1, 0, 1, 0, 1]));
   const cache = createEvaluationCache();
   const plain = evaluateGraph(g, { x: feedX }).y!.data;
   assertEquals(evaluateGraph(g, { x: feedX }, { cache }).y!.data, plain);
