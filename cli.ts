@@ -8,8 +8,9 @@
  * @module
  */
 import { parseArgs } from "./cli/args.ts";
-import { type Command, type FlagSpec, UsageError } from "./cli/command.ts";
+import { type Command, type FlagSpec, type ParsedArgs, UsageError } from "./cli/command.ts";
 import { COMMANDS } from "./cli/commands.ts";
+import { PROJECT_DIR, userDataPath, userDir, userPath } from "./cli/paths.ts";
 import { ProgressReporter } from "./cli/progress.ts";
 
 /** Flags every command accepts. */
@@ -23,14 +24,17 @@ const COMMON_FLAGS: readonly FlagSpec[] = [
 export interface CliIO {
   stdout(line: string): void;
   stderr(line: string): void;
-  /** Environment lookup (SHIFTKIT_DEBUG). */
+  /** Environment lookup (SHIFTKIT_DEBUG, INIT_CWD). */
   env(name: string): string | undefined;
+  /** The current folder. @default Deno.cwd() */
+  cwd?(): string;
 }
 
 const denoIO: CliIO = {
   stdout: (line) => console.log(line),
   stderr: (line) => console.error(line),
   env: (name) => Deno.env.get(name),
+  cwd: () => Deno.cwd(),
 };
 
 function toolHelp(): string {
@@ -69,12 +73,42 @@ function commandHelp(cmd: Command): string {
   ].join("\n");
 }
 
+/** A message on one line: every line of it kept, joined (onnxruntime and verify() causes span lines). */
+function oneLine(text: string): string {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l.length > 0).join(" | ");
+}
+
+/**
+ * The error as the user reads it: the whole message on one line (messages carry their cause's reason, as
+ * ModelIOError and OrtRuntime.create do); with SHIFTKIT_DEBUG=1 the stack traces and the causes.
+ */
 function errorText(e: unknown, debug: boolean): string {
-  if (!(e instanceof Error)) return String(e);
-  if (!debug) return e.message.split("\n")[0]!;
+  if (!(e instanceof Error)) return oneLine(String(e));
+  if (!debug) return oneLine(e.message);
   let text = e.stack ?? e.message;
   for (let c = e.cause; c instanceof Error; c = c.cause) text += `\nCaused by: ${c.stack ?? c.message}`;
   return text;
+}
+
+/** Resolve the path positionals and path flags of `cmd` against the folder the command was typed in. */
+async function resolvePaths(cmd: Command, parsed: ParsedArgs, io: CliIO): Promise<ParsedArgs> {
+  const cwd = io.cwd?.() ?? Deno.cwd();
+  const base = userDir(cwd, io.env("INIT_CWD"), PROJECT_DIR);
+  if (base === cwd) return parsed;
+  const flags = { ...parsed.flags };
+  for (const spec of cmd.flags) {
+    const v = flags[spec.name];
+    if (!spec.path || v === undefined || typeof v === "boolean") continue;
+    const one = (x: string | number) =>
+      spec.path === "data"
+        ? userDataPath(String(x), base, cwd)
+        : Promise.resolve(userPath(String(x), base, cwd));
+    flags[spec.name] = Array.isArray(v) ? await Promise.all(v.map(one)) : await one(v);
+  }
+  const positionals = cmd.positionals.paths
+    ? parsed.positionals.map((p) => userPath(p, base, cwd))
+    : parsed.positionals;
+  return { positionals, flags };
 }
 
 /**
@@ -113,7 +147,7 @@ export async function main(args: readonly string[], io: CliIO = denoIO): Promise
     const text = errorText(e, debug);
     io.stderr(`${prefix}: ${text}`);
     if (e instanceof UsageError) io.stderr(`Run 'shiftkit ${cmd ? `${cmd.name} ` : ""}--help' for usage.`);
-    if (wantJson) io.stdout(JSON.stringify({ ok: false, exitCode: 2, error: text.split("\n")[0] }));
+    if (wantJson) io.stdout(JSON.stringify({ ok: false, exitCode: 2, error: oneLine(text) }));
     return 2;
   };
   if (!cmd) {
@@ -125,15 +159,16 @@ export async function main(args: readonly string[], io: CliIO = denoIO): Promise
   const prefix = `shiftkit ${cmd.name}`;
   let reporter: ProgressReporter | undefined;
   try {
-    const parsed = parseArgs(args.slice(1), [...cmd.flags, ...COMMON_FLAGS]);
-    if (parsed.flags.help) {
+    const typed = parseArgs(args.slice(1), [...cmd.flags, ...COMMON_FLAGS]);
+    if (typed.flags.help) {
       io.stdout(commandHelp(cmd));
       return 0;
     }
-    const n = parsed.positionals.length;
+    const n = typed.positionals.length;
     const { names, min, max } = cmd.positionals;
     if (n < min) throw new UsageError(`missing ${names.slice(n, min).join(" ")}`);
-    if (n > max) throw new UsageError(`unexpected argument "${parsed.positionals[max]}"`);
+    if (n > max) throw new UsageError(`unexpected argument "${typed.positionals[max]}"`);
+    const parsed = await resolvePaths(cmd, typed, io);
     reporter = new ProgressReporter(parsed.flags.progress ? { bars: true } : {});
     const result = await cmd.run(parsed, { reporter, json: wantJson });
     reporter.finish();

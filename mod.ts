@@ -18,7 +18,16 @@
  * (`decodeModel`, `encodeModel`), `inspectModel`, `verify`, the pass pipeline and the passes.
  * @module
  */
-export { loadModel, type LoadOptions, ModelIOError, saveModel, type SaveOptions } from "./onnx/io.ts";
+export {
+  loadedFiles,
+  loadModel,
+  type LoadOptions,
+  ModelIOError,
+  saveModel,
+  type SaveOptions,
+  storedBytes,
+} from "./onnx/io.ts";
+export { DEFAULT_LIMITS, limit, LIMIT_ENV, type Limits } from "./onnx/limits.ts";
 export { decodeModel, encodeModel, NotOnnxError } from "./onnx/codec.ts";
 export {
   type Dim,
@@ -56,6 +65,16 @@ export { denseShiftPass } from "./passes/denseshift/mod.ts";
 export { integerOnlyPass } from "./passes/intvit/mod.ts";
 export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";
-export { type DataSource, openDataSource, textSource } from "./runtime/data.ts";
+export {
+  DATA_KINDS,
+  DataMismatchError,
+  type DataSource,
+  modelInputs,
+  openDataSource,
+  tensorSource,
+  textSource,
+} from "./runtime/data/mod.ts";
+export { NothingConvertedError, type SiteSummary } from "./api/sites.ts";
+export { InputModelError } from "./api/input_model.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";

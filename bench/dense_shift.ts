@@ -27,7 +27,7 @@ import { foldBatchNormPass } from "../passes/normalize/fold_batchnorm.ts";
 import { quantizeWeight, weightInput } from "../passes/qdq/insert_qdq.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";
-import { type DataSource, openDataSource } from "../runtime/data.ts";
+import { type DataSource, openDataSource } from "../runtime/data/mod.ts";
 import { CompareMeter, MapIoUMeter } from "../runtime/metrics.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import { loadModelFile, type ModelName, repoPath } from "../tests/_models.ts";

@@ -9,7 +9,9 @@
  * Run: deno run -A bench/dependencies.ts
  * @module
  */
-import onnxProto, { type onnx as OnnxProto } from "npm:onnx-proto@8.0.1";
+import onnxProto, { type onnx as OnnxProto } from "onnx-proto";
+// mathjs is measured here only, so it stays out of deno.json's import map (README "Dependencies").
+// deno-lint-ignore no-import-prefix
 import * as math from "npm:mathjs@15.2.0";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { ModelProtoDesc } from "../onnx/proto_schema.ts";

@@ -22,7 +22,7 @@ import { createEvaluationCache, evaluateModel } from "../onnx/evaluate/evaluate.
 import type { Model } from "../onnx/ir.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { relativeL2 } from "../quant/error_metrics.ts";
-import { type OpenDataOptions, openDataSource } from "../runtime/data.ts";
+import { type OpenDataOptions, openDataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 
 const ROOT = new URL("../", import.meta.url);

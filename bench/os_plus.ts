@@ -17,7 +17,7 @@ import { renderReport, type ReportSection } from "../passes/report/report.ts";
 import { isOp, Op } from "../onnx/ops.ts";
 import { sqnrDb } from "../quant/error_metrics.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";
-import { textSource } from "../runtime/data.ts";
+import { textSource } from "../runtime/data/mod.ts";
 import { BitsPerByteMeter } from "../runtime/metrics.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import { loadModelFile, type ModelName, repoPath } from "../tests/_models.ts";

@@ -15,7 +15,7 @@ import { qdqPass } from "../passes/qdq/insert_qdq.ts";
 import { osPlusPass } from "../passes/osplus/os_plus.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import { textSource } from "../runtime/data.ts";
+import { textSource } from "../runtime/data/mod.ts";
 import { BitsPerByteMeter } from "../runtime/metrics.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 

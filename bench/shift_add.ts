@@ -23,7 +23,7 @@ import {
 import { computeQParamsPerChannel } from "../quant/qparams.ts";
 import { fakeQuantize } from "../quant/quantize.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import { type TextSource, textSource } from "../runtime/data.ts";
+import { type TextSource, textSource } from "../runtime/data/mod.ts";
 import { BitsPerByteMeter } from "../runtime/metrics.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import { modelBytes, repoPath } from "../tests/_models.ts";

@@ -78,3 +78,18 @@ export function parseArgs(argv: readonly string[], flags: readonly FlagSpec[]): 
   }
   return { positionals, flags: out };
 }
+
+/**
+ * A flag value that must be a positive integer.
+ *
+ * @param v the parsed value
+ * @param flag the flag name, for the message
+ * @returns the integer
+ * @throws {UsageError} otherwise
+ */
+export function positiveInt(v: unknown, flag: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    throw new UsageError(`--${flag} must be a positive integer, got ${v}`);
+  }
+  return v;
+}

@@ -20,6 +20,11 @@ export interface FlagSpec {
   readonly help: string;
   /** Whether the flag may repeat (its value is then an array). @default false */
   readonly multiple?: boolean;
+  /**
+   * The value is a path the user typed ("file") or a DATA spec ("data"): cli.ts resolves it against the
+   * folder the command was typed in (cli/paths.ts) before the command runs. @default undefined (not a path)
+   */
+  readonly path?: "file" | "data";
 }
 
 /** Parsed command line of one command. */
@@ -59,7 +64,13 @@ export interface Command {
   /** Longer help text (paragraphs), shown by `shiftkit <name> --help`. */
   readonly description: string;
   /** Positional arguments: names for help and how many are required / allowed. */
-  readonly positionals: { readonly names: readonly string[]; readonly min: number; readonly max: number };
+  readonly positionals: {
+    readonly names: readonly string[];
+    readonly min: number;
+    readonly max: number;
+    /** Whether the positionals are file paths (resolved like path flags). @default false */
+    readonly paths?: boolean;
+  };
   /** Flags besides the common --json, --help and --progress. */
   readonly flags: readonly FlagSpec[];
   /** Run the command. Throw {@link UsageError} for bad usage; any other error is reported as bad input. */

@@ -4,7 +4,9 @@
  */
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { loadModel } from "../onnx/io.ts";
-import type { PresetName } from "../runtime/images.ts";
+import type { Preprocess } from "../runtime/images.ts";
+import { positiveInt } from "./args.ts";
+import { DATA_HELP } from "./data_help.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const TASKS: Task[] = ["lm", "ocr", "seg", "det", "cls", "compare"];
@@ -31,25 +33,39 @@ export const evalCommand: Command = {
     "thresholded at 0.3 against --reference; cls = 0/180 direction accuracy (and agreement with --reference);",
     "compare = per-output SQNR, cosine, top-1 agreement and max abs error against --reference.",
     "Bounds (exit 1 when missed): " + Object.keys(BOUNDS).map((b) => `--${b}`).join(" "),
+    DATA_HELP,
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
     { name: "task", type: "string", value: "T", help: `one of ${TASKS.join(", ")} (required)` },
-    { name: "data", type: "string", value: "DATA", help: "evaluation data (required)" },
+    { name: "data", type: "string", value: "DATA", path: "data", help: "evaluation data (required)" },
     {
       name: "reference",
       type: "string",
       value: "FLOAT_MODEL",
+      path: "file",
       help: "reference model (det, compare, cls agreement)",
     },
     {
       name: "keys",
       type: "string",
       value: "FILE",
+      path: "file",
       help: "ocr: PP-OCR dictionary (default: ppocr_keys_v1.txt)",
     },
-    { name: "preprocess", type: "string", value: "P", help: "image preset for image folders" },
+    {
+      name: "preprocess",
+      type: "string",
+      value: "P",
+      help: "image preprocessing: a preset or image:... (see DATA)",
+    },
     { name: "samples", type: "number", value: "N", help: "use only the first N samples" },
+    {
+      name: "batch-size",
+      type: "number",
+      value: "N",
+      help: "samples per model call where the model's batch axis is dynamic (default 8)",
+    },
     ...Object.keys(BOUNDS).map((name) => ({
       name,
       type: "number" as const,
@@ -70,8 +86,9 @@ export const evalCommand: Command = {
       data: String(f.data),
       ...(reference ? { reference } : {}),
       ...(f.keys !== undefined ? { keys: String(f.keys) } : {}),
-      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as PresetName } : {}),
+      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as Preprocess } : {}),
       ...(f.samples !== undefined ? { samples: Number(f.samples) } : {}),
+      ...(f["batch-size"] !== undefined ? { batchSize: positiveInt(f["batch-size"], "batch-size") } : {}),
       reporter: ctx.reporter,
     });
     const failed: string[] = [];

@@ -2,7 +2,7 @@
  * `shiftkit inspect MODEL [--json]`: what is in a model (see onnx/inspect.ts).
  * @module
  */
-import { loadModel } from "../onnx/io.ts";
+import { loadedFiles, loadModel } from "../onnx/io.ts";
 import { formatInspect, inspectModel } from "../onnx/inspect.ts";
 import type { Command } from "./command.ts";
 
@@ -18,17 +18,14 @@ export const inspectCommand: Command = {
     "live (initializers, Constant nodes, subgraphs, functions, external data); signs that the model is",
     "already quantized (QDQ nodes, integer ops, 8-/4-bit weights) or in fp16; inputs and outputs.",
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [],
   async run(args) {
     const path = args.positionals[0]!;
     const model = await loadModel(path);
-    let size: number | undefined;
-    try {
-      size = (await Deno.stat(path)).size;
-    } catch {
-      size = undefined;
-    }
+    // The model file plus its external data files: what the model takes on disk.
+    const files = loadedFiles(model);
+    const size = files && files.modelBytes + [...files.external.values()].reduce((a, b) => a + b, 0);
     const report = inspectModel(model, size === undefined ? {} : { bytes: size });
     return { text: `${path}\n\n${formatInspect(report)}`, json: { model: path, ...report } };
   },

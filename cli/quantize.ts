@@ -3,13 +3,16 @@
  * api/quantize.ts. Parses flags, calls the library, writes the model (atomically) and the optional report.
  * @module
  */
-import { loadModel, saveModel } from "../onnx/io.ts";
-import { type Method, METHODS, quantize } from "../api/quantize.ts";
-import type { PresetName } from "../runtime/images.ts";
+import { loadedFiles, loadModel, saveModel } from "../onnx/io.ts";
+import { type Method, METHODS, quantize, type QuantizeReport } from "../api/quantize.ts";
+import type { Preprocess } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
+import { positiveInt } from "./args.ts";
+import { DATA_HELP } from "./data_help.ts";
 import { type Command, UsageError } from "./command.ts";
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { writeQuantizeReport } from "./report.ts";
+import { pathClash } from "./_paths.ts";
 
 /** The metric a task is judged by. */
 function headlineMetric(m: Record<string, number>): string | undefined {
@@ -48,10 +51,24 @@ const COMMON_FLAGS = new Set([
   "report",
   "task",
   "data",
+  "batch-size",
+  "allow-no-sites",
+  "force",
 ]);
 
 function str(v: unknown): string | undefined {
   return v === undefined ? undefined : String(v);
+}
+
+/** The summary lines of what the method converted: a count, and the first three it left (all in --json). */
+function sitesLines(s: QuantizeReport["sites"]): string[] {
+  if (s.converted === 0) {
+    return [`WARNING: converted nothing (--allow-no-sites): ${s.skipped.slice(0, 3).join("; ")}`];
+  }
+  if (!s.counted || s.skipped.length === 0) return [];
+  const total = s.converted + s.skipped.length;
+  const more = s.skipped.length > 3 ? `; and ${s.skipped.length - 3} more (see --json)` : "";
+  return [`converted ${s.converted} of ${total} ${s.what}; left: ${s.skipped.slice(0, 3).join("; ")}${more}`];
 }
 
 /** The quantize command. */
@@ -63,26 +80,29 @@ export const quantizeCommand: Command = {
   description: [
     "Quantizes MODEL and writes OUT (written to a temporary file, then renamed: nothing half-written).",
     "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8.",
-    "DATA (calibration; never the evaluation set): a .npz/.npy of input tensors, a text file (byte-level LM),",
-    "a folder of images with --preprocess, or an eval-set prefix such as models/ocr-calib-sans.",
+    "A method that converts nothing exits 2 with the reason per candidate node (--allow-no-sites writes the",
+    "copy anyway); a partial conversion is listed in the summary and --json (sites).",
+    "--calib DATA is calibration data, never the evaluation set.",
+    DATA_HELP,
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
     {
       name: "output",
       short: "o",
       type: "string",
       value: "OUT",
+      path: "file",
       help: "where to write the quantized model (required)",
     },
     { name: "method", type: "string", value: "M", help: `one of ${METHODS.join(", ")} (required)` },
     { name: "bits", type: "string", value: "B", help: "bit setting (see above)" },
-    { name: "calib", type: "string", value: "DATA", help: "calibration data (required)" },
+    { name: "calib", type: "string", value: "DATA", path: "data", help: "calibration data (required)" },
     {
       name: "preprocess",
       type: "string",
       value: "P",
-      help: "image preset: ppocr-rec ppocr-det ppocr-cls segmenter imagenet pm1 raw255",
+      help: "image preprocessing: a preset or image:key=value,... (see DATA above)",
     },
     {
       name: "samples",
@@ -103,7 +123,18 @@ export const quantizeCommand: Command = {
       multiple: true,
       help: "node or output name to keep in float (repeatable)",
     },
-    { name: "report", type: "string", value: "FILE.html", help: "write a self-contained HTML report" },
+    {
+      name: "report",
+      type: "string",
+      value: "FILE.html",
+      path: "file",
+      help: "write a self-contained HTML report",
+    },
+    {
+      name: "force",
+      type: "boolean",
+      help: "let -o overwrite the input model or its external data (refused otherwise)",
+    },
     {
       name: "task",
       type: "string",
@@ -114,7 +145,19 @@ export const quantizeCommand: Command = {
       name: "data",
       type: "string",
       value: "DATA",
+      path: "data",
       help: "evaluation data for --task (never the calibration data)",
+    },
+    {
+      name: "batch-size",
+      type: "number",
+      value: "N",
+      help: "samples per calibration call where the model's batch axis is dynamic (default 8)",
+    },
+    {
+      name: "allow-no-sites",
+      type: "boolean",
+      help: "write the output even when the method converted nothing (default: exit 2)",
     },
     { name: "mode", type: "string", value: "acc|lat", help: "shiftadd: accuracy or latency alpha sharing" },
     {
@@ -199,10 +242,21 @@ export const quantizeCommand: Command = {
     }
     const modelPath = args.positionals[0]!;
     const model = await loadModel(modelPath);
+    const inputs: [string, string][] = [["the input model", modelPath]];
+    const dir = modelPath.includes("/") ? modelPath.slice(0, modelPath.lastIndexOf("/") + 1) : "";
+    for (const loc of loadedFiles(model)?.external.keys() ?? []) {
+      inputs.push(["its external data", dir + loc]);
+    }
+    const outputs: [string, string][] = [["-o", out], ["-o's external data", `${out}.data`]];
+    if (f.report !== undefined) outputs.push(["--report", String(f.report)]);
+    const clash = pathClash(outputs, f.force ? [] : inputs);
+    if (clash) throw new UsageError(`${clash}${f.force ? "" : " (pass --force to allow it)"}`);
     const task = f.task === undefined ? undefined : String(f.task) as Task;
     const reference = task ? await loadModel(modelPath) : undefined;
+    const batchSize = f["batch-size"] === undefined ? undefined : positiveInt(f["batch-size"], "batch-size");
     const score = async (m: typeof model) =>
       (await evaluate(m, {
+        ...(batchSize !== undefined ? { batchSize } : {}),
         task: task!,
         data: String(f.data),
         ...(reference && (task === "det" || task === "compare" || task === "cls") ? { reference } : {}),
@@ -213,10 +267,12 @@ export const quantizeCommand: Command = {
       method: method as Method,
       ...(f.bits !== undefined ? { bits: String(f.bits) } : {}),
       calib,
-      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as PresetName } : {}),
+      ...(f.preprocess !== undefined ? { preprocess: String(f.preprocess) as Preprocess } : {}),
       ...(f.samples !== undefined ? { samples: Number(f.samples) } : {}),
       ...(f.calibrator !== undefined ? { calibrator: String(f.calibrator) as CalibratorKind } : {}),
       exclude: ((f.exclude as string[] | undefined) ?? []).map(String),
+      ...(batchSize !== undefined ? { batchSize } : {}),
+      ...(f["allow-no-sites"] ? { allowNoSites: true } : {}),
       reporter: ctx.reporter,
       extra,
     });
@@ -239,6 +295,7 @@ export const quantizeCommand: Command = {
       `size: ${(report.sizeBefore / 1e6).toFixed(2)} MB -> ${(report.sizeAfter / 1e6).toFixed(2)} MB` +
       `  (${(report.sizeBefore / report.sizeAfter).toFixed(2)}x smaller)`,
       `calibration samples: ${report.calibrationSamples}; time ${(report.elapsedMs / 1000).toFixed(1)} s`,
+      ...sitesLines(report.sites),
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
       ...(metric
         ? [`${metric.task} ${metric.name}: ${metric.before.toFixed(4)} -> ${metric.after.toFixed(4)}`]

@@ -8,6 +8,7 @@
 import { validate, type ValidateReport } from "../api/validate.ts";
 import { GpuUnavailableError, gpuUnavailableReason } from "../kernels/gpu.ts";
 import { type Command, UsageError } from "./command.ts";
+import { DATA_HELP } from "./data_help.ts";
 
 function fmt(x: number, digits = 2): string {
   return Number.isFinite(x) ? x.toFixed(digits) : String(x);
@@ -83,20 +84,23 @@ export const validateCommand: Command = {
     "--reference where value names match, output agreement, and the adapter used.",
     "Inputs come from --data, or are random from the model's input types and shapes.",
     "Exit 1 on any integer mismatch, 2 when no WebGPU adapter exists.",
+    DATA_HELP,
   ].join("\n"),
-  positionals: { names: ["MODEL"], min: 1, max: 1 },
+  positionals: { names: ["MODEL"], min: 1, max: 1, paths: true },
   flags: [
     {
       name: "reference",
       type: "string",
       value: "FLOAT_MODEL",
+      path: "file",
       help: "the float model, for per-layer and output error",
     },
     {
       name: "data",
       type: "string",
       value: "DATA",
-      help: "inputs (.npz/.npy, text, image folder, models/<set>)",
+      path: "data",
+      help: "inputs (.npz/.npy, npz folder, text, image folder, models/<set>)",
     },
     { name: "samples", type: "number", value: "N", help: "samples to run (default 2)" },
   ],

@@ -2,17 +2,43 @@
  * The file-system adapter of onnx/io.ts: the only place model I/O touches `Deno.*`. Nothing here runs at
  * import time, so io.ts (and the browser bundle that imports it) loads without Deno; only path-based calls
  * need a file system.
+ *
+ * External data is read by range ({@link FileSystem.readRange}), never whole; writes go through a
+ * {@link FileWriter} that is fsync'ed before the file is renamed into place, and temporary files are removed
+ * when the process receives SIGINT or SIGTERM ({@link trackTemp}).
  * @module
  */
 
-/** The file operations model I/O needs. Tests inject failing ones to check atomic writes. */
+/** What {@link FileSystem.stat} reports about a path (symbolic links followed). */
+export interface FileFacts {
+  /** True for a regular file (not a directory, device, FIFO or socket). */
+  readonly isFile: boolean;
+  /** Size in bytes. */
+  readonly size: number;
+}
+
+/** A file being written: chunks appended in order, then {@link FileWriter.close} (fsync + close). */
+export interface FileWriter {
+  /** Append bytes. */
+  write(chunk: Uint8Array): void;
+  /** Flush to stable storage (fsync) and close. */
+  close(): void;
+  /** Close without syncing (after a failure). Idempotent. */
+  abort(): void;
+}
+
+/** The file operations model I/O needs. Tests inject failing or generating ones. */
 export interface FileSystem {
-  /** Whole file contents. */
+  /** Whole file contents (the `.onnx` or `.zip` file itself). */
   readFile(path: string): Promise<Uint8Array>;
-  /** Whole file contents, synchronously (external data is read while decoding). */
-  readFileSync(path: string): Uint8Array;
-  /** Create or truncate `path` and write `data`; must fail if the file exists when `createNew` is set. */
-  writeFile(path: string, data: Uint8Array, createNew: boolean): Promise<void>;
+  /** `length` bytes at `offset` (external data is read while decoding, so this is synchronous). */
+  readRange(path: string, offset: number, length: number): Uint8Array;
+  /** Type and size of the file at `path`, following symbolic links. */
+  stat(path: string): FileFacts;
+  /** The canonical absolute path (symbolic links resolved). */
+  realPath(path: string): string;
+  /** Create `path`, which must not exist yet, for writing. */
+  create(path: string): FileWriter;
   /** Atomically replace `to` by `from` (same directory). */
   rename(from: string, to: string): Promise<void>;
   /** Remove a file; a missing file is not an error. */
@@ -31,11 +57,58 @@ function deno(): typeof Deno {
   return D;
 }
 
+function readRange(path: string, offset: number, length: number): Uint8Array {
+  const D = deno();
+  const file = D.openSync(path, { read: true });
+  try {
+    // Checked on the open handle too: the path may have been swapped for a FIFO or device since stat().
+    const facts = file.statSync();
+    if (!facts.isFile) throw new RangeError(`"${path}" is not a regular file`);
+    if (offset + length > facts.size) {
+      throw new RangeError(`"${path}" has ${facts.size} bytes, ${offset + length} needed`);
+    }
+    file.seekSync(offset, D.SeekMode.Start);
+    const out = new Uint8Array(length);
+    let got = 0;
+    while (got < length) {
+      const n = file.readSync(out.subarray(got));
+      if (n === null || n === 0) throw new RangeError(`"${path}" ended after ${offset + got} bytes`);
+      got += n;
+    }
+    return out;
+  } finally {
+    file.close();
+  }
+}
+
 /** The Deno file system. */
 export const denoFs: FileSystem = {
   readFile: (path) => deno().readFile(path),
-  readFileSync: (path) => deno().readFileSync(path),
-  writeFile: (path, data, createNew) => deno().writeFile(path, data, { createNew }),
+  readRange,
+  stat(path) {
+    const s = deno().statSync(path);
+    return { isFile: s.isFile, size: s.size };
+  },
+  realPath: (path) => deno().realPathSync(path),
+  create(path) {
+    const file = deno().openSync(path, { write: true, createNew: true });
+    let open = true;
+    return {
+      write(chunk) {
+        let done = 0;
+        while (done < chunk.length) done += file.writeSync(chunk.subarray(done));
+      },
+      close() {
+        file.syncSync();
+        open = false;
+        file.close();
+      },
+      abort() {
+        if (open) file.close();
+        open = false;
+      },
+    };
+  },
   rename: (from, to) => deno().rename(from, to),
   async remove(path) {
     try {
@@ -45,6 +118,57 @@ export const denoFs: FileSystem = {
     }
   },
 };
+
+// -------------------------------------------------------------------- temporary files and signals
+
+const temps = new Set<string>();
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+const EXIT_CODE = { SIGINT: 130, SIGTERM: 143 } as const;
+const handlers = new Map<Deno.Signal, () => void>();
+
+function installHandlers(): void {
+  const D = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (!D || handlers.size > 0 || D.build.os === "windows") return;
+  for (const sig of SIGNALS) {
+    const h = () => {
+      for (const p of temps) {
+        try {
+          D.removeSync(p);
+        } catch { /* already gone */ }
+      }
+      temps.clear();
+      D.exit(EXIT_CODE[sig]);
+    };
+    try {
+      D.addSignalListener(sig, h);
+      handlers.set(sig, h);
+    } catch { /* signals unavailable (no permission, or a worker) */ }
+  }
+}
+
+function removeHandlers(): void {
+  const D = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (!D) return;
+  for (const [sig, h] of handlers) D.removeSignalListener(sig, h);
+  handlers.clear();
+}
+
+/**
+ * Register a temporary file for removal if the process is interrupted (SIGINT/SIGTERM) before it is renamed
+ * into place. The signal listeners exist only while some temporary file is registered, so they never keep
+ * the process alive or change how it reacts to signals otherwise.
+ *
+ * @param path the temporary file
+ * @returns a function that unregisters it (call after the rename or the removal)
+ */
+export function trackTemp(path: string): () => void {
+  temps.add(path);
+  installHandlers();
+  return () => {
+    temps.delete(path);
+    if (temps.size === 0) removeHandlers();
+  };
+}
 
 /** Directory part of a path ("" for a bare file name); accepts `/` and `\`. */
 export function dirname(path: string): string {

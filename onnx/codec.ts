@@ -13,7 +13,15 @@ import {
   TensorProtoDesc,
   ValueInfoProtoDesc,
 } from "./proto_schema.ts";
-import { type ExternalReader, protoDims, tensorFromProto, tensorToProto } from "./tensor_proto.ts";
+import {
+  checkTensorProto,
+  dataByteLength,
+  type ExternalReader,
+  isExternal,
+  protoDims,
+  tensorFromProto,
+  tensorToProto,
+} from "./tensor_proto.ts";
 import type { Tensor } from "./tensor.ts";
 import { decodeMessage, encodeMessage, type Message, ProtoDecodeError } from "./wire.ts";
 
@@ -118,6 +126,7 @@ function decodeGraph(gp: Message, parent: Graph | null, ctx: Ctx): Graph {
 
   for (const tp of (gp.initializer as Message[] | undefined) ?? []) {
     const name = (tp.name as string | undefined) ?? "";
+    checkTensorProto(tp); // dims and data size agree (decoding itself stays lazy)
     const v = new Value(g, name);
     v.setEncodedConst(tp, (p) => tensorFromProto(p, ctx.readExternal));
     v.type = { elemType: (tp.data_type as number | undefined) ?? 0, shape: protoDims(tp) };
@@ -382,10 +391,17 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
 /** Options for {@link encodeModel}. */
 export interface EncodeOptions {
   /**
-   * Called for each initializer before it is encoded; return an external location to store its bytes
-   * outside the model (the caller writes them), or undefined to keep it inline.
+   * Called for each initializer before it is encoded, with its data size in bytes and a function that
+   * returns the bytes (decoded on demand and not kept, so a model larger than memory can be written tensor by
+   * tensor); return an external location to store the bytes outside the model (the caller writes them), or
+   * undefined to keep it inline. Without this hook, tensors that were external when loaded are inlined:
+   * the encoded bytes then stand alone (onnxruntime gets them without a base directory).
    */
-  externalize?: (v: Value, bytes: Uint8Array) => { location: string; offset: number } | undefined;
+  externalize?: (
+    v: Value,
+    size: number,
+    bytes: () => Uint8Array,
+  ) => { location: string; offset: number } | undefined;
 }
 
 function withAbsent(out: Message, extra: Message | undefined, defaults: Record<string, unknown>): Message {
@@ -410,33 +426,73 @@ function encodeValueInfo(v: Value, role: string): Message {
 
 function encodeTensorValue(v: Value, opts: EncodeOptions): Message {
   const orig = v.encodedConst;
-  if (orig && !opts.externalize) return orig.name === v.name ? orig : { ...orig, name: v.name };
-  const t = v.const!;
-  const p = orig && (orig.name === v.name) && !opts.externalize ? orig : tensorToProto(t, v.name);
-  if (opts.externalize && p.raw_data instanceof Uint8Array) {
-    const where = opts.externalize(v, p.raw_data);
-    if (where) {
-      const { raw_data: _drop, ...noRaw } = p;
-      return {
-        ...noRaw,
-        data_location: 1,
-        external_data: [
-          { key: "location", value: where.location },
-          { key: "offset", value: String(where.offset) },
-          { key: "length", value: String((p.raw_data as Uint8Array).length) },
-        ],
-      };
-    }
+  if (orig && !opts.externalize && !isExternal(orig)) {
+    return orig.name === v.name ? orig : { ...orig, name: v.name };
   }
-  if (orig && orig.external_data === undefined && orig.name === v.name) return orig;
-  return p;
+  if (orig && opts.externalize && !isExternal(orig) && orig.raw_data instanceof Uint8Array) {
+    const raw = orig.raw_data;
+    const where = opts.externalize(v, raw.length, () => raw);
+    if (!where) return orig.name === v.name ? orig : { ...orig, name: v.name };
+    return externalProto(orig, v.name, where, raw.length);
+  }
+  // A replaced constant, a tensor in typed fields, or external data: (re-)encode from the tensor, decoded
+  // without caching it on the value.
+  const tensor = () => v.peekConst()!;
+  const size = constByteLength(v);
+  if (opts.externalize && size !== undefined) {
+    const where = opts.externalize(v, size, () => tensorToProto(tensor()).raw_data as Uint8Array);
+    if (where) return externalProto(orig ?? tensorToProto(tensor(), v.name), v.name, where, size);
+  }
+  if (orig && !isExternal(orig) && orig.name === v.name) return orig;
+  return tensorToProto(tensor(), v.name);
+}
+
+/** A TensorProto pointing at external data (the ONNX external-data keys), everything else kept. */
+function externalProto(
+  p: Message,
+  name: string,
+  where: { location: string; offset: number },
+  length: number,
+): Message {
+  const { raw_data: _r, external_data: _e, data_location: _d, ...rest } = p;
+  for (const f of ["float_data", "int32_data", "int64_data", "double_data", "uint64_data"]) delete rest[f];
+  return {
+    ...rest,
+    name,
+    data_location: 1,
+    external_data: [
+      { key: "location", value: where.location },
+      { key: "offset", value: String(where.offset) },
+      { key: "length", value: String(length) },
+    ],
+  };
+}
+
+/**
+ * Bytes an initializer's data takes in raw form, without decoding it (undefined for strings).
+ *
+ * @param v an initializer
+ * @returns the byte count
+ */
+export function constByteLength(v: Value): number | undefined {
+  const p = v.encodedConst;
+  if (!p) {
+    const t = v.const;
+    if (!t || Array.isArray(t.data)) return undefined;
+    return dataByteLength(t.dtype, t.data.length);
+  }
+  return dataByteLength((p.data_type as number | undefined) ?? 0, protoDims(p).reduce((a, b) => a * b, 1));
 }
 
 function encodeAttr(a: Attribute, opts: EncodeOptions): Message {
   const raw = a.raw as { proto: Message; value: unknown; type: AttrType } | undefined;
+  // A tensor attribute stored as external data is inlined (its bytes were read at decode): the encoded model
+  // then stands alone, like initializers without an externalize hook.
+  const externalTensor = a.type === AttrType.TENSOR && raw?.proto.t !== undefined &&
+    isExternal(raw.proto.t as Message);
   if (
     raw && raw.value === a.value && raw.type === a.type && raw.proto.name === a.name &&
-    a.type !== AttrType.GRAPH && a.type !== AttrType.GRAPHS
+    a.type !== AttrType.GRAPH && a.type !== AttrType.GRAPHS && !externalTensor
   ) {
     return raw.proto;
   }
@@ -478,7 +534,9 @@ function encodeAttr(a: Attribute, opts: EncodeOptions): Message {
       out.graphs = (v as Graph[]).map((g) => encodeGraph(g, opts));
       break;
   }
-  if (raw && raw.type === a.type && a.type === AttrType.TENSOR && raw.value === v) out.t = raw.proto.t;
+  if (raw && raw.type === a.type && a.type === AttrType.TENSOR && raw.value === v && !externalTensor) {
+    out.t = raw.proto.t;
+  }
   return out;
 }
 

@@ -75,7 +75,7 @@ export interface InspectReport {
 
 /** Options for {@link inspectModel}. */
 export interface InspectOptions {
-  /** Size of the encoded model file, reported as `fileBytes`. @default null (unknown) */
+  /** Size of the model on disk (its file plus its external data files), reported as `fileBytes`. @default null (unknown) */
   bytes?: number;
 }
 
@@ -338,7 +338,12 @@ export function formatInspect(report: InspectReport): string {
     ["IR version", String(r.irVersion)],
     ["opsets", Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(", ") || "(none)"],
   ];
-  if (r.fileBytes !== null) head.push(["file size", fmtBytes(r.fileBytes)]);
+  if (r.fileBytes !== null) {
+    head.push([
+      "file size",
+      fmtBytes(r.fileBytes) + (r.weights.external.tensors ? " (with external data)" : ""),
+    ]);
+  }
   head.push(["nodes", `${r.nodes} (${r.subgraphs} subgraphs, ${r.functions} functions)`]);
   head.push([
     "parameters",

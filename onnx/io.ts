@@ -4,21 +4,34 @@
  * _fs.ts. Every failure is a {@link ModelIOError} whose message starts with `Cannot load model "x.onnx":` /
  * `Cannot save model "x.onnx":` and keeps the original error as `cause`.
  *
- * External data follows the ONNX spec (onnx/docs/ExternalData.md): `location` is relative to the directory
- * of the model file, `offset`/`length` in bytes. Each external file is read once and tensors are views into
- * it.
+ * Files are untrusted input (docs/security.md):
+ * - External data follows the ONNX spec (onnx/docs/ExternalData.md): `location` is relative to the model
+ *   file's directory and must resolve (symbolic links followed) to a regular file inside it; each tensor
+ *   reads only its `[offset, offset + length)`, checked against the file's size at load, decoded lazily.
+ * - Zip bundles inflate only the model and the external files it names, up to a cap (`maxInflatedBytes`).
+ * - Every initializer's dims must agree with the data it carries; the graph must be acyclic and every value
+ *   it reads defined (an acyclic graph stored out of order is sorted), then `verify()` must pass.
+ *
+ * Saving streams tensors one at a time into the external data file (so a model larger than memory can be
+ * written), switches to external data by itself when the model would pass protobuf's 2 GiB limit, writes
+ * every file under a temporary name, fsyncs it and renames it into place; temporary files are removed on
+ * failure and on SIGINT/SIGTERM. Zip bundles are byte-for-byte reproducible (a fixed entry time).
  * @module
  */
-import { unzipSync, zipSync } from "fflate";
-import { decodeModel, encodeModel, modelToMessage, NotOnnxError } from "./codec.ts";
+import { zipSync } from "fflate";
+import { constByteLength, decodeModel, encodeModel, modelToMessage, NotOnnxError } from "./codec.ts";
 import type { Model } from "./ir.ts";
+import { limit } from "./limits.ts";
 import { ModelProtoDesc } from "./proto_schema.ts";
-import { type ExternalReader, isExternal } from "./tensor_proto.ts";
+import { externalInfo, type ExternalReader, isExternal } from "./tensor_proto.ts";
 import { encodedSize } from "./wire.ts";
 import { basename, denoFs, dirname, type FileSystem, isNotFound } from "./_fs.ts";
-import { cachedReader, checkLocation } from "./_external_data.ts";
+import { checkLocation, directoryFiles, type RangeReader, rangeReader } from "./_external_data.ts";
+import { checkStructure } from "./_graph_checks.ts";
+import { PendingFile } from "./_pending_file.ts";
+import { decodeZip } from "./_zip.ts";
 
-export type { FileSystem } from "./_fs.ts";
+export type { FileSystem, FileWriter } from "./_fs.ts";
 
 /** protobuf's hard limit on one serialized message: 2 GiB - 1. */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -26,6 +39,8 @@ export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 export const DEFAULT_EXTERNAL_THRESHOLD = 1024;
 /** External tensors start on multiples of this many bytes, so loads can view them without copying. */
 const EXTERNAL_ALIGN = 64;
+/** Zip entry time of every bundle shiftkit writes (local time; DOS dates start in 1980): same bytes each run. */
+const ZIP_TIME = new Date(1980, 0, 2, 0, 0, 0);
 
 /** A model could not be loaded or saved. `message` is the whole story; `cause` is the underlying error. */
 export class ModelIOError extends Error {
@@ -57,6 +72,11 @@ export interface LoadOptions {
   name?: string;
   /** File system for path loads. @default the Deno file system */
   fs?: FileSystem;
+  /**
+   * Most bytes inflated from a `.zip` bundle (model plus the external files it names).
+   * @default 2 GiB, or the environment variable SHIFTKIT_MAX_INFLATED_BYTES
+   */
+  maxInflatedBytes?: number;
 }
 
 /** Where large tensors go when saving. */
@@ -81,6 +101,54 @@ export interface SaveOptions {
   fs?: FileSystem;
 }
 
+/** What a path load found on disk: the model file's size and each external data file's size. */
+export interface StoredFiles {
+  /** Bytes of the `.onnx` (or `.zip`) file. */
+  readonly modelBytes: number;
+  /** Bytes of each external data file the model references, by location. */
+  readonly external: ReadonlyMap<string, number>;
+  /** Directory of the model file ("" or ending in a separator). */
+  readonly dir: string;
+}
+
+const storedFiles = new WeakMap<Model, StoredFiles>();
+
+/**
+ * The files a model was loaded from and their sizes (undefined for models not loaded by path).
+ *
+ * @param model a model returned by {@link loadModel}
+ * @returns model file and external file sizes
+ */
+export function loadedFiles(model: Model): StoredFiles | undefined {
+  return storedFiles.get(model);
+}
+
+/**
+ * Bytes the model takes when stored: its graph plus every tensor's data, wherever the data lives (inline or
+ * in external files). Computed without decoding a tensor, so it is cheap for models larger than memory.
+ *
+ * @param model the model
+ * @returns the byte count
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { loadModel, storedBytes } from "./io.ts";
+ * const model = await loadModel("testdata/segmenter-tiny.onnx");
+ * const n = storedBytes(model);
+ * assert(Math.abs(n - Deno.statSync("testdata/segmenter-tiny.onnx").size) < 8192);
+ * ```
+ */
+export function storedBytes(model: Model): number {
+  let data = 0;
+  const msg = modelToMessage(model, {
+    externalize: (_v, size) => {
+      data += size;
+      return { location: "", offset: 0 };
+    },
+  });
+  return encodedSize(msg, ModelProtoDesc) + data;
+}
+
 function isZip(b: Uint8Array): boolean {
   return b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && (b[2] === 3 || b[2] === 5) &&
     (b[3] === 4 || b[3] === 6);
@@ -90,18 +158,41 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Decode every external initializer now, so a bad reference fails the load and names its tensor. */
-function resolveExternal(model: Model): void {
+/** The initializers with external data, with the byte count their dims declare. */
+function* externalTensors(model: Model) {
   for (const g of model.allGraphs()) {
     for (const v of g.initializers) {
       const p = v.encodedConst;
-      if (!p || !isExternal(p)) continue;
-      try {
-        void v.const;
-      } catch (e) {
-        const detail = message(e).replace(/^Cannot decode tensor "[^"]*": /, "");
-        throw new RangeError(`tensor "${v.name}": ${detail}`, { cause: e });
+      if (p && isExternal(p)) yield { v, p, size: constByteLength(v) };
+    }
+  }
+}
+
+/**
+ * Check every external reference now (location, file, range), so a bad one fails the load and names its
+ * tensor, without reading the data: tensors are read, by range, when first used.
+ */
+function checkExternal(model: Model, reader: RangeReader | undefined, userReader: boolean): void {
+  for (const { v, p, size } of externalTensors(model)) {
+    try {
+      if (!reader) {
+        if (!userReader) {
+          throw new RangeError("tensor data is external but no external-data reader was given");
+        }
+        void v.const; // a caller's reader: the only way to check is to read
+        continue;
       }
+      const { location, offset, length } = externalInfo(p);
+      if (size !== undefined && length !== undefined && length !== size) {
+        throw new RangeError(
+          `external data length ${length} at offset ${offset} in "${location}" does not match ` +
+            `dims ${JSON.stringify(v.type?.shape ?? [])}, which declare ${size} bytes`,
+        );
+      }
+      reader.check(location, offset, length ?? size ?? 0);
+    } catch (e) {
+      const detail = message(e).replace(/^Cannot decode tensor "[^"]*": /, "");
+      throw new RangeError(`tensor "${v.name}": ${detail}`, { cause: e });
     }
   }
 }
@@ -125,47 +216,19 @@ function sniff(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-function decodeAll(bytes: Uint8Array, readExternal: ExternalReader | undefined): Model {
+function decodeAll(bytes: Uint8Array, reader: RangeReader | undefined, user?: ExternalReader): Model {
   let model: Model;
+  const read = reader?.read ?? user;
   try {
-    model = decodeModel(bytes, readExternal ? { readExternal } : {});
+    model = decodeModel(bytes, read ? { readExternal: read } : {});
   } catch (e) {
     const kind = e instanceof SyntaxError ? sniff(bytes) : undefined;
     if (kind) throw new NotOnnxError(`it looks like ${kind} (${message(e)})`);
     throw e;
   }
-  resolveExternal(model);
+  checkExternal(model, reader, user !== undefined);
+  checkStructure(model);
   return model;
-}
-
-function joinZipPath(dir: string, location: string): string {
-  const parts: string[] = [];
-  for (const p of (dir + location).split(/[\\/]/)) {
-    if (p === "" || p === ".") continue;
-    parts.push(p);
-  }
-  return parts.join("/");
-}
-
-/** Decode a `.zip` bundle: the single `.onnx` entry plus its external data entries. */
-function decodeZip(bytes: Uint8Array): Model {
-  let entries: Record<string, Uint8Array>;
-  try {
-    entries = unzipSync(bytes);
-  } catch (e) {
-    throw new SyntaxError(`invalid zip archive (${message(e)})`, { cause: e });
-  }
-  const names = Object.keys(entries).filter((n) => !n.endsWith("/") && !n.startsWith("__MACOSX/"));
-  const models = names.filter((n) => n.toLowerCase().endsWith(".onnx"));
-  if (models.length !== 1) {
-    const what = models.length === 0
-      ? `no .onnx file (entries: ${names.length ? names.join(", ") : "none"})`
-      : `${models.length} .onnx files (${models.join(", ")}); expected exactly one`;
-    throw new SyntaxError(`the zip archive holds ${what}`);
-  }
-  const modelName = models[0]!;
-  const dir = dirname(modelName);
-  return decodeAll(entries[modelName]!, cachedReader((loc) => entries[joinZipPath(dir, loc)]));
 }
 
 /**
@@ -173,10 +236,12 @@ function decodeZip(bytes: Uint8Array): Model {
  * from bytes (a model or a zip bundle; external data through `options.readExternal`).
  *
  * @param pathOrBytes file path, or the file's bytes
- * @param options external-data reader and name for byte loads; file system for path loads
- * @returns the model IR (initializer data viewed, not copied, from the file buffers)
+ * @param options external-data reader and name for byte loads; file system for path loads; zip limit
+ * @returns the model IR (inline initializer data viewed, not copied; external data read by range on first
+ *   use)
  * @throws {ModelIOError} naming the file and what failed (a missing file, malformed protobuf with its byte
- *   offset and message path, missing or short external data with tensor, file, offset and lengths)
+ *   offset and message path, bad dims, missing, short or refused external data with tensor, file, offset and
+ *   lengths, a cyclic or invalid graph with its node names, a zip over the inflate limit)
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -192,12 +257,15 @@ export async function loadModel(pathOrBytes: string | Uint8Array, options: LoadO
       throw new TypeError(`loadModel expects a path or a Uint8Array, got ${typeof pathOrBytes}`);
     }
     try {
+      if (isZip(pathOrBytes)) {
+        return decodeZip(pathOrBytes, limit("maxInflatedBytes", options.maxInflatedBytes), decodeAll);
+      }
       const user = options.readExternal;
       const reader: ExternalReader | undefined = user && ((location, offset, length) => {
         checkLocation(location);
         return user(location, offset, length);
       });
-      return isZip(pathOrBytes) ? decodeZip(pathOrBytes) : decodeAll(pathOrBytes, reader);
+      return decodeAll(pathOrBytes, undefined, reader);
     } catch (e) {
       throw new ModelIOError("load", name, message(e), { cause: e });
     }
@@ -206,37 +274,32 @@ export async function loadModel(pathOrBytes: string | Uint8Array, options: LoadO
   const fs = options.fs ?? denoFs;
   let bytes: Uint8Array;
   try {
+    // A FIFO or a device (/dev/zero) would block or never end: only regular files of a protobuf's size.
+    const facts = fs.stat(path);
+    if (!facts.isFile) throw new RangeError("not a regular file (a device, FIFO, socket or directory)");
+    if (facts.size > PROTOBUF_LIMIT) {
+      throw new RangeError(
+        `the file has ${facts.size} bytes, over protobuf's limit of ${PROTOBUF_LIMIT} (larger models keep ` +
+          `their weights in external data files)`,
+      );
+    }
     bytes = await fs.readFile(path);
   } catch (e) {
     throw new ModelIOError("load", path, isNotFound(e) ? "file not found" : message(e), { cause: e });
   }
   try {
-    if (isZip(bytes)) return decodeZip(bytes);
-    const dir = dirname(path);
-    return decodeAll(
-      bytes,
-      cachedReader((loc) => {
-        try {
-          return fs.readFileSync(dir + loc);
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      }),
-    );
+    if (isZip(bytes)) {
+      const model = decodeZip(bytes, limit("maxInflatedBytes", options.maxInflatedBytes), decodeAll);
+      storedFiles.set(model, { modelBytes: bytes.length, external: new Map(), dir: dirname(path) });
+      return model;
+    }
+    const reader = rangeReader(directoryFiles(fs, dirname(path)));
+    const model = decodeAll(bytes, reader);
+    storedFiles.set(model, { modelBytes: bytes.length, external: reader.sizes, dir: dirname(path) });
+    return model;
   } catch (e) {
     throw new ModelIOError("load", path, message(e), { cause: e });
   }
-}
-
-function hasExternalTensors(model: Model): boolean {
-  for (const g of model.allGraphs()) {
-    for (const v of g.initializers) {
-      const p = v.encodedConst;
-      if (p && isExternal(p)) return true;
-    }
-  }
-  return false;
 }
 
 function externalSettings(
@@ -250,36 +313,37 @@ function externalSettings(
     throw new RangeError(`externalData.threshold must be a byte count >= 0, got ${threshold}`);
   }
   const location = o.location ?? `${modelFile}.data`;
-  if (location === "" || /[\\/]/.test(location)) {
+  if (location === "" || /[\\/]/.test(location) || location === "." || location === "..") {
     throw new RangeError(`externalData.location must be a plain file name, got "${location}"`);
+  }
+  if (location === modelFile) {
+    throw new RangeError(
+      `externalData.location "${location}" is the model's own file name: the model would overwrite its weights`,
+    );
   }
   return { threshold, location };
 }
 
-/** Encode the model, moving tensors of at least `ext.threshold` bytes into one external buffer. */
+/** Where each external tensor goes: offsets in one data file, aligned; `write` receives the bytes in order. */
 function encodeSplit(
   model: Model,
   ext: Required<ExternalDataOptions> | undefined,
-): { model: Uint8Array; data?: Uint8Array } {
-  if (!ext) {
-    // Tensors that were external when loaded are written inline (their old files may not travel along).
-    return {
-      model: hasExternalTensors(model)
-        ? encodeModel(model, { externalize: () => undefined })
-        : encodeModel(model),
-    };
-  }
+  write?: (offset: number, bytes: Uint8Array) => void,
+): { model: Uint8Array; data?: Uint8Array; dataBytes: number } {
+  if (!ext) return { model: encodeModel(model), dataBytes: 0 };
   const chunks: Uint8Array[] = [];
   let size = 0;
   const bytes = encodeModel(model, {
-    externalize: (_v, raw) => {
-      if (raw.length < ext.threshold || raw.length === 0) return undefined;
+    externalize: (_v, length, raw) => {
+      if (length < ext.threshold || length === 0) return undefined;
       const offset = Math.ceil(size / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
-      chunks.push(raw);
-      size = offset + raw.length;
+      if (write) write(offset, raw());
+      else chunks.push(raw());
+      size = offset + length;
       return { location: ext.location, offset };
     },
   });
+  if (write) return { model: bytes, dataBytes: size };
   const data = new Uint8Array(size);
   let pos = 0;
   for (const c of chunks) {
@@ -287,23 +351,43 @@ function encodeSplit(
     data.set(c, pos);
     pos += c.length;
   }
-  return chunks.length ? { model: bytes, data } : { model: bytes };
+  return chunks.length ? { model: bytes, data, dataBytes: size } : { model: bytes, dataBytes: 0 };
 }
 
+/** True when the model would not fit protobuf's limit with every tensor inline (computed without decoding). */
 function tooLarge(model: Model): boolean {
-  const msg = modelToMessage(model, hasExternalTensors(model) ? { externalize: () => undefined } : {});
-  return encodedSize(msg, ModelProtoDesc) > PROTOBUF_LIMIT;
+  return storedBytes(model) > PROTOBUF_LIMIT;
+}
+
+function checkSize(bytes: Uint8Array, ext: Required<ExternalDataOptions> | undefined): void {
+  if (bytes.length > PROTOBUF_LIMIT) {
+    throw new RangeError(
+      `the model is ${bytes.length} bytes even with tensors of >= ${ext?.threshold} bytes stored ` +
+        `externally; protobuf allows at most ${PROTOBUF_LIMIT}`,
+    );
+  }
+}
+
+function planFiles(model: Model, fileName: string, options: Omit<SaveOptions, "fs">) {
+  const name = basename(fileName);
+  const zip = name.toLowerCase().endsWith(".zip");
+  const modelFile = zip ? `${name.slice(0, -4)}.onnx` : name;
+  let ext = externalSettings(options.externalData, modelFile);
+  if (!ext && tooLarge(model)) ext = externalSettings(true, modelFile);
+  return { name, zip, modelFile, ext };
 }
 
 /**
  * Serialize a model to the files {@link saveModel} would write, without touching a file system (usable in a
- * browser). A name ending in `.zip` gives one zip bundle holding the model and its external data.
+ * browser). A name ending in `.zip` gives one zip bundle holding the model and its external data, with a
+ * fixed entry time (the same model gives the same bytes).
  *
  * @param model the model
  * @param fileName file name of the model (`model.onnx` or `bundle.zip`); external locations are relative to it
  * @param options external data and zip settings
  * @returns file name (relative to the model's directory) -> bytes; the model file comes last
- * @throws {RangeError} when the model exceeds 2 GiB even with its tensors stored externally
+ * @throws {RangeError} when the model exceeds 2 GiB even with its tensors stored externally, or the external
+ *   location is not a plain file name other than the model's own
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -318,32 +402,45 @@ export function modelToFiles(
   fileName: string,
   options: Omit<SaveOptions, "fs"> = {},
 ): Record<string, Uint8Array> {
-  const name = basename(fileName);
-  const zip = name.toLowerCase().endsWith(".zip");
-  const modelFile = zip ? `${name.slice(0, -4)}.onnx` : name;
-  let ext = externalSettings(options.externalData, modelFile);
-  if (!ext && tooLarge(model)) ext = externalSettings(true, modelFile);
+  const { name, zip, modelFile, ext } = planFiles(model, fileName, options);
   const { model: bytes, data } = encodeSplit(model, ext);
-  if (bytes.length > PROTOBUF_LIMIT) {
-    throw new RangeError(
-      `the model is ${bytes.length} bytes even with tensors of >= ${ext?.threshold} bytes stored ` +
-        `externally; protobuf allows at most ${PROTOBUF_LIMIT}`,
-    );
-  }
+  checkSize(bytes, ext);
   const files: Record<string, Uint8Array> = {};
   if (data && ext) files[ext.location] = data;
   files[modelFile] = bytes;
   if (!zip) return files;
   const level = options.zipLevel ?? 0;
-  const entries: Record<string, [Uint8Array, { level: typeof level }]> = {};
-  for (const [n, b] of Object.entries(files)) entries[n] = [b, { level }];
+  const entries: Record<string, [Uint8Array, { level: typeof level; mtime: Date }]> = {};
+  for (const [n, b] of Object.entries(files)) entries[n] = [b, { level, mtime: ZIP_TIME }];
   return { [name]: zipSync(entries) };
 }
 
 /**
+ * When the external data file about to be replaced is one this model still reads its tensors from (saving
+ * over the loaded model), read those tensors now: after the rename their old bytes are gone.
+ */
+function keepSources(model: Model, fs: FileSystem, target: string): void {
+  const stored = storedFiles.get(model);
+  if (!stored || stored.external.size === 0) return;
+  let real: string;
+  try {
+    real = fs.realPath(target);
+  } catch {
+    return; // the target does not exist yet: nothing to keep
+  }
+  for (const { v, p } of externalTensors(model)) {
+    try {
+      if (fs.realPath(stored.dir + externalInfo(p).location) === real) void v.const;
+    } catch { /* unreadable: reported when the tensor is used */ }
+  }
+}
+
+/**
  * Save a model: `.onnx` (optionally with external data next to it) or a `.zip` bundle. Writes are atomic:
- * every file goes to a temporary file in the same directory first and is renamed into place only when all
- * were written (external data before the model), so a failure leaves no half-written file behind.
+ * every file goes to a temporary file in the same directory first, is fsync'ed, and is renamed into place
+ * only when all were written (external data before the model), so a failure or a SIGINT/SIGTERM leaves no
+ * half-written file behind. External data is streamed tensor by tensor, so a model larger than memory (or
+ * than protobuf's 2 GiB, where external data is switched on automatically) can be written.
  *
  * @param model the model
  * @param path target file (`.onnx` or `.zip`)
@@ -366,29 +463,34 @@ export function modelToFiles(
 export async function saveModel(model: Model, path: string, options: SaveOptions = {}): Promise<string[]> {
   const fs = options.fs ?? denoFs;
   const dir = dirname(path);
-  let files: Record<string, Uint8Array>;
+  const pending: PendingFile[] = [];
   try {
-    files = modelToFiles(model, basename(path), options);
+    const { zip, modelFile, ext } = planFiles(model, basename(path), options);
+    if (zip) {
+      for (const [name, bytes] of Object.entries(modelToFiles(model, basename(path), options))) {
+        const f = new PendingFile(fs, dir + name, dir, name);
+        pending.push(f);
+        f.writeAt(0, bytes);
+        f.close();
+      }
+    } else {
+      let data: PendingFile | undefined;
+      if (ext) keepSources(model, fs, dir + ext.location);
+      const { model: bytes } = encodeSplit(model, ext, (offset, chunk) => {
+        if (!data) pending.push(data = new PendingFile(fs, dir + ext!.location, dir, ext!.location));
+        data.writeAt(offset, chunk);
+      });
+      checkSize(bytes, ext);
+      data?.close();
+      const m = new PendingFile(fs, dir + modelFile, dir, modelFile);
+      pending.push(m);
+      m.writeAt(0, bytes);
+      m.close();
+    }
+    for (const p of pending) await p.commit();
   } catch (e) {
+    for (const p of pending) await p.discard();
     throw new ModelIOError("save", path, message(e), { cause: e });
   }
-  const plan = Object.entries(files).map(([name, bytes]) => ({
-    final: dir + name,
-    temp: `${dir}.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`,
-    bytes,
-    renamed: false,
-  }));
-  try {
-    for (const p of plan) await fs.writeFile(p.temp, p.bytes, true);
-    for (const p of plan) {
-      await fs.rename(p.temp, p.final);
-      p.renamed = true;
-    }
-  } catch (e) {
-    for (const p of plan) {
-      if (!p.renamed) await fs.remove(p.temp).catch(() => {});
-    }
-    throw new ModelIOError("save", path, message(e), { cause: e });
-  }
-  return plan.map((p) => p.final);
+  return pending.map((p) => p.final);
 }

@@ -69,6 +69,16 @@ export class Value {
     if (t) this.type = { elemType: t.dtype, shape: [...t.dims] };
   }
 
+  /**
+   * The constant data without caching a lazily decoded tensor on this value: what streaming writers use, so
+   * a model larger than memory passes through tensor by tensor. A tensor already decoded is returned as is.
+   */
+  peekConst(): Tensor | undefined {
+    const c = this.#const;
+    if (!c) return undefined;
+    return c.tensor ?? c.decode!(c.proto!);
+  }
+
   /** @internal codec: attach an encoded TensorProto, decoded on first access. */
   setEncodedConst(proto: Message, decode: (p: Message) => Tensor): void {
     this.#const = { proto, decode };

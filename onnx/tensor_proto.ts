@@ -5,7 +5,7 @@
  * @module
  */
 import type { Message } from "./wire.ts";
-import { DataType, dtypeInfo, dtypeName, sizeOf, type Tensor, type TypedArray } from "./tensor.ts";
+import { DataType, dtypeInfo, dtypeName, type Tensor, type TypedArray } from "./tensor.ts";
 
 /** Reads `length` bytes at `offset` of an external-data file named by `location` (relative to the model). */
 export type ExternalReader = (location: string, offset: number, length: number | undefined) => Uint8Array;
@@ -28,6 +28,80 @@ export function protoDims(p: Message): number[] {
   return ((p.dims as unknown[] | undefined) ?? []).map(num);
 }
 
+/** Element count of `dims`, or a TensorDecodeError naming the bad dimension (negative, fractional, > 2^53). */
+function checkedCount(p: Message, name: string): number {
+  const raw = (p.dims as unknown[] | undefined) ?? [];
+  let n = 1;
+  raw.forEach((d, i) => {
+    const ok = typeof d === "bigint"
+      ? d >= 0n && d <= BigInt(Number.MAX_SAFE_INTEGER)
+      : Number.isSafeInteger(d) && (d as number) >= 0;
+    if (!ok) {
+      throw new TensorDecodeError(
+        name,
+        `dims [${raw.map(String).join(", ")}]: dimension ${i} is ${String(d)}; dimensions are integers >= 0`,
+      );
+    }
+    n *= Number(d);
+  });
+  if (!Number.isSafeInteger(n)) {
+    throw new TensorDecodeError(
+      name,
+      `dims [${raw.map(String).join(", ")}] give ${n} elements, more than 2^53`,
+    );
+  }
+  return n;
+}
+
+/** Bytes the data of `n` elements of `dtype` takes (raw_data / external data), or undefined if unknown. */
+export function dataByteLength(dtype: number, n: number): number | undefined {
+  const bits = dtype === DataType.STRING ? 0 : (dtypeInfoOrUndefined(dtype)?.bits ?? 0);
+  if (bits === 0) return undefined;
+  return bits === 4 ? Math.ceil(n / 2) : n * bits / 8;
+}
+
+function dtypeInfoOrUndefined(dtype: number) {
+  try {
+    return dtypeInfo(dtype);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Check a TensorProto's dims against the data it carries, without decoding it: every dimension an integer
+ * >= 0, and raw_data / the typed field / string_data holding exactly the elements the dims declare. (External
+ * data is checked against its file by the loader, which knows the file's size.)
+ *
+ * @param p the decoded TensorProto message
+ * @returns the declared size in bytes of its data (undefined for strings and element types without a size)
+ * @throws {TensorDecodeError} naming the tensor, the field and both sizes
+ */
+export function checkTensorProto(p: Message): number | undefined {
+  const name = String(p.name ?? "");
+  const n = checkedCount(p, name);
+  const dtype = (p.data_type as number | undefined) ?? 0;
+  if (dtype === DataType.STRING) {
+    const got = (p.string_data as unknown[] | undefined)?.length ?? 0;
+    if (got !== n) throw new TensorDecodeError(name, `string_data has ${got} entries, dims declare ${n}`);
+    return undefined;
+  }
+  const bytes = dataByteLength(dtype, n);
+  if (bytes === undefined || isExternal(p)) return bytes;
+  if (p.raw_data !== undefined) {
+    const got = (p.raw_data as Uint8Array).length;
+    if (got !== bytes) throw new TensorDecodeError(name, `raw_data has ${got} bytes, dims declare ${bytes}`);
+    return bytes;
+  }
+  const field = typedField(dtype);
+  const got = (p[field] as ArrayLike<unknown> | undefined)?.length ?? 0;
+  const count = dtypeInfo(dtype).bits === 4 ? Math.ceil(n / 2) : n;
+  if (got !== count && n > 0) {
+    throw new TensorDecodeError(name, `${field} has ${got} entries, dims declare ${count}`);
+  }
+  return bytes;
+}
+
 /** True if a TensorProto keeps its data in an external file. */
 export function isExternal(p: Message): boolean {
   return p.data_location === 1 ||
@@ -42,9 +116,15 @@ export function externalInfo(p: Message): { location: string; offset: number; le
   }
   const location = kv.get("location");
   if (!location) throw new TensorDecodeError(String(p.name ?? ""), "external data has no location");
-  const offset = Number(kv.get("offset") ?? 0);
-  const len = kv.get("length");
-  return { location, offset, length: len === undefined ? undefined : Number(len) };
+  const int = (key: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const v = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(v)) {
+      throw new TensorDecodeError(String(p.name ?? ""), `external data ${key} "${text}" is not a byte count`);
+    }
+    return v;
+  };
+  return { location, offset: int("offset", kv.get("offset")) ?? 0, length: int("length", kv.get("length")) };
 }
 
 function viewOf(bytes: Uint8Array, dtype: DataType, n: number, name: string): TypedArray {
@@ -85,8 +165,8 @@ function viewOf(bytes: Uint8Array, dtype: DataType, n: number, name: string): Ty
 export function tensorFromProto(p: Message, readExternal?: ExternalReader): Tensor {
   const name = String(p.name ?? "");
   const dtype = (p.data_type as number | undefined) ?? 0;
+  const n = checkedCount(p, name);
   const dims = protoDims(p);
-  const n = sizeOf(dims);
   if (dtype === DataType.UNDEFINED) throw new TensorDecodeError(name, "data_type is UNDEFINED");
   if (!dtypeInfo(dtype).array && dtype !== DataType.STRING) {
     throw new TensorDecodeError(name, `element type ${dtypeName(dtype)} is not supported`);

@@ -20,6 +20,19 @@ export interface PassContext {
   runtime?: PassRuntime;
 }
 
+/**
+ * What a converting pass did with its candidate sites (nodes it could rewrite, norm -> linear pairs, ...).
+ * api/quantize.ts refuses a result where no pass converted anything (exit 2) and reports partial ones.
+ */
+export interface SiteCount {
+  /** Sites converted. */
+  converted: number;
+  /** Candidates left as they were, each `"<node or site>: <reason>"`. */
+  skipped: string[];
+  /** What a site is, plural, for messages. @default "nodes" */
+  what?: string;
+}
+
 /** What a pass reports. */
 export interface PassResult {
   /** Whether the model changed. */
@@ -28,6 +41,8 @@ export interface PassResult {
   notes?: string[];
   /** Tables and plots for the HTML report (passes/report/report.ts). */
   sections?: ReportSection[];
+  /** For a pass that converts sites (a method's pass): how many, and why the others were left. */
+  sites?: SiteCount;
 }
 
 /** A graph pass. */
@@ -49,7 +64,14 @@ export interface PipelineOptions {
 /** Result of a pipeline: one entry per pass run. */
 export interface PipelineResult {
   modified: boolean;
-  steps: { pass: string; modified: boolean; notes: string[]; ms: number; sections: ReportSection[] }[];
+  steps: {
+    pass: string;
+    modified: boolean;
+    notes: string[];
+    ms: number;
+    sections: ReportSection[];
+    sites?: SiteCount;
+  }[];
 }
 
 /**
@@ -85,6 +107,7 @@ export async function runPipeline(
         notes: res.notes ?? [],
         ms: performance.now() - t0,
         sections: res.sections ?? [],
+        ...(res.sites ? { sites: res.sites } : {}),
       });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {

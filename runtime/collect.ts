@@ -9,7 +9,7 @@ import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import type { DataSource } from "./data.ts";
+import { type DataSource, samplesIn } from "./data/source.ts";
 import type { PassRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options for {@link collectValues} and {@link makePassRuntime}. */
@@ -79,7 +79,7 @@ export async function collectValues(
       }
       const out = await rt.run(feeds);
       await onBatch(out, b++);
-      done += (Object.values(feeds)[0]?.dims[0]) ?? 1;
+      done += samplesIn(data, batch);
       reporter.progress(task, Math.min(done, data.count), data.count);
     }
   } finally {

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { loadModelFile } from "../tests/_models.ts";
-import { textSource } from "./data.ts";
+import { textSource } from "./data/mod.ts";
 import { collectValues } from "./collect.ts";
 import { ortRuntimeFactory } from "./ort.ts";
 import { MinMaxObserver } from "../quant/observers.ts";

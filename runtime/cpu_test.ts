@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { relativeL2 } from "../quant/error_metrics.ts";
 import { modelBytes, type ModelName, repoPath } from "../tests/_models.ts";
 import { CpuRuntime, cpuRuntimeFactory } from "./cpu.ts";
-import { openDataSource } from "./data.ts";
+import { openDataSource } from "./data/mod.ts";
 import { OrtRuntime } from "./ort.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 

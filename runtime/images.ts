@@ -6,6 +6,8 @@
  * stored as float32; for the usual `(x/255 - m) / s` form, mean = 255 m and std = 255 s.
  * @module
  */
+import { limit } from "../onnx/limits.ts";
+import { imageHeader } from "./_image_header.ts";
 import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
@@ -44,14 +46,27 @@ export type ResizeRule =
   /** Keep the image size. */
   | { kind: "keep" };
 
+/**
+ * What `--preprocess` takes: a preset name, or a generic spec `image:key=value,...` (image_spec.ts), or
+ * `image` alone (everything derived from the model's input).
+ */
+export type Preprocess = PresetName | "image" | `image:${string}`;
+
 /** A preprocessing preset. */
 export interface Preset {
-  readonly name: PresetName;
-  /** Per-channel (R, G, B) mean, pixel units. */
+  /** The preset name, or the generic spec it was made from. */
+  readonly name: string;
+  /** Per-channel mean, pixel units, in the model's channel order (R, G, B unless `order` is "bgr"). */
   readonly mean: readonly [number, number, number];
   /** Per-channel standard deviation, pixel units. */
   readonly std: readonly [number, number, number];
   readonly resize: ResizeRule;
+  /** Channel order of the model's input. @default "rgb" */
+  readonly order?: "rgb" | "bgr";
+  /** Layout of the model's input, unless the caller's options say otherwise. @default "NCHW" */
+  readonly layout?: "NCHW" | "NHWC";
+  /** Element type of the batches: uint8 carries the (rounded, clamped) values as bytes. @default "float32" */
+  readonly dtype?: "float32" | "uint8";
 }
 
 const HALF: [number, number, number] = [127.5, 127.5, 127.5];
@@ -137,7 +152,7 @@ export function preset(name: string): Preset {
  * assertEquals(presetInputName("ppocr-det"), "x");
  * ```
  */
-export function presetInputName(name: PresetName): string {
+export function presetInputName(name: string): string {
   if (name.startsWith("ppocr-")) return "x";
   if (name === "segmenter") return "pixel_values";
   return "input";
@@ -148,8 +163,13 @@ export function presetInputName(name: PresetName): string {
  * images are expanded to three channels.
  *
  * @param bytes the file
+ * @param options `maxPixels`: most width x height (checked from the header before decoding); `name`: the
+ *   file, for messages
+ *   @default 2^25 pixels, or the environment variable SHIFTKIT_MAX_PIXELS
  * @returns the image
- * @throws {SyntaxError} when the bytes are neither PNG nor JPEG, or the decoder rejects them
+ * @throws {SyntaxError} when the bytes are neither PNG nor JPEG, the container is damaged (with the byte
+ *   offset and chunk or marker) or the decoder rejects the pixel data
+ * @throws {RangeError} when the header declares more pixels than the limit
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -161,24 +181,44 @@ export function presetInputName(name: PresetName): string {
  * assertEquals(Array.from(img.data), [255, 255, 255]);
  * ```
  */
-export function decodeImage(bytes: Uint8Array): RgbImage {
+export function decodeImage(
+  bytes: Uint8Array,
+  options: { maxPixels?: number; name?: string } = {},
+): RgbImage {
   let rgba: { width: number; height: number; data: Uint8Array };
+  // The container and the declared size first: nothing is decoded from a file over the pixel limit.
+  const head = imageHeader(bytes, options.maxPixels, options.name);
+  const what = options.name === undefined
+    ? `image (${bytes.length} bytes`
+    : `image "${options.name}" (${bytes.length} bytes`;
   try {
-    if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+    if (head.format === "png") {
       // pngjs reads chunks with Buffer methods (readUInt32BE), so hand it a Buffer view of the bytes.
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       rgba = { width: png.width, height: png.height, data: new Uint8Array(png.data) };
-    } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
-      rgba = { width: img.width, height: img.height, data: img.data };
     } else {
-      throw new SyntaxError(`Cannot decode image (${bytes.length} bytes): neither PNG nor JPEG magic`);
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: Math.ceil(limit("maxPixels", options.maxPixels) / 1e6),
+      });
+      rgba = { width: img.width, height: img.height, data: img.data };
     }
   } catch (e) {
-    if (e instanceof SyntaxError) throw e;
-    throw new SyntaxError(`Cannot decode image (${bytes.length} bytes): ${(e as Error).message}`, {
-      cause: e,
-    });
+    const where = head.format === "png" ? "PNG IDAT data" : "JPEG scan data";
+    throw new SyntaxError(
+      `Cannot decode ${what}, ${head.width}x${head.height}): ${where}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  if (
+    rgba.width !== head.width || rgba.height !== head.height ||
+    rgba.data.length < head.width * head.height * 4
+  ) {
+    throw new SyntaxError(
+      `Cannot decode ${what}): ${head.sizeField} declares ${head.width}x${head.height}, ` +
+        `the decoder produced ${rgba.width}x${rgba.height}`,
+    );
   }
   const n = rgba.width * rgba.height;
   const data = new Uint8Array(n * 3);
@@ -333,7 +373,8 @@ export function preprocessImage(image: RgbImage, p: Preset, options: PreprocessO
   const img = sized.image;
   const H = img.height;
   const W = Math.max(img.width, sized.padTo);
-  const nchw = (options.layout ?? "NCHW") === "NCHW";
+  const nchw = (options.layout ?? p.layout ?? "NCHW") === "NCHW";
+  const bgr = p.order === "bgr";
   const data = new Float32Array(3 * H * W);
   for (let c = 0; c < 3; c++) {
     const mean = p.mean[c]!;
@@ -341,7 +382,8 @@ export function preprocessImage(image: RgbImage, p: Preset, options: PreprocessO
     const white = (255 - mean) / std;
     for (let y = 0; y < H; y++) {
       for (let x = 0; x < W; x++) {
-        const v = x < img.width ? (img.data[(y * img.width + x) * 3 + c]! - mean) / std : white;
+        const src = bgr ? 2 - c : c;
+        const v = x < img.width ? (img.data[(y * img.width + x) * 3 + src]! - mean) / std : white;
         data[nchw ? (c * H + y) * W + x : (y * W + x) * 3 + c] = v;
       }
     }
@@ -377,7 +419,14 @@ export function* batchImages(
     const first = pending[0]!;
     const data = new Float32Array(pending.length * first.data.length);
     pending.forEach((s, i) => data.set(s.data, i * first.data.length));
-    const t = makeTensor(DataType.FLOAT, [pending.length, ...first.dims], data);
+    const dims = [pending.length, ...first.dims];
+    const t = batch.preset.dtype === "uint8"
+      ? makeTensor(
+        DataType.UINT8,
+        dims,
+        Uint8Array.from(data, (v) => Math.min(255, Math.max(0, roundHalfEven(v)))),
+      )
+      : makeTensor(DataType.FLOAT, dims, data);
     pending = [];
     return { [batch.inputName]: t };
   };

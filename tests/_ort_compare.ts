@@ -15,7 +15,10 @@ import { mulberry32 } from "../quant/_rng.ts";
 export const MODEL_INPUTS: Record<ModelName, Record<string, { dims: number[]; max?: number }>> = {
   "byte-lm-opt": { input_ids: { dims: [1, 16], max: 255 } },
   "byte-lm-opt-outliers": { input_ids: { dims: [1, 16], max: 255 } },
+  "byte-lm-llama": { input_ids: { dims: [1, 16], max: 255 } },
+  "byte-lm-llama-outliers": { input_ids: { dims: [1, 16], max: 255 } },
   "segmenter-tiny": { pixel_values: { dims: [1, 3, 64, 64] } },
+  "segmenter-base": { pixel_values: { dims: [1, 3, 64, 64] } },
   "ppocr-rec": { x: { dims: [1, 3, 48, 160] } },
   "ppocr-det": { x: { dims: [1, 3, 96, 96] } },
   "ppocr-cls": { x: { dims: [1, 3, 48, 192] } },

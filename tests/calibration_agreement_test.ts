@@ -15,7 +15,7 @@ import { GramAccumulator } from "../quant/gram.ts";
 import { MinMaxObserver } from "../quant/observers.ts";
 import { collectValues } from "../runtime/collect.ts";
 import { cpuRuntimeFactory } from "../runtime/cpu.ts";
-import { type DataSource, openDataSource } from "../runtime/data.ts";
+import { type DataSource, openDataSource } from "../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { loadModelFile, repoPath } from "./_models.ts";

@@ -5,8 +5,8 @@
  */
 import { assertAlmostEquals, assertEquals } from "@std/assert";
 import { ctcGreedyDecode, OcrMeter, ppocrDictionary } from "../runtime/ctc.ts";
-import { openDataSource, type TextSource } from "../runtime/data.ts";
-import type { OcrLinesSource, SegmentationSource } from "../runtime/evalsets.ts";
+import { openDataSource, type TextSource } from "../runtime/data/mod.ts";
+import type { OcrLinesSource, SegmentationSource } from "../runtime/data/mod.ts";
 import { argmaxClasses, BitsPerByteMeter, SegmentationMeter } from "../runtime/metrics.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 

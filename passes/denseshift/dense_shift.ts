@@ -266,7 +266,11 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       const notes: string[] = [];
       const { targets, skipped } = plan(model, new Set(options.exclude ?? []));
       if (targets.length === 0) {
-        return { modified: false, notes: ["no Conv/Gemm/MatMul with constant float weights"] };
+        return {
+          modified: false,
+          notes: ["no Conv/Gemm/MatMul with constant float weights"],
+          sites: { converted: 0, skipped: skipped.map((l) => `${l.node}: ${l.reason}`) },
+        };
       }
       if (model.opset < DENSE_SHIFT_MIN_OPSET) {
         notes.push(
@@ -401,7 +405,11 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       if (fl.length) {
         notes.push(`left in float (${fl.length}): ${fl.map((l) => `${l.node} (${l.reason})`).join(", ")}`);
       }
-      return { modified: true, notes };
+      return {
+        modified: true,
+        notes,
+        sites: { converted: conv.length, skipped: fl.map((l) => `${l.node}: ${l.reason}`) },
+      };
     },
   };
   return pass;

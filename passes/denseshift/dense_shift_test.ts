@@ -10,7 +10,7 @@ import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
 import { packedByteLength } from "../../quant/bitpack.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource } from "../../runtime/data.ts";
+import { tensorSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile } from "../../tests/_models.ts";
 import { relL2, runOrt } from "../../tests/_ort_compare.ts";

@@ -6,7 +6,7 @@ import type { Model } from "../../onnx/ir.ts";
 import { isOp, Op } from "../../onnx/ops.ts";
 import { silentReporter } from "../../onnx/reporter.ts";
 import { exposeValues, makePassRuntime } from "../../runtime/collect.ts";
-import { openDataSource } from "../../runtime/data.ts";
+import { openDataSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile } from "../../tests/_models.ts";
 import { convertIntegerOnly, type IntegerOnlyOptions, type IntegerOnlyReport } from "./integer_only.ts";

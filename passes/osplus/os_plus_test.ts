@@ -6,7 +6,7 @@ import { RecordingReporter } from "../../onnx/reporter.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource, textSource } from "../../runtime/data.ts";
+import { tensorSource, textSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile, repoPath } from "../../tests/_models.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";

@@ -10,7 +10,7 @@
 import { intAttr } from "../../onnx/attributes.ts";
 import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op } from "../../onnx/ops.ts";
-import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import { DataType, dtypeName, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import {
   type CalibratorKind,
   HistogramObserver,
@@ -82,7 +82,10 @@ export function planQdq(graph: Graph, options: QdqOptions = {}): QdqTarget[] {
   const fixed = findSignalConstants(graph);
   const targets: QdqTarget[] = [];
   for (const node of graph.nodes) {
-    if (exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))) continue;
+    if (exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))) {
+      if (weightInput(node)) options.onSkip?.(node, "excluded");
+      continue;
+    }
     const why = fixed.get(node);
     if (why) {
       options.onSkip?.(node, why);
@@ -92,8 +95,15 @@ export function planQdq(graph: Graph, options: QdqOptions = {}): QdqTarget[] {
     const isFloat = (v: Value | null) =>
       v !== null && !v.isConst && (v.type?.elemType ?? DataType.FLOAT) === DataType.FLOAT;
     if (w) {
-      if (node.inputs[w.index]!.const!.dtype !== DataType.FLOAT) continue;
-      if (!isFloat(node.inputs[0] ?? null)) continue;
+      const wt = node.inputs[w.index]!.const!.dtype;
+      if (wt !== DataType.FLOAT) {
+        options.onSkip?.(node, `weight is ${dtypeName(wt).toLowerCase()}, not float32`);
+        continue;
+      }
+      if (!isFloat(node.inputs[0] ?? null)) {
+        options.onSkip?.(node, "its input is not a float32 activation");
+        continue;
+      }
       targets.push({ node, activations: [0], weight: w.index, weightAxis: w.axis });
     } else if (isOp(node, Op.MatMul) && (options.activationMatMuls ?? true)) {
       if (isFloat(node.inputs[0] ?? null) && isFloat(node.inputs[1] ?? null)) {
@@ -334,13 +344,18 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         },
       });
       if (targets.length === 0) {
-        return { modified: false, notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped] };
+        return {
+          modified: false,
+          notes: ["no MatMul/Gemm/Conv with float inputs to quantize", ...skipped],
+          sites: { converted: 0, skipped },
+        };
       }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
       const stats = applyQdq(model, targets, ranges, options);
       pass.stats = stats;
       return {
         modified: true,
+        sites: { converted: stats.nodes, skipped },
         sections: [qdqSection(stats)],
         notes: [
           `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${

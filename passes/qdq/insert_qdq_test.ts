@@ -7,7 +7,7 @@ import { isOp, Op } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource, textSource } from "../../runtime/data.ts";
+import { tensorSource, textSource } from "../../runtime/data/mod.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile, repoPath } from "../../tests/_models.ts";
 import { qdqPass } from "./insert_qdq.ts";

@@ -329,7 +329,11 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const { targets, skipped } = planShiftAdd(model.graph, options);
       const notes = skipped.map((s) => `kept in float: ${s}`);
       if (targets.length === 0) {
-        return { modified: false, notes: ["no MatMul/Gemm with a constant float weight", ...notes] };
+        return {
+          modified: false,
+          notes: ["no MatMul/Gemm with a constant float weight", ...notes],
+          sites: { converted: 0, skipped },
+        };
       }
       const objective = options.objective ?? "output";
       const needH = objective === "output" || options.budget !== undefined;
@@ -440,7 +444,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
             (st.packedBytes / st.floatBytes).toFixed(3)
           }x)`,
       );
-      return { modified: true, notes };
+      return { modified: true, notes, sites: { converted: targets.length, skipped } };
     },
   };
   return pass;

@@ -10,7 +10,7 @@ import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
 import { registerOp } from "../../onnx/evaluate/registry.ts";
 import { shiftAddOps, shiftAddPackedFrom } from "../../onnx/evaluate/ops/shift_add.ts";
 import { makePassRuntime } from "../../runtime/collect.ts";
-import { tensorSource, textSource } from "../../runtime/data.ts";
+import { tensorSource, textSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile, repoPath } from "../../tests/_models.ts";
 import { shiftAddTolerance } from "../../quant/shiftadd_matmul.ts";

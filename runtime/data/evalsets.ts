@@ -1,7 +1,7 @@
 /**
  * The project's image eval and calibration sets (`X.json` + `X.rgb.gz` [+ `X.mask.gz`], see MODELS.md) as
- * {@link DataSource}s. Pure: these functions take the parsed JSON and the gunzipped bytes; `openDataSource`
- * in data.ts reads the files.
+ * {@link DataSource}s. The source constructors are pure (parsed JSON and gunzipped bytes);
+ * {@link evalSetKind} reads the files of a prefix `X`.
  *
  * Formats (from the JSON files themselves):
  * - OCR lines (`ocr-lines-sans`, `ocr-calib-sans`): `{ lines: [{ text, width, height, offset }] }`, each line
@@ -11,27 +11,39 @@
  * - text pages (`text-pages`, `text-pages-calib`): `{ pages: [{ offset, width, height, lines }] }`.
  * @module
  */
-import type { Tensor } from "../onnx/tensor.ts";
-import type { DataSource } from "./data.ts";
+import { gunzipSync } from "fflate";
+import type { Tensor } from "../../onnx/tensor.ts";
+import { resolvePreprocess } from "../image_spec.ts";
+import {
+  type DataKind,
+  type DataSource,
+  fixedBatch,
+  imageInput,
+  type ModelInput,
+  type OpenDataOptions,
+  statOrNull,
+} from "./source.ts";
 import {
   batchImages,
+  type Preprocess,
   type PreprocessOptions,
-  preset,
   presetInputName,
   type PresetName,
   type RgbImage,
   rotate180,
-} from "./images.ts";
-import { limitSamples } from "./_samples.ts";
+} from "../images.ts";
+import { limitSamples } from "../_samples.ts";
 
 /** Options shared by the eval-set sources. */
 export interface EvalSetOptions extends PreprocessOptions {
   /** Preprocessing preset. @default "ppocr-rec" for OCR lines, "segmenter" for segmentation, "ppocr-det" for pages */
-  preset?: PresetName;
+  preset?: Preprocess;
   /** Feed name of the image tensor. @default "x" for PP-OCR presets, "pixel_values" for segmenter, else "input" */
   inputName?: string;
   /** Use only the first N samples. @default all */
   maxSamples?: number;
+  /** The model's inputs: a generic `image:` spec takes layout and size from the image input. @default undefined */
+  inputs?: readonly ModelInput[];
 }
 
 /** OCR text lines with their strings. */
@@ -98,8 +110,10 @@ function presetBatches(
   defaultPreset: PresetName,
   options: EvalSetOptions,
 ): Pick<DataSource, "count" | "inputNames" | "batches"> {
-  const p = preset(options.preset ?? defaultPreset);
-  const inputName = options.inputName ?? presetInputName(p.name);
+  const input = imageInput(options);
+  const p = resolvePreprocess(options.preset ?? defaultPreset, input?.dims, input?.dtype);
+  const fixed = fixedBatch(input);
+  const inputName = options.inputName ?? input?.name ?? presetInputName(p.name);
   const pre: PreprocessOptions = {};
   if (options.layout) pre.layout = options.layout;
   if (options.size) pre.size = options.size;
@@ -107,7 +121,7 @@ function presetBatches(
     count: images.length,
     inputNames: [inputName],
     batches(batchSize: number): AsyncIterable<Record<string, Tensor>> {
-      const it = batchImages(images, { size: batchSize, inputName, preset: p }, pre);
+      const it = batchImages(images, { size: fixed ?? batchSize, inputName, preset: p }, pre);
       return (async function* () {
         yield* it;
       })();
@@ -247,3 +261,29 @@ export function textPagesSource(
   }
   return { kind: "text-pages", pages: meta, ...presetBatches(images, "ppocr-det", options) };
 }
+
+/** The prefix of an eval-set spec (`X` or `X.json`). */
+function prefixOf(spec: string): string {
+  return spec.replace(/\.json$/i, "");
+}
+
+/** An eval-set prefix `X` (or `X.json`) with `X.json` + `X.rgb.gz` [+ `X.mask.gz`]. */
+export const evalSetKind: DataKind = {
+  name: "eval-set",
+  describe: "an eval-set prefix X with X.json + X.rgb.gz (OCR lines, segmentation, text pages)",
+  async matches(spec: string): Promise<boolean> {
+    const p = prefixOf(spec);
+    return !!(await statOrNull(`${p}.json`)) && !!(await statOrNull(`${p}.rgb.gz`));
+  },
+  async open(spec: string, options: OpenDataOptions): Promise<DataSource> {
+    const prefix = prefixOf(spec);
+    const json = JSON.parse(await Deno.readTextFile(`${prefix}.json`));
+    const rgb = gunzipSync(await Deno.readFile(`${prefix}.rgb.gz`));
+    if (Array.isArray(json.lines)) return ocrLinesSource(json, rgb, options);
+    if (Array.isArray(json.pages)) return textPagesSource(json, rgb, options);
+    const mask = await statOrNull(`${prefix}.mask.gz`)
+      ? gunzipSync(await Deno.readFile(`${prefix}.mask.gz`))
+      : null;
+    return segmentationSource(json, rgb, mask, options);
+  },
+};

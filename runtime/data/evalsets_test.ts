@@ -1,9 +1,9 @@
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { gunzipSync } from "fflate";
-import type { Tensor } from "../onnx/tensor.ts";
+import type { Tensor } from "../../onnx/tensor.ts";
 import { ocrLinesSource, segmentationSource, textPagesSource } from "./evalsets.ts";
 
-const TESTDATA = new URL("../testdata/", import.meta.url);
+const TESTDATA = new URL("../../testdata/", import.meta.url);
 const json = (name: string) => JSON.parse(Deno.readTextFileSync(new URL(name, TESTDATA)));
 const gz = (name: string) => gunzipSync(Deno.readFileSync(new URL(name, TESTDATA)));
 

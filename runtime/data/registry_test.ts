@@ -1,13 +1,20 @@
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
-import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { type ImageSource, openDataSource, tensorSource, type TextSource, textSource } from "./data.ts";
-import type { OcrLinesSource, SegmentationSource, TextPagesSource } from "./evalsets.ts";
-import { encodeNpy } from "./npy.ts";
+import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import {
+  DATA_KINDS,
+  type ImageSource,
+  openDataSource,
+  tensorSource,
+  type TextSource,
+  textSource,
+} from "./mod.ts";
+import type { OcrLinesSource, SegmentationSource, TextPagesSource } from "./mod.ts";
+import { encodeNpy } from "../npy.ts";
 
-const testdata = (name: string) => new URL(`../testdata/${name}`, import.meta.url).pathname;
+const testdata = (name: string) => new URL(`../../testdata/${name}`, import.meta.url).pathname;
 
 async function collect(it: AsyncIterable<Record<string, Tensor>>): Promise<Record<string, Tensor>[]> {
   const out = [];
@@ -65,7 +72,11 @@ Deno.test("textSource drops a final partial window and checks its options", asyn
 Deno.test("tensorSource rejects tensors that disagree on the sample count", () => {
   const a = makeTensor(DataType.FLOAT, [2, 1]);
   const b = makeTensor(DataType.INT64, [3]);
-  assertThrows(() => tensorSource(new Map([["a", a], ["b", b]])), RangeError, `"b" has 3 samples`);
+  assertThrows(
+    () => tensorSource(new Map([["a", a], ["b", b]])),
+    RangeError,
+    `input "b": expected 2 samples on axis 0 (as "a" [2, 1]), given 3 samples [3]`,
+  );
   assertThrows(() => tensorSource(new Map([["s", makeTensor(DataType.FLOAT, [])]])), RangeError, "scalar");
 });
 
@@ -110,4 +121,34 @@ Deno.test("openDataSource: a folder of PNG and JPEG images, in name order, with 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("registry: one file per kind; kinds import only the contract (source.ts, tensors.ts), never each other", async () => {
+  const dir = new URL("./", import.meta.url);
+  const kinds = DATA_KINDS.map((k) => k.name);
+  assertEquals(kinds, ["npz", "npy", "eval-set", "npz-folder", "image-folder", "text"]);
+  for await (const e of Deno.readDir(dir)) {
+    if (
+      !e.name.endsWith(".ts") || e.name.endsWith("_test.ts") || ["registry.ts", "mod.ts"].includes(e.name)
+    ) {
+      continue;
+    }
+    const text = await Deno.readTextFile(new URL(e.name, dir));
+    const local = [...text.matchAll(/^(?:import|export)[^;]*?from "(\.\/[^"]+)"/gm)].map((m) => m[1]);
+    const allowed = e.name === "source.ts"
+      ? []
+      : e.name === "tensors.ts"
+      ? ["./source.ts"]
+      : ["./source.ts", "./tensors.ts"];
+    for (const imp of local) assert(allowed.includes(imp!), `${e.name} imports ${imp}`);
+  }
+});
+
+Deno.test("text: a model with a fixed [1, 32] input gets 32-byte windows, one per call", async () => {
+  const inputs = [{ name: "input_ids", dtype: DataType.INT64, dims: [1, 32] }];
+  const src = (await openDataSource(testdata("lm-calib.txt"), { inputs, maxSamples: 3 })) as TextSource;
+  assertEquals(src.context, 32);
+  const dims = [];
+  for await (const b of src.batches(8)) dims.push(b.input_ids!.dims);
+  assertEquals(dims, [[1, 32], [1, 32], [1, 32]]);
 });
