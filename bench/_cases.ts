@@ -6,7 +6,7 @@
 import { type Method, METHODS, quantize, type QuantizeReport } from "../api/quantize.ts";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import { openDataSource } from "../runtime/data.ts";
+import { openDataSource } from "../runtime/data/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** Absolute path of a repository file. */

@@ -13,7 +13,7 @@
  * @module
  */
 import type { Method } from "../api/quantize.ts";
-import { openDataSource } from "../runtime/data.ts";
+import { openDataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { convert, floatBytes, listArg, median, methodsFor, MODELS, numArg, repo } from "./_cases.ts";
 

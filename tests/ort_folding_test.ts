@@ -15,7 +15,7 @@ import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { denseShiftPass } from "../passes/denseshift/dense_shift.ts";
 import { shiftAddPass } from "../passes/shiftadd/shift_add.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import { tensorSource } from "../runtime/data.ts";
+import { tensorSource } from "../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import { mulberry32 } from "../quant/_rng.ts";
 
