@@ -56,6 +56,7 @@ export async function writeSyntheticLm(dir: string, options: SyntheticLmOptions 
   const chunk = new Float32Array(1 << 20);
   const amp = Math.sqrt(3) * 0.02;
   let offset = 0, matmulWeights = 0;
+  const where = new Map<string, { location: string; offset: number }>();
   const m = new Model();
   m.opsets.set("", 17);
   const g = m.graph;
@@ -93,6 +94,7 @@ export async function writeSyntheticLm(dir: string, options: SyntheticLmOptions 
       throw new TypeError(`synthetic LM weight "${name}" is written to ${location}, not decoded here`);
     });
     g.initializers.push(v);
+    where.set(name, { location, offset });
     offset += count * 4;
     return v;
   };
@@ -142,6 +144,7 @@ export async function writeSyntheticLm(dir: string, options: SyntheticLmOptions 
   g.outputs.push(logits);
   file.close();
   const model = `${dir}/synthetic-lm.onnx`;
-  await Deno.writeFile(model, encodeModel(m));
+  // Every weight already sits in the data file: the hook names where, without reading it.
+  await Deno.writeFile(model, encodeModel(m, { externalize: (v) => where.get(v.name) }));
   return { model, data: dataPath, dataBytes: offset, matmulWeights };
 }
