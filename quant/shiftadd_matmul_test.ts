@@ -121,7 +121,7 @@ interface TensorJson {
 }
 interface OpCase {
   name: string;
-  attributes: { bits: number; group_size: number; terms: number; mode: "accuracy" | "latency" };
+  attributes: { bits: number; group_size: number; terms: number; mode: "accuracy" | "latency"; k: number };
   inputs: { X: TensorJson; planes: TensorJson; alpha_exp: TensorJson; alpha_terms: TensorJson };
   outputs: { Y: TensorJson };
   tolerance: { atol: number; rtol: number };
@@ -135,7 +135,7 @@ function buildCases(): OpCase[] {
     const J = Math.ceil(p.k / 8), G = Math.ceil(p.k / p.groupSize);
     return {
       name,
-      attributes: { bits: p.bits, group_size: p.groupSize, terms: p.terms, mode: p.mode },
+      attributes: { bits: p.bits, group_size: p.groupSize, terms: p.terms, mode: p.mode, k: p.k },
       inputs: {
         X: { dtype: "float32", dims: xDims, data: Array.from(xData) },
         planes: { dtype: "uint8", dims: [p.bits, p.n, J], data: Array.from(p.planes) },

@@ -4,11 +4,11 @@
  *
  * The body is split so that onnxruntime decodes the weight once, at session creation: `Ŵ` (all `8·J` rows
  * of the planes, J = ceil(K/8)) is computed from `planes`, `alpha_exp`, `alpha_terms` and the attributes
- * only. After onnxruntime inlines the function, that subgraph depends on initializers alone and its
- * constant folding replaces it by one float initializer (checked by the optimized-model dump in
- * passes/shiftadd/shift_add_body_test.ts and timed by bench/latency.ts). X never flows into the decode:
- * K comes into play only through a `Pad` of X's last axis to `8·J` (zero activations meet the padding rows,
- * whose codes decode to `−Σα` but are multiplied by 0), so the per-call work is that Pad plus the MatMul.
+ * only, then cut to its first K rows (attribute `k`). After onnxruntime inlines the function, that subgraph
+ * depends on initializers and attributes alone and its constant folding replaces it by one float
+ * initializer (checked on the optimized-model dump by tests/ort_folding_test.ts, timed by
+ * bench/latency.ts): each call runs only `MatMul(X, Ŵ)`. (Taking K from X's shape instead would put
+ * Shape/Slice or Pad nodes on every call: 2x slower on byte-lm-opt.)
  * @module
  */
 import { intAttr, intsAttr, stringAttr } from "../../onnx/attributes.ts";
@@ -17,14 +17,14 @@ import type { FunctionDef, Value } from "../../onnx/ir.ts";
 import { Op } from "../../onnx/ops.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 
-/** The default-domain opset the function body needs (BitwiseAnd, Pad with axes). */
+/** The default-domain opset the function body needs (BitwiseAnd). */
 export const SHIFT_ADD_OPSET = 18;
 
 /**
  * The model-local function `shiftkit.ShiftAddMatMul` in standard opset-18 ops: bits by BitShift +
  * BitwiseAnd, `B = 2·bit − 1`; alphas as `2^e0 + Σ_t (1 − 2·sign_t) · 2^(e0 − Σ_(u<=t) d_u)` (terms with
- * `d = 0` absent; alpha 0 where `e0 = −128`); `Ŵ = Σ_i α_i(n, g(k)) · B_i` over all `8·J` rows; then
- * `MatMul(Pad(X, 8·J − K), Ŵ)`. `group_size` is the only attribute the body reads.
+ * `d = 0` absent; alpha 0 where `e0 = −128`); `Ŵ = Σ_i α_i(n, g(k)) · B_i` over all `8·J` rows, cut to
+ * rows `0..k-1`; then `MatMul(X, Ŵ)`. `group_size` and `k` are the attributes the body reads.
  *
  * @param opset the default-domain opset the body imports (>= 18; must equal the model's)
  * @returns the function definition
@@ -42,7 +42,7 @@ export function buildShiftAddFunction(opset: number): FunctionDef {
     throw new RangeError(`The ShiftAddMatMul function body needs opset >= ${SHIFT_ADD_OPSET}, got ${opset}`);
   }
   const b = new FunctionBuilder(Op.ShiftAddMatMul.type, { opset });
-  for (const a of ["bits", "group_size", "terms"]) b.attribute(a);
+  for (const a of ["bits", "group_size", "terms", "k"]) b.attribute(a);
   b.attribute("mode", stringAttr("mode", "accuracy"));
   const [x, planes, exp, terms] = ["X", "planes", "alpha_exp", "alpha_terms"].map((n) => b.input(n)) as [
     Value,
@@ -115,15 +115,9 @@ export function buildShiftAddFunction(opset: number): FunctionDef {
   const w = b.op(Op.ReduceSum.type, [b.op(Op.Reshape.type, [signed, qn]), i64([1])], [
     intAttr("keepdims", 0),
   ]); // [8J, N], constant
-  // The only per-call work besides the MatMul: pad X's last axis from K to 8J with zeros.
-  const padBy = b.op(Op.Sub.type, [
-    b.op(Op.Unsqueeze.type, [rows, zero]),
-    b.op(Op.Shape.type, [x], [
-      intAttr("start", -1),
-    ]),
-  ]);
-  const pads = b.op(Op.Concat.type, [zero, padBy], [intAttr("axis", 0)]);
-  const xp = b.op(Op.Pad.type, [x, pads, f32(0), last]);
-  b.output(b.op(Op.MatMul.type, [xp, w]), "Y");
+  // Rows 0..K-1 (K from the attribute, so still constant): the only per-call work is the MatMul.
+  const kEnd = b.op(Op.Unsqueeze.type, [b.attrInt("k"), zero]);
+  const wK = b.op(Op.Slice.type, [w, zero, kEnd, zero]);
+  b.output(b.op(Op.MatMul.type, [x, wK]), "Y");
   return b.build();
 }

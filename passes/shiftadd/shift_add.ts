@@ -400,6 +400,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         rewrite(g, t, tensors, [
           intAttr("bits", p.bits),
           intAttr("group_size", p.groupSize),
+          intAttr("k", t.k),
           intAttr("terms", p.terms),
           stringAttr("mode", mode),
         ]);

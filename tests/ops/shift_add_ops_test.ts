@@ -27,7 +27,7 @@ interface TensorCase {
 }
 interface Case {
   name: string;
-  attributes: { bits: number; group_size: number; terms: number; mode: string };
+  attributes: { bits: number; group_size: number; terms: number; mode: string; k: number };
   inputs: Record<string, TensorCase>;
   outputs: { Y: TensorCase };
   tolerance: { atol: number; rtol: number };
@@ -73,6 +73,7 @@ function oneNodeModel(c: Case): Model {
     intAttr("group_size", c.attributes.group_size),
     intAttr("terms", c.attributes.terms),
     stringAttr("mode", c.attributes.mode),
+    intAttr("k", c.attributes.k),
   ];
   const y = g.addNode(Op.ShiftAddMatMul.type, [x, ...weights], ["Y"], { domain: SHIFTKIT_DOMAIN, attrs })
     .outputs[0]!;

@@ -44,7 +44,7 @@ function typed<T>(t: Tensor, dtype: DataType, what: string, rank: number): T {
  * import { DataType, makeTensor } from "../../tensor.ts";
  * import { shiftAddPackedFrom } from "./shift_add.ts";
  * const attrs = new Attrs(new Map([["bits", intAttr("bits", 1)], ["group_size", intAttr("group_size", 8)],
- *   ["terms", intAttr("terms", 1)]]), "ShiftAddMatMul");
+ *   ["terms", intAttr("terms", 1)], ["k", intAttr("k", 2)]]), "ShiftAddMatMul");
  * const p = shiftAddPackedFrom([
  *   makeTensor(DataType.FLOAT, [1, 2], new Float32Array([3, 1])),
  *   makeTensor(DataType.UINT8, [1, 1, 1], new Uint8Array([0b01])),
@@ -63,6 +63,9 @@ export function shiftAddPackedFrom(inputs: (Tensor | undefined)[], attrs: Attrs)
   const alphaExp = typed<Int8Array>(expT, DataType.INT8, "alpha_exp", 3);
   const alphaTerms = typed<Uint8Array>(termsT, DataType.UINT8, "alpha_terms", 4);
   const bits = attrs.int("bits"), groupSize = attrs.int("group_size"), terms = attrs.int("terms");
+  if (attrs.int("k") !== k) {
+    throw new RangeError(`${OP}: attribute k=${attrs.int("k")} but X ${shapeStr(x.dims)} has K=${k}`);
+  }
   const mode = attrs.string("mode", "accuracy");
   if (mode !== "accuracy" && mode !== "latency") {
     throw new RangeError(`${OP}: mode must be "accuracy" or "latency", got "${mode}"`);
@@ -109,7 +112,7 @@ const shiftAddMatMul: OpKernel = (inputs, attrs) => {
  *   makeTensor(DataType.INT8, [1, 1, 1], new Int8Array([-1])),
  *   makeTensor(DataType.UINT8, [1, 1, 1, 0], new Uint8Array(0)),
  * ], new Attrs(new Map([["bits", intAttr("bits", 1)], ["group_size", intAttr("group_size", 8)],
- *   ["terms", intAttr("terms", 1)]]), "ShiftAddMatMul"), { opset: 1 })[0]!;
+ *   ["terms", intAttr("terms", 1)], ["k", intAttr("k", 2)]]), "ShiftAddMatMul"), { opset: 1 })[0]!;
  * assertEquals([Array.from(y.data as Float32Array), y.dims], [[1], [1]]);
  * ```
  */
