@@ -5,7 +5,7 @@
  * resident set) and wall time. Target: peak RSS <= 1.5 GB for RTN at 4 bits.
  *
  *   nice -n 10 deno run -A bench/streaming.ts [--dir DIR] [--layers 24] [--width 1536] [--method rtn]
- *     [--bits 4] [--keep] [--json]
+ *     [--bits 4] [--keep] [--json] [-- more quantize flags]
  *
  * The model is generated once into `--dir` (default a temporary folder, removed afterwards unless
  * `--keep`); calibration data is one window of testdata/lm-calib.txt (weight-only methods need none, the
@@ -20,6 +20,8 @@ const layers = numArg(args, "--layers", 24), width = numArg(args, "--width", 153
 const method = listArg(args, "--method")?.[0] ?? "rtn";
 const bits = numArg(args, "--bits", 4);
 const dirArg = listArg(args, "--dir")?.[0];
+// Further `shiftkit quantize` flags after `--`, e.g. `-- --objective weight --group-size 128`.
+const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
 const dir = dirArg ?? await Deno.makeTempDir({ prefix: "shiftkit-streaming-" });
 await Deno.mkdir(dir, { recursive: true });
 
@@ -50,6 +52,7 @@ const cmd = new Deno.Command("/usr/bin/time", {
     "--samples",
     "1",
     "--json",
+    ...passThrough,
   ],
   stdout: "piped",
   stderr: "piped",

@@ -140,7 +140,7 @@ export function planShiftAdd(
     const wi = weightInput(node);
     if (!wi) continue;
     const w = node.inputs[wi.index]!, x = node.inputs[0];
-    const t = w.const!;
+    const t = w.constInfo()!; // dtype and dims only: weights are read one layer at a time below
     const why = exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))
       ? "excluded"
       : t.dtype !== DataType.FLOAT
@@ -239,9 +239,12 @@ async function collectHessians(
   return { hessians, rows };
 }
 
-/** The weight as `K x N` row-major float32. */
+/**
+ * The weight as `K x N` row-major float32, read without caching it on the value (`peekConst`): with lazily
+ * loaded external data only the layer being converted is in memory.
+ */
 function weightKxN(t: ShiftAddTarget): Float32Array {
-  const d = t.weight.const!.data as Float32Array;
+  const d = t.weight.peekConst()!.data as Float32Array;
   if (!t.transposed) return d;
   const out = new Float32Array(t.k * t.n);
   for (let n = 0; n < t.n; n++) for (let k = 0; k < t.k; k++) out[k * t.n + n] = d[n * t.k + k]!;
