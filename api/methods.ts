@@ -31,6 +31,9 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       activationBits: s.bits.activation,
       calibrator: s.calibrator,
       exclude: s.exclude,
+      // No site is refused by quantize() itself (NothingConvertedError, unless --allow-no-sites), from the
+      // pass's site count.
+      allowNoSites: true,
     }),
   ],
   shiftadd: (_m, s) => {

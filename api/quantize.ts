@@ -15,6 +15,7 @@ import { constantsToInitializers } from "../passes/normalize/mod.ts";
 import { dce } from "../passes/normalize/mod.ts";
 import { dedupe } from "../passes/normalize/mod.ts";
 import { foldBatchNormPass } from "../passes/normalize/mod.ts";
+import { canonicalizePass } from "../passes/normalize/mod.ts";
 import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
@@ -148,8 +149,14 @@ export function parseBits(
   return { weight: b, activation: method === "intvit" ? 8 : 32, label: String(b) };
 }
 
-/** The normalization every method starts from. */
-export const NORMALIZE: readonly Pass[] = [constantsToInitializers, foldBatchNormPass, dce, dedupe];
+/** The normalization every method starts from (canonical forms before any method matches patterns). */
+export const NORMALIZE: readonly Pass[] = [
+  constantsToInitializers,
+  foldBatchNormPass,
+  canonicalizePass,
+  dce,
+  dedupe,
+];
 
 /**
  * Quantize a model in place.

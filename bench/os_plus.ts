@@ -1,10 +1,12 @@
 /**
- * OS+ acceptance table (issue 7): bits/byte of float, QDQ and OS+ at W8A8, W6A6 and W4A4 on byte-lm-opt and
- * byte-lm-opt-outliers (calibrated on testdata/lm-calib.txt, scored on every non-overlapping 128-byte window
- * of testdata/lm-eval.txt), the per-site outlier ratio before/after migration, the OS+ conversion overhead
- * (wall time / one float pass over the calibration set in onnxruntime) and the peak RSS.
+ * OS+ acceptance table (issues 7, 14): bits/byte of float, QDQ and OS+ at W8A8, W6A6 and W4A4 on the OPT-style
+ * and LLaMA-style byte LMs, plain and with injected outliers (calibrated on testdata/lm-calib.txt, scored on
+ * every non-overlapping 128-byte window of testdata/lm-eval.txt), the per-site outlier ratio before/after
+ * migration, the OS+ conversion overhead (time / one float pass over the calibration set in onnxruntime,
+ * wall clock and process CPU time: the machine may be shared) and the peak RSS.
  *
- *   deno run -A bench/os_plus.ts [--calib 64] [--tokens 128] [--bits 8,6,4] [--steps N] [--models byte-lm-opt,...] [--report out.html]
+ *   deno run -A bench/os_plus.ts [--calib 64] [--tokens 128] [--bits 8,6,4] [--steps N] [--coarse 10]
+ *     [--loss moments|samples] [--models byte-lm-opt,...] [--report out.html]
  * @module
  */
 import { encodeModel } from "../onnx/codec.ts";
@@ -30,7 +32,10 @@ function arg(name: string, dflt: string): string {
 const CALIB = Number(arg("calib", "64"));
 const TOKENS = Number(arg("tokens", "128"));
 const BITS = arg("bits", "8,6,4").split(",").map(Number);
-const MODELS = arg("models", "byte-lm-opt,byte-lm-opt-outliers").split(",") as ModelName[];
+const MODELS = arg("models", "byte-lm-opt,byte-lm-opt-outliers,byte-lm-llama,byte-lm-llama-outliers")
+  .split(",") as ModelName[];
+const COARSE = Number(arg("coarse", "10"));
+const LOSS = arg("loss", "moments") as "moments" | "samples";
 const REPORT = arg("report", "");
 const STEPS = arg("steps", "");
 const ORT = { intraOpNumThreads: 2 };
@@ -38,6 +43,16 @@ const ORT = { intraOpNumThreads: 2 };
 const calibBytes = await Deno.readFile(repoPath("testdata/lm-calib.txt"));
 const evalBytes = await Deno.readFile(repoPath("testdata/lm-eval.txt"));
 let peakRss = Deno.memoryUsage().rss;
+/** CPU seconds of this process (all threads, onnxruntime's included): utime + stime from /proc/self/stat. */
+function cpuSeconds(): number {
+  try {
+    const f = Deno.readTextFileSync("/proc/self/stat");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
 
 async function bitsPerByte(model: Model): Promise<number> {
@@ -100,15 +115,17 @@ for (const name of MODELS) {
   const float = await loadModelFile(name);
   const floatBpb = await bitsPerByte(float);
   // One float pass over the calibration set (the overhead ratio's denominator), best of 3.
-  let floatPass = Infinity;
+  let floatPass = Infinity, floatCpu = Infinity;
   for (let r = 0; r < 3; r++) {
-    const t = performance.now();
+    const t = performance.now(), c = cpuSeconds();
     await ctx().runtime.collect(float, ["logits"], () => {});
     floatPass = Math.min(floatPass, performance.now() - t);
+    floatCpu = Math.min(floatCpu, cpuSeconds() - c);
   }
   const floatBytes = encodeModel(float).length;
   console.log(
-    `\n## ${name}: float ${fmt(floatBpb, 4)} bits/byte, one float calibration pass ${fmt(floatPass, 0)} ms`,
+    `\n## ${name}: float ${fmt(floatBpb, 4)} bits/byte, one float calibration pass ${fmt(floatPass, 0)} ms ` +
+      `(${fmt(floatCpu, 2)} CPU s)`,
   );
   for (const bits of BITS) {
     const opts = { weightBits: bits, activationBits: bits, calibrator: "minmax" as const };
@@ -119,27 +136,33 @@ for (const name of MODELS) {
     sampleRss();
     const qdqBpb = await bitsPerByte(q);
     const o = await loadModelFile(name);
-    const pass = osPlusPass({ ...opts, calibTokens: TOKENS, ...(STEPS ? { gridSteps: Number(STEPS) } : {}) });
+    const pass = osPlusPass({
+      ...opts,
+      calibTokens: TOKENS,
+      gridCoarse: COARSE,
+      searchLoss: LOSS,
+      ...(STEPS ? { gridSteps: Number(STEPS) } : {}),
+    });
     const rssBefore = Deno.memoryUsage().rss;
-    const to = performance.now();
+    const to = performance.now(), co = cpuSeconds();
     await runPipeline(o, [pass], ctx());
-    const osMs = performance.now() - to;
+    const osMs = performance.now() - to, osCpu = cpuSeconds() - co;
     const rssAfter = sampleRss();
     const osBpb = await bitsPerByte(o);
     const res = pass.result as OsPlusResult;
     const row = `| ${name} | W${bits}A${bits} | ${fmt(floatBpb, 4)} | ${fmt(qdqBpb, 4)} | ${
       fmt(osBpb, 4)
-    } | ${fmt(qdqBpb - osBpb, 4)} | ${fmt(osMs / 1000, 1)} s | ${fmt(osMs / floatPass, 0)}x | ${
-      fmt(qdqMs / floatPass, 1)
-    }x | ${(Math.max(rssBefore, rssAfter) / 2 ** 20).toFixed(0)} MiB |`;
+    } | ${fmt(qdqBpb - osBpb, 4)} | ${fmt(osMs / 1000, 1)} s | ${fmt(osMs / floatPass, 1)}x | ${
+      fmt(osCpu / floatCpu, 1)
+    }x | ${fmt(qdqMs / floatPass, 1)}x | ${(Math.max(rssBefore, rssAfter) / 2 ** 20).toFixed(0)} MiB |`;
     rows.push(row);
     console.log(row);
     console.log(
       `  sites (t, outlier ratio before -> after): ` +
         res.sites.map((s) =>
-          `${s.name.replace(/\/LayerNormalization$/, "")} t=${fmt(s.t, 2)} ${fmt(s.outlierRatioBefore, 1)}->${
-            fmt(s.outlierRatioAfter, 1)
-          }`
+          `${s.name.replace(/\/(LayerNormalization|Pow)$/, "")} t=${fmt(s.t, 2)} ${
+            fmt(s.outlierRatioBefore, 1)
+          }->${fmt(s.outlierRatioAfter, 1)}`
         )
           .join("; "),
     );
@@ -168,9 +191,9 @@ for (const name of MODELS) {
 }
 
 console.log(
-  "\n| model | bits | float | QDQ | OS+ | QDQ - OS+ | OS+ time | OS+ overhead | QDQ overhead | peak RSS |",
+  "\n| model | bits | float | QDQ | OS+ | QDQ - OS+ | OS+ time | OS+ overhead (wall) | (CPU) | QDQ overhead | peak RSS |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) console.log(r);
 console.log(`peak RSS over the run: ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
 if (REPORT) {

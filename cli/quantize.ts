@@ -302,6 +302,21 @@ export const quantizeCommand: Command = {
         : []),
     ];
     const { steps, ...rest } = report;
+    // OS+: every site and every skipped norm as data (the notes carry the same as text).
+    const osPlus = steps.flatMap((st) => st.sections).find((sec) => sec.osPlus)?.osPlus;
+    const osplus = osPlus && {
+      sites: osPlus.sites.map((x) => ({
+        name: x.name,
+        kind: x.kind,
+        output: x.output,
+        consumers: x.consumers,
+        residual: x.residual,
+        t: x.t,
+        loss: x.lossKind,
+        outlierRatio: [x.outlierRatioBefore, x.outlierRatioAfter],
+      })),
+      skipped: osPlus.skipped,
+    };
     return {
       text: lines.join("\n"),
       json: {
@@ -310,6 +325,7 @@ export const quantizeCommand: Command = {
         files: written,
         ...rest,
         steps: steps.map(({ sections: _s, ...st }) => st),
+        ...(osplus ? { osplus } : {}),
         ...(metric ? { metric } : {}),
       },
     };

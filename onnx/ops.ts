@@ -70,6 +70,23 @@ const OP_TABLE = {
     "input_var",
   ]),
   LayerNormalization: op("LayerNormalization", [17], ["X", "Scale", "B"]),
+  RMSNormalization: op("RMSNormalization", [23], ["X", "scale"]),
+  // onnxruntime's fused norms (its transformer optimizer writes them; recognised, never emitted). It registers
+  // SimplifiedLayerNormalization in the default domain, and some tools write it under com.microsoft.
+  SimplifiedLayerNormalization: op("SimplifiedLayerNormalization", [1], ["X", "scale"]),
+  MsSimplifiedLayerNormalization: op("SimplifiedLayerNormalization", [1], ["X", "scale"], MS_DOMAIN),
+  SkipLayerNormalization: op(
+    "SkipLayerNormalization",
+    [1],
+    ["input", "skip", "gamma", "beta", "bias"],
+    MS_DOMAIN,
+  ),
+  SkipSimplifiedLayerNormalization: op(
+    "SkipSimplifiedLayerNormalization",
+    [1],
+    ["input", "skip", "gamma", "bias"],
+    MS_DOMAIN,
+  ),
   InstanceNormalization: op("InstanceNormalization", [1, 6], ["input", "scale", "B"]),
   // element-wise
   Add: op("Add", [1, 6, 7, 13, 14], ["A", "B"]),

@@ -1,9 +1,17 @@
 /**
- * Graph patterns other passes query. The main one is LayerNorm in its three shapes: a fused
- * `LayerNormalization` node, the decomposed form exporters emit for old opsets
- * (ReduceMean -> Sub -> Pow(2) | Mul(self) -> ReduceMean -> Add(eps) -> Sqrt -> Div | Reciprocal+Mul ->
- * Mul(gamma) -> Add(beta)), and RMSNorm (x / sqrt(mean(x^2) + eps) * gamma). Following onnxscript's rewriter,
- * a matcher either returns a match or a reason why it did not apply, never an exception.
+ * Graph patterns other passes query. The main one is the norm matcher, one for LayerNorm and RMSNorm in
+ * every form they reach users as ONNX:
+ * - fused nodes: `LayerNormalization` (opset 17), `RMSNormalization` (opset 23), and onnxruntime's
+ *   `SimplifiedLayerNormalization`, `SkipLayerNormalization`, `SkipSimplifiedLayerNormalization`
+ *   (`com.microsoft`, written by its transformer optimizer);
+ * - the decomposed LayerNorm exporters emit for old opsets: ReduceMean -> Sub -> Mul(d, d) -> ReduceMean ->
+ *   Add(eps) -> Sqrt -> Div(d, .) | Reciprocal -> Mul(d, .) -> [Mul(gamma)] -> [Add(beta)];
+ * - RMSNorm (HF LlamaRMSNorm, T5LayerNorm): Mul(x, x) -> ReduceMean -> Add(eps) -> Sqrt -> Div(x, .) |
+ *   Reciprocal -> Mul(x, .) -> [Mul(gamma)].
+ * The decomposed forms are matched in their canonical spelling (passes/normalize/canonicalize.ts brings
+ * `Div(1, .)`, `Pow(., 2)`, `Pow(., 0.5)` and no-op Casts to it); `Pow(., 2)` is still accepted for callers
+ * that did not canonicalize. ReduceMean axes are read from the attribute (opset < 18) or the input (18+).
+ * Following onnxscript's rewriter, a matcher returns a match or the reason it did not apply, never throws.
  * @module
  */
 import type { Graph, Node, Value } from "./ir.ts";
@@ -64,8 +72,16 @@ export function constValue(v: Value | null | undefined): Tensor | undefined {
 
 /** One recognised LayerNorm (or RMSNorm). */
 export interface LayerNormMatch {
-  /** "fused": a LayerNormalization node; "decomposed": the mean/variance form; "rms": RMSNorm. */
+  /**
+   * "fused": a LayerNormalization / SkipLayerNormalization node; "decomposed": the mean/variance form;
+   * "rms": RMSNorm (no mean subtraction), decomposed or fused (see {@link LayerNormMatch.fused}).
+   */
   kind: "fused" | "decomposed" | "rms";
+  /**
+   * The fused node and where its gamma / beta inputs sit, when the norm is one node (beta index null: the op
+   * has no beta input). Undefined for a decomposed norm.
+   */
+  fused?: { node: Node; gammaIndex: number; betaIndex: number | null };
   /** The normalized tensor x. */
   input: Value;
   /** The value after the beta Add, or after the gamma Mul when there is no beta (or the normalized value). */
@@ -176,7 +192,8 @@ function matchTail(
   if (typeof sd === "string") return sd;
   if (isOp(sd, Op.Div)) {
     if (sd.input(0) !== num || sd.input(1) !== sqrtN.outputs[0]) {
-      return `Div "${sd.name}" does not divide x by std`;
+      return `Div "${sd.name}" does not divide x by std` +
+        (scalarConst(sd.input(0)) === 1 ? " (it is Div(1, std): canonicalize the graph first)" : "");
     }
     nodes.push(sd);
     normOut = sd.outputs[0]!;
@@ -189,7 +206,9 @@ function matchTail(
     }
     nodes.push(mul);
     normOut = mul.outputs[0]!;
-  } else return `std feeds ${sd.opType} "${sd.name}", expected Div or Reciprocal`;
+  } else {
+    return `std feeds ${sd.opType} "${sd.name}", expected Div(x, std) or Reciprocal`;
+  }
 
   let output = normOut, gamma: Value | null = null, beta: Value | null = null;
   const next = (v: Value) => {
@@ -212,9 +231,36 @@ function matchTail(
   return { output, gamma, beta, epsilon, axis: axes[axes.length - 1]!, nodes };
 }
 
+/** Where a fused norm op keeps gamma and beta, whether it is RMS-style, and whether it has an axis attribute. */
+interface FusedNormSpec {
+  gamma: number;
+  beta: number | null;
+  rms: boolean;
+  hasAxis: boolean;
+}
+
 /**
- * Try to match a LayerNorm starting at `node`: a LayerNormalization node, the first ReduceMean (of x) of a
- * decomposed LayerNorm, or the ReduceMean (of x^2) of an RMSNorm.
+ * The fused-norm layout of a node, or undefined when it is not a fused norm.
+ *
+ * @param node any node
+ * @returns gamma / beta input indices and the kind
+ */
+export function fusedNormSpec(node: Node): FusedNormSpec | undefined {
+  if (isOp(node, Op.LayerNormalization)) return { gamma: 1, beta: 2, rms: false, hasAxis: true };
+  if (
+    isOp(node, Op.RMSNormalization) || isOp(node, Op.SimplifiedLayerNormalization) ||
+    isOp(node, Op.MsSimplifiedLayerNormalization)
+  ) return { gamma: 1, beta: null, rms: true, hasAxis: true };
+  if (isOp(node, Op.SkipLayerNormalization)) return { gamma: 2, beta: 3, rms: false, hasAxis: false };
+  if (isOp(node, Op.SkipSimplifiedLayerNormalization)) {
+    return { gamma: 2, beta: null, rms: true, hasAxis: false };
+  }
+  return undefined;
+}
+
+/**
+ * Try to match a LayerNorm starting at `node`: a fused norm node (see {@link fusedNormSpec}), the first
+ * ReduceMean (of x) of a decomposed LayerNorm, or the ReduceMean (of x^2) of an RMSNorm.
  *
  * @param node the candidate start node
  * @returns the match, or a {@link NoMatch} saying why not
@@ -230,30 +276,30 @@ function matchTail(
  */
 export function matchLayerNorm(node: Node): LayerNormMatch | NoMatch {
   const fail = (reason: string): NoMatch => ({ node, reason });
-  if (isOp(node, Op.LayerNormalization)) {
+  const spec = fusedNormSpec(node);
+  if (spec) {
     const x = node.input(0);
-    if (!x) return fail(`LayerNormalization "${node.name}" has no input`);
+    if (!x) return fail(`${node.opType} "${node.name}" has no input`);
     const rank = rankOf(x);
-    let axis = node.a.int("axis", -1);
+    let axis = spec.hasAxis ? node.a.int("axis", -1) : -1;
     if (axis >= 0) {
-      if (rank === undefined) {
-        return fail(`LayerNormalization "${node.name}" axis ${axis} needs the input rank`);
-      }
+      if (rank === undefined) return fail(`${node.opType} "${node.name}" axis ${axis} needs the input rank`);
       axis -= rank;
     }
     return {
-      kind: "fused",
+      kind: spec.rms ? "rms" : "fused",
+      fused: { node, gammaIndex: spec.gamma, betaIndex: spec.beta },
       input: x,
       output: node.outputs[0]!,
-      gamma: node.input(1),
-      beta: node.input(2),
+      gamma: node.input(spec.gamma),
+      beta: spec.beta === null ? null : node.input(spec.beta),
       epsilon: node.a.float("epsilon", 1e-5),
       axis,
       nodes: [node],
     };
   }
   if (!isOp(node, Op.ReduceMean)) {
-    return fail(`${node.opType} "${node.name}" is not ReduceMean or LayerNormalization`);
+    return fail(`${node.opType} "${node.name}" is neither ReduceMean nor a fused norm`);
   }
   const x = node.input(0);
   if (!x) return fail(`ReduceMean "${node.name}" has no input`);
@@ -325,7 +371,7 @@ export function findLayerNorms(graph: Graph, options: FindLayerNormsOptions = {}
   const out: LayerNormMatch[] = [];
   const claimed = new Set<Node>();
   for (const n of graph.nodes) {
-    if (claimed.has(n) || !(isOp(n, Op.ReduceMean) || isOp(n, Op.LayerNormalization))) continue;
+    if (claimed.has(n) || !(isOp(n, Op.ReduceMean) || fusedNormSpec(n))) continue;
     const m = matchLayerNorm(n);
     if ("reason" in m) {
       options.onMiss?.(m);

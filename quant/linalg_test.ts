@@ -126,7 +126,7 @@ Deno.test("solveTriangular: all four variants, several right-hand sides", () => 
   assertThrows(() => solveTriangular(new Float64Array([0, 0, 1, 1]), new Float64Array(2)), RangeError);
 });
 
-Deno.test("linalg: 1024x1024 Cholesky + inverse-upper completes quickly", () => {
+Deno.test("linalg: 1024x1024 Cholesky + inverse-upper is right at GPTQ scale", () => {
   const n = 1024;
   const r = rng(6);
   // Diagonally dominant SPD matrix, cheap to build.
@@ -135,10 +135,8 @@ Deno.test("linalg: 1024x1024 Cholesky + inverse-upper completes quickly", () => 
     for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i] = r() * 0.01;
     a[i * n + i] = 1 + n * 0.01;
   }
-  const t0 = performance.now();
+  // Speed is measured in bench/dependencies.ts, never asserted in a test (the machine may be busy).
   const u = choleskyInverseUpper(a);
-  const ms = performance.now() - t0;
-  assertLess(ms, 5000);
   // Spot check: (U^T U)[0, j] = U[0,0] * U[0,j], so row 0 of A^-1 times column 0 of A is 1.
   let s = 0;
   for (let j = 0; j < n; j++) s += u[0]! * u[j]! * a[j * n]!;

@@ -1,9 +1,20 @@
 /**
  * Normalization passes: bring any model to the forms the methods match (Constant -> initializer, dead code,
- * duplicate initializers, BatchNorm folded into Conv, LayerNorm fusion, constant folding, opset upgrade).
+ * duplicate initializers, BatchNorm folded into Conv, canonical forms by rewrite rules, LayerNorm fusion,
+ * constant folding, opset upgrade).
  * No paper; the ONNX spec's operator changelog drives the opset upgrader. Docs: docs/architecture.md.
  * @module
  */
+export {
+  applyRules,
+  type ApplyRulesOptions,
+  type ApplyRulesResult,
+  canonicalize,
+  canonicalizePass,
+  type RewriteRule,
+  type RuleMiss,
+} from "./canonicalize.ts";
+export { CANONICAL_RULES } from "./canonical_rules.ts";
 export { constantFold, foldConstants, type FoldOptions } from "./constant_fold.ts";
 export { constantsToInitializers, constantToInitializer } from "./constants_to_initializers.ts";
 export { dce, eliminateDeadCode } from "./dce.ts";

@@ -5,9 +5,11 @@
  */
 export {
   migrateOsPlus,
+  OsPlusNoSiteError,
   type OsPlusOptions,
   osPlusPass,
   type OsPlusResult,
+  type OsPlusSiteKind,
   type OsPlusSitePlan,
   type OsPlusSiteReport,
   type OsPlusSkip,

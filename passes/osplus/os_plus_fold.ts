@@ -1,161 +1,39 @@
 /**
- * Finding and folding Outlier Suppression+ sites (arXiv 2304.09145, METHODS.md section 1). A site is a
- * norm (LayerNormalization, decomposed LayerNorm, RMSNorm; onnx/patterns.ts) whose output feeds only
- * MatMul / Gemm nodes with constant weights (Q, K, V sharing an input; FC1), besides Shape / Size nodes
- * that read only its shape. With the channel shift z and
- * scale s, the norm output becomes X~ = (X - z) / s and every consumer Y = X~ (diag(s) W) + (b + z W):
- * gamma' = gamma / s, beta' = (beta - z) / s, rows of W times s, bias += z W. Nothing is added at inference
- * except a bias Add (or a Gemm C input, or a LayerNormalization B input) where a consumer had no bias.
+ * Folding an Outlier Suppression+ migration into a site (arXiv 2304.09145, METHODS.md section 1; sites come
+ * from ./os_plus_sites.ts). With the channel shift z and scale s, the site activation becomes
+ * X~ = (X - z) / s and every consumer Y = X~ (diag(s) W) + (b + z W):
+ * - norm sites: gamma' = gamma / s, beta' = (beta - z) / s (in the fused node's gamma / beta inputs, or the
+ *   decomposed norm's gamma Mul / beta Add);
+ * - gated-MLP sites (scale only): the up projection's output column j (and bias) divided by s_j;
+ * - consumers: rows of W times s, bias += z W.
+ * Nothing is added at inference except a bias Add (or a Gemm C / LayerNormalization B input) where a
+ * consumer had no bias, and, for residual branches of post-LN norms, a copy of the norm's affine tail (the
+ * fused node, or the gamma Mul / beta Add) with the original gamma / beta, so the residual is bit-identical.
  * Arithmetic in float64, stored as float32.
  * @module
  */
 import type { Graph, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op } from "../../onnx/ops.ts";
-import { constValue, findLayerNorms, type LayerNormMatch } from "../../onnx/patterns.ts";
+import type { LayerNormMatch } from "../../onnx/patterns.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import {
+  floatInit,
+  type OsPlusConsumer,
+  type OsPlusSitePlan,
+  type OsPlusUpProjection,
+} from "./os_plus_sites.ts";
 
-/** A linear consumer of a site. */
-export interface OsPlusConsumer {
-  node: Node;
-  /** The constant weight value (MatMul B, or Gemm B). */
-  weight: Value;
-  /** True when the weight is [out, C] (Gemm transB = 1), false for [C, out]. */
-  transposed: boolean;
-  /** Number of outputs. */
-  outputs: number;
-}
-
-/** A norm -> linear site the pass can migrate. */
-export interface OsPlusSitePlan {
-  /** Site name: the norm's first node name (or its output name). */
-  name: string;
-  norm: LayerNormMatch;
-  /** Channels C (the normalized last axis). */
-  channels: number;
-  consumers: OsPlusConsumer[];
-}
-
-/** A norm that is not migrated, and why. */
-export interface OsPlusSkip {
-  name: string;
-  reason: string;
-}
-
-function floatInit(v: Value | null): Tensor | undefined {
-  const t = constValue(v);
-  return t && t.dtype === DataType.FLOAT ? t : undefined;
-}
-
-function siteName(m: LayerNormMatch): string {
-  return m.nodes[0]?.name || m.output.name;
-}
-
-/**
- * Check one norm: its output must feed only MatMul / Gemm nodes (as the activation input) whose weights are
- * float constants over the same C channels.
- *
- * @param m a LayerNorm match from {@link findLayerNorms}
- * @returns the site, or the reason it is skipped
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { Graph } from "../../onnx/ir.ts";
- * import { matchLayerNorm, type LayerNormMatch } from "../../onnx/patterns.ts";
- * import { DataType, makeTensor } from "../../onnx/tensor.ts";
- * import { checkOsPlusSite } from "./os_plus_fold.ts";
- * const g = new Graph();
- * const gamma = g.addInitializer("s", makeTensor(DataType.FLOAT, [2], Float32Array.of(1, 1)));
- * const ln = g.addNode("LayerNormalization", [g.value("x"), gamma], ["y"]);
- * g.addNode("Relu", [ln.outputs[0]!], ["r"]);
- * const r = checkOsPlusSite(matchLayerNorm(ln) as LayerNormMatch);
- * assertEquals("reason" in r && r.reason.includes("Relu"), true);
- * ```
- */
-export function checkOsPlusSite(m: LayerNormMatch): OsPlusSitePlan | OsPlusSkip {
-  const name = siteName(m);
-  const skip = (reason: string): OsPlusSkip => ({ name, reason });
-  if (m.axis !== -1) {
-    return skip(`normalizes over the last ${-m.axis} axes; OS+ needs the channel axis alone`);
-  }
-  const et = m.input.type?.elemType ?? DataType.FLOAT;
-  if (et !== DataType.FLOAT) return skip(`input "${m.input.name}" is not float32`);
-  const out = m.output;
-  if (out.isGraphOutput) return skip(`output "${out.name}" is a graph output`);
-  if (m.gamma && !floatInit(m.gamma)) return skip(`gamma "${m.gamma.name}" is not a float constant`);
-  if (m.beta && !floatInit(m.beta)) return skip(`beta "${m.beta.name}" is not a float constant`);
-  const users = out.consumers();
-  const consumers: OsPlusConsumer[] = [];
-  let channels = -1;
-  for (const n of users) {
-    // Shape / Size read only the shape, which the migration keeps (PP-OCRv4 rec reshapes Q, K, V this way).
-    if (isOp(n, Op.Shape) || isOp(n, Op.Size)) continue;
-    const w = n.input(1);
-    const wt = floatInit(w);
-    const onlyAsA = out.uses.every((u) => u.node !== n || u.index === 0);
-    let c = -1, outputs = -1, transposed = false;
-    if (isOp(n, Op.MatMul) && onlyAsA && w?.isConst && wt && wt.dims.length === 2) {
-      [c, outputs] = [wt.dims[0]!, wt.dims[1]!];
-    } else if (
-      isOp(n, Op.Gemm) && onlyAsA && w?.isConst && wt && n.a.int("transA", 0) === 0 &&
-      (n.input(2) === null || floatInit(n.input(2)) !== undefined)
-    ) {
-      transposed = n.a.int("transB", 0) === 1;
-      [c, outputs] = transposed ? [wt.dims[1]!, wt.dims[0]!] : [wt.dims[0]!, wt.dims[1]!];
-    } else if (isOp(n, Op.Add)) {
-      return skip(
-        `output "${out.name}" also feeds Add "${n.name}" (a residual branch, as in post-LN models): ` +
-          `folding would change that branch, so the site is not migrated`,
-      );
-    } else {
-      return skip(
-        `output "${out.name}" also feeds ${n.opType} "${n.name}", which is not a MatMul/Gemm with a constant ` +
-          `float weight`,
-      );
-    }
-    if (channels >= 0 && c !== channels) {
-      return skip(`consumers disagree on the channel count (${channels} vs ${c})`);
-    }
-    channels = c;
-    consumers.push({ node: n, weight: w!, transposed, outputs });
-  }
-  if (consumers.length === 0) return skip(`output "${out.name}" feeds no MatMul/Gemm`);
-  for (const p of [m.gamma, m.beta]) {
-    const t = floatInit(p);
-    if (t && t.data.length !== channels && t.data.length !== 1) {
-      return skip(`"${p!.name}" has ${t.data.length} values for ${channels} channels`);
-    }
-  }
-  return { name, norm: m, channels, consumers };
-}
-
-/**
- * Every norm -> linear site of a graph, and the norms skipped with their reasons.
- *
- * @param graph the main graph
- * @returns sites in graph order, and skips
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { Graph } from "../../onnx/ir.ts";
- * import { DataType, makeTensor } from "../../onnx/tensor.ts";
- * import { findOsPlusSites } from "./os_plus_fold.ts";
- * const g = new Graph();
- * const gamma = g.addInitializer("g", makeTensor(DataType.FLOAT, [2], new Float32Array([1, 1])));
- * const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [2, 3]));
- * const ln = g.addNode("LayerNormalization", [g.value("x"), gamma], ["y"]);
- * g.addNode("MatMul", [ln.outputs[0]!, w], ["z"]);
- * assertEquals(findOsPlusSites(g).sites.map((s) => s.channels), [2]);
- * ```
- */
-export function findOsPlusSites(graph: Graph): { sites: OsPlusSitePlan[]; skipped: OsPlusSkip[] } {
-  const sites: OsPlusSitePlan[] = [], skipped: OsPlusSkip[] = [];
-  for (const m of findLayerNorms(graph)) {
-    const r = checkOsPlusSite(m);
-    if ("reason" in r) skipped.push(r);
-    else sites.push(r);
-  }
-  return { sites, skipped };
-}
+export {
+  checkGatedSite,
+  checkOsPlusSite,
+  findOsPlusSites,
+  type OsPlusConsumer,
+  type OsPlusSiteKind,
+  type OsPlusSitePlan,
+  type OsPlusSkip,
+  type OsPlusUpProjection,
+  type SiteOptions,
+} from "./os_plus_sites.ts";
 
 /** What folding one site changed. */
 export interface FoldChanges {
@@ -232,6 +110,116 @@ function appendChannelOp(
   return y;
 }
 
+/** Norm side: y' = (y - z) / s folded into gamma / beta; returns the value now holding y'. */
+function foldNorm(
+  site: OsPlusSitePlan,
+  shift: ArrayLike<number>,
+  scale: ArrayLike<number>,
+  hasShift: boolean,
+  users: readonly Node[],
+  ch: FoldChanges,
+): Value {
+  const m = site.norm!, C = site.channels;
+  const g = m.output.graph;
+  const vec = (x: ArrayLike<number>, dims: number[]) =>
+    makeTensor(DataType.FLOAT, dims, Float32Array.from(x));
+  const gamma = channelVector(m.gamma, C, 1), beta = channelVector(m.beta, C, 0);
+  const g2 = gamma.map((v, j) => v / scale[j]!);
+  const b2 = beta.map((v, j) => (v - shift[j]!) / scale[j]!);
+  const useIn = (v: Value | null) => v ? v.uses.find((u) => m.nodes.includes(u.node)) : undefined;
+  const gammaUse = useIn(m.gamma), betaUse = useIn(m.beta);
+  if (m.fused) {
+    const { node, gammaIndex, betaIndex } = m.fused;
+    setConst(node, gammaIndex, vec(g2, channelDims(m.gamma, C)), `${site.name}_osplus_gamma`, ch);
+    if (betaIndex !== null && (betaUse || hasShift)) {
+      setConst(node, betaIndex, vec(b2, channelDims(m.beta, C)), `${site.name}_osplus_beta`, ch);
+    }
+    return m.output;
+  }
+  if (gammaUse) {
+    setConst(gammaUse.node, gammaUse.index, vec(g2, channelDims(m.gamma, C)), "gamma", ch);
+    if (betaUse) setConst(betaUse.node, betaUse.index, vec(b2, channelDims(m.beta, C)), "beta", ch);
+    else if (hasShift) return appendChannelOp(g, Op.Add, m.output, vec(b2, [C]), users, ch);
+    return m.output;
+  }
+  // No gamma Mul to fold into: beta' = beta - z, then an appended Mul(1 / s) divides both terms.
+  if (betaUse) {
+    const b1 = beta.map((v, j) => v - shift[j]!);
+    setConst(betaUse.node, betaUse.index, vec(b1, channelDims(m.beta, C)), "beta", ch);
+  }
+  const y = appendChannelOp(g, Op.Mul, m.output, vec(g2, [C]), users, ch);
+  if (!betaUse && hasShift) return appendChannelOp(g, Op.Add, y, vec(b2, [C]), users, ch);
+  return y;
+}
+
+/**
+ * Copy the nodes of a norm that apply gamma / beta (the fused node itself; or the gamma Mul and beta Add of a
+ * decomposed norm), reading the same constants, and return the copy's output; undefined when the norm has no
+ * such nodes. The copies share gamma / beta with the originals, so the fold then gives the originals new ones.
+ */
+function cloneAffineTail(m: LayerNormMatch, ch: FoldChanges): Value | undefined {
+  const g = m.output.graph;
+  let tail: Node[];
+  if (m.fused) tail = [m.fused.node];
+  else {
+    tail = m.nodes.filter((n) =>
+      (m.gamma && n.inputs.includes(m.gamma) && isOp(n, Op.Mul)) ||
+      (m.beta && n.inputs.includes(m.beta) && isOp(n, Op.Add))
+    );
+  }
+  if (tail.length === 0) return undefined;
+  const map = new Map<Value, Value>();
+  let last: Node = tail[tail.length - 1]!;
+  for (const n of tail) {
+    const copy = g.addNode(
+      n.opType,
+      n.inputs.map((v) => (v ? map.get(v) ?? v : null)),
+      n.outputs.map((o) => freshName(g, `${o.name}_residual`)),
+      { domain: n.domain, attrs: [...n.attrs.values()], after: last },
+    );
+    ch.createdNodes.push(copy.name);
+    n.outputs.forEach((o, i) => {
+      const c = copy.outputs[i]!;
+      if (o.type) c.type = { ...o.type };
+      map.set(o, c);
+    });
+    last = copy;
+  }
+  return map.get(m.output);
+}
+
+/** Gated-MLP side: the up projection's output channel j (weight column, bias) divided by s_j. */
+function foldUpProjection(up: OsPlusUpProjection, scale: ArrayLike<number>, ch: FoldChanges): void {
+  const F = scale.length;
+  const w = floatInit(up.weight)!;
+  const wd = w.data as Float32Array;
+  const nw = new Float32Array(wd.length);
+  const rows = wd.length / F;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < F; j++) {
+      const at = up.transposed ? j * rows + i : i * F + j;
+      nw[at] = wd[at]! / scale[j]!;
+    }
+  }
+  setConst(up.node, 1, makeTensor(DataType.FLOAT, w.dims, nw), `${up.weight.name}_osplus`, ch);
+  const divBias = (node: Node, i: number) => {
+    const b = channelVector(node.input(i), F, 0);
+    setConst(
+      node,
+      i,
+      makeTensor(
+        DataType.FLOAT,
+        channelDims(node.input(i), F),
+        Float32Array.from(b, (v, j) => v / scale[j]!),
+      ),
+      `${node.name || "up"}_osplus_bias`,
+      ch,
+    );
+  };
+  if (isOp(up.node, Op.Gemm) && up.node.input(2)) divBias(up.node, 2);
+  if (up.biasAdd) divBias(up.biasAdd.node, up.biasAdd.index);
+}
+
 /**
  * Fold a shift and scale into one site (see the module doc); the float function is unchanged.
  *
@@ -267,38 +255,37 @@ export function foldOsPlusSite(
     );
   }
   const ch: FoldChanges = { changed: [], createdNodes: [], createdInitializers: [] };
-  const m = site.norm;
-  const g = m.output.graph;
+  const g = site.output.graph;
   const hasShift = Array.from(shift).some((z) => z !== 0);
-  const users = site.consumers.map((c) => c.node);
+  if (hasShift && site.scaleOnly) {
+    throw new RangeError(`OS+ fold of "${site.name}": a ${site.kind} site takes a scale only, got a shift`);
+  }
+  // Every node that reads the migrated activation (directly or through a Reshape), residuals included.
+  const users = [...new Set([...site.consumers.map((c) => c.via ?? c.node), ...site.residual])];
   const vec = (x: ArrayLike<number>, dims: number[]) =>
     makeTensor(DataType.FLOAT, dims, Float32Array.from(x));
 
-  // Norm side: y' = (y - z) / s, folded into gamma / beta.
-  const gamma = channelVector(m.gamma, C, 1), beta = channelVector(m.beta, C, 0);
-  const g2 = gamma.map((v, j) => v / scale[j]!);
-  const b2 = beta.map((v, j) => (v - shift[j]!) / scale[j]!);
-  const fused = m.kind === "fused";
-  const lnNode = m.nodes[0]!;
-  const useIn = (v: Value | null) => v ? v.uses.find((u) => m.nodes.includes(u.node)) : undefined;
-  const gammaUse = useIn(m.gamma), betaUse = useIn(m.beta);
-  if (fused) {
-    setConst(lnNode, 1, vec(g2, channelDims(m.gamma, C)), `${site.name}_osplus_gamma`, ch);
-    if (betaUse || hasShift) {
-      setConst(lnNode, 2, vec(b2, channelDims(m.beta, C)), `${site.name}_osplus_beta`, ch);
+  // Residual branches (post-LN) keep X: a copy of the norm's affine tail (the fused node, or the gamma Mul /
+  // beta Add) with the original gamma / beta feeds them, bit-identical to before; otherwise X~ * s + z.
+  const restored = site.residual.length > 0 && site.norm ? cloneAffineTail(site.norm, ch) : undefined;
+  if (restored) {
+    for (const n of site.residual) {
+      for (let i = 0; i < n.inputs.length; i++) if (n.inputs[i] === site.output) n.setInput(i, restored);
     }
-  } else if (gammaUse) {
-    setConst(gammaUse.node, gammaUse.index, vec(g2, channelDims(m.gamma, C)), "gamma", ch);
-    if (betaUse) setConst(betaUse.node, betaUse.index, vec(b2, channelDims(m.beta, C)), "beta", ch);
-    else if (hasShift) appendChannelOp(g, Op.Add, m.output, vec(b2, [C]), users, ch);
-  } else {
-    // No gamma Mul to fold into: beta' = beta - z, then an appended Mul(1 / s) divides both terms.
-    if (betaUse) {
-      const b1 = beta.map((v, j) => v - shift[j]!);
-      setConst(betaUse.node, betaUse.index, vec(b1, channelDims(m.beta, C)), "beta", ch);
-    }
-    const y = appendChannelOp(g, Op.Mul, m.output, vec(g2, [C]), users, ch);
-    if (!betaUse && hasShift) appendChannelOp(g, Op.Add, y, vec(b2, [C]), users, ch);
+  }
+  let migrated = site.output;
+  if (site.up) foldUpProjection(site.up, scale, ch);
+  else {migrated = foldNorm(
+      site,
+      shift,
+      scale,
+      hasShift,
+      users.filter((n) => !site.residual.includes(n) || !restored),
+      ch,
+    );}
+  if (site.residual.length > 0 && !restored) {
+    let y = appendChannelOp(g, Op.Mul, migrated, vec(scale, [C]), site.residual, ch);
+    if (hasShift) y = appendChannelOp(g, Op.Add, y, vec(shift, [C]), site.residual, ch);
   }
 
   // Consumer side: rows of W times s, bias += z W.

@@ -42,6 +42,65 @@ export interface ScaleSearchOptions {
   lowerBound?: number;
   /** Grid steps; the paper uses max(100, T0 / 0.5). @default max(100, floor(T0 / 0.5)) */
   steps?: number;
+  /** Moment loss only: output columns (evenly strided) its weight and bias terms use. @default 128 */
+  maxColumns?: number;
+  /**
+   * Search the grid coarse-to-fine: every k-th point first (k = ceil(steps / coarse)), then the points within
+   * k of the best one at stride ceil(k / 5), and so on down to stride 1. 0 evaluates every point (the
+   * released code). @default 0
+   */
+  coarse?: number;
+}
+
+/**
+ * @internal Minimise `at(t)` over the grid t_i = t0 - (t0 - end) i / steps, i = 0..steps (every point, or
+ * coarse-to-fine). The shift-only loss is the loss at t0 (i = 0), always evaluated.
+ */
+export function gridSearch(
+  t0: number,
+  end: number,
+  steps: number,
+  coarse: number,
+  at: (t: number) => { scale: Float32Array; loss: number },
+): ScaleSearchResult {
+  const tOf = (i: number) => t0 - (t0 - end) * i / steps;
+  const n = end === t0 ? 0 : steps;
+  const memo = new Map<number, { t: number; scale: Float32Array; loss: number }>();
+  const evalAt = (i: number) => {
+    let r = memo.get(i);
+    if (!r) {
+      const t = tOf(i);
+      r = t > 0 ? { t, ...at(t) } : { t, scale: new Float32Array(0), loss: Infinity };
+      memo.set(i, r);
+    }
+    return r;
+  };
+  let best = evalAt(0);
+  const take = (i: number) => {
+    const r = evalAt(i);
+    if (r.loss < best.loss) best = r;
+  };
+  const bestIndex = () => [...memo].find(([, r]) => r === best)![0];
+  // Coarse-to-fine: `coarse` points over the whole grid, then around the best point at a stride 5x finer,
+  // and so on down to stride 1 (about coarse + 10 points per level instead of every point).
+  let k = coarse > 0 ? Math.max(1, Math.ceil(n / coarse)) : 1;
+  for (let i = k; i <= n; i += k) take(i);
+  if (k > 1) take(n);
+  while (k > 1) {
+    const next = Math.max(1, Math.ceil(k / 5));
+    const b = bestIndex();
+    for (let i = Math.max(0, b - k + next); i <= Math.min(n, b + k - next); i += next) take(i);
+    k = next;
+  }
+  return {
+    t: best.t,
+    t0,
+    scale: best.scale,
+    loss: best.loss,
+    lossShiftOnly: memo.get(0)!.loss,
+    evaluated: [...memo.values()].filter((r) => r.t > 0).length,
+    points: [...memo.values()].filter((r) => r.t > 0).map(({ t, loss }) => ({ t, loss })),
+  };
 }
 
 /** Result of {@link searchMigrationScale}. */
@@ -58,6 +117,8 @@ export interface ScaleSearchResult {
   lossShiftOnly: number;
   /** Grid points evaluated. */
   evaluated: number;
+  /** Every evaluated grid point with its loss, in evaluation order. */
+  points: { t: number; loss: number }[];
 }
 
 /**
@@ -166,8 +227,8 @@ function matmul(x: Float32Array, n: number, c: number, w: Float32Array, o: numbe
   return y;
 }
 
-/** The consumer weights side by side: one [C, sum of cols] matrix (per-column quantization is unaffected). */
-function concatWeights(weights: readonly SearchWeight[], C: number): SearchWeight {
+/** @internal The consumer weights side by side: one [C, sum of cols] matrix (per-column quantization is unaffected). */
+export function concatWeights(weights: readonly SearchWeight[], C: number): SearchWeight {
   if (weights.length === 1) return weights[0]!;
   const cols = weights.reduce((a, w) => a + w.cols, 0);
   const data = new Float32Array(C * cols);
@@ -257,18 +318,8 @@ export function searchMigrationScale(
     return sumSquaredError(xq, Np, C, wq, w.cols, ref) / count;
   };
 
-  let best = { t: t0, scale: migrationScales(cmin, cmax, t0), loss: Infinity };
-  let lossShiftOnly = NaN, evaluated = 0;
-  const end = Math.min(lb, t0);
-  for (let i = 0; i <= steps; i++) {
-    const t = t0 - (t0 - end) * i / steps;
-    if (!(t > 0)) break;
+  return gridSearch(t0, Math.min(lb, t0), steps, options.coarse ?? 0, (t) => {
     const s = migrationScales(cmin, cmax, t);
-    const loss = lossAt(s);
-    evaluated++;
-    if (i === 0) lossShiftOnly = loss;
-    if (loss < best.loss) best = { t, scale: s, loss };
-    if (end === t0) break;
-  }
-  return { t: best.t, t0, scale: best.scale, loss: best.loss, lossShiftOnly, evaluated };
+    return { scale: s, loss: lossAt(s) };
+  });
 }

@@ -2,6 +2,7 @@ import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/ass
 import { computeQParams } from "../../quant/qparams.ts";
 import { fakeQuantize } from "../../quant/quantize.ts";
 import { migrationScales, searchMigrationScale } from "./os_plus_search.ts";
+import { searchMigrationScaleMoments } from "./os_plus_search_moments.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 
 const N = 24, C = 6, O = 5;
@@ -99,4 +100,48 @@ Deno.test("os-plus search: rejects mismatched shapes", () => {
     () => searchMigrationScale({ x: x.subarray(1), channels: C, cmin, cmax, weights: [] }),
     RangeError,
   );
+});
+
+Deno.test("os-plus search: the moment loss tracks the exact loss on the samples and picks a nearby t", () => {
+  const rr = mulberry32(17);
+  const n = 512, c = 48, o = 40;
+  // Correlated channels with three asymmetric outliers, as at a norm output.
+  const big = [3, 17, 30];
+  const xs = new Float32Array(n * c);
+  for (let i = 0; i < n; i++) {
+    const common = 2 * rr() - 1;
+    for (let j = 0; j < c; j++) {
+      const v = 0.6 * common + (2 * rr() - 1);
+      xs[i * c + j] = big.includes(j) ? 30 * v + 5 : v;
+    }
+  }
+  const ws = Float32Array.from({ length: c * o }, () => (2 * rr() - 1) / Math.sqrt(c));
+  const lo = new Float32Array(c).fill(Infinity), hi = new Float32Array(c).fill(-Infinity);
+  const m2 = new Float64Array(c);
+  for (let i = 0; i < xs.length; i++) {
+    const j = i % c;
+    lo[j] = Math.min(lo[j]!, xs[i]!), hi[j] = Math.max(hi[j]!, xs[i]!), m2[j] = m2[j]! + xs[i]! ** 2 / n;
+  }
+  const input = { x: xs, channels: c, cmin: lo, cmax: hi, weights: [{ data: ws, cols: o }] };
+  const opts = { weightBits: 6, activationBits: 6, steps: 30 };
+  const exact = searchMigrationScale(input, opts);
+  const est = searchMigrationScaleMoments({ ...input, m2 }, { ...opts, maxColumns: o });
+  assertEquals(exact.points.length, est.points.length);
+  for (let i = 0; i < est.points.length; i++) {
+    const ratio = est.points[i]!.loss / exact.points[i]!.loss;
+    assert(
+      ratio > 0.6 && ratio < 1.6,
+      `t = ${est.points[i]!.t}: moments ${est.points[i]!.loss} vs exact ${exact.points[i]!.loss}`,
+    );
+  }
+  // The estimate's choice costs at most 15% more exact loss than the exact optimum.
+  const exactAt = exact.points.find((p) => p.t === est.t)!.loss;
+  assert(
+    exactAt <= 1.15 * exact.loss,
+    `moments pick t = ${est.t} (exact loss ${exactAt}), exact pick ${exact.t} (${exact.loss})`,
+  );
+  // Coarse-to-fine evaluates fewer points and lands on the same t here.
+  const coarse = searchMigrationScaleMoments({ ...input, m2 }, { ...opts, maxColumns: o, coarse: 6 });
+  assert(coarse.evaluated < est.evaluated, `${coarse.evaluated} vs ${est.evaluated}`);
+  assertEquals(coarse.t, est.t);
 });

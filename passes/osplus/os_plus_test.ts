@@ -1,4 +1,4 @@
-import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertRejects } from "@std/assert";
 import { floatAttr, intAttr, intsAttr } from "../../onnx/attributes.ts";
 import { encodeModel } from "../../onnx/codec.ts";
 import { Model, type Value } from "../../onnx/ir.ts";
@@ -11,7 +11,7 @@ import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile, repoPath } from "../../tests/_models.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";
 import { qdqPass } from "../qdq/insert_qdq.ts";
-import { migrateOsPlus, osPlusPass, outlierRatio } from "./os_plus.ts";
+import { migrateOsPlus, OsPlusNoSiteError, osPlusPass, outlierRatio } from "./os_plus.ts";
 import { findOsPlusSites, foldOsPlusSite } from "./os_plus_fold.ts";
 import { runPipeline } from "../pass.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
@@ -90,7 +90,7 @@ Deno.test("os-plus: folded float byte-lm-opt-outliers equals the original within
   const created = [...after.keys()].filter((k) => !before.has(k));
   const expected = new Set<string>();
   for (const s of findOsPlusSites(ref.graph).sites) {
-    for (const v of [s.norm.gamma, s.norm.beta] as Value[]) expected.add(v.name);
+    for (const v of [s.norm!.gamma, s.norm!.beta] as Value[]) expected.add(v.name);
     for (const c of s.consumers) {
       expected.add(c.weight.name);
       const add = c.node.outputs[0]!.consumers()[0];
@@ -189,7 +189,7 @@ for (const [kind, opts, createdOps] of CASES) {
     const { sites, skipped } = findOsPlusSites(m.graph);
     assertEquals([sites.length, skipped.length], [1, 0]);
     const site = sites[0]!;
-    assertEquals([site.norm.kind, site.channels, site.consumers.map((c) => c.node.opType)], [kind, C, [
+    assertEquals([site.norm!.kind, site.channels, site.consumers.map((c) => c.node.opType)], [kind, C, [
       "MatMul",
       "MatMul",
       "Gemm",
@@ -217,18 +217,23 @@ for (const [kind, opts, createdOps] of CASES) {
   });
 }
 
-Deno.test("os-plus: a norm feeding a residual Add is skipped with the reason, and the model is left alone", async () => {
+Deno.test("os-plus: with residual compensation off, a norm feeding a residual Add is skipped; no site fails unless allowed", async () => {
   const m = synthetic("fused", { gamma: true, beta: true, residual: true });
-  const { sites, skipped } = findOsPlusSites(m.graph);
+  const { sites, skipped } = findOsPlusSites(m.graph, { compensateResidual: false });
   assertEquals(sites.length, 0);
   assertEquals(skipped.length, 1);
   assert(/residual/.test(skipped[0]!.reason) && skipped[0]!.reason.includes(`Add "`), skipped[0]!.reason);
+  assertEquals(findOsPlusSites(m.graph).sites[0]!.residual.map((n) => n.opType), ["Add"]);
   const bytes = encodeModel(m);
   const reporter = new RecordingReporter();
   const runtime = makePassRuntime(tensorSource(new Map([["x", inputs(16, 1)]])), ortRuntimeFactory());
-  const pass = osPlusPass({ quantize: false });
+  const strict = osPlusPass({ quantize: false, compensateResidual: false });
+  const err = await assertRejects(() => runPipeline(m, [strict], { reporter, runtime }), OsPlusNoSiteError);
+  assert(err.message.includes("no site") && err.message.includes("residual"), err.message);
+  const pass = osPlusPass({ quantize: false, compensateResidual: false, allowNoSites: true });
   const res = await runPipeline(m, [pass], { reporter, runtime });
   assertEquals(res.modified, false);
+  assertEquals(res.steps[0]!.notes[0], "0 site(s) migrated, 1 norm(s) skipped");
   assert(res.steps[0]!.notes.some((n) => n.startsWith("skipped") && n.includes("residual")));
   assert(reporter.warnings.some((w) => w.includes("residual")));
   assertEquals(encodeModel(m), bytes);
@@ -236,7 +241,7 @@ Deno.test("os-plus: a norm feeding a residual Add is skipped with the reason, an
 
 Deno.test("os-plus: Shape readers of the norm output do not block a site (PP-OCRv4 rec reshapes Q, K, V so)", () => {
   const m = synthetic("decomposed", { gamma: true, beta: true });
-  const y = findOsPlusSites(m.graph).sites[0]!.norm.output;
+  const y = findOsPlusSites(m.graph).sites[0]!.output;
   m.graph.outputs.push(m.graph.addNode("Shape", [y], ["shape"]).outputs[0]!);
   const { sites } = findOsPlusSites(m.graph);
   assertEquals(sites.map((s) => s.consumers.length), [3]);

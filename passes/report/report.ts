@@ -184,7 +184,7 @@ function ranges(r: ReportRanges): string {
  * import { assertEquals } from "@std/assert";
  * import { osPlusSection } from "./report.ts";
  * const s = osPlusSection({ sites: [], skipped: [{ name: "ln", reason: "residual" }] });
- * assertEquals(s.notes, ["skipped ln: residual"]);
+ * assertEquals(s.notes, ["0 site(s) migrated, 1 norm(s) skipped", "skipped ln: residual"]);
  * ```
  */
 export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"> {
@@ -197,6 +197,8 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
     s.t,
     s.lossShiftOnly,
     s.loss,
+    s.lossKind,
+    s.residual.length ? s.residual.join(", ") : "-",
     s.outlierRatioBefore,
     s.outlierRatioAfter,
   ]);
@@ -212,6 +214,8 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
         "chosen t",
         "loss (shift only)",
         "loss (chosen t)",
+        "loss on",
+        "residual kept",
         "outlier ratio before",
         "outlier ratio after",
       ],
@@ -232,7 +236,15 @@ export function osPlusSection(result: OsPlusResult): Omit<ReportSection, "title"
       before: { mins: s.minsBefore, maxs: s.maxsBefore },
       after: { mins: s.minsAfter, maxs: s.maxsAfter },
     })),
-    notes: result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+    notes: [
+      `${result.sites.length} site(s) migrated, ${result.skipped.length} norm(s) skipped`,
+      ...result.skipped.map((s) => `skipped ${s.name}: ${s.reason}`),
+      ...result.sites.flatMap((s) =>
+        s.attentionNote
+          ? [`${s.name}: attention not recognised (${s.attentionNote}); consumers' loss used`]
+          : []
+      ),
+    ],
   };
 }
 

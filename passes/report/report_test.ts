@@ -26,6 +26,8 @@ const result: OsPlusResult = {
     shift: new Float32Array(C),
     scale: new Float32Array(C).fill(1),
     createdNodes: [],
+    residual: [],
+    lossKind: "moments",
   }],
   skipped: [{ name: "post_ln", reason: `output "y" also feeds Add "res" (a residual branch)` }],
 };
@@ -82,6 +84,8 @@ Deno.test("report: osPlusSection rows hold the per-site numbers", () => {
     1.5,
     3e-2,
     1e-4,
+    "moments",
+    "-",
     75,
     1.5,
   ]]);
