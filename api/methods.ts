@@ -3,7 +3,7 @@
  * @module
  */
 import type { Model } from "../onnx/ir.ts";
-import { qdqPass } from "../passes/qdq/mod.ts";
+import { learnedRoundingPass, qdqPass } from "../passes/qdq/mod.ts";
 import { integerOnlyPass } from "../passes/intvit/mod.ts";
 import { integerRegionQdqPass } from "../passes/intvit/mod.ts";
 import { denseShiftPass } from "../passes/denseshift/mod.ts";
@@ -17,6 +17,9 @@ import type { CommonSettings, Method } from "./quantize.ts";
 export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => Pass[]> = {
   qdq: (_m, s) => [
     opsetUpgradePass(13),
+    ...(s.extra.rounding !== undefined && roundingMode(s.extra.rounding) === "learned"
+      ? [learnedRoundingPass({ bits: s.bits.weight, exclude: s.exclude })]
+      : []),
     qdqPass({
       weightBits: s.bits.weight,
       activationBits: s.bits.activation,
@@ -62,6 +65,8 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       ...(s.extra.keepFirstLast === true ? { keepFirstLast: true } : {}),
       ...(s.extra.maxBits !== undefined ? { maxAverageBits: Number(s.extra.maxBits) } : {}),
       ...(s.extra.sequential !== undefined ? { sequential: Number(s.extra.sequential) } : {}),
+      ...(s.extra.rounding !== undefined ? { rounding: roundingMode(s.extra.rounding) } : {}),
+      ...(s.extra.budgetBy !== undefined ? { budgetBy: budgetBy(s.extra.budgetBy) } : {}),
     }),
   ],
   intvit: (_m, s) => {
@@ -86,3 +91,19 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
     return [opsetUpgradePass(13), integerRegionQdqPass({ ...options, region: "transformer-blocks" })];
   },
 };
+
+/** The `--rounding` flag's value, checked. */
+function roundingMode(v: unknown): "nearest" | "learned" {
+  if (v !== "nearest" && v !== "learned") {
+    throw new RangeError(`--rounding must be nearest or learned, got ${v}`);
+  }
+  return v;
+}
+
+/** The `--budget-by` flag's value, checked. */
+function budgetBy(v: unknown): "estimate" | "output" {
+  if (v !== "estimate" && v !== "output") {
+    throw new RangeError(`--budget-by must be estimate or output, got ${v}`);
+  }
+  return v;
+}

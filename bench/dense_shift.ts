@@ -10,8 +10,11 @@
  * Run: `deno run -A bench/dense_shift.ts [--models det,cls,oww] [--bits 3,4,5,6] [--calib N]
  *   [--fallback BITS:MIN_SQNR[:kfl]]... [--budget BITS:MAX_AVG_BITS[:ROUNDS[:kfl]]]...`
  * (ROUNDS: sequential calibration rounds, default 1)
+ *   [--learned ROUNDS]... (learned-rounding rows) [--score-on-calib] [--only-denseshift]
+ *   [--budget-by estimate|output]... (how budget rows rank the int8 fallback)
  * @module
  */
+import process from "node:process";
 import { encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { silentReporter } from "../onnx/reporter.ts";
@@ -25,6 +28,7 @@ import {
 } from "../passes/denseshift/dense_shift.ts";
 import { foldBatchNormPass } from "../passes/normalize/fold_batchnorm.ts";
 import { quantizeWeight, weightInput } from "../passes/qdq/insert_qdq.ts";
+import { learnedRoundingPass } from "../passes/qdq/learned_weights.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, openDataSource } from "../runtime/data/mod.ts";
@@ -55,6 +59,17 @@ const bitsList = opt("bits", "3,4,5,6").split(",").map(Number) as DenseShiftOpti
 const search = { stepsPerOctave: Number(opt("steps", "16")) };
 const fallbacks = args.flatMap((a, i) => (a === "--fallback" ? [args[i + 1]!] : []));
 const budgets = args.flatMap((a, i) => (a === "--budget" ? [args[i + 1]!] : []));
+/** Learned-rounding rows: `--learned ROUNDS` (sequential calibration rounds), repeatable. */
+const learned = args.flatMap((a, i) => (a === "--learned" ? [Number(args[i + 1]!)] : []));
+/** Score on the calibration set instead of the eval set (for choosing defaults without the eval data). */
+const scoreOnCalib = args.includes("--score-on-calib");
+/** Skip the plain-PoT and RTN rows. */
+const onlyDenseShift = args.includes("--only-denseshift");
+/** How budget rows rank the int8 fallback: `--budget-by estimate|output` (repeatable: one row each). */
+const budgetBys = args.flatMap((
+  a,
+  i,
+) => (a === "--budget-by" ? [args[i + 1]! as "estimate" | "output"] : []));
 
 const TASKS: Task[] = [
   {
@@ -138,27 +153,40 @@ function rtn(m: Model, bits: number): number {
   return (8 * nB) / nW;
 }
 
+/** CPU seconds used by this process (user + system). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 const rows: string[] = [];
 const log = (s: string) => {
   console.log(s);
   rows.push(s);
 };
 log(
-  "| model | metric | setting | bits | score | avg stored bits/weight | file bytes | int8 layers | time s |",
+  "| model | metric | setting | bits | score | avg stored bits/weight | file bytes | int8 layers | time s | CPU s |",
 );
-log("|---|---|---|---|---|---|---|---|---|");
+log("|---|---|---|---|---|---|---|---|---|---|");
 for (const task of TASKS.filter((t) => models.includes(t.key))) {
   const float = await normalized(task.model);
-  const evalData = await task.eval();
+  const evalData = scoreOnCalib ? await task.calib() : await task.eval();
   const ref = await outputs(float, evalData, task.batch);
   const floatBytes = encodeModel(float).length;
-  log(`| ${task.key} | ${task.metric} | float | 32 | 1 | 32 | ${floatBytes} | - | - |`);
-  const run = async (label: string, bits: number, o: DenseShiftOptions | "rtn") => {
-    const t0 = performance.now();
+  log(`| ${task.key} | ${task.metric} | float | 32 | 1 | 32 | ${floatBytes} | - | - | - |`);
+  const run = async (label: string, bits: number, o: DenseShiftOptions | "rtn" | "rtn-learned") => {
+    const t0 = performance.now(), c0 = cpuSeconds();
     const m = await normalized(task.model);
     let avg: number, int8 = "-";
     if (o === "rtn") avg = rtn(m, bits);
-    else {
+    else if (o === "rtn-learned") {
+      // Learned rounding on the same per-channel grid; rtn() then reproduces the learned codes.
+      await learnedRoundingPass({ bits }).run(m, {
+        reporter: silentReporter,
+        runtime: makePassRuntime(await task.calib(), ortRuntimeFactory(), { batchSize: task.batch }),
+      });
+      avg = rtn(m, bits);
+    } else {
       const pass = denseShiftPass(o);
       await pass.run(m, {
         reporter: silentReporter,
@@ -167,23 +195,42 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
       avg = averageStoredBits(pass.layers!);
       int8 = String(pass.layers!.filter((l) => l.kind === "int8").length);
     }
+    // Conversion time (wall and this process's CPU, which a busy machine inflates less), before scoring.
+    const secs = ((performance.now() - t0) / 1000).toFixed(0), cpu = (cpuSeconds() - c0).toFixed(0);
     const score = task.score(ref, await outputs(m, evalData, task.batch));
-    const secs = ((performance.now() - t0) / 1000).toFixed(0);
     log(
       `| ${task.key} | ${task.metric} | ${label} | ${bits} | ${score.toFixed(4)} | ${avg.toFixed(2)} | ${
         encodeModel(m).length
-      } | ${int8} | ${secs} |`,
+      } | ${int8} | ${secs} | ${cpu} |`,
     );
   };
   for (const bits of bitsList) {
-    await run("DenseShift alpha=output + bias corr.", bits, {
+    await run("DenseShift nearest rounding (alpha=output + bias corr.)", bits, {
       bits,
       alpha: "output",
       biasCorrection: true,
+      rounding: "nearest",
       search,
     });
-    await run("plain PoT (alpha=max)", bits, { bits, alpha: "max", biasCorrection: false });
+    for (const seq of learned) {
+      await run(`DenseShift learned rounding${seq > 1 ? `, sequential ${seq}` : ""}`, bits, {
+        bits,
+        alpha: "output",
+        biasCorrection: true,
+        rounding: "learned",
+        sequential: seq,
+        search,
+      });
+    }
+    if (onlyDenseShift) continue;
+    await run("plain PoT (alpha=max)", bits, {
+      bits,
+      alpha: "max",
+      biasCorrection: false,
+      rounding: "nearest",
+    });
     await run("uniform RTN per-channel", bits, "rtn");
+    if (learned.length > 0) await run("uniform per-channel, learned rounding", bits, "rtn-learned");
   }
   for (const f of fallbacks) {
     const [b, s, k] = f.split(":");
@@ -201,20 +248,23 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
     const [b, avg, rounds, k] = f.split(":");
     const bits = Number(b) as DenseShiftOptions["bits"];
     const seq = Number(rounds ?? 1);
-    await run(
-      `DenseShift + budget max-bits ${avg}${seq > 1 ? `, sequential ${seq}` : ""}${
-        k ? ", keep-first-last" : ""
-      }`,
-      bits,
-      {
+    for (const by of budgetBys.length ? budgetBys : ["estimate" as const]) {
+      await run(
+        `DenseShift + budget max-bits ${avg}${seq > 1 ? `, sequential ${seq}` : ""}${
+          k ? ", keep-first-last" : ""
+        }, ranked by ${by}`,
         bits,
-        alpha: "output",
-        biasCorrection: true,
-        maxAverageBits: Number(avg),
-        sequential: seq,
-        keepFirstLast: k !== undefined,
-        search,
-      },
-    );
+        {
+          bits,
+          alpha: "output",
+          biasCorrection: true,
+          maxAverageBits: Number(avg),
+          sequential: seq,
+          keepFirstLast: k !== undefined,
+          budgetBy: by,
+          search,
+        },
+      );
+    }
   }
 }

@@ -33,6 +33,8 @@ const FLAG_METHODS: Record<string, Method[]> = {
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
   sequential: ["denseshift"],
+  rounding: ["denseshift", "qdq"],
+  "budget-by": ["denseshift"],
   "keep-l2norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
@@ -201,6 +203,20 @@ export const quantizeCommand: Command = {
       type: "number",
       value: "N",
       help: "denseshift: calibrate in N rounds, each on the outputs of already converted layers (default 1)",
+    },
+    {
+      name: "budget-by",
+      type: "string",
+      value: "estimate|output",
+      help:
+        "denseshift --max-bits: rank layers by their estimated noise, or by measured output error (one calibration run per layer)",
+    },
+    {
+      name: "rounding",
+      type: "string",
+      value: "nearest|learned",
+      help:
+        "denseshift, qdq: weights to the nearest level, or learned between the two neighbouring levels by the layer's output error (denseshift default: learned)",
     },
     { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },

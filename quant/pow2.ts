@@ -534,3 +534,91 @@ export function biasCorrection(
   }
   return out;
 }
+
+/** Result of {@linkcode pow2Brackets}: per weight, its two neighbouring levels and their codes. */
+export interface Pow2Brackets {
+  /** Lower level (float32 value). */
+  lo: Float32Array;
+  /** Upper level; equals `lo` where the weight saturates. */
+  hi: Float32Array;
+  /** Code of `lo`. */
+  loCode: Uint8Array;
+  /** Code of `hi`. */
+  hiCode: Uint8Array;
+}
+
+/**
+ * The two DenseShift levels that bracket each weight on the signed line, for learned rounding
+ * (quant/learned_rounding.ts): `alpha 2^p <= |w| <= alpha 2^(p+1)` gives those two (with w's sign); a
+ * magnitude below alpha gives `-alpha` and `+alpha` (the grid has no zero, so the neighbours of a small weight
+ * differ in sign); a magnitude at or above the top level `alpha 2^q` (q = the channel's exponent cap) gives
+ * that level twice. A channel with alpha 0 gives 0 twice (code 0 decodes to 0 there).
+ *
+ * @param weights `[nOut, fanIn]` row-major, finite
+ * @param alpha `nOut` per-channel alphas (rounded to float32, as stored)
+ * @param options `bits`: code width N; `maxExponent`: per-channel exponent caps
+ * @returns per weight the lower and upper level and their codes
+ * @throws {RangeError} on a non-finite weight or a bad alpha, cap or bits
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { pow2Brackets } from "./pow2.ts";
+ * // 3 bits, alpha 1: levels ±{1, 2, 4, 8}.
+ * const b = pow2Brackets([3, 0.2, -5, 9], [1], { bits: 3 });
+ * assertEquals([...b.lo], [2, -1, -8, 8]);
+ * assertEquals([...b.hi], [4, 1, -4, 8]);
+ * assertEquals([...b.loCode], [1, 4, 7, 3]);
+ * ```
+ */
+export function pow2Brackets(
+  weights: ArrayLike<number>,
+  alpha: ArrayLike<number>,
+  options: EncodePow2Options = {},
+): Pow2Brackets {
+  const bits = options.bits ?? 3;
+  const pmax = pow2MaxExponent(bits);
+  const [alphas, fanIn] = channelAlphas(alpha, weights.length, "bracket power-of-two weights");
+  const caps = options.maxExponent;
+  if (caps !== undefined && caps.length !== alphas.length) {
+    throw new RangeError(
+      `Cannot bracket power-of-two weights: ${caps.length} caps for ${alphas.length} channels`,
+    );
+  }
+  const n = weights.length;
+  const lo = new Float32Array(n), hi = new Float32Array(n);
+  const loCode = new Uint8Array(n), hiCode = new Uint8Array(n);
+  const signBit = 1 << (bits - 1);
+  for (let c = 0; c < alphas.length; c++) {
+    const a = alphas[c]!;
+    const q = caps === undefined ? pmax : caps[c]!;
+    if (!Number.isInteger(q) || q < 0 || q > pmax) {
+      throw new RangeError(
+        `Cannot bracket power-of-two weights: maxExponent[${c}] = ${q} is not in [0, ${pmax}]`,
+      );
+    }
+    for (let i = c * fanIn; i < (c + 1) * fanIn; i++) {
+      const w = weights[i]!;
+      if (!Number.isFinite(w)) {
+        throw new RangeError(`Cannot bracket power-of-two weight ${i}: value ${w} is not finite`);
+      }
+      const m = Math.abs(w), neg = w < 0;
+      if (a === 0) continue; // zeros, code 0
+      if (m < a) {
+        lo[i] = -a, hi[i] = a, loCode[i] = signBit, hiCode[i] = 0;
+        continue;
+      }
+      // Largest p <= q with a 2^p <= m (exact comparisons: a 2^p is exact in float64).
+      let p = clamp(Math.floor(Math.log2(m / a)), 0, q);
+      while (p > 0 && a * 2 ** p > m) p--;
+      while (p < q && a * 2 ** (p + 1) <= m) p++;
+      const small = a * 2 ** p, big = p < q ? a * 2 ** (p + 1) : small;
+      const pBig = p < q ? p + 1 : p;
+      if (neg) {
+        lo[i] = -big, hi[i] = -small, loCode[i] = signBit | pBig, hiCode[i] = signBit | p;
+      } else {
+        lo[i] = small, hi[i] = big, loCode[i] = p, hiCode[i] = pBig;
+      }
+    }
+  }
+  return { lo, hi, loCode, hiCode };
+}

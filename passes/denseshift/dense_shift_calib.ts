@@ -159,6 +159,24 @@ export function plan(
   return { targets, skipped };
 }
 
+/**
+ * The inverse of {@linkcode plan}'s row layout: channel-major `[nOut, fanIn]` rows back to the weight
+ * tensor's own layout (Conv: the same; MatMul `[K, N]` and Gemm: transposed as stored, Gemm's alpha divided
+ * out again).
+ */
+export function rowsToWeight(t: Target, rows: Float32Array): Float32Array {
+  if (t.kind === "conv" || t.kind === "convT") return Float32Array.from(rows);
+  const { nOut, fanIn } = t;
+  const gemm = t.kind === "gemm";
+  const transB = gemm && t.node.a.int("transB", 0) !== 0;
+  const scale = gemm ? t.node.a.float("alpha", 1) : 1;
+  const out = new Float32Array(rows.length);
+  for (let j = 0; j < nOut; j++) {
+    for (let k = 0; k < fanIn; k++) out[transB ? j * fanIn + k : k * nOut + j] = rows[j * fanIn + k]! / scale;
+  }
+  return out;
+}
+
 /** Deterministic sample of `m` of `total` positions (all when total <= m). */
 function samplePositions(total: number, m: number, seed: number): Int32Array {
   if (total <= m) return Int32Array.from({ length: total }, (_, i) => i);

@@ -13,6 +13,8 @@ import {
   pow2AlphaOutput,
   type Pow2AlphaOutputOptions,
 } from "../../quant/pow2.ts";
+import { learnRounding } from "../../quant/learned_rounding.ts";
+import { pow2Brackets } from "../../quant/pow2.ts";
 import { clamp, roundHalfEven } from "../../quant/round.ts";
 import type { Target } from "./dense_shift_calib.ts";
 
@@ -39,6 +41,12 @@ export interface LayerQuantOptions {
   centered: boolean;
   /** Rescale alpha per channel to keep the float output energy (see quantizeLayer). */
   energy?: boolean;
+  /**
+   * `"learned"`: choose each weight's level between its two neighbouring powers of two by the layer's output
+   * error on the calibration Gram (quant/learned_rounding.ts), alternating with the closed-form alpha for
+   * the chosen codes; `"nearest"`: each weight to its nearest level.
+   */
+  rounding?: "nearest" | "learned";
 }
 
 /** A shift-quantized layer. */
@@ -121,7 +129,13 @@ export function quantizeLayer(
         ? pow2AlphaMse(w, fanIn, { ...o.search, bits: o.bits })
         : pow2AlphaMax(w, fanIn, { bits: o.bits });
     }
-    const c = encodePow2(w, a, caps ? { bits: o.bits, maxExponent: caps } : { bits: o.bits });
+    let c = encodePow2(w, a, caps ? { bits: o.bits, maxExponent: caps } : { bits: o.bits });
+    if (o.rounding === "learned") {
+      if (!H || !M) {
+        throw new RangeError(`Cannot learn the rounding of "${t.node.name}": no calibration rows`);
+      }
+      ({ codes: c, alpha: a } = learnedCodes(w, o.centered ? M : H, a, caps, o.bits, fanIn));
+    }
     let wq = decodePow2(c, a, { bits: o.bits });
     if (o.energy && M) {
       // The output-error optimum is an MMSE fit: it shrinks each channel's output by its correlation with
@@ -156,6 +170,60 @@ export function quantizeLayer(
     noise,
     ...(sqnrDb !== undefined ? { sqnrDb } : {}),
   };
+}
+
+/**
+ * Learned rounding of one group's rows on its Gram M: for the given alphas choose each code between the two
+ * bracketing levels (quant/learned_rounding.ts), then refit each channel's alpha in closed form for those
+ * codes (`alpha = u^T M w / u^T M u`, u the unit levels ±2^p), and repeat once with the new alphas; per
+ * channel the best of the rounds by output error `e^T M e` is kept (never worse than nearest rounding at the
+ * starting alpha, which the first round starts from).
+ */
+function learnedCodes(
+  w: Float32Array,
+  M: Float64Array,
+  alpha0: Float32Array,
+  caps: Uint8Array | undefined,
+  bits: number,
+  fanIn: number,
+): { codes: Uint8Array; alpha: Float32Array } {
+  const nOut = alpha0.length;
+  const enc = caps ? { bits, maxExponent: caps } : { bits };
+  const codes = encodePow2(w, alpha0, enc);
+  const alpha = Float32Array.from(alpha0);
+  const best = new Float64Array(nOut).fill(Infinity);
+  let a = Float32Array.from(alpha0);
+  const e = new Float64Array(fanIn);
+  for (let round = 0; round < 2; round++) {
+    const b = pow2Brackets(w, a, enc);
+    const r = learnRounding(w, { H: M, lo: b.lo, hi: b.hi });
+    const next = new Float32Array(nOut);
+    for (let j = 0; j < nOut; j++) {
+      const off = j * fanIn;
+      for (let k = 0; k < fanIn; k++) e[k] = w[off + k]! - r.rounded[off + k]!;
+      const loss = quadForm(M, e, fanIn);
+      if (loss < best[j]!) {
+        best[j] = loss;
+        alpha[j] = a[j]!;
+        for (let k = 0; k < fanIn; k++) {
+          codes[off + k] = r.choice[off + k] ? b.hiCode[off + k]! : b.loCode[off + k]!;
+        }
+      }
+      // Closed-form alpha for the chosen codes: minimise (w - alpha u)^T M (w - alpha u).
+      const u = new Float64Array(fanIn);
+      for (let k = 0; k < fanIn; k++) u[k] = a[j]! === 0 ? 0 : r.rounded[off + k]! / a[j]!;
+      let num = 0;
+      for (let i = 0; i < fanIn; i++) {
+        let s = 0;
+        for (let k = 0; k < fanIn; k++) s += M[i * fanIn + k]! * w[off + k]!;
+        num += u[i]! * s;
+      }
+      const den = quadForm(M, u, fanIn);
+      next[j] = den > 0 && num > 0 ? Math.fround(num / den) : a[j]!;
+    }
+    a = next;
+  }
+  return { codes, alpha };
 }
 
 /**

@@ -14,7 +14,7 @@ import { tensorSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { loadModelFile } from "../../tests/_models.ts";
 import { relL2, runOrt } from "../../tests/_ort_compare.ts";
-import { averageStoredBits, denseShiftPass } from "./dense_shift.ts";
+import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "./dense_shift.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
@@ -172,9 +172,9 @@ Deno.test("denseShiftPass: lifts opset 11 to 13, refuses without calibration dat
     TypeError,
     "needs calibration data",
   );
-  // alpha=max without bias correction needs no data.
+  // alpha=max without bias correction and with nearest rounding needs no data.
   const m2 = smallModel();
-  await denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false }).run(m2, {
+  await denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false, rounding: "nearest" }).run(m2, {
     reporter: silentReporter,
   });
   assertEquals(m2.graph.nodes.filter((n) => n.domain === SHIFTKIT_DOMAIN).length, 5);
@@ -204,15 +204,20 @@ Deno.test("denseShiftPass on real layers (openWakeWord embedding, 3 bits): outpu
   const feeds = { input_1: mel(22, 4) };
   const ref = Object.values(await runOrt(float, feeds))[0]!;
   const src = tensorSource(new Map([["input_1", mel(21, 8)]]));
-  const score = async (alpha: "output" | "max", biasCorrection: boolean) => {
+  const score = async (o: Omit<DenseShiftOptions, "bits" | "exclude">) => {
     const m = await loadModelFile("oww-embedding");
-    const pass = denseShiftPass({ bits: 3, alpha, biasCorrection, exclude });
+    const pass = denseShiftPass({ bits: 3, exclude, ...o });
     await pass.run(m, { reporter: silentReporter, runtime: makePassRuntime(src, ortRuntimeFactory()) });
     assertEquals(pass.layers!.filter((l) => l.kind === "shift").map((l) => l.node), keep);
+    assertEquals(m.graph.nodes.filter((n) => n.opType === "ShiftConv").length, keep.length);
     return cosine(Object.values(await runOrt(m, feeds))[0]!, ref);
   };
-  const best = await score("output", true), plain = await score("max", false);
-  assert(best > plain, `output+bc ${best} vs plain PoT ${plain}`);
+  const nearest = await score({ alpha: "output", biasCorrection: true, rounding: "nearest" });
+  const plain = await score({ alpha: "max", biasCorrection: false, rounding: "nearest" });
+  assert(nearest > plain, `output+bc ${nearest} vs plain PoT ${plain}`);
+  // Learned rounding (the default) on the same calibration data, scored on other inputs.
+  const learned = await score({});
+  assert(learned > nearest, `learned ${learned} vs nearest ${nearest}`);
 });
 
 Deno.test("denseShiftPass maxAverageBits: budget respected, int8 layers are the estimator's greedy choice", async () => {
@@ -295,4 +300,57 @@ Deno.test("denseShiftPass keepEnergy: output energy kept closer to the float mod
   };
   const kept = await ratio(true), mse = await ratio(false);
   assert(Math.abs(1 - kept) < Math.abs(1 - mse), `energy ratio kept ${kept}, mse ${mse}`);
+});
+
+Deno.test("denseShiftPass budgetBy output: the layer that matters at the output stays int8", async () => {
+  // x [N,16] -> MatMul A [16,16] -> Mul 100 -+-> Add -> y ; x -> MatMul B [16,16] -> Mul 0.01 -+
+  // Both layers have the same local relative noise; only A's reaches the output. Budget: one int8 layer.
+  const build = () => {
+    const m = new Model();
+    m.opsets.set("", 13);
+    const g = m.graph;
+    const x = g.value("x");
+    x.type = { elemType: DataType.FLOAT, shape: ["N", 16] };
+    g.inputs.push(x);
+    const w = randn(256, 31, 0.3);
+    const branch = (name: string, gain: number) => {
+      const mm = g.addNode(Op.MatMul.type, [
+        x,
+        g.addInitializer(`w_${name}`, makeTensor(DataType.FLOAT, [16, 16], w)),
+      ], [
+        `mm_${name}`,
+      ], { name }).outputs[0]!;
+      const k = g.addInitializer(`k_${name}`, makeTensor(DataType.FLOAT, [], Float32Array.of(gain)));
+      return g.addNode(Op.Mul.type, [mm, k], [`s_${name}`]).outputs[0]!;
+    };
+    // B first in graph order, so a tie in the local estimate would pick B.
+    const b = branch("B", 0.01), a = branch("A", 100);
+    const y = g.addNode(Op.Add.type, [a, b], ["y"]).outputs[0]!;
+    y.type = { elemType: DataType.FLOAT, shape: ["N", 16] };
+    g.outputs.push(y);
+    return m;
+  };
+  const xs = makeTensor(DataType.FLOAT, [128, 16], randn(128 * 16, 32));
+  const rt = () =>
+    makePassRuntime(tensorSource(new Map([["x", xs]])), ortRuntimeFactory(), { batchSize: 64 });
+  // Per layer: shift 96 code bytes + 64 alpha bytes (5 bits/weight), int8 256 + 5 * 16 bytes (10.5 bits/weight);
+  // one of each averages 7.75 bits/weight, both int8 10.5: the budget allows exactly one.
+  const budget = 8.2;
+  const int8Of = async (by: "estimate" | "output") => {
+    const m = build();
+    const pass = denseShiftPass({ bits: 3, maxAverageBits: budget, budgetBy: by });
+    await pass.run(m, { reporter: silentReporter, runtime: rt() });
+    assert(averageStoredBits(pass.layers!) <= budget);
+    assertEquals(verify(m), []);
+    await runOrt(m, { x: xs }); // valid in onnxruntime
+    return { int8: pass.layers!.filter((l) => l.kind === "int8").map((l) => l.node), layers: pass.layers! };
+  };
+  const measured = await int8Of("output");
+  assertEquals(measured.int8, ["A"]);
+  const gains = Object.fromEntries(measured.layers.map((l) => [l.node, l.int8Gain!]));
+  assert(gains.A! > 1e4 * gains.B!, `measured gains A ${gains.A} B ${gains.B}`);
+  // The local estimate cannot tell the two apart (same weights, same inputs).
+  const est = await int8Of("estimate");
+  const eg = Object.fromEntries(est.layers.map((l) => [l.node, l.int8Gain!]));
+  assert(Math.abs(eg.A! - eg.B!) <= 1e-9 * Math.abs(eg.A!), `estimates ${eg.A} ${eg.B}`);
 });

@@ -16,3 +16,8 @@ export {
   quantizeWeight,
   weightInput,
 } from "./insert_qdq.ts";
+export {
+  type LearnedRoundingLayer,
+  learnedRoundingPass,
+  type LearnedRoundingPassOptions,
+} from "./learned_weights.ts";
