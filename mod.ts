@@ -62,6 +62,8 @@ export { qdqPass } from "./passes/qdq/mod.ts";
 export { osPlusPass } from "./passes/osplus/mod.ts";
 export { buildShiftAddFunction, planShiftAdd, shiftAddPass } from "./passes/shiftadd/mod.ts";
 export { denseShiftPass } from "./passes/denseshift/mod.ts";
+export { addMatMulNBits, weightOnlyPass } from "./passes/weightonly/mod.ts";
+export { type LayerStorage, type StorageAccount, storageAccount } from "./passes/storage.ts";
 export { integerOnlyPass } from "./passes/intvit/mod.ts";
 export { integerRegionQdqPass } from "./passes/intvit/mod.ts";
 export { cpuRuntimeFactory } from "./runtime/cpu.ts";

@@ -23,6 +23,7 @@ import {
   BitsPerByteMeter,
   CompareMeter,
   MapIoUMeter,
+  pooledSqnrDb,
   SegmentationMeter,
 } from "../runtime/metrics.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
@@ -221,15 +222,19 @@ async function score(
       const meter = new CompareMeter();
       await each(async (out, feeds) => meter.add(await ref!.run(feeds), out));
       const outputs = meter.report();
-      const firstOut = Object.values(outputs)[0]!;
+      const all = Object.values(outputs);
+      const samples = all.reduce((a, o) => a + o.samples, 0);
+      const cls = all.find((o) => o.classLike);
       return {
         task,
         samples: done,
         metrics: {
-          sqnrDb: firstOut.sqnrDb,
-          cosine: firstOut.cosine,
-          top1Agreement: firstOut.top1Agreement,
-          maxAbsError: firstOut.maxAbsError,
+          // Pooled over every element of every output (total signal / total error).
+          sqnrDb: pooledSqnrDb(outputs),
+          cosine: all.reduce((a, o) => a + o.cosine * o.samples, 0) / Math.max(1, samples),
+          minCosine: Math.min(...all.map((o) => o.minCosine)),
+          ...(cls ? { top1Agreement: cls.top1Agreement } : {}),
+          maxAbsError: Math.max(...all.map((o) => o.maxAbsError)),
         },
         outputs: outputs as Record<string, unknown>,
       };

@@ -9,9 +9,30 @@ import { integerRegionQdqPass } from "../passes/intvit/mod.ts";
 import { denseShiftPass } from "../passes/denseshift/mod.ts";
 import { osPlusPass } from "../passes/osplus/mod.ts";
 import { shiftAddPass } from "../passes/shiftadd/mod.ts";
+import { weightOnlyPass } from "../passes/weightonly/mod.ts";
 import { opsetUpgradePass } from "../passes/normalize/mod.ts";
 import type { Pass } from "../passes/pass.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
+
+/** Weight-only RTN / GPTQ (passes/weightonly): `--format nbits|qdq`, `--group-size`, `--symmetric`, `--act-order`. */
+function weightOnly(method: "rtn" | "gptq", s: CommonSettings): Pass[] {
+  const format = s.extra.format ?? "nbits";
+  if (format !== "nbits" && format !== "qdq") {
+    throw new RangeError(`--format must be nbits or qdq, got ${format}`);
+  }
+  return [
+    ...(format === "qdq" ? [opsetUpgradePass(21)] : []),
+    weightOnlyPass({
+      method,
+      bits: s.bits.weight as 2 | 3 | 4 | 8,
+      format,
+      exclude: s.exclude,
+      symmetric: s.extra.symmetric === true,
+      actOrder: s.extra.actOrder === true,
+      ...(s.extra.groupSize !== undefined ? { groupSize: Number(s.extra.groupSize) } : {}),
+    }),
+  ];
+}
 
 /** Pass factories by method. */
 export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => Pass[]> = {
@@ -69,6 +90,8 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       ...(s.extra.budgetBy !== undefined ? { budgetBy: budgetBy(s.extra.budgetBy) } : {}),
     }),
   ],
+  rtn: (_m, s) => weightOnly("rtn", s),
+  gptq: (_m, s) => weightOnly("gptq", s),
   intvit: (_m, s) => {
     if (s.calibrator !== "minmax" && s.calibrator !== "percentile") {
       throw new RangeError(`--calibrator for intvit must be minmax or percentile, got ${s.calibrator}`);

@@ -18,6 +18,7 @@ import { foldBatchNormPass } from "../passes/normalize/mod.ts";
 import { canonicalizePass } from "../passes/normalize/mod.ts";
 import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
+import { type StorageAccount, storageAccount } from "../passes/storage.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
@@ -31,18 +32,27 @@ import { METHOD_PASSES } from "./methods.ts";
 import { refuseNoSites, type SiteSummary, summarizeSites } from "./sites.ts";
 
 /** Quantization methods. */
-export type Method = "qdq" | "osplus" | "shiftadd" | "denseshift" | "intvit";
+export type Method = "qdq" | "osplus" | "shiftadd" | "denseshift" | "intvit" | "rtn" | "gptq";
 
 /** All method names. */
-export const METHODS: readonly Method[] = ["qdq", "osplus", "shiftadd", "denseshift", "intvit"];
+export const METHODS: readonly Method[] = [
+  "qdq",
+  "osplus",
+  "shiftadd",
+  "denseshift",
+  "intvit",
+  "rtn",
+  "gptq",
+];
 
 /** Options of {@link quantize}. */
 export interface QuantizeOptions {
   /** The method. */
   method: Method;
   /**
-   * Bit setting: `W8A8` | `W6A6` | `W4A4` (qdq, osplus); 2 | 3 | 4 (shiftadd); 3..6 (denseshift); 8 (intvit).
-   * @default W8A8, 3, 4 and 8 respectively
+   * Bit setting: `W8A8` | `W6A6` | `W4A4` (qdq, osplus); 2 | 3 | 4 (shiftadd); 3..6 (denseshift); 8 (intvit);
+   * 2 | 3 | 4 | 8 (rtn, gptq: weight-only).
+   * @default W8A8, 3, 4, 8 and 4 respectively
    */
   bits?: string | number;
   /** Calibration data: a DATA spec (path, eval-set prefix) or a ready source. Never the eval data. */
@@ -83,6 +93,11 @@ export interface QuantizeReport {
   /** What the method converted, and why it left the other candidates. */
   sites: SiteSummary;
   elapsedMs: number;
+  /**
+   * True storage of the converted layers (passes/storage.ts): all bits their initializers hold / their weight
+   * count; absent when the method's passes declare no per-layer storage.
+   */
+  storage?: StorageAccount;
 }
 
 /** The model cannot (or must not) be quantized: already quantized, fp16, no weights... */
@@ -140,8 +155,14 @@ export function parseBits(
     }
     return { weight: Number(m[1]), activation: Number(m[2]), label: s };
   }
-  const allowed: Record<string, number[]> = { shiftadd: [2, 3, 4], denseshift: [3, 4, 5, 6], intvit: [8] };
-  const dflt: Record<string, number> = { shiftadd: 3, denseshift: 4, intvit: 8 };
+  const allowed: Record<string, number[]> = {
+    shiftadd: [2, 3, 4],
+    denseshift: [3, 4, 5, 6],
+    intvit: [8],
+    rtn: [2, 3, 4, 8],
+    gptq: [2, 3, 4, 8],
+  };
+  const dflt: Record<string, number> = { shiftadd: 3, denseshift: 4, intvit: 8, rtn: 4, gptq: 4 };
   const b = bits === undefined ? dflt[method]! : Number(bits);
   if (!allowed[method]!.includes(b)) {
     throw new RangeError(`--bits for ${method} must be one of ${allowed[method]!.join(", ")}, got "${bits}"`);
@@ -214,6 +235,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
       `Internal error: the quantized model is invalid:\n  ${problems.slice(0, 5).join("\n  ")}`,
     );
   }
+  const declared = result.steps.flatMap((s) => s.storage ?? []);
   return {
     method: options.method,
     bits: bits.label,
@@ -223,6 +245,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     calibrationSamples: data.count,
     sites,
     elapsedMs: performance.now() - t0,
+    ...(declared.length ? { storage: storageAccount(model, declared) } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { evaluate, type Task } from "../api/evaluate.ts";
 import { loadModel } from "../onnx/io.ts";
+import type { OutputComparison } from "../runtime/metrics.ts";
 import type { Preprocess } from "../runtime/images.ts";
 import { positiveInt } from "./args.ts";
 import { DATA_HELP } from "./data_help.ts";
@@ -21,6 +22,33 @@ const BOUNDS: Record<string, [string, "min" | "max"]> = {
   "min-accuracy": ["accuracy", "min"],
 };
 
+/** A short per-output table for `--task compare` (the first 8 outputs; all are in the JSON). */
+function compareTable(outputs: Record<string, OutputComparison>): string[] {
+  const f = (v: number, d: number) => Number.isFinite(v) ? v.toFixed(d) : String(v);
+  const names = Object.keys(outputs);
+  const rows = names.slice(0, 8).map((n) => {
+    const o = outputs[n]!;
+    return [
+      n.length > 24 ? `${n.slice(0, 21)}...` : n,
+      f(o.sqnrDb, 2),
+      f(o.minSqnrDb, 2),
+      f(o.cosine, 5),
+      f(o.minCosine, 5),
+      o.classLike ? `${(o.top1Agreement * 100).toFixed(2)}%` : "-",
+      f(o.maxAbsError, 4),
+    ];
+  });
+  const head = ["output", "SQNR dB", "min dB", "cos mean", "cos min", "top-1", "max abs"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    "  " + r.map((c, i) => i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)).join("  ");
+  return [
+    line(head),
+    ...rows.map(line),
+    ...(names.length > 8 ? [`  ... ${names.length - 8} more outputs in --json`] : []),
+  ];
+}
+
 /** The eval command. */
 export const evalCommand: Command = {
   name: "eval",
@@ -31,7 +59,8 @@ export const evalCommand: Command = {
     "Metrics (MODELS.md): lm = bits per byte over non-overlapping 128-byte windows; ocr = exact-line match and",
     "character accuracy (greedy CTC, PP-OCR dictionary); seg = mean IoU over classes; det = IoU of the maps",
     "thresholded at 0.3 against --reference; cls = 0/180 direction accuracy (and agreement with --reference);",
-    "compare = per-output SQNR, cosine, top-1 agreement and max abs error against --reference.",
+    "compare = against --reference, per output and over all outputs: pooled SQNR (total signal / total error),",
+    "mean and minimum per-sample cosine, top-1 agreement for class-score-like outputs, max abs error.",
     "Bounds (exit 1 when missed): " + Object.keys(BOUNDS).map((b) => `--${b}`).join(" "),
     DATA_HELP,
   ].join("\n"),
@@ -105,6 +134,7 @@ export const evalCommand: Command = {
       ...Object.entries(r.metrics).map(([k, v]) =>
         `  ${k.padEnd(16)} ${Number.isInteger(v) ? v : v.toFixed(4)}`
       ),
+      ...(task === "compare" && r.outputs ? compareTable(r.outputs as Record<string, OutputComparison>) : []),
       ...failed.map((m) => `FAILED: ${m}`),
     ].join("\n");
     return { exitCode: failed.length ? 1 : 0, text, json: { model: path, ...r, failed } };

@@ -28,7 +28,10 @@ const FLAG_METHODS: Record<string, Method[]> = {
   mode: ["shiftadd"],
   budget: ["shiftadd"],
   objective: ["shiftadd"],
-  "group-size": ["shiftadd"],
+  "group-size": ["shiftadd", "rtn", "gptq"],
+  format: ["rtn", "gptq"],
+  symmetric: ["rtn", "gptq"],
+  "act-order": ["gptq"],
   "min-sqnr": ["denseshift"],
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
@@ -76,12 +79,14 @@ function sitesLines(s: QuantizeReport["sites"]): string[] {
 /** The quantize command. */
 export const quantizeCommand: Command = {
   name: "quantize",
-  summary: "Quantize a float model with QDQ, OS+, ShiftAddLLM, DenseShift or integer-only ViT conversion",
+  summary:
+    "Quantize a float model with QDQ, OS+, ShiftAddLLM, DenseShift, integer-only ViT, or weight-only RTN / GPTQ",
   usage:
-    "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit [--bits B] --calib DATA [options]",
+    "quantize MODEL -o OUT --method qdq|osplus|shiftadd|denseshift|intvit|rtn|gptq [--bits B] --calib DATA [options]",
   description: [
     "Quantizes MODEL and writes OUT (written to a temporary file, then renamed: nothing half-written).",
-    "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8.",
+    "--bits: qdq, osplus: W8A8 | W6A6 | W4A4; shiftadd: 2 | 3 | 4 (or --budget AVG); denseshift: 3..6; intvit: 8;",
+    "        rtn, gptq (weight-only, group scales): 2 | 3 | 4 | 8.",
     "A method that converts nothing exits 2 with the reason per candidate node (--allow-no-sites writes the",
     "copy anyway); a partial conversion is listed in the summary and --json (sites).",
     "--calib DATA is calibration data, never the evaluation set.",
@@ -178,8 +183,16 @@ export const quantizeCommand: Command = {
       name: "group-size",
       type: "number",
       value: "G",
-      help: "shiftadd: input features per alpha group (default 64)",
+      help: "shiftadd: input features per alpha group (default 64); rtn, gptq: per scale group (default 32)",
     },
+    {
+      name: "format",
+      type: "string",
+      value: "nbits|qdq",
+      help: "rtn, gptq: com.microsoft MatMulNBits (default) or blocked DequantizeLinear (opset 21)",
+    },
+    { name: "symmetric", type: "boolean", help: "rtn, gptq: symmetric grid, no zero points stored" },
+    { name: "act-order", type: "boolean", help: "gptq: quantize features by decreasing Hessian diagonal" },
     {
       name: "min-sqnr",
       type: "number",
@@ -311,6 +324,12 @@ export const quantizeCommand: Command = {
       `size: ${(report.sizeBefore / 1e6).toFixed(2)} MB -> ${(report.sizeAfter / 1e6).toFixed(2)} MB` +
       `  (${(report.sizeBefore / report.sizeAfter).toFixed(2)}x smaller)`,
       `calibration samples: ${report.calibrationSamples}; time ${(report.elapsedMs / 1000).toFixed(1)} s`,
+      report.storage
+        ? `storage: ${
+          report.storage.bitsPerWeight.toFixed(3)
+        } bits per weight over ${report.storage.layers} converted layers ` +
+          `(${report.storage.weights} weights; codes, scales, zero points, alphas all counted)`
+        : "storage: bits per weight not declared by this method's passes",
       ...sitesLines(report.sites),
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
       ...(metric
@@ -340,6 +359,7 @@ export const quantizeCommand: Command = {
         output: out,
         files: written,
         ...rest,
+        bitsPerWeight: report.storage?.bitsPerWeight ?? null,
         steps: steps.map(({ sections: _s, ...st }) => st),
         ...(osplus ? { osplus } : {}),
         ...(metric ? { metric } : {}),

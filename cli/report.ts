@@ -34,6 +34,12 @@ export function quantizeReportData(data: QuantizeReportInput): ReportData {
       "size after",
       `${(r.sizeAfter / 1e6).toFixed(2)} MB (${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller)`,
     ],
+    [
+      "bits per weight (stored)",
+      r.storage
+        ? `${r.storage.bitsPerWeight.toFixed(3)} over ${r.storage.layers} layers`
+        : "not declared by the method",
+    ],
     ["calibration samples", r.calibrationSamples],
     ["conversion time", `${(r.elapsedMs / 1000).toFixed(1)} s`],
   ];
@@ -50,10 +56,22 @@ export function quantizeReportData(data: QuantizeReportInput): ReportData {
       ) => [s.pass, s.modified ? "yes" : "no", `${s.ms.toFixed(0)} ms`, s.notes.join("; ")]),
     }],
   };
+  const storage: ReportSection[] = r.storage
+    ? [{
+      title: "Storage per converted layer",
+      notes: [
+        "All bits the layer's initializers hold (codes, scales, zero points, alphas, exponents) / its weight count.",
+      ],
+      bars: [{
+        labels: r.storage.perLayer.map((l) => l.layer),
+        series: [{ name: "bits per weight", values: r.storage.perLayer.map((l) => l.bitsPerWeight) }],
+      }],
+    }]
+    : [];
   return {
     title: `shiftkit quantize: ${r.method} ${r.bits}`,
     subtitle: [`${data.model} -> ${data.output}`, new Date().toISOString()],
-    sections: [{ title: "Summary", summary }, passes, ...r.steps.flatMap((s) => s.sections)],
+    sections: [{ title: "Summary", summary }, passes, ...storage, ...r.steps.flatMap((s) => s.sections)],
   };
 }
 

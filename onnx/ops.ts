@@ -9,7 +9,7 @@ import type { Node } from "./ir.ts";
 
 /** Domain of shiftkit's own ops. */
 export const SHIFTKIT_DOMAIN = "shiftkit";
-/** Domain of onnxruntime's contrib ops (recognised, never emitted). */
+/** Domain of onnxruntime's contrib ops (recognised; only MatMulNBits is emitted, by passes/weightonly). */
 export const MS_DOMAIN = "com.microsoft";
 
 /** Schema of one operator. */
@@ -171,6 +171,8 @@ const OP_TABLE = {
   Loop: op("Loop", [1, 11, 13, 16, 19, 21], ["M", "cond"]),
   Scan: op("Scan", [8, 9, 11, 16, 19, 21], []),
   LSTM: op("LSTM", [1, 7, 14, 22], ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]),
+  // onnxruntime contrib ops (docs/ContribOperators.md of onnxruntime)
+  MatMulNBits: op("MatMulNBits", [1], ["A", "B", "scales", "zero_points", "g_idx", "bias"], MS_DOMAIN),
   // shiftkit domain (specs in docs/ops/)
   ShiftAddMatMul: op(
     "ShiftAddMatMul",
@@ -262,4 +264,5 @@ export const QUANTIZED_OPS: readonly OpSchema[] = [
   Op.ConvInteger,
   Op.QLinearMatMul,
   Op.QLinearConv,
+  Op.MatMulNBits,
 ];

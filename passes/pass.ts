@@ -9,6 +9,7 @@ import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { verify } from "../onnx/verify.ts";
 import type { ReportSection } from "./report/report.ts";
 import type { PassRuntime } from "../runtime/runtime.ts";
+import type { LayerStorage } from "./storage.ts";
 
 export type { PassRuntime };
 
@@ -41,6 +42,11 @@ export interface PassResult {
   notes?: string[];
   /** Tables and plots for the HTML report (passes/report/report.ts). */
   sections?: ReportSection[];
+  /**
+   * What each converted layer stores (passes/storage.ts): the generic bits-per-weight account reads the
+   * named initializers from the emitted model, so a change of storage format shows up without other edits.
+   */
+  storage?: LayerStorage[];
   /** For a pass that converts sites (a method's pass): how many, and why the others were left. */
   sites?: SiteCount;
 }
@@ -70,6 +76,7 @@ export interface PipelineResult {
     notes: string[];
     ms: number;
     sections: ReportSection[];
+    storage?: LayerStorage[];
     sites?: SiteCount;
   }[];
 }
@@ -107,6 +114,7 @@ export async function runPipeline(
         notes: res.notes ?? [],
         ms: performance.now() - t0,
         sections: res.sections ?? [],
+        ...(res.storage ? { storage: res.storage } : {}),
         ...(res.sites ? { sites: res.sites } : {}),
       });
       if (res.modified) changed = any = true;

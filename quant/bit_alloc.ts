@@ -7,7 +7,7 @@
  */
 
 import { choleskyInverseUpper } from "./linalg.ts";
-import type { WeightMatrix } from "./shiftadd_gptq.ts";
+import type { WeightMatrix } from "./gptq.ts";
 
 /** Options for {@linkcode layerSensitivity}. */
 export interface SensitivityOptions {
@@ -94,6 +94,12 @@ export interface LayerBitCost {
    * `relOutputError²`. Without it the model `4^-b` (quantization noise power per bit) is used.
    */
   errors?: ArrayLike<number>;
+  /**
+   * Bits the layer stores at each candidate width (same order as `bits`; integers): codes plus every scale or
+   * alpha. The budget then bounds stored bits per weight, `Σ storedBits / Σ params`. Without it a layer at
+   * width b stores `params · b` bits (codes only).
+   */
+  storedBits?: ArrayLike<number>;
 }
 
 /** Options for {@linkcode allocateBits}. */
@@ -114,15 +120,18 @@ export interface AllocateBitsOptions {
 export interface BitAllocation {
   /** Chosen bit width per layer. */
   bits: number[];
-  /** `Σ params·bits / Σ params`, never above the budget. */
+  /** `Σ params·bits / Σ params` (code bits). */
   averageBits: number;
+  /** `Σ storedBits / Σ params` (all stored bits), never above the budget. */
+  storedBitsPerWeight: number;
   /** `Σ sensitivity · error(bits)`, the minimised objective. */
   cost: number;
 }
 
 /**
  * Choose a bit width per layer minimising `Σ_l sensitivity_l · error_l(b_l)` subject to
- * `Σ_l params_l · b_l <= budget · Σ_l params_l`, exactly. Dynamic programming over layers keeps the Pareto
+ * `Σ_l stored_l(b_l) <= budget · Σ_l params_l`, exactly, where `stored_l(b)` is the layer's `storedBits`
+ * (default `params_l · b`). Dynamic programming over layers keeps the Pareto
  * frontier of (extra bits·params used, cost): every reachable budget use with its least cost, dominated
  * points dropped. Exact for any sizes; the frontier stays small when layer sizes repeat (transformers), and
  * is bounded by `maxStates`.
@@ -131,7 +140,7 @@ export interface BitAllocation {
  * @param budget average bits per parameter, `>= min(bits)`
  * @param options candidate bits, maxStates
  * @returns bits per layer, the achieved average and the cost
- * @throws {RangeError} when the budget is below the smallest candidate, or the frontier outgrows maxStates
+ * @throws {RangeError} when the budget is below the smallest storage, or the frontier outgrows maxStates
  * @throws {TypeError} on bad layer entries
  * @example
  * ```ts
@@ -165,22 +174,33 @@ export function allocateBits(
         `Cannot allocate bits: layer ${i} has ${l.errors.length} errors for ${bits.length} widths`,
       );
     }
+    if (l.storedBits && l.storedBits.length !== bits.length) {
+      throw new TypeError(
+        `Cannot allocate bits: layer ${i} has ${l.storedBits.length} storage sizes for ${bits.length} widths`,
+      );
+    }
     total += l.params;
     return bits.map((b, c) => l.sensitivity * (l.errors ? l.errors[c]! : 4 ** -b));
   });
-  if (!(budget >= bmin)) throw new RangeError(`Cannot allocate bits: budget ${budget} is below ${bmin} bits`);
-  // Integer capacity for the extra bits above bmin (params are integers, so usage is an integer).
-  const capacity = Math.floor((budget - bmin) * total + 1e-9 * Math.max(1, total));
+  const sizes = layers.map((l) => bits.map((b, c) => l.storedBits ? l.storedBits[c]! : l.params * b));
+  const base = sizes.reduce((a, s) => a + s[0]!, 0);
+  if (!(budget * total >= base - 1e-9 * Math.max(1, total))) {
+    throw new RangeError(
+      `Cannot allocate bits: budget ${budget} is below the ${(base / total).toFixed(4)} bits per weight ` +
+        `the narrowest width (${bmin}) stores`,
+    );
+  }
+  // Integer capacity for the storage above the narrowest width (sizes are integers, so usage is too).
+  const capacity = Math.floor(budget * total - base + 1e-9 * Math.max(1, total));
 
   // Frontier after each layer: used (ascending), cost (strictly decreasing), back pointers.
   let used = [0];
   let cost = [0];
   const back: Array<{ prev: Int32Array; choice: Uint8Array }> = [];
   for (let l = 0; l < layers.length; l++) {
-    const p = layers[l]!.params;
     const cand: Array<[number, number, number, number]> = []; // used, cost, prev index, choice
     for (let c = 0; c < bits.length; c++) {
-      const extra = p * (bits[c]! - bmin);
+      const extra = sizes[l]![c]! - sizes[l]![0]!;
       const lc = costs[l]![c]!;
       for (let s = 0; s < used.length; s++) {
         const u = used[s]! + extra;
@@ -208,12 +228,18 @@ export function allocateBits(
   // Costs decrease along the frontier, so the last point is the optimum.
   let s = used.length - 1;
   const out = new Array<number>(layers.length);
-  let weighted = 0;
+  let weighted = 0, stored = 0;
   for (let l = layers.length - 1; l >= 0; l--) {
     const b = back[l]!;
     out[l] = bits[b.choice[s]!]!;
     weighted += layers[l]!.params * out[l]!;
+    stored += sizes[l]![b.choice[s]!]!;
     s = b.prev[s]!;
   }
-  return { bits: out, averageBits: total > 0 ? weighted / total : bmin, cost: cost[used.length - 1]! };
+  return {
+    bits: out,
+    averageBits: total > 0 ? weighted / total : bmin,
+    storedBitsPerWeight: total > 0 ? stored / total : bmin,
+    cost: cost[used.length - 1]!,
+  };
 }

@@ -65,7 +65,7 @@ Deno.test("allocateBits meets an integer budget exactly with equal-size layers; 
   assertAlmostEquals(r.cost, bruteForce(layers, 3), 1e-15);
   assertEquals(allocateBits(layers, 2).bits, new Array(8).fill(2));
   assertEquals(allocateBits(layers, 9).bits, new Array(8).fill(4));
-  assertThrows(() => allocateBits(layers, 1.5), RangeError, "below 2 bits");
+  assertThrows(() => allocateBits(layers, 1.5), RangeError, "below the 2.0000 bits per weight");
   assertThrows(() => allocateBits([{ params: 0, sensitivity: 1 }], 3), TypeError);
   assertThrows(() => allocateBits([{ params: 1, sensitivity: 1, errors: [1] }], 3), TypeError, "1 errors");
 });
@@ -127,4 +127,23 @@ Deno.test("layerSensitivity-driven allocation beats uniform 3 bits in measured o
   // With the measured errors as the cost table, the optimum is at least as good.
   const exact = allocateBits(layers.map((l) => ({ params: l.params, sensitivity: 1, errors: l.err })), 3);
   assertLessOrEqual(measured(exact.bits), measured(alloc.bits));
+});
+
+Deno.test("allocateBits bounds stored bits (codes + alphas) when layers give storedBits", () => {
+  // Two equal layers; storing width b costs b + 1.5·b bits per weight (e.g. one 32-bit alpha per plane per 64).
+  const layer = (sensitivity: number) => ({
+    params: 64,
+    sensitivity,
+    storedBits: [2, 3, 4].map((b) => 64 * b + 32 * b),
+  });
+  const r = allocateBits([layer(10), layer(1)], 6);
+  // Width b stores 1.5·b bits per weight: 4 + 4 planes store exactly 6; at 4.5 only 3 + 3 or 4 + 2 fit, and the
+  // sensitive layer gets 4.
+  assertEquals(r.bits, [4, 4]);
+  assertAlmostEquals(r.storedBitsPerWeight, 6, 1e-12);
+  const tight = allocateBits([layer(10), layer(1)], 4.5);
+  assertEquals(tight.bits, [4, 2]);
+  assertEquals(tight.storedBitsPerWeight, 4.5);
+  assertEquals(tight.averageBits, 3);
+  assertThrows(() => allocateBits([layer(1)], 2.9), RangeError, "below the 3.0000 bits per weight");
 });

@@ -19,21 +19,16 @@
  */
 
 import { type BcqLevels, bcqLevels, fitBcq, nearestLevel, POT_EXP_NONE } from "./bcq.ts";
-import { GramAccumulator } from "./gram.ts";
-import { choleskyInverseUpper } from "./linalg.ts";
+import {
+  type HessianCache,
+  prepareGptq,
+  type QuantErrorStats,
+  quantErrorStats,
+  runGptq,
+  type WeightMatrix,
+} from "./gptq.ts";
 
-/** Factorizations of Hessians by array identity (see `ShiftAddGptqOptions.cache`). */
-export type HessianCache = WeakMap<Float64Array, Map<string, { u: Float64Array; perm: Int32Array }>>;
-
-/** A dense row-major matrix. */
-export interface WeightMatrix {
-  /** `rows * cols` entries, row-major. */
-  data: Float32Array | Float64Array;
-  /** Number of rows (K, input features). */
-  rows: number;
-  /** Number of columns (N, outputs). */
-  cols: number;
-}
+export type { HessianCache, WeightMatrix };
 
 /** Options for {@linkcode quantizeShiftAdd}. */
 export interface ShiftAddGptqOptions {
@@ -81,9 +76,8 @@ export interface ShiftAddGptqOptions {
    */
   rounds?: number;
   /**
-   * Reuse the damped inverse-Hessian factor (and act-order permutation) across layers that share one
-   * `hessian` array (q/k/v projections read the same input): pass the same cache to each call. The hessian
-   * arrays must not be modified while the cache lives.
+   * Reuse the damped inverse-Hessian factor across layers that share one `hessian` array (see
+   * `GptqPrepareOptions.cache` in {@link ./gptq.ts}).
    * @default {undefined}
    */
   cache?: HessianCache;
@@ -97,15 +91,7 @@ export interface ShiftAddGptqOptions {
 }
 
 /** Quality figures of one quantized matrix. */
-export interface ShiftAddStats {
-  /** `‖W − Ŵ‖_F / ‖W‖_F`. */
-  relWeightError: number;
-  /** `sqrt(tr((W−Ŵ)ᵀ H (W−Ŵ)) / tr(Wᵀ H W))` with the given (undamped) H, i.e. `‖XW − XŴ‖_F / ‖XW‖_F` on
-   * the calibration data; `NaN` without a hessian. */
-  relOutputError: number;
-  /** Features with `H[k,k] = 0` (never active): their weights are set to 0. */
-  deadFeatures: number;
-}
+export type ShiftAddStats = QuantErrorStats;
 
 /** A ShiftAddLLM-quantized `K x N` matrix. */
 export interface ShiftAddQuantized {
@@ -143,7 +129,7 @@ export interface ShiftAddQuantized {
  *
  * Steps of the output objective: features with `H[k,k] = 0` get `H[k,k] = 1` and zero weights; `damp ·
  * mean(diag H)` is added to the diagonal; with act-order, features are permuted by `diag H` descending; `U`
- * = upper Cholesky factor of `H⁻¹` ({@linkcode choleskyInverseUpper}). Then per block of `blockSize`
+ * = upper Cholesky factor of `H⁻¹` (quant/linalg.ts `choleskyInverseUpper`, via {@link ./gptq.ts}). Then per block of `blockSize`
  * features, per feature k: fit its group's alphas if not fitted yet (see the module doc), quantize each
  * `W[k,n]` to the nearest BCQ level, `e = (w − q) / U[k,k]`, subtract `U[k,j] · e` from the later features of
  * the block, and after the block subtract the block's errors from all later features at once.
@@ -207,34 +193,13 @@ export function quantizeShiftAdd(
   const G = Math.ceil(K / gs);
 
   const w = Float64Array.from(weight.data);
-  let dead = 0;
-  let u: Float64Array | null = null;
-  let perm: Int32Array = Int32Array.from({ length: K }, (_, i) => i);
-  if (objective === "output") {
-    const key = `${damp},${options.actOrder === true}`;
-    const hit = options.cache?.get(hessian!)?.get(key);
-    const h = hessian!;
-    for (let k = 0; k < K; k++) {
-      if (h[k * K + k] === 0) {
-        w.fill(0, k * N, (k + 1) * N);
-        dead++;
-      }
-    }
-    if (hit) {
-      u = hit.u;
-      perm = hit.perm;
-    } else {
-      ({ u, perm } = dampedInverse(h, K, damp, options.actOrder === true));
-      if (options.cache) {
-        let m = options.cache.get(h);
-        if (!m) options.cache.set(h, m = new Map());
-        m.set(key, { u, perm });
-      }
-    }
-  }
+  const plan = prepareGptq(w, K, N, objective === "output" ? hessian : null, {
+    damp,
+    actOrder: options.actOrder ?? false,
+    ...(options.cache ? { cache: options.cache } : {}),
+  });
 
   const codes = new Uint8Array(K * N);
-  const deq = new Float32Array(K * N);
   const alphas = new Float64Array(q * N * G);
   const alphaExp = new Int8Array(q * N * G * T).fill(POT_EXP_NONE);
   const alphaSign = new Int8Array(q * N * G * T);
@@ -266,48 +231,17 @@ export function quantizeShiftAdd(
     }
   };
 
-  const err = new Float64Array(Math.min(blockSize, K) * N);
-  for (let b0 = 0; b0 < K; b0 += blockSize) {
-    const b1 = Math.min(K, b0 + blockSize);
-    for (let i = b0; i < b1; i++) {
-      const k = perm[i]!;
-      const g = Math.floor(k / gs);
-      if (levels[g * N] === undefined) fitGroup(g);
-      const rk = k * N;
-      const d = u ? u[i * K + i]! : 1;
-      const er = (i - b0) * N;
-      for (let n = 0; n < N; n++) {
-        const lv = levels[g * N + n]!;
-        const x = w[rk + n]!;
-        const idx = nearestLevel(lv, x);
-        const v = lv.values[idx]!;
-        codes[rk + n] = lv.codes[idx]!;
-        deq[rk + n] = v;
-        err[er + n] = (x - v) / d;
-      }
-      if (!u) continue;
-      // Intra-block propagation onto the later features of the block (GPTQ Alg. 1, inner update).
-      for (let j = i + 1; j < b1; j++) {
-        const c = u[i * K + j]!;
-        if (c === 0) continue;
-        const rj = perm[j]! * N;
-        for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
-      }
+  const deq = runGptq(w, K, N, plan, (k, cur, out) => {
+    const g = Math.floor(k / gs);
+    if (levels[g * N] === undefined) fitGroup(g);
+    const rk = k * N;
+    for (let n = 0; n < N; n++) {
+      const lv = levels[g * N + n]!;
+      const idx = nearestLevel(lv, cur[rk + n]!);
+      codes[rk + n] = lv.codes[idx]!;
+      out[rk + n] = lv.values[idx]!;
     }
-    if (u) {
-      // Lazy batch update of all later features: W[j] -= Σ_{i in block} U[i,j] · err_i.
-      for (let j = b1; j < K; j++) {
-        const rj = perm[j]! * N;
-        for (let i = b0; i < b1; i++) {
-          const c = u[i * K + j]!;
-          if (c === 0) continue;
-          const er = (i - b0) * N;
-          for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
-        }
-      }
-    }
-    options.onProgress?.(b1, K);
-  }
+  }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
 
   return {
     rows: K,
@@ -322,82 +256,6 @@ export function quantizeShiftAdd(
     alphaExp,
     alphaSign,
     dequantized: deq,
-    stats: errorStats(weight.data, deq, hessian, K, N, dead),
+    stats: quantErrorStats(weight.data, deq, hessian, K, N, plan.dead),
   };
-}
-
-/** Relative weight error and, with H, relative output error sqrt(tr(EᵀHE)/tr(WᵀHW)). */
-function errorStats(
-  w: Float32Array | Float64Array,
-  deq: Float32Array,
-  h: Float64Array | null,
-  K: number,
-  N: number,
-  dead: number,
-): ShiftAddStats {
-  let num = 0, den = 0;
-  for (let i = 0; i < w.length; i++) {
-    num += (w[i]! - deq[i]!) ** 2;
-    den += w[i]! ** 2;
-  }
-  const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
-  if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
-  const a = Float64Array.from(w);
-  const e = new Float64Array(K * N);
-  for (let i = 0; i < e.length; i++) e[i] = a[i]! - deq[i]!;
-  const [te, tw] = quadTraces(h, e, a, K, N);
-  return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
-}
-
-/**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
- * Gram accumulator (its WASM SIMD kernel) over the N columns of M.
- */
-function quadTraces(
-  h: Float64Array,
-  e: Float64Array,
-  w: Float64Array,
-  K: number,
-  N: number,
-): [number, number] {
-  const trace = (m: Float64Array) => {
-    const cols = new Float64Array(N * K); // Mᵀ, row-major: column n of M is row n
-    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cols[n * K + k] = m[k * N + n]!;
-    const g = new GramAccumulator(K);
-    g.add(cols, N);
-    const mm = g.mean(); // M Mᵀ / N
-    let t = 0;
-    for (let i = 0; i < K * K; i++) t += h[i]! * mm[i]!;
-    return t * N;
-  };
-  return [trace(e), trace(w)];
-}
-
-/**
- * GPTQ's factor: dead features (`H[k,k] = 0`) get `H[k,k] = 1`, `damp · mean(diag H)` is added to the
- * diagonal, features are permuted by `diag H` descending with act-order, then `U` = upper Cholesky factor
- * of `H⁻¹`.
- */
-function dampedInverse(
-  hessian: Float64Array,
-  K: number,
-  damp: number,
-  actOrder: boolean,
-): { u: Float64Array; perm: Int32Array } {
-  const h = Float64Array.from(hessian);
-  let meanDiag = 0;
-  for (let k = 0; k < K; k++) {
-    if (h[k * K + k] === 0) h[k * K + k] = 1;
-    meanDiag += h[k * K + k]! / K;
-  }
-  for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
-  let perm = Int32Array.from({ length: K }, (_, i) => i);
-  if (!actOrder) return { u: choleskyInverseUpper(h), perm };
-  // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
-  perm = Int32Array.from(
-    Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
-  );
-  const hp = new Float64Array(K * K);
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[perm[i]! * K + perm[j]!]!;
-  return { u: choleskyInverseUpper(hp), perm };
 }

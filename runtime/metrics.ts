@@ -300,7 +300,10 @@ export class MapIoUMeter {
 export interface OutputComparison {
   /** Samples (items along axis 0) compared. */
   samples: number;
-  /** Mean over samples of the per-sample SQNR in dB (quant/error_metrics.ts `sqnrDb`). */
+  /**
+   * Pooled SQNR in dB: `10·log10(Σ ref² / Σ (ref − cand)²)` over every element of every sample (total signal
+   * over total error), so a few near-exact samples cannot dominate it. `Infinity` when identical.
+   */
   sqnrDb: number;
   /** Lowest per-sample SQNR in dB. */
   minSqnrDb: number;
@@ -308,26 +311,36 @@ export interface OutputComparison {
   cosine: number;
   /** Lowest per-sample cosine similarity. */
   minCosine: number;
-  /** Fraction of rows of the last axis whose argmax agrees (first maximum wins). */
+  /** Whether the output looks like class scores (float, rank 2 or 3, last axis of 2 or more). */
+  classLike: boolean;
+  /** Class-like outputs: fraction of rows of the last axis whose argmax agrees (first maximum wins); else NaN. */
   top1Agreement: number;
   /** Largest absolute difference over all elements. */
   maxAbsError: number;
+  /** `Σ ref²` and `Σ (ref − cand)²` (float64), for pooling over outputs. */
+  signalEnergy: number;
+  errorEnergy: number;
 }
 
 interface Acc {
   samples: number;
-  sqnr: number;
+  signal: number;
+  error: number;
   minSqnr: number;
   cos: number;
   minCos: number;
   rows: number;
   agree: number;
   maxAbs: number;
+  classLike: boolean;
 }
+
+const FLOAT_TYPES: readonly number[] = [DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16];
 
 /**
  * Compares every output of a candidate model with the reference model's, batch by batch. Per-sample
- * metrics treat each item along axis 0 as one sample (a tensor with no axes is one sample).
+ * metrics treat each item along axis 0 as one sample (a tensor with no axes is one sample); the SQNR is
+ * pooled over all elements seen ({@linkcode pooledSqnrDb} pools over outputs too).
  *
  * @example
  * ```ts
@@ -361,8 +374,19 @@ export class CompareMeter {
       }
       const a = numbers(r, `output "${name}"`);
       const b = numbers(c, `output "${name}"`);
-      const acc = this.#acc.get(name) ??
-        { samples: 0, sqnr: 0, minSqnr: Infinity, cos: 0, minCos: Infinity, rows: 0, agree: 0, maxAbs: 0 };
+      const last = r.dims.length === 0 ? 1 : r.dims[r.dims.length - 1]!;
+      const acc = this.#acc.get(name) ?? {
+        samples: 0,
+        signal: 0,
+        error: 0,
+        minSqnr: Infinity,
+        cos: 0,
+        minCos: Infinity,
+        rows: 0,
+        agree: 0,
+        maxAbs: 0,
+        classLike: FLOAT_TYPES.includes(r.dtype) && (r.dims.length === 2 || r.dims.length === 3) && last >= 2,
+      };
       const n = r.dims.length === 0 ? 1 : r.dims[0]!;
       const per = r.dims.length === 0 ? 1 : sizeOf(r.dims.slice(1));
       const sub = (x: ArrayLike<number>, i: number) =>
@@ -373,15 +397,18 @@ export class CompareMeter {
       for (let i = 0; i < n; i++) {
         const s = sqnrDb(sub(a, i), sub(b, i));
         const k = cosineSimilarity(sub(a, i), sub(b, i));
-        acc.sqnr += s;
         acc.minSqnr = Math.min(acc.minSqnr, s);
         acc.cos += k;
         acc.minCos = Math.min(acc.minCos, k);
       }
+      for (let i = 0; i < a.length; i++) {
+        const x = a[i]!, d = x - b[i]!;
+        acc.signal += x * x;
+        acc.error += d * d;
+      }
       acc.samples += n;
       acc.maxAbs = Math.max(acc.maxAbs, maxAbsError(a, b));
-      const last = r.dims.length === 0 ? 1 : r.dims[r.dims.length - 1]!;
-      for (let base = 0; last > 0 && base < a.length; base += last) {
+      for (let base = 0; acc.classLike && base < a.length; base += last) {
         let ia = 0, ib = 0;
         for (let j = 1; j < last; j++) {
           if (a[base + j]! > a[base + ia]!) ia = j;
@@ -400,14 +427,46 @@ export class CompareMeter {
     for (const [name, a] of this.#acc) {
       out[name] = {
         samples: a.samples,
-        sqnrDb: a.sqnr / a.samples,
+        sqnrDb: energyDb(a.signal, a.error),
         minSqnrDb: a.minSqnr,
         cosine: a.cos / a.samples,
         minCosine: a.minCos,
-        top1Agreement: a.agree / a.rows,
+        classLike: a.classLike,
+        top1Agreement: a.classLike ? a.agree / a.rows : NaN,
         maxAbsError: a.maxAbs,
+        signalEnergy: a.signal,
+        errorEnergy: a.error,
       };
     }
     return out;
   }
+}
+
+function energyDb(signal: number, error: number): number {
+  if (Number.isNaN(signal) || Number.isNaN(error)) return NaN;
+  return error === 0 ? Infinity : 10 * Math.log10(signal / error);
+}
+
+/**
+ * SQNR pooled over outputs: `10·log10(Σ_outputs Σ ref² / Σ_outputs Σ (ref − cand)²)`.
+ *
+ * @param outputs a {@linkcode CompareMeter} report
+ * @returns dB (`Infinity` when every output is identical)
+ * @example
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { pooledSqnrDb } from "./metrics.ts";
+ * const o = (signalEnergy: number, errorEnergy: number) => ({ signalEnergy, errorEnergy });
+ * assertAlmostEquals(pooledSqnrDb({ a: o(90, 1), b: o(10, 0) }), 20, 1e-12);
+ * ```
+ */
+export function pooledSqnrDb(
+  outputs: Record<string, Pick<OutputComparison, "signalEnergy" | "errorEnergy">>,
+): number {
+  let s = 0, e = 0;
+  for (const o of Object.values(outputs)) {
+    s += o.signalEnergy;
+    e += o.errorEnergy;
+  }
+  return energyDb(s, e);
 }

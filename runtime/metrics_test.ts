@@ -1,4 +1,4 @@
-import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
 import {
   argmaxClasses,
@@ -99,7 +99,7 @@ Deno.test("MapIoUMeter thresholds at 0.3 and sums intersections and unions over 
   assertThrows(() => m.add(t([1]), t([1, 1])), RangeError, "Map shapes differ");
 });
 
-Deno.test("CompareMeter reports per-sample SQNR/cosine, top-1 agreement and max error per output", () => {
+Deno.test("CompareMeter reports pooled SQNR, per-sample cosine, top-1 agreement and max error per output", () => {
   const m = new CompareMeter();
   const ref = makeTensor(DataType.FLOAT, [2, 2], new Float32Array([1, 2, 3, 4]));
   const same = makeTensor(DataType.FLOAT, [2, 2], new Float32Array([1, 2, 3, 4]));
@@ -108,6 +108,7 @@ Deno.test("CompareMeter reports per-sample SQNR/cosine, top-1 agreement and max 
   let r = m.report();
   assertEquals(r.y!.sqnrDb, Infinity);
   assertEquals([r.y!.cosine, r.y!.top1Agreement, r.y!.maxAbsError, r.ids!.samples], [1, 1, 0, 2]);
+  assert(!r.ids!.classLike && Number.isNaN(r.ids!.top1Agreement));
   // second batch: sample 0 has noise power 0.01+0.01 on signal 1+4 -> 10 log10(250) dB
   const noisy = makeTensor(DataType.FLOAT, [2, 2], new Float32Array([1.1, 1.9, 4, 3]));
   const m2 = new CompareMeter();
@@ -115,7 +116,9 @@ Deno.test("CompareMeter reports per-sample SQNR/cosine, top-1 agreement and max 
   r = m2.report();
   assertEquals(r.y!.samples, 2);
   assertAlmostEquals(r.y!.minSqnrDb, 10 * Math.log10(25 / 2), 1e-5); // sample 1: 25 / (1 + 1)
-  assertAlmostEquals(r.y!.sqnrDb, (10 * Math.log10(250) + 10 * Math.log10(12.5)) / 2, 1e-5);
+  // Pooled: total signal 30 over total error 2.02 (not the mean of the per-sample dB values).
+  assertAlmostEquals(r.y!.sqnrDb, 10 * Math.log10(30 / 2.02), 1e-5);
+  assertEquals(r.y!.classLike, true);
   assertEquals(r.y!.top1Agreement, 0.5); // row [4, 3] picks index 0, reference [3, 4] index 1
   assertAlmostEquals(r.y!.maxAbsError, 1, 1e-6);
   assertAlmostEquals(r.y!.minCosine, 24 / 25, 1e-7); // [3,4].[4,3] / 25

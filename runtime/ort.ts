@@ -107,6 +107,14 @@ export interface OrtRuntimeOptions {
   intraOpNumThreads?: number;
   /** onnxruntime log level: 0 verbose .. 4 fatal. @default 3 (errors only) */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Accuracy level onnxruntime gives the MatMulNBits it fuses from a blocked int4 DequantizeLinear + MatMul
+   * (session config `session.qdq_matmulnbits_accuracy_level`). onnxruntime's own default, 4, quantizes the
+   * activations to int8 inside the fused op (about 1e-3 relative output error against the model's math, seen
+   * on onnxruntime-node 1.30); shiftkit measures the model as written, so it asks for float compute.
+   * @default 1
+   */
+  qdqMatMulNBitsAccuracyLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 /** Options of {@link OrtRuntime.run}. */
@@ -162,6 +170,9 @@ export class OrtRuntime implements FloatRuntime {
       graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       logSeverityLevel: options.logSeverityLevel ?? 3,
+      extra: {
+        session: { qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1) },
+      },
     };
     if (options.optimizedModelFilePath !== undefined) {
       sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;

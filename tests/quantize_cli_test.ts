@@ -41,6 +41,8 @@ Deno.test("quantize CLI: qdq W8A8 writes a valid quantized model, with --task me
   assertEquals(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   assertEquals(json.method, "qdq");
+  // int8 codes + a float32 scale and an int8 zero point per output channel (K = 256 or 1024).
+  assert(json.bitsPerWeight > 8 && json.bitsPerWeight < 8.2, `bits per weight ${json.bitsPerWeight}`);
   assert(json.sizeAfter < json.sizeBefore / 3);
   assert(Math.abs(json.metric.after - json.metric.before) < 0.01, JSON.stringify(json.metric));
   const m = decodeModel(await Deno.readFile(out));
@@ -72,6 +74,8 @@ Deno.test("quantize CLI: bad usage exits 2 with a message and writes nothing", a
     [["--method", "qdq", "--bits", "W5A5", "--calib", "models/lm-calib.txt"], "W8A8, W6A6 or W4A4"],
     [["--method", "shiftadd", "--bits", "7", "--calib", "models/lm-calib.txt"], "2, 3, 4"],
     [["--method", "qdq", "--gelu", "shift", "--calib", "models/lm-calib.txt"], "applies to --method intvit"],
+    [["--method", "rtn", "--bits", "3", "--calib", "models/lm-calib.txt"], "use --format qdq"],
+    [["--method", "rtn", "--act-order", "--calib", "models/lm-calib.txt"], "applies to --method gptq"],
     [
       ["--method", "qdq", "--calib", "models/lm-calib.txt", "--task", "lm", "--data", "models/lm-calib.txt"],
       "must not be",
@@ -103,8 +107,56 @@ Deno.test("quantize CLI: every method-specific flag is declared and documented i
       "keep-l2norm",
       "gelu",
       "region",
+      "format",
+      "symmetric",
+      "act-order",
     ]
   ) {
     assertStringIncludes(r.stdout, `--${flag}`);
   }
+});
+
+Deno.test("quantize CLI: gptq writes MatMulNBits and reports true bits per weight (text, JSON, HTML)", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = `${dir}/lm.onnx`, report = `${dir}/r.html`;
+  const args = [
+    "quantize",
+    repoPath("testdata/byte-lm-opt.onnx"),
+    "-o",
+    out,
+    "--calib",
+    "models/lm-calib.txt",
+  ];
+  const r = await cli(
+    ...args,
+    "--method",
+    "gptq",
+    "--bits",
+    "4",
+    "--group-size",
+    "128",
+    "--samples",
+    "2",
+    "--exclude",
+    "/head/MatMul",
+    "--report",
+    report,
+    "--json",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  // 4-bit codes + a float32 scale and a 4-bit zero point per 128 weights.
+  assertEquals(json.bitsPerWeight, 4 + 36 / 128);
+  assertEquals(json.storage.layers, 24);
+  const m = decodeModel(await Deno.readFile(out));
+  assertEquals([...m.allNodes()].filter((n) => isOp(n, Op.MatMulNBits)).length, 24);
+  assert([...m.allNodes()].some((n) => n.name === "/head/MatMul"));
+  const html = await Deno.readTextFile(report);
+  assertStringIncludes(html, "bits per weight (stored)");
+  assertStringIncludes(html, "Storage per converted layer");
+  const text = await cli(...args, "--method", "rtn", "--bits", "2", "--symmetric", "--format", "qdq");
+  assertEquals(text.code, 0, text.stderr);
+  // Symmetric 2-bit codes stored as INT4 (no narrower ONNX type) + a float32 scale per 32 weights.
+  assertStringIncludes(text.stdout, "storage: 5.000 bits per weight over 25 converted layers");
+  await Deno.remove(dir, { recursive: true });
 });

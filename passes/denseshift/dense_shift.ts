@@ -39,6 +39,7 @@ import { plan, rowsToWeight, type Target } from "./dense_shift_calib.ts";
 import { collectStats } from "./dense_shift_collect.ts";
 import { int8Noise, type LayerStats, type QuantizedLayer, quantizeLayer } from "./dense_shift_layer.ts";
 import { upgradeOpset } from "../normalize/opset_upgrade.ts";
+import type { LayerStorage } from "../storage.ts";
 import type { Pass, PassContext, PassResult, PassRuntime } from "../pass.ts";
 
 /** Options of {@linkcode denseShiftPass}. */
@@ -182,8 +183,8 @@ function replaceNode(
   if (info >= 0) g.valueInfo.splice(info, 0, out);
 }
 
-/** int8 symmetric per-channel weight behind a DequantizeLinear; returns the stored bytes. */
-function int8Weight(model: Model, node: Node): number {
+/** int8 symmetric per-channel weight behind a DequantizeLinear; returns the stored bytes (names into `inits`). */
+function int8Weight(model: Model, node: Node, inits: string[] = []): number {
   const g = model.graph;
   const w = weightInput(node)!;
   const wv = node.inputs[w.index]!;
@@ -191,6 +192,7 @@ function int8Weight(model: Model, node: Node): number {
   const qv = g.addInitializer(`${wv.name}_int8`, q);
   const sv = g.addInitializer(`${wv.name}_int8_scale`, scale);
   const zv = g.addInitializer(`${wv.name}_int8_zero_point`, zero);
+  inits.push(qv.name, sv.name, zv.name);
   const attrs = w.axis >= 0 ? [intAttr("axis", w.axis)] : [];
   const dq = g.addNode(Op.DequantizeLinear.type, [qv, sv, zv], [`${wv.name}_int8_dequantized`], {
     attrs,
@@ -202,8 +204,11 @@ function int8Weight(model: Model, node: Node): number {
   return q.data.length + 4 * scale.data.length + zero.data.length;
 }
 
-/** Emit a ShiftConv / ShiftMatMul for a quantized target; returns the stored bytes (codes + alphas). */
-function emitShift(model: Model, t: Target, q: QuantizedLayer, bits: number): number {
+/**
+ * Emit a ShiftConv / ShiftMatMul for a quantized target; returns the stored bytes (codes + alphas), their
+ * initializer names into `inits`.
+ */
+function emitShift(model: Model, t: Target, q: QuantizedLayer, bits: number, inits: string[] = []): number {
   const g = model.graph, node = t.node;
   const wv = node.inputs[1]!;
   const conv = t.kind === "conv";
@@ -216,6 +221,7 @@ function emitShift(model: Model, t: Target, q: QuantizedLayer, bits: number): nu
   );
   const av = g.addInitializer(`${base}_alpha`, makeTensor(DataType.FLOAT, [t.nOut], packed.alpha));
   const bv = q.bias ? g.addInitializer(`${base}_bias`, makeTensor(DataType.FLOAT, [t.nOut], q.bias)) : null;
+  inits.push(cv.name, av.name);
   const attrs = [intAttr("bits", bits), intsAttr("weight_shape", shape)];
   const old = [...node.inputs];
   if (conv) {
@@ -252,7 +258,8 @@ function emitShift(model: Model, t: Target, q: QuantizedLayer, bits: number): nu
  * m.graph.inputs.push(x);
  * const w = m.graph.addInitializer("w", makeTensor(DataType.FLOAT, [8, 2], new Float32Array(16).fill(0.5)));
  * m.graph.outputs.push(m.graph.addNode("MatMul", [x, w], ["y"]).outputs[0]!);
- * const pass = denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false });
+ * // Plain power-of-two rounding needs no calibration data (the default, learned rounding, does).
+ * const pass = denseShiftPass({ bits: 4, alpha: "max", biasCorrection: false, rounding: "nearest" });
  * await pass.run(m, { reporter: silentReporter });
  * assertEquals(m.graph.nodes.map((n) => n.opType), ["ShiftMatMul"]);
  * assertEquals(m.graph.initializers[0]!.const!.data.length, 8); // 16 codes * 4 bits
@@ -364,6 +371,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
         }
       }
       const layers: DenseShiftLayer[] = [...skipped];
+      const storage: LayerStorage[] = [];
       let useConv = false, useMatMul = false, done = 0;
       for (let r = 0; r < rounds; r++) {
         const chunk = chunks[r]!;
@@ -379,7 +387,9 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           const weights = t.node.inputs[1]!.const!.data.length;
           const reason = int8.get(t);
           if (reason !== undefined) {
-            const bytes = int8Weight(model, t.node);
+            const inits: string[] = [];
+            const bytes = int8Weight(model, t.node, inits);
+            storage.push({ layer: name, weights, initializers: inits });
             const s = sqnr.get(t);
             layers.push({
               node: name,
@@ -394,7 +404,9 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             continue;
           }
           const q = first.get(t) ?? quantizeLayer(t, stats.get(t), o);
-          const bytes = emitShift(model, t, q, bits);
+          const inits: string[] = [];
+          const bytes = emitShift(model, t, q, bits, inits);
+          storage.push({ layer: name, weights, initializers: inits });
           if (t.kind === "conv") useConv = true;
           else useMatMul = true;
           layers.push({
@@ -435,6 +447,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       return {
         modified: true,
         notes,
+        storage,
         sites: { converted: conv.length, skipped: fl.map((l) => `${l.node}: ${l.reason}`) },
       };
     },

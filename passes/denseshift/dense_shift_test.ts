@@ -1,4 +1,5 @@
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertRejects } from "@std/assert";
+import { storageAccount } from "../storage.ts";
 import { intAttr, intsAttr } from "../../onnx/attributes.ts";
 import { decodeModel, encodeModel } from "../../onnx/codec.ts";
 import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
@@ -112,6 +113,8 @@ for (const bits of [3, 5] as const) {
     const avg = averageStoredBits(pass.layers!);
     assert(avg > bits && avg < bits + 1, `avg ${avg}`);
     assert(res.notes!.some((n) => n.startsWith(`average stored bits per weight: ${avg.toFixed(3)}`)));
+    // The generic account (passes/storage.ts) reads the same bits from the emitted initializers.
+    assertAlmostEquals(storageAccount(m, res.storage!).bitsPerWeight, avg, 1e-9);
     assertEquals(verify(m), []);
     // Round trip and onnxruntime (function bodies) against the CPU evaluator entries.
     const bytes = encodeModel(m);
@@ -133,6 +136,7 @@ Deno.test("denseShiftPass: minSqnr and keepFirstLast fall back to int8 Dequantiz
   assertEquals(pass.layers!.map((l) => l.kind), ["int8", "int8", "int8", "int8", "int8"]);
   assert(pass.layers!.every((l) => l.sqnrDb! < 200 && l.reason!.startsWith("SQNR")));
   assertEquals(m.graph.nodes.filter((n) => n.opType === "DequantizeLinear").length, 5);
+  assertAlmostEquals(storageAccount(m, res.storage!).bitsPerWeight, averageStoredBits(pass.layers!), 1e-9);
   assertEquals(m.functions.length, 0);
   assert(res.notes!.some((n) => n.startsWith("int8 fallback (5): conv1 (SQNR")));
   assertEquals(m.graph.local("w1_int8")!.const!.dtype, DataType.INT8);

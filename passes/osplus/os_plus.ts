@@ -400,7 +400,7 @@ export function osPlusPass(options: OsPlusOptions = {}): Pass & { result?: OsPlu
             options.calibrator ?? "minmax"
           })`,
       );
-      return { modified: true, notes, sections, sites };
+      return { modified: true, notes, sections, sites, storage: stats.storage };
     },
   };
   return pass;

@@ -10,7 +10,7 @@
 import { intAttr } from "../../onnx/attributes.ts";
 import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op } from "../../onnx/ops.ts";
-import { DataType, dtypeName, makeTensor, type Tensor } from "../../onnx/tensor.ts";
+import { DataType, dtypeName, makeTensor, sizeOf, type Tensor } from "../../onnx/tensor.ts";
 import {
   type CalibratorKind,
   HistogramObserver,
@@ -22,6 +22,7 @@ import { dequantizeLinear, quantizeLinear } from "../../quant/quantize.ts";
 import { sqnrDb } from "../../quant/error_metrics.ts";
 import type { ReportSection } from "../report/report.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
+import type { LayerStorage } from "../storage.ts";
 import { findSignalConstants } from "../normalize/signal_constants.ts";
 
 /** Options of the QDQ pass. */
@@ -197,6 +198,8 @@ export interface QdqStats {
   quantWeightBytes: number;
   /** Weight SQNR (float vs dequantized) per quantized weight, dB. */
   layers: { weight: string; node: string; sqnrDb: number }[];
+  /** What each quantized weight stores (codes, scales, zero points), for passes/storage.ts. */
+  storage: LayerStorage[];
 }
 
 /**
@@ -229,6 +232,7 @@ export function applyQdq(
     floatWeightBytes: 0,
     quantWeightBytes: 0,
     layers: [],
+    storage: [],
   };
   const dqOfWeight = new Map<Value, Value>();
   const dqOfActivation = new Map<Value, Value>();
@@ -271,6 +275,11 @@ export function applyQdq(
         stats.quantWeightBytes += q.data.length + scale.data.length * 4;
         const deq = dequantizeLinear(q.data as Int8Array, q.dims, scale.data as Float32Array, null, {
           axis: Math.max(t.weightAxis, 0),
+        });
+        stats.storage.push({
+          layer: node.name,
+          weights: sizeOf(w.const!.dims),
+          initializers: [qv.name, sv.name, zv.name],
         });
         stats.layers.push({
           weight: w.name,
@@ -355,6 +364,7 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
       pass.stats = stats;
       return {
         modified: true,
+        storage: stats.storage,
         sites: { converted: stats.nodes, skipped },
         sections: [qdqSection(stats)],
         notes: [

@@ -6,6 +6,9 @@
  * @module
  */
 import type { OsPlusResult } from "../osplus/os_plus.ts";
+import { linePlotSvg, type ReportLines } from "./line_plot.ts";
+
+export type { ReportLines };
 
 /** A table: header and rows of cells. */
 export interface ReportTable {
@@ -40,6 +43,8 @@ export interface ReportSection {
   tables?: ReportTable[];
   bars?: ReportBars[];
   ranges?: ReportRanges[];
+  /** Line plots (./line_plot.ts). */
+  lines?: ReportLines[];
   /** An OS+ result, rendered with {@link osPlusSection}'s tables and plots. */
   osPlus?: OsPlusResult;
 }
@@ -256,6 +261,13 @@ function section(s: ReportSection): string {
   for (const t of [...(s.tables ?? []), ...(extra.tables ?? [])]) out.push(table(t));
   for (const b of [...(s.bars ?? []), ...(extra.bars ?? [])]) out.push(bars(b));
   for (const r of [...(s.ranges ?? []), ...(extra.ranges ?? [])]) out.push(ranges(r));
+  for (const l of s.lines ?? []) {
+    out.push(
+      `<figure>${l.caption ? `<figcaption>${escapeHtml(l.caption)}</figcaption>` : ""}${
+        linePlotSvg(l)
+      }</figure>`,
+    );
+  }
   out.push("</section>");
   return out.join("\n");
 }

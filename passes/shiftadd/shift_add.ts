@@ -19,10 +19,12 @@ import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
-import { GramAccumulator } from "../../quant/gram.ts";
 import { type HessianCache, quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
 import { packShiftAdd, shiftAddTermBytes } from "../../quant/shiftadd_pack.ts";
 import { weightInput } from "../qdq/insert_qdq.ts";
+import { collectHessians } from "../hessians.ts";
+import type { LayerStorage } from "../storage.ts";
+import { POT_EXP_NONE } from "../../quant/bcq.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 
 export { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
@@ -31,7 +33,10 @@ export { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
 export interface ShiftAddPassOptions {
   /** Binary planes per weight when no budget is given. @default {3} */
   bits?: 2 | 3 | 4;
-  /** Average bits per weight (weighted by parameter count); chooses 2/3/4 bits per layer. @default {undefined} */
+  /**
+   * Average stored bits per weight (planes and alphas, weighted by parameter count); chooses 2/3/4 planes per
+   * layer. @default {undefined}
+   */
   budget?: number;
   /** `"acc"`: one alpha set per output column and group; `"lat"`: per 8 output columns. @default {"acc"} */
   mode?: "acc" | "lat";
@@ -209,41 +214,11 @@ function raiseOpset(model: Model, unknownOps: "refuse" | "assume-unchanged"): st
   return `raised the default opset from ${from} to ${SHIFT_ADD_OPSET}${assumed}`;
 }
 
-/** One calibration run: `H = XᵀX / N` for every distinct activation feeding a target. */
-async function collectHessians(
-  model: Model,
-  targets: readonly ShiftAddTarget[],
-  ctx: PassContext,
-): Promise<{ hessians: Map<Value, Float64Array>; rows: number }> {
-  const accs = new Map<string, GramAccumulator>();
-  for (const t of targets) if (!accs.has(t.x.name)) accs.set(t.x.name, new GramAccumulator(t.k));
-  await ctx.runtime!.collect(model, [...accs.keys()], (batch) => {
-    for (const [name, acc] of accs) {
-      const v = batch[name];
-      if (!v || !(v.data instanceof Float32Array)) {
-        throw new TypeError(`Calibration returned no float32 tensor for "${name}"`);
-      }
-      if (v.data.length % acc.k !== 0) {
-        throw new RangeError(`Calibration tensor "${name}" [${v.dims}] does not split into rows of ${acc.k}`);
-      }
-      acc.add(v.data, v.data.length / acc.k);
-    }
-  });
-  const hessians = new Map<Value, Float64Array>();
-  let rows = 0;
-  for (const t of targets) {
-    const acc = accs.get(t.x.name)!;
-    rows = Math.max(rows, acc.count);
-    if (!hessians.has(t.x)) hessians.set(t.x, acc.mean());
-  }
-  return { hessians, rows };
-}
-
 /**
  * The weight as `K x N` row-major float32, read without caching it on the value (`peekConst`): with lazily
  * loaded external data only the layer being converted is in memory.
  */
-function weightKxN(t: ShiftAddTarget): Float32Array {
+export function weightKxN(t: ShiftAddTarget): Float32Array {
   const d = t.weight.peekConst()!.data as Float32Array;
   if (!t.transposed) return d;
   const out = new Float32Array(t.k * t.n);
@@ -252,7 +227,12 @@ function weightKxN(t: ShiftAddTarget): Float32Array {
 }
 
 /** Replace `t.node` by ShiftAddMatMul (+ Mul / Add for Gemm's alpha, beta and C). */
-function rewrite(g: Graph, t: ShiftAddTarget, tensors: [Tensor, Tensor, Tensor], attrs: Attribute[]): void {
+function rewrite(
+  g: Graph,
+  t: ShiftAddTarget,
+  tensors: [Tensor, Tensor, Tensor],
+  attrs: Attribute[],
+): string[] {
   const node = t.node, out = node.outputs[0]!, bias = node.inputs[2] ?? null;
   const inits = ["planes", "alpha_exp", "alpha_terms"].map((s, i) =>
     g.addInitializer(`${t.weight.name}_${s}`, tensors[i]!)
@@ -296,6 +276,29 @@ function rewrite(g: Graph, t: ShiftAddTarget, tensors: [Tensor, Tensor, Tensor],
   for (const v of [t.weight, bias]) {
     if (v?.isConst && v.uses.length === 0 && !v.isGraphOutput && v.graph === g) g.removeInitializer(v);
   }
+  return inits.map((v) => v.name);
+}
+
+/**
+ * Bits a layer stores at `bits` planes in the format this pass emits: the packed tensors of an all-zero
+ * quantization of that shape (planes, alpha exponents, alpha term nibbles), so the budget follows any change of
+ * quant/shiftadd_pack.ts.
+ */
+function storedBits(k: number, n: number, bits: number, groupSize: number, terms: number): number {
+  const gs = groupSize === 0 || groupSize > k ? k : groupSize;
+  const G = Math.ceil(k / gs);
+  const p = packShiftAdd({
+    rows: k,
+    cols: n,
+    bits,
+    groupSize: gs,
+    terms,
+    mode: "accuracy",
+    codes: new Uint8Array(k * n),
+    alphaExp: new Int8Array(bits * n * G * terms).fill(POT_EXP_NONE),
+    alphaSign: new Int8Array(bits * n * G * terms),
+  });
+  return 8 * (p.planes.byteLength + p.alphaExp.byteLength + p.alphaTerms.byteLength);
 }
 
 /**
@@ -357,25 +360,30 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const calibrationSeconds = (performance.now() - t0) / 1000;
       const damp = options.damp ?? 0.01;
       let bits: number[] = targets.map(() => options.bits ?? 3);
+      const groupSize = options.groupSize ?? 64, terms = options.terms ?? 3;
       if (options.budget !== undefined) {
+        // The budget bounds all stored bits per weight (planes and alphas), not only the planes.
         const alloc = allocateBits(
           targets.map((t) => ({
             params: t.k * t.n,
             sensitivity: layerSensitivity({ data: weightKxN(t), rows: t.k, cols: t.n }, hessians.get(t.x)!, {
               damp,
             }),
+            storedBits: [2, 3, 4].map((b) => storedBits(t.k, t.n, b, groupSize, terms)),
           })),
           options.budget,
         );
         bits = alloc.bits;
         notes.push(
-          `bit allocation under a budget of ${options.budget}: average ${alloc.averageBits.toFixed(3)} bits`,
+          `bit allocation under a budget of ${options.budget} stored bits per weight (planes + alphas): ` +
+            `${alloc.storedBitsPerWeight.toFixed(3)} stored, ${alloc.averageBits.toFixed(3)} planes average`,
         );
       }
 
       const mode = options.mode === "lat" ? "latency" : "accuracy";
       const cache: HessianCache = new WeakMap(); // q/k/v share one H: factor it once
       const layers: ShiftAddLayerReport[] = [];
+      const storage: LayerStorage[] = [];
       const g = model.graph;
       for (let i = 0; i < targets.length; i++) {
         const t = targets[i]!;
@@ -384,11 +392,11 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         const h = hessians.get(t.x) ?? null;
         const q = quantizeShiftAdd({ data: weightKxN(t), rows: t.k, cols: t.n }, h, {
           bits: bits[i]!,
-          groupSize: options.groupSize ?? 64,
+          groupSize,
           mode,
           objective,
           actOrder: options.actOrder ?? false,
-          terms: options.terms ?? 3,
+          terms,
           damp,
           cache,
         });
@@ -400,13 +408,14 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           makeTensor(DataType.UINT8, [p.bits, t.n, G, shiftAddTermBytes(p.terms)], p.alphaTerms),
         ];
         const name = t.node.name;
-        rewrite(g, t, tensors, [
+        const inits = rewrite(g, t, tensors, [
           intAttr("bits", p.bits),
           intAttr("group_size", p.groupSize),
           intAttr("k", t.k),
           intAttr("terms", p.terms),
           stringAttr("mode", mode),
         ]);
+        storage.push({ layer: name, weights: t.k * t.n, initializers: inits });
         layers.push({
           node: name,
           k: t.k,
@@ -448,7 +457,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
             (st.packedBytes / st.floatBytes).toFixed(3)
           }x)`,
       );
-      return { modified: true, notes, sites: { converted: targets.length, skipped } };
+      return { modified: true, notes, storage, sites: { converted: targets.length, skipped } };
     },
   };
   return pass;

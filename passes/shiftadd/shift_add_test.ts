@@ -17,6 +17,7 @@ import { shiftAddTolerance } from "../../quant/shiftadd_matmul.ts";
 import { opCounts, relL2, runOrt } from "../../tests/_ort_compare.ts";
 import { type PassContext, runPipeline } from "../pass.ts";
 import { SHIFT_ADD_OPSET, shiftAddPass, type ShiftAddPassOptions } from "./shift_add.ts";
+import { storageAccount } from "../storage.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
 
 // Until onnx/evaluate/registry.ts registers the shiftkit tables itself (registering twice is harmless).
@@ -219,15 +220,17 @@ Deno.test("shift-add: Gemm with transB, alpha, beta and C folds into Mul + Add",
 Deno.test("shift-add: bit allocation keeps the parameter-weighted average within the budget", async () => {
   const m = tinyLm();
   const reporter = new RecordingReporter();
-  const { stats, notes } = await convert(
-    m,
-    { budget: 2.5, groupSize: 16 },
-    ctxFor(activations(1, 16, 32), reporter),
-  );
+  // The budget counts stored bits (planes + alphas): group 16 with 16-bit alphas costs 2 bits per weight
+  // per plane, so a budget of 5 sits between uniform 2 planes (4+) and uniform 3 planes (6+).
+  const pass = shiftAddPass({ budget: 5, groupSize: 16 });
+  const r = await runPipeline(m, [pass], ctxFor(activations(1, 16, 32), reporter), { verifyEach: true });
+  const stats = pass.stats!, notes = r.steps[0]!.notes;
   const bits = stats.layers.map((l) => l.bits);
   assert(bits.every((b) => b >= 2 && b <= 4) && new Set(bits).size > 1, `bits ${bits}`);
-  assert(stats.averageBits <= 2.5 && stats.averageBits > 2, `average ${stats.averageBits}`);
-  assertStringIncludes(notes.join("\n"), "budget of 2.5");
+  assert(stats.averageBits < 3 && stats.averageBits > 2, `average ${stats.averageBits}`);
+  const stored = storageAccount(m, r.steps[0]!.storage!);
+  assert(stored.bitsPerWeight <= 5 && stored.bitsPerWeight > 4, `stored ${stored.bitsPerWeight}`);
+  assertStringIncludes(notes.join("\n"), "budget of 5 stored bits per weight");
   // Progress per layer.
   assertEquals(reporter.progressEvents.filter(([t]) => t === "shift-add").map(([, d, n]) => [d, n]), [
     [0, 4],

@@ -1,0 +1,299 @@
+/**
+ * The GPTQ column loop (Frantar et al., arXiv 2210.17323, Alg. 1), shared by every quantizer that minimises
+ * the layer-output error `‖XW − XŴ‖` on calibration data: weight-only GPTQ with group scales
+ * ({@link ./weight_only.ts}) and ShiftAddLLM's BCQ ({@link ./shiftadd_gptq.ts}). The quantizer of a feature
+ * row is a callback; this module owns the Hessian preparation (dead features, dampening, act-order,
+ * Cholesky factor of `H⁻¹`), the error feedback within a block and the lazy batch update of later features.
+ *
+ * Layout is ONNX MatMul's: `W` is `K x N` row-major (`K` input features = the reduction axis, `N` outputs),
+ * `Y = X W`. GPTQ's "columns" are the K feature rows of W here: row k (all N outputs) is quantized at once
+ * and its scaled error is pushed onto the rows not yet quantized.
+ * @module
+ */
+
+import { choleskyInverseUpper } from "./linalg.ts";
+import { GramAccumulator } from "./gram.ts";
+
+/** A dense row-major matrix. */
+export interface WeightMatrix {
+  /** `rows * cols` entries, row-major. */
+  data: Float32Array | Float64Array;
+  /** Number of rows (K, input features). */
+  rows: number;
+  /** Number of columns (N, outputs). */
+  cols: number;
+}
+
+/** Options for {@linkcode prepareGptq}. */
+export interface GptqPrepareOptions {
+  /**
+   * Dampening added to `diag(H)`, as a fraction of its mean.
+   * @default {0.01}
+   */
+  damp?: number;
+  /**
+   * Quantize features in order of decreasing `diag(H)` (GPTQ act-order).
+   * @default {false}
+   */
+  actOrder?: boolean;
+  /**
+   * Reuse the factor (and order) across calls that share one `hessian` array (q/k/v projections read the
+   * same input): pass the same cache to each. The hessian arrays must not be modified while it lives.
+   * @default {undefined}
+   */
+  cache?: HessianCache;
+}
+
+/** Prepared factors by hessian array identity (see `GptqPrepareOptions.cache`). */
+export type HessianCache = WeakMap<Float64Array, Map<string, { perm: Int32Array; u: Float64Array }>>;
+
+/** A prepared Hessian: the order features are quantized in and the factor errors are scaled by. */
+export interface GptqPlan {
+  /** `perm[i]`: the feature quantized i-th. */
+  perm: Int32Array;
+  /** Upper Cholesky factor of the damped (and permuted) `H⁻¹`, `K x K`; `null`: no error feedback. */
+  u: Float64Array | null;
+  /** Features with `H[k,k] = 0` (never active); their weights were zeroed. */
+  dead: number;
+}
+
+/**
+ * Prepare GPTQ: features with `H[k,k] = 0` get `H[k,k] = 1` and their weights in `w` are zeroed; `damp ·
+ * mean(diag H)` is added to the diagonal; with act-order the features are ordered by `diag H` descending
+ * (stable); `U` = upper Cholesky factor of the (permuted) `H⁻¹`. Without a hessian: identity order, no
+ * feedback.
+ *
+ * @param w the weight, `K x N`, float64 (dead rows are zeroed in place)
+ * @param K input features
+ * @param N outputs
+ * @param hessian `H = XᵀX / n_samples`, `K x K`, or `null`
+ * @param options damp, actOrder
+ * @returns the plan
+ * @throws {TypeError} when the hessian has the wrong size
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { prepareGptq } from "./gptq.ts";
+ * const w = new Float64Array([1, 2, 3, 4]);
+ * const p = prepareGptq(w, 2, 2, new Float64Array([1, 0, 0, 0]), { actOrder: true });
+ * assertEquals([p.dead, Array.from(p.perm), Array.from(w)], [1, [0, 1], [1, 2, 0, 0]]);
+ * ```
+ */
+export function prepareGptq(
+  w: Float64Array,
+  K: number,
+  N: number,
+  hessian: Float64Array | null,
+  options: GptqPrepareOptions = {},
+): GptqPlan {
+  const perm = Int32Array.from({ length: K }, (_, i) => i);
+  if (!hessian) return { perm, u: null, dead: 0 };
+  if (hessian.length !== K * K) {
+    throw new TypeError(
+      `Cannot prepare GPTQ for K = ${K}: hessian has ${hessian.length} entries, not ${K * K}`,
+    );
+  }
+  const damp = options.damp ?? 0.01;
+  let dead = 0;
+  for (let k = 0; k < K; k++) {
+    if (hessian[k * K + k] === 0) {
+      w.fill(0, k * N, (k + 1) * N);
+      dead++;
+    }
+  }
+  const key = `${damp},${options.actOrder === true}`;
+  const hit = options.cache?.get(hessian)?.get(key);
+  if (hit) return { perm: hit.perm, u: hit.u, dead };
+  const made = factor(hessian, K, damp, options.actOrder === true);
+  if (options.cache) {
+    let m = options.cache.get(hessian);
+    if (!m) options.cache.set(hessian, m = new Map());
+    m.set(key, made);
+  }
+  return { ...made, dead };
+}
+
+/** Damped, optionally act-ordered upper Cholesky factor of `H⁻¹` (dead features get `H[k,k] = 1`). */
+function factor(
+  hessian: Float64Array,
+  K: number,
+  damp: number,
+  actOrder: boolean,
+): { perm: Int32Array; u: Float64Array } {
+  const h = Float64Array.from(hessian);
+  let meanDiag = 0;
+  for (let k = 0; k < K; k++) {
+    if (h[k * K + k] === 0) h[k * K + k] = 1;
+    meanDiag += h[k * K + k]! / K;
+  }
+  for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
+  if (!actOrder) return { perm: Int32Array.from({ length: K }, (_, i) => i), u: choleskyInverseUpper(h) };
+  // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
+  const order = Int32Array.from(
+    Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
+  );
+  const hp = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
+  return { perm: order, u: choleskyInverseUpper(hp) };
+}
+
+/**
+ * Quantize one feature row: read `w[k*N .. k*N+N)` (already error-updated) and write the dequantized values
+ * `Ŵ[k, :]` into `deq[k*N ..]`. Called once per feature, in plan order; may read other rows of `w` (e.g. to
+ * fit the scales of a group when its first feature comes up).
+ */
+export type QuantizeRow = (k: number, w: Float64Array, deq: Float32Array) => void;
+
+/** Options for {@linkcode runGptq}. */
+export interface GptqRunOptions {
+  /**
+   * Features per block (lazy batch update).
+   * @default {128}
+   */
+  blockSize?: number;
+  /** Called after each block with the number of features done and the total K. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Run GPTQ's loop: per block of `blockSize` features (plan order), per feature k: `quantizeRow(k)`, `e = (w −
+ * ŵ) / U[i,i]`, subtract `U[i,j] · e` from the later features j of the block; after the block subtract the
+ * block's errors from all later features at once. With `plan.u = null` every row is quantized on its own
+ * (round-to-nearest / the weight objective).
+ *
+ * @param w the weight, `K x N` float64, updated in place with the propagated errors
+ * @param K input features
+ * @param N outputs
+ * @param plan from {@linkcode prepareGptq}
+ * @param quantizeRow the row quantizer
+ * @param options blockSize, onProgress
+ * @returns `Ŵ`, `K x N` float32
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { prepareGptq, runGptq } from "./gptq.ts";
+ * const w = new Float64Array([0.4, 1.6]);
+ * const deq = runGptq(w, 2, 1, prepareGptq(w, 2, 1, null), (k, w, d) => { d[k] = Math.round(w[k]!); });
+ * assertEquals(Array.from(deq), [0, 2]);
+ * ```
+ */
+export function runGptq(
+  w: Float64Array,
+  K: number,
+  N: number,
+  plan: GptqPlan,
+  quantizeRow: QuantizeRow,
+  options: GptqRunOptions = {},
+): Float32Array {
+  const blockSize = options.blockSize ?? 128;
+  if (!(blockSize >= 1)) throw new RangeError(`Cannot run GPTQ: blockSize must be >= 1, got ${blockSize}`);
+  const { perm, u } = plan;
+  const deq = new Float32Array(K * N);
+  const err = new Float64Array(Math.min(blockSize, K) * N);
+  for (let b0 = 0; b0 < K; b0 += blockSize) {
+    const b1 = Math.min(K, b0 + blockSize);
+    for (let i = b0; i < b1; i++) {
+      const k = perm[i]!;
+      quantizeRow(k, w, deq);
+      if (!u) continue;
+      const rk = k * N, d = u[i * K + i]!, er = (i - b0) * N;
+      for (let n = 0; n < N; n++) err[er + n] = (w[rk + n]! - deq[rk + n]!) / d;
+      // Intra-block propagation onto the later features of the block (GPTQ Alg. 1, inner update).
+      for (let j = i + 1; j < b1; j++) {
+        const c = u[i * K + j]!;
+        if (c === 0) continue;
+        const rj = perm[j]! * N;
+        for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
+      }
+    }
+    if (u) {
+      // Lazy batch update of all later features: W[j] -= Σ_{i in block} U[i,j] · err_i.
+      for (let j = b1; j < K; j++) {
+        const rj = perm[j]! * N;
+        for (let i = b0; i < b1; i++) {
+          const c = u[i * K + j]!;
+          if (c === 0) continue;
+          const er = (i - b0) * N;
+          for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
+        }
+      }
+    }
+    options.onProgress?.(b1, K);
+  }
+  return deq;
+}
+
+/** Relative errors of a quantized matrix. */
+export interface QuantErrorStats {
+  /** `‖W − Ŵ‖_F / ‖W‖_F`. */
+  relWeightError: number;
+  /** `sqrt(tr((W−Ŵ)ᵀ H (W−Ŵ)) / tr(Wᵀ H W))` with the given (undamped) H, i.e. `‖XW − XŴ‖_F / ‖XW‖_F` on
+   * the calibration data; `NaN` without a hessian. */
+  relOutputError: number;
+  /** Features with `H[k,k] = 0` (never active): their weights are set to 0. */
+  deadFeatures: number;
+}
+
+/**
+ * Relative weight error and, with H, relative output error `sqrt(tr(EᵀHE)/tr(WᵀHW))`.
+ *
+ * @param w the original weight, `K x N`
+ * @param deq `Ŵ`
+ * @param h `H`, or null
+ * @param K input features
+ * @param N outputs
+ * @param dead dead features (reported as is)
+ * @returns the stats
+ * @example
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { quantErrorStats } from "./gptq.ts";
+ * const s = quantErrorStats(new Float32Array([1, 0]), new Float32Array([0.5, 0]), new Float64Array([1, 0, 0, 1]), 2, 1, 0);
+ * assertAlmostEquals(s.relOutputError, 0.5, 1e-12);
+ * ```
+ */
+export function quantErrorStats(
+  w: Float32Array | Float64Array,
+  deq: Float32Array,
+  h: Float64Array | null,
+  K: number,
+  N: number,
+  dead: number,
+): QuantErrorStats {
+  let num = 0, den = 0;
+  for (let i = 0; i < w.length; i++) {
+    num += (w[i]! - deq[i]!) ** 2;
+    den += w[i]! ** 2;
+  }
+  const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
+  if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
+  const a = Float64Array.from(w);
+  const e = new Float64Array(K * N);
+  for (let i = 0; i < e.length; i++) e[i] = a[i]! - deq[i]!;
+  const [te, tw] = quadTraces(h, e, a, K, N);
+  return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
+}
+
+/**
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
+ * Gram accumulator (its WASM SIMD kernel) over the N columns of M.
+ */
+function quadTraces(
+  h: Float64Array,
+  e: Float64Array,
+  w: Float64Array,
+  K: number,
+  N: number,
+): [number, number] {
+  const trace = (m: Float64Array) => {
+    const cols = new Float64Array(N * K); // Mᵀ, row-major: column n of M is row n
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cols[n * K + k] = m[k * N + n]!;
+    const g = new GramAccumulator(K);
+    g.add(cols, N);
+    const mm = g.mean(); // M Mᵀ / N
+    let t = 0;
+    for (let i = 0; i < K * K; i++) t += h[i]! * mm[i]!;
+    return t * N;
+  };
+  return [trace(e), trace(w)];
+}
