@@ -4,10 +4,11 @@
  *
  * Conventions for every command: `--help`; `--json` prints exactly one JSON object as the last stdout line;
  * `--progress` draws progress bars even when stderr is not a terminal; exit code 0 ok, 1 a check failed,
- * 2 bad usage or bad input (one-line message on stderr; a stack trace only with SHIFTKIT_DEBUG=1).
+ * 2 bad usage or bad input, 3 an internal error (a shiftkit bug) (one-line message on stderr; a stack trace only with SHIFTKIT_DEBUG=1).
  * @module
  */
 import { parseArgs } from "./cli/args.ts";
+import { InternalError } from "./onnx/errors.ts";
 import { type Command, type FlagSpec, type ParsedArgs, UsageError } from "./cli/command.ts";
 import { COMMANDS } from "./cli/commands.ts";
 import { PROJECT_DIR, userDataPath, userDir, userPath } from "./cli/paths.ts";
@@ -49,7 +50,7 @@ function toolHelp(): string {
     "",
     "Run 'shiftkit <command> --help' for a command's arguments and options.",
     "",
-    "Exit codes: 0 ok, 1 a check failed, 2 bad usage or bad input.",
+    "Exit codes: 0 ok, 1 a check failed, 2 bad usage or bad input, 3 internal error (a shiftkit bug).",
     "Set SHIFTKIT_DEBUG=1 to see stack traces.",
   ].join("\n");
 }
@@ -71,6 +72,17 @@ function commandHelp(cmd: Command): string {
     "Options:",
     ...flags.map((f) => `  ${label(f).padEnd(w)}  ${f.help}`),
   ].join("\n");
+}
+
+/**
+ * The exit code for an error: 3 for a shiftkit bug ({@link InternalError}), 2 for everything else (bad usage
+ * or bad input).
+ *
+ * @param e the error
+ * @returns 2 or 3
+ */
+export function exitCodeOf(e: unknown): 2 | 3 {
+  return e instanceof InternalError ? 3 : 2;
 }
 
 /** A message on one line: every line of it kept, joined (onnxruntime and verify() causes span lines). */
@@ -116,7 +128,7 @@ async function resolvePaths(cmd: Command, parsed: ParsedArgs, io: CliIO): Promis
  *
  * @param args command-line arguments (without the program name)
  * @param io output and environment
- * @returns the exit code: 0 ok, 1 a check failed, 2 bad usage or bad input
+ * @returns the exit code: 0 ok, 1 a check failed, 2 bad usage or bad input, 3 an internal error
  * @example
  * ```ts
  * import { assertEquals, assertStringIncludes } from "@std/assert";
@@ -145,10 +157,12 @@ export async function main(args: readonly string[], io: CliIO = denoIO): Promise
   const debug = io.env("SHIFTKIT_DEBUG") === "1";
   const fail = (e: unknown, prefix: string): number => {
     const text = errorText(e, debug);
-    io.stderr(`${prefix}: ${text}`);
+    const code = exitCodeOf(e);
+    io.stderr(`${prefix}: ${code === 3 ? "Internal error: " : ""}${text}`);
     if (e instanceof UsageError) io.stderr(`Run 'shiftkit ${cmd ? `${cmd.name} ` : ""}--help' for usage.`);
-    if (wantJson) io.stdout(JSON.stringify({ ok: false, exitCode: 2, error: oneLine(text) }));
-    return 2;
+    if (code === 3) io.stderr("This is a shiftkit bug: please report it with the command and the model.");
+    if (wantJson) io.stdout(JSON.stringify({ ok: false, exitCode: code, error: oneLine(text) }));
+    return code;
   };
   if (!cmd) {
     return fail(

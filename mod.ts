@@ -78,5 +78,6 @@ export {
 } from "./runtime/data/mod.ts";
 export { NothingConvertedError, type SiteSummary } from "./api/sites.ts";
 export { InputModelError } from "./api/input_model.ts";
+export { InternalError } from "./onnx/errors.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
 export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";

@@ -5,7 +5,13 @@
  */
 import { type DataSource, type OpenDataOptions, openDataSource } from "../runtime/data/mod.ts";
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Whether a path exists (any kind of file).
+ *
+ * @param path the path
+ * @returns true when `Deno.stat` succeeds
+ */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;

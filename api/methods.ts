@@ -93,8 +93,12 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
   rtn: (_m, s) => weightOnly("rtn", s),
   gptq: (_m, s) => weightOnly("gptq", s),
   intvit: (_m, s) => {
-    if (s.calibrator !== "minmax" && s.calibrator !== "percentile") {
-      throw new RangeError(`--calibrator for intvit must be minmax or percentile, got ${s.calibrator}`);
+    if (s.calibrator !== "minmax" && s.calibrator !== "percentile" && s.calibrator !== "mse") {
+      throw new RangeError(`--calibrator for intvit must be minmax, percentile or mse, got ${s.calibrator}`);
+    }
+    const l2Norm = s.extra.l2Norm ?? "integer";
+    if (l2Norm !== "integer" && l2Norm !== "remove") {
+      throw new RangeError(`--l2-norm must be integer or remove, got ${l2Norm}`);
     }
     const gelu = s.extra.gelu ?? "lambda";
     if (gelu !== "shift" && gelu !== "lambda") {
@@ -104,6 +108,7 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       calibrator: s.calibrator,
       gelu,
       keepL2norm: s.extra.keepL2norm === true,
+      l2Norm,
       ...(s.extra.nearestResize === false ? { nearestResize: false } : {}),
     } as const;
     if (s.extra.region === undefined) return [integerOnlyPass(options)];

@@ -5,6 +5,8 @@
  * and runs the chosen method's passes with a calibration runtime and a reporter in their context.
  * @module
  */
+import { encodeModel } from "../onnx/codec.ts";
+import { InternalError } from "../onnx/errors.ts";
 import { storedBytes } from "../onnx/io.ts";
 import type { Model } from "../onnx/ir.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
@@ -15,18 +17,18 @@ import { constantsToInitializers } from "../passes/normalize/mod.ts";
 import { dce } from "../passes/normalize/mod.ts";
 import { dedupe } from "../passes/normalize/mod.ts";
 import { foldBatchNormPass } from "../passes/normalize/mod.ts";
-import { canonicalizePass } from "../passes/normalize/mod.ts";
+import { canonicalizePass, initializerInputs } from "../passes/normalize/mod.ts";
 import { qdqPass } from "../passes/qdq/mod.ts";
 import { type Pass, type PipelineResult, runPipeline } from "../passes/pass.ts";
 import { type StorageAccount, storageAccount } from "../passes/storage.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
-import { makePassRuntime } from "../runtime/collect.ts";
+import { loadBuilt, makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
 import type { Preprocess } from "../runtime/images.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
-import { checkInputModel } from "./input_model.ts";
+import { checkInputModel, InputModelError } from "./input_model.ts";
 import { checkWrittenFinite, finiteOnly, snapshotInitializers } from "./_finite.ts";
 import { METHOD_PASSES } from "./methods.ts";
 import { refuseNoSites, type SiteSummary, summarizeSites } from "./sites.ts";
@@ -172,6 +174,7 @@ export function parseBits(
 
 /** The normalization every method starts from (canonical forms before any method matches patterns). */
 export const NORMALIZE: readonly Pass[] = [
+  initializerInputs,
   constantsToInitializers,
   foldBatchNormPass,
   canonicalizePass,
@@ -189,6 +192,7 @@ export const NORMALIZE: readonly Pass[] = [
  * @throws {QuantizeInputError} for a model that is already quantized, fp16, or has nothing to quantize
  * @throws {RangeError} for a bad bit setting
  * @throws {NothingConvertedError} when the method converted nothing (unless `allowNoSites`)
+ * @throws {InternalError} when the model shiftkit built is invalid or onnxruntime rejects it (a shiftkit bug)
  */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = performance.now();
@@ -208,14 +212,12 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   });
   const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
   if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
-  const runtime = makePassRuntime(
-    finiteOnly(data, calibName),
-    options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 }),
-    {
-      reporter,
-      batchSize: options.batchSize ?? 8,
-    },
-  );
+  const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 });
+  await checkInputLoads(model, factory);
+  const runtime = makePassRuntime(finiteOnly(data, calibName), factory, {
+    reporter,
+    batchSize: options.batchSize ?? 8,
+  });
   const common = {
     bits,
     calibrator: options.calibrator ?? "minmax",
@@ -231,10 +233,10 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   checkWrittenFinite(model, before);
   const problems = verify(model);
   if (problems.length) {
-    throw new Error(
-      `Internal error: the quantized model is invalid:\n  ${problems.slice(0, 5).join("\n  ")}`,
-    );
+    throw new InternalError(`the quantized model is invalid: ${problems.slice(0, 5).join("; ")}`);
   }
+  // validity: the emitted model loads in the float runtime; a rejection is shiftkit's bug, never bad input
+  await (await loadBuilt(factory, model, "the emitted model")).release();
   const declared = result.steps.flatMap((s) => s.storage ?? []);
   return {
     method: options.method,
@@ -247,6 +249,21 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     elapsedMs: performance.now() - t0,
     ...(declared.length ? { storage: storageAccount(model, declared) } : {}),
   };
+}
+
+/**
+ * The user's model must also load in the float runtime before any work, so that a later rejection of a
+ * model shiftkit built is known to be shiftkit's bug (exit 3), never blamed on the input (exit 2).
+ */
+async function checkInputLoads(model: Model, factory: RuntimeFactory): Promise<void> {
+  let rt;
+  try {
+    rt = await factory(encodeModel(model));
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/\s*\n\s*/g, " ") : String(e);
+    throw new InputModelError([`the float runtime cannot load it: ${why}`]);
+  }
+  await rt.release();
 }
 
 /** Settings every method's pass factory receives. */

@@ -4,6 +4,11 @@
  * rest, each GPU node re-run on the CPU with the same inputs) on real or random inputs, and reports per-op
  * agreement (bit for bit for integer ops), per-layer error against a float reference model where value
  * names match (SQNR, cosine), and a task-level comparison of the graph outputs.
+ *
+ * It fails (`ok: false`) on any integer mismatch, on any float kernel output beyond its spec's tolerance
+ * (kernels/float_tolerance.ts), on any op with a GPU kernel (or any integer op) that ran on the CPU unless
+ * `allowCpuFallback`, and, with a reference, when an output's pooled cosine similarity to the reference falls
+ * below `minCosine`. SQNR and cosine are pooled over samples (total signal / total error).
  * @module
  */
 
@@ -12,9 +17,9 @@ import type { Model, Value } from "../onnx/ir.ts";
 import { loadModel } from "../onnx/io.ts";
 import { DataType, dtypeInfo, isFloatType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
-import { cosineSimilarity, maxAbsError, sqnrDb } from "../quant/error_metrics.ts";
 import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
-import { executeModel, type NodeRecord } from "../kernels/executor.ts";
+import { executeModel } from "../kernels/executor.ts";
+import { type OpAgreement, OpTable, Pooled } from "./_validate_agg.ts";
 import { openData } from "./data.ts";
 
 /** Options of {@linkcode validate}. */
@@ -27,37 +32,27 @@ export interface ValidateOptions {
   samples?: number;
   /** Seed of the random inputs. @default 1 */
   seed?: number;
+  /** Accept kernel ops that ran on the CPU (still reported). @default false */
+  allowCpuFallback?: boolean;
+  /**
+   * Smallest pooled cosine similarity of every output to the reference's (with a reference). The default
+   * flags an output that is clearly not the reference's (a 0.09 cosine is not "OK") while passing W8A8 and
+   * integer-only models (0.97-0.9999 on the test models). @default 0.9
+   */
+  minCosine?: number;
 }
 
-/** Agreement of one op type between the GPU kernels and the CPU evaluator. */
-export interface OpAgreement {
-  /** Op type (`domain.op` outside the default domain). */
-  op: string;
-  /** Node executions (nodes x samples). */
-  runs: number;
-  /** Of those, run by a GPU kernel. */
-  gpu: number;
-  /** Of the GPU runs, compared with the CPU evaluator. */
-  compared: number;
-  /** Of the compared runs, bitwise equal. */
-  exact: number;
-  /** Whether the op's outputs are integers (where bitwise equality is required). */
-  integer: boolean;
-  /** Largest |GPU - CPU| seen. */
-  maxAbsDiff: number;
-  /** Notes (fallbacks, missing references), deduplicated. */
-  notes: string[];
-}
+export type { OpAgreement } from "./_validate_agg.ts";
 
-/** Error of one layer output against the reference model's value of the same name. */
+/** Error of one layer output against the reference model's value of the same name (pooled over samples). */
 export interface LayerError {
   /** Value name. */
   name: string;
   /** Op type producing it in the validated model. */
   op: string;
-  /** Signal-to-quantization-noise ratio in dB (mean over samples). */
+  /** Signal-to-quantization-noise ratio in dB: total signal / total error over the samples. */
   sqnrDb: number;
-  /** Cosine similarity (mean over samples). */
+  /** Cosine similarity of the concatenated samples. */
   cosine: number;
 }
 
@@ -65,14 +60,18 @@ export interface LayerError {
 export interface OutputCompare {
   /** Output name. */
   name: string;
-  /** Mean SQNR in dB. */
+  /** Pooled SQNR in dB. */
   sqnrDb: number;
-  /** Mean cosine similarity. */
+  /** Pooled cosine similarity. */
   cosine: number;
+  /** Smallest per-sample cosine. */
+  minCosine: number;
   /** Largest absolute difference. */
   maxAbsDiff: number;
   /** Fraction of rows (last axis) whose argmax agrees, when the last axis has > 1 element. */
   top1Agreement: number | null;
+  /** Whether the pooled cosine reaches the tolerance. */
+  ok: boolean;
 }
 
 /** What {@linkcode validate} reports. */
@@ -83,7 +82,7 @@ export interface ValidateReport {
   samples: number;
   /** Where the inputs came from: "data" or "random". */
   inputs: "data" | "random";
-  /** Per-op agreement, in first-seen order. */
+  /** Per-op agreement and device counts, in first-seen order. */
   ops: OpAgreement[];
   /** Per-layer error vs the reference (empty without one). */
   layers: LayerError[];
@@ -91,7 +90,17 @@ export interface ValidateReport {
   outputs: OutputCompare[];
   /** Integer GPU runs that differed from the CPU evaluator (must be 0). */
   integerMismatches: number;
-  /** True when every compared integer op agreed bit for bit. */
+  /** Float GPU runs beyond their spec's tolerance (must be 0). */
+  toleranceFailures: number;
+  /** Runs of kernel ops on the CPU (must be 0 unless allowed). */
+  cpuFallbacks: number;
+  /** Whether CPU fallbacks were allowed. */
+  allowCpuFallback: boolean;
+  /** The output tolerance: smallest pooled cosine to the reference. */
+  minCosine: number;
+  /** Why the validation failed (empty when ok). */
+  failures: string[];
+  /** True when nothing failed. */
   ok: boolean;
 }
 
@@ -202,7 +211,7 @@ async function asModel(m: Model | Uint8Array | string): Promise<Model> {
  *
  * @param model the model to validate (IR, bytes or path)
  * @param options reference model, data, samples
- * @returns the report; `ok` is false when any integer op differed from the CPU evaluator
+ * @returns the report; `ok` is false on any mismatch, tolerance failure, disallowed fallback or bad output
  * @throws {GpuUnavailableError} without a usable WebGPU adapter
  * @example
  * ```ts
@@ -220,7 +229,7 @@ async function asModel(m: Model | Uint8Array | string): Promise<Model> {
  * m.graph.outputs.push(q!);
  * const r = await validate(m);
  * assert(r.ok);
- * assertEquals(r.ops.map((o) => [o.op, o.gpu, o.exact]), [["QuantizeLinear", 2, 2]]);
+ * assertEquals(r.ops.map((o) => [o.op, o.gpu, o.exact, o.fallbacks]), [["QuantizeLinear", 2, 2, 0]]);
  * ```
  */
 export async function validate(
@@ -242,42 +251,16 @@ export async function validate(
     for (let i = 0; i < samples; i++) feedsList.push(randomFeeds(m, (options.seed ?? 1) + i));
   }
   const refNames = new Set<string>();
-  if (ref) { for (const n of ref.graph.nodes) for (const v of n.outputs) if (v.name) refNames.add(v.name); }
-  const ops = new Map<string, OpAgreement>();
-  const layerAcc = new Map<string, { op: string; sqnr: number; cos: number; n: number }>();
-  const outAcc = new Map<
-    string,
-    { sqnr: number; cos: number; max: number; top1: number | null; n: number }
-  >();
+  // (values inside If/Loop/Scan bodies too: compared at their last execution)
+  if (ref) {
+    for (const g of [ref.graph, ...ref.graph.subgraphs()]) {
+      for (const n of g.nodes) for (const v of n.outputs) if (v.name) refNames.add(v.name);
+    }
+  }
+  const table = new OpTable();
+  const layerAcc = new Map<string, { op: string; p: Pooled }>();
+  const outAcc = new Map<string, { p: Pooled; top1: number | null }>();
   let adapter = "";
-  let mismatches = 0;
-  const addRecord = (r: NodeRecord) => {
-    let a = ops.get(r.op);
-    if (!a) {
-      ops.set(
-        r.op,
-        a = {
-          op: r.op,
-          runs: 0,
-          gpu: 0,
-          compared: 0,
-          exact: 0,
-          integer: r.integer,
-          maxAbsDiff: 0,
-          notes: [],
-        },
-      );
-    }
-    a.runs++;
-    if (r.device === "gpu") a.gpu++;
-    if (r.compared) {
-      a.compared++;
-      if (r.exact) a.exact++;
-      else if (r.integer) mismatches++;
-      a.maxAbsDiff = Math.max(a.maxAbsDiff, r.maxAbsDiff);
-    }
-    if (r.note && !a.notes.includes(r.note)) a.notes.push(r.note);
-  };
   for (const feeds of feedsList) {
     const mine = new Map<string, { t: Tensor; op: string }>();
     const onValue = (v: Value, t: Tensor) => {
@@ -285,7 +268,7 @@ export async function validate(
     };
     const res = await executeModel(m, feeds, ref ? { onValue } : {});
     adapter = res.adapter;
-    res.records.forEach(addRecord);
+    res.records.forEach((r) => table.add(r));
     if (!ref) continue;
     const theirs = new Map<string, Tensor>();
     const refOut = evaluateModel(ref, feeds, {
@@ -297,47 +280,66 @@ export async function validate(
       const r = theirs.get(name);
       const a = floats(t), b = r && floats(r);
       if (!a || !b || a.length !== b.length || !isFloatType(t.dtype) || !isFloatType(r.dtype)) continue;
-      const acc = layerAcc.get(name) ?? { op, sqnr: 0, cos: 0, n: 0 };
-      acc.sqnr += sqnrDb(b, a);
-      acc.cos += cosineSimilarity(a, b);
-      acc.n++;
+      const acc = layerAcc.get(name) ?? { op, p: new Pooled() };
+      acc.p.add(b, a);
       layerAcc.set(name, acc);
     }
     for (const [name, t] of Object.entries(res.outputs)) {
       const r = refOut[name];
       const a = floats(t), b = r && floats(r);
       if (!a || !b || a.length !== b.length) continue;
-      const acc = outAcc.get(name) ?? { sqnr: 0, cos: 0, max: 0, top1: null, n: 0 };
-      acc.sqnr += sqnrDb(b, a);
-      acc.cos += cosineSimilarity(a, b);
-      acc.max = Math.max(acc.max, maxAbsError(a, b));
+      const acc = outAcc.get(name) ?? { p: new Pooled(), top1: null };
+      acc.p.add(b, a);
       const t1 = top1(a, b, t.dims);
       acc.top1 = t1 === null ? null : (acc.top1 ?? 0) + t1;
-      acc.n++;
       outAcc.set(name, acc);
     }
   }
+  const minCosine = options.minCosine ?? 0.9;
+  const allowCpuFallback = options.allowCpuFallback ?? false;
   const layers = [...layerAcc].map(([name, a]) => ({
     name,
     op: a.op,
-    sqnrDb: a.sqnr / a.n,
-    cosine: a.cos / a.n,
+    sqnrDb: a.p.sqnrDb,
+    cosine: a.p.cosine,
   }));
   const outputs = [...outAcc].map(([name, a]) => ({
     name,
-    sqnrDb: a.sqnr / a.n,
-    cosine: a.cos / a.n,
-    maxAbsDiff: a.max,
-    top1Agreement: a.top1 === null ? null : a.top1 / a.n,
+    sqnrDb: a.p.sqnrDb,
+    cosine: a.p.cosine,
+    minCosine: a.p.minCosine,
+    maxAbsDiff: a.p.maxAbsDiff,
+    top1Agreement: a.top1 === null ? null : a.top1 / a.p.n,
+    ok: a.p.cosine >= minCosine,
   }));
+  const failures: string[] = [];
+  if (table.integerMismatches) failures.push(`${table.integerMismatches} integer mismatches`);
+  if (table.toleranceFailures) failures.push(`${table.toleranceFailures} float outputs beyond tolerance`);
+  if (table.fallbacks && !allowCpuFallback) {
+    failures.push(`${table.fallbacks} CPU fallbacks (--allow-cpu-fallback accepts them)`);
+  }
+  const bad = outputs.filter((o) => !o.ok);
+  if (bad.length) {
+    failures.push(
+      `output${bad.length > 1 ? "s" : ""} ${
+        bad.map((o) => `"${o.name}" (cosine ${o.cosine.toFixed(4)})`).join(", ")
+      } ` +
+        `below the tolerance: cosine >= ${minCosine}`,
+    );
+  }
   return {
     adapter,
     samples: feedsList.length,
     inputs: options.data !== undefined ? "data" : "random",
-    ops: [...ops.values()],
+    ops: table.rows(),
     layers,
     outputs,
-    integerMismatches: mismatches,
-    ok: mismatches === 0,
+    integerMismatches: table.integerMismatches,
+    toleranceFailures: table.toleranceFailures,
+    cpuFallbacks: table.fallbacks,
+    allowCpuFallback,
+    minCosine,
+    failures,
+    ok: failures.length === 0,
   };
 }

@@ -6,6 +6,7 @@
  * `INIT_CWD`; everywhere else against the current folder (and are left as typed).
  * @module
  */
+import { exists } from "../api/data.ts";
 import { isAbsolute, resolve } from "node:path";
 
 /** The project folder (where deno.json and cli.ts live), without a trailing slash. */
@@ -55,15 +56,6 @@ export function userDir(cwd: string, initCwd: string | undefined, projectDir: st
 export function userPath(path: string, base: string, cwd: string): string {
   if (base === cwd || isAbsolute(path)) return path;
   return resolve(base, path);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -39,6 +39,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
   rounding: ["denseshift", "qdq"],
   "budget-by": ["denseshift"],
   "keep-l2norm": ["intvit"],
+  "l2-norm": ["intvit"],
   gelu: ["intvit"],
   region: ["intvit"],
 };
@@ -231,7 +232,17 @@ export const quantizeCommand: Command = {
       help:
         "denseshift, qdq: weights to the nearest level, or learned between the two neighbouring levels by the layer's output error (denseshift default: learned)",
     },
-    { name: "keep-l2norm", type: "boolean", help: "intvit: keep the mask decoder's L2 normalisation" },
+    {
+      name: "keep-l2norm",
+      type: "boolean",
+      help: "intvit: keep the mask decoder's L2 normalisation in float",
+    },
+    {
+      name: "l2-norm",
+      type: "string",
+      value: "integer|remove",
+      help: "intvit: L2 normalisation in integers (default) or removed (I-Segmenter)",
+    },
     { name: "gelu", type: "string", value: "shift|lambda", help: "intvit: GELU approximation" },
     {
       name: "region",

@@ -46,8 +46,9 @@ Deno.test({
       const path = await savedModel(dir);
       const ok = await validateCommand.run({ positionals: [path], flags: { samples: 2 } }, ctx);
       assertEquals(ok.exitCode, 0);
-      assertStringIncludes(ok.text, "| shiftkit.Requantize | 2 | 2 | 2 / 2 | yes | 0.000000 |");
-      assertStringIncludes(ok.text, "| shiftkit.Shiftmax | 2 | 2 | 2 / 2 | yes | 0.000000 |");
+      assertStringIncludes(ok.text, "| shiftkit.Requantize | 2 | 2 | 0 | 0 | 2 / 2 | 2 | 0.000000 | exact |");
+      assertStringIncludes(ok.text, "| shiftkit.Shiftmax | 2 | 2 | 0 | 0 | 2 / 2 | 2 | 0.000000 | exact |");
+      assertStringIncludes(ok.text, "CPU fallbacks: 0");
       assertStringIncludes(ok.text, "adapter: ");
       assertEquals((ok.json as { ok: boolean }).ok, true);
       const real = getOp("shiftkit", "Shiftmax");
@@ -61,6 +62,7 @@ Deno.test({
         const bad = await validateCommand.run({ positionals: [path], flags: {} }, ctx);
         assertEquals(bad.exitCode, 1);
         assertStringIncludes(bad.text, "FAILED (2 integer mismatches)");
+        assertEquals((bad.json as { integerMismatches: number }).integerMismatches, 2);
       } finally {
         registerOp("shiftkit", "Shiftmax", real);
       }

@@ -5,19 +5,28 @@
  * a graph output or the comparison needs them.
  *
  * With `compare` (the default) every GPU node is also run by the CPU evaluator on the very same inputs, and
- * its record says how far the two disagree: integer outputs must be identical (`exact`), float outputs
- * report their largest absolute difference.
+ * its record says how far the two disagree: integer outputs must be identical (`exact`), float outputs must
+ * stay within the bound their op's spec allows (kernels/float_tolerance.ts).
+ *
+ * Every node gets a role: `shape` (it reads only shapes, int64 or bool tensors: shape arithmetic, on the CPU
+ * by design), `float` (a float op no kernel exists for, e.g. the float rest of a QDQ model: CPU by design) or
+ * `kernel` (an op with a GPU kernel, or any op that reads an 8/16/32-bit integer or float32 tensor and does not
+ * produce a float one: integer arithmetic, comparisons, ArgMax...). A `kernel` node that
+ * ran on the CPU is a fallback and says why (`fallback`). A GPU kernel that throws is an error, never a
+ * silent fallback; only a form the kernel declares uncovered ({@linkcode NotCoveredError}) falls back.
  * @module
  */
 
-import type { Model, Value } from "../onnx/ir.ts";
-import { isIntegerType, type Tensor } from "../onnx/tensor.ts";
+import type { Graph, Model, Value } from "../onnx/ir.ts";
+import { controlFlow, driveAsync, isControlFlow } from "../onnx/evaluate/control_flow.ts";
+import { dtypeName, isFloatType, isIntegerType, type Tensor } from "../onnx/tensor.ts";
 import { getOp } from "../onnx/evaluate/registry.ts";
 // The shiftkit ops' CPU kernels register themselves in the evaluator when imported.
 import "../onnx/evaluate/ops/integer.ts";
 import "../onnx/evaluate/ops/dense_shift.ts";
 import { type DeviceTensor, download, isWordType, upload } from "./device_tensor.ts";
-import { type GpuOpContext, gpuOpFor } from "./executor_ops.ts";
+import { type GpuOpContext, gpuOpFor, NotCoveredError } from "./executor_ops.ts";
+import { floatTolerance } from "./float_tolerance.ts";
 import { BufferScope, getGpu } from "./gpu.ts";
 
 /** What happened at one node. */
@@ -28,6 +37,17 @@ export interface NodeRecord {
   op: string;
   /** Where it ran. */
   device: "gpu" | "cpu";
+  /**
+   * `kernel` nodes must run on the GPU; `shape` and `float` nodes run on the CPU by design; `control` is an
+   * If/Loop/Scan whose body nodes are recorded (and placed) one by one before it.
+   */
+  role: "kernel" | "shape" | "float" | "control";
+  /** Why a `kernel` node ran on the CPU (absent when it ran on the GPU or is not a kernel node). */
+  fallback?: string;
+  /** For a compared node with float outputs: the tolerance rule of its spec. */
+  tolerance?: string;
+  /** For a compared node: every output within tolerance (integers: identical). */
+  withinTolerance: boolean;
   /** Whether its (first) output is an integer tensor. */
   integer: boolean;
   /** Largest |gpu - cpu| over the node's outputs (0 for CPU nodes; NaN when not compared). */
@@ -36,7 +56,7 @@ export interface NodeRecord {
   exact: boolean;
   /** Whether a CPU comparison was made. */
   compared: boolean;
-  /** Why the comparison could not be made, or why a GPU op ran on the CPU. */
+  /** Why the comparison could not be made. */
   note?: string;
 }
 
@@ -70,21 +90,36 @@ interface Slot {
   device?: DeviceTensor;
 }
 
-/** Bitwise equality and largest absolute difference of two tensors' data. */
-function compareTensors(a: Tensor, b: Tensor): { exact: boolean; maxAbsDiff: number } {
+/** Bitwise equality, largest absolute difference and the bound check of two tensors' data. */
+function compareTensors(
+  a: Tensor,
+  b: Tensor,
+  bound: Float64Array | number,
+): { exact: boolean; maxAbsDiff: number; within: boolean } {
   if (a.dims.join() !== b.dims.join() || a.data.length !== b.data.length) {
-    return { exact: false, maxAbsDiff: Infinity };
+    return { exact: false, maxAbsDiff: Infinity, within: false };
   }
-  let exact = a.dtype === b.dtype, max = 0;
+  let exact = a.dtype === b.dtype, max = 0, within = exact;
+  if (!exact) return { exact, maxAbsDiff: Infinity, within };
   for (let i = 0; i < a.data.length; i++) {
     const x = Number(a.data[i]), y = Number(b.data[i]);
     if (Object.is(x, y) || (x !== x && y !== y)) continue;
     exact = false;
     const d = Math.abs(x - y);
     max = d > max || d !== d ? d : max;
+    const t = typeof bound === "number" ? bound : bound[i] ?? 0;
+    if (!(d <= t)) within = false;
   }
-  return { exact, maxAbsDiff: max };
+  return { exact, maxAbsDiff: max, within };
 }
+
+/** Element types a GPU kernel may hold (8/16/32-bit integers, float32). */
+function isWord(dtype: number | undefined): boolean {
+  return dtype !== undefined && isWordType(dtype);
+}
+
+/** Ops that read only their input's shape. */
+const SHAPE_OPS = new Set(["Shape", "Size"]);
 
 function opLabel(domain: string, opType: string): string {
   return domain === "" || domain === "ai.onnx" ? opType : `${domain}.${opType}`;
@@ -150,106 +185,163 @@ export async function executeModel(
     return s.host;
   };
   const records: NodeRecord[] = [];
-  for (const [index, node] of graph.nodes.entries()) {
-    const name = node.name || `${node.opType}#${index}`;
-    const ctxOpset = opsetOf(node.domain);
-    const inputSlots = node.inputs.map((v) => (v ? slotOf(v, name) : undefined));
-    const hostInputs = () => Promise.all(inputSlots.map((s) => (s ? hostOf(s) : undefined)));
-    const record: NodeRecord = {
-      node: name,
-      op: opLabel(node.domain, node.opType),
-      device: "cpu",
-      integer: false,
-      maxAbsDiff: 0,
-      exact: true,
-      compared: false,
-    };
-    let outs: Slot[] | null = null;
-    const gpuOp = gpuOpFor(node.domain, node.opType);
-    if (gpuOp) {
-      const ctx: GpuOpContext = {
-        scope,
-        attrs: node.a,
-        opset: ctxOpset,
-        inputCount: node.inputs.length,
-        device(i) {
-          const s = inputSlots[i];
-          if (!s) return Promise.resolve(undefined);
-          if (!s.device) {
-            if (!isWordType(s.host!.dtype)) {
-              throw new TypeError(`input ${i} has an element type the GPU does not hold`);
-            }
-            s.device = upload(scope, s.host!);
-          }
-          return Promise.resolve(s.device);
-        },
-        host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
+  // One slot map for the main graph and every body: Values are unique objects, so a body reads outer-scope
+  // values by reference, and each iteration's body values overwrite the previous iteration's.
+  const runGraph = async (g: Graph): Promise<void> => {
+    for (const [index, node] of g.nodes.entries()) {
+      const name = node.name || `${node.opType}#${index}`;
+      const ctxOpset = opsetOf(node.domain);
+      const inputSlots = node.inputs.map((v) => (v ? slotOf(v, name) : undefined));
+      const hostInputs = () => Promise.all(inputSlots.map((s) => (s ? hostOf(s) : undefined)));
+      const record: NodeRecord = {
+        node: name,
+        op: opLabel(node.domain, node.opType),
+        device: "cpu",
+        role: "kernel",
+        integer: false,
+        maxAbsDiff: 0,
+        exact: true,
+        withinTolerance: true,
+        compared: false,
       };
-      try {
-        const res = await gpuOp(ctx);
-        if (res) {
+      const inputTypes = inputSlots.map((s) => (s ? (s.host ?? s.device)!.dtype : undefined));
+      if (SHAPE_OPS.has(node.opType) && node.domain === "" || !inputTypes.some(isWord)) record.role = "shape";
+      let outs: Slot[] | null = null;
+      let uncovered: string | undefined;
+      const flow = isControlFlow(node);
+      if (flow) record.role = "control";
+      const gpuOp = record.role === "kernel" ? gpuOpFor(node.domain, node.opType) : undefined;
+      if (flow) {
+        // If/Loop/Scan: the bodies' nodes run here, op by op (GPU where a kernel exists), recorded before it
+        const cf = controlFlow(node, await hostInputs(), ctxOpset);
+        const res = await driveAsync(cf, async ({ graph: body, inputs }) => {
+          body.inputs.forEach((v, i) => slots.set(v, { host: inputs[i]! }));
+          await runGraph(body);
+          return await Promise.all(body.outputs.map((v) => hostOf(slotOf(v, `${name} body output`))));
+        });
+        outs = res.map((t) => ({ host: t }));
+        record.note = "control flow: its body nodes are listed before it";
+      } else if (gpuOp) {
+        const ctx: GpuOpContext = {
+          scope,
+          attrs: node.a,
+          opset: ctxOpset,
+          inputCount: node.inputs.length,
+          numOutputs: node.outputs.length,
+          dims: (i) => {
+            const s = inputSlots[i];
+            return s ? (s.host ?? s.device)!.dims : undefined;
+          },
+          device(i) {
+            const s = inputSlots[i];
+            if (!s) return Promise.resolve(undefined);
+            if (!s.device) {
+              if (!isWordType(s.host!.dtype)) {
+                throw new NotCoveredError(
+                  `input ${i} is ${dtypeName(s.host!.dtype)}, which the GPU does not hold`,
+                );
+              }
+              s.device = upload(scope, s.host!);
+            }
+            return Promise.resolve(s.device);
+          },
+          host: async (i) => (inputSlots[i] ? await hostOf(inputSlots[i]!) : undefined),
+        };
+        let res;
+        try {
+          res = await gpuOp(ctx);
+        } catch (e) {
+          if (!(e instanceof NotCoveredError)) {
+            throw new Error(`GPU kernel of ${record.op} node "${name}" failed: ${(e as Error).message}`, {
+              cause: e,
+            });
+          }
+          res = { fallback: e.message };
+        }
+        if ("fallback" in res) {
+          // A default-domain op on float inputs that only has an integer kernel (Add, Mul, Cast...) is a float
+          // op: CPU by design, like the float rest of a QDQ model. Everything else is a fallback.
+          const floatOp = (node.domain === "" || node.domain === "ai.onnx") &&
+            inputTypes.every((t) => t === undefined || !isWord(t) || isFloatType(t));
+          uncovered = `form not covered by the GPU kernel: ${res.fallback}`;
+          if (!floatOp) record.fallback = uncovered;
+          else record.role = "float";
+        } else {
           if (res.run) gpu.device.queue.submit([res.run()]);
           outs = res.outputs.map((o) => ("buffer" in o ? { device: o } : { host: o }));
           record.device = "gpu";
-        } else {
-          record.note = "form not covered by the GPU kernel: ran on the CPU";
         }
-      } catch (e) {
-        record.note = `GPU kernel refused the node (${(e as Error).message}): ran on the CPU`;
       }
-    }
-    if (!outs || compare && record.device === "gpu") {
-      const kernel = (() => {
-        try {
-          return getOp(node.domain, node.opType);
-        } catch (e) {
-          if (outs) return null; // GPU result stands; nothing to compare with
-          throw e;
-        }
-      })();
-      if (kernel) {
-        let cpu: Tensor[];
-        try {
-          cpu = kernel(await hostInputs(), node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
-        } catch (e) {
-          throw new (e instanceof RangeError ? RangeError : TypeError)(
-            `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
-            { cause: e },
-          );
-        }
-        if (!outs) {
-          outs = cpu.map((t) => ({ host: t }));
-        } else {
-          record.compared = true;
-          for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
-            const c = compareTensors(await hostOf(outs[i]!), cpu[i]!);
-            record.exact &&= c.exact;
-            record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
+      if (!outs || compare && record.device === "gpu") {
+        const kernel = (() => {
+          try {
+            return getOp(node.domain, node.opType);
+          } catch (e) {
+            if (outs) return null; // GPU result stands; nothing to compare with
+            throw e;
           }
+        })();
+        if (kernel) {
+          let cpu: Tensor[];
+          const inputs = await hostInputs();
+          try {
+            cpu = kernel(inputs, node.a, { opset: ctxOpset, numOutputs: node.outputs.length });
+          } catch (e) {
+            throw new (e instanceof RangeError ? RangeError : TypeError)(
+              `Cannot evaluate ${node.opType} node "${name}": ${(e as Error).message}`,
+              { cause: e },
+            );
+          }
+          if (!outs) {
+            outs = cpu.map((t) => ({ host: t }));
+          } else {
+            record.compared = true;
+            let tol: { bound: Float64Array | number; rule: string } | null = null;
+            for (let i = 0; i < Math.min(cpu.length, outs.length); i++) {
+              const mine = await hostOf(outs[i]!);
+              const float = !isIntegerType(cpu[i]!.dtype);
+              if (float && !tol) tol = floatTolerance(record.op, inputs, node.a, ctxOpset);
+              const c = compareTensors(mine, cpu[i]!, float ? tol!.bound : 0);
+              record.exact &&= c.exact;
+              record.withinTolerance &&= c.within;
+              record.maxAbsDiff = Math.max(record.maxAbsDiff, c.maxAbsDiff);
+            }
+            if (tol) record.tolerance = tol.rule;
+          }
+        } else {
+          record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
+          record.maxAbsDiff = NaN;
         }
-      } else {
-        record.note = `the CPU evaluator has no kernel for ${record.op}: not compared`;
-        record.maxAbsDiff = NaN;
       }
-    }
-    if (!outs) throw new TypeError(`Cannot execute node "${name}": no kernel produced its outputs`);
-    const produced = outs;
-    if (produced.length > 0) {
-      const first = produced[0]!;
-      record.integer = isIntegerType((first.host ?? first.device)!.dtype);
-    }
-    node.outputs.forEach((v, i) => {
-      const s = produced[i];
-      if (!s || v.name === "") return;
-      slots.set(v, s);
-    });
-    if (options.onValue) {
-      for (const [i, v] of node.outputs.entries()) {
-        if (produced[i] && v.name !== "") options.onValue(v, await hostOf(produced[i]!));
+      if (!outs) throw new TypeError(`Cannot execute node "${name}": no kernel produced its outputs`);
+      const produced = outs;
+      if (produced.length > 0) {
+        const first = produced[0]!;
+        const dtype = (first.host ?? first.device)!.dtype;
+        record.integer = isIntegerType(dtype);
+        if (record.role === "float" && !isFloatType(dtype)) {
+          record.role = "kernel"; // float inputs, integer output (e.g. a Cast to int8): an integer op
+          record.fallback = uncovered ?? `no GPU kernel for ${record.op}`;
+        }
+        if (record.role === "kernel" && !gpuOp && record.device === "cpu") {
+          if (isFloatType(dtype)) record.role = "float";
+          else record.fallback = `no GPU kernel for ${record.op}`;
+        }
       }
+      node.outputs.forEach((v, i) => {
+        const s = produced[i];
+        if (!s || v.name === "") return;
+        slots.set(v, s);
+      });
+      if (options.onValue) {
+        for (const [i, v] of node.outputs.entries()) {
+          if (produced[i] && v.name !== "") options.onValue(v, await hostOf(produced[i]!));
+        }
+      }
+      records.push(record);
     }
-    records.push(record);
-  }
+  };
+  await runGraph(graph);
   const outputs: Record<string, Tensor> = {};
   for (const v of graph.outputs) outputs[v.name] = await hostOf(slotOf(v, "graph output"));
   return { outputs, records, adapter: gpu.description };

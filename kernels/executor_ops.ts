@@ -1,21 +1,36 @@
 /**
  * The one table from op type to WebGPU kernel used by the executor (kernels/executor.ts). Each entry reads
  * the node's attributes, takes its activation inputs as device tensors and its constant-like inputs
- * (scales, zero points, multipliers, weights) on the host, and records the kernel. An entry returns null
- * when the node uses a form the kernel does not cover (blocked QDQ, batched B of MatMulInteger, ...); the
- * executor then runs the CPU evaluator for it.
+ * (scales, zero points, multipliers, weights) on the host, and records the kernel. An entry returns
+ * `{ fallback: reason }` (or throws {@linkcode NotCoveredError}) when the node uses a form no kernel covers
+ * (blocked QDQ, an int64 input, ...); the executor then runs the CPU evaluator for it and reports the fallback
+ * with that reason. Any other error thrown by an entry is a kernel failure, never a silent fallback.
+ *
+ * Data-movement nodes (Reshape, Transpose, Slice, Gather, Concat, Split, nearest Resize, ...) run the CPU
+ * evaluator's own kernel on an index tensor to get an index map (shapes and attributes only), then move the
+ * data on the GPU (kernels/gather_map.ts).
  * @module
  */
 
-import type { Attrs } from "../onnx/attributes.ts";
 import { SHIFTKIT_DOMAIN } from "../onnx/ops.ts";
-import { DataType, type Tensor, toNumbers } from "../onnx/tensor.ts";
+import { DataType, dtypeName, type Tensor, toNumbers } from "../onnx/tensor.ts";
+import {
+  bits8or16,
+  type GpuOp,
+  type GpuOpContext,
+  type GpuOpResult,
+  need,
+  needDevice,
+  notCovered,
+  NotCoveredError,
+} from "./executor_op_types.ts";
+import { castOp, DATA_INPUTS, intBinary, movement } from "./executor_ops_default.ts";
 import { shiftAddPackedFrom } from "../onnx/evaluate/ops/shift_add.ts";
 import { convGeometry } from "../quant/int_gemm.ts";
 import { convI8 } from "./conv_i8.ts";
-import type { DeviceTensor } from "./device_tensor.ts";
 import { gemmI8 } from "./gemm_i8.ts";
-import type { BufferScope } from "./gpu.ts";
+import { matMulIntegerBatchedGpu } from "./gemm_i8_batched.ts";
+import { encodeShiftConv } from "./shift_conv.ts";
 import { encodeILayerNorm } from "./ilayernorm.ts";
 import { encodeIntAdd } from "./int_add.ts";
 import { encodeLutGemm, uploadLutGemmWeights } from "./lut_gemm.ts";
@@ -26,51 +41,11 @@ import { encodeShiftGelu } from "./shift_gelu.ts";
 import { encodeShiftSigmoid } from "./shift_sigmoid.ts";
 import { encodeShiftmax } from "./shiftmax.ts";
 
-/** What a table entry may use to build its kernel. */
-export interface GpuOpContext {
-  /** Owner of every buffer of the run. */
-  readonly scope: BufferScope;
-  /** The node's attributes. */
-  readonly attrs: Attrs;
-  /** Opset of the node's domain. */
-  readonly opset: number;
-  /** Number of inputs the node has (optional ones may be absent). */
-  readonly inputCount: number;
-  /** Input i on the GPU (uploaded on first use), undefined when absent. */
-  device(i: number): Promise<DeviceTensor | undefined>;
-  /** Input i on the host (downloaded on first use), undefined when absent. */
-  host(i: number): Promise<Tensor | undefined>;
-}
-
-/** What an entry produced: a recorded GPU op with device outputs, or outputs computed on the host by a GPU kernel. */
-export type GpuOpResult =
-  | { readonly run: () => GPUCommandBuffer; readonly outputs: DeviceTensor[] }
-  | { readonly run?: undefined; readonly outputs: Tensor[] };
-
-/** A table entry. */
-export type GpuOp = (ctx: GpuOpContext) => Promise<GpuOpResult | null>;
-
-function bits8or16(v: number): 8 | 16 {
-  return v === 16 ? 16 : 8;
-}
-
-async function need(ctx: GpuOpContext, i: number, what: string): Promise<Tensor> {
-  const t = await ctx.host(i);
-  if (!t) throw new TypeError(`Missing input ${i} (${what})`);
-  return t;
-}
-
-async function needDevice(ctx: GpuOpContext, i: number): Promise<DeviceTensor> {
-  const t = await ctx.device(i);
-  if (!t) throw new TypeError(`Missing input ${i}`);
-  return t;
-}
-
 /** QDQ: per tensor or per axis; blocked (opset 21 block_size) falls back to the CPU. */
 async function qdqParams(ctx: GpuOpContext, rank: number) {
-  if (ctx.opset >= 21 && ctx.attrs.int("block_size", 0) !== 0) return null;
+  if (ctx.opset >= 21 && ctx.attrs.int("block_size", 0) !== 0) return "blocked quantization (block_size)";
   const scale = await need(ctx, 1, "scale");
-  if (scale.dtype !== DataType.FLOAT) return null;
+  if (scale.dtype !== DataType.FLOAT) return `${dtypeName(scale.dtype)} scale`;
   const zp = ctx.inputCount > 2 ? await ctx.host(2) : undefined;
   const axis = ctx.attrs.int("axis", 1);
   return {
@@ -84,14 +59,15 @@ async function qdqParams(ctx: GpuOpContext, rank: number) {
 const quantizeLinear: GpuOp = async (ctx) => {
   const x = await needDevice(ctx, 0);
   const p = await qdqParams(ctx, x.dims.length);
-  if (!p || x.dtype !== DataType.FLOAT) return null;
+  if (typeof p === "string") return notCovered(p);
+  if (x.dtype !== DataType.FLOAT) return notCovered(`${dtypeName(x.dtype)} input`);
   const dtype = p.zpType ??
     (ctx.opset >= 21 ? ctx.attrs.int("output_dtype", 0) || DataType.UINT8 : DataType.UINT8);
   if (
     dtype !== DataType.INT8 && dtype !== DataType.UINT8 && dtype !== DataType.INT16 &&
     dtype !== DataType.UINT16
   ) {
-    return null;
+    return notCovered(`output type ${dtypeName(dtype)}`);
   }
   return await encodeQuantizeLinear(ctx.scope, x, { ...p, dtype });
 };
@@ -99,7 +75,8 @@ const quantizeLinear: GpuOp = async (ctx) => {
 const dequantizeLinear: GpuOp = async (ctx) => {
   const x = await needDevice(ctx, 0);
   const p = await qdqParams(ctx, x.dims.length);
-  if (!p || x.dtype === DataType.FLOAT) return null;
+  if (typeof p === "string") return notCovered(p);
+  if (x.dtype === DataType.FLOAT) return notCovered("float32 input");
   return await encodeDequantizeLinear(ctx.scope, x, p);
 };
 
@@ -110,25 +87,29 @@ function int8Data(t: Tensor): Int8Array | Uint8Array | null {
 const matMulInteger: GpuOp = async (ctx) => {
   const a = await need(ctx, 0, "A"), b = await need(ctx, 1, "B");
   const ad = int8Data(a), bd = int8Data(b);
-  if (!ad || !bd || b.dims.length !== 2 || a.dims.length < 1) return null;
-  const K = a.dims[a.dims.length - 1]!, N = b.dims[1]!, M = ad.length / Math.max(1, K);
-  if (b.dims[0] !== K || M === 0 || N === 0) return null;
+  if (!ad || !bd) return notCovered(`${dtypeName(a.dtype)} x ${dtypeName(b.dtype)} operands`);
   const za = ctx.inputCount > 2 ? await ctx.host(2) : undefined;
   const zb = ctx.inputCount > 3 ? await ctx.host(3) : undefined;
-  // A per-row a_zero_point of a batched A is not a per-row zero point of the flattened GEMM.
-  if (za && za.data.length !== 1 && a.dims.length !== 2) return null;
-  const y = await gemmI8({ data: ad, dims: [M, K] }, { data: bd, dims: [K, N] }, {
-    aZeroPoint: za ? toNumbers(za) : 0,
-    bZeroPoint: zb ? toNumbers(zb) : 0,
-  });
-  return { outputs: [{ dtype: DataType.INT32, dims: [...a.dims.slice(0, -1), N], data: y }] };
+  const zp = { aZeroPoint: za ? toNumbers(za) : 0, bZeroPoint: zb ? toNumbers(zb) : 0 };
+  // A 2-D B with a per-tensor a_zero_point: one GEMM over A's rows flattened (weights packed once).
+  if (b.dims.length === 2 && a.dims.length >= 2 && (!za || za.data.length === 1 || a.dims.length === 2)) {
+    const K = a.dims[a.dims.length - 1]!, N = b.dims[1]!, M = ad.length / Math.max(1, K);
+    if (b.dims[0] === K && M > 0 && N > 0) {
+      const y = await gemmI8({ data: ad, dims: [M, K] }, { data: bd, dims: [K, N] }, zp);
+      return { outputs: [{ dtype: DataType.INT32, dims: [...a.dims.slice(0, -1), N], data: y }] };
+    }
+  }
+  // Batched and broadcast operands (QK^T, attention x V): one dispatch over the broadcast batch.
+  const y = await matMulIntegerBatchedGpu({ data: ad, dims: a.dims }, { data: bd, dims: b.dims }, zp);
+  return { outputs: [{ dtype: DataType.INT32, dims: y.dims, data: y.data }] };
 };
 
 const convInteger: GpuOp = async (ctx) => {
   const x = await need(ctx, 0, "X"), w = await need(ctx, 1, "W");
   const xd = int8Data(x), wd = int8Data(w);
-  if (!xd || !wd || x.dims.length !== 4 || w.dims.length !== 4) return null;
-  if (ctx.attrs.string("auto_pad", "NOTSET") !== "NOTSET") return null;
+  if (!xd || !wd) return notCovered(`${dtypeName(x.dtype)} x ${dtypeName(w.dtype)} operands`);
+  if (x.dims.length !== 4 || w.dims.length !== 4) return notCovered(`${x.dims.length - 2}-D convolution`);
+  if (ctx.attrs.string("auto_pad", "NOTSET") !== "NOTSET") return notCovered("auto_pad");
   const zx = ctx.inputCount > 2 ? await ctx.host(2) : undefined;
   const zw = ctx.inputCount > 3 ? await ctx.host(3) : undefined;
   const opts = {
@@ -161,7 +142,7 @@ const requantizeOp: GpuOp = async (ctx) => {
 
 const intAddOp: GpuOp = async (ctx) => {
   const a = await needDevice(ctx, 0), b = await needDevice(ctx, 1);
-  if (a.dims.join() !== b.dims.join()) return null; // broadcasting: CPU
+  if (a.dims.join() !== b.dims.join()) return notCovered("broadcasting IntAdd inputs");
   const at = ctx.attrs;
   return await encodeIntAdd(ctx.scope, [a, b], {
     a: { multiplier: at.int("a_multiplier"), shift: at.int("a_shift") },
@@ -231,7 +212,7 @@ const shiftAddMatMulOp: GpuOp = async (ctx) => {
 
 const shiftMatMulOp: GpuOp = async (ctx) => {
   const x = await needDevice(ctx, 0);
-  if (x.dtype !== DataType.FLOAT) return null;
+  if (x.dtype !== DataType.FLOAT) return notCovered(`${dtypeName(x.dtype)} X`);
   const [k, n] = ctx.attrs.ints("weight_shape");
   const bias = ctx.inputCount > 3 ? await ctx.host(3) : undefined;
   const w = {
@@ -244,8 +225,42 @@ const shiftMatMulOp: GpuOp = async (ctx) => {
   return await encodeShiftGemm(ctx.scope, x, w, bias ? { bias: bias.data as Float32Array } : {});
 };
 
+const shiftConvOp: GpuOp = async (ctx) => {
+  const x = await needDevice(ctx, 0);
+  if (x.dtype !== DataType.FLOAT) return notCovered(`${dtypeName(x.dtype)} X`);
+  const shape = ctx.attrs.ints("weight_shape");
+  if (shape.length !== 3 && shape.length !== 4) return notCovered(`${shape.length - 2}-D convolution`);
+  const bias = ctx.inputCount > 3 ? await ctx.host(3) : undefined;
+  const autoPad = ctx.attrs.string("auto_pad", "NOTSET") as "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER";
+  const spatial = shape.length - 2;
+  return await encodeShiftConv(ctx.scope, x, {
+    packed: (await need(ctx, 1, "codes")).data as Uint8Array,
+    alpha: (await need(ctx, 2, "alpha")).data as Float32Array,
+    bits: ctx.attrs.int("bits"),
+    shape,
+    axis: 0,
+  }, {
+    pads: ctx.attrs.ints("pads", new Array(2 * spatial).fill(0)),
+    strides: ctx.attrs.ints("strides", new Array(spatial).fill(1)),
+    dilations: ctx.attrs.ints("dilations", new Array(spatial).fill(1)),
+    group: ctx.attrs.int("group", 1),
+    autoPad,
+    ...(bias ? { bias: bias.data as Float32Array } : {}),
+  });
+};
+
+export { NotCoveredError };
+export type { GpuOp, GpuOpContext, GpuOpResult };
+
 /** The one table: `domain:opType` (default domain = "") -> kernel. */
 export const GPU_OPS: Readonly<Record<string, GpuOp>> = {
+  ...Object.fromEntries(Object.keys(DATA_INPUTS).map((op) => [`:${op}`, movement(op)])),
+  ":Add": intBinary("Add"),
+  ":Sub": intBinary("Sub"),
+  ":Mul": intBinary("Mul"),
+  ":Div": intBinary("Div"),
+  ":Mod": intBinary("Mod"),
+  ":Cast": castOp,
   ":QuantizeLinear": quantizeLinear,
   ":DequantizeLinear": dequantizeLinear,
   ":MatMulInteger": matMulInteger,
@@ -259,6 +274,7 @@ export const GPU_OPS: Readonly<Record<string, GpuOp>> = {
   [`${SHIFTKIT_DOMAIN}:ILayerNorm`]: iLayerNormOp,
   [`${SHIFTKIT_DOMAIN}:ShiftAddMatMul`]: shiftAddMatMulOp,
   [`${SHIFTKIT_DOMAIN}:ShiftMatMul`]: shiftMatMulOp,
+  [`${SHIFTKIT_DOMAIN}:ShiftConv`]: shiftConvOp,
 };
 
 /**

@@ -163,7 +163,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "executeModel falls back to the CPU for forms the kernels do not cover, and records a mismatch",
+  name: "executeModel falls back to the CPU for forms the kernels do not cover, and says why",
   ignore: noGpu !== null,
   async fn() {
     const m = new Model();
@@ -181,8 +181,67 @@ Deno.test({
     const r = await executeModel(m, {
       x: makeTensor(DataType.FLOAT, [1, 4], new Float32Array([1, 2, 3, 4])),
     });
-    assertEquals(r.records[0]!.device, "cpu");
-    assert(r.records[0]!.note?.includes("CPU"));
+    assertEquals([r.records[0]!.device, r.records[0]!.role], ["cpu", "kernel"]);
+    assert(r.records[0]!.fallback?.includes("block_size"), r.records[0]!.fallback);
     assertEquals(Array.from(r.outputs.q!.data as Uint8Array), [2, 4, 12, 16]);
+  },
+});
+
+Deno.test({
+  name: "executeModel: a GPU kernel that throws is an error, never a silent fallback",
+  ignore: noGpu !== null,
+  async fn() {
+    const m = new Model();
+    m.opsets.set("", 13);
+    m.opsets.set("shiftkit", 1);
+    const g = m.graph;
+    const x = g.value("x");
+    g.inputs.push(x);
+    // shift 99 is outside the dyadic range the IntAdd kernel accepts (checkDyadic throws RangeError).
+    const y = g.addNode("IntAdd", [x, x], ["y"], {
+      domain: "shiftkit",
+      name: "bad_add",
+      attrs: [
+        intAttr("a_multiplier", 1),
+        intAttr("a_shift", 99),
+        intAttr("b_multiplier", 1),
+        intAttr("b_shift", 0),
+      ],
+    }).outputs[0]!;
+    g.outputs.push(y);
+    let message = "";
+    try {
+      await executeModel(m, { x: makeTensor(DataType.INT8, [2], new Int8Array([1, 2])) });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assert(message.includes('GPU kernel of shiftkit.IntAdd node "bad_add" failed'), message);
+  },
+});
+
+Deno.test({
+  name: "executeModel: integer ops without a kernel are fallbacks; shape arithmetic and float ops are not",
+  ignore: noGpu !== null,
+  async fn() {
+    const m = new Model();
+    m.opsets.set("", 13);
+    const g = m.graph;
+    const x = g.value("x");
+    g.inputs.push(x);
+    const shape = g.addNode("Shape", [x], ["shape"]).outputs[0]!;
+    const zero = g.addInitializer("zero", makeTensor(DataType.INT8, [], new Int8Array([0])));
+    const pos = g.addNode("Greater", [x, zero], ["pos"]).outputs[0]!;
+    const w = g.addNode("Where", [pos, x, zero], ["w"]).outputs[0]!; // int8 Where: no GPU kernel
+    const f = g.addNode("Cast", [x], ["f"], { attrs: [intAttr("to", DataType.FLOAT)] }).outputs[0]!;
+    const e = g.addNode("Exp", [f], ["e"]).outputs[0]!; // float op: CPU by design
+    g.outputs.push(shape, w, e);
+    const r = await executeModel(m, { x: makeTensor(DataType.INT8, [3], new Int8Array([-2, 0, 5])) });
+    const by = Object.fromEntries(r.records.map((n) => [n.op, [n.device, n.role, n.fallback ?? ""]]));
+    assertEquals(by["Shape"], ["cpu", "shape", ""]);
+    assertEquals(by["Where"], ["cpu", "kernel", "no GPU kernel for Where"]);
+    assertEquals(by["Greater"], ["cpu", "kernel", "no GPU kernel for Greater"]);
+    assertEquals(by["Cast"], ["gpu", "kernel", ""]);
+    assertEquals(by["Exp"], ["cpu", "float", ""]);
+    assertEquals([...r.outputs.w!.data], [0, 0, 5]);
   },
 });

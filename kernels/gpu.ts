@@ -302,6 +302,8 @@ export class BufferScope {
     const bytes = data instanceof ArrayBuffer
       ? new Uint8Array(data)
       : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // An empty write panics Deno's WebGPU (queue.rs unwraps a missing size): empty tensors stay zero-filled.
+    if (bytes.byteLength === 0) return;
     if (bytes.byteLength % 4 === 0) {
       this.#device.queue.writeBuffer(buf, 0, bytes);
     } else {

@@ -26,6 +26,16 @@ import { ILAYERNORM_VARIANT_KEY, iLayerNormGpu } from "./ilayernorm.ts";
 import { dequantizeLinearGpu, QDQ_VARIANT_KEYS, quantizeLinearGpu } from "./qdq.ts";
 import { LUT_GEMM_VARIANT_KEY, shiftAddMatMulGpu } from "./lut_gemm.ts";
 import { SHIFT_GEMM_VARIANT_KEYS, shiftMatMulGpu, shiftMatMulIntegerGpu } from "./shift_gemm.ts";
+import { INT_BINARY_OPS, INT_ELEMENTWISE_VARIANT_KEYS, intBinaryGpu, intCastGpu } from "./int_elementwise.ts";
+import { encodeGatherMap, GATHER_MAP_VARIANT_KEY } from "./gather_map.ts";
+import { SHIFT_CONV_VARIANT_KEY, shiftConvGpu } from "./shift_conv.ts";
+import { matMulIntegerBatchedGpu } from "./gemm_i8_batched.ts";
+import { download, upload } from "./device_tensor.ts";
+import { BufferScope, getGpu } from "./gpu.ts";
+import { Attrs, intAttr } from "../onnx/attributes.ts";
+import { DataType, makeTensor } from "../onnx/tensor.ts";
+import { getOp } from "../onnx/evaluate/registry.ts";
+import { decodeShiftWeight } from "../quant/dense_shift.ts";
 
 const noGpu = await gpuUnavailableReason();
 if (noGpu) console.error(`\n!!! SKIPPING WebGPU variant tests in variants_test.ts: ${noGpu} !!!\n`);
@@ -44,6 +54,9 @@ const ALL_KEYS = [
   ...QDQ_VARIANT_KEYS,
   LUT_GEMM_VARIANT_KEY,
   ...SHIFT_GEMM_VARIANT_KEYS,
+  ...INT_ELEMENTWISE_VARIANT_KEYS,
+  GATHER_MAP_VARIANT_KEY,
+  SHIFT_CONV_VARIANT_KEY,
 ];
 
 Deno.test({
@@ -77,6 +90,7 @@ Deno.test({
     });
     assertEquals([...f], [11]);
     await integerAndShiftVariants();
+    await validationVariants();
     assertEquals(cachedPipelineKeys(), [...ALL_KEYS].sort(), "every generated variant ran, and nothing else");
     await destroyGpu();
   },
@@ -84,7 +98,7 @@ Deno.test({
 
 Deno.test("the variant key list is complete and unique", () => {
   assertEquals(GEMM_I8_VARIANT_KEYS.length, 8);
-  assertEquals(ALL_KEYS.length, 8 + 2 + 12);
+  assertEquals(ALL_KEYS.length, 8 + 2 + 12 + 8 + 2);
   assertEquals(new Set(ALL_KEYS).size, ALL_KEYS.length);
 });
 
@@ -140,4 +154,50 @@ async function integerAndShiftVariants(): Promise<void> {
   assertEquals((await shiftMatMulGpu(x2, w)).data, shiftMatMul(x2, w).data, "shift_gemm:f32");
   const xq = { data: new Int8Array([3, -7, -128, 127]), shape: [2, 2] };
   assertEquals((await shiftMatMulIntegerGpu(xq, w)).acc, shiftMatMulInteger(xq, w).acc, "shift_gemm:i8");
+}
+
+/** The kernels the validating executor added for the integer-only models: one run of each variant. */
+async function validationVariants(): Promise<void> {
+  const attrs = (fmod: number) => new Attrs(new Map([["fmod", intAttr("fmod", fmod)]]), "variants");
+  const a = makeTensor(DataType.INT32, [2, 3], new Int32Array([-(2 ** 31), 7, -7, 2 ** 31 - 1, 100, -5]));
+  const b = makeTensor(DataType.INT32, [3], new Int32Array([-1, 3, -3]));
+  for (const op of INT_BINARY_OPS) {
+    const cpuOp = op === "Fmod" ? "Mod" : op;
+    const want = getOp("", cpuOp)([a, b], attrs(op === "Fmod" ? 1 : 0), { opset: 13 })[0]!;
+    assertEquals((await intBinaryGpu(op, a, b)).data, want.data, `int_binary:${op}`);
+  }
+  for (const to of [DataType.INT8, DataType.FLOAT]) {
+    const cast = new Attrs(new Map([["to", intAttr("to", to)]]), "variants");
+    const want = getOp("", "Cast")([a], cast, { opset: 13 })[0]!;
+    assertEquals((await intCastGpu(a, to)).data, want.data, `int_cast:${to}`);
+  }
+  const { device } = await getGpu();
+  {
+    using scope = new BufferScope(device);
+    const x = upload(scope, a);
+    const enc = await encodeGatherMap(scope, [x], [{ map: new Int32Array([5, 0, 3]), dims: [3] }], a.dtype);
+    device.queue.submit([enc.run()]);
+    assertEquals([...(await download(scope, enc.outputs[0]!)).data], [-5, -(2 ** 31), 2 ** 31 - 1]);
+  }
+  const w = packShiftWeight(new Uint8Array([3, 5, 1, 6, 0, 7, 2, 4]), {
+    alpha: new Float32Array([0.25, 0.5]),
+    bits: 3,
+    shape: [2, 1, 2, 2],
+    axis: 0,
+  });
+  const xc = { data: new Float32Array([1, -2, 0.5, 4, 3, -1, 0.25, 2, -8]), shape: [1, 1, 3, 3] };
+  const wf = makeTensor(DataType.FLOAT, [2, 1, 2, 2], decodeShiftWeight(w));
+  const want = getOp("", "Conv")(
+    [makeTensor(DataType.FLOAT, xc.shape, xc.data), wf],
+    new Attrs(new Map(), "v"),
+    {
+      opset: 13,
+    },
+  )[0]!;
+  assertEquals((await shiftConvGpu(xc, w)).data, want.data, SHIFT_CONV_VARIANT_KEY);
+  // Batched MatMulInteger reuses the gemm_i8 variants (already in the list); check it once here too.
+  const ab = { data: new Int8Array([1, 2, 3, 4, -5, 6, 7, 8]), dims: [2, 2, 2] };
+  const bb = { data: new Int8Array([1, -1, 2, 0, 3, 1, -2, 5]), dims: [2, 2, 2] };
+  const mm = await matMulIntegerBatchedGpu(ab, bb);
+  assertEquals([...mm.data], [5, -1, 11, -3, -27, 25, 5, 47]);
 }

@@ -46,8 +46,13 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Build an INT attribute. */
-export function intAttr(name: string, v: number): Attribute {
+export function intAttr(name: string, v: number | bigint): Attribute {
   return { name, type: AttrType.INT, value: v };
+}
+/** An integer as a number where that is exact, else as a bigint. */
+export function exactInt(v: number | bigint): number | bigint {
+  if (typeof v === "number") return v;
+  return v >= -BigInt(Number.MAX_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 /** Build a FLOAT attribute. */
 export function floatAttr(name: string, v: number): Attribute {
@@ -58,7 +63,7 @@ export function stringAttr(name: string, v: string): Attribute {
   return { name, type: AttrType.STRING, value: encoder.encode(v) };
 }
 /** Build an INTS attribute. */
-export function intsAttr(name: string, v: readonly number[]): Attribute {
+export function intsAttr(name: string, v: readonly (number | bigint)[]): Attribute {
   return { name, type: AttrType.INTS, value: [...v] };
 }
 /** Build a FLOATS attribute. */
@@ -117,6 +122,13 @@ export class Attrs {
     return dflt ?? this.#missing(name);
   }
 
+  /** INT attribute kept exact as a bigint (int64 values beyond 2^53, e.g. INT64_MAX), or `dflt`. */
+  int64(name: string, dflt?: bigint): bigint {
+    const a = this.#get(name, AttrType.INT);
+    if (a) return BigInt(a.value as number | bigint);
+    return dflt ?? this.#missing(name);
+  }
+
   /** FLOAT attribute, or `dflt`. */
   float(name: string, dflt?: number): number {
     const a = this.#get(name, AttrType.FLOAT);
@@ -135,6 +147,17 @@ export class Attrs {
   ints(name: string, dflt?: readonly number[]): number[] {
     const a = this.#get(name, AttrType.INTS);
     if (a) return (a.value as (number | bigint)[]).map(Number);
+    if (dflt) return [...dflt];
+    return this.#missing(name);
+  }
+
+  /**
+   * INTS attribute with each value kept exact: a number where it is a safe integer, a bigint beyond 2^53
+   * (INT64_MAX as a Slice `ends` must stay INT64_MAX when it is written back), or `dflt`.
+   */
+  intsExact(name: string, dflt?: readonly (number | bigint)[]): (number | bigint)[] {
+    const a = this.#get(name, AttrType.INTS);
+    if (a) return (a.value as (number | bigint)[]).map(exactInt);
     if (dflt) return [...dflt];
     return this.#missing(name);
   }

@@ -44,7 +44,7 @@ export function constantNodeTensor(node: Node): Tensor | undefined {
     return makeTensor(DataType.FLOAT, [f.length], Float32Array.from(f));
   }
   if (a.has("value_int")) {
-    return makeTensor(DataType.INT64, [], BigInt64Array.of(BigInt(a.int("value_int"))));
+    return makeTensor(DataType.INT64, [], BigInt64Array.of(a.int64("value_int")));
   }
   if (a.has("value_ints")) {
     const raw = node.attrs.get("value_ints")!.value as (number | bigint)[];

@@ -36,13 +36,17 @@ export interface StorageAccount {
 /**
  * Bits of an initializer as stored: element count x element width.
  *
- * @param model the model holding it (main graph)
+ * @param model the model holding it (in its main graph or a subgraph: weights inside If/Loop/Scan bodies)
  * @param name the initializer's name
  * @returns the bits
  * @throws {RangeError} when the model has no such initializer
  */
 export function initializerBits(model: Model, name: string): number {
-  const v = model.graph.initializers.find((i) => i.name === name);
+  let v = model.graph.initializers.find((i) => i.name === name);
+  for (const g of model.allGraphs()) {
+    if (v) break;
+    v = g.initializers.find((i) => i.name === name);
+  }
   const t = v?.const;
   if (!t) {
     throw new RangeError(`Cannot count storage: the model has no initializer "${name}" (declared by a pass)`);

@@ -6,11 +6,14 @@
  * @module
  */
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
+import { InternalError } from "../onnx/errors.ts";
+import { stack } from "../onnx/evaluate/control_flow.ts";
+import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
-import type { Tensor } from "../onnx/tensor.ts";
+import { makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { type DataSource, samplesIn } from "./data/source.ts";
-import type { PassRuntime, RuntimeFactory } from "./runtime.ts";
+import type { FloatRuntime, PassRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options for {@link collectValues} and {@link makePassRuntime}. */
 export interface CollectOptions {
@@ -43,6 +46,64 @@ export function exposeValues(model: Model, values: readonly string[]): Model {
 }
 
 /**
+ * A runner that evaluates `model` on the CPU evaluator and returns the values named `names`, which live inside
+ * subgraphs (If branches, Loop and Scan bodies). onnxruntime cannot expose a subgraph value as a graph output,
+ * and hoisting would change what runs (both If branches, every Loop iteration flattened), so the reference
+ * evaluator runs the model and observes them in place. A value computed several times in one run (a body
+ * executed per iteration) is handed over as all its occurrences stacked on a new axis 0, or flattened and
+ * concatenated when their shapes differ; one not computed in this run (an If branch not taken) is absent.
+ *
+ * @param model the model
+ * @param names value names inside subgraphs
+ * @returns feeds -> values by name
+ * @throws {RangeError} when a name is not a value of any subgraph
+ */
+export function subgraphValues(
+  model: Model,
+  names: readonly string[],
+): (feeds: Record<string, Tensor>) => Record<string, Tensor> {
+  const copy = decodeModel(encodeModel(model));
+  copy.graph.sort();
+  const known = new Set<string>();
+  for (const g of copy.graph.subgraphs()) {
+    for (const n of g.nodes) for (const o of n.outputs) known.add(o.name);
+    for (const v of g.inputs) known.add(v.name);
+  }
+  const missing = names.filter((n) => !known.has(n));
+  if (missing.length) {
+    throw new RangeError(`Cannot expose "${missing.join('", "')}": no such value in the model's graphs`);
+  }
+  const wanted = new Set(names);
+  return (feeds) => {
+    const seen = new Map<string, Tensor[]>();
+    evaluateModel(copy, feeds, {
+      onValue: (v, t) => {
+        if (wanted.has(v.name)) seen.set(v.name, [...(seen.get(v.name) ?? []), t]);
+      },
+      onInput: (v, t) => {
+        if (wanted.has(v.name)) seen.set(v.name, [...(seen.get(v.name) ?? []), t]);
+      },
+    });
+    const out: Record<string, Tensor> = {};
+    for (const [name, ts] of seen) out[name] = ts.length === 1 ? ts[0]! : gather(ts);
+    return out;
+  };
+}
+
+function gather(ts: Tensor[]): Tensor {
+  const d0 = ts[0]!.dims.join();
+  if (ts.every((t) => t.dims.join() === d0)) return stack(ts, 0, ts[0]!.dtype);
+  const n = ts.reduce((a, t) => a + t.data.length, 0);
+  const out = makeTensor(ts[0]!.dtype, [n]);
+  let o = 0;
+  for (const t of ts) {
+    (out.data as Float32Array).set(t.data as Float32Array, o);
+    o += t.data.length;
+  }
+  return out;
+}
+
+/**
  * Run `model` over `data` and call `onBatch` with the requested values of each batch.
  *
  * @param model the float model
@@ -62,7 +123,12 @@ export async function collectValues(
 ): Promise<void> {
   const reporter = options.reporter ?? silentReporter;
   const task = options.task ?? "calibrate";
-  const rt = await factory(encodeModel(exposeValues(model, values)));
+  // values inside If/Loop/Scan bodies: onnxruntime cannot expose them, the CPU evaluator observes them
+  const inner = values.filter((n) => !model.graph.local(n));
+  const outer = values.filter((n) => model.graph.local(n));
+  const innerRun = inner.length ? subgraphValues(model, inner) : undefined;
+  const exposed = outer.length || !innerRun ? outer : model.graph.outputs.map((v) => v.name);
+  const rt = await loadBuilt(factory, exposeValues(model, exposed), "calibration");
   try {
     let done = 0, b = 0;
     reporter.progress(task, 0, data.count);
@@ -78,12 +144,38 @@ export async function collectValues(
         feeds[name] = t;
       }
       const out = await rt.run(feeds);
+      if (innerRun) {
+        for (const k of exposed) if (!outer.includes(k)) delete out[k];
+        Object.assign(out, innerRun(feeds));
+      }
       await onBatch(out, b++);
       done += samplesIn(data, batch);
       reporter.progress(task, Math.min(done, data.count), data.count);
     }
   } finally {
     await rt.release();
+  }
+}
+
+/**
+ * Load a model that shiftkit built (not the user's file) in `factory`; a rejection is shiftkit's bug.
+ *
+ * @param factory float runtime
+ * @param model the built model
+ * @param what what the model is for, for the message ("calibration", "the emitted model")
+ * @returns the runtime
+ * @throws {InternalError} when the runtime cannot load the model
+ */
+export async function loadBuilt(factory: RuntimeFactory, model: Model, what: string): Promise<FloatRuntime> {
+  const bytes = encodeModel(model);
+  try {
+    return await factory(bytes);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/\s*\n\s*/g, " ") : String(e);
+    throw new InternalError(
+      `the model shiftkit built for ${what} was rejected (a shiftkit bug, not a problem with your input): ${why}`,
+      { cause: e },
+    );
   }
 }
 

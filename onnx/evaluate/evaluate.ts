@@ -4,7 +4,8 @@
  * whole activation history.
  * @module
  */
-import type { Graph, Model, Node, Value } from "../ir.ts";
+import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";
+import { controlFlow, driveSync, isControlFlow } from "./control_flow.ts";
 import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
@@ -24,6 +25,17 @@ export interface EvaluateOptions {
    * @default {undefined}
    */
   onValue?: (value: Value, tensor: Tensor) => void;
+  /**
+   * Called with every subgraph input (a Loop/Scan body's per-iteration inputs) as a body starts; the main
+   * graph's inputs are the caller's own feeds and are not reported.
+   * @default {undefined}
+   */
+  onInput?: (value: Value, tensor: Tensor) => void;
+  /**
+   * Values of enclosing scopes, for a subgraph (If branch, Loop/Scan body) that reads them by reference.
+   * @default {undefined}
+   */
+  outer?: (value: Value) => Tensor | undefined;
   /**
    * Keep work that depends only on constants (packed MatMul / Gemm weights) across evaluations of the same
    * model: pass the same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data
@@ -119,15 +131,21 @@ export function evaluateGraph(
     live.set(v, t);
   }
   // remaining reads of each value by this graph's nodes; graph outputs are never freed
+  // (a node with subgraphs also reads what its bodies read from this or outer scopes)
   const reads = new Map<Value, number>();
+  const readsOf = new Map<(typeof graph.nodes)[number], (Value | null)[]>();
   for (const n of graph.nodes) {
-    for (const v of n.inputs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
+    const vs: (Value | null)[] = [...n.inputs];
+    for (const sg of n.subgraphs()) vs.push(...new Set(outerReads(sg)));
+    readsOf.set(n, vs);
+    for (const v of vs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
   }
+  const lookup = (v: Value): Tensor | undefined => live.get(v) ?? v.const ?? options.outer?.(v);
   const keep = new Set(graph.outputs);
   for (const node of graph.nodes) {
     const inputs = node.inputs.map((v) => {
       if (!v) return undefined;
-      const t = live.get(v) ?? v.const;
+      const t = lookup(v);
       if (!t) {
         throw new TypeError(
           `Cannot evaluate ${node.opType} node "${node.name}": input "${v.name}" has not been computed`,
@@ -139,7 +157,6 @@ export function evaluateGraph(
       node.inputs.every((v) => !v || constant.has(v));
     let outs = foldable ? folded.get(node) : undefined;
     if (!outs) {
-      const kernel = getOp(node.domain, node.opType);
       const ctx = {
         opset: opsetOf(opsets, node.domain),
         numOutputs: node.outputs.length,
@@ -148,7 +165,21 @@ export function evaluateGraph(
           : {}),
       };
       try {
-        outs = kernel(inputs, node.a, ctx);
+        if (isControlFlow(node)) {
+          // bodies see this graph's live values (and, through it, the enclosing scopes')
+          const body = { ...options, outer: lookup };
+          outs = driveSync(controlFlow(node, inputs, ctx.opset), ({ graph: g, inputs: ins }) => {
+            const feeds: Record<string, Tensor> = {};
+            g.inputs.forEach((v, i) => {
+              if (ins[i]) feeds[v.name] = ins[i]!;
+            });
+            g.inputs.forEach((v, i) => {
+              if (ins[i]) options.onInput?.(v, ins[i]!);
+            });
+            const r = evaluateGraph(g, feeds, body);
+            return g.outputs.map((v) => r[v.name]!);
+          });
+        } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
       } catch (e) {
         throw new (e instanceof RangeError ? RangeError : TypeError)(
           `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
@@ -164,8 +195,8 @@ export function evaluateGraph(
       if (reads.has(v) || keep.has(v)) live.set(v, t);
       options.onValue?.(v, t);
     });
-    for (const v of node.inputs) {
-      if (!v) continue;
+    for (const v of readsOf.get(node)!) {
+      if (!v || !reads.has(v)) continue;
       const left = reads.get(v)! - 1;
       reads.set(v, left);
       if (left === 0 && !keep.has(v)) live.delete(v);
@@ -173,7 +204,7 @@ export function evaluateGraph(
   }
   const result: Record<string, Tensor> = {};
   for (const v of graph.outputs) {
-    const t = live.get(v) ?? v.const;
+    const t = lookup(v);
     if (!t) throw new TypeError(`Cannot evaluate graph "${graph.name}": output "${v.name}" was not produced`);
     result[v.name] = t;
   }

@@ -21,6 +21,7 @@ import { gatherOps } from "./ops/gather.ts";
 import { resizeOps } from "./ops/resize.ts";
 import { quantOps } from "./ops/quant.ts";
 import type { PackCache } from "./ops/_gemm.ts";
+import { rnnOps } from "./ops/rnn.ts";
 
 /** What a kernel knows about the node it runs besides inputs and attributes. */
 export interface OpContext {
@@ -125,6 +126,7 @@ for (
     gatherOps,
     resizeOps,
     quantOps,
+    rnnOps,
   ]
 ) {
   for (const [opType, kernel] of Object.entries(table)) registerOp("", opType, kernel);

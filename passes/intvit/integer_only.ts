@@ -31,22 +31,31 @@ import { Converter } from "./integer_only_convert.ts";
 import type { OpRecord } from "./integer_only_emit.ts";
 import { type IntegerRegion, regionNodes, type RegionSpec, resolveRegion } from "./integer_only_region.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
+import type { ReportSection } from "../report/report.ts";
+import { decodeModel, encodeModel } from "../../onnx/codec.ts";
+import { type LayerSqnr, layerSqnr } from "./integer_only_sqnr.ts";
 
 export type { OpRecord } from "./integer_only_emit.ts";
 export type { IntegerRegion, RegionSpec } from "./integer_only_region.ts";
+export type { LayerSqnr } from "./integer_only_sqnr.ts";
 
 /** Options of the integer-only conversion. */
 export interface IntegerOnlyOptions {
-  /** Range estimator of every activation. @default "minmax" */
-  calibrator?: "minmax" | "percentile";
+  /** Range estimator of every 8-bit activation (wider twins use min-max). @default "minmax" */
+  calibrator?: "minmax" | "percentile" | "mse";
   /** Percentile of the percentile calibrator. @default 99.99 */
   percentile?: number;
   /** Calibration samples used (whole batches; see calibrateValues). @default all */
   samples?: number;
   /** GELU replacement: I-ViT's ShiftGelu or shiftkit's lambda-ShiftGelu (docs/ops/integer.md). @default "lambda" */
   gelu?: "shift" | "lambda";
-  /** Keep the mask decoder's L2 normalisation (in float) instead of removing it. @default false */
+  /** Keep the mask decoder's L2 normalisation (in float) instead of converting it. @default false */
   keepL2norm?: boolean;
+  /**
+   * The L2 normalisation in integers: `integer` rebuilds it exactly from ILayerNorm
+   * (passes/intvit/integer_only_l2norm.ts), `remove` drops it as I-Segmenter does. @default "integer"
+   */
+  l2Norm?: "integer" | "remove";
   /** Replace bilinear Resize by nearest on integers. @default true */
   nearestResize?: boolean;
   /**
@@ -59,6 +68,11 @@ export interface IntegerOnlyOptions {
    * LayerNorm to the last residual Add) or `{ from, to }` value names. @default the whole graph
    */
   region?: RegionSpec;
+  /**
+   * Calibration batches on which the per-layer SQNR of the result against the float model is measured
+   * (`report.layers`); 0 skips it. @default 4
+   */
+  sqnrBatches?: number;
 }
 
 /** What the conversion did. */
@@ -71,6 +85,8 @@ export interface IntegerOnlyReport {
   notes: string[];
   /** Nodes of the converted main graph. */
   nodes: number;
+  /** Per-layer SQNR of the integer twins against the float values, on calibration data (graph order). */
+  layers: LayerSqnr[];
   /** The converted region (region mode only). */
   region?: IntegerRegion & {
     /** Nodes of the float region that were replaced. */
@@ -106,10 +122,13 @@ export async function convertIntegerOnly(
   const values = new Set<string>();
   for (const n of inside ?? []) for (const v of [...n.inputs, ...n.outputs]) if (v) values.add(v.name);
   const before = new Set(g.nodes);
+  const sqnrBatches = options.sqnrBatches ?? 4;
+  const floatCopy = sqnrBatches > 0 ? decodeModel(encodeModel(model)) : undefined;
   const stats = await calibrateValues(model, ctx, { ...calib, ...(inside ? { values: [...values] } : {}) });
   const conv = new Converter(model, stats, {
     gelu: options.gelu ?? "lambda",
     keepL2norm: options.keepL2norm ?? false,
+    l2Norm: options.l2Norm ?? "integer",
     nearestResize: options.nearestResize ?? true,
     softmaxBits: options.softmaxBits ?? 16,
     ...(region && inside
@@ -127,12 +146,24 @@ export async function convertIntegerOnly(
   ctx.reporter.info(
     `integer-only: ${conv.emit.log.length} integer ops, ${conv.floatNodes.length} float nodes`,
   );
+  const layers = floatCopy
+    ? await layerSqnr(floatCopy, model, conv.twins(), ctx, { batches: sqnrBatches })
+    : [];
   const report: IntegerOnlyReport = {
     ops: conv.emit.log,
     floatNodes: conv.floatNodes,
     notes: conv.notes,
     nodes: model.graph.nodes.length,
+    layers,
   };
+  if (layers.length) {
+    const worst = [...layers].sort((a, b) => a.sqnrDb - b.sqnrDb).slice(0, 3);
+    report.notes.push(
+      `per-layer SQNR on ${sqnrBatches} calibration batches: worst ${
+        worst.map((l) => `"${l.value}" (${l.op}) ${l.sqnrDb.toFixed(1)} dB`).join(", ")
+      }`,
+    );
+  }
   if (region && inside) {
     const leftover = new Set(conv.floatNodes.map((s) => s.slice(0, s.lastIndexOf(": "))));
     const emitted = g.nodes.filter((n) => !before.has(n) || leftover.has(n.name)).map((n) => n.name);
@@ -159,8 +190,33 @@ export function integerOnlyPass(options: IntegerOnlyOptions = {}): Pass & { repo
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
       const report = await convertIntegerOnly(model, ctx, options);
       pass.report = report;
+      const layers = report.layers.filter((l) => Number.isFinite(l.sqnrDb));
+      const worst = [...layers].sort((a, b) => a.sqnrDb - b.sqnrDb).slice(0, 10);
+      const sections: ReportSection[] = layers.length
+        ? [{
+          title: "Integer-only: per-layer SQNR against float (calibration data)",
+          summary: [
+            ["integer ops", report.ops.length],
+            ["float nodes inside", report.floatNodes.length],
+            ["last layer", `${layers[layers.length - 1]!.sqnrDb.toFixed(1)} dB`],
+          ],
+          notes: report.notes,
+          bars: [{
+            caption: "SQNR of each integer twin against its float value, in graph order",
+            labels: layers.map((l) => l.value),
+            series: [{ name: "SQNR", values: layers.map((l) => l.sqnrDb) }],
+            unit: " dB",
+          }],
+          tables: [{
+            caption: "Worst layers",
+            columns: ["value", "op", "SQNR dB"],
+            rows: worst.map((l) => [l.value, l.op, l.sqnrDb.toFixed(1)]),
+          }],
+        }]
+        : [];
       return {
         modified: true,
+        sections,
         notes: [
           `${report.ops.length} integer ops; float nodes: ${
             report.floatNodes.length ? report.floatNodes.join(", ") : "none"

@@ -2,7 +2,8 @@
  * Calibration for the integer-only conversion (passes/intvit/integer_only.ts): one float run over the calibration
  * data exposes every node output of the main graph, records each value's element type and per-sample shape
  * (so the pass knows which values are float activations and the row lengths of softmax / LayerNorm) and the
- * range of every float value (min-max or a percentile of a histogram). `samples` limits the images seen:
+ * range of every float value (min-max, a percentile of a histogram, or the histogram's MSE-optimal clipping at
+ * 8 bits), plus its min-max range for twins wider than 8 bits. `samples` limits the images seen:
  * I-Segmenter (arXiv 2509.10334) reports that one calibration image can be enough.
  * @module
  */
@@ -17,14 +18,16 @@ export interface ValueStats {
   dtype: number;
   /** Shape of the first batch (axis 0 is the batch where the model has one). */
   dims: number[];
-  /** Clipping range of a float value. */
+  /** Clipping range of a float value (the calibrator's, for 8-bit twins). */
   range?: [number, number];
+  /** Min-max range of a float value (for 16/32-bit twins). */
+  minmax?: [number, number];
 }
 
 /** Options of {@link calibrateValues}. */
 export interface CalibrateValuesOptions {
   /** Range estimator. @default "minmax" */
-  calibrator?: "minmax" | "percentile";
+  calibrator?: "minmax" | "percentile" | "mse";
   /** Percentile of the percentile calibrator. @default 99.99 */
   percentile?: number;
   /**
@@ -82,8 +85,13 @@ export async function calibrateValues(
     seen += (inputName ? batch[inputName]?.dims[0] : undefined) ?? 1;
   });
   for (const [name, obs] of observers) {
-    const r = rangeFromObserver(obs, kind, { percentile: options.percentile ?? 99.99 });
-    stats.get(name)!.range = r;
+    const st = stats.get(name)!;
+    try {
+      st.range = rangeFromObserver(obs, kind, { percentile: options.percentile ?? 99.99, bits: 8 });
+      st.minmax = rangeFromObserver(obs, "minmax");
+    } catch (e) {
+      throw new RangeError(`Cannot calibrate "${name}": ${(e as Error).message}`, { cause: e });
+    }
   }
   return stats;
 }

@@ -39,6 +39,7 @@ import {
   type SwishMatch,
 } from "./integer_only_patterns.ts";
 import { swishOp } from "./integer_only_swish.ts";
+import { l2NormOp, l2OverLastAxis } from "./integer_only_l2norm.ts";
 
 const I8 = DataType.INT8, I16 = DataType.INT16, I32 = DataType.INT32;
 /** Integer widths of twins. */
@@ -62,6 +63,8 @@ export const MOVEMENT = [
 export interface ConvertOptions {
   gelu: "shift" | "lambda";
   keepL2norm: boolean;
+  /** L2 normalisation (unless kept in float): rebuilt in integers, or removed (I-Segmenter). */
+  l2Norm: "integer" | "remove";
   nearestResize: boolean;
   softmaxBits: 8 | 16;
   /**
@@ -96,8 +99,13 @@ export class Converter {
     return !!v && !v.isConst && !constOf(v) && this.stats.get(v.name)?.dtype === DataType.FLOAT;
   }
 
-  #range(v: Value): [number, number] {
-    const r = this.stats.get(v.name)?.range;
+  /**
+   * The clipping range of a float value for a width: the calibrator's range for int8, the min-max range for
+   * wider twins (a clipping range tuned for 256 levels would clip a 16-bit twin for nothing).
+   */
+  #range(v: Value, dtype: IntType = I8): [number, number] {
+    const st = this.stats.get(v.name);
+    const r = dtype === I8 ? st?.range : st?.minmax ?? st?.range;
     if (!r) throw new RangeError(`No calibration range for "${v.name}"`);
     return r;
   }
@@ -126,7 +134,7 @@ export class Converter {
     const key = `${v.name}\u0000${prefer}`;
     let c = this.#need.get(key);
     if (!c) {
-      c = this.emit.convert(qt, scaleFor(this.#range(v), prefer), prefer, `${v.name}_rq`);
+      c = this.emit.convert(qt, scaleFor(this.#range(v, prefer), prefer), prefer, `${v.name}_rq`);
       this.#need.set(key, c);
     }
     return c;
@@ -157,9 +165,19 @@ export class Converter {
     return this.#q.get(v);
   }
 
+  /** Every float value with an integer twin: names, scale and the twin's producer (for per-layer SQNR). */
+  twins(): { float: string; integer: string; scale: number; op: string }[] {
+    return [...this.#q].filter(([f]) => !f.isGraphInput).map(([f, q]) => ({
+      float: f.name,
+      integer: q.v.name,
+      scale: q.scale,
+      op: q.v.producer?.opType ?? "",
+    }));
+  }
+
   /** Scale of a float value for a width, from its calibrated range. */
   scaleOf(v: Value, dtype: IntType): number {
-    return scaleFor(this.#range(v), dtype);
+    return scaleFor(this.#range(v, dtype), dtype);
   }
 
   /** Rewrite the graph. */
@@ -188,7 +206,13 @@ export class Converter {
     }
     for (const m of findL2Norms(g).filter((m) => inRegion(m.nodes))) {
       for (const n of m.nodes) this.#handled.add(n);
-      if (!this.options.keepL2norm) {
+      const dims = this.stats.get(m.input.name)?.dims;
+      if (
+        !this.options.keepL2norm && this.options.l2Norm === "integer" && dims &&
+        l2OverLastAxis(m, dims.length)
+      ) {
+        this.#l2.set(m.nodes[m.nodes.length - 1]!, () => l2NormOp(this, m, dims[dims.length - 1]!));
+      } else if (!this.options.keepL2norm) {
         this.notes.push(`L2 normalisation of "${m.input.name}" removed (I-Segmenter)`);
         this.#l2.set(m.nodes[m.nodes.length - 1]!, () => this.bind(m.output, this.q(m.input)));
       } else {
@@ -270,6 +294,11 @@ export class Converter {
       v.uses.every((u) => isOp(u.node, Op.Add) && u.node.inputs.every((x) => this.isFloat(x)));
   }
 
+  /** True for a value that one residual Add (two computed inputs) reads: the start of a residual stream. */
+  startsResidual(v: Value): boolean {
+    return v.uses.some((u) => isOp(u.node, Op.Add) && u.node.inputs.every((x) => this.isFloat(x)));
+  }
+
   /** True when only data movement (and Resize) lies between `v` and a graph output. */
   #reachesOutput(v: Value): boolean {
     if (v.isGraphOutput || this.options.region?.exits.includes(v.name)) return true;
@@ -305,7 +334,7 @@ export class Converter {
       acc = this.emit.node(Op.Add, [acc, bv], `${node.name}_bias`, I32);
     }
     const dtype = this.feedsResidual(out) ? I16 : I8;
-    const sOut = scaleFor(this.#range(out), dtype);
+    const sOut = scaleFor(this.#range(out, dtype), dtype);
     const ratios = ws.map((s) => x.scale * s / sOut);
     this.bind(
       out,
@@ -388,7 +417,7 @@ export class Converter {
   #iLayerNorm(input: Value, gamma: Float32Array, beta: Float32Array, out: Value, name: string): void {
     const x = this.need(input, [I8, I16], I16);
     const dtype = this.#reachesOutput(out) ? I16 : I8;
-    const sOut = scaleFor(this.#range(out), dtype);
+    const sOut = scaleFor(this.#range(out, dtype), dtype);
     const p = iLayerNormParams(gamma, beta, {
       outputScale: sOut,
       inputBits: x.dtype === I8 ? 8 : 16,
@@ -422,7 +451,7 @@ export class Converter {
     const [a, b] = node.inputs;
     const out = node.outputs[0]!;
     if (!this.isFloat(out)) return false;
-    const sOut = scaleFor(this.#range(out), I16);
+    const sOut = scaleFor(this.#range(out, I16), I16);
     if (this.isFloat(a) && this.isFloat(b)) {
       const da = this.stats.get(a.name)!.dims.join(), db = this.stats.get(b.name)!.dims.join();
       if (da !== db) return false;

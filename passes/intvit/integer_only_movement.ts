@@ -18,7 +18,9 @@ export function concatOp(conv: Converter, node: Node): void {
   const out = node.outputs[0]!;
   if (!conv.isFloat(out)) return conv.fallback(node);
   const parts = node.inputs.map((v) => (conv.isFloat(v) ? conv.q(v) : undefined));
-  const dtype = parts.some((p) => p && p.dtype !== I8) ? I16 : I8;
+  // int16 when a part is wider, or when the result starts a residual stream (it feeds a residual Add): rows of
+  // very different magnitude then share one scale, and the LayerNorm that reads the stream rescales each row.
+  const dtype = parts.some((p) => p && p.dtype !== I8) || conv.startsResidual(out) ? I16 : I8;
   const sOut = conv.scaleOf(out, dtype);
   node.inputs.forEach((v, i) => {
     const p = parts[i];

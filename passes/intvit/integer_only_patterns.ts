@@ -1,6 +1,7 @@
 /**
- * Subgraphs the integer-only conversion recognises in exported transformers: GELU written as
- * `x * 0.5 * (1 + Erf(x / sqrt 2))` (PyTorch's exact GELU exported at opset < 20), the L2 normalisation of
+ * Subgraphs the integer-only conversion recognises in exported transformers: GELU as the opset-20 `Gelu` op,
+ * written as `x * 0.5 * (1 + Erf(x / sqrt 2))` (PyTorch's exact GELU exported at opset < 20) or as the tanh
+ * approximation, the L2 normalisation of
  * the Segmenter mask decoder (`x / Expand(Clip(ReduceL2(x)))`), and the bias Add after a MatMul.
  * @module
  */
@@ -50,46 +51,98 @@ export interface GeluMatch {
   nodes: Node[];
 }
 
+/** The tail of an Erf / Tanh GELU: `Add 1 -> Mul with x and Mul 0.5` (in either order), or undefined. */
+function geluTail(x: Value, core: Node): { output: Value; nodes: Node[] } | undefined {
+  const add = soleUse(core.outputs[0]!);
+  if (!add || !isOp(add, Op.Add) || !near(scalarOf(other(add, core.outputs[0]!)), 1)) return undefined;
+  const m1 = soleUse(add.outputs[0]!);
+  if (!m1 || !isOp(m1, Op.Mul)) return undefined;
+  const o1 = other(m1, add.outputs[0]!);
+  if (o1 === x) {
+    const m2 = soleUse(m1.outputs[0]!);
+    if (!m2 || !isOp(m2, Op.Mul) || !near(scalarOf(other(m2, m1.outputs[0]!)), 0.5)) return undefined;
+    return { output: m2.outputs[0]!, nodes: [add, m1, m2] };
+  }
+  const half = o1?.producer;
+  if (!half || !isOp(half, Op.Mul) || !near(scalarOf(other(half, x)), 0.5) || !half.inputs.includes(x)) {
+    return undefined;
+  }
+  return { output: m1.outputs[0]!, nodes: [add, half, m1] };
+}
+
+/** The x of `Div(x, sqrt2)` / `Mul(x, 1/sqrt2)` feeding an Erf, with the scaling node. */
+function erfArgument(erf: Node): { x: Value; nodes: Node[] } | undefined {
+  const scaled = erf.inputs[0];
+  const d = scaled?.producer;
+  if (!d || !scaled || soleUse(scaled) !== erf) return undefined;
+  const x = d.inputs[0];
+  const c = scalarOf(d.inputs[1]);
+  if (!x || !((isOp(d, Op.Div) && near(c, Math.SQRT2)) || (isOp(d, Op.Mul) && near(c, Math.SQRT1_2)))) {
+    return undefined;
+  }
+  return { x, nodes: [d] };
+}
+
+/** `x^3` as `Pow(x, 3)` or `Mul(Mul(x, x), x)` (either nesting); returns x and the nodes. */
+function cubeOf(v: Value | null | undefined): { x: Value; nodes: Node[] } | undefined {
+  const p = v?.producer;
+  if (!p) return undefined;
+  if (isOp(p, Op.Pow) && near(scalarOf(p.inputs[1]), 3) && p.inputs[0]) return { x: p.inputs[0], nodes: [p] };
+  if (!isOp(p, Op.Mul)) return undefined;
+  for (const [sq, x] of [[p.inputs[0], p.inputs[1]], [p.inputs[1], p.inputs[0]]] as const) {
+    const q = sq?.producer;
+    if (x && q && isOp(q, Op.Mul) && q.inputs[0] === x && q.inputs[1] === x) return { x, nodes: [q, p] };
+  }
+  return undefined;
+}
+
+/** The x of the tanh-GELU argument `sqrt(2/pi) * (x + 0.044715 * x^3)`, with its nodes. */
+function tanhArgument(tanh: Node): { x: Value; nodes: Node[] } | undefined {
+  const arg = tanh.inputs[0];
+  const k = arg?.producer;
+  if (!k || !arg || soleUse(arg) !== tanh || !isOp(k, Op.Mul)) return undefined;
+  const kIdx = near(scalarOf(k.inputs[0]), Math.sqrt(2 / Math.PI)) ? 0 : 1;
+  if (!near(scalarOf(k.inputs[kIdx]), Math.sqrt(2 / Math.PI))) return undefined;
+  const sum = k.inputs[1 - kIdx]?.producer;
+  if (!sum || !isOp(sum, Op.Add)) return undefined;
+  for (const [x, t] of [[sum.inputs[0], sum.inputs[1]], [sum.inputs[1], sum.inputs[0]]] as const) {
+    const m = t?.producer;
+    if (!x || !m || !isOp(m, Op.Mul)) continue;
+    const ci = near(scalarOf(m.inputs[0]), 0.044715) ? 0 : 1;
+    if (!near(scalarOf(m.inputs[ci]), 0.044715)) continue;
+    const cube = cubeOf(m.inputs[1 - ci]);
+    if (cube && cube.x === x) return { x, nodes: [...cube.nodes, m, sum, k] };
+  }
+  return undefined;
+}
+
 /**
- * Find exact-GELU subgraphs: Div(x, sqrt2) or Mul(x, 1/sqrt2) -> Erf -> Add 1 -> Mul with x and Mul 0.5
- * (in either order).
+ * Find GELU subgraphs: the opset-20 `Gelu` op (`approximate` none or tanh); exact GELU as
+ * Div(x, sqrt2) or Mul(x, 1/sqrt2) -> Erf -> Add 1 -> Mul with x and Mul 0.5 (in either order); and the tanh
+ * approximation `0.5 x (1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3)))` with the same tail. All become one integer
+ * GELU (ShiftGelu / LambdaShiftGelu approximate either form).
  *
  * @param g the graph
  * @returns the matches
  */
 export function findGelus(g: Graph): GeluMatch[] {
   const out: GeluMatch[] = [];
-  for (const erf of g.nodes) {
-    if (!isOp(erf, Op.Erf)) continue;
-    const scaled = erf.inputs[0];
-    const d = scaled?.producer;
-    if (!d || !scaled || soleUse(scaled) !== erf) continue;
-    const x = d.inputs[0];
-    if (!x) continue;
-    const c = scalarOf(d.inputs[1]);
-    if (!((isOp(d, Op.Div) && near(c, Math.SQRT2)) || (isOp(d, Op.Mul) && near(c, Math.SQRT1_2)))) continue;
-    const add = soleUse(erf.outputs[0]!);
-    if (!add || !isOp(add, Op.Add) || !near(scalarOf(other(add, erf.outputs[0]!)), 1)) continue;
-    const m1 = soleUse(add.outputs[0]!);
-    if (!m1 || !isOp(m1, Op.Mul)) continue;
-    const o1 = other(m1, add.outputs[0]!);
-    const nodes = [d, erf, add];
-    let output: Value;
-    if (o1 === x) {
-      const m2 = soleUse(m1.outputs[0]!);
-      if (!m2 || !isOp(m2, Op.Mul) || !near(scalarOf(other(m2, m1.outputs[0]!)), 0.5)) continue;
-      nodes.push(m1, m2);
-      output = m2.outputs[0]!;
-    } else {
-      const half = o1?.producer;
-      if (!half || !isOp(half, Op.Mul) || !near(scalarOf(other(half, x)), 0.5) || !half.inputs.includes(x)) {
-        continue;
-      }
-      nodes.push(half, m1);
-      output = m1.outputs[0]!;
+  for (const core of g.nodes) {
+    if (isOp(core, Op.Gelu) && core.inputs[0]) {
+      out.push({ input: core.inputs[0], output: core.outputs[0]!, nodes: [core] });
+      continue;
     }
+    const head = isOp(core, Op.Erf)
+      ? erfArgument(core)
+      : isOp(core, Op.Tanh)
+      ? tanhArgument(core)
+      : undefined;
+    if (!head) continue;
+    const tail = geluTail(head.x, core);
+    if (!tail) continue;
+    const nodes = [...head.nodes, core, ...tail.nodes];
     nodes.sort((a, b) => g.nodes.indexOf(a) - g.nodes.indexOf(b));
-    out.push({ input: x, output, nodes });
+    out.push({ input: head.x, output: tail.output, nodes });
   }
   return out;
 }

@@ -47,14 +47,21 @@ Deno.test("integer-only segmenter: no float arithmetic between input Q and outpu
   }
   const resize = model.graph.nodes.find((n) => isOp(n, Op.Resize))!;
   assertEquals(resize.a.string("mode"), "nearest");
-  // 4 encoder + 2 decoder blocks: 6 Shiftmax, 6 GELU, 2 * 6 + 3 LayerNorms, 12 residual adds
+  // 4 encoder + 2 decoder blocks: 6 Shiftmax, 6 GELU, 2 * 6 + 3 LayerNorms + 2 integer L2 normalisations,
+  // 12 residual adds
   const count = (t: string) => report.ops.filter((r) => r.op === t).length;
   assertEquals([count("Shiftmax"), count("LambdaShiftGelu"), count("ILayerNorm"), count("IntAdd")], [
     6,
     6,
-    15,
+    17,
     12,
   ]);
+  assert(report.notes.filter((n) => n.includes("in integers (ILayerNorm of [x, -x])")).length === 2);
+  // Per-layer SQNR on calibration data: every twin layer measured, the logits' twin well above noise.
+  assert(report.layers.length > 100, `${report.layers.length} layers`);
+  const last = report.layers[report.layers.length - 1]!;
+  assert(last.sqnrDb > 20, JSON.stringify(last));
+  assert(report.notes.some((n) => n.startsWith("per-layer SQNR")));
   assert(report.ops.every((r) => r.scale > 0 && Number.isFinite(r.scale)));
 });
 
@@ -91,10 +98,14 @@ Deno.test("integer-only segmenter: onnxruntime (function bodies) and the CPU eva
   assertEquals(images, 3);
 });
 
-Deno.test("integer-only options: plain ShiftGelu, and keepL2norm leaves exactly the L2 nodes in float", async () => {
+Deno.test("integer-only options: plain ShiftGelu, L2 removal, and keepL2norm leaves exactly the L2 nodes in float", async () => {
   const shift = await convert({ gelu: "shift", nearestResize: true });
   assert(shift.report.ops.some((r) => r.op === "ShiftGelu"));
   assertEquals(integerOnlyViolations(shift.model), []);
+  const removed = await convert({ l2Norm: "remove", sqnrBatches: 0 });
+  assertEquals(removed.report.ops.filter((r) => r.op === "ILayerNorm").length, 15);
+  assertEquals(removed.report.layers, []);
+  assert(removed.report.notes.some((n) => n.includes("removed (I-Segmenter)")));
   const keep = await convert({ keepL2norm: true });
   assert(keep.report.floatNodes.length > 0);
   assert(

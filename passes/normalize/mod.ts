@@ -29,3 +29,4 @@ export {
   type UpgradeOptions,
 } from "./opset_upgrade.ts";
 export { findSignalConstants } from "./signal_constants.ts";
+export { initializerInputs } from "./initializer_inputs.ts";

@@ -45,7 +45,7 @@ export class OpsetUpgradeError extends RangeError {
 interface StepContext {
   graph: Graph;
   /** A new int64 initializer. */
-  int64(name: string, values: readonly number[], dims?: number[]): Value;
+  int64(name: string, values: readonly (number | bigint)[], dims?: number[]): Value;
   /** A new initializer holding a tensor. */
   tensor(name: string, t: Tensor): Value;
 }
@@ -65,8 +65,9 @@ const drop = (...names: string[]): Converter => (n) => {
   for (const a of names) n.attrs.delete(a);
 };
 
-function intsOf(n: Node, name: string): number[] | undefined {
-  return n.attrs.has(name) ? n.a.ints(name) : undefined;
+/** An INTS attribute, exact (INT64_MAX stays INT64_MAX: it never passes through a JS number). */
+function intsOf(n: Node, name: string): (number | bigint)[] | undefined {
+  return n.attrs.has(name) ? n.a.intsExact(name) : undefined;
 }
 
 /** Move an INTS attribute to input slot `i` as an int64 initializer (pads missing slots with null). */

@@ -45,9 +45,11 @@ import {
   applyQdq,
   calibrateRanges,
   planQdq,
+  qdqNote,
   type QdqOptions,
   qdqSection,
   type QdqStats,
+  reachedTargets,
 } from "../qdq/insert_qdq.ts";
 import { findOsPlusSites, foldOsPlusSite, type OsPlusSitePlan } from "./os_plus_fold.ts";
 import { searchMigrationScale } from "./os_plus_search.ts";
@@ -389,17 +391,12 @@ export function osPlusPass(options: OsPlusOptions = {}): Pass & { result?: OsPlu
       const ranges = result.ranges && needed.every((n) => result.ranges!.has(n))
         ? result.ranges
         : await calibrateRanges(model, needed, ctx, options);
-      const stats = applyQdq(model, targets, ranges, options);
+      const { reached, unreached } = reachedTargets(targets, ranges);
+      notes.push(...unreached);
+      const stats = applyQdq(model, reached, ranges, options);
       pass.stats = stats;
       sections.push(qdqSection(stats));
-      notes.push(
-        `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
-          options.weightBits ?? 8
-        }), ` +
-          `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
-            options.calibrator ?? "minmax"
-          })`,
-      );
+      notes.push(qdqNote(stats, options));
       return { modified: true, notes, sections, sites, storage: stats.storage };
     },
   };

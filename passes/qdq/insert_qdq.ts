@@ -9,8 +9,8 @@
  */
 import { intAttr } from "../../onnx/attributes.ts";
 import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
-import { isOp, Op } from "../../onnx/ops.ts";
-import { DataType, dtypeName, makeTensor, sizeOf, type Tensor } from "../../onnx/tensor.ts";
+import { Op } from "../../onnx/ops.ts";
+import { DataType, makeTensor, sizeOf, type Tensor } from "../../onnx/tensor.ts";
 import {
   type CalibratorKind,
   HistogramObserver,
@@ -23,7 +23,9 @@ import { sqnrDb } from "../../quant/error_metrics.ts";
 import type { ReportSection } from "../report/report.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import type { LayerStorage } from "../storage.ts";
-import { findSignalConstants } from "../normalize/signal_constants.ts";
+import { activationValues, planQdq, type QdqTarget, reachedTargets } from "./plan_qdq.ts";
+
+export { activationValues, planQdq, type QdqTarget, reachedTargets, weightInput } from "./plan_qdq.ts";
 
 /** Options of the QDQ pass. */
 export interface QdqOptions {
@@ -45,83 +47,6 @@ export interface QdqOptions {
   onSkip?: (node: Node, reason: string) => void;
 }
 
-/** One node the pass rewrites. */
-export interface QdqTarget {
-  node: Node;
-  /** Input indices carrying activations to quantize per tensor. */
-  activations: number[];
-  /** Input index of the constant weight, or -1 (activation x activation MatMul). */
-  weight: number;
-  /** Axis of the weight that indexes output channels (per-channel scales), or -1 for per-tensor. */
-  weightAxis: number;
-}
-
-/** A weight-bearing op whose weight is a constant, and the axis of its output channels. */
-export function weightInput(node: Node): { index: number; axis: number } | undefined {
-  const constAt = (i: number) => node.inputs[i]?.isConst === true;
-  if (isOp(node, Op.Conv) && constAt(1)) return { index: 1, axis: 0 };
-  if (isOp(node, Op.ConvTranspose) && constAt(1)) {
-    return { index: 1, axis: node.a.int("group", 1) === 1 ? 1 : -1 };
-  }
-  if (isOp(node, Op.Gemm) && constAt(1)) return { index: 1, axis: node.a.int("transB", 0) ? 0 : 1 };
-  if (isOp(node, Op.MatMul) && constAt(1)) {
-    const rank = node.inputs[1]!.constInfo()!.dims.length;
-    return { index: 1, axis: rank >= 2 ? rank - 1 : -1 };
-  }
-  return undefined;
-}
-
-/**
- * Find what the QDQ pass will rewrite.
- *
- * @param graph the main graph (normalized: weights are initializers)
- * @param options exclusions and whether activation x activation MatMuls count
- * @returns the targets, in graph order
- */
-export function planQdq(graph: Graph, options: QdqOptions = {}): QdqTarget[] {
-  const exclude = new Set(options.exclude ?? []);
-  const fixed = findSignalConstants(graph);
-  const targets: QdqTarget[] = [];
-  for (const node of graph.nodes) {
-    if (exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))) {
-      if (weightInput(node)) options.onSkip?.(node, "excluded");
-      continue;
-    }
-    const why = fixed.get(node);
-    if (why) {
-      options.onSkip?.(node, why);
-      continue;
-    }
-    const w = weightInput(node);
-    const isFloat = (v: Value | null) =>
-      v !== null && !v.isConst && (v.type?.elemType ?? DataType.FLOAT) === DataType.FLOAT;
-    if (w) {
-      const wt = node.inputs[w.index]!.const!.dtype;
-      if (wt !== DataType.FLOAT) {
-        options.onSkip?.(node, `weight is ${dtypeName(wt).toLowerCase()}, not float32`);
-        continue;
-      }
-      if (!isFloat(node.inputs[0] ?? null)) {
-        options.onSkip?.(node, "its input is not a float32 activation");
-        continue;
-      }
-      targets.push({ node, activations: [0], weight: w.index, weightAxis: w.axis });
-    } else if (isOp(node, Op.MatMul) && (options.activationMatMuls ?? true)) {
-      if (isFloat(node.inputs[0] ?? null) && isFloat(node.inputs[1] ?? null)) {
-        targets.push({ node, activations: [0, 1], weight: -1, weightAxis: -1 });
-      }
-    }
-  }
-  return targets;
-}
-
-/** The activation values (by name) the plan needs ranges for, without duplicates. */
-export function activationValues(targets: readonly QdqTarget[]): string[] {
-  const names = new Set<string>();
-  for (const t of targets) for (const i of t.activations) names.add(t.node.inputs[i]!.name);
-  return [...names];
-}
-
 /**
  * Calibrate per-tensor ranges for `values` through the context's runtime.
  *
@@ -129,7 +54,8 @@ export function activationValues(targets: readonly QdqTarget[]): string[] {
  * @param values value names
  * @param ctx pass context with a runtime
  * @param options calibrator kind and percentile
- * @returns value name -> [lo, hi]
+ * @returns value name -> [lo, hi], for every value the calibration data reached (a value inside an If
+ *   branch no calibration sample takes is absent)
  */
 export async function calibrateRanges(
   model: Model,
@@ -145,15 +71,23 @@ export async function calibrateRanges(
   for (const v of values) {
     observers.set(v, kind === "minmax" ? new MinMaxObserver() : new HistogramObserver({ mode: "signed" }));
   }
+  const seen = new Set<string>();
   await ctx.runtime.collect(model, values, (batch) => {
     for (const [name, obs] of observers) {
       const t = batch[name];
-      if (t) obs.observe(t.data as Float32Array);
+      if (t && t.data.length > 0) {
+        obs.observe(t.data as Float32Array);
+        seen.add(name);
+      }
     }
   });
+  // A value inside an If branch the calibration data never takes has no range: it is left out here, and
+  // the caller keeps its consumers in float (with a note) rather than inventing a range.
   const ranges = new Map<string, [number, number]>();
   const rangeOptions = { bits: options.activationBits ?? 8, percentile: options.percentile ?? 99.99 };
-  for (const [name, obs] of observers) ranges.set(name, rangeFromObserver(obs, kind, rangeOptions));
+  for (const [name, obs] of observers) {
+    if (seen.has(name)) ranges.set(name, rangeFromObserver(obs, kind, rangeOptions));
+  }
   return ranges;
 }
 
@@ -222,7 +156,7 @@ export function applyQdq(
       `QDQ with per-channel weights needs opset >= 13, the model has ${model.opset}: upgrade it first`,
     );
   }
-  const g = model.graph;
+  const touched = new Set<Graph>();
   const wBits = options.weightBits ?? 8, aBits = options.activationBits ?? 8;
   const symmetric = options.activationSymmetric ?? false;
   const stats: QdqStats = {
@@ -239,6 +173,10 @@ export function applyQdq(
 
   for (const t of targets) {
     const node = t.node;
+    // a node inside an If/Loop/Scan body: its weight DQ goes into its own graph, an activation's QDQ into
+    // the graph that defines the activation (visible from the body by outer-scope reference)
+    const g = node.graph ?? model.graph;
+    touched.add(g);
     stats.nodes++;
     for (const i of t.activations) {
       const x = node.inputs[i]!;
@@ -248,7 +186,8 @@ export function applyQdq(
         if (!r) {
           throw new RangeError(`No calibration range for activation "${x.name}" (input of ${node.name})`);
         }
-        dq = insertActivationQdq(g, x, r, aBits, symmetric);
+        dq = insertActivationQdq(x.graph, x, r, aBits, symmetric);
+        touched.add(x.graph);
         dqOfActivation.set(x, dq);
         stats.activations++;
       }
@@ -288,11 +227,21 @@ export function applyQdq(
         });
       }
       node.setInput(t.weight, dq);
-      if (w.uses.length === 0 && !w.isGraphOutput) g.removeInitializer(w);
+      if (w.uses.length === 0 && !w.isGraphOutput) w.graph.removeInitializer(w);
     }
   }
-  g.sort();
+  for (const g of touched) g.sort();
   return stats;
+}
+
+/** The one-line summary of a QDQ application (the QDQ pass and OS+ print it). */
+export function qdqNote(stats: QdqStats, options: QdqOptions): string {
+  return `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
+    options.weightBits ?? 8
+  }), ` +
+    `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
+      options.calibrator ?? "minmax"
+    })`;
 }
 
 /** QuantizeLinear -> [Clip to the N-bit range] -> DequantizeLinear after `x`; returns the DQ output. */
@@ -360,7 +309,18 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         };
       }
       const ranges = await calibrateRanges(model, activationValues(targets), ctx, options);
-      const stats = applyQdq(model, targets, ranges, options);
+      const { reached, unreached } = reachedTargets(targets, ranges);
+      for (const why of unreached) {
+        skipped.push(why);
+        ctx.reporter.warn(why);
+      }
+      if (reached.length === 0) {
+        return {
+          modified: false,
+          notes: ["no quantizable node was reached by the calibration data", ...skipped],
+        };
+      }
+      const stats = applyQdq(model, reached, ranges, options);
       pass.stats = stats;
       return {
         modified: true,
@@ -368,12 +328,7 @@ export function qdqPass(options: QdqOptions = {}): Pass & { stats?: QdqStats } {
         sites: { converted: stats.nodes, skipped },
         sections: [qdqSection(stats)],
         notes: [
-          `quantized ${stats.nodes} nodes: ${stats.weights} weights per channel (W${
-            options.weightBits ?? 8
-          }), ` +
-          `${stats.activations} activations per tensor (A${options.activationBits ?? 8}, ${
-            options.calibrator ?? "minmax"
-          })`,
+          qdqNote(stats, options),
           ...skipped,
         ],
       };

@@ -8,12 +8,14 @@ export {
   applyQdq,
   calibrateRanges,
   planQdq,
+  qdqNote,
   type QdqOptions,
   qdqPass,
   qdqSection,
   type QdqStats,
   type QdqTarget,
   quantizeWeight,
+  reachedTargets,
   weightInput,
 } from "./insert_qdq.ts";
 export {

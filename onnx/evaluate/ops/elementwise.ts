@@ -86,7 +86,8 @@ const B1 = (c: boolean) => (c ? 1 : 0);
 const SPECS: Record<string, BinarySpec> = {
   Add: { num: (x, y) => x + y, big: (x, y) => x + y, fast: FAST_ADD },
   Sub: { num: (x, y) => x - y, big: (x, y) => x - y, fast: FAST_SUB },
-  Mul: { num: (x, y) => x * y, big: (x, y) => x * y, fast: FAST_MUL },
+  // Integer products wrap modulo 2^32 exactly (Math.imul), not after a rounded float64 product past 2^53.
+  Mul: { num: (x, y) => x * y, int: (x, y) => Math.imul(x, y), big: (x, y) => x * y, fast: FAST_MUL },
   Div: { num: (x, y) => x / y, int: (x, y) => Math.trunc(x / y), big: (x, y) => x / y, fast: FAST_DIV },
   Pow: { num: (x, y) => Math.pow(x, y), big: (x, y) => x ** y },
   Max: { num: (x, y) => (x >= y || x !== x ? x : y), big: (x, y) => (x >= y ? x : y), fast: FAST_MAX },

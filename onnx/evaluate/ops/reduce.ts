@@ -28,6 +28,16 @@ const SPECS: Record<string, ReduceSpec> = {
   ReduceLogSumExp: { init: 0, step: (a, x) => a + Math.exp(x), fin: (a) => Math.log(a) },
 };
 
+/** int64 reductions in bigint arithmetic (wrapping at 64 bits as an int64 accumulator does): exact. */
+const BIG_SPECS: Record<string, { init: bigint; step: (acc: bigint, x: bigint) => bigint }> = {
+  ReduceSum: { init: 0n, step: (a, x) => a + x },
+  ReduceMax: { init: -(2n ** 63n), step: (a, x) => (x > a ? x : a) },
+  ReduceMin: { init: 2n ** 63n - 1n, step: (a, x) => (x < a ? x : a) },
+  ReduceProd: { init: 1n, step: (a, x) => a * x },
+  ReduceL1: { init: 0n, step: (a, x) => a + (x < 0n ? -x : x) },
+  ReduceSumSquare: { init: 0n, step: (a, x) => a + x * x },
+};
+
 function reduce(op: string): OpKernel {
   const spec = SPECS[op]!;
   const axesAsInput = op === "ReduceSum" ? 13 : 18;
@@ -52,6 +62,17 @@ function reduce(op: string): OpKernel {
     // each input element's output slot: the kept-dims output broadcast back to the input shape
     const slot = broadcastOffsets(keptDims, x.dims);
     const big = X instanceof BigInt64Array || X instanceof BigUint64Array;
+    const bigSpec = X instanceof BigInt64Array ? BIG_SPECS[op] : undefined;
+    if (bigSpec) {
+      const accB = new Array<bigint>(m).fill(bigSpec.init);
+      for (let i = 0; i < n; i++) {
+        const o = slot ? slot[i]! : i;
+        accB[o] = BigInt.asIntN(64, bigSpec.step(accB[o]!, X[i] as bigint));
+      }
+      const OB = out.data as BigInt64Array;
+      for (let o = 0; o < m; o++) OB[o] = accB[o]!;
+      return [out];
+    }
     for (let i = 0; i < n; i++) {
       const o = slot ? slot[i]! : i;
       acc[o] = spec.step(acc[o]!, big ? Number(X[i]!) : (X as Float32Array)[i]!);

@@ -170,10 +170,12 @@ function constant(_inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
     const v = attrs.floats("value_floats");
     return [makeTensor(DataType.FLOAT, [v.length], new Float32Array(v))];
   }
-  if (attrs.has("value_int")) return [int64Tensor([], [attrs.int("value_int")])];
+  if (attrs.has("value_int")) {
+    return [makeTensor(DataType.INT64, [], BigInt64Array.of(attrs.int64("value_int")))];
+  }
   if (attrs.has("value_ints")) {
-    const v = attrs.ints("value_ints");
-    return [int64Tensor([v.length], v)];
+    const v = attrs.intsExact("value_ints");
+    return [makeTensor(DataType.INT64, [v.length], BigInt64Array.from(v, (x) => BigInt(x)))];
   }
   if (attrs.has("value_string")) return [makeTensor(DataType.STRING, [], [attrs.string("value_string")])];
   if (attrs.has("value_strings")) {
@@ -193,14 +195,22 @@ function constantOfShape(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[]
 
 function range(inputs: (Tensor | undefined)[]): Tensor[] {
   const [s, l, d] = [0, 1, 2].map((i) => req(inputs, i, "Range"));
+  if (s!.data instanceof BigInt64Array) {
+    // int64 in bigint arithmetic: start + i * delta stays exact near INT64_MAX
+    const start = s!.data[0]!, limit = (l!.data as BigInt64Array)[0]!, delta = (d!.data as BigInt64Array)[0]!;
+    if (delta === 0n) throw new RangeError("Range: delta must not be 0");
+    const span = limit - start;
+    const q = span / delta, n = q >= 0n ? Number(q + (span % delta === 0n ? 0n : 1n)) : 0;
+    const out = makeTensor(s!.dtype, [n]);
+    const O = out.data as BigInt64Array;
+    for (let i = 0; i < n; i++) O[i] = start + BigInt(i) * delta;
+    return [out];
+  }
   const start = Number(s!.data[0]), limit = Number(l!.data[0]), delta = Number(d!.data[0]);
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
   const out = makeTensor(s!.dtype, [n]);
   const O = out.data as TypedArray;
-  for (let i = 0; i < n; i++) {
-    if (O instanceof BigInt64Array) O[i] = BigInt(start + i * delta);
-    else (O as Float32Array)[i] = start + i * delta;
-  }
+  for (let i = 0; i < n; i++) (O as Float32Array)[i] = start + i * delta;
   return [out];
 }
 

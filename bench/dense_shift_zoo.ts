@@ -1,0 +1,158 @@
+/**
+ * DenseShift on CNNs of the zoo (bench/zoo/models.ts: public models nobody here trained, real photos / speech /
+ * rendered text, calibration and evaluation inputs never the same): nearest vs learned rounding, with and
+ * without a stored-bits budget, against uniform per-channel RTN and learned uniform rounding at the same
+ * bits per weight. Score: mean cosine of each evaluation sample's outputs (all float outputs concatenated)
+ * against the float model; top-1 agreement where the output is class scores.
+ *
+ * Run: deno run -A bench/dense_shift_zoo.ts [--models a,b] [--calib 8] [--eval 10] [--bits 4]
+ * @module
+ */
+import { loadModel } from "../onnx/io.ts";
+import type { Model } from "../onnx/ir.ts";
+import { silentReporter } from "../onnx/reporter.ts";
+import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { constantsToInitializers, dce, foldBatchNormPass } from "../passes/normalize/mod.ts";
+import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "../passes/denseshift/mod.ts";
+import { learnedRoundingPass, quantizeWeight, weightInput } from "../passes/qdq/mod.ts";
+import { runPipeline } from "../passes/pass.ts";
+import { makePassRuntime } from "../runtime/collect.ts";
+import type { DataSource } from "../runtime/data/mod.ts";
+import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
+import { type Feeds, ZOO } from "./zoo/models.ts";
+
+const args = Deno.args;
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : dflt;
+};
+const names = opt("models", "ultraface-rfb-320,ultraface-slim-320,ppocr-cls,oww-embedding").split(",");
+const n = { calib: Number(opt("calib", "8")), eval: Number(opt("eval", "10")) };
+const bitsList = opt("bits", "4").split(",").map(Number) as DenseShiftOptions["bits"][];
+const budget = Number(opt("budget", "5"));
+
+/** Feeds as a data source (one sample per batch: several zoo models have a fixed batch of 1). */
+function feedsSource(feeds: Feeds[]): DataSource {
+  return {
+    kind: "tensors",
+    count: feeds.length,
+    inputNames: Object.keys(feeds[0]!),
+    async *batches() {
+      for (const f of feeds) yield f;
+    },
+  };
+}
+
+async function normalized(path: string): Promise<Model> {
+  const m = await loadModel(path);
+  await runPipeline(m, [constantsToInitializers, foldBatchNormPass, dce]);
+  return m;
+}
+
+async function run(m: Model, feeds: Feeds[]): Promise<Record<string, Tensor>[]> {
+  const { encodeModel } = await import("../onnx/codec.ts");
+  const rt = await OrtRuntime.create(encodeModel(m));
+  const out: Record<string, Tensor>[] = [];
+  try {
+    for (const f of feeds) out.push(await rt.run(f));
+  } finally {
+    await rt.release();
+  }
+  return out;
+}
+
+function flat(o: Record<string, Tensor>): Float32Array[] {
+  return Object.keys(o).sort().map((k) => o[k]!).filter((t) => t.dtype === DataType.FLOAT).map((t) =>
+    t.data as Float32Array
+  );
+}
+
+function score(ref: Record<string, Tensor>[], cand: Record<string, Tensor>[], classifier: boolean) {
+  let cos = 0, worst = 1, top1 = 0;
+  for (let s = 0; s < ref.length; s++) {
+    const a = flat(ref[s]!), b = flat(cand[s]!);
+    let d = 0, na = 0, nb = 0;
+    a.forEach((x, i) => x.forEach((v, j) => (d += v * b[i]![j]!, na += v * v, nb += b[i]![j]! ** 2)));
+    const c = d / Math.sqrt(na * nb);
+    cos += c, worst = Math.min(worst, c);
+    if (classifier) {
+      const arg = (x: Float32Array) => x.reduce((bi, v, i) => (v > x[bi]! ? i : bi), 0);
+      if (arg(a[0]!) === arg(b[0]!)) top1++;
+    }
+  }
+  return { cos: cos / ref.length, worst, top1: top1 / ref.length };
+}
+
+/** Uniform symmetric per-channel RTN in place (dequantized values); returns stored bits per weight. */
+function rtn(m: Model, bits: number): number {
+  let nW = 0, nB = 0;
+  for (const node of m.graph.nodes) {
+    const w = weightInput(node);
+    if (!w) continue;
+    const v = node.inputs[w.index]!, t = v.const!;
+    if (t.dtype !== DataType.FLOAT) continue;
+    const { q, scale } = quantizeWeight(t, w.axis, bits);
+    const qd = q.data as Int8Array, s = scale.data as Float32Array;
+    const inner = w.axis < 0 ? qd.length : t.dims.slice(w.axis + 1).reduce((a, b) => a * b, 1);
+    const ch = w.axis < 0 ? 1 : t.dims[w.axis]!;
+    v.const = makeTensor(
+      DataType.FLOAT,
+      t.dims,
+      Float32Array.from(qd, (x, i) => x * s[w.axis < 0 ? 0 : Math.floor(i / inner) % ch]!),
+    );
+    nW += qd.length;
+    nB += (qd.length * bits) / 8 + 4 * s.length;
+  }
+  return (8 * nB) / nW;
+}
+
+console.log(`DenseShift on zoo CNNs: ${n.calib} calibration / ${n.eval} evaluation samples, cosine to float`);
+console.log(
+  "| model | setting | bits/weight | mean cosine | worst cosine | top-1 agreement | int8 layers | time s |",
+);
+console.log("|---|---|---|---|---|---|---|---|");
+for (const z of ZOO.filter((z) => names.includes(z.name))) {
+  const path = await z.path();
+  const { calib, eval: evals } = await z.samples(n);
+  const ref = await run(await normalized(path), evals);
+  const classifier = z.name === "ppocr-cls";
+  const row = async (label: string, f: (m: Model) => Promise<{ bits: number; int8: string }>) => {
+    const t0 = performance.now();
+    const m = await normalized(path);
+    const { bits, int8 } = await f(m);
+    const s = score(ref, await run(m, evals), classifier);
+    console.log(
+      `| ${z.name} | ${label} | ${bits.toFixed(2)} | ${s.cos.toFixed(4)} | ${s.worst.toFixed(4)} | ${
+        classifier ? s.top1.toFixed(3) : "-"
+      } | ${int8} | ${((performance.now() - t0) / 1000).toFixed(0)} |`,
+    );
+  };
+  const ctx = () => ({
+    reporter: silentReporter,
+    runtime: makePassRuntime(feedsSource(calib), ortRuntimeFactory()),
+  });
+  const ds = (o: DenseShiftOptions) => async (m: Model) => {
+    const pass = denseShiftPass(o);
+    await pass.run(m, ctx());
+    return {
+      bits: averageStoredBits(pass.layers!),
+      int8: String(pass.layers!.filter((l) => l.kind === "int8").length),
+    };
+  };
+  for (const bits of bitsList) {
+    await row(`DenseShift ${bits}-bit nearest`, ds({ bits, rounding: "nearest" }));
+    await row(`DenseShift ${bits}-bit learned`, ds({ bits, rounding: "learned" }));
+    await row(
+      `DenseShift ${bits}-bit learned, budget ${budget} (output-ranked)`,
+      ds({ bits, rounding: "learned", maxAverageBits: budget, budgetBy: "output" }),
+    );
+    await row(
+      `uniform RTN ${bits}-bit per-channel`,
+      (m) => Promise.resolve({ bits: rtn(m, bits), int8: "-" }),
+    );
+    await row(`uniform ${bits}-bit, learned rounding`, async (m) => {
+      await learnedRoundingPass({ bits }).run(m, ctx());
+      return { bits: rtn(m, bits), int8: "-" };
+    });
+  }
+}
