@@ -46,10 +46,11 @@ function rand(): number {
 function randomPacked(k: number, n: number, q: number): ShiftAddPacked {
   const J = Math.ceil(k / 8), G = Math.ceil(k / groupSize), T = 3;
   const planes = Uint8Array.from({ length: q * n * J }, () => Math.floor(rand() * 256));
-  const alphaExp = new Int8Array(q * n * G * T);
+  const alphaExp = new Int8Array(q * n * G), alphaTerms = new Uint8Array(q * n * G);
   for (let a = 0; a < q * n * G; a++) {
     const e = -Math.floor(rand() * 8);
-    alphaExp.set([e, e - 2, e - 5], a * T);
+    alphaExp[a] = e; // terms e, e - 2, e - 5: gaps 2 and 3
+    alphaTerms[a] = 2 | (3 << 4);
   }
   return {
     k,
@@ -60,7 +61,7 @@ function randomPacked(k: number, n: number, q: number): ShiftAddPacked {
     mode: "accuracy",
     planes,
     alphaExp,
-    alphaSign: new Uint8Array(q * n * G),
+    alphaTerms,
   };
 }
 

@@ -95,16 +95,18 @@ function buildModel(rng: Rng): Model {
     [
       relu,
       init("planes", DataType.UINT8, [q2, N, J], Array.from({ length: q2 * N * J }, () => rng.int(0, 255))),
-      init(
-        "aexp",
-        DataType.INT8,
-        [q2, N, G, T],
-        Array.from({ length: q2 * N * G * T }, (_, i) => i % 2 ? -128 : rng.int(-6, 0)),
-      ),
-      init("asign", DataType.UINT8, [q2, N, G], new Uint8Array(q2 * N * G)),
+      init("aexp", DataType.INT8, [q2, N, G], Array.from({ length: q2 * N * G }, () => rng.int(-6, 0))),
+      // T = 2 slots, single-term alphas (a nibble of 0: no second term), as before the 16-bit encoding
+      init("aterms", DataType.UINT8, [q2, N, G, 1], new Uint8Array(q2 * N * G)),
     ],
     "sa",
-    [intAttr("bits", q2), intAttr("group_size", 8), intAttr("terms", T), stringAttr("mode", "accuracy")],
+    [
+      intAttr("bits", q2),
+      intAttr("group_size", 8),
+      intAttr("terms", T),
+      stringAttr("mode", "accuracy"),
+      intAttr("k", 8 * J),
+    ],
     "shiftkit",
   );
   const codes = Array.from({ length: N * 8 }, () => rng.int(0, 7));

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { shiftAddGroups, type ShiftAddPacked } from "../quant/shiftadd_pack.ts";
+import { shiftAddGroups, type ShiftAddPacked, shiftAddTerms } from "../quant/shiftadd_pack.ts";
 import { DataType } from "../onnx/tensor.ts";
 import { allocate, type DeviceTensor, type Encoded, encodeKernel, upload } from "./device_tensor.ts";
 import { BufferScope, getGpu } from "./gpu.ts";
@@ -37,9 +37,9 @@ export interface LutGemmWeights {
   readonly packed: ShiftAddPacked;
   /** Plane bytes, each `[i][n]` row padded to whole words. */
   readonly planes: GPUBuffer;
-  /** alpha_exp as i32. */
+  /** Per-term exponents `[q, N, G, T]` as i32 (`shiftAddTerms`: the stored 16-bit alphas expanded once on upload). */
   readonly alphaExp: GPUBuffer;
-  /** alpha_sign as u32. */
+  /** Per-alpha term sign masks `[q, N, G]` as u32. */
   readonly alphaSign: GPUBuffer;
 }
 
@@ -60,11 +60,12 @@ export function uploadLutGemmWeights(scope: BufferScope, packed: ShiftAddPacked)
   const J = Math.ceil(K / 8), Jw = Math.ceil(J / 4);
   const bytes = new Uint8Array(q * N * Jw * 4);
   for (let r = 0; r < q * N; r++) bytes.set(packed.planes.subarray(r * J, (r + 1) * J), r * Jw * 4);
+  const terms = shiftAddTerms(packed);
   return {
     packed,
     planes: scope.storage(bytes, "planes"),
-    alphaExp: scope.storage(Int32Array.from(packed.alphaExp), "alpha_exp"),
-    alphaSign: scope.storage(Uint32Array.from(packed.alphaSign), "alpha_sign"),
+    alphaExp: scope.storage(Int32Array.from(terms.exps), "alpha_exp"),
+    alphaSign: scope.storage(Uint32Array.from(terms.signs), "alpha_sign"),
   };
 }
 
@@ -178,7 +179,7 @@ export async function prepareLutGemm(
  * import { assertEquals } from "@std/assert";
  * import { shiftAddMatMulGpu } from "./lut_gemm.ts";
  * const p = { k: 2, n: 1, bits: 1, groupSize: 2, terms: 1, mode: "accuracy" as const,
- *   planes: new Uint8Array([0b01]), alphaExp: new Int8Array([-1]), alphaSign: new Uint8Array(1) };
+ *   planes: new Uint8Array([0b01]), alphaExp: new Int8Array([-1]), alphaTerms: new Uint8Array(0) };
  * const y = await shiftAddMatMulGpu({ data: new Float32Array([3, 1, 2, 6]), dims: [2, 2] }, p);
  * assertEquals([Array.from(y.data), y.dims], [[1, -2], [2, 1]]);
  * ```

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { shiftAddMatMulRef, shiftAddTolerance } from "../quant/shiftadd_matmul.ts";
-import type { ShiftAddPacked } from "../quant/shiftadd_pack.ts";
+import { type ShiftAddPacked, shiftAddTermBytes } from "../quant/shiftadd_pack.ts";
 import { loadCases, noGpuNotice, Rng, typed } from "./_test_util.ts";
 import { shiftAddMatMulGpu } from "./lut_gemm.ts";
 
@@ -24,18 +24,18 @@ function randomPacked(
       planes[r * J + j] = rng.u32() & ((1 << valid) - 1);
     }
   }
-  const alphaExp = new Int8Array(q * n * G * terms).fill(-128);
-  const alphaSign = new Uint8Array(q * n * G);
+  const R = shiftAddTermBytes(terms);
+  const alphaExp = new Int8Array(q * n * G).fill(-128);
+  const alphaTerms = new Uint8Array(q * n * G * R);
   for (let a = 0; a < q * n * G; a++) {
     const used = rng.int(0, terms);
-    let e = rng.int(-12, 3);
-    for (let t = 0; t < used; t++) {
-      alphaExp[a * terms + t] = e;
-      if (t > 0 && rng.u32() % 2) alphaSign[a]! |= 1 << t;
-      e -= rng.int(1, 7);
+    if (used > 0) alphaExp[a] = rng.int(-12, 3);
+    for (let t = 1; t < used; t++) {
+      const nib = rng.int(1, 7) | (rng.u32() % 2 ? 8 : 0);
+      alphaTerms[a * R + ((t - 1) >> 1)]! |= nib << (4 * ((t - 1) & 1));
     }
   }
-  return { k, n, bits: q, groupSize, terms, mode: "accuracy", planes, alphaExp, alphaSign };
+  return { k, n, bits: q, groupSize, terms, mode: "accuracy", planes, alphaExp, alphaTerms };
 }
 
 Deno.test({
@@ -58,7 +58,7 @@ Deno.test({
         mode: (at.mode ?? "accuracy") as "accuracy" | "latency",
         planes: typed(c.inputs.planes!) as Uint8Array,
         alphaExp: typed(c.inputs.alpha_exp!) as Int8Array,
-        alphaSign: typed(c.inputs.alpha_sign!) as Uint8Array,
+        alphaTerms: typed(c.inputs.alpha_terms!) as Uint8Array,
       };
       const got = await shiftAddMatMulGpu(x, packed);
       assertEquals(got.dims, c.outputs.Y!.dims, c.name);

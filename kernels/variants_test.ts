@@ -139,8 +139,8 @@ async function integerAndShiftVariants(): Promise<void> {
     terms: 2,
     mode: "accuracy" as const,
     planes: new Uint8Array([0x5a, 1, 0xff, 0, 0x0f, 1, 0x33, 0]),
-    alphaExp: new Int8Array([0, -3, -1, -128, 1, -2, -2, -128, -1, -128, 0, -4, -3, -128, 2, -1]),
-    alphaSign: new Uint8Array([2, 0, 0, 0, 0, 2, 0, 2]),
+    alphaExp: new Int8Array([0, -1, 1, -2, -1, 0, -3, 2]),
+    alphaTerms: new Uint8Array([0xb, 0, 3, 0, 0, 0xc, 0, 0xb]),
   };
   const xs = { data: Float32Array.from({ length: 18 }, (_, i) => (i * 7 % 11) / 4 - 1), dims: [2, 9] };
   assertEquals((await shiftAddMatMulGpu(xs, sa)).data, shiftAddMatMulRef(xs, sa).data, LUT_GEMM_VARIANT_KEY);

@@ -91,6 +91,21 @@ export class Value {
     return c.tensor ?? c.decode!(c.proto!);
   }
 
+  /**
+   * Element type and dims of the constant without decoding its data (a lazily loaded weight stays on disk):
+   * what planning passes need to choose targets before they read weights one at a time.
+   */
+  constInfo(): { dtype: number; dims: number[] } | undefined {
+    const c = this.#const;
+    if (!c) return undefined;
+    if (c.tensor) return { dtype: c.tensor.dtype, dims: [...c.tensor.dims] };
+    const p = c.proto!;
+    return {
+      dtype: Number(p.data_type ?? 0),
+      dims: ((p.dims as unknown[] | undefined) ?? []).map(Number),
+    };
+  }
+
   /** @internal codec: attach an encoded TensorProto, decoded on first access. */
   setEncodedConst(proto: Message, decode: (p: Message) => Tensor): void {
     this.#const = { proto, decode };

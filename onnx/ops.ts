@@ -130,6 +130,7 @@ export const OP_TABLE = {
   // reductions and softmax
   ReduceMean: op("ReduceMean", [1, 11, 13, 18], ["data", "axes"]),
   ReduceSum: op("ReduceSum", [1, 11, 13], ["data", "axes"]),
+  CumSum: op("CumSum", [11, 14], ["x", "axis"]),
   ReduceMax: op("ReduceMax", [1, 11, 12, 13, 18, 20], ["data", "axes"]),
   ReduceMin: op("ReduceMin", [1, 11, 12, 13, 18, 20], ["data", "axes"]),
   ReduceL2: op("ReduceL2", [1, 11, 13, 18], ["data", "axes"]),
@@ -177,7 +178,7 @@ export const OP_TABLE = {
   ShiftAddMatMul: op(
     "ShiftAddMatMul",
     [1],
-    ["X", "planes", "alpha_exp", "alpha_sign", "bias"],
+    ["X", "planes", "alpha_exp", "alpha_terms", "bias"],
     SHIFTKIT_DOMAIN,
   ),
   ShiftMatMul: op("ShiftMatMul", [1], ["X", "codes", "alpha", "bias"], SHIFTKIT_DOMAIN),

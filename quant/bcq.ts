@@ -26,6 +26,12 @@ export const POT_EXP_MAX = 127;
  * (largest) one, so the sum is a multiple of `2^(e0-23)` below `2^(e0+1)` — an exact float32 value.
  */
 export const POT_SPAN = 23;
+/**
+ * Largest exponent gap between consecutive terms of one alpha: the ShiftAddMatMul storage keeps each further
+ * term as a 3-bit gap plus a sign (docs/ops/shiftadd.md, "Alpha encoding"). A term more than 7 octaves
+ * below the previous one would change alpha by less than 2^-7 of that term; greedy rounding stops there.
+ */
+export const POT_GAP_MAX = 7;
 
 /** An alpha written as a sum of signed powers of two: `value = Σ_t signs[t] · 2^exps[t]`. */
 export interface PotTerms {
@@ -41,7 +47,8 @@ export interface PotTerms {
  * Round a value to a sum of at most `terms` signed powers of two, greedily: take the power of two nearest
  * to the residual (log-ties, `|r| = 1.5·2^e`, go to the smaller `2^e`), subtract it, repeat. Each step at
  * least halves the residual, so exponents strictly decrease. Stops early when the residual is zero, when the
- * next exponent would fall below {@linkcode POT_EXP_MIN}, or below `e0 - POT_SPAN` (float32 exactness).
+ * next exponent would fall below {@linkcode POT_EXP_MIN}, below `e0 - POT_SPAN` (float32 exactness), or
+ * more than {@linkcode POT_GAP_MAX} below the previous term (the op's 4-bit term encoding).
  * Greedy is the decomposition ShiftAddLLM's released code uses; it is not always the best K-term
  * signed-digit approximation, but it is deterministic and cheap.
  *
@@ -75,7 +82,10 @@ export function roundToPowersOfTwo(x: number, options: { terms?: number } = {}):
     else if (2 ** (e + 1) <= a) e++;
     if (2 ** (e + 1) - a < a - 2 ** e) e++;
     if (e > POT_EXP_MAX) e = POT_EXP_MAX;
-    if (e < POT_EXP_MIN || (exps.length > 0 && e < exps[0]! - POT_SPAN)) break;
+    if (
+      e < POT_EXP_MIN ||
+      (exps.length > 0 && (e < exps[0]! - POT_SPAN || e < exps[exps.length - 1]! - POT_GAP_MAX))
+    ) break;
     const s = r > 0 ? 1 : -1;
     exps.push(e);
     signs.push(s);
@@ -313,8 +323,17 @@ export function fitBcq(w: ArrayLike<number>, options: BcqFitOptions = {}): BcqFi
     const fit = refine(leastSquaresAlphas(w, codes, q, alphas));
     history[round] = fit.error;
     if (fit.error < best.error) best = fit;
+    // A round whose codes and alphas equal its inputs is a fixed point: every later round would repeat it
+    // exactly (same inputs, same arithmetic), so stop with the same result and history.
+    let fixed = true;
+    for (let i = 0; i < q && fixed; i++) fixed = fit.alphas[i] === alphas[i];
+    for (let j = 0; j < n && fixed; j++) fixed = fit.codes[j] === codes[j];
     codes = fit.codes;
     alphas.set(fit.alphas);
+    if (fixed) {
+      history.fill(fit.error, round + 1);
+      break;
+    }
   }
   return best;
 }

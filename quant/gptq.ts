@@ -12,6 +12,7 @@
  */
 
 import { choleskyInverseUpper } from "./linalg.ts";
+import { GramAccumulator } from "./gram.ts";
 
 /** A dense row-major matrix. */
 export interface WeightMatrix {
@@ -35,7 +36,16 @@ export interface GptqPrepareOptions {
    * @default {false}
    */
   actOrder?: boolean;
+  /**
+   * Reuse the factor (and order) across calls that share one `hessian` array (q/k/v projections read the
+   * same input): pass the same cache to each. The hessian arrays must not be modified while it lives.
+   * @default {undefined}
+   */
+  cache?: HessianCache;
 }
+
+/** Prepared factors by hessian array identity (see `GptqPrepareOptions.cache`). */
+export type HessianCache = WeakMap<Float64Array, Map<string, { perm: Int32Array; u: Float64Array }>>;
 
 /** A prepared Hessian: the order features are quantized in and the factor errors are scaled by. */
 export interface GptqPlan {
@@ -84,25 +94,47 @@ export function prepareGptq(
     );
   }
   const damp = options.damp ?? 0.01;
-  const h = Float64Array.from(hessian);
-  let dead = 0, meanDiag = 0;
+  let dead = 0;
   for (let k = 0; k < K; k++) {
-    if (h[k * K + k] === 0) {
-      h[k * K + k] = 1;
+    if (hessian[k * K + k] === 0) {
       w.fill(0, k * N, (k + 1) * N);
       dead++;
     }
+  }
+  const key = `${damp},${options.actOrder === true}`;
+  const hit = options.cache?.get(hessian)?.get(key);
+  if (hit) return { perm: hit.perm, u: hit.u, dead };
+  const made = factor(hessian, K, damp, options.actOrder === true);
+  if (options.cache) {
+    let m = options.cache.get(hessian);
+    if (!m) options.cache.set(hessian, m = new Map());
+    m.set(key, made);
+  }
+  return { ...made, dead };
+}
+
+/** Damped, optionally act-ordered upper Cholesky factor of `H⁻¹` (dead features get `H[k,k] = 1`). */
+function factor(
+  hessian: Float64Array,
+  K: number,
+  damp: number,
+  actOrder: boolean,
+): { perm: Int32Array; u: Float64Array } {
+  const h = Float64Array.from(hessian);
+  let meanDiag = 0;
+  for (let k = 0; k < K; k++) {
+    if (h[k * K + k] === 0) h[k * K + k] = 1;
     meanDiag += h[k * K + k]! / K;
   }
   for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
-  if (!options.actOrder) return { perm, u: choleskyInverseUpper(h), dead };
+  if (!actOrder) return { perm: Int32Array.from({ length: K }, (_, i) => i), u: choleskyInverseUpper(h) };
   // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
   const order = Int32Array.from(
     Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
   );
   const hp = new Float64Array(K * K);
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
-  return { perm: order, u: choleskyInverseUpper(hp), dead };
+  return { perm: order, u: choleskyInverseUpper(hp) };
 }
 
 /**
@@ -243,8 +275,8 @@ export function quantErrorStats(
 }
 
 /**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as Σ_{k,j} H[k,j] <row k, row j> over the lower triangle
- * of the symmetric H (off-diagonal terms doubled); both in one pass over H.
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
+ * Gram accumulator (its WASM SIMD kernel) over the N columns of M.
  */
 function quadTraces(
   h: Float64Array,
@@ -253,22 +285,15 @@ function quadTraces(
   K: number,
   N: number,
 ): [number, number] {
-  let se = 0, sw = 0;
-  for (let k = 0; k < K; k++) {
-    const rk = k * N;
-    for (let j = 0; j <= k; j++) {
-      const c = h[k * K + j]!;
-      if (c === 0) continue;
-      const rj = j * N;
-      let de = 0, dw = 0;
-      for (let n = 0; n < N; n++) {
-        de += e[rk + n]! * e[rj + n]!;
-        dw += w[rk + n]! * w[rj + n]!;
-      }
-      const f = j === k ? c : 2 * c;
-      se += f * de;
-      sw += f * dw;
-    }
-  }
-  return [se, sw];
+  const trace = (m: Float64Array) => {
+    const cols = new Float64Array(N * K); // Mᵀ, row-major: column n of M is row n
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cols[n * K + k] = m[k * N + n]!;
+    const g = new GramAccumulator(K);
+    g.add(cols, N);
+    const mm = g.mean(); // M Mᵀ / N
+    let t = 0;
+    for (let i = 0; i < K * K; i++) t += h[i]! * mm[i]!;
+    return t * N;
+  };
+  return [trace(e), trace(w)];
 }

@@ -5,9 +5,13 @@
  * Rows arrive in batches; memory is O(k^2) whatever the number of rows. Accumulation is float64 (the
  * product of two float32 values is exact in float64, only the sums round). Only the upper triangle is
  * accumulated; rows are buffered into a transposed float64 block of `BLOCK` rows so each entry of H is
- * updated once per block with a 2x2 register-blocked dot product instead of once per row.
+ * updated once per block with a 2x2 register-blocked dot product instead of once per row. Where WebAssembly
+ * SIMD is available the block is folded by the 4x4 f64x2 micro-kernel of {@link ./wasm_gemm.ts} instead
+ * (upper-triangle 4x4 tiles); every entry is still the in-order float64 sum over the block's rows added
+ * once to the running sum, so both paths give bit-identical H.
  * @module
  */
+import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
 /** Rows buffered before they are folded into the Gram sum. */
 const BLOCK = 64;
@@ -85,6 +89,7 @@ export class GramAccumulator {
   #flush(): void {
     const n = this.#pending;
     if (n === 0) return;
+    if (wasmGemm) return this.#flushWasm(n);
     const k = this.k;
     const b = this.#block;
     const s = this.#sum;
@@ -111,6 +116,38 @@ export class GramAccumulator {
         // (i+1, j) is below the diagonal when j === i: the upper triangle already has it as (i, i+1).
         if (twoRows && j > i) s[at + k] = s[at + k]! + s10;
         if (twoRows && twoCols) s[at + k + 1] = s[at + k + 1]! + s11;
+      }
+    }
+    this.#pending = 0;
+  }
+
+  /**
+   * {@link GramAccumulator.#flush} on the WebAssembly kernel: the block is packed once into 4-feature panels
+   * `P[q][r][c] = X[r, 4q + c]` (zero-padded), which serve as both the A and the B operand; panel p against
+   * panels p.. gives the 4 x 4 tiles on and above the diagonal.
+   */
+  #flushWasm(n: number): void {
+    const w = wasmGemm!;
+    const k = this.k, b = this.#block, s = this.#sum;
+    const nq = (k + 3) >> 2, panel = n * 4; // f64 per panel
+    const cBase = nq * panel * 8, rowBytes = nq * 4 * 8;
+    const H = wasmHeap(w, cBase + 4 * rowBytes);
+    for (let q = 0; q < nq; q++) {
+      const base = q * panel;
+      for (let c = 0; c < 4; c++) {
+        const i = 4 * q + c;
+        if (i < k) { for (let r = 0; r < n; r++) H[base + r * 4 + c] = b[i * BLOCK + r]!; }
+        else for (let r = 0; r < n; r++) H[base + r * 4 + c] = 0;
+      }
+    }
+    const c8 = cBase >> 3, rs8 = rowBytes >> 3;
+    for (let p = 0; p < nq; p++) {
+      w.panel(p * panel * 8, p * panel * 8, cBase, n, nq - p, rowBytes);
+      for (let rr = 0; rr < 4; rr++) {
+        const i = 4 * p + rr;
+        if (i >= k) break;
+        const src = c8 + rr * rs8 - 4 * p; // column j of the tile row sits at src + j
+        for (let j = i; j < k; j++) s[i * k + j] = s[i * k + j]! + H[src + j]!;
       }
     }
     this.#pending = 0;

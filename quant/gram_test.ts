@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { GramAccumulator } from "./gram.ts";
+import { mulberry32 } from "./_rng.ts";
 
 /** Deterministic pseudo-random float32 rows (LCG), with a per-feature offset so the mean is non-zero. */
 function rows(n: number, k: number, seed: number): Float32Array {
@@ -83,4 +84,26 @@ Deno.test("GramAccumulator: k = 1024 with 1024 rows in well under a few seconds"
   for (let r = 0; r < 256; r++) d += x[r * k]! ** 2;
   assert(Math.abs(h[0]! - d / 256) < 1e-12 * d);
   assert(ms < 5000, `took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("GramAccumulator: exact block-ordered float64 sums (what both the WASM and the JS path compute)", () => {
+  // Reference: for each block of 64 rows, the in-order float64 sum over the block, added to the total.
+  const k = 13, n = 150;
+  const r = mulberry32(5);
+  const x = Float32Array.from({ length: n * k }, () => r() * 2 - 1);
+  const g = new GramAccumulator(k);
+  g.add(x.subarray(0, 70 * k), 70);
+  g.add(x.subarray(70 * k), n - 70);
+  const h = g.mean();
+  for (let i = 0; i < k; i++) {
+    for (let j = i; j < k; j++) {
+      let total = 0;
+      for (let b0 = 0; b0 < n; b0 += 64) {
+        let s = 0;
+        for (let row = b0; row < Math.min(n, b0 + 64); row++) s += x[row * k + i]! * x[row * k + j]!;
+        total += s;
+      }
+      assertEquals(h[i * k + j], total * (1 / n), `H[${i}, ${j}]`);
+    }
+  }
 });

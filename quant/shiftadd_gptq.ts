@@ -19,9 +19,16 @@
  */
 
 import { type BcqLevels, bcqLevels, fitBcq, nearestLevel, POT_EXP_NONE } from "./bcq.ts";
-import { prepareGptq, type QuantErrorStats, quantErrorStats, runGptq, type WeightMatrix } from "./gptq.ts";
+import {
+  type HessianCache,
+  prepareGptq,
+  type QuantErrorStats,
+  quantErrorStats,
+  runGptq,
+  type WeightMatrix,
+} from "./gptq.ts";
 
-export type { WeightMatrix };
+export type { HessianCache, WeightMatrix };
 
 /** Options for {@linkcode quantizeShiftAdd}. */
 export interface ShiftAddGptqOptions {
@@ -68,6 +75,12 @@ export interface ShiftAddGptqOptions {
    * @default {20}
    */
   rounds?: number;
+  /**
+   * Reuse the damped inverse-Hessian factor across layers that share one `hessian` array (see
+   * `GptqPrepareOptions.cache` in {@link ./gptq.ts}).
+   * @default {undefined}
+   */
+  cache?: HessianCache;
   /**
    * Signed power-of-two terms per alpha.
    * @default {3}
@@ -183,6 +196,7 @@ export function quantizeShiftAdd(
   const plan = prepareGptq(w, K, N, objective === "output" ? hessian : null, {
     damp,
     actOrder: options.actOrder ?? false,
+    ...(options.cache ? { cache: options.cache } : {}),
   });
 
   const codes = new Uint8Array(K * N);

@@ -68,7 +68,7 @@ export function buildLut(x8: ArrayLike<number>, out: Float32Array = new Float32A
  * import { shiftAddMatMulRef } from "./shiftadd_matmul.ts";
  * // K = 2, N = 1, q = 1, alpha = 0.5, codes (+1, -1): y = 0.5 * (x0 - x1).
  * const p = { k: 2, n: 1, bits: 1, groupSize: 2, terms: 1, mode: "accuracy" as const,
- *   planes: new Uint8Array([0b01]), alphaExp: new Int8Array([-1]), alphaSign: new Uint8Array(1) };
+ *   planes: new Uint8Array([0b01]), alphaExp: new Int8Array([-1]), alphaTerms: new Uint8Array(0) };
  * const y = shiftAddMatMulRef({ data: new Float32Array([3, 1, 2, 6]), dims: [2, 2] }, p);
  * assertEquals([Array.from(y.data), y.dims], [[1, -2], [2, 1]]);
  * ```
@@ -129,7 +129,7 @@ export function shiftAddMatMulRef(x: Float32Tensor, packed: ShiftAddPacked): Flo
  * import { assertEquals } from "@std/assert";
  * import { shiftAddTolerance } from "./shiftadd_matmul.ts";
  * const p = { k: 2, n: 1, bits: 1, groupSize: 2, terms: 1, mode: "accuracy" as const,
- *   planes: new Uint8Array([0b01]), alphaExp: new Int8Array([-1]), alphaSign: new Uint8Array(1) };
+ *   planes: new Uint8Array([0b01]), alphaExp: new Int8Array([-1]), alphaTerms: new Uint8Array(0) };
  * const tol = shiftAddTolerance({ data: new Float32Array([3, 1]), dims: [1, 2] }, p);
  * assertEquals(tol[0], 2 * (9 + 1 + 1) * 2 ** -24 * 4 * 0.5);
  * ```

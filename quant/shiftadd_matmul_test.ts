@@ -1,12 +1,18 @@
 import { assert, assertEquals, assertLessOrEqual } from "@std/assert";
-import { packShiftAdd, type ShiftAddPacked, unpackShiftAdd, validateShiftAdd } from "./shiftadd_pack.ts";
+import {
+  packShiftAdd,
+  type ShiftAddPacked,
+  shiftAddTermBytes,
+  unpackShiftAdd,
+  validateShiftAdd,
+} from "./shiftadd_pack.ts";
 import { buildLut, shiftAddMatMulRef, shiftAddTolerance } from "./shiftadd_matmul.ts";
 import { quantizeShiftAdd } from "./shiftadd_gptq.ts";
 import { mulberry32 } from "./_rng.ts";
 
 const CASES_PATH = new URL("../tests/ops/ShiftAddMatMul.json", import.meta.url);
 
-/** A random valid packed op: random planes (padding 0), 1..T terms per alpha within the span rule. */
+/** A random valid packed op: random planes (padding 0), 1..T terms per alpha with gaps 1..4 (span rule kept). */
 function randomPacked(
   seed: number,
   k: number,
@@ -15,34 +21,34 @@ function randomPacked(
   groupSize: number,
   mode: "accuracy" | "latency",
   expRange: [number, number] = [-8, 1],
+  T = 3,
 ): ShiftAddPacked {
   const r = mulberry32(seed);
-  const T = 3, G = Math.ceil(k / groupSize), J = Math.ceil(k / 8);
+  const G = Math.ceil(k / groupSize), J = Math.ceil(k / 8), R = shiftAddTermBytes(T);
   const planes = new Uint8Array(bits * n * J).map(() => Math.floor(r() * 256));
   if (k % 8) { for (let row = 0; row < bits * n; row++) planes[row * J + J - 1]! &= (1 << (k % 8)) - 1; }
-  const alphaExp = new Int8Array(bits * n * G * T).fill(-128);
-  const alphaSign = new Uint8Array(bits * n * G);
+  const alphaExp = new Int8Array(bits * n * G).fill(-128);
+  const alphaTerms = new Uint8Array(bits * n * G * R);
   for (let i = 0; i < bits; i++) {
     for (let nn = 0; nn < n; nn++) {
       for (let g = 0; g < G; g++) {
         const a = (i * n + nn) * G + g;
         const src = mode === "latency" ? (i * n + (nn & ~7)) * G + g : a;
         if (src !== a) {
-          alphaExp.set(alphaExp.subarray(src * T, src * T + T), a * T);
-          alphaSign[a] = alphaSign[src]!;
+          alphaExp[a] = alphaExp[src]!;
+          alphaTerms.set(alphaTerms.subarray(src * R, src * R + R), a * R);
           continue;
         }
-        let e = expRange[0] + Math.floor(r() * (expRange[1] - expRange[0] + 1));
+        alphaExp[a] = expRange[0] + Math.floor(r() * (expRange[1] - expRange[0] + 1));
         const used = 1 + Math.floor(r() * T);
-        for (let t = 0; t < used; t++) {
-          alphaExp[a * T + t] = e;
-          if (t > 0 && r() < 0.5) alphaSign[a]! |= 1 << t;
-          e -= 1 + Math.floor(r() * 4);
+        for (let t = 1; t < used; t++) {
+          const nib = (1 + Math.floor(r() * 4)) | (r() < 0.5 ? 8 : 0);
+          alphaTerms[a * R + ((t - 1) >> 1)]! |= nib << (4 * ((t - 1) & 1));
         }
       }
     }
   }
-  const p: ShiftAddPacked = { k, n, bits, groupSize, terms: T, mode, planes, alphaExp, alphaSign };
+  const p: ShiftAddPacked = { k, n, bits, groupSize, terms: T, mode, planes, alphaExp, alphaTerms };
   validateShiftAdd(p);
   return p;
 }
@@ -115,8 +121,8 @@ interface TensorJson {
 }
 interface OpCase {
   name: string;
-  attributes: { bits: number; group_size: number; terms: number; mode: "accuracy" | "latency" };
-  inputs: { X: TensorJson; planes: TensorJson; alpha_exp: TensorJson; alpha_sign: TensorJson };
+  attributes: { bits: number; group_size: number; terms: number; mode: "accuracy" | "latency"; k: number };
+  inputs: { X: TensorJson; planes: TensorJson; alpha_exp: TensorJson; alpha_terms: TensorJson };
   outputs: { Y: TensorJson };
   tolerance: { atol: number; rtol: number };
 }
@@ -129,12 +135,16 @@ function buildCases(): OpCase[] {
     const J = Math.ceil(p.k / 8), G = Math.ceil(p.k / p.groupSize);
     return {
       name,
-      attributes: { bits: p.bits, group_size: p.groupSize, terms: p.terms, mode: p.mode },
+      attributes: { bits: p.bits, group_size: p.groupSize, terms: p.terms, mode: p.mode, k: p.k },
       inputs: {
         X: { dtype: "float32", dims: xDims, data: Array.from(xData) },
         planes: { dtype: "uint8", dims: [p.bits, p.n, J], data: Array.from(p.planes) },
-        alpha_exp: { dtype: "int8", dims: [p.bits, p.n, G, p.terms], data: Array.from(p.alphaExp) },
-        alpha_sign: { dtype: "uint8", dims: [p.bits, p.n, G], data: Array.from(p.alphaSign) },
+        alpha_exp: { dtype: "int8", dims: [p.bits, p.n, G], data: Array.from(p.alphaExp) },
+        alpha_terms: {
+          dtype: "uint8",
+          dims: [p.bits, p.n, G, shiftAddTermBytes(p.terms)],
+          data: Array.from(p.alphaTerms),
+        },
       },
       outputs: { Y: { dtype: "float32", dims: [...y.dims], data: Array.from(y.data) } },
       tolerance: { atol: Math.max(...shiftAddTolerance(x, p)), rtol: 0 },
@@ -176,6 +186,14 @@ function buildCases(): OpCase[] {
     make("k16_n4_q3_edge_values", randomPacked(4, 16, 4, 3, 16, "accuracy", [-40, 10]), edgeX, [1, 16]),
     make("k24_n8_q2_fitted_weights", fitted, randomX(105, 48), [2, 24]),
     make("k5_n2_q4_tiny", randomPacked(6, 5, 2, 4, 8, "accuracy"), randomX(106, 5), [5]),
+    make("k16_n3_q2_one_term", randomPacked(7, 16, 3, 2, 8, "accuracy", [-6, 0], 1), randomX(107, 32), [
+      2,
+      16,
+    ]),
+    make("k16_n3_q3_four_terms", randomPacked(8, 16, 3, 3, 16, "accuracy", [-6, 0], 4), randomX(108, 32), [
+      2,
+      16,
+    ]),
   ];
 }
 
@@ -190,7 +208,7 @@ function fromJson(c: OpCase): ShiftAddPacked {
     mode: a.mode,
     planes: Uint8Array.from(c.inputs.planes.data),
     alphaExp: Int8Array.from(c.inputs.alpha_exp.data),
-    alphaSign: Uint8Array.from(c.inputs.alpha_sign.data),
+    alphaTerms: Uint8Array.from(c.inputs.alpha_terms.data),
   };
 }
 

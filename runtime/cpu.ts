@@ -6,9 +6,9 @@
  * @module
  */
 import { decodeModel } from "../onnx/codec.ts";
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Value } from "../onnx/ir.ts";
 import type { Tensor } from "../onnx/tensor.ts";
-import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
+import { createEvaluationCache, evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import type { FloatRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options of {@link CpuRuntime.create} and {@link cpuRuntimeFactory}. */
@@ -49,6 +49,8 @@ export class CpuRuntime implements FloatRuntime {
   readonly outputNames: string[];
   #model: Model | null;
   #onValue: CpuRuntimeOptions["onValue"];
+  // The model is a private decode of the bytes: its weights never change, so packed weights are reusable.
+  readonly #cache = createEvaluationCache();
 
   private constructor(model: Model, options: CpuRuntimeOptions) {
     this.#model = model;
@@ -98,7 +100,10 @@ export class CpuRuntime implements FloatRuntime {
         );
       }
       const onValue = this.#onValue;
-      return evaluateModel(model, feeds, onValue ? { onValue: (v, t) => onValue(v.name, t) } : {});
+      return evaluateModel(model, feeds, {
+        cache: this.#cache,
+        ...(onValue ? { onValue: (v: Value, t: Tensor) => onValue(v.name, t) } : {}),
+      });
     });
   }
 

@@ -4,11 +4,12 @@
  * whole activation history.
  * @module
  */
-import { type Graph, type Model, outerReads, type Value } from "../ir.ts";
+import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";
 import { controlFlow, driveSync, isControlFlow } from "./control_flow.ts";
 import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
+import type { PackCache } from "./ops/_gemm.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -35,6 +36,50 @@ export interface EvaluateOptions {
    * @default {undefined}
    */
   outer?: (value: Value) => Tensor | undefined;
+  /**
+   * Keep work that depends only on constants (packed MatMul / Gemm weights) across evaluations of the same
+   * model: pass the same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data
+   * changes; create a new cache after modifying weights. Without it every call packs its weights again.
+   * @default {undefined}
+   */
+  cache?: EvaluationCache;
+}
+
+/** Constant-derived data reused across evaluations (see `EvaluateOptions.cache`). */
+export interface EvaluationCache {
+  /** Packed constant GEMM operands. */
+  readonly packed: PackCache;
+  /** Outputs of nodes that depend on initializers only (a Transpose of a weight, a Constant node...). */
+  readonly folded: WeakMap<Node, Tensor[]>;
+}
+
+/** Ops whose outputs are not a function of their inputs, never folded. */
+const NOT_FOLDABLE = new Set([
+  "RandomNormal",
+  "RandomNormalLike",
+  "RandomUniform",
+  "RandomUniformLike",
+  "Multinomial",
+  "Bernoulli",
+  "Dropout",
+  "If",
+  "Loop",
+  "Scan",
+]);
+
+/**
+ * A new, empty {@linkcode EvaluationCache}.
+ *
+ * @returns the cache
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { createEvaluationCache } from "./evaluate.ts";
+ * assert(createEvaluationCache().packed instanceof WeakMap);
+ * ```
+ */
+export function createEvaluationCache(): EvaluationCache {
+  return { packed: new WeakMap(), folded: new WeakMap() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -73,6 +118,12 @@ export function evaluateGraph(
   options: EvaluateOptions = {},
 ): Record<string, Tensor> {
   const opsets = options.opsets ?? new Map([["", 21]]);
+  const packCache = options.cache?.packed, folded = options.cache?.folded;
+  // With a cache, values computed from initializers alone are constant across calls: their nodes run once.
+  const constant = new Set<Value>();
+  if (folded) {
+    for (const v of graph.initializers) if (!(v.name in feeds)) constant.add(v);
+  }
   const live = new Map<Value, Tensor>();
   for (const v of graph.inputs) {
     const t = feeds[v.name] ?? v.const;
@@ -102,30 +153,42 @@ export function evaluateGraph(
       }
       return t;
     });
-    const ctx = { opset: opsetOf(opsets, node.domain), numOutputs: node.outputs.length };
-    let outs: Tensor[];
-    try {
-      if (isControlFlow(node)) {
-        // bodies see this graph's live values (and, through it, the enclosing scopes')
-        const body = { ...options, outer: lookup };
-        outs = driveSync(controlFlow(node, inputs, ctx.opset), ({ graph: g, inputs: ins }) => {
-          const feeds: Record<string, Tensor> = {};
-          g.inputs.forEach((v, i) => {
-            if (ins[i]) feeds[v.name] = ins[i]!;
+    const foldable = folded !== undefined && node.domain === "" && !NOT_FOLDABLE.has(node.opType) &&
+      node.inputs.every((v) => !v || constant.has(v));
+    let outs = foldable ? folded.get(node) : undefined;
+    if (!outs) {
+      const ctx = {
+        opset: opsetOf(opsets, node.domain),
+        numOutputs: node.outputs.length,
+        ...(packCache
+          ? { packCache, constInputs: node.inputs.map((v) => v !== null && constant.has(v)) }
+          : {}),
+      };
+      try {
+        if (isControlFlow(node)) {
+          // bodies see this graph's live values (and, through it, the enclosing scopes')
+          const body = { ...options, outer: lookup };
+          outs = driveSync(controlFlow(node, inputs, ctx.opset), ({ graph: g, inputs: ins }) => {
+            const feeds: Record<string, Tensor> = {};
+            g.inputs.forEach((v, i) => {
+              if (ins[i]) feeds[v.name] = ins[i]!;
+            });
+            g.inputs.forEach((v, i) => {
+              if (ins[i]) options.onInput?.(v, ins[i]!);
+            });
+            const r = evaluateGraph(g, feeds, body);
+            return g.outputs.map((v) => r[v.name]!);
           });
-          g.inputs.forEach((v, i) => {
-            if (ins[i]) options.onInput?.(v, ins[i]!);
-          });
-          const r = evaluateGraph(g, feeds, body);
-          return g.outputs.map((v) => r[v.name]!);
-        });
-      } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
-    } catch (e) {
-      throw new (e instanceof RangeError ? RangeError : TypeError)(
-        `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
-        { cause: e },
-      );
+        } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
+      } catch (e) {
+        throw new (e instanceof RangeError ? RangeError : TypeError)(
+          `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      if (foldable) folded.set(node, outs);
     }
+    if (foldable) { for (const v of node.outputs) constant.add(v); }
     node.outputs.forEach((v, i) => {
       const t = outs[i];
       if (!t || v.name === "") return;

@@ -1,8 +1,8 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Graph, Model } from "../ir.ts";
 import { intAttr } from "../attributes.ts";
 import { DataType, makeTensor, type Tensor } from "../tensor.ts";
-import { evaluateGraph, evaluateModel } from "./evaluate.ts";
+import { createEvaluationCache, evaluateGraph, evaluateModel } from "./evaluate.ts";
 import { getOp, supportedOps } from "./registry.ts";
 
 const vec = (v: number[]) => makeTensor(DataType.FLOAT, [v.length], new Float32Array(v));
@@ -94,4 +94,29 @@ Deno.test("registry covers every op type of the real models", () => {
   ];
   assertEquals(needed.filter((op) => !have.has(op)), []);
   assertEquals(getOp("ai.onnx", "Conv"), getOp("", "Conv"));
+});
+
+Deno.test("evaluate with a cache: initializer-only nodes run once, a feed overriding an initializer is honoured", () => {
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [2, 3], new Float32Array([1, 2, 3, 4, 5, 6])));
+  g.inputs.push(w); // overridable by a feed
+  const t = g.addNode("Transpose", [w], ["wt"]);
+  const [y] = g.addNode("MatMul", [x, t.outputs[0]!], ["y"]).outputs;
+  g.outputs.push(y!);
+  const feedX = makeTensor(DataType.FLOAT, [1, 3], new Float32Array([1, 0, 1]));
+  const other = makeTensor(DataType.FLOAT, [2, 3], new Float32Array([0, 1, 0, 1, 0, 1]));
+  const cache = createEvaluationCache();
+  const plain = evaluateGraph(g, { x: feedX }).y!.data;
+  assertEquals(evaluateGraph(g, { x: feedX }, { cache }).y!.data, plain);
+  const folded = cache.folded.get(t);
+  assert(folded !== undefined);
+  assertEquals(evaluateGraph(g, { x: feedX }, { cache }).y!.data, plain);
+  assert(cache.folded.get(t) === folded); // not recomputed
+  // Overriding w: the Transpose is not constant in this call and must see the new w.
+  const want = evaluateGraph(g, { x: feedX, w: other }).y!.data;
+  assertEquals(evaluateGraph(g, { x: feedX, w: other }, { cache }).y!.data, want);
+  assert(Array.from(want as Float32Array).join() !== Array.from(plain as Float32Array).join());
+  assertEquals(evaluateGraph(g, { x: feedX }, { cache }).y!.data, plain);
 });

@@ -20,6 +20,7 @@ import { sliceOps } from "./ops/slice.ts";
 import { gatherOps } from "./ops/gather.ts";
 import { resizeOps } from "./ops/resize.ts";
 import { quantOps } from "./ops/quant.ts";
+import type { PackCache } from "./ops/_gemm.ts";
 import { rnnOps } from "./ops/rnn.ts";
 
 /** What a kernel knows about the node it runs besides inputs and attributes. */
@@ -28,6 +29,10 @@ export interface OpContext {
   readonly opset: number;
   /** How many outputs the node declares (Split needs it when no split sizes are given). @default 1 */
   readonly numOutputs?: number;
+  /** Which inputs are constants (initializers), by position. @default none */
+  readonly constInputs?: readonly boolean[];
+  /** Cache of packed constant GEMM operands across evaluations (`EvaluateOptions.cache`). @default none */
+  readonly packCache?: PackCache;
 }
 
 /**

@@ -22,22 +22,24 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function dedupeGraph(g: Graph, pinned: ReadonlySet<Value>): number {
-  const seen = new Map<string, { v: Value; bytes: Uint8Array }[]>();
+  // Only hashes are kept; a candidate twin is re-read to compare bytes. Tensors are read with peekConst, so
+  // lazily loaded external weights pass through one at a time (models larger than memory).
+  const seen = new Map<string, Value[]>();
   let merged = 0;
   for (const v of [...g.initializers]) {
     if (v.isGraphInput || pinned.has(v)) continue;
-    const t = v.const;
+    const t = v.peekConst();
     if (!t || t.dtype === DataType.STRING) continue;
     const bytes = tensorBytes(t);
     const key = `${t.dtype}|${t.dims.join(",")}|${fnv1a(bytes)}`;
     const bucket = seen.get(key) ?? [];
-    const twin = bucket.find((e) => sameBytes(e.bytes, bytes));
+    const twin = bucket.find((e) => sameBytes(tensorBytes(e.peekConst()!), bytes));
     if (twin) {
-      v.replaceAllUsesWith(twin.v);
+      v.replaceAllUsesWith(twin);
       g.removeInitializer(v);
       merged++;
     } else {
-      bucket.push({ v, bytes });
+      bucket.push(v);
       seen.set(key, bucket);
     }
   }

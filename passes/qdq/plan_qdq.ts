@@ -30,7 +30,7 @@ export function weightInput(node: Node): { index: number; axis: number } | undef
   }
   if (isOp(node, Op.Gemm) && constAt(1)) return { index: 1, axis: node.a.int("transB", 0) ? 0 : 1 };
   if (isOp(node, Op.MatMul) && constAt(1)) {
-    const rank = node.inputs[1]!.const!.dims.length;
+    const rank = node.inputs[1]!.constInfo()!.dims.length;
     return { index: 1, axis: rank >= 2 ? rank - 1 : -1 };
   }
   return undefined;

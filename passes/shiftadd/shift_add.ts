@@ -12,22 +12,22 @@
  * `transB = 1`, `alpha` becomes a Mul and `beta · C` an Add after the ShiftAddMatMul.
  * @module
  */
-import { type Attribute, intAttr, intsAttr, stringAttr } from "../../onnx/attributes.ts";
-import { ensureFunction, FunctionBuilder } from "../../onnx/function_builder.ts";
-import type { FunctionDef, Graph, Model, Node, Value } from "../../onnx/ir.ts";
+import { type Attribute, intAttr, stringAttr } from "../../onnx/attributes.ts";
+import { ensureFunction } from "../../onnx/function_builder.ts";
+import { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
+import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
-import { quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
-import { packShiftAdd } from "../../quant/shiftadd_pack.ts";
+import { type HessianCache, quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
+import { packShiftAdd, shiftAddTermBytes } from "../../quant/shiftadd_pack.ts";
 import { weightInput } from "../qdq/insert_qdq.ts";
 import { collectHessians } from "../hessians.ts";
 import type { LayerStorage } from "../storage.ts";
 import { POT_EXP_NONE } from "../../quant/bcq.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 
-/** The default-domain opset the function body needs (BitwiseAnd). */
-export const SHIFT_ADD_OPSET = 18;
+export { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
 
 /** Options of {@linkcode shiftAddPass}. */
 export interface ShiftAddPassOptions {
@@ -78,7 +78,7 @@ export interface ShiftAddLayerReport {
   relWeightError: number;
   /** `‖XW − XŴ‖ / ‖XW‖` on the calibration data (NaN without calibration). */
   relOutputError: number;
-  /** Bytes of the float weight and of planes + alpha_exp + alpha_sign. */
+  /** Bytes of the float weight and of planes + alpha_exp + alpha_terms. */
   floatBytes: number;
   /** Bytes of planes + alpha_exp + alpha_sign. */
   packedBytes: number;
@@ -151,7 +151,7 @@ export function planShiftAdd(
     const wi = weightInput(node);
     if (!wi) continue;
     const w = node.inputs[wi.index]!, x = node.inputs[0];
-    const t = w.const!;
+    const t = w.constInfo()!; // dtype and dims only: weights are read one layer at a time below
     const why = exclude.has(node.name) || node.outputs.some((o) => exclude.has(o.name))
       ? "excluded"
       : t.dtype !== DataType.FLOAT
@@ -172,86 +172,6 @@ export function planShiftAdd(
     targets.push({ node, x: x!, weight: w, transposed, k: transposed ? c : r, n: transposed ? r : c });
   }
   return { targets, skipped };
-}
-
-/**
- * The model-local function `shiftkit.ShiftAddMatMul` in standard opset-18 ops (docs/ops/shiftadd.md,
- * "Standard-ONNX function body"): bits by BitShift + BitwiseAnd, `B = 2·bit − 1`, alphas as
- * `Σ_t sign_t · 2^exp_t` (no term where `exp = −128`), `Ŵ = Σ_i α_i(n, g(k)) · B_i`, then `MatMul(X, Ŵ)`.
- * K comes from X's shape, T from alpha_exp's; `group_size` is the only attribute the body reads.
- *
- * @param opset the default-domain opset the body imports (>= 18; must equal the model's)
- * @returns the function definition
- * @throws {RangeError} for an opset below 18
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { buildShiftAddFunction } from "./shift_add.ts";
- * const f = buildShiftAddFunction(18);
- * assertEquals([f.domain, f.name, f.body.inputs.length], ["shiftkit", "ShiftAddMatMul", 4]);
- * ```
- */
-export function buildShiftAddFunction(opset: number): FunctionDef {
-  if (opset < SHIFT_ADD_OPSET) {
-    throw new RangeError(`The ShiftAddMatMul function body needs opset >= ${SHIFT_ADD_OPSET}, got ${opset}`);
-  }
-  const b = new FunctionBuilder(Op.ShiftAddMatMul.type, { opset });
-  for (const a of ["bits", "group_size", "terms"]) b.attribute(a);
-  b.attribute("mode", stringAttr("mode", "accuracy"));
-  const [x, planes, exp, sign] = ["X", "planes", "alpha_exp", "alpha_sign"].map((n) => b.input(n)) as [
-    Value,
-    Value,
-    Value,
-    Value,
-  ];
-  const f32 = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
-  const i64 = (v: number[]) =>
-    b.constant(makeTensor(DataType.INT64, [v.length], BigInt64Array.from(v, BigInt)));
-  const shifts = b.constant(makeTensor(DataType.UINT8, [8], Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7])));
-  const one8 = b.constant(makeTensor(DataType.UINT8, [], new Uint8Array([1])));
-  const toFloat = [intAttr("to", DataType.FLOAT)];
-  const last = i64([-1]), zero = i64([0]);
-  // Bit t of every byte, LSB first, as a new last axis of 8: [..., 8] uint8 in {0, 1}.
-  const unpack = (v: Value) =>
-    b.op(Op.BitwiseAnd.type, [
-      b.op(Op.BitShift.type, [b.op(Op.Unsqueeze.type, [v, last]), shifts], [
-        stringAttr("direction", "RIGHT"),
-      ]),
-      one8,
-    ]);
-  // B = 2·bit − 1, [q, N, 8J] -> first K features.
-  const two = f32(2), oneF = f32(1);
-  const bitsF = b.op(Op.Cast.type, [unpack(planes)], toFloat);
-  const pm = b.op(Op.Sub.type, [b.op(Op.Mul.type, [bitsF, two]), oneF]);
-  const kDim = b.op(Op.Shape.type, [x], [intAttr("start", -1)]);
-  const flat = b.op(Op.Reshape.type, [pm, i64([0, 0, -1])]);
-  const signs = b.op(Op.Slice.type, [flat, zero, kDim, i64([2])]);
-  // alpha(i, n, g) = Σ_t (1 − 2·signbit_t) · 2^exp_t, skipping exp = −128.
-  const tDim = b.op(Op.Shape.type, [exp], [intAttr("start", 3)]);
-  const signBits = b.op(Op.Slice.type, [unpack(sign), zero, tDim, i64([3])]);
-  const termSign = b.op(Op.Sub.type, [
-    oneF,
-    b.op(Op.Mul.type, [b.op(Op.Cast.type, [signBits], toFloat), two]),
-  ]);
-  const expF = b.op(Op.Cast.type, [exp], toFloat);
-  const term = b.op(Op.Mul.type, [termSign, b.op(Op.Pow.type, [two, expF])]);
-  const none = b.op(Op.Equal.type, [expF, f32(-128)]);
-  const alpha = b.op(Op.ReduceSum.type, [b.op(Op.Where.type, [none, f32(0), term]), i64([3])], [
-    intAttr("keepdims", 0),
-  ]);
-  // Group of each feature k: floor(k / group_size), then Ŵᵀ = Σ_i alpha[i, :, g(k)] · B_i, [N, K].
-  const kScalar = b.op(Op.Squeeze.type, [kDim, zero]);
-  const kIdx = b.op(Op.Range.type, [
-    b.constant(makeTensor(DataType.INT64, [], new BigInt64Array([0n]))),
-    kScalar,
-    b.constant(makeTensor(DataType.INT64, [], new BigInt64Array([1n]))),
-  ]);
-  const group = b.op(Op.Div.type, [kIdx, b.attrInt("group_size")]);
-  const alphaK = b.op(Op.Gather.type, [alpha, group], [intAttr("axis", 2)]);
-  const wT = b.op(Op.ReduceSum.type, [b.op(Op.Mul.type, [alphaK, signs]), zero], [intAttr("keepdims", 0)]);
-  const w = b.op(Op.Transpose.type, [wT], [intsAttr("perm", [1, 0])]);
-  b.output(b.op(Op.MatMul.type, [x, w]), "Y");
-  return b.build();
 }
 
 /** Every node of the default domain in the model: main graph, subgraphs and function bodies. */
@@ -300,9 +220,12 @@ function raiseOpset(model: Model, unknownOps: "refuse" | "assume-unchanged"): st
   return `raised the default opset from ${from} to ${SHIFT_ADD_OPSET}${assumed}`;
 }
 
-/** The weight as `K x N` row-major float32. */
+/**
+ * The weight as `K x N` row-major float32, read without caching it on the value (`peekConst`): with lazily
+ * loaded external data only the layer being converted is in memory.
+ */
 export function weightKxN(t: ShiftAddTarget): Float32Array {
-  const d = t.weight.const!.data as Float32Array;
+  const d = t.weight.peekConst()!.data as Float32Array;
   if (!t.transposed) return d;
   const out = new Float32Array(t.k * t.n);
   for (let n = 0; n < t.n; n++) for (let k = 0; k < t.k; k++) out[k * t.n + n] = d[n * t.k + k]!;
@@ -317,7 +240,7 @@ function rewrite(
   attrs: Attribute[],
 ): string[] {
   const node = t.node, out = node.outputs[0]!, bias = node.inputs[2] ?? null;
-  const inits = ["planes", "alpha_exp", "alpha_sign"].map((s, i) =>
+  const inits = ["planes", "alpha_exp", "alpha_terms"].map((s, i) =>
     g.addInitializer(`${t.weight.name}_${s}`, tensors[i]!)
   );
   const sa = g.addNode(Op.ShiftAddMatMul.type, [t.x, ...inits], [`${out.name}_shiftadd`], {
@@ -364,7 +287,7 @@ function rewrite(
 
 /**
  * Bits a layer stores at `bits` planes in the format this pass emits: the packed tensors of an all-zero
- * quantization of that shape (planes, alpha exponents, alpha signs), so the budget follows any change of
+ * quantization of that shape (planes, alpha exponents, alpha term nibbles), so the budget follows any change of
  * quant/shiftadd_pack.ts.
  */
 function storedBits(k: number, n: number, bits: number, groupSize: number, terms: number): number {
@@ -381,7 +304,7 @@ function storedBits(k: number, n: number, bits: number, groupSize: number, terms
     alphaExp: new Int8Array(bits * n * G * terms).fill(POT_EXP_NONE),
     alphaSign: new Int8Array(bits * n * G * terms),
   });
-  return 8 * (p.planes.byteLength + p.alphaExp.byteLength + p.alphaSign.byteLength);
+  return 8 * (p.planes.byteLength + p.alphaExp.byteLength + p.alphaTerms.byteLength);
 }
 
 /**
@@ -464,6 +387,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       }
 
       const mode = options.mode === "lat" ? "latency" : "accuracy";
+      const cache: HessianCache = new WeakMap(); // q/k/v share one H: factor it once
       const layers: ShiftAddLayerReport[] = [];
       const storage: LayerStorage[] = [];
       const g = model.graph;
@@ -480,18 +404,20 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           actOrder: options.actOrder ?? false,
           terms,
           damp,
+          cache,
         });
         const p = packShiftAdd(q);
         const G = q.groups;
         const tensors: [Tensor, Tensor, Tensor] = [
           makeTensor(DataType.UINT8, [p.bits, t.n, Math.ceil(t.k / 8)], p.planes),
-          makeTensor(DataType.INT8, [p.bits, t.n, G, p.terms], p.alphaExp),
-          makeTensor(DataType.UINT8, [p.bits, t.n, G], p.alphaSign),
+          makeTensor(DataType.INT8, [p.bits, t.n, G], p.alphaExp),
+          makeTensor(DataType.UINT8, [p.bits, t.n, G, shiftAddTermBytes(p.terms)], p.alphaTerms),
         ];
         const name = t.node.name;
         const inits = rewrite(g, t, tensors, [
           intAttr("bits", p.bits),
           intAttr("group_size", p.groupSize),
+          intAttr("k", t.k),
           intAttr("terms", p.terms),
           stringAttr("mode", mode),
         ]);
@@ -504,7 +430,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           relWeightError: q.stats.relWeightError,
           relOutputError: q.stats.relOutputError,
           floatBytes: 4 * t.k * t.n,
-          packedBytes: p.planes.length + p.alphaExp.length + p.alphaSign.length,
+          packedBytes: p.planes.length + p.alphaExp.length + p.alphaTerms.length,
           seconds: (performance.now() - s0) / 1000,
         });
       }

@@ -27,7 +27,7 @@ interface TensorCase {
 }
 interface Case {
   name: string;
-  attributes: { bits: number; group_size: number; terms: number; mode: string };
+  attributes: { bits: number; group_size: number; terms: number; mode: string; k: number };
   inputs: Record<string, TensorCase>;
   outputs: { Y: TensorCase };
   tolerance: { atol: number; rtol: number };
@@ -57,7 +57,7 @@ function tensorOf(c: TensorCase): Tensor {
   return makeTensor(dtype, c.dims, data);
 }
 
-const INPUTS = ["X", "planes", "alpha_exp", "alpha_sign"] as const;
+const INPUTS = ["X", "planes", "alpha_exp", "alpha_terms"] as const;
 
 /** One ShiftAddMatMul node; X is a graph input, the weights initializers; the function is attached. */
 function oneNodeModel(c: Case): Model {
@@ -73,6 +73,7 @@ function oneNodeModel(c: Case): Model {
     intAttr("group_size", c.attributes.group_size),
     intAttr("terms", c.attributes.terms),
     stringAttr("mode", c.attributes.mode),
+    intAttr("k", c.attributes.k),
   ];
   const y = g.addNode(Op.ShiftAddMatMul.type, [x, ...weights], ["Y"], { domain: SHIFTKIT_DOMAIN, attrs })
     .outputs[0]!;
@@ -87,7 +88,7 @@ Deno.test("ShiftAddMatMul.json: header, and cases cover both modes, padding and 
   assert(doc.cases.length >= 6);
   assertEquals(new Set(doc.cases.map((c) => c.attributes.mode)), new Set(["accuracy", "latency"]));
   assert(doc.cases.some((c) => c.inputs.X!.dims.at(-1)! % 8 !== 0));
-  assert(doc.cases.some((c) => c.inputs.alpha_sign!.dims[2]! > 1));
+  assert(doc.cases.some((c) => c.inputs.alpha_exp!.dims[2]! > 1));
 });
 
 for (const c of doc.cases) {

@@ -3,14 +3,14 @@
  * Both operands are packed into 4-wide panels of doubles (any strides, so transposes cost nothing extra) and
  * a 4x4 micro-kernel accumulates each output over the whole K in double precision, k = 0..K-1 in order,
  * rounding once to float32 on store (float32 products are exact in double, so the result is the correctly
- * ordered double sum, independent of the tiling). The micro-kernel is WebAssembly SIMD (`_gemm_wasm.ts`,
+ * ordered double sum, independent of the tiling). The micro-kernel is WebAssembly SIMD (`quant/wasm_gemm.ts`,
  * f64x2 lanes) where available and the same arithmetic in JavaScript otherwise; both give identical bits.
  * With WebAssembly, B is processed in column blocks of about 256 KiB so a block stays in cache while every
  * A panel passes over it; in JavaScript, rows are processed in blocks so a block of packed A stays in cache
  * while every B panel streams past it.
  * @module
  */
-import { wasmGemm, wasmHeap } from "./_gemm_wasm.ts";
+import { wasmGemm, wasmHeap } from "../../../quant/wasm_gemm.ts";
 
 /** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
 export interface View {
@@ -41,6 +41,23 @@ export function packB(b: View, K: number, N: number): PackedB {
     }
   }
   return { data: out, K, N };
+}
+
+/**
+ * Packed B operands kept across evaluations, by source array and view. Only constant operands (initializers)
+ * go in: the cache is valid as long as their data is not modified (see `EvaluateOptions.cache`).
+ */
+export type PackCache = WeakMap<Float32Array, Map<string, PackedB>>;
+
+/** {@link packB} through a cache (plain packB when `cache` is undefined). */
+export function packBCached(cache: PackCache | undefined, b: View, K: number, N: number): PackedB {
+  if (!cache) return packB(b, K, N);
+  let byView = cache.get(b.data);
+  if (!byView) cache.set(b.data, byView = new Map());
+  const key = `${b.off},${b.rs},${b.cs},${K},${N}`;
+  let p = byView.get(key);
+  if (!p) byView.set(key, p = packB(b, K, N));
+  return p;
 }
 
 const MC = 64; // rows per block of packed A

@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { gemm, packB } from "./_gemm.ts";
-import { wasmGemm } from "./_gemm_wasm.ts";
+import { wasmGemm } from "../../../quant/wasm_gemm.ts";
 
 /** Deterministic values in [-1, 1) with float32 precision. */
 function values(n: number, seed: number): Float32Array {

@@ -121,9 +121,17 @@ export function shapeStr(dims: readonly number[]): string {
 export function takeBy(t: Tensor, dims: readonly number[], map: Int32Array | null): Tensor {
   if (!map) return { dtype: t.dtype, dims: [...dims], data: t.data };
   const out = makeTensor(t.dtype, dims);
-  const S = t.data as Float32Array, O = out.data as Float32Array;
-  for (let i = 0, n = map.length; i < n; i++) O[i] = S[map[i]!]!;
+  // Float32 (nearly every call) through its own loop: one element type per loop keeps V8's access monomorphic.
+  if (t.data instanceof Float32Array) gatherF32(t.data, out.data as Float32Array, map);
+  else {
+    const S = t.data as unknown as Float32Array, O = out.data as unknown as Float32Array;
+    for (let i = 0, n = map.length; i < n; i++) O[i] = S[map[i]!]!;
+  }
   return out;
+}
+
+function gatherF32(S: Float32Array, O: Float32Array, map: Int32Array): void {
+  for (let i = 0, n = map.length; i < n; i++) O[i] = S[map[i]!]!;
 }
 
 /**

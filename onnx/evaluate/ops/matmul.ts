@@ -5,12 +5,12 @@
  */
 import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../../tensor.ts";
-import type { OpKernel } from "../registry.ts";
-import { gemm, packB, type PackedB } from "./_gemm.ts";
+import type { OpContext, OpKernel } from "../registry.ts";
+import { gemm, packBCached, type PackCache, type PackedB } from "./_gemm.ts";
 import { broadcastOffsets, broadcastShapes, f32, req, shapeStr } from "./_util.ts";
 
 /** Float32 matrix product with numpy broadcasting. */
-export function matMul(a: Tensor, b: Tensor, op = "MatMul"): Tensor {
+export function matMul(a: Tensor, b: Tensor, op = "MatMul", cache?: PackCache): Tensor {
   const A = f32(a, op, "A"), B = f32(b, op, "B");
   const aDims = a.dims.length === 1 ? [1, a.dims[0]!] : [...a.dims];
   const bDims = b.dims.length === 1 ? [b.dims[0]!, 1] : [...b.dims];
@@ -38,7 +38,7 @@ export function matMul(a: Tensor, b: Tensor, op = "MatMul"): Tensor {
   for (let i = 0; i < nb; i++) {
     const ai = oa ? oa[i]! : i, bi = ob ? ob[i]! : i;
     if (bi !== lastB) {
-      packed = packB({ data: B, off: bi * K * N, rs: N, cs: 1 }, K, N);
+      packed = packBCached(cache, { data: B, off: bi * K * N, rs: N, cs: 1 }, K, N);
       lastB = bi;
     }
     gemm(M, { data: A, off: ai * M * K, rs: K, cs: 1 }, packed!, O, i * M * N, N);
@@ -47,7 +47,7 @@ export function matMul(a: Tensor, b: Tensor, op = "MatMul"): Tensor {
 }
 
 /** Gemm: Y = alpha * op(A) * op(B) + beta * C. */
-function gemmOp(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
+function gemmOp(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext): Tensor[] {
   const a = req(inputs, 0, "Gemm"), b = req(inputs, 1, "Gemm"), c = inputs[2];
   const A = f32(a, "Gemm", "A"), B = f32(b, "Gemm", "B");
   const transA = attrs.int("transA", 0) !== 0, transB = attrs.int("transB", 0) !== 0;
@@ -68,7 +68,7 @@ function gemmOp(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
   const O = out.data as Float32Array;
   const av = transA ? { data: A, off: 0, rs: 1, cs: ac } : { data: A, off: 0, rs: ac, cs: 1 };
   const bv = transB ? { data: B, off: 0, rs: 1, cs: bc } : { data: B, off: 0, rs: bc, cs: 1 };
-  gemm(M, av, packB(bv, K, N), O, 0, N);
+  gemm(M, av, packBCached(ctx.constInputs?.[1] ? ctx.packCache : undefined, bv, K, N), O, 0, N);
   const cData = c && beta !== 0 ? f32(c, "Gemm", "C") : undefined;
   const oc = c && cData ? broadcastOffsets(c.dims, [M, N]) : null;
   if (c) broadcastShapes([c.dims, [M, N]], "Gemm");
@@ -82,6 +82,13 @@ function gemmOp(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
 
 /** MatMul and Gemm kernels for the default domain. */
 export const matmulOps: Record<string, OpKernel> = {
-  MatMul: (inputs) => [matMul(req(inputs, 0, "MatMul"), req(inputs, 1, "MatMul"))],
+  MatMul: (inputs, _attrs, ctx) => [
+    matMul(
+      req(inputs, 0, "MatMul"),
+      req(inputs, 1, "MatMul"),
+      "MatMul",
+      ctx.constInputs?.[1] ? ctx.packCache : undefined,
+    ),
+  ],
   Gemm: gemmOp,
 };

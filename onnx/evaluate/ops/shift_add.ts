@@ -10,7 +10,7 @@
 import type { Attrs } from "../../attributes.ts";
 import { Op } from "../../ops.ts";
 import { DataType, dtypeName, makeTensor, type Tensor } from "../../tensor.ts";
-import { type ShiftAddPacked, validateShiftAdd } from "../../../quant/shiftadd_pack.ts";
+import { type ShiftAddPacked, shiftAddTermBytes, validateShiftAdd } from "../../../quant/shiftadd_pack.ts";
 import { shiftAddMatMulRef } from "../../../quant/shiftadd_matmul.ts";
 import type { OpKernel } from "../registry.ts";
 import { f32, req, shapeStr } from "./_util.ts";
@@ -32,7 +32,7 @@ function typed<T>(t: Tensor, dtype: DataType, what: string, rank: number): T {
  * The op's packed weight, read from its inputs and attributes and checked against the spec
  * (`validateShiftAdd`: shapes, term encoding, padding bits, latency-mode sharing).
  *
- * @param inputs X, planes, alpha_exp, alpha_sign
+ * @param inputs X, planes, alpha_exp, alpha_terms
  * @param attrs bits, group_size, terms, mode
  * @returns the packed weight with K taken from X's last dimension
  * @throws {TypeError} on a missing input or a wrong element type / rank
@@ -44,43 +44,46 @@ function typed<T>(t: Tensor, dtype: DataType, what: string, rank: number): T {
  * import { DataType, makeTensor } from "../../tensor.ts";
  * import { shiftAddPackedFrom } from "./shift_add.ts";
  * const attrs = new Attrs(new Map([["bits", intAttr("bits", 1)], ["group_size", intAttr("group_size", 8)],
- *   ["terms", intAttr("terms", 1)]]), "ShiftAddMatMul");
+ *   ["terms", intAttr("terms", 1)], ["k", intAttr("k", 2)]]), "ShiftAddMatMul");
  * const p = shiftAddPackedFrom([
  *   makeTensor(DataType.FLOAT, [1, 2], new Float32Array([3, 1])),
  *   makeTensor(DataType.UINT8, [1, 1, 1], new Uint8Array([0b01])),
- *   makeTensor(DataType.INT8, [1, 1, 1, 1], new Int8Array([-1])),
- *   makeTensor(DataType.UINT8, [1, 1, 1], new Uint8Array([0])),
+ *   makeTensor(DataType.INT8, [1, 1, 1], new Int8Array([-1])),
+ *   makeTensor(DataType.UINT8, [1, 1, 1, 0], new Uint8Array(0)),
  * ], attrs);
  * assertEquals([p.k, p.n, p.bits, p.mode], [2, 1, 1, "accuracy"]);
  * ```
  */
 export function shiftAddPackedFrom(inputs: (Tensor | undefined)[], attrs: Attrs): ShiftAddPacked {
   const x = req(inputs, 0, OP);
-  const planesT = req(inputs, 1, OP), expT = req(inputs, 2, OP), signT = req(inputs, 3, OP);
+  const planesT = req(inputs, 1, OP), expT = req(inputs, 2, OP), termsT = req(inputs, 3, OP);
   if (x.dims.length < 1) throw new TypeError(`${OP}: X must have rank >= 1, got a scalar`);
   const k = x.dims[x.dims.length - 1]!;
   const planes = typed<Uint8Array>(planesT, DataType.UINT8, "planes", 3);
-  const alphaExp = typed<Int8Array>(expT, DataType.INT8, "alpha_exp", 4);
-  const alphaSign = typed<Uint8Array>(signT, DataType.UINT8, "alpha_sign", 3);
+  const alphaExp = typed<Int8Array>(expT, DataType.INT8, "alpha_exp", 3);
+  const alphaTerms = typed<Uint8Array>(termsT, DataType.UINT8, "alpha_terms", 4);
   const bits = attrs.int("bits"), groupSize = attrs.int("group_size"), terms = attrs.int("terms");
+  if (attrs.int("k") !== k) {
+    throw new RangeError(`${OP}: attribute k=${attrs.int("k")} but X ${shapeStr(x.dims)} has K=${k}`);
+  }
   const mode = attrs.string("mode", "accuracy");
   if (mode !== "accuracy" && mode !== "latency") {
     throw new RangeError(`${OP}: mode must be "accuracy" or "latency", got "${mode}"`);
   }
   const [q, n, j] = planesT.dims as [number, number, number];
   const g = Math.ceil(k / Math.max(1, groupSize));
-  const want = [[q, n, j], [q, n, g, terms], [q, n, g]];
-  const got = [planesT.dims, expT.dims, signT.dims];
+  const want = [[q, n, j], [q, n, g], [q, n, g, shiftAddTermBytes(terms)]];
+  const got = [planesT.dims, expT.dims, termsT.dims];
   if (q !== bits || j !== Math.ceil(k / 8) || want.some((w, i) => w.join() !== got[i]!.join())) {
     throw new RangeError(
       `${OP}: with X ${
         shapeStr(x.dims)
       }, bits=${bits}, group_size=${groupSize}, terms=${terms} expected planes ` +
-        `${shapeStr([bits, n, Math.ceil(k / 8)])}, alpha_exp ${shapeStr(want[1]!)}, alpha_sign ` +
+        `${shapeStr([bits, n, Math.ceil(k / 8)])}, alpha_exp ${shapeStr(want[1]!)}, alpha_terms ` +
         `${shapeStr(want[2]!)}; got ${got.map(shapeStr).join(", ")}`,
     );
   }
-  const packed: ShiftAddPacked = { k, n, bits, groupSize, terms, mode, planes, alphaExp, alphaSign };
+  const packed: ShiftAddPacked = { k, n, bits, groupSize, terms, mode, planes, alphaExp, alphaTerms };
   validateShiftAdd(packed);
   return packed;
 }
@@ -106,10 +109,10 @@ const shiftAddMatMul: OpKernel = (inputs, attrs) => {
  * const y = shiftAddOps.ShiftAddMatMul!([
  *   makeTensor(DataType.FLOAT, [2], new Float32Array([3, 1])),
  *   makeTensor(DataType.UINT8, [1, 1, 1], new Uint8Array([0b01])),
- *   makeTensor(DataType.INT8, [1, 1, 1, 1], new Int8Array([-1])),
- *   makeTensor(DataType.UINT8, [1, 1, 1], new Uint8Array([0])),
+ *   makeTensor(DataType.INT8, [1, 1, 1], new Int8Array([-1])),
+ *   makeTensor(DataType.UINT8, [1, 1, 1, 0], new Uint8Array(0)),
  * ], new Attrs(new Map([["bits", intAttr("bits", 1)], ["group_size", intAttr("group_size", 8)],
- *   ["terms", intAttr("terms", 1)]]), "ShiftAddMatMul"), { opset: 1 })[0]!;
+ *   ["terms", intAttr("terms", 1)], ["k", intAttr("k", 2)]]), "ShiftAddMatMul"), { opset: 1 })[0]!;
  * assertEquals([Array.from(y.data as Float32Array), y.dims], [[1], [1]]);
  * ```
  */

@@ -1,5 +1,6 @@
 /**
- * WebAssembly SIMD micro-kernel of the float32 GEMM (`_gemm.ts`), assembled here from its opcodes (no build
+ * WebAssembly SIMD micro-kernel of the evaluator's float32 GEMM (onnx/evaluate/ops/_gemm.ts) and of the Gram
+ * accumulator (quant/gram.ts), assembled here from its opcodes (no build
  * step, no binary file). It computes 4x4 tiles with f64x2 lanes: every product of two float32 values is exact
  * in double, and each output is summed over k = 0..K-1 in order in double, exactly as the scalar JavaScript
  * kernel does, so both give bit-identical results (rounded once to float32 by the caller).

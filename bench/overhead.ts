@@ -1,0 +1,125 @@
+/**
+ * Conversion cost (issue 17, item 2): for every method on every repository model, the wall time of
+ * decoding the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
+ * result, as a multiple of ONE float onnxruntime pass over the same calibration set (a fresh session, then
+ * every sample in batches of 8 on 2 intra-op threads: the settings the calibration runtime uses).
+ * Targets: QDQ <= 2x, OS+ <= 5x, DenseShift <= 5x, GPTQ and ShiftAdd <= 20x. The per-pass times (the
+ * `ms` of each pipeline step, what `--verbose` prints) show where the time goes.
+ *
+ *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--save DIR] [--json]
+ *
+ * `--samples` limits the calibration set (default: all of it, as the CLI). `--save DIR` writes each
+ * converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
+ * @module
+ */
+import type { Method } from "../api/quantize.ts";
+import { openDataSource } from "../runtime/data/mod.ts";
+import { OrtRuntime } from "../runtime/ort.ts";
+import { convert, floatBytes, listArg, median, methodsFor, MODELS, numArg, repo } from "./_cases.ts";
+
+const args = Deno.args;
+const onlyModels = listArg(args, "--models");
+const onlyMethods = listArg(args, "--methods");
+const samplesArg = numArg(args, "--samples", 0);
+const samples = samplesArg > 0 ? samplesArg : undefined;
+const saveIdx = args.indexOf("--save");
+const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
+if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
+
+/**
+ * One float pass over the calibration set, seconds: a fresh onnxruntime session (creation included, as
+ * for any user of the float model) run over every batch; the median of `passes` passes. Measured again
+ * right before every conversion, so that the ratio compares times taken under the same machine load
+ * (other jobs share the cores).
+ */
+async function floatPass(
+  file: Uint8Array,
+  calib: string,
+  inputName: string,
+  passes: number,
+): Promise<{ s: number; n: number }> {
+  const src = await openDataSource(repo(calib), { inputName, ...(samples ? { maxSamples: samples } : {}) });
+  const times: number[] = [];
+  for (let r = 0; r < passes; r++) {
+    const t0 = performance.now();
+    const rt = await OrtRuntime.create(file, { intraOpNumThreads: 2 });
+    for await (const b of src.batches(8)) await rt.run(b);
+    times.push((performance.now() - t0) / 1000);
+    await rt.release();
+  }
+  return { s: median(times), n: src.count };
+}
+
+interface Row {
+  model: string;
+  method: string;
+  samples: number;
+  floatPassS: number;
+  convertS: number;
+  ratio: number;
+  passes: Record<string, number>;
+  error?: string;
+}
+const rows: Row[] = [];
+const { decodeModel } = await import("../onnx/codec.ts");
+for (const m of MODELS) {
+  if (onlyModels && !onlyModels.includes(m.name)) continue;
+  const bytes = await floatBytes(m);
+  const inputName = decodeModel(bytes).graph.inputs.find((v) => !v.isConst)!.name;
+  for (const method of methodsFor(m)) {
+    if (onlyMethods && !onlyMethods.includes(method)) continue;
+    const fp = await floatPass(bytes, m.calib, inputName, 2);
+    const t0 = performance.now();
+    try {
+      const { bytes: out, report } = await convert(m, method as Method, samples);
+      const convertS = (performance.now() - t0) / 1000;
+      if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${method}.onnx`, out);
+      const passes: Record<string, number> = {};
+      for (const s of report.steps) passes[s.pass] = (passes[s.pass] ?? 0) + s.ms / 1000;
+      rows.push({
+        model: m.name,
+        method,
+        samples: report.calibrationSamples,
+        floatPassS: fp.s,
+        convertS,
+        ratio: convertS / fp.s,
+        passes,
+      });
+    } catch (e) {
+      rows.push({
+        model: m.name,
+        method,
+        samples: fp.n,
+        floatPassS: fp.s,
+        convertS: NaN,
+        ratio: NaN,
+        passes: {},
+        error: (e as Error).message.split("\n")[0]!,
+      });
+    }
+    const r = rows[rows.length - 1]!;
+    console.error(
+      `${r.model} ${r.method}: ${
+        r.error ?? `${r.convertS.toFixed(1)} s = ${r.ratio.toFixed(1)}x float pass`
+      }`,
+    );
+  }
+}
+
+if (args.includes("--json")) {
+  console.log(JSON.stringify({ rows }));
+} else {
+  console.log(
+    "| model | method | calib samples | float pass (s) | conversion (s) | overhead | slowest passes (s) |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const r of rows) {
+    const top = Object.entries(r.passes).sort((a, b) => b[1] - a[1]).slice(0, 2)
+      .map(([p, s]) => `${p} ${s.toFixed(1)}`).join(", ");
+    console.log(
+      `| ${r.model} | ${r.method} | ${r.samples} | ${r.floatPassS.toFixed(2)} | ${
+        r.error ? "error" : r.convertS.toFixed(1)
+      } | ${r.error ? r.error : `${r.ratio.toFixed(1)}x`} | ${top} |`,
+    );
+  }
+}
