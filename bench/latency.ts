@@ -16,7 +16,7 @@
  * statistic (the median is printed in the JSON too).
  * @module
  */
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import type { Method } from "../api/quantize.ts";
 import { decodeModel } from "../onnx/codec.ts";
 import { toOrtTensor } from "../runtime/ort.ts";

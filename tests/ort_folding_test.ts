@@ -5,7 +5,7 @@
  * survive, and the optimized session computes what the unoptimized one does. Latency: bench/latency.ts.
  */
 import { assert, assertEquals, assertLess } from "@std/assert";
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { intAttr, intsAttr } from "../onnx/attributes.ts";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { Model } from "../onnx/ir.ts";
