@@ -18,7 +18,7 @@ import process from "node:process";
 import { encodeModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/ir.ts";
 import { silentReporter } from "../onnx/reporter.ts";
-import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import type { Tensor } from "../onnx/tensor.ts";
 import { constantsToInitializers } from "../passes/normalize/constants_to_initializers.ts";
 import { dce } from "../passes/normalize/dce.ts";
 import {
@@ -27,7 +27,6 @@ import {
   denseShiftPass,
 } from "../passes/denseshift/dense_shift.ts";
 import { foldBatchNormPass } from "../passes/normalize/fold_batchnorm.ts";
-import { quantizeWeight, weightInput } from "../passes/qdq/insert_qdq.ts";
 import { learnedRoundingPass } from "../passes/qdq/learned_weights.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { collectValues, makePassRuntime } from "../runtime/collect.ts";
@@ -35,6 +34,7 @@ import { type DataSource, openDataSource } from "../runtime/data/mod.ts";
 import { CompareMeter, MapIoUMeter } from "../runtime/metrics.ts";
 import { ortRuntimeFactory } from "../runtime/ort.ts";
 import { loadModelFile, type ModelName, repoPath } from "../tests/_models.ts";
+import { rtnInPlace } from "./_rtn.ts";
 
 interface Task {
   key: string;
@@ -133,26 +133,6 @@ async function outputs(m: Model, data: DataSource, batch: number): Promise<Recor
   return out;
 }
 
-/** Uniform symmetric per-channel RTN at `bits`, weights replaced by their dequantized values. */
-function rtn(m: Model, bits: number): number {
-  let nW = 0, nB = 0;
-  for (const node of m.graph.nodes) {
-    const w = weightInput(node);
-    if (!w) continue;
-    const v = node.inputs[w.index]!, t = v.const!;
-    if (t.dtype !== DataType.FLOAT) continue;
-    const { q, scale } = quantizeWeight(t, w.axis, bits);
-    const qd = q.data as Int8Array, s = scale.data as Float32Array;
-    const inner = w.axis < 0 ? qd.length : t.dims.slice(w.axis + 1).reduce((a, b) => a * b, 1);
-    const ch = w.axis < 0 ? 1 : t.dims[w.axis]!;
-    const d = Float32Array.from(qd, (x, i) => x * s[w.axis < 0 ? 0 : Math.floor(i / inner) % ch]!);
-    v.const = makeTensor(DataType.FLOAT, t.dims, d);
-    nW += qd.length;
-    nB += (qd.length * bits) / 8 + 4 * s.length;
-  }
-  return (8 * nB) / nW;
-}
-
 /** CPU seconds used by this process (user + system). */
 function cpuSeconds(): number {
   const u = process.cpuUsage();
@@ -178,14 +158,14 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
     const t0 = performance.now(), c0 = cpuSeconds();
     const m = await normalized(task.model);
     let avg: number, int8 = "-";
-    if (o === "rtn") avg = rtn(m, bits);
+    if (o === "rtn") avg = rtnInPlace(m, bits);
     else if (o === "rtn-learned") {
       // Learned rounding on the same per-channel grid; rtn() then reproduces the learned codes.
       await learnedRoundingPass({ bits }).run(m, {
         reporter: silentReporter,
         runtime: makePassRuntime(await task.calib(), ortRuntimeFactory(), { batchSize: task.batch }),
       });
-      avg = rtn(m, bits);
+      avg = rtnInPlace(m, bits);
     } else {
       const pass = denseShiftPass(o);
       await pass.run(m, {

@@ -11,15 +11,16 @@
 import { loadModel } from "../onnx/io.ts";
 import type { Model } from "../onnx/ir.ts";
 import { silentReporter } from "../onnx/reporter.ts";
-import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { DataType, type Tensor } from "../onnx/tensor.ts";
 import { constantsToInitializers, dce, foldBatchNormPass } from "../passes/normalize/mod.ts";
 import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "../passes/denseshift/mod.ts";
-import { learnedRoundingPass, quantizeWeight, weightInput } from "../passes/qdq/mod.ts";
+import { learnedRoundingPass } from "../passes/qdq/mod.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
 import type { DataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import { type Feeds, ZOO } from "./zoo/models.ts";
+import { rtnInPlace } from "./_rtn.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
@@ -83,29 +84,6 @@ function score(ref: Record<string, Tensor>[], cand: Record<string, Tensor>[], cl
   return { cos: cos / ref.length, worst, top1: top1 / ref.length };
 }
 
-/** Uniform symmetric per-channel RTN in place (dequantized values); returns stored bits per weight. */
-function rtn(m: Model, bits: number): number {
-  let nW = 0, nB = 0;
-  for (const node of m.graph.nodes) {
-    const w = weightInput(node);
-    if (!w) continue;
-    const v = node.inputs[w.index]!, t = v.const!;
-    if (t.dtype !== DataType.FLOAT) continue;
-    const { q, scale } = quantizeWeight(t, w.axis, bits);
-    const qd = q.data as Int8Array, s = scale.data as Float32Array;
-    const inner = w.axis < 0 ? qd.length : t.dims.slice(w.axis + 1).reduce((a, b) => a * b, 1);
-    const ch = w.axis < 0 ? 1 : t.dims[w.axis]!;
-    v.const = makeTensor(
-      DataType.FLOAT,
-      t.dims,
-      Float32Array.from(qd, (x, i) => x * s[w.axis < 0 ? 0 : Math.floor(i / inner) % ch]!),
-    );
-    nW += qd.length;
-    nB += (qd.length * bits) / 8 + 4 * s.length;
-  }
-  return (8 * nB) / nW;
-}
-
 console.log(`DenseShift on zoo CNNs: ${n.calib} calibration / ${n.eval} evaluation samples, cosine to float`);
 console.log(
   "| model | setting | bits/weight | mean cosine | worst cosine | top-1 agreement | int8 layers | time s |",
@@ -148,11 +126,11 @@ for (const z of ZOO.filter((z) => names.includes(z.name))) {
     );
     await row(
       `uniform RTN ${bits}-bit per-channel`,
-      (m) => Promise.resolve({ bits: rtn(m, bits), int8: "-" }),
+      (m) => Promise.resolve({ bits: rtnInPlace(m, bits), int8: "-" }),
     );
     await row(`uniform ${bits}-bit, learned rounding`, async (m) => {
       await learnedRoundingPass({ bits }).run(m, ctx());
-      return { bits: rtn(m, bits), int8: "-" };
+      return { bits: rtnInPlace(m, bits), int8: "-" };
     });
   }
 }
