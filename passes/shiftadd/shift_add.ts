@@ -26,6 +26,7 @@ import { collectHessians } from "../hessians.ts";
 import type { LayerStorage } from "../storage.ts";
 import { POT_EXP_NONE } from "../../quant/bcq.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
+import type { ReportSection } from "../report/mod.ts";
 
 export { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
 
@@ -448,12 +449,28 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         floatBytes: sum((l) => l.floatBytes),
         packedBytes: sum((l) => l.packedBytes),
       };
-      for (const l of layers) {
-        notes.push(
-          `${l.node}: ${l.k}x${l.n} at ${l.bits} bits, weight error ${l.relWeightError.toFixed(4)}, ` +
-            `output error ${Number.isNaN(l.relOutputError) ? "n/a" : l.relOutputError.toFixed(4)}`,
-        );
-      }
+      // The terminal gets a count and the worst three layers; the report gets the full table (STYLE.md).
+      const err = (l: ShiftAddLayerReport) =>
+        Number.isNaN(l.relOutputError) ? l.relWeightError : l.relOutputError;
+      const fmt = (x: number) => Number.isNaN(x) ? "n/a" : x.toFixed(4);
+      const worst = [...layers].sort((a, b) => err(b) - err(a)).slice(0, 3);
+      notes.push(
+        `largest relative ${
+          worst.some((l) => !Number.isNaN(l.relOutputError)) ? "output" : "weight"
+        } error: ${
+          worst.map((l) => `${l.node} ${fmt(err(l))} at ${l.bits} bits`).join(", ")
+        } (every layer in the report)`,
+      );
+      const section: ReportSection = {
+        title: "ShiftAdd layers",
+        tables: [{
+          caption: "Per layer: shape, bit-planes, relative weight and output error on the calibration data",
+          columns: ["layer", "K x N", "bits", "weight error", "output error"],
+          rows: layers.map((
+            l,
+          ) => [l.node, `${l.k}x${l.n}`, l.bits, fmt(l.relWeightError), fmt(l.relOutputError)]),
+        }],
+      };
       const st = pass.stats;
       notes.push(
         `ShiftAddMatMul on ${layers.length} layers (${mode}, ${objective} objective, ${
@@ -463,7 +480,13 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
             (st.packedBytes / st.floatBytes).toFixed(3)
           }x)`,
       );
-      return { modified: true, notes, storage, sites: { converted: targets.length, skipped } };
+      return {
+        modified: true,
+        notes,
+        storage,
+        sections: [section],
+        sites: { converted: targets.length, skipped },
+      };
     },
   };
   return pass;

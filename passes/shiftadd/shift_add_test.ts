@@ -90,12 +90,12 @@ async function convert(
 ) {
   const pass = shiftAddPass(options);
   const r = await runPipeline(model, [pass], ctx, { verifyEach: true });
-  return { notes: r.steps[0]!.notes, stats: pass.stats! };
+  return { notes: r.steps[0]!.notes, stats: pass.stats!, sections: r.steps[0]!.sections };
 }
 
 Deno.test("shift-add: structure — every constant-weight MatMul becomes ShiftAddMatMul, function at opset 18", async () => {
   const m = tinyLm();
-  const { notes, stats } = await convert(m, { bits: 3, groupSize: 16 });
+  const { notes, stats, sections } = await convert(m, { bits: 3, groupSize: 16 });
   assertEquals(opCounts(m), { ShiftAddMatMul: 4, Add: 2, Relu: 1 });
   assert(
     m.graph.nodes.filter((n) => n.opType === "ShiftAddMatMul").every((n) => n.domain === SHIFTKIT_DOMAIN),
@@ -120,7 +120,16 @@ Deno.test("shift-add: structure — every constant-weight MatMul becomes ShiftAd
     3,
   ]]);
   assertStringIncludes(notes.join("\n"), "raised the default opset from 17 to 18");
-  assertStringIncludes(notes.join("\n"), "q/MatMul: 32x24 at 3 bits");
+  // Every layer in the report's table; the terminal note names the worst three only.
+  const table = sections.find((x) => x.title === "ShiftAdd layers")!.tables![0]!;
+  assertEquals(table.rows.map((r) => [r[0], r[1], r[2]]), [
+    ["q/MatMul", "32x24", 3],
+    ["v/MatMul", "32x24", 3],
+    ["f/MatMul", "24x40", 3],
+    ["logits/MatMul", "40x16", 3],
+  ]);
+  const worst = notes.find((n) => n.startsWith("largest relative"))!;
+  assertEquals(worst.split(" at 3 bits").length - 1, 3);
   assertEquals(verify(m), []);
 });
 
