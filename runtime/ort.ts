@@ -5,7 +5,7 @@
  */
 import * as ort from "npm:onnxruntime-node@1.30.0";
 import { DataType, dtypeName, type Tensor, type TensorData } from "../onnx/tensor.ts";
-import { DTYPE_OF_ORT, ORT_TYPE_NAMES } from "./ort_types.ts";
+import { checkFeedNames, DTYPE_OF_ORT, ORT_TYPE_NAMES } from "./ort_types.ts";
 import type { FloatRuntime, RuntimeFactory } from "./runtime.ts";
 
 const TO_ORT = ORT_TYPE_NAMES as Partial<Record<DataType, ort.Tensor.Type>>;
@@ -180,14 +180,7 @@ export class OrtRuntime implements FloatRuntime {
    */
   async run(feeds: Record<string, Tensor>, options: OrtRunOptions = {}): Promise<Record<string, Tensor>> {
     const session = this.#live();
-    const missing = this.inputNames.filter((n) => !(n in feeds));
-    const unknown = Object.keys(feeds).filter((n) => !this.inputNames.includes(n));
-    if (missing.length > 0 || unknown.length > 0) {
-      throw new TypeError(
-        `Cannot run the model: inputs are [${this.inputNames.join(", ")}]; ` +
-          `missing [${missing.join(", ")}], unknown [${unknown.join(", ")}]`,
-      );
-    }
+    checkFeedNames(this.inputNames, feeds);
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
     const fetches = options.outputs ? [...options.outputs] : this.outputNames;

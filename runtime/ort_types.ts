@@ -26,3 +26,24 @@ export const ORT_TYPE_NAMES: Readonly<Partial<Record<DataType, string>>> = {
 export const DTYPE_OF_ORT: Readonly<Record<string, DataType>> = Object.fromEntries(
   Object.entries(ORT_TYPE_NAMES).map(([dt, name]) => [name, Number(dt) as DataType]),
 );
+
+/**
+ * Refuse feeds that do not name exactly the model's inputs (both onnxruntime adapters run this first).
+ *
+ * @param inputNames the model's input names
+ * @param feeds the feeds, by name
+ * @throws {TypeError} naming the inputs, the missing and the unknown ones
+ */
+export function checkFeedNames(
+  inputNames: readonly string[],
+  feeds: Readonly<Record<string, unknown>>,
+): void {
+  const missing = inputNames.filter((n) => !(n in feeds));
+  const unknown = Object.keys(feeds).filter((n) => !inputNames.includes(n));
+  if (missing.length > 0 || unknown.length > 0) {
+    throw new TypeError(
+      `Cannot run the model: inputs are [${inputNames.join(", ")}]; ` +
+        `missing [${missing.join(", ")}], unknown [${unknown.join(", ")}]`,
+    );
+  }
+}

@@ -9,7 +9,7 @@
  */
 import * as ort from "npm:onnxruntime-web@1.30.0";
 import { DataType, dtypeName, type Tensor, type TensorData } from "../onnx/tensor.ts";
-import { DTYPE_OF_ORT, ORT_TYPE_NAMES } from "./ort_types.ts";
+import { checkFeedNames, DTYPE_OF_ORT, ORT_TYPE_NAMES } from "./ort_types.ts";
 import type { FloatRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options of {@link OrtWebRuntime.create}. */
@@ -109,14 +109,7 @@ export class OrtWebRuntime implements FloatRuntime {
   async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const session = this.#session;
     if (!session) throw new TypeError("Cannot run: this OrtWebRuntime was released");
-    const missing = this.inputNames.filter((n) => !(n in feeds));
-    const unknown = Object.keys(feeds).filter((n) => !this.inputNames.includes(n));
-    if (missing.length > 0 || unknown.length > 0) {
-      throw new TypeError(
-        `Cannot run the model: inputs are [${this.inputNames.join(", ")}]; ` +
-          `missing [${missing.join(", ")}], unknown [${unknown.join(", ")}]`,
-      );
-    }
+    checkFeedNames(this.inputNames, feeds);
     const webFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) webFeeds[name] = toWebTensor(t);
     const results = await session.run(webFeeds);

@@ -18,6 +18,7 @@ import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { openDataSource } from "../runtime/data/mod.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { launchChromium } from "./_cdp.ts";
+import type { Agreement, Validation } from "./protocol.ts";
 import { serveFolder } from "./serve.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -153,20 +154,8 @@ async function pageAgainstCli(
         sizeAfter: number;
         sha256: string;
         fileName: string;
-        agreement: { samples: number; data: string; runtime: string; metrics: Record<string, number> };
-        validation: {
-          ran: boolean;
-          reason?: string;
-          ops?: {
-            op: string;
-            runs: number;
-            gpu: number;
-            compared: number;
-            exact: number;
-            integer: boolean;
-            notes: string[];
-          }[];
-        };
+        agreement: Agreement;
+        validation: Validation;
       };
     }>("globalThis.shiftkitPage");
     assertEquals(state, "done", `page state ${state}: ${pageState.error}\n${consoleLines.join("\n")}`);
