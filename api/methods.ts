@@ -12,6 +12,7 @@ import { shiftAddPass } from "../passes/shiftadd/mod.ts";
 import { weightOnlyPass } from "../passes/weightonly/mod.ts";
 import { opsetUpgradePass } from "../passes/normalize/mod.ts";
 import type { Pass } from "../passes/pass.ts";
+import type { CalibrateMode, LayerInputs } from "../passes/sequential.ts";
 import type { CommonSettings, Method } from "./quantize.ts";
 
 /** Weight-only RTN / GPTQ (passes/weightonly): `--format nbits|qdq`, `--group-size`, `--symmetric`, `--act-order`. */
@@ -30,8 +31,21 @@ function weightOnly(method: "rtn" | "gptq", s: CommonSettings): Pass[] {
       symmetric: s.extra.symmetric === true,
       actOrder: s.extra.actOrder === true,
       ...(s.extra.groupSize !== undefined ? { groupSize: Number(s.extra.groupSize) } : {}),
+      ...perLayer(s),
     }),
   ];
+}
+
+/** `--calibrate auto|whole|per-layer` and `--layer-inputs quantized|float` (gptq, shiftadd), checked. */
+function perLayer(s: CommonSettings): { calibrate?: CalibrateMode; layerInputs?: LayerInputs } {
+  const c = s.extra.calibrate, li = s.extra.layerInputs;
+  if (c !== undefined && c !== "auto" && c !== "whole" && c !== "per-layer") {
+    throw new RangeError(`--calibrate must be auto, whole or per-layer, got ${c}`);
+  }
+  if (li !== undefined && li !== "quantized" && li !== "float") {
+    throw new RangeError(`--layer-inputs must be quantized or float, got ${li}`);
+  }
+  return { ...(c !== undefined ? { calibrate: c } : {}), ...(li !== undefined ? { layerInputs: li } : {}) };
 }
 
 /** Pass factories by method. */
@@ -75,6 +89,7 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
         exclude: s.exclude,
         ...(s.extra.budget !== undefined ? { budget: Number(s.extra.budget) } : {}),
         ...(s.extra.groupSize !== undefined ? { groupSize: Number(s.extra.groupSize) } : {}),
+        ...perLayer(s),
       }),
     ];
   },

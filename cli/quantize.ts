@@ -33,6 +33,8 @@ const FLAG_METHODS: Record<string, Method[]> = {
   format: ["rtn", "gptq"],
   symmetric: ["rtn", "gptq"],
   "act-order": ["gptq"],
+  calibrate: ["gptq", "shiftadd"],
+  "layer-inputs": ["gptq", "shiftadd"],
   "min-sqnr": ["denseshift"],
   "keep-first-last": ["denseshift"],
   "max-bits": ["denseshift"],
@@ -203,6 +205,19 @@ export const quantizeCommand: Command = {
     },
     { name: "symmetric", type: "boolean", help: "rtn, gptq: symmetric grid, no zero points stored" },
     { name: "act-order", type: "boolean", help: "gptq: quantize features by decreasing Hessian diagonal" },
+    {
+      name: "calibrate",
+      type: "string",
+      value: "auto|whole|per-layer",
+      help:
+        "gptq, shiftadd: Hessians from one whole-model run, or segment by segment with one segment's weights in memory (auto: per layer above 1 GiB of weights + Hessians)",
+    },
+    {
+      name: "layer-inputs",
+      type: "string",
+      value: "quantized|float",
+      help: "gptq, shiftadd per layer: feed each segment the outputs of the quantized (default) or float earlier ones",
+    },
     {
       name: "min-sqnr",
       type: "number",

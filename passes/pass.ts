@@ -10,6 +10,7 @@ import { verify } from "../onnx/verify.ts";
 import type { ReportSection } from "./report/report.ts";
 import type { PassRuntime } from "../runtime/runtime.ts";
 import type { LayerStorage } from "./storage.ts";
+import type { CalibrationInfo } from "./sequential.ts";
 
 export type { PassRuntime };
 
@@ -49,6 +50,8 @@ export interface PassResult {
   storage?: LayerStorage[];
   /** For a pass that converts sites (a method's pass): how many, and why the others were left. */
   sites?: SiteCount;
+  /** For a pass that calibrated layer Hessians: whole-model or per-layer, and why (passes/sequential.ts). */
+  calibration?: CalibrationInfo;
 }
 
 /** A graph pass. */
@@ -82,6 +85,7 @@ export interface PipelineResult {
     sections: ReportSection[];
     storage?: LayerStorage[];
     sites?: SiteCount;
+    calibration?: CalibrationInfo;
   }[];
 }
 
@@ -120,6 +124,7 @@ export async function runPipeline(
         sections: res.sections ?? [],
         ...(res.storage ? { storage: res.storage } : {}),
         ...(res.sites ? { sites: res.sites } : {}),
+        ...(res.calibration ? { calibration: res.calibration } : {}),
       });
       if (res.modified) changed = any = true;
       if (options.verifyEach) {

@@ -194,5 +194,7 @@ export function makePassRuntime(
 ): PassRuntime {
   return {
     collect: (model, values, onBatch) => collectValues(model, values, data, factory, onBatch, options),
+    inputs: () => data.batches(options.batchSize ?? 8),
+    load: (model) => loadBuilt(factory, model, "per-layer calibration"),
   };
 }

@@ -42,4 +42,14 @@ export interface PassRuntime {
     values: readonly string[],
     onBatch: (values: Record<string, Tensor>, batchIndex: number) => void | Promise<void>,
   ): Promise<void>;
+  /**
+   * The calibration inputs, batch by batch (graph input name -> tensor), in the order and batching `collect`
+   * feeds them: what per-layer calibration (passes/sequential.ts) starts its first segment from.
+   */
+  inputs?(): AsyncIterable<Record<string, Tensor>>;
+  /**
+   * Load a model shiftkit built (a segment of the model being quantized) for runs on feeds the caller
+   * provides; the caller releases it. A rejection is shiftkit's bug, never bad input.
+   */
+  load?(model: Model): Promise<FloatRuntime>;
 }

@@ -23,6 +23,14 @@ import { type HessianCache, quantizeShiftAdd } from "../../quant/shiftadd_gptq.t
 import { packShiftAdd, shiftAddTermBytes } from "../../quant/shiftadd_pack.ts";
 import { weightInput } from "../qdq/insert_qdq.ts";
 import { collectHessians } from "../hessians.ts";
+import {
+  type CalibrateMode,
+  type CalibrationInfo,
+  calibrationNote,
+  calibratePerLayer,
+  chooseCalibration,
+  type LayerInputs,
+} from "../sequential.ts";
 import type { LayerStorage } from "../storage.ts";
 import { POT_EXP_NONE } from "../../quant/bcq.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
@@ -57,6 +65,15 @@ export interface ShiftAddPassOptions {
   damp?: number;
   /** Node names (or output names) left in float. @default {[]} */
   exclude?: readonly string[];
+  /**
+   * Output objective: Hessians from one run of the whole model, per layer (segment by segment,
+   * passes/sequential.ts), or per layer when the weights plus all Hessians exceed 1 GiB. A bit budget needs
+   * every Hessian at once: whole model.
+   * @default {"auto"}
+   */
+  calibrate?: CalibrateMode;
+  /** Per layer: each segment is fed the outputs of the quantized or the float earlier segments. @default {"quantized"} */
+  layerInputs?: LayerInputs;
   /**
    * When the model's opset is below 18: ops missing from the schema table (onnx/ops.ts) either stop the pass
    * (`"refuse"`) or are assumed to keep their signature up to opset 18.
@@ -95,6 +112,8 @@ export interface ShiftAddStats {
   calibrationRows: number;
   /** Wall time of the calibration run (inference + Gram accumulation). */
   calibrationSeconds: number;
+  /** How calibration ran (absent without calibration). */
+  calibration?: CalibrationInfo;
   /** `Σ params · bits / Σ params`. */
   averageBits: number;
   /** Bytes of all converted float weights, and of their packed form. */
@@ -360,45 +379,21 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const raised = raiseOpset(model, options.unknownOps ?? "refuse");
       if (raised) notes.push(raised);
 
-      const t0 = performance.now();
-      const { hessians, rows } = ctx.runtime
-        ? await collectHessians(model, targets, ctx)
-        : { hessians: new Map(), rows: 0 };
-      const calibrationSeconds = (performance.now() - t0) / 1000;
       const damp = options.damp ?? 0.01;
-      let bits: number[] = targets.map(() => options.bits ?? 3);
+      const bits = new Map<Node, number>(targets.map((t) => [t.node, options.bits ?? 3]));
       const groupSize = options.groupSize ?? 64, terms = options.terms ?? 3;
-      if (options.budget !== undefined) {
-        // The budget bounds all stored bits per weight (planes and alphas), not only the planes.
-        const alloc = allocateBits(
-          targets.map((t) => ({
-            params: t.k * t.n,
-            sensitivity: layerSensitivity({ data: weightKxN(t), rows: t.k, cols: t.n }, hessians.get(t.x)!, {
-              damp,
-            }),
-            storedBits: [2, 3, 4].map((b) => storedBits(t.k, t.n, b, groupSize, terms)),
-          })),
-          options.budget,
-        );
-        bits = alloc.bits;
-        notes.push(
-          `bit allocation under a budget of ${options.budget} stored bits per weight (planes + alphas): ` +
-            `${alloc.storedBitsPerWeight.toFixed(3)} stored, ${alloc.averageBits.toFixed(3)} planes average`,
-        );
-      }
-
       const mode = options.mode === "lat" ? "latency" : "accuracy";
       const cache: HessianCache = new WeakMap(); // q/k/v share one H: factor it once
       const layers: ShiftAddLayerReport[] = [];
       const storage: LayerStorage[] = [];
       const g = model.graph;
-      for (let i = 0; i < targets.length; i++) {
-        const t = targets[i]!;
-        ctx.reporter.progress("shift-add", i, targets.length);
+      // Before any rewrite: per-layer calibration runs the rewritten segments, which call the function.
+      ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
+      const convert = (t: ShiftAddTarget, h: Float64Array | null) => {
+        ctx.reporter.progress("shift-add", layers.length, targets.length);
         const s0 = performance.now();
-        const h = hessians.get(t.x) ?? null;
         const q = quantizeShiftAdd({ data: weightKxN(t), rows: t.k, cols: t.n }, h, {
-          bits: bits[i]!,
+          bits: bits.get(t.node)!,
           groupSize,
           mode,
           objective,
@@ -434,9 +429,63 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           packedBytes: p.planes.length + p.alphaExp.length + p.alphaTerms.length,
           seconds: (performance.now() - s0) / 1000,
         });
+      };
+
+      const t0 = performance.now();
+      const asked = options.calibrate ?? "auto";
+      if (asked === "per-layer" && options.budget !== undefined) {
+        throw new RangeError(
+          "Cannot calibrate per layer with a bit budget: the allocation needs every layer's Hessian at once (use the whole-model calibration)",
+        );
       }
+      const chosen = !ctx.runtime
+        ? undefined
+        : options.budget !== undefined
+        ? { mode: "whole" as const, reason: "a bit budget needs every layer's Hessian at once" }
+        : chooseCalibration(model, targets, asked);
+      let calibration: CalibrationInfo | undefined;
+      if (chosen?.mode === "per-layer") {
+        const info = await calibratePerLayer(model, targets, ctx, ({ sites, hessians }) => {
+          for (const t of sites) convert(t, hessians.get(t.x)!);
+        }, { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) });
+        calibration = { ...info, reason: chosen.reason };
+      } else {
+        const { hessians, rows } = chosen
+          ? await collectHessians(model, targets, ctx)
+          : { hessians: new Map<Value, Float64Array>(), rows: 0 };
+        if (chosen) {
+          calibration = {
+            mode: "whole",
+            reason: chosen.reason,
+            segments: 1,
+            rows,
+            seconds: (performance.now() - t0) / 1000,
+          };
+        }
+        if (options.budget !== undefined) {
+          // The budget bounds all stored bits per weight (planes and alphas), not only the planes.
+          const alloc = allocateBits(
+            targets.map((t) => ({
+              params: t.k * t.n,
+              sensitivity: layerSensitivity({ data: weightKxN(t), rows: t.k, cols: t.n }, hessians.get(t.x)!, {
+                damp,
+              }),
+              storedBits: [2, 3, 4].map((b) => storedBits(t.k, t.n, b, groupSize, terms)),
+            })),
+            options.budget,
+          );
+          targets.forEach((t, i) => bits.set(t.node, alloc.bits[i]!));
+          notes.push(
+            `bit allocation under a budget of ${options.budget} stored bits per weight (planes + alphas): ` +
+              `${alloc.storedBitsPerWeight.toFixed(3)} stored, ${alloc.averageBits.toFixed(3)} planes average`,
+          );
+        }
+        for (const t of targets) convert(t, hessians.get(t.x) ?? null);
+      }
+      const rows = calibration?.rows ?? 0;
+      const calibrationSeconds = calibration?.seconds ?? 0;
+      if (calibration) notes.push(`calibration: ${calibrationNote(calibration)}`);
       ctx.reporter.progress("shift-add", targets.length, targets.length);
-      ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
       g.sort();
 
       const sum = (f: (l: ShiftAddLayerReport) => number) => layers.reduce((a, l) => a + f(l), 0);
@@ -448,6 +497,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         averageBits: sum((l) => l.k * l.n * l.bits) / params,
         floatBytes: sum((l) => l.floatBytes),
         packedBytes: sum((l) => l.packedBytes),
+        ...(calibration ? { calibration } : {}),
       };
       // The terminal gets a count and the worst three layers; the report gets the full table (STYLE.md).
       const err = (l: ShiftAddLayerReport) =>
@@ -486,6 +536,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         storage,
         sections: [section],
         sites: { converted: targets.length, skipped },
+        ...(calibration ? { calibration } : {}),
       };
     },
   };

@@ -27,6 +27,14 @@ import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { blockedDequantizeLinear, type GroupCodes, packMatMulNBits } from "../../quant/matmul_nbits.ts";
 import { quantizeBlockwise } from "../../quant/weight_only.ts";
 import { collectHessians } from "../hessians.ts";
+import {
+  type CalibrateMode,
+  type CalibrationInfo,
+  calibrationNote,
+  calibratePerLayer,
+  chooseCalibration,
+  type LayerInputs,
+} from "../sequential.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import { planShiftAdd as planMatMulTargets, type ShiftAddTarget, weightKxN } from "../shiftadd/shift_add.ts";
 import type { LayerStorage } from "../storage.ts";
@@ -57,6 +65,14 @@ export interface WeightOnlyPassOptions {
   damp?: number;
   /** Node names (or output names) left in float. @default {[]} */
   exclude?: readonly string[];
+  /**
+   * GPTQ: Hessians from one run of the whole model, per layer (segment by segment, passes/sequential.ts), or
+   * per layer when the weights plus all Hessians exceed 1 GiB.
+   * @default {"auto"}
+   */
+  calibrate?: CalibrateMode;
+  /** GPTQ per layer: each segment is fed the outputs of the quantized or the float earlier segments. @default {"quantized"} */
+  layerInputs?: LayerInputs;
 }
 
 /** One converted layer. */
@@ -81,6 +97,8 @@ export interface WeightOnlyStats {
   layers: WeightOnlyLayerReport[];
   /** Rows (tokens) in the calibration run; 0 for RTN. */
   calibrationRows: number;
+  /** How GPTQ calibrated (absent for RTN). */
+  calibration?: CalibrationInfo;
 }
 
 /** Check options; returns why they cannot be used, or undefined. */
@@ -212,18 +230,14 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           `Cannot emit blocked DequantizeLinear: it needs opset 21, the model has ${model.opset} (run the opset upgrade first)`,
         );
       }
-      const { hessians, rows } = method === "gptq"
-        ? await collectHessians(model, targets, ctx)
-        : { hessians: new Map<Value, Float64Array>(), rows: 0 };
       if (format === "nbits" && !model.opsets.has(MS_DOMAIN)) model.opsets.set(MS_DOMAIN, 1);
       const g = model.graph;
       const layers: WeightOnlyLayerReport[] = [];
       const storage: LayerStorage[] = [];
-      for (let i = 0; i < targets.length; i++) {
-        const t = targets[i]!;
-        ctx.reporter.progress(pass.name, i, targets.length);
+      const convert = (t: ShiftAddTarget, hessian: Float64Array | null) => {
+        ctx.reporter.progress(pass.name, layers.length, targets.length);
         const s0 = performance.now();
-        const q = quantizeBlockwise({ data: weightKxN(t), rows: t.k, cols: t.n }, hessians.get(t.x) ?? null, {
+        const q = quantizeBlockwise({ data: weightKxN(t), rows: t.k, cols: t.n }, hessian, {
           bits,
           groupSize,
           symmetric,
@@ -244,10 +258,29 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           relOutputError: q.stats.relOutputError,
           seconds: (performance.now() - s0) / 1000,
         });
+      };
+      let calibration: CalibrationInfo | undefined;
+      if (method === "gptq") {
+        const chosen = chooseCalibration(model, targets, options.calibrate ?? "auto");
+        const c0 = performance.now();
+        if (chosen.mode === "whole") {
+          const { hessians, rows } = await collectHessians(model, targets, ctx);
+          const seconds = (performance.now() - c0) / 1000;
+          calibration = { mode: "whole", reason: chosen.reason, segments: 1, rows, seconds };
+          for (const t of targets) convert(t, hessians.get(t.x) ?? null);
+        } else {
+          const info = await calibratePerLayer(model, targets, ctx, ({ sites, hessians }) => {
+            for (const t of sites) convert(t, hessians.get(t.x)!);
+          }, { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) });
+          calibration = { ...info, reason: chosen.reason };
+        }
+      } else {
+        for (const t of targets) convert(t, null);
       }
+      const rows = calibration?.rows ?? 0;
       ctx.reporter.progress(pass.name, targets.length, targets.length);
       g.sort();
-      pass.stats = { layers, calibrationRows: rows };
+      pass.stats = { layers, calibrationRows: rows, ...(calibration ? { calibration } : {}) };
       const worst = [...layers].sort((a, b) =>
         (b.relOutputError || b.relWeightError) - (a.relOutputError || a.relWeightError)
       ).slice(0, 3);
@@ -256,14 +289,20 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           symmetric ? "symmetric" : "asymmetric"
         }, group ${groupSize}, ` +
           `${format === "nbits" ? "MatMulNBits" : "blocked DequantizeLinear"} on ${layers.length} layers` +
-          (rows ? ` (calibration: ${rows} rows)` : ""),
+          (calibration ? ` (calibration: ${calibrationNote(calibration)})` : ""),
         `largest ${method === "gptq" ? "output" : "weight"} errors: ${
           worst.map((l) =>
             `${l.node} ${(method === "gptq" ? l.relOutputError : l.relWeightError).toFixed(4)}`
           ).join(", ")
         }`,
       );
-      return { modified: true, notes, storage, sites: { converted: layers.length, skipped } };
+      return {
+        modified: true,
+        notes,
+        storage,
+        sites: { converted: layers.length, skipped },
+        ...(calibration ? { calibration } : {}),
+      };
     },
   };
   return pass;
