@@ -2,14 +2,17 @@
  * Models larger than memory (issue 17, item 3): builds a synthetic OPT-shaped LM with external data
  * (bench/_synthetic_lm.ts; default 24 layers, width 1536: 2.72 GB of weights), then quantizes it weight-only
  * with `shiftkit quantize` in a child process and reports the child's peak RSS (`/usr/bin/time`'s maximum
- * resident set) and wall time. Target: peak RSS <= 1.5 GB for RTN at 4 bits.
+ * resident set) and wall time. Target: peak RSS <= 1.5 GB for RTN at 4 bits; GPTQ and ShiftAdd (output
+ * objective) calibrate per layer (passes/sequential.ts) and stay within one segment's working set plus the
+ * boundary activations. The emitted model is then loaded by onnxruntime-node from its path in another child
+ * process and run on one 32-byte input (its peak RSS reported too); `--compare-float` also runs the float
+ * model that way (it needs the whole model in memory) and reports the cosine of the logits.
  *
  *   nice -n 10 deno run -A bench/streaming.ts [--dir DIR] [--layers 24] [--width 1536] [--method rtn]
- *     [--bits 4] [--keep] [--json] [-- more quantize flags]
+ *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [-- more quantize flags]
  *
  * The model is generated once into `--dir` (default a temporary folder, removed afterwards unless
- * `--keep`); calibration data is one window of testdata/lm-calib.txt (weight-only methods need none, the
- * CLI asks for it).
+ * `--keep`); calibration data is `--samples` windows of 128 bytes of testdata/lm-calib.txt.
  * @module
  */
 import { listArg, numArg, repo } from "./_cases.ts";
@@ -18,7 +21,7 @@ import { writeSyntheticLm } from "./_synthetic_lm.ts";
 const args = Deno.args;
 const layers = numArg(args, "--layers", 24), width = numArg(args, "--width", 1536);
 const method = listArg(args, "--method")?.[0] ?? "rtn";
-const bits = numArg(args, "--bits", 4);
+const bits = numArg(args, "--bits", 4), samples = numArg(args, "--samples", 8);
 const dirArg = listArg(args, "--dir")?.[0];
 // Further `shiftkit quantize` flags after `--`, e.g. `-- --objective weight --group-size 128`.
 const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
@@ -50,7 +53,7 @@ const cmd = new Deno.Command("/usr/bin/time", {
     "--calib",
     repo("testdata/lm-calib.txt"),
     "--samples",
-    "1",
+    String(samples),
     "--json",
     ...passThrough,
   ],
@@ -66,16 +69,73 @@ try {
     if (e.name.startsWith("quantized")) outBytes += (await Deno.stat(`${dir}/${e.name}`)).size;
   }
 } catch { /* no output */ }
+const json = res.code === 0 ? lastJson(new TextDecoder().decode(res.stdout)) : undefined;
+// deno-lint-ignore no-explicit-any
+const cal = (json?.steps as any[] | undefined)?.find((st) => st.calibration)?.calibration;
+
+/** Run an LM from its path in a child process: logits of one input, the child's peak RSS and time. */
+async function runLm(model: string): Promise<{ logits?: Float32Array; rssMB: number; seconds: number }> {
+  const file = `${dir}/logits-${crypto.randomUUID()}.f32`;
+  const r = await new Deno.Command("/usr/bin/time", {
+    args: [
+      "-f",
+      "STREAMING_TIME %M %e",
+      Deno.execPath(),
+      "run",
+      "-A",
+      repo("bench/_run_lm.ts"),
+      model,
+      "--out",
+      file,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const t = /STREAMING_TIME (\d+) ([\d.]+)/.exec(new TextDecoder().decode(r.stderr));
+  let logits: Float32Array | undefined;
+  if (r.code === 0) {
+    logits = new Float32Array((await Deno.readFile(file)).buffer);
+    await Deno.remove(file);
+  }
+  return {
+    ...(logits ? { logits } : {}),
+    rssMB: t ? Number(t[1]) / 1024 : NaN,
+    seconds: t ? Number(t[2]) : NaN,
+  };
+}
+const emitted = res.code === 0 ? await runLm(out) : undefined;
+const float = res.code === 0 && args.includes("--compare-float") ? await runLm(lm.model) : undefined;
+const cosine = (a?: Float32Array, b?: Float32Array) => {
+  if (!a || !b || a.length !== b.length) return NaN;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) ab += a[i]! * b[i]!, aa += a[i]! ** 2, bb += b[i]! ** 2;
+  return ab / Math.sqrt(aa * bb);
+};
 const row = {
   layers,
   width,
   method,
   bits,
+  samples,
+  flags: passThrough.join(" "),
   weightsGB: lm.dataBytes / 1e9,
   exitCode: res.code,
   peakRssMB: m ? Number(m[1]) / 1024 : NaN,
   seconds: m ? Number(m[2]) : NaN,
   outputMB: outBytes / 1e6,
+  calibration: cal
+    ? {
+      mode: cal.mode,
+      segments: cal.segments,
+      rows: cal.rows,
+      layerInputs: cal.layerInputs,
+      reason: cal.reason,
+    }
+    : null,
+  emittedRuns: emitted?.logits ? emitted.logits.every(Number.isFinite) : false,
+  emittedRssMB: emitted?.rssMB ?? NaN,
+  floatRssMB: float?.rssMB ?? NaN,
+  cosineToFloat: cosine(emitted?.logits, float?.logits),
   error: res.code === 0
     ? undefined
     : err.split("\n").filter((l) => l && !l.startsWith("STREAMING_TIME")).slice(-3)
@@ -84,15 +144,38 @@ const row = {
 if (!dirArg && !args.includes("--keep")) await Deno.remove(dir, { recursive: true });
 if (args.includes("--json")) console.log(JSON.stringify(row));
 else {
-  console.log("| model | weights | method | exit | peak RSS | time | output |");
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  const calib = row.calibration
+    ? `${row.calibration.mode}${
+      row.calibration.mode === "per-layer" ? ` (${row.calibration.segments} segments)` : ""
+    }`
+    : "none";
+  console.log(
+    "| model | weights | method | samples | calibration | exit | peak RSS | time | output | output in ORT |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   console.log(
     `| synthetic OPT ${layers}x${width} | ${
       row.weightsGB.toFixed(2)
-    } GB | ${method} ${bits}-bit | ${res.code} | ${row.peakRssMB.toFixed(0)} MB | ${
-      row.seconds.toFixed(0)
-    } s | ${row.outputMB.toFixed(0)} MB |`,
+    } GB | ${method} ${bits}-bit ${row.flags} | ${
+      method === "rtn" ? "-" : samples
+    } | ${calib} | ${res.code} | ${row.peakRssMB.toFixed(0)} MB | ${row.seconds.toFixed(0)} s | ${
+      row.outputMB.toFixed(0)
+    } MB | ${row.emittedRuns ? "runs" : "FAILED"}, ${row.emittedRssMB.toFixed(0)} MB RSS${
+      Number.isNaN(row.cosineToFloat) ? "" : `, logits cosine to float ${row.cosineToFloat.toFixed(3)}`
+    } |`,
   );
   if (row.error) console.log(`\nerror: ${row.error}`);
 }
-Deno.exit(res.code === 0 ? 0 : 1);
+Deno.exit(res.code === 0 && row.emittedRuns ? 0 : 1);
+
+/** The last line of stdout that parses as a JSON object (`--json`). */
+function lastJson(text: string): Record<string, unknown> | undefined {
+  const lines = text.trim().split("\n").reverse();
+  for (const l of lines) {
+    try {
+      const v = JSON.parse(l);
+      if (v && typeof v === "object") return v;
+    } catch { /* not JSON */ }
+  }
+  return undefined;
+}

@@ -216,7 +216,8 @@ export const quantizeCommand: Command = {
       name: "layer-inputs",
       type: "string",
       value: "quantized|float",
-      help: "gptq, shiftadd per layer: feed each segment the outputs of the quantized (default) or float earlier ones",
+      help:
+        "gptq, shiftadd per layer: feed each segment the outputs of the quantized (default) or float earlier ones",
     },
     {
       name: "min-sqnr",
@@ -370,6 +371,7 @@ export const quantizeCommand: Command = {
           `(${report.storage.weights} weights; codes, scales, zero points, alphas all counted)`
         : "storage: bits per weight not declared by this method's passes",
       ...sitesLines(report.sites),
+      ...(report.skippedChecks ?? []).map((c) => `check not run: ${c}`),
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
       ...(metric
         ? [`${metric.task} ${metric.name}: ${metric.before.toFixed(4)} -> ${metric.after.toFixed(4)}`]

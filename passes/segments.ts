@@ -125,7 +125,8 @@ export function planSegments(graph: Graph, options: PlanSegmentsOptions = {}): S
     return {
       segments: [whole(graph)],
       liveAtCuts: 0,
-      why: `node "${flow.name}" (${flow.opType}) holds a subgraph: segments would have to carry its outer-scope reads`,
+      why:
+        `node "${flow.name}" (${flow.opType}) holds a subgraph: segments would have to carry its outer-scope reads`,
     };
   }
   graph.sort();
@@ -272,7 +273,9 @@ export function segmentModel(
       const have = g.local(i.name);
       if (have) return have;
       if (i.isConst) return g.addInitializer(i.name, i.peekConst()!);
-      throw new RangeError(`Cannot build the segment model: node "${node.name}" reads "${i.name}", not given`);
+      throw new RangeError(
+        `Cannot build the segment model: node "${node.name}" reads "${i.name}", not given`,
+      );
     });
     const copy = g.addNode(node.opType, ins, node.outputs.map((o) => o.name), {
       domain: node.domain,
@@ -280,7 +283,9 @@ export function segmentModel(
       attrs: node.attrs.values(),
     });
     node.outputs.forEach((o, i) => {
-      if (o.type) copy.outputs[i]!.type = { ...o.type, ...(o.type.shape ? { shape: [...o.type.shape] } : {}) };
+      if (o.type) {
+        copy.outputs[i]!.type = { ...o.type, ...(o.type.shape ? { shape: [...o.type.shape] } : {}) };
+      }
     });
   }
   for (const name of outputs) {

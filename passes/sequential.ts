@@ -197,7 +197,9 @@ export async function calibratePerLayer<T extends SequentialSite>(
           throw new TypeError(`Per-layer calibration returned no float32 tensor for "${name}"`);
         }
         if (v.data.length % acc.k !== 0) {
-          throw new RangeError(`Calibration tensor "${name}" [${v.dims}] does not split into rows of ${acc.k}`);
+          throw new RangeError(
+            `Calibration tensor "${name}" [${v.dims}] does not split into rows of ${acc.k}`,
+          );
         }
         acc.add(v.data, v.data.length / acc.k);
       }
@@ -207,8 +209,10 @@ export async function calibratePerLayer<T extends SequentialSite>(
     const byName = new Map<string, Float64Array>();
     for (const t of mine) {
       const acc = accs.get(t.x.name)!;
-      rows = Math.max(rows, acc.count);
-      if (!byName.has(t.x.name)) byName.set(t.x.name, acc.mean());
+      if (!byName.has(t.x.name)) {
+        rows = Math.max(rows, acc.count);
+        byName.set(t.x.name, acc.takeMean()); // in place: one K x K buffer per input, not two
+      }
       hessians.set(t.x, byName.get(t.x.name)!);
     }
     accs.clear();

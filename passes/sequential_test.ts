@@ -31,7 +31,9 @@ async function normalizedLm(): Promise<Model> {
 function ctxOf(factory: RuntimeFactory, samples = 8): PassContext {
   return {
     reporter: new RecordingReporter(),
-    runtime: makePassRuntime(textSource(calib, { context: 64, maxSamples: samples }), factory, { batchSize: 4 }),
+    runtime: makePassRuntime(textSource(calib, { context: 64, maxSamples: samples }), factory, {
+      batchSize: 4,
+    }),
   };
 }
 
@@ -67,7 +69,9 @@ Deno.test("segments: byte-lm-opt cuts at the residual stream (plus the shared ma
   const s1 = plan.segments[1]!;
   const sub = segmentModel(m, segmentNodes(m.graph, s1.inputs, s1.outputs), s1.inputs, s1.outputs);
   assertEquals(opCounts(sub).MatMul, 2);
-  assert(sub.graph.initializers.every((v) => s1.nodes.some((n) => n.inputs.includes(m.graph.local(v.name)!))));
+  assert(
+    sub.graph.initializers.every((v) => s1.nodes.some((n) => n.inputs.includes(m.graph.local(v.name)!))),
+  );
   assertEquals(sub.graph.inputs.map((v) => v.name), s1.inputs);
 });
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { choleskyInverseUpper } from "./linalg.ts";
+import { choleskyInverseUpperInPlace } from "./linalg.ts";
 import { GramAccumulator } from "./gram.ts";
 
 /** A dense row-major matrix. */
@@ -127,14 +127,16 @@ function factor(
     meanDiag += h[k * K + k]! / K;
   }
   for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
-  if (!actOrder) return { perm: Int32Array.from({ length: K }, (_, i) => i), u: choleskyInverseUpper(h) };
+  if (!actOrder) {
+    return { perm: Int32Array.from({ length: K }, (_, i) => i), u: choleskyInverseUpperInPlace(h) };
+  }
   // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
   const order = Int32Array.from(
     Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
   );
   const hp = new Float64Array(K * K);
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
-  return { perm: order, u: choleskyInverseUpper(hp) };
+  return { perm: order, u: choleskyInverseUpperInPlace(hp) };
 }
 
 /**
@@ -290,10 +292,7 @@ function quadTraces(
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cols[n * K + k] = m[k * N + n]!;
     const g = new GramAccumulator(K);
     g.add(cols, N);
-    const mm = g.mean(); // M Mᵀ / N
-    let t = 0;
-    for (let i = 0; i < K * K; i++) t += h[i]! * mm[i]!;
-    return t * N;
+    return g.dotMean(h) * N; // Σ H ∘ (M Mᵀ), from the upper triangle: no second K x K matrix
   };
   return [trace(e), trace(w)];
 }

@@ -70,6 +70,9 @@ export class GramAccumulator {
         `Cannot add rows: ${nRows} rows of width ${k} need ${nRows * k} values, got ${rows.length}`,
       );
     }
+    if (this.#sum.length === 0) {
+      throw new TypeError("Cannot add rows: the accumulator was spent by takeMean()");
+    }
     const block = this.#block;
     const colSum = this.#colSum;
     for (let r = 0; r < nRows; r++) {
@@ -188,6 +191,69 @@ export class GramAccumulator {
       }
     }
     return h;
+  }
+
+  /**
+   * {@link GramAccumulator.mean} in the accumulator's own memory (one `k x k` buffer instead of two: a
+   * 6144-wide layer input's Gram is 302 MB). The accumulator is spent: adding or asking again throws.
+   *
+   * @returns the accumulator's buffer, now H = X^T X / N, full symmetric
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { GramAccumulator } from "./gram.ts";
+   * const g = new GramAccumulator(2);
+   * g.add(new Float32Array([1, 2, 3, 4]), 2);
+   * assertEquals(g.takeMean(), new Float64Array([5, 7, 7, 10]));
+   * ```
+   */
+  takeMean(): Float64Array {
+    this.#requireRows("mean Gram matrix");
+    this.#flush();
+    const k = this.k, h = this.#sum;
+    const inv = 1 / this.#count;
+    for (let i = 0; i < k; i++) {
+      for (let j = i; j < k; j++) {
+        const v = h[i * k + j]! * inv;
+        h[i * k + j] = v;
+        h[j * k + i] = v;
+      }
+    }
+    this.#sum = new Float64Array(0);
+    this.#block = new Float64Array(0);
+    this.#count = 0;
+    return h;
+  }
+
+  /**
+   * `Σ_ij m[i,j] · (XᵀX / N)[i,j]` for a symmetric `m`, from the upper triangle (no `k x k` matrix built).
+   *
+   * @param m symmetric `k x k`, row-major
+   * @returns the sum
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { GramAccumulator } from "./gram.ts";
+   * const g = new GramAccumulator(2);
+   * g.add(new Float32Array([1, 2, 3, 4]), 2); // mean [[5, 7], [7, 10]]
+   * assertEquals(g.dotMean(new Float64Array([1, 1, 1, 0])), 19);
+   * ```
+   */
+  dotMean(m: Float64Array): number {
+    this.#requireRows("Gram product");
+    this.#flush();
+    const k = this.k, s = this.#sum;
+    if (m.length !== k * k) {
+      throw new RangeError(`Cannot take a Gram product: m has ${m.length} entries, not ${k * k}`);
+    }
+    let t = 0;
+    for (let i = 0; i < k; i++) {
+      t += m[i * k + i]! * s[i * k + i]!;
+      let off = 0;
+      for (let j = i + 1; j < k; j++) off += m[i * k + j]! * s[i * k + j]!;
+      t += 2 * off;
+    }
+    return t / this.#count;
   }
 
   /**

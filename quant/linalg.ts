@@ -45,26 +45,35 @@ export function squareOrder(a: ArrayLike<number>, name = "matrix"): number {
  */
 export function cholesky(a: Float64Array): Float64Array {
   const n = squareOrder(a, "Cholesky input");
-  const l = new Float64Array(n * n);
+  const l = Float64Array.from(a);
+  choleskyInPlace(l, n);
+  for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);
+  return l;
+}
+
+/**
+ * {@link cholesky} overwriting the lower triangle of `a` (row `i` is final once computed: it reads only rows
+ * above it and its own entries left of the one being written). The upper triangle is left as it was.
+ */
+function choleskyInPlace(a: Float64Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const ri = i * n;
     for (let j = 0; j <= i; j++) {
       const rj = j * n;
       let s = a[ri + j]!;
-      for (let k = 0; k < j; k++) s -= l[ri + k]! * l[rj + k]!;
+      for (let k = 0; k < j; k++) s -= a[ri + k]! * a[rj + k]!;
       if (i === j) {
         if (!(s > 0) || !Number.isFinite(s)) {
           throw new RangeError(
             `Cannot factor a ${n}x${n} matrix by Cholesky: not positive definite (pivot ${i} is ${s})`,
           );
         }
-        l[ri + i] = Math.sqrt(s);
+        a[ri + i] = Math.sqrt(s);
       } else {
-        l[ri + j] = s / l[rj + j]!;
+        a[ri + j] = s / a[rj + j]!;
       }
     }
   }
-  return l;
 }
 
 /**
@@ -83,24 +92,34 @@ export function cholesky(a: Float64Array): Float64Array {
  */
 export function invertLower(l: Float64Array): Float64Array {
   const n = squareOrder(l, "lower-triangular matrix");
-  const inv = new Float64Array(n * n);
+  const inv = Float64Array.from(l);
+  invertLowerInPlace(inv, n);
+  return inv;
+}
+
+/**
+ * {@link invertLower} overwriting `a` row by row: row `i` of the inverse needs the inverse's rows above it
+ * (already written) and row `i` of `L` (still there). Only the lower triangle of `a` is read; the upper one
+ * is zeroed.
+ */
+function invertLowerInPlace(a: Float64Array, n: number): void {
   const acc = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    const d = l[ri + i]!;
+    const d = a[ri + i]!;
     if (d === 0) throw new RangeError(`Cannot invert a triangular matrix: diagonal entry ${i} is zero`);
     acc.fill(0, 0, i);
     // sum_{k<i} L[i,k] * Linv[k, 0..k]
     for (let k = 0; k < i; k++) {
-      const c = l[ri + k]!;
+      const c = a[ri + k]!;
       if (c === 0) continue;
       const rk = k * n;
-      for (let j = 0; j <= k; j++) acc[j]! += c * inv[rk + j]!;
+      for (let j = 0; j <= k; j++) acc[j]! += c * a[rk + j]!;
     }
-    for (let j = 0; j < i; j++) inv[ri + j] = (0 - acc[j]!) / d; // 0 - x: no negative zeros
-    inv[ri + i] = 1 / d;
+    for (let j = 0; j < i; j++) a[ri + j] = (0 - acc[j]!) / d; // 0 - x: no negative zeros
+    a[ri + i] = 1 / d;
+    a.fill(0, ri + i + 1, ri + n);
   }
-  return inv;
 }
 
 /**
@@ -155,14 +174,31 @@ export function choleskyInverse(a: Float64Array): Float64Array {
  * ```
  */
 export function choleskyInverseUpper(a: Float64Array): Float64Array {
+  return choleskyInverseUpperInPlace(Float64Array.from(a));
+}
+
+/**
+ * {@link choleskyInverseUpper} in the memory of `a` (one `n x n` buffer instead of four: what keeps GPTQ on
+ * a 6144-wide layer within one Hessian's size of extra memory). `a` is overwritten by `U` and returned.
+ *
+ * @param a symmetric positive-definite matrix, row-major `n * n`; overwritten
+ * @returns `a`, now `U`
+ * @throws {RangeError} when `a` is not positive definite
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { choleskyInverseUpper, choleskyInverseUpperInPlace } from "./linalg.ts";
+ * const a = new Float64Array([4, 2, 2, 5]);
+ * assertEquals(choleskyInverseUpperInPlace(Float64Array.from(a)), choleskyInverseUpper(a));
+ * ```
+ */
+export function choleskyInverseUpperInPlace(a: Float64Array): Float64Array {
   const n = squareOrder(a, "Cholesky input");
-  const last = n * n - 1;
-  const rev = new Float64Array(n * n);
-  for (let i = 0; i <= last; i++) rev[i] = a[last - i]!;
-  const li = invertLower(cholesky(rev));
-  const u = new Float64Array(n * n);
-  for (let i = 0; i <= last; i++) u[i] = li[last - i]!;
-  return u;
+  a.reverse(); // J A J
+  choleskyInPlace(a, n);
+  invertLowerInPlace(a, n); // L'^-1, upper triangle zeroed
+  a.reverse(); // J L'^-1 J: upper triangular
+  return a;
 }
 
 /** Options for {@linkcode solveTriangular}. */

@@ -131,10 +131,12 @@ export function quantizeBlockwise(
   const maxq = 2 ** bits - 1, half = 2 ** (bits - 1);
 
   const w = Float64Array.from(weight.data);
-  const plan = prepareGptq(w, K, N, hessian, {
+  // The plan (GPTQ's K x K factor) lives only through runGptq below, not through the error statistics.
+  let plan: ReturnType<typeof prepareGptq> | null = prepareGptq(w, K, N, hessian, {
     damp: options.damp ?? 0.01,
     actOrder: options.actOrder ?? false,
   });
+  const dead = plan.dead;
   const codes = new Uint8Array(K * N);
   const scales = new Float32Array(N * G);
   const zeroPoints = new Uint8Array(N * G).fill(half);
@@ -177,6 +179,7 @@ export function quantizeBlockwise(
     blockSize: options.blockSize ?? 128,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  plan = null;
 
   return {
     rows: K,
@@ -189,6 +192,6 @@ export function quantizeBlockwise(
     scales,
     zeroPoints,
     dequantized: deq,
-    stats: quantErrorStats(weight.data, deq, hessian, K, N, plan.dead),
+    stats: quantErrorStats(weight.data, deq, hessian, K, N, dead),
   };
 }

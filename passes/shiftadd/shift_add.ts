@@ -25,9 +25,9 @@ import { weightInput } from "../qdq/insert_qdq.ts";
 import { collectHessians } from "../hessians.ts";
 import {
   type CalibrateMode,
+  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
-  calibratePerLayer,
   chooseCalibration,
   type LayerInputs,
 } from "../sequential.ts";
@@ -467,9 +467,13 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           const alloc = allocateBits(
             targets.map((t) => ({
               params: t.k * t.n,
-              sensitivity: layerSensitivity({ data: weightKxN(t), rows: t.k, cols: t.n }, hessians.get(t.x)!, {
-                damp,
-              }),
+              sensitivity: layerSensitivity(
+                { data: weightKxN(t), rows: t.k, cols: t.n },
+                hessians.get(t.x)!,
+                {
+                  damp,
+                },
+              ),
               storedBits: [2, 3, 4].map((b) => storedBits(t.k, t.n, b, groupSize, terms)),
             })),
             options.budget,
@@ -477,7 +481,9 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           targets.forEach((t, i) => bits.set(t.node, alloc.bits[i]!));
           notes.push(
             `bit allocation under a budget of ${options.budget} stored bits per weight (planes + alphas): ` +
-              `${alloc.storedBitsPerWeight.toFixed(3)} stored, ${alloc.averageBits.toFixed(3)} planes average`,
+              `${alloc.storedBitsPerWeight.toFixed(3)} stored, ${
+                alloc.averageBits.toFixed(3)
+              } planes average`,
           );
         }
         for (const t of targets) convert(t, hessians.get(t.x) ?? null);

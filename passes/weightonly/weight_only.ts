@@ -29,9 +29,9 @@ import { quantizeBlockwise } from "../../quant/weight_only.ts";
 import { collectHessians } from "../hessians.ts";
 import {
   type CalibrateMode,
+  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
-  calibratePerLayer,
   chooseCalibration,
   type LayerInputs,
 } from "../sequential.ts";

@@ -1,0 +1,23 @@
+/**
+ * Child process of bench/streaming.ts: loads a byte-level LM in onnxruntime-node from its path (external
+ * data next to it, read by onnxruntime itself) and writes the logits of one fixed input (the first `--bytes`
+ * bytes of testdata/lm-eval.txt) as raw float32 to `--out`. Run as its own process so that its peak RSS is
+ * the model in onnxruntime alone.
+ *
+ *   deno run -A bench/_run_lm.ts MODEL --out FILE [--bytes 32]
+ * @module
+ */
+import * as ort from "npm:onnxruntime-node@1.30.0";
+import { listArg, numArg, repo } from "./_cases.ts";
+
+const model = Deno.args[0]!;
+const out = listArg(Deno.args, "--out")?.[0];
+if (!out) throw new TypeError("missing --out FILE");
+const n = numArg(Deno.args, "--bytes", 32);
+const text = (await Deno.readFile(repo("testdata/lm-eval.txt"))).subarray(0, n);
+const session = await ort.InferenceSession.create(model, { logSeverityLevel: 3, intraOpNumThreads: 2 });
+const ids = new ort.Tensor("int64", BigInt64Array.from(text, (b) => BigInt(b)), [1, n]);
+const r = await session.run({ [session.inputNames[0]!]: ids });
+const logits = r[session.outputNames[0]!]!.data as Float32Array;
+await Deno.writeFile(out, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+await session.release();
