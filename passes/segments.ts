@@ -229,27 +229,32 @@ export function segmentNodes(graph: Graph, inputs: readonly string[], outputs: r
   return graph.nodes.filter((node) => seen.has(node));
 }
 
+/** Options of {@linkcode segmentModel}. */
+export interface SegmentModelOptions {
+  /** One batch of the inputs, for the element types of inputs without a known type. @default {{}} */
+  feeds?: Record<string, Tensor>;
+  /** Filled with each original node -> its copy in the segment model. @default {undefined} */
+  copies?: Map<Node, Node>;
+}
+
 /**
- * A model of one segment: `nodes` with only the constants they read (each read with `peekConst`, so a
- * lazily loaded weight is read from disk for this model and not kept on the original value), `inputs` as
- * graph inputs (typed from the original values, else from `feeds`), `outputs` as graph outputs. Opsets and
- * model-local functions are those of `model`.
+ * A model of one segment: its nodes with only the constants they read (each read with `peekConst`, so a
+ * lazily loaded weight is read from disk for this model and not kept on the original value), its inputs as
+ * graph inputs (typed from the original values, else from `feeds`), its outputs as graph outputs. Opsets
+ * and model-local functions are those of `model`.
  *
  * @param model the model the nodes belong to (not changed)
- * @param nodes the segment's nodes, in graph order
- * @param inputs names of its graph inputs
- * @param outputs names of its graph outputs
- * @param feeds one batch of the inputs, for the element types of inputs without a known type
+ * @param segment the nodes (in graph order), and the names of the graph inputs and outputs
+ * @param options feeds, copies
  * @returns the model
  * @throws {RangeError} when a node reads a value that is none of these
  */
 export function segmentModel(
   model: Model,
-  nodes: readonly Node[],
-  inputs: readonly string[],
-  outputs: readonly string[],
-  feeds: Record<string, Tensor> = {},
+  segment: Segment,
+  options: SegmentModelOptions = {},
 ): Model {
+  const { nodes, inputs, outputs } = segment, feeds = options.feeds ?? {};
   const sub = new IrModel();
   sub.irVersion = model.irVersion;
   for (const [d, v] of model.opsets) sub.opsets.set(d, v);
@@ -282,6 +287,7 @@ export function segmentModel(
       name: node.name,
       attrs: node.attrs.values(),
     });
+    options.copies?.set(node, copy);
     node.outputs.forEach((o, i) => {
       if (o.type) {
         copy.outputs[i]!.type = { ...o.type, ...(o.type.shape ? { shape: [...o.type.shape] } : {}) };

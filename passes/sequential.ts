@@ -23,7 +23,7 @@
  */
 import { constByteLength } from "../onnx/codec.ts";
 import type { Model, Node, Value } from "../onnx/ir.ts";
-import type { Tensor } from "../onnx/tensor.ts";
+import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { GramAccumulator } from "../quant/gram.ts";
 import type { HessianSite } from "./hessians.ts";
 import type { PassContext } from "./pass.ts";
@@ -72,10 +72,16 @@ export function calibrationNote(c: CalibrationInfo): string {
   return `${how}, ${c.rows} rows, ${c.seconds.toFixed(1)} s; ${c.reason}`;
 }
 
-/** A layer to calibrate: a Hessian site and its node. */
+/** A layer to calibrate: a Hessian site, its node and its weight. */
 export interface SequentialSite extends HessianSite {
   /** The MatMul / Gemm reading `x`. */
   node: Node;
+  /** Its constant weight input. */
+  weight: Value;
+  /** The weight is stored `N x K` (Gemm transB = 1). */
+  transposed: boolean;
+  /** N, outputs. */
+  n: number;
 }
 
 /**
@@ -134,6 +140,12 @@ export interface SegmentWork<T extends SequentialSite> {
   hessians: Map<Value, Float64Array>;
 }
 
+/**
+ * What the quantizer hands back for a segment: each layer's dequantized weight `Ŵ`, `K x N` row-major
+ * (needed when later segments are fed the quantized ones).
+ */
+export type Dequantized<T> = Map<T, Float32Array>;
+
 /** Options of {@linkcode calibratePerLayer}. */
 export interface PerLayerOptions {
   /** What each segment is fed. @default {"quantized"} */
@@ -158,7 +170,7 @@ export async function calibratePerLayer<T extends SequentialSite>(
   model: Model,
   sites: readonly T[],
   ctx: PassContext,
-  quantize: (work: SegmentWork<T>) => void | Promise<void>,
+  quantize: (work: SegmentWork<T>) => Dequantized<T> | Promise<Dequantized<T>>,
   options: PerLayerOptions = {},
 ): Promise<Omit<CalibrationInfo, "reason">> {
   const rt = ctx.runtime;
@@ -188,9 +200,23 @@ export async function calibratePerLayer<T extends SequentialSite>(
     for (const t of mine) if (!accs.has(t.x.name)) accs.set(t.x.name, new GramAccumulator(t.k));
     const computed = seg.outputs.filter((o) => !given.has(o));
     const fetchX = [...accs.keys()].filter((x) => !given.has(x));
-    const fetch = [...new Set([...fetchX, ...(layerInputs === "float" ? computed : [])])];
+    // The segment as a model of its own, float weights read from disk for it alone.
+    const nodes = segmentNodes(g, seg.inputs, seg.outputs);
+    const read = new Set(nodes.flatMap((n) => n.inputs.filter((v) => v !== null).map((v) => v!.name)));
+    const used = seg.inputs.filter((n) => read.has(n)); // runtimes refuse feeds a model does not declare
+    const copies = new Map<Node, Node>();
+    const sub = segmentModel(
+      model,
+      { nodes, inputs: used, outputs: [...new Set([...fetchX, ...computed])] },
+      {
+        feeds: feeds[0] ?? {},
+        copies,
+      },
+    );
+    // Where each layer's weight enters its copy, taken before the quantizer rewrites the layer.
+    const slots = mine.map((t) => ({ t, copy: copies.get(t.node)!, index: t.node.inputs.indexOf(t.weight) }));
     const next: Record<string, Tensor>[] = [];
-    await runSegment(model, seg.inputs, fetch, feeds, (out, i) => {
+    await runAll(sub, used, feeds, (out, i) => {
       for (const [name, acc] of accs) {
         const v = out[name] ?? feeds[i]![name];
         if (!v || !(v.data instanceof Float32Array)) {
@@ -217,12 +243,29 @@ export async function calibratePerLayer<T extends SequentialSite>(
     }
     accs.clear();
     const q0 = performance.now();
-    await quantize({ index: s, count: segments.length, sites: mine, hessians });
+    const deq = await quantize({ index: s, count: segments.length, sites: mine, hessians });
     quantSeconds += (performance.now() - q0) / 1000;
+    hessians.clear();
     if (layerInputs === "quantized" && s + 1 < segments.length) {
-      await runSegment(model, seg.inputs, computed, feeds, (out, i) => {
-        next.push(carry(seg.outputs, out, feeds[i]!));
-      });
+      // The quantized segment runs as float MatMul / Gemm on the dequantized weights Ŵ (as GPTQ's reference
+      // code writes Q back into the float layer): no custom op, no per-call decode in the runtime.
+      for (const { t, copy, index } of slots) {
+        const d = deq.get(t);
+        if (!d) {
+          throw new TypeError(`Per-layer calibration: the quantizer returned no weight for "${t.node.name}"`);
+        }
+        const old = copy.inputs[index]!;
+        const w = sub.graph.addInitializer(
+          `${old.name}_dequantized`,
+          t.transposed
+            ? makeTensor(DataType.FLOAT, [t.n, t.k], transpose(d, t.k, t.n))
+            : makeTensor(DataType.FLOAT, [t.k, t.n], d),
+        );
+        copy.setInput(index, w);
+        if (old.uses.length === 0) sub.graph.removeInitializer(old);
+      }
+      sub.graph.outputs.splice(0, sub.graph.outputs.length, ...computed.map((n) => sub.graph.local(n)!));
+      await runAll(sub, used, feeds, (out, i) => next.push(carry(seg.outputs, out, feeds[i]!)));
     }
     feeds = next;
     boundaryBytes = Math.max(boundaryBytes, bytesOf(feeds));
@@ -237,30 +280,31 @@ export async function calibratePerLayer<T extends SequentialSite>(
     seconds: (performance.now() - t0) / 1000 - quantSeconds,
   };
 
-  /** Build the segment as the graph is now, run it on every batch, release it. */
-  async function runSegment(
-    m: Model,
+  /** Load `sub` in the runtime, run it on every batch, release it. */
+  async function runAll(
+    sub: Model,
     inputs: readonly string[],
-    outputs: readonly string[],
     batches: readonly Record<string, Tensor>[],
     onBatch: (out: Record<string, Tensor>, i: number) => void,
   ): Promise<void> {
-    if (outputs.length === 0) {
+    if (sub.graph.outputs.length === 0) {
       batches.forEach((_, i) => onBatch({}, i));
       return;
     }
-    const nodes = segmentNodes(m.graph, inputs, outputs);
-    // Only the inputs these nodes read: ONNX runtimes refuse feeds for inputs a model does not declare.
-    const read = new Set(nodes.flatMap((n) => n.inputs.filter((v) => v !== null).map((v) => v!.name)));
-    const used = inputs.filter((n) => read.has(n));
-    const sub = segmentModel(m, nodes, used, outputs, batches[0] ?? {});
     const session = await rt!.load!(sub);
     try {
-      for (let i = 0; i < batches.length; i++) onBatch(await session.run(pick(batches[i]!, used)), i);
+      for (let i = 0; i < batches.length; i++) onBatch(await session.run(pick(batches[i]!, inputs)), i);
     } finally {
       await session.release();
     }
   }
+}
+
+/** `K x N` -> `N x K`. */
+function transpose(d: Float32Array, k: number, n: number): Float32Array {
+  const out = new Float32Array(k * n);
+  for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) out[c * k + r] = d[r * n + c]!;
+  return out;
 }
 
 /** The next segment's inputs: computed outputs from `out`, pass-through values from `feeds`. */

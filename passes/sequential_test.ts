@@ -10,7 +10,7 @@ import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { repoPath } from "../tests/_models.ts";
 import { opCounts } from "../tests/_ort_compare.ts";
-import { NORMALIZE } from "../api/quantize.ts";
+import { NORMALIZE, quantize } from "../api/quantize.ts";
 import { collectHessians } from "./hessians.ts";
 import { type PassContext, runPipeline } from "./pass.ts";
 import { planSegments, segmentModel, segmentNodes } from "./segments.ts";
@@ -44,7 +44,8 @@ async function bothHessians(factory: RuntimeFactory) {
   const whole = await collectHessians(m, targets, ctxOf(factory));
   const perLayer = new Map<Value, Float64Array>();
   const info = await calibratePerLayer(m, targets, ctxOf(factory), ({ hessians }) => {
-    for (const [v, h] of hessians) perLayer.set(v, h);
+    for (const [v, h] of hessians) perLayer.set(v, Float64Array.from(h));
+    return new Map();
   }, { layerInputs: "float" });
   return { targets, whole, perLayer, info };
 }
@@ -67,7 +68,7 @@ Deno.test("segments: byte-lm-opt cuts at the residual stream (plus the shared ma
   assertEquals(plan.segments.flatMap((s) => s.nodes).length, m.graph.nodes.length);
   // a segment model holds only its own weights and computes what the graph computes there
   const s1 = plan.segments[1]!;
-  const sub = segmentModel(m, segmentNodes(m.graph, s1.inputs, s1.outputs), s1.inputs, s1.outputs);
+  const sub = segmentModel(m, { ...s1, nodes: segmentNodes(m.graph, s1.inputs, s1.outputs) });
   assertEquals(opCounts(sub).MatMul, 2);
   assert(
     sub.graph.initializers.every((v) => s1.nodes.some((n) => n.inputs.includes(m.graph.local(v.name)!))),
@@ -97,7 +98,7 @@ Deno.test("per-layer calibration: onnxruntime segments give the whole-model Hess
 });
 
 Deno.test("per-layer GPTQ and ShiftAdd: valid models that onnxruntime runs, close to float and to whole-model calibration", async () => {
-  const evalSet = textSource(evalText, { context: 128, maxSamples: 16 });
+  const evalSet = textSource(evalText, { context: 128, maxSamples: 8 });
   const score = async (m: Model) => {
     const rt = await OrtRuntime.create(encodeModel(m), { intraOpNumThreads: 2 });
     const meter = new BitsPerByteMeter();
@@ -109,7 +110,7 @@ Deno.test("per-layer GPTQ and ShiftAdd: valid models that onnxruntime runs, clos
   const ort = ortRuntimeFactory({ intraOpNumThreads: 2 });
   const run = async (pass: ReturnType<typeof weightOnlyPass> | ReturnType<typeof shiftAddPass>) => {
     const m = await normalizedLm();
-    const r = await runPipeline(m, [pass], ctxOf(ort, 16), { verifyEach: true });
+    const r = await runPipeline(m, [pass], ctxOf(ort, 8), { verifyEach: true });
     return { m, step: r.steps[0]! };
   };
   const gWhole = await run(weightOnlyPass({ method: "gptq", bits: 4, calibrate: "whole" }));
@@ -140,8 +141,34 @@ Deno.test("per-layer calibration: auto by size, refusals with the reason", async
     "bit budget",
   );
   await assertRejects(
-    () => calibratePerLayer(m, targets, { reporter: new RecordingReporter() }, () => {}),
+    () => calibratePerLayer(m, targets, { reporter: new RecordingReporter() }, () => new Map()),
     TypeError,
     "cannot run model segments",
   );
+});
+
+Deno.test("quantize(): per-layer GPTQ through the API; whole-model load checks skipped above the limit, and said", async () => {
+  const m = decodeModel(await Deno.readFile(repoPath("testdata/byte-lm-opt.onnx")));
+  const report = await quantize(m, {
+    method: "gptq",
+    calib: repoPath("testdata/lm-calib.txt"),
+    samples: 4,
+    extra: { calibrate: "per-layer", layerInputs: "float" },
+    maxWholeLoadBytes: 1e6,
+  });
+  const step = report.steps.find((s) => s.calibration)!;
+  assertEquals([step.calibration!.mode, step.calibration!.layerInputs], ["per-layer", "float"]);
+  assert(step.notes.some((n) => n.includes("per-layer,")), step.notes.join("; "));
+  assertEquals(report.skippedChecks?.length, 2);
+  assert(
+    /^the float model \(\d+ MB\) was not loaded whole/.test(report.skippedChecks![0]!),
+    report.skippedChecks![0],
+  );
+  // the check quantize() skipped, done here: the emitted model runs in onnxruntime
+  const rt = await OrtRuntime.create(encodeModel(m));
+  const ids =
+    (await textSource(evalText, { context: 32, maxSamples: 1 }).batches(1)[Symbol.asyncIterator]().next())
+      .value!;
+  assert(((await rt.run(ids)).logits!.data as Float32Array).every(Number.isFinite));
+  await rt.release();
 });

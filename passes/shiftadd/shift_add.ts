@@ -389,7 +389,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const g = model.graph;
       // Before any rewrite: per-layer calibration runs the rewritten segments, which call the function.
       ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
-      const convert = (t: ShiftAddTarget, h: Float64Array | null) => {
+      const convert = (t: ShiftAddTarget, h: Float64Array | null): Float32Array => {
         ctx.reporter.progress("shift-add", layers.length, targets.length);
         const s0 = performance.now();
         const q = quantizeShiftAdd({ data: weightKxN(t), rows: t.k, cols: t.n }, h, {
@@ -429,6 +429,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           packedBytes: p.planes.length + p.alphaExp.length + p.alphaTerms.length,
           seconds: (performance.now() - s0) / 1000,
         });
+        return q.dequantized;
       };
 
       const t0 = performance.now();
@@ -445,9 +446,13 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         : chooseCalibration(model, targets, asked);
       let calibration: CalibrationInfo | undefined;
       if (chosen?.mode === "per-layer") {
-        const info = await calibratePerLayer(model, targets, ctx, ({ sites, hessians }) => {
-          for (const t of sites) convert(t, hessians.get(t.x)!);
-        }, { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) });
+        const info = await calibratePerLayer(
+          model,
+          targets,
+          ctx,
+          ({ sites, hessians }) => new Map(sites.map((t) => [t, convert(t, hessians.get(t.x)!)])),
+          { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) },
+        );
         calibration = { ...info, reason: chosen.reason };
       } else {
         const { hessians, rows } = chosen

@@ -234,7 +234,7 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
       const g = model.graph;
       const layers: WeightOnlyLayerReport[] = [];
       const storage: LayerStorage[] = [];
-      const convert = (t: ShiftAddTarget, hessian: Float64Array | null) => {
+      const convert = (t: ShiftAddTarget, hessian: Float64Array | null): Float32Array => {
         ctx.reporter.progress(pass.name, layers.length, targets.length);
         const s0 = performance.now();
         const q = quantizeBlockwise({ data: weightKxN(t), rows: t.k, cols: t.n }, hessian, {
@@ -258,6 +258,7 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           relOutputError: q.stats.relOutputError,
           seconds: (performance.now() - s0) / 1000,
         });
+        return q.dequantized;
       };
       let calibration: CalibrationInfo | undefined;
       if (method === "gptq") {
@@ -269,9 +270,13 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           calibration = { mode: "whole", reason: chosen.reason, segments: 1, rows, seconds };
           for (const t of targets) convert(t, hessians.get(t.x) ?? null);
         } else {
-          const info = await calibratePerLayer(model, targets, ctx, ({ sites, hessians }) => {
-            for (const t of sites) convert(t, hessians.get(t.x)!);
-          }, { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) });
+          const info = await calibratePerLayer(
+            model,
+            targets,
+            ctx,
+            ({ sites, hessians }) => new Map(sites.map((t) => [t, convert(t, hessians.get(t.x)!)])),
+            { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) },
+          );
           calibration = { ...info, reason: chosen.reason };
         }
       } else {
