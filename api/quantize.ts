@@ -81,7 +81,7 @@ export interface QuantizeOptions {
   /**
    * Largest stored size of a model loaded whole into the float runtime for the input / emitted-model load
    * checks; above it the check is skipped and said so in `skippedChecks`.
-   * @default {WHOLE_LOAD_CHECK_BYTES} (1 GiB)
+   * @default {WHOLE_LOAD_CHECK_BYTES} (1 GB)
    */
   maxWholeLoadBytes?: number;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
@@ -193,7 +193,7 @@ export function parseBits(
  * emitted model loads): that would hold the whole model in memory, which per-layer calibration avoids
  * (passes/sequential.ts), and onnxruntime cannot load more than 2 GiB from bytes at all.
  */
-export const WHOLE_LOAD_CHECK_BYTES = 2 ** 30;
+export const WHOLE_LOAD_CHECK_BYTES = 1e9;
 
 /** The normalization every method starts from (canonical forms before any method matches patterns). */
 export const NORMALIZE: readonly Pass[] = [

@@ -64,6 +64,7 @@ const COMMON_FLAGS = new Set([
   "batch-size",
   "allow-no-sites",
   "force",
+  "max-load-mb",
 ]);
 
 function str(v: unknown): string | undefined {
@@ -206,6 +207,13 @@ export const quantizeCommand: Command = {
     { name: "symmetric", type: "boolean", help: "rtn, gptq: symmetric grid, no zero points stored" },
     { name: "act-order", type: "boolean", help: "gptq: quantize features by decreasing Hessian diagonal" },
     {
+      name: "max-load-mb",
+      type: "number",
+      value: "MB",
+      help:
+        "largest model (float size) loaded whole into the runtime to check that the input and the output load (default 1000); larger ones are said in the summary",
+    },
+    {
       name: "calibrate",
       type: "string",
       value: "auto|whole|per-layer",
@@ -308,6 +316,10 @@ export const quantizeCommand: Command = {
         "--data must not be the calibration data: calibrate and evaluate on different sets",
       );
     }
+    const maxLoadMb = f["max-load-mb"] === undefined ? undefined : Number(f["max-load-mb"]);
+    if (maxLoadMb !== undefined && !(maxLoadMb >= 0)) {
+      throw new UsageError(`--max-load-mb must be a number >= 0, got "${f["max-load-mb"]}"`);
+    }
     const modelPath = args.positionals[0]!;
     const model = await loadModel(modelPath);
     const inputs: [string, string][] = [["the input model", modelPath]];
@@ -342,6 +354,7 @@ export const quantizeCommand: Command = {
       ...(f.runtime === "cpu" ? { runtime: cpuRuntimeFactory() } : {}),
       ...(batchSize !== undefined ? { batchSize } : {}),
       ...(f["allow-no-sites"] ? { allowNoSites: true } : {}),
+      ...(maxLoadMb !== undefined ? { maxWholeLoadBytes: maxLoadMb * 1e6 } : {}),
       reporter: ctx.reporter,
       extra,
     });
