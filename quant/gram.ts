@@ -193,6 +193,15 @@ export class GramAccumulator {
     return h;
   }
 
+  /** Forget every row (the buffers are kept: what a caller accumulating many Grams of one width reuses). */
+  reset(): void {
+    if (this.#sum.length === 0) throw new TypeError("Cannot reset: the accumulator was spent by takeMean()");
+    this.#sum.fill(0);
+    this.#colSum.fill(0);
+    this.#count = 0;
+    this.#pending = 0;
+  }
+
   /**
    * {@link GramAccumulator.mean} in the accumulator's own memory (one `k x k` buffer instead of two: a
    * 6144-wide layer input's Gram is 302 MB). The accumulator is spent: adding or asking again throws.

@@ -193,11 +193,18 @@ export function quantizeShiftAdd(
   const G = Math.ceil(K / gs);
 
   const w = Float64Array.from(weight.data);
-  const plan = prepareGptq(w, K, N, objective === "output" ? hessian : null, {
-    damp,
-    actOrder: options.actOrder ?? false,
-    ...(options.cache ? { cache: options.cache } : {}),
-  });
+  // The plan (GPTQ's K x K factor) lives through runGptq below, not through the error statistics.
+  let plan: ReturnType<typeof prepareGptq> | null = prepareGptq(
+    w,
+    K,
+    N,
+    objective === "output" ? hessian : null,
+    {
+      damp,
+      actOrder: options.actOrder ?? false,
+      ...(options.cache ? { cache: options.cache } : {}),
+    },
+  );
 
   const codes = new Uint8Array(K * N);
   const alphas = new Float64Array(q * N * G);
@@ -242,6 +249,8 @@ export function quantizeShiftAdd(
       out[rk + n] = lv.values[idx]!;
     }
   }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  const dead = plan.dead;
+  plan = null;
 
   return {
     rows: K,
@@ -256,6 +265,6 @@ export function quantizeShiftAdd(
     alphaExp,
     alphaSign,
     dequantized: deq,
-    stats: quantErrorStats(weight.data, deq, hessian, K, N, plan.dead),
+    stats: quantErrorStats(weight.data, deq, hessian, K, N, dead),
   };
 }

@@ -384,6 +384,9 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const groupSize = options.groupSize ?? 64, terms = options.terms ?? 3;
       const mode = options.mode === "lat" ? "latency" : "accuracy";
       const cache: HessianCache = new WeakMap(); // q/k/v share one H: factor it once
+      // Layers still to come per layer input: the factor (K x K) is dropped after the last one reading it.
+      const pending = new Map<Value, number>();
+      for (const t of targets) pending.set(t.x, (pending.get(t.x) ?? 0) + 1);
       const layers: ShiftAddLayerReport[] = [];
       const storage: LayerStorage[] = [];
       const g = model.graph;
@@ -400,8 +403,11 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           actOrder: options.actOrder ?? false,
           terms,
           damp,
-          cache,
+          // a layer alone on its input keeps no factor: it is freed before the error statistics
+          ...(pending.get(t.x)! > 1 || (h && cache.has(h)) ? { cache } : {}),
         });
+        pending.set(t.x, pending.get(t.x)! - 1);
+        if (h && pending.get(t.x) === 0) cache.delete(h);
         const p = packShiftAdd(q);
         const G = q.groups;
         const tensors: [Tensor, Tensor, Tensor] = [
