@@ -107,3 +107,24 @@ Deno.test("GramAccumulator: exact block-ordered float64 sums (what both the WASM
     }
   }
 });
+
+Deno.test("GramAccumulator: takeMean equals mean in place and spends it; dotMean; reset", () => {
+  const k = 37, n = 150, x = rows(n, k, 5);
+  const a = new GramAccumulator(k), b = new GramAccumulator(k);
+  a.add(x, n);
+  b.add(x, n);
+  const m = a.mean();
+  const r = mulberry32(2);
+  const s = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = i; j < k; j++) s[i * k + j] = s[j * k + i] = r() - 0.5;
+  let dot = 0;
+  for (let i = 0; i < k * k; i++) dot += s[i]! * m[i]!;
+  assert(Math.abs(b.dotMean(s) - dot) < 1e-12 * Math.abs(dot) + 1e-12);
+  assertEquals(b.takeMean(), m);
+  assertThrows(() => b.add(x, 1), TypeError, "spent");
+  assertThrows(() => b.reset(), TypeError, "spent");
+  a.reset();
+  assertEquals(a.count, 0);
+  a.add(x, n);
+  assertEquals(a.mean(), m);
+});

@@ -1,5 +1,12 @@
 import { assert, assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
-import { cholesky, choleskyInverse, choleskyInverseUpper, invertLower, solveTriangular } from "./linalg.ts";
+import {
+  cholesky,
+  choleskyInverse,
+  choleskyInverseUpper,
+  choleskyInverseUpperInPlace,
+  invertLower,
+  solveTriangular,
+} from "./linalg.ts";
 import { mulberry32 } from "./_rng.ts";
 
 /** Seeded uniform [-0.5, 0.5). */
@@ -141,4 +148,21 @@ Deno.test("linalg: 1024x1024 Cholesky + inverse-upper is right at GPTQ scale", (
   let s = 0;
   for (let j = 0; j < n; j++) s += u[0]! * u[j]! * a[j * n]!;
   assertAlmostEquals(s, 1, 1e-9);
+});
+
+Deno.test("choleskyInverseUpperInPlace: bit-identical to choleskyInverseUpper, in the input's memory", () => {
+  const n = 23, r = mulberry32(9);
+  const m = Float64Array.from({ length: n * n }, () => r() - 0.5);
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = i === j ? n : 0;
+      for (let k = 0; k < n; k++) s += m[i * n + k]! * m[j * n + k]!;
+      a[i * n + j] = s;
+    }
+  }
+  const u = choleskyInverseUpper(a);
+  const buf = Float64Array.from(a);
+  assert(choleskyInverseUpperInPlace(buf) === buf);
+  assertEquals(buf, u);
 });
