@@ -10,6 +10,7 @@ import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { repoPath } from "../tests/_models.ts";
 import { opCounts } from "../tests/_ort_compare.ts";
+import { ifModel } from "../tests/_control_flow_models.ts";
 import { NORMALIZE, quantize } from "../api/quantize.ts";
 import { collectHessians } from "./hessians.ts";
 import { type PassContext, runPipeline } from "./pass.ts";
@@ -144,6 +145,16 @@ Deno.test("per-layer calibration: auto by size, refusals with the reason", async
     () => calibratePerLayer(m, targets, { reporter: new RecordingReporter() }, () => new Map()),
     TypeError,
     "cannot run model segments",
+  );
+  // control flow: not cut (a segment would have to carry the subgraph's outer-scope reads), and said
+  const cf = ifModel();
+  const plan = planSegments(cf.graph);
+  assertEquals(plan.segments.length, 1);
+  assertEquals(plan.why?.includes("holds a subgraph"), true);
+  await assertRejects(
+    () => calibratePerLayer(cf, planShiftAdd(cf.graph).targets, ctxOf(cpuRuntimeFactory()), () => new Map()),
+    RangeError,
+    "Cannot calibrate per layer: node",
   );
 });
 
