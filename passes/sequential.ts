@@ -242,6 +242,13 @@ export async function calibratePerLayer<T extends SequentialSite>(
       hessians.set(t.x, byName.get(t.x.name)!);
     }
     accs.clear();
+    // The segment model keeps its other constants but not the layers' float weights while they are quantized.
+    for (const { copy, index } of slots) {
+      const old = copy.inputs[index];
+      if (!old) continue;
+      copy.setInput(index, null);
+      if (old.uses.length === 0) sub.graph.removeInitializer(old);
+    }
     const q0 = performance.now();
     const deq = await quantize({ index: s, count: segments.length, sites: mine, hessians });
     quantSeconds += (performance.now() - q0) / 1000;
@@ -254,15 +261,13 @@ export async function calibratePerLayer<T extends SequentialSite>(
         if (!d) {
           throw new TypeError(`Per-layer calibration: the quantizer returned no weight for "${t.node.name}"`);
         }
-        const old = copy.inputs[index]!;
         const w = sub.graph.addInitializer(
-          `${old.name}_dequantized`,
+          `${t.weight.name}_dequantized`,
           t.transposed
             ? makeTensor(DataType.FLOAT, [t.n, t.k], transpose(d, t.k, t.n))
             : makeTensor(DataType.FLOAT, [t.k, t.n], d),
         );
         copy.setInput(index, w);
-        if (old.uses.length === 0) sub.graph.removeInitializer(old);
       }
       sub.graph.outputs.splice(0, sub.graph.outputs.length, ...computed.map((n) => sub.graph.local(n)!));
       await runAll(sub, used, feeds, (out, i) => next.push(carry(seg.outputs, out, feeds[i]!)));
