@@ -12,6 +12,7 @@
  * (ROUNDS: sequential calibration rounds, default 1)
  *   [--learned ROUNDS]... (learned-rounding rows) [--score-on-calib] [--only-denseshift]
  *   [--budget-by estimate|output]... (how budget rows rank the int8 fallback)
+ *   [--search-rank R] [--sketch-rows S] (the alpha search's low-rank approximation, DenseShift rows)
  * @module
  */
 import process from "node:process";
@@ -57,6 +58,11 @@ const models = opt("models", "det,cls,oww").split(",");
 const bitsList = opt("bits", "3,4,5,6").split(",").map(Number) as DenseShiftOptions["bits"][];
 /** A 16-step grid: about 4x faster than the default 64 steps per octave (bench time on 2 cores). */
 const search = { stepsPerOctave: Number(opt("steps", "16")) };
+/** Nearest rounding's low-rank search: `--search-rank R`, `--sketch-rows S` (default: the pass's). */
+const lowRank = {
+  ...(args.includes("--search-rank") ? { searchRank: Number(opt("search-rank", "8")) } : {}),
+  ...(args.includes("--sketch-rows") ? { sketchRows: Number(opt("sketch-rows", "32")) } : {}),
+};
 const fallbacks = args.flatMap((a, i) => (a === "--fallback" ? [args[i + 1]!] : []));
 const budgets = args.flatMap((a, i) => (a === "--budget" ? [args[i + 1]!] : []));
 /** Learned-rounding rows: `--learned ROUNDS` (sequential calibration rounds), repeatable. */
@@ -191,6 +197,7 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
       biasCorrection: true,
       rounding: "nearest",
       search,
+      ...lowRank,
     });
     for (const seq of learned) {
       await run(`DenseShift learned rounding${seq > 1 ? `, sequential ${seq}` : ""}`, bits, {
@@ -200,6 +207,7 @@ for (const task of TASKS.filter((t) => models.includes(t.key))) {
         rounding: "learned",
         sequential: seq,
         search,
+        ...lowRank,
       });
     }
     if (onlyDenseShift) continue;

@@ -130,6 +130,19 @@ export interface DenseShiftOptions {
    */
   rounding?: "nearest" | "learned";
   /**
+   * Rank of the diagonal-plus-low-rank approximation of each layer's input covariance that the alpha search
+   * runs on (quant/pow2_lowrank.ts; the learned-rounding objective and the fallback estimates keep the full
+   * Gram). See docs/denseshift.md for how the default was chosen.
+   * @default 8
+   */
+  searchRank?: number;
+  /**
+   * Nearest rounding: calibration rows per sample (Conv: of the `positions` sampled patches; MatMul: tokens)
+   * in the Gram whose dominant subspace the low-rank part comes from; the diagonal uses every row.
+   * @default 32
+   */
+  sketchRows?: number;
+  /**
    * How `maxAverageBits` ranks the layers that may stay int8: `"estimate"` by each layer's own output noise
    * on its calibration Gram (free), `"output"` by the measured relative error of the model's outputs on the
    * calibration data with only that layer converted (one calibration run per layer).
@@ -279,6 +292,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     energy: options.keepEnergy ?? true,
     rounding: options.rounding ?? "learned",
     search: options.search ?? { stepsPerOctave: 16 },
+    rank: options.searchRank ?? 8,
   } as const;
   const maxBits = options.maxAverageBits;
   if (maxBits !== undefined && !(maxBits > 0)) {
@@ -289,6 +303,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     throw new RangeError(`DenseShift sequential must be a positive integer, got ${seq}`);
   }
   const positions = options.positions ?? 256;
+  const sketchRows = options.sketchRows ?? 32;
   const pass: Pass & { layers?: DenseShiftLayer[] } = {
     name: "dense-shift",
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
@@ -329,13 +344,23 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             Math.floor((r + 1) * targets.length / rounds),
           ),
       );
-      const collect = (gramFor: Target[], meanFor: Target[]) =>
+      // The full Gram matrix only where it is used: learned rounding's objective and the fallback decisions
+      // (SQNR bound, bits budget). Nearest rounding needs only a diagonal-plus-low-rank approximation for its
+      // alpha search (quant/pow2_lowrank.ts): the diagonal over every row (O(rows * K)) and the dominant
+      // subspace from a Gram over `sketchRows` rows per sample.
+      const needGram = o.rounding === "learned" || decide;
+      const collect = (ts: Target[]) =>
         needCalib
-          ? collectStats(runtime!, model, { gramFor, meanFor }, positions)
+          ? collectStats(
+            runtime!,
+            model,
+            needGram ? { gramFor: ts, meanFor: [] } : { gramFor: [], meanFor: [], sketchFor: ts, sketchRows },
+            positions,
+          )
           : Promise.resolve(new Map<Target, LayerStats>());
       const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));
-      // Float statistics: Grams where a decision or round 0 needs them, means for the later rounds' drift term.
-      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!), []);
+      // Float statistics: for every layer where a decision needs them, else for round 0.
+      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!));
       const first = new Map<Target, QuantizedLayer>();
       const sqnr = new Map<Target, number>(), gains = new Map<Target, number>();
       if (decide) {
@@ -382,7 +407,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
         if (r > 0) {
           ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
           model.graph.sort();
-          stats = await collect(shiftable(chunk), []);
+          stats = await collect(shiftable(chunk));
         }
         for (const t of chunk) {
           ctx.reporter.progress("dense-shift", done++, targets.length);
