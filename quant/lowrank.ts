@@ -12,6 +12,8 @@
  * @module
  */
 
+import { symmetricProduct } from "./sym_product.ts";
+
 /** `A ~ diag(diag) + Q T Q^T` with `P = Q T` kept for O(r) updates. */
 export interface LowRankDiag {
   /** Matrix order K. */
@@ -49,7 +51,7 @@ export interface LowRankOptions {
 /**
  * Approximate a symmetric PSD matrix by its dominant rank-r part plus a diagonal (see the module doc).
  *
- * @param a `K x K` row-major, symmetric
+ * @param a `K x K` row-major, symmetric (only `A v` products are taken, read as rows of A)
  * @param options rank, iterations, target diagonal
  * @returns the approximation
  * @throws {RangeError} if `a` is not square or holds a non-finite value
@@ -123,17 +125,9 @@ export function lowRankPlusDiagonal(a: Float64Array, options: LowRankOptions = {
   return { k, rank, diag, q: qr, p: pr };
 }
 
-/** `out[:, j] = A q[:, j]` for column-major K x r blocks. */
+/** `out[:, j] = A q[:, j]` for column-major K x r blocks (A symmetric: the rows of quant/sym_product.ts). */
 function multiply(a: Float64Array, q: Float64Array, out: Float64Array, k: number, r: number): void {
-  for (let i = 0; i < k; i++) {
-    const row = i * k;
-    for (let j = 0; j < r; j++) {
-      const col = j * k;
-      let s = 0;
-      for (let x = 0; x < k; x++) s += a[row + x]! * q[col + x]!;
-      out[col + i] = s;
-    }
-  }
+  out.set(symmetricProduct(a, q.subarray(0, k * r)));
 }
 
 /**

@@ -148,7 +148,8 @@ function channelAlphas(
  */
 export function pow2Thresholds(alpha: number, pmax: number, out?: Float64Array): Float64Array {
   const thr = out ?? new Float64Array(pmax);
-  for (let p = 0; p < pmax; p++) thr[p] = alpha * 1.5 * 2 ** p;
+  // Doubling is exact in float64, so t equals alpha * 1.5 * 2^p at every step.
+  for (let p = 0, t = alpha * 1.5; p < pmax; p++, t *= 2) thr[p] = t;
   return thr;
 }
 

@@ -159,12 +159,16 @@ export function pow2AlphaLowRank(
             while (i < fanIn && mag[i]! <= t) {
               const x = idx[i]!, e = --exp[i]!;
               const delta = weights[off + x]! < 0 ? 2 ** e : -(2 ** e); // level change, signed
+              // (H L)_x from z = Q^T L before the change, then z moves by delta Q_x (one pass over r).
               let hl = d[x]! * level[x]!;
-              for (let j = 0; j < r; j++) hl += P[x * r + j]! * z[j]!;
+              for (let j = 0, o = x * r; j < r; j++, o++) {
+                const zj = z[j]!;
+                hl += P[o]! * zj;
+                z[j] = zj + delta * Q[o]!;
+              }
               c1 += delta * hw[x]!;
               c2 += delta * (2 * hl + delta * hkk[x]!);
               level[x] = level[x]! + delta;
-              for (let j = 0; j < r; j++) z[j]! += delta * Q[x * r + j]!;
               i++;
             }
             ptr[p] = i;

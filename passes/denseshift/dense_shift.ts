@@ -132,8 +132,11 @@ export interface DenseShiftOptions {
   /**
    * Rank of the diagonal-plus-low-rank approximation of each layer's input covariance that the alpha search
    * runs on (quant/pow2_lowrank.ts; the learned-rounding objective and the fallback estimates keep the full
-   * Gram). See docs/denseshift.md for how the default was chosen.
-   * @default 8
+   * Gram). Chosen on calibration data (docs/denseshift.md): im2col patches of a Conv spread their
+   * correlation over many directions (rank 32 beat 8 and 16 on the three CNNs), the token features of
+   * MatMul / Gemm layers are dominated by a few (8, 16 and 32 tied on the repository LMs and segmenters, and
+   * the search's cost grows with the rank).
+   * @default 32 for Conv, 8 for MatMul and Gemm
    */
   searchRank?: number;
   /**
@@ -292,7 +295,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     energy: options.keepEnergy ?? true,
     rounding: options.rounding ?? "learned",
     search: options.search ?? { stepsPerOctave: 16 },
-    rank: options.searchRank ?? 8,
+    rank: options.searchRank,
   } as const;
   const maxBits = options.maxAverageBits;
   if (maxBits !== undefined && !(maxBits > 0)) {

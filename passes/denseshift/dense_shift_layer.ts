@@ -13,7 +13,7 @@ import {
   type Pow2AlphaOutputOptions,
 } from "../../quant/pow2.ts";
 import { learnRounding } from "../../quant/learned_rounding.ts";
-import { type LowRankDiag, lowRankPlusDiagonal, lowRankQuad } from "../../quant/lowrank.ts";
+import { type LowRankDiag, lowRankPlusDiagonal } from "../../quant/lowrank.ts";
 import { pow2AlphaLowRank } from "../../quant/pow2_lowrank.ts";
 import { symmetricProduct } from "../../quant/sym_product.ts";
 import { pow2Brackets } from "../../quant/pow2.ts";
@@ -57,9 +57,9 @@ export interface LayerQuantOptions {
   /**
    * Rank of the diagonal-plus-low-rank approximation of the Gram / covariance the alpha search runs on
    * (quant/pow2_lowrank.ts).
-   * @default 8
+   * @default 32 for a Conv, 8 otherwise
    */
-  rank?: number;
+  rank?: number | undefined;
   /** Rescale alpha per channel to keep the float output energy (see quantizeLayer). */
   energy?: boolean;
   /**
@@ -111,11 +111,6 @@ const approximations = new WeakMap<Float64Array, Map<string, LowRankDiag>>();
 /** A group's output-error metric: the full K x K matrix, or its diagonal-plus-low-rank approximation. */
 type Metric = { full: Float64Array } | { approx: LowRankDiag };
 
-/** `v^T M v` for either form of the metric. */
-function quad(m: Metric, v: ArrayLike<number>, k: number): number {
-  return "full" in m ? quadForm(m.full, v, k) : lowRankQuad(m.approx, v);
-}
-
 /** Per row n: `a_n . b_n` for n rows of length k. */
 function rowDots(a: ArrayLike<number>, b: ArrayLike<number>, k: number): Float64Array {
   const out = new Float64Array(Math.floor(a.length / k));
@@ -127,15 +122,43 @@ function rowDots(a: ArrayLike<number>, b: ArrayLike<number>, k: number): Float64
   return out;
 }
 
-/** Output noise `sum_c e_c^T M e_c` of replacing rows `w` by `wq`, M = covariance with bias correction. */
-function noiseOf(w: Float32Array, wq: Float32Array, M: Metric, fanIn: number): number {
-  const e = new Float64Array(fanIn);
-  let noise = 0;
-  for (let j = 0; j < w.length / fanIn; j++) {
-    for (let k = 0; k < fanIn; k++) e[k] = w[j * fanIn + k]! - wq[j * fanIn + k]!;
-    noise += quad(M, e, fanIn);
+/**
+ * Per row j of `w` and `wq` (`[n, k]`): `w_j^T M w_j`, `w_j^T M wq_j` and `wq_j^T M wq_j`. The full matrix goes
+ * through two batched products (quant/sym_product.ts); the approximation projects both rows on Q and P once
+ * (O(k r) per row).
+ */
+function channelForms(
+  m: Metric,
+  w: Float32Array,
+  wq: Float32Array,
+  k: number,
+): { wMw: Float64Array; cross: Float64Array; qMq: Float64Array } {
+  if ("full" in m) {
+    const mw = symmetricProduct(m.full, w), mq = symmetricProduct(m.full, wq);
+    return { wMw: rowDots(w, mw, k), cross: rowDots(wq, mw, k), qMq: rowDots(wq, mq, k) };
   }
-  return noise;
+  const { rank: r, diag, q: Q, p: P } = m.approx;
+  const n = w.length / k;
+  const wMw = new Float64Array(n), cross = new Float64Array(n), qMq = new Float64Array(n);
+  const zw = new Float64Array(r),
+    yw = new Float64Array(r),
+    zq = new Float64Array(r),
+    yq = new Float64Array(r);
+  for (let j = 0; j < n; j++) {
+    zw.fill(0), yw.fill(0), zq.fill(0), yq.fill(0);
+    let dww = 0, dwq = 0, dqq = 0;
+    for (let x = 0; x < k; x++) {
+      const a = w[j * k + x]!, b = wq[j * k + x]!, d = diag[x]!, o = x * r;
+      dww += d * a * a, dwq += d * a * b, dqq += d * b * b;
+      for (let i = 0; i < r; i++) {
+        const qi = Q[o + i]!, pi = P[o + i]!;
+        zw[i]! += qi * a, yw[i]! += pi * a, zq[i]! += qi * b, yq[i]! += pi * b;
+      }
+    }
+    for (let i = 0; i < r; i++) dww += zw[i]! * yw[i]!, dwq += zw[i]! * yq[i]!, dqq += zq[i]! * yq[i]!;
+    wMw[j] = dww, cross[j] = dwq, qMq[j] = dqq;
+  }
+  return { wMw, cross, qMq };
 }
 
 /**
@@ -162,7 +185,7 @@ export function quantizeLayer(
     const M = H && mu && bc ? covariance(H, mu) : H;
     // Without the full Gram: the sketch Gram's dominant subspace plus the exact diagonal (centred like M).
     const S = H ? undefined : stats?.sketch?.[gi], D = stats?.diag?.[gi];
-    const rank = { rank: o.rank ?? 8 };
+    const rank = { rank: o.rank ?? (t.kind === "conv" ? 32 : 8) };
     const approxOf = (
       A: Float64Array,
       d: Float64Array | undefined,
@@ -205,24 +228,22 @@ export function quantizeLayer(
       ({ codes: c, alpha: a } = learnedCodes(w, o.centered ? M : H, a, caps, o.bits, fanIn));
     }
     let wq = decodePow2(c, a, { bits: o.bits });
-    // Channel quadratic forms on M: with the full matrix batched as M W and M W_hat (quant/sym_product.ts),
-    // on the approximation O(K r) each.
-    const mw = M ? symmetricProduct(M, w) : undefined;
-    const wMw = mw ? rowDots(w, mw, fanIn) : undefined;
-    let mq = M ? symmetricProduct(M, wq) : undefined;
-    const rowOf = (x: Float32Array, j: number) => x.subarray(j * fanIn, (j + 1) * fanIn);
-    if (o.energy && metric) {
+    // Per channel w^T M w, w^T M w_hat and w_hat^T M w_hat, batched (see channelForms); the energy rescale
+    // multiplies w_hat by a'/a, so the forms after it follow without another pass.
+    const f = metric ? channelForms(metric, w, wq, fanIn) : undefined;
+    if (o.energy && f) {
       // The output-error optimum is an MMSE fit: it shrinks each channel's output by its correlation with
       // the float output, and the shrinkage compounds through deep models. Rescale alpha so the quantized
       // channel keeps the float output energy on the calibration data (codes unchanged).
-      const den = mq ? rowDots(wq, mq, fanIn) : undefined;
       for (let j = 0; j < perGroup; j++) {
-        const nj = wMw ? wMw[j]! : quad(metric, rowOf(w, j), fanIn);
-        const dj = den ? den[j]! : quad(metric, rowOf(wq, j), fanIn);
-        if (nj > 0 && dj > 0) a[j] = Math.fround(a[j]! * Math.sqrt(nj / dj));
+        const nj = f.wMw[j]!, dj = f.qMq[j]!, aj = a[j]!;
+        if (!(nj > 0 && dj > 0 && aj > 0)) continue;
+        a[j] = Math.fround(aj * Math.sqrt(nj / dj));
+        const ratio = a[j]! / aj;
+        f.cross[j] = f.cross[j]! * ratio;
+        f.qMq[j] = f.qMq[j]! * ratio * ratio;
       }
       wq = decodePow2(c, a, { bits: o.bits });
-      if (M) mq = symmetricProduct(M, wq);
     }
     codes.set(c, gi * perGroup * fanIn);
     alpha.set(a, gi * perGroup);
@@ -231,20 +252,16 @@ export function quantizeLayer(
       for (let j = 0; j < perGroup; j++) bias[gi * perGroup + j]! += d[j]!;
       biasChanged = true;
     }
-    if (metric) {
+    if (f) {
       const fg = stats?.floatGram?.[gi];
-      // e^T M e = w^T M w - 2 w_hat^T M w + w_hat^T M w_hat.
-      const cross = mw ? rowDots(wq, mw, fanIn) : undefined, qMq = mq ? rowDots(wq, mq, fanIn) : undefined;
       for (let j = 0; j < perGroup; j++) {
-        const row = rowOf(w, j);
+        const row = w.subarray(j * fanIn, (j + 1) * fanIn);
         // w^T H w = w^T (H - mu mu^T) w + (mu . w)^2 when M is the covariance.
         let m = 0;
         if (bc) { for (let k = 0; k < fanIn; k++) m += mu[k]! * row[k]!; }
-        if (fg) signal += quadForm(fg, row, fanIn);
-        else signal += (wMw ? wMw[j]! : quad(metric, row, fanIn)) + m * m;
-        noise += cross && qMq && wMw
-          ? Math.max(0, wMw[j]! - 2 * cross[j]! + qMq[j]!)
-          : noiseOf(row, rowOf(wq, j), metric, fanIn);
+        signal += fg ? quadForm(fg, row, fanIn) : f.wMw[j]! + m * m;
+        // e^T M e = w^T M w - 2 w^T M w_hat + w_hat^T M w_hat.
+        noise += Math.max(0, f.wMw[j]! - 2 * f.cross[j]! + f.qMq[j]!);
       }
     }
   }
@@ -331,7 +348,8 @@ export function int8Noise(t: Target, stats: LayerStats): number {
         wq[j * fanIn + k] = s === 0 ? 0 : clamp(roundHalfEven(w[j * fanIn + k]! / s), -127, 127) * s;
       }
     }
-    noise += noiseOf(w, wq, { full: stats.gram[gi]! }, fanIn);
+    const f = channelForms({ full: stats.gram[gi]! }, w, wq, fanIn);
+    for (let j = 0; j < perGroup; j++) noise += Math.max(0, f.wMw[j]! - 2 * f.cross[j]! + f.qMq[j]!);
   }
   return noise;
 }
