@@ -59,10 +59,11 @@ export interface LowRankOptions {
  * ```ts
  * import { assertAlmostEquals } from "@std/assert";
  * import { lowRankPlusDiagonal, lowRankQuad } from "./lowrank.ts";
- * // diag(1, 1, 1) + u u^T with u = (1, 2, 0) is diagonal-plus-rank-one: rank 1 reproduces it.
- * const a = new Float64Array([2, 2, 0, 2, 5, 0, 0, 0, 1]);
- * const m = lowRankPlusDiagonal(a, { rank: 1 });
- * assertAlmostEquals(lowRankQuad(m, [1, -1, 3]), 2 - 4 + 5 + 9, 1e-9);
+ * // u u^T + diag(0, 0, 3) with u = (1, 2, 0): the dominant direction is u, the rest is diagonal, so rank 1
+ * // reproduces it once the iterations have converged (eigenvalues 5 and 3: the error shrinks by 3/5 each).
+ * const a = new Float64Array([1, 2, 0, 2, 4, 0, 0, 0, 3]);
+ * const m = lowRankPlusDiagonal(a, { rank: 1, iterations: 80 });
+ * assertAlmostEquals(lowRankQuad(m, [1, -1, 3]), 1 + 27, 1e-9); // (u . v)^2 + 3 v_2^2
  * ```
  */
 export function lowRankPlusDiagonal(a: Float64Array, options: LowRankOptions = {}): LowRankDiag {
