@@ -37,7 +37,14 @@ export function symmetricProduct(
   const n = v.length / k;
   const out = new Float64Array(n * k);
   if (n === 0) return out;
-  if (wasmGemm && !options.scalar) return wasmProduct(m, v, k, n, out);
+  if (wasmGemm && !options.scalar) {
+    // Rows in chunks of 256: the kernel's memory (which never shrinks) stays near 256 K + 2 MiB doubles.
+    for (let r0 = 0; r0 < n; r0 += 256) {
+      const r1 = Math.min(n, r0 + 256);
+      wasmProduct(m, v.subarray(r0 * k, r1 * k), k, r1 - r0, out.subarray(r0 * k, r1 * k));
+    }
+    return out;
+  }
   for (let r = 0; r < n; r++) {
     const vo = r * k;
     for (let i = 0; i < k; i++) {

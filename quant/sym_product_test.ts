@@ -6,7 +6,7 @@ import { mulberry32 } from "./_rng.ts";
 Deno.test("symmetricProduct: WebAssembly and scalar paths are bit-identical and equal M v", () => {
   assertEquals(wasmGemm !== undefined, true);
   const u = mulberry32(5);
-  for (const [k, n] of [[1, 1], [3, 5], [17, 9], [64, 33], [300, 7]] as const) {
+  for (const [k, n] of [[1, 1], [3, 5], [17, 9], [64, 33], [300, 7], [9, 600]] as const) {
     const a = Float64Array.from({ length: k * k }, () => u() - 0.5);
     const m = new Float64Array(k * k);
     for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) m[i * k + j] = a[i * k + j]! + a[j * k + i]!;
