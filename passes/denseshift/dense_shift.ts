@@ -9,11 +9,14 @@
  * float model. Plain post-training power-of-two rounding loses accuracy, so the pass recovers what it can
  * without training, from one calibration run through `ctx.runtime` (`sequential` rounds: one per round):
  * - per layer (per group for a Conv) the Gram matrix H = E[x x^T] of its inputs (Conv: im2col patches at a
- *   bounded number of sampled output positions per sample) and the mean input mu;
+ *   bounded number of sampled output positions per sample) and the mean input mu; with nearest rounding a
+ *   MatMul / Gemm layer collects only the diagonal of H and a Gram over a few rows per sample (layers on the
+ *   same input share them; passes/denseshift/dense_shift_collect.ts);
  * - `alpha: "output"` chooses alpha and an exponent cap per channel to minimise the output error
- *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H; quant/pow2.ts
- *   `pow2AlphaOutput`), not only the weight error; `keepEnergy` then rescales alpha so the channel keeps its
- *   float output energy (the MSE optimum shrinks outputs, and the shrinkage compounds through deep models);
+ *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H), searched on a
+ *   diagonal-plus-low-rank approximation of C (quant/pow2_lowrank.ts; docs/denseshift.md), not only the
+ *   weight error; `keepEnergy` then rescales alpha so the channel keeps its float output energy (the MSE
+ *   optimum shrinks outputs, and the shrinkage compounds through deep models);
  * - `biasCorrection` adds `delta_b = (W - W_hat) mu` to the bias (for a Conv, mu is the mean patch);
  * - `minSqnr`: a layer whose output SQNR on the calibration data (from H: signal `sum_c w_c^T H w_c`, error
  *   `sum_c e_c^T H e_c - [bias corrected] (mu . e_c)^2`) falls below the bound keeps int8 symmetric
