@@ -81,7 +81,10 @@ export function floatTwin(model: Model): number {
         out.replaceAllUsesWith(src);
         g.removeNode(node);
         // the graph keeps its output names
-        if (isOutput) g.rename(src, name);
+        if (isOutput) {
+          g.rename(src, name);
+          src.type = out.type;
+        }
         n++;
         break;
       }
