@@ -7,7 +7,8 @@
  * IoU against the float model's mask (output > 0.5) for the segmentation model.
  *
  * Run: deno run -A bench/dense_shift_zoo.ts [--models a,b] [--calib 8] [--eval 10] [--bits 4] [--budget 5]
- *      [--rows nearest,learned,sequential,budget,rtn,rtn-learned] [--sequential 4]
+ *      [--rows nearest,learned,sequential,block,block-budget,budget,rtn,rtn-learned] [--sequential 4]
+ *      [--ridge 0.01] [--score-on eval|calib]
  * @module
  */
 import { loadModel } from "../onnx/io.ts";
@@ -33,9 +34,12 @@ const names = opt("models", "ultraface-rfb-320,ultraface-slim-320,ppocr-cls,oww-
 const n = { calib: Number(opt("calib", "8")), eval: Number(opt("eval", "10")) };
 const bitsList = opt("bits", "4").split(",").map(Number) as DenseShiftOptions["bits"][];
 const budget = Number(opt("budget", "5"));
-/** Which rows to run (all by default): nearest, learned, budget, sequential, rtn, rtn-learned. */
+/** Which rows to run: nearest, learned, sequential, block, block-budget, budget, rtn, rtn-learned. */
 const rows = opt("rows", "nearest,learned,budget,rtn,rtn-learned").split(",");
 const rounds = Number(opt("sequential", "4"));
+const ridge = Number(opt("ridge", "0.01"));
+/** `--score-on calib` scores on the calibration samples (to choose defaults without the evaluation set). */
+const scoreOnCalib = opt("score-on", "eval") === "calib";
 
 /** Feeds as a data source (one sample per batch: several zoo models have a fixed batch of 1). */
 function feedsSource(feeds: Feeds[]): DataSource {
@@ -104,7 +108,8 @@ console.log(
 console.log("|---|---|---|---|---|---|---|---|");
 for (const z of ZOO.filter((z) => names.includes(z.name))) {
   const path = await z.path();
-  const { calib, eval: evals } = await z.samples(n);
+  const { calib, eval: evalSet } = await z.samples(n);
+  const evals = scoreOnCalib ? calib : evalSet;
   const ref = await run(await normalized(path), evals);
   const classifier = CLASSIFIERS.includes(z.name), segmenter = SEGMENTERS.includes(z.name);
   const row = async (label: string, f: (m: Model) => Promise<{ bits: number; int8: string }>) => {
@@ -131,12 +136,35 @@ for (const z of ZOO.filter((z) => names.includes(z.name))) {
     };
   };
   for (const bits of bitsList) {
-    if (rows.includes("nearest")) await row(`DenseShift ${bits}-bit nearest`, ds({ bits, rounding: "nearest" }));
-    if (rows.includes("learned")) await row(`DenseShift ${bits}-bit learned`, ds({ bits, rounding: "learned" }));
+    if (rows.includes("nearest")) {
+      await row(`DenseShift ${bits}-bit nearest`, ds({ bits, rounding: "nearest" }));
+    }
+    if (rows.includes("learned")) {
+      await row(`DenseShift ${bits}-bit learned`, ds({ bits, rounding: "learned" }));
+    }
     if (rows.includes("sequential")) {
       await row(
         `DenseShift ${bits}-bit learned, sequential ${rounds}`,
         ds({ bits, rounding: "learned", sequential: rounds }),
+      );
+    }
+    if (rows.includes("block")) {
+      await row(
+        `DenseShift ${bits}-bit learned, block-output reconstruction`,
+        ds({ bits, rounding: "learned", blockwise: true, blockRidge: ridge }),
+      );
+    }
+    if (rows.includes("block-budget")) {
+      await row(
+        `DenseShift ${bits}-bit learned + block, budget ${budget} (output-ranked)`,
+        ds({
+          bits,
+          rounding: "learned",
+          blockwise: true,
+          blockRidge: ridge,
+          maxAverageBits: budget,
+          budgetBy: "output",
+        }),
       );
     }
     if (rows.includes("budget")) {

@@ -37,6 +37,8 @@ import { quantizeWeight, weightInput } from "../qdq/insert_qdq.ts";
 import { chooseInt8Layers } from "./dense_shift_budget.ts";
 import { plan, rowsToWeight, type Target } from "./dense_shift_calib.ts";
 import { collectStats } from "./dense_shift_collect.ts";
+import { blockTarget, findBlockEnds } from "./dense_shift_block.ts";
+import { decodeModel, encodeModel } from "../../onnx/codec.ts";
 import { int8Noise, type LayerStats, type QuantizedLayer, quantizeLayer } from "./dense_shift_layer.ts";
 import { upgradeOpset } from "../normalize/opset_upgrade.ts";
 import type { LayerStorage } from "../storage.ts";
@@ -136,6 +138,19 @@ export interface DenseShiftOptions {
    * @default "estimate"
    */
   budgetBy?: "estimate" | "output";
+  /**
+   * Block-output reconstruction (BRECQ-style; passes/denseshift/dense_shift_block.ts): the last layer of each
+   * residual unit (1x1 Conv -> Add) is rounded to minimise the block's output error against the float model,
+   * on its inputs from the already converted layers (one calibration run of the partly converted model per
+   * block). Needs learned rounding or the output alpha (calibration data).
+   * @default false
+   */
+  blockwise?: boolean;
+  /**
+   * Ridge of the block reconstruction towards the float weights, relative to the mean input variance.
+   * @default 0.01
+   */
+  blockRidge?: number;
 }
 
 /** What the pass did to one weighted layer. */
@@ -321,6 +336,9 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       }
       for (const t of targets) if (t.reason) int8.set(t, t.reason);
       const rounds = needCalib ? Math.min(seq, targets.length) : 1;
+      const ends = options.blockwise && needCalib ? findBlockEnds(targets) : new Map();
+      const floatModel = ends.size ? decodeModel(encodeModel(model)) : undefined;
+      let rebuilt = 0;
       const chunks = Array.from(
         { length: rounds },
         (_, r) =>
@@ -406,7 +424,16 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             });
             continue;
           }
-          const q = first.get(t) ?? quantizeLayer(t, stats.get(t), o);
+          const end = ends.get(t);
+          let q = end ? undefined : first.get(t);
+          if (end) {
+            // the block's earlier layers are converted: rebuild its last one on the block output
+            ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+            model.graph.sort();
+            const bt = await blockTarget(runtime!, floatModel!, model, end, options.blockRidge ?? 0.01);
+            if (bt) (q = quantizeLayer(bt.target, bt.stats, o)), rebuilt++;
+          }
+          q ??= quantizeLayer(t, stats.get(t), o);
           const inits: string[] = [];
           const bytes = emitShift(model, t, q, bits, inits);
           storage.push({ layer: name, weights, initializers: inits });
@@ -438,6 +465,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           (8 * nB / Math.max(nW, 1)).toFixed(3)
         } (${nB} bytes for ${nW} weights, alphas and int8 fallback included)`,
       );
+      if (ends.size) notes.push(`block-output reconstruction: ${rebuilt} of ${ends.size} residual-unit ends`);
       if (fell.length) {
         notes.push(
           `int8 fallback (${fell.length}): ${fell.map((l) => `${l.node} (${l.reason})`).join(", ")}`,
