@@ -8,7 +8,7 @@
  *
  * Run: deno run -A bench/dense_shift_zoo.ts [--models a,b] [--calib 8] [--eval 10] [--bits 4] [--budget 5]
  *      [--rows nearest,learned,sequential,block,block-budget,budget,rtn,rtn-learned] [--sequential 4]
- *      [--ridge 0.01] [--score-on eval|calib (calibrate on the first half of the calibration set, score on the rest)]
+ *      [--ridge 1] [--score-on eval|calib (calibrate on the first half of the calibration set, score on the rest)]
  * @module
  */
 import { loadModel } from "../onnx/io.ts";
@@ -37,7 +37,7 @@ const budget = Number(opt("budget", "5"));
 /** Which rows to run: nearest, learned, sequential, block, block-budget, budget, rtn, rtn-learned. */
 const rows = opt("rows", "nearest,learned,budget,rtn,rtn-learned").split(",");
 const rounds = Number(opt("sequential", "4"));
-const ridge = Number(opt("ridge", "0.01"));
+const ridge = Number(opt("ridge", "1"));
 /**
  * `--score-on calib` chooses defaults without the evaluation set: the first half of the calibration samples
  * calibrates, the second half scores (a method fitted to its calibration data must not be scored on it).

@@ -29,7 +29,10 @@ Deno.test("floatTwin: the model zoo's int8 MobileNetV2 becomes a float CNN that 
   const int8 = await OrtRuntime.create(await Deno.readFile(path));
   try {
     for (const [photo, label] of [["obj-chelsea.jpg", 285], ["obj-coffee.jpg", 967]] as const) {
-      const s = preprocessImage(decodeImage(await Deno.readFile(new URL(`photos/${photo}`, here))), preset("imagenet"));
+      const s = preprocessImage(
+        decodeImage(await Deno.readFile(new URL(`photos/${photo}`, here))),
+        preset("imagenet"),
+      );
       const feeds = { input: makeTensor(DataType.FLOAT, [1, ...s.dims], s.data) };
       const a = (await twin.run(feeds)).output!.data as Float32Array;
       const b = (await int8.run(feeds)).output!.data as Float32Array;
