@@ -161,7 +161,10 @@ async function twinPath(file: string): Promise<string> {
   const m = await loadModel(new URL(`models/${file}`, here).pathname);
   floatTwin(m);
   await Deno.mkdir(cacheDir, { recursive: true });
-  await Deno.writeFile(target, encodeModel(m));
+  // write then rename: another bench process may be reading the file
+  const tmp = new URL(`${target.pathname}.${Deno.pid}.tmp`, target);
+  await Deno.writeFile(tmp, encodeModel(m));
+  await Deno.rename(tmp, target);
   return target.pathname;
 }
 
