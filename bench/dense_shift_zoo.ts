@@ -7,7 +7,8 @@
  * IoU against the float model's mask (output > 0.5) for the segmentation model.
  *
  * Run: deno run -A bench/dense_shift_zoo.ts [--models a,b] [--calib 8] [--eval 10] [--bits 4] [--budget 5]
- *      [--rows nearest,learned,sequential,block,block-budget,budget,rtn,rtn-learned] [--sequential 4]
+ *      [--rows nearest,learned,sequential,block,pointwise,block-budget,budget,rtn,rtn-learned]
+ *      [--sequential 4]
  *      [--ridge 1] [--score-on eval|calib (calibrate on the first half of the calibration set, score on the rest)]
  * @module
  */
@@ -157,6 +158,12 @@ for (const z of ZOO.filter((z) => names.includes(z.name))) {
       await row(
         `DenseShift ${bits}-bit learned, block-output reconstruction`,
         ds({ bits, rounding: "learned", blockwise: true, blockRidge: ridge }),
+      );
+    }
+    if (rows.includes("pointwise")) {
+      await row(
+        `DenseShift ${bits}-bit learned, block + every 1x1 rebuilt on its float output`,
+        ds({ bits, rounding: "learned", blockwise: true, pointwiseReconstruction: true, blockRidge: ridge }),
       );
     }
     if (rows.includes("block-budget")) {

@@ -154,6 +154,12 @@ export interface DenseShiftOptions {
    * @default 1
    */
   blockRidge?: number;
+  /**
+   * With or without `blockwise`: every other 1x1 Conv is also rebuilt, on its own float output from its
+   * quantized inputs (asymmetric reconstruction, one calibration run per layer).
+   * @default false
+   */
+  pointwiseReconstruction?: boolean;
 }
 
 /** What the pass did to one weighted layer. */
@@ -339,7 +345,9 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       }
       for (const t of targets) if (t.reason) int8.set(t, t.reason);
       const rounds = needCalib ? Math.min(seq, targets.length) : 1;
-      const ends = options.blockwise && needCalib ? findBlockEnds(targets) : new Map();
+      const ends = (options.blockwise || options.pointwiseReconstruction) && needCalib
+        ? findBlockEnds(targets, { allPointwise: options.pointwiseReconstruction === true })
+        : new Map();
       const floatModel = ends.size ? decodeModel(encodeModel(model)) : undefined;
       let rebuilt = 0;
       const chunks = Array.from(
@@ -468,7 +476,13 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           (8 * nB / Math.max(nW, 1)).toFixed(3)
         } (${nB} bytes for ${nW} weights, alphas and int8 fallback included)`,
       );
-      if (ends.size) notes.push(`block-output reconstruction: ${rebuilt} of ${ends.size} residual-unit ends`);
+      if (ends.size) {
+        notes.push(
+          `block-output reconstruction: ${rebuilt} of ${ends.size} ${
+            options.pointwiseReconstruction ? "1x1 layers" : "residual-unit ends"
+          }`,
+        );
+      }
       if (fell.length) {
         notes.push(
           `int8 fallback (${fell.length}): ${fell.map((l) => `${l.node} (${l.reason})`).join(", ")}`,

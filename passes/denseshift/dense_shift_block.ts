@@ -38,8 +38,8 @@ export interface BlockEnd {
   target: Target;
   /** The residual Add's input on the layer's side (the branch output). */
   branch: string;
-  /** The Add's other input (the skip path). */
-  skip: string;
+  /** The Add's other input (the skip path); undefined for a layer rebuilt on its own float output. */
+  skip?: string;
   /** The layer's input. */
   input: string;
 }
@@ -49,15 +49,23 @@ const PASS_THROUGH = new Set(["Clip", "Identity"]);
 /**
  * The targets that end a residual unit and that this module can reconstruct (see the module doc).
  * @param targets the pass's layers
+ * @param options `allPointwise`: also every other 1x1 layer, rebuilt on its own float output
  * @returns the block ends by target
  */
-export function findBlockEnds(targets: readonly Target[]): Map<Target, BlockEnd> {
+export function findBlockEnds(
+  targets: readonly Target[],
+  options: { allPointwise?: boolean } = {},
+): Map<Target, BlockEnd> {
   const ends = new Map<Target, BlockEnd>();
   for (const t of targets) {
     if (t.kind !== "conv" || t.groups !== 1 || !t.conv) continue;
     const g = t.conv;
     if (g.kernel.some((k) => k !== 1) || g.strides.some((s) => s !== 1) || g.pads.some((p) => p !== 0)) {
       continue;
+    }
+    if (options.allPointwise) {
+      // every other 1x1 layer: rebuilt on its own float output from its quantized inputs
+      ends.set(t, { target: t, branch: t.node.outputs[0]!.name, input: t.node.inputs[0]!.name });
     }
     let v: Value = t.node.outputs[0]!;
     for (;;) {
@@ -102,16 +110,17 @@ export async function blockTarget(
 ): Promise<{ target: Target; stats: LayerStats } | undefined> {
   const t = end.target, K = t.fanIn, nOut = t.nOut;
   const floats = new Map<number, { y: Tensor; s: Tensor }>();
-  await runtime.collect(floatModel, [end.branch, end.skip], (v, b) => {
-    const y = v[end.branch], s = v[end.skip];
+  const skip = end.skip;
+  await runtime.collect(floatModel, skip ? [end.branch, skip] : [end.branch], (v, b) => {
+    const y = v[end.branch], s = skip ? v[skip] : y;
     if (y && s) floats.set(b, { y, s });
   });
   const G = new Float64Array(K * K), C = new Float64Array(K * nOut);
   const mx = new Float64Array(K), mt = new Float64Array(nOut);
   let n = 0, mismatch = false;
   const xr = new Float64Array(K), tr = new Float64Array(nOut);
-  await runtime.collect(model, [end.input, end.skip], (v, b) => {
-    const x = v[end.input], sq = v[end.skip], f = floats.get(b);
+  await runtime.collect(model, skip ? [end.input, skip] : [end.input], (v, b) => {
+    const x = v[end.input], f = floats.get(b), sq = skip ? v[skip] : f?.y;
     if (!x || !sq || !f) return;
     const [N, Cx, H = 1, W = 1] = x.dims as number[];
     const hw = H * W;
@@ -130,7 +139,7 @@ export async function blockTarget(
         for (let k = 0; k < K; k++) xr[k] = xd[(s * K + k) * hw + p]!;
         for (let j = 0; j < nOut; j++) {
           const i = (s * nOut + j) * hw + p;
-          tr[j] = yd[i]! + sf[i]! - sd[i]!; // t = (branch_f + skip_f) - skip_q
+          tr[j] = skip ? yd[i]! + sf[i]! - sd[i]! : yd[i]!; // t = (branch_f + skip_f) - skip_q
         }
         for (let a = 0; a < K; a++) {
           const xa = xr[a]!;

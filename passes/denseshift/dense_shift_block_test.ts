@@ -69,6 +69,12 @@ Deno.test("findBlockEnds: the 1x1 projection before each residual Add, nothing e
   assertEquals([...ends.keys()].map((t) => t.node.name), ["project0", "project1"]);
   const e = [...ends.values()][1]!;
   assertEquals([e.branch, e.skip, e.input], ["c1", "a0", "rd1"]);
+  // allPointwise: the 1x1 expands too, each on its own output (no skip); the 3x3 convs never
+  const all = findBlockEnds(plan(m, new Set()).targets, { allPointwise: true });
+  assertEquals(
+    [...all.values()].map((x) => [x.target.node.name, x.branch, x.skip ?? "-"]),
+    [["expand0", "e0", "-"], ["project0", "c0", "x"], ["expand1", "e1", "-"], ["project1", "c1", "a0"]],
+  );
 });
 
 const calibX = makeTensor(DataType.FLOAT, [32, 8, 6, 6], randn(32 * 288, 91));
