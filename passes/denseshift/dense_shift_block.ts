@@ -23,6 +23,10 @@
  * ends that are 1x1, stride-1, ungrouped Convs (MobileNet-style inverted residuals, bottleneck ends), whose
  * output reaches the residual Add directly or through Clip/Identity; other block ends keep layer-wise
  * rounding (the pass says how many were reconstructed).
+ *
+ * `allPointwise` (the pass's `pointwiseReconstruction`) applies the same to every other 1x1 layer with its
+ * own float output as the target (no skip term): AdaRound's asymmetric reconstruction, sequential through
+ * the converted prefix.
  * @module
  */
 import type { Model, Value } from "../../onnx/ir.ts";
