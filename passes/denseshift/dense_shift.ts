@@ -143,7 +143,7 @@ export interface DenseShiftOptions {
    * residual unit (1x1 Conv -> Add) is rounded to minimise the block's output error against the float model,
    * on its inputs from the already converted layers (one calibration run of the partly converted model per
    * block). Needs learned rounding or the output alpha (calibration data). Measured (bench/dense_shift_zoo.ts,
-   * evaluation photos): MobileNetV2 4 bits cosine 0.856 -> 0.879; MediaPipe selfie segmentation 4 bits
+   * evaluation photos): MobileNetV2 3 bits cosine 0.763 -> 0.822, 4 bits 0.856 -> 0.879; MediaPipe selfie 4 bits
    * 0.983 -> 0.987 but 3 bits 0.973 -> 0.951; so it is opt-in.
    * @default false
    */
