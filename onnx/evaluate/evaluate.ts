@@ -1,7 +1,8 @@
 /**
  * Runs a graph on the CPU reference kernels: nodes in order, a value -> tensor map, and each tensor dropped
  * as soon as its last consumer has run (graph outputs are kept), so peak memory is the live set, not the
- * whole activation history.
+ * whole activation history. Without observers (`onValue`, `onInput`), the float32 storage of dropped values
+ * is recycled for later outputs (`_pool.ts`).
  * @module
  */
 import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";
@@ -10,6 +11,7 @@ import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
+import { FloatPool, PoolScope } from "./_pool.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -51,6 +53,8 @@ export interface EvaluationCache {
   readonly packed: PackCache;
   /** Outputs of nodes that depend on initializers only (a Transpose of a weight, a Constant node...). */
   readonly folded: WeakMap<Node, Tensor[]>;
+  /** Float32 activation storage recycled across evaluations (see `_pool.ts`). */
+  readonly pool: FloatPool;
 }
 
 /** Ops whose outputs are not a function of their inputs, never folded. */
@@ -79,7 +83,7 @@ const NOT_FOLDABLE = new Set([
  * ```
  */
 export function createEvaluationCache(): EvaluationCache {
-  return { packed: new WeakMap(), folded: new WeakMap() };
+  return { packed: new WeakMap(), folded: new WeakMap(), pool: new FloatPool() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -142,6 +146,10 @@ export function evaluateGraph(
   }
   const lookup = (v: Value): Tensor | undefined => live.get(v) ?? v.const ?? options.outer?.(v);
   const keep = new Set(graph.outputs);
+  // observers may keep the tensors they see: recycle storage only without them
+  const pool = options.onValue || options.onInput
+    ? undefined
+    : new PoolScope(options.cache?.pool ?? new FloatPool());
   for (const node of graph.nodes) {
     const inputs = node.inputs.map((v) => {
       if (!v) return undefined;
@@ -179,6 +187,10 @@ export function evaluateGraph(
             const r = evaluateGraph(g, feeds, body);
             return g.outputs.map((v) => r[v.name]!);
           });
+        } else if (pool) {
+          // folded outputs outlive this evaluation: their storage never comes from the pool
+          const kernel = getOp(node.domain, node.opType);
+          outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx));
         } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
       } catch (e) {
         throw new (e instanceof RangeError ? RangeError : TypeError)(
@@ -192,15 +204,23 @@ export function evaluateGraph(
     node.outputs.forEach((v, i) => {
       const t = outs[i];
       if (!t || v.name === "") return;
-      if (reads.has(v) || keep.has(v)) live.set(v, t);
+      if (reads.has(v) || keep.has(v)) {
+        live.set(v, t);
+        pool?.hold(t);
+      }
       options.onValue?.(v, t);
     });
     for (const v of readsOf.get(node)!) {
       if (!v || !reads.has(v)) continue;
       const left = reads.get(v)! - 1;
       reads.set(v, left);
-      if (left === 0 && !keep.has(v)) live.delete(v);
+      if (left === 0 && !keep.has(v)) {
+        const t = live.get(v);
+        live.delete(v);
+        if (pool && t) pool.release(t);
+      }
     }
+    if (pool) { for (const t of outs) if (t) pool.drop(t); }
   }
   const result: Record<string, Tensor> = {};
   for (const v of graph.outputs) {

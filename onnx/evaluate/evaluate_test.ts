@@ -120,3 +120,40 @@ Deno.test("evaluate with a cache: initializer-only nodes run once, a feed overri
   assert(Array.from(want as Float32Array).join() !== Array.from(plain as Float32Array).join());
   assertEquals(evaluateGraph(g, { x: feedX }, { cache }).y!.data, plain);
 });
+
+Deno.test("evaluateGraph recycles dropped float32 storage without touching shared views, feeds or outputs", () => {
+  // a is dropped after the Reshape, but r shares its storage; x is a feed; z and a2 are outputs
+  const n = 4096;
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const shape2 = g.addInitializer("s2", makeTensor(DataType.INT64, [2], new BigInt64Array([2n, 2048n])));
+  const shape1 = g.addInitializer("s1", makeTensor(DataType.INT64, [1], new BigInt64Array([BigInt(n)])));
+  const a = g.addNode("Relu", [x], ["a"]).outputs[0]!;
+  const r = g.addNode("Reshape", [a, shape2], ["r"]).outputs[0]!;
+  let t = g.addNode("Neg", [x], ["t0"]).outputs[0]!;
+  for (let i = 1; i < 6; i++) t = g.addNode(i % 2 ? "Sigmoid" : "Neg", [t], [`t${i}`]).outputs[0]!;
+  const back = g.addNode("Reshape", [r, shape1], ["back"]).outputs[0]!;
+  const z = g.addNode("Add", [back, t], ["z"]).outputs[0]!;
+  const a2 = g.addNode("Mul", [z, x], ["a2"]).outputs[0]!;
+  g.outputs.push(z, a2);
+  const X = new Float32Array(n).map((_, i) => Math.sin(i) * 3);
+  const feed = () => makeTensor(DataType.FLOAT, [n], X.slice());
+  // observers switch recycling off: the reference
+  const want = evaluateGraph(g, { x: feed() }, { onValue: () => {} });
+  const cache = createEvaluationCache();
+  const runs: Record<string, Tensor>[] = [];
+  for (let i = 0; i < 3; i++) {
+    const xs = feed();
+    runs.push(evaluateGraph(g, { x: xs }, { cache }));
+    assertEquals(xs.data, X, "the feed is not written");
+  }
+  assert(cache.pool.free > 0, "intermediate storage went back to the pool");
+  for (const out of runs) {
+    // earlier outputs are intact after later evaluations reused the pool
+    assertEquals(out.z!.data, want.z!.data);
+    assertEquals(out.a2!.data, want.a2!.data);
+  }
+  const buf = (o: Record<string, Tensor>) => (o.z!.data as Float32Array).buffer;
+  assert(buf(runs[0]!) !== buf(runs[1]!), "outputs are never recycled");
+});
