@@ -37,7 +37,12 @@ export const set = (i: number): number[] => [0x21, ...uleb(i)];
 export const tee = (i: number): number[] => [0x22, ...uleb(i)];
 export const i32c = (v: number): number[] => [0x41, ...sleb(v)];
 export const I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_SHL = 0x74, I32_EQZ = 0x45;
-export const I32_LT_U = 0x49;
+export const I32_LT_U = 0x49, I32_GT_U = 0x4b, I32_GE_U = 0x4f, I32_EQ = 0x46, I32_AND = 0x71;
+export const SELECT = 0x1b, IF = [0x04, 0x40], ELSE = 0x05;
+export const br = (d: number): number[] => [0x0c, d];
+/** f32.load / f32.store (4-byte alignment hint) at a constant offset. */
+export const f32Load = (off: number): number[] => [0x2a, 2, ...uleb(off)];
+export const f32Store = (off: number): number[] => [0x38, 2, ...uleb(off)];
 export const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = 0x0b;
 export const brIf = (d: number): number[] => [0x0d, d];
 const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
@@ -60,18 +65,33 @@ export function emitter(): { code: number[]; emit: (...xs: (number | number[])[]
   return { code, emit: (...xs) => xs.forEach((x) => typeof x === "number" ? code.push(x) : code.push(...x)) };
 }
 
+/** A function of a module: exported name, number of i32 parameters (no result), body with its locals. */
+export interface WasmFunc {
+  name: string;
+  params: number;
+  body: number[];
+}
+
 /**
- * A module of one function `name` with `params` i32 parameters, no result, and the given body (locals
- * declaration included), importing nothing and exporting it and its one memory (`memory`, 1 page to start).
+ * A module of the given functions, importing nothing and exporting them and its one memory (`memory`,
+ * 1 page to start).
  */
-export function moduleBytes(name: string, params: number, body: number[]): Uint8Array<ArrayBuffer> {
+export function moduleOf(funcs: WasmFunc[]): Uint8Array<ArrayBuffer> {
   const str = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([[0x60, ...vec(new Array(params).fill([I32])), 0]])),
-    ...section(3, vec([[0]])),
+    ...section(1, vec(funcs.map((f) => [0x60, ...vec(new Array(f.params).fill([I32])), 0]))),
+    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
     ...section(5, vec([[0x00, 1]])),
-    ...section(7, vec([[...str("memory"), 0x02, 0], [...str(name), 0x00, 0]])),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
+    ...section(
+      7,
+      vec([[...str("memory"), 0x02, 0], ...funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)])]),
+    ),
+    ...section(10, vec(funcs.map((f) => [...uleb(f.body.length), ...f.body]))),
   ]);
+}
+
+/** {@link moduleOf} for one function. */
+export function moduleBytes(name: string, params: number, body: number[]): Uint8Array<ArrayBuffer> {
+  return moduleOf([{ name, params, body }]);
 }

@@ -25,21 +25,32 @@
 
 import {
   BLOCK,
+  br,
   brIf,
+  ELSE,
   emitter,
   END,
+  f32Load,
+  f32Store,
   F32X4_ADD,
   F32X4_MUL,
   get,
   I32,
   I32_ADD,
+  I32_AND,
+  I32_EQ,
   I32_EQZ,
+  I32_GE_U,
+  I32_GT_U,
   I32_LT_U,
+  I32_MUL,
   I32_SUB,
   i32c,
+  IF,
   load32Splat,
   LOOP,
-  moduleBytes,
+  moduleOf,
+  SELECT,
   set,
   tee,
   V128,
@@ -93,15 +104,53 @@ function body(mr: number): number[] {
   return [...vec([[7, I32], [2 * mr + 3, V128]]), ...c];
 }
 
+// params: src 0, dst 1, I 2, J 3, si 4, sj 5, W 6 (strides in bytes); i32 locals: p0 7, wn 8, j 9, s 10,
+// d 11, w 12, ps 13, pd 14, srcP 15, dstP 16, fast 17
+function packBody(): number[] {
+  const { code: c, emit } = emitter();
+  emit(get(0), set(15), get(1), set(16), i32c(0), set(7));
+  emit(BLOCK, LOOP);
+  emit(get(7), get(2), I32_GE_U, brIf(1)); // every panel done
+  // wn = min(W, I - p0); fast = (si == 4) & (wn == 8): a panel row is 32 contiguous bytes
+  emit(get(6), get(2), get(7), I32_SUB, tee(8), get(8), get(6), I32_GT_U, SELECT, set(8));
+  emit(get(4), i32c(4), I32_EQ, get(8), i32c(8), I32_EQ, I32_AND, set(17));
+  emit(i32c(0), set(9), get(15), set(10), get(16), set(11));
+  emit(BLOCK, get(3), I32_EQZ, brIf(0), LOOP);
+  emit(get(17), IF);
+  emit(get(11), get(10), v128Load(0), v128Store(0), get(11), get(10), v128Load(16), v128Store(16));
+  emit(ELSE, get(10), set(13), get(11), set(14), get(8), set(12), LOOP);
+  emit(get(14), get(13), f32Load(0), f32Store(0));
+  emit(get(14), i32c(4), I32_ADD, set(14), get(13), get(4), I32_ADD, set(13));
+  emit(get(12), i32c(1), I32_SUB, tee(12), brIf(0), END); // loop
+  emit(END); // if
+  emit(get(10), get(5), I32_ADD, set(10), get(11), get(6), i32c(4), I32_MUL, I32_ADD, set(11));
+  emit(get(9), i32c(1), I32_ADD, tee(9), get(3), I32_LT_U, brIf(0), END, END);
+  // next panel: srcP += W * si, dstP += J * W * 4, p0 += W
+  emit(get(15), get(6), get(4), I32_MUL, I32_ADD, set(15));
+  emit(get(16), get(3), get(6), I32_MUL, i32c(4), I32_MUL, I32_ADD, set(16));
+  emit(get(7), get(6), I32_ADD, set(7), br(0), END, END, END);
+  return [...vec([[11, I32]]), ...c];
+}
+
 /** The instantiated float32 kernel and its memory. */
 export interface WasmGemmF32 {
   memory: WebAssembly.Memory;
   gemm: (ap: number, bp: number, cp: number, K: number, np: number, nq: number, ldc: number) => void;
+  /**
+   * Pack a strided matrix X (I x J, element (i, j) at byte `src + i*si + j*sj`) into panels of W along i:
+   * `X[i, j]` to float `(i / W) * J * W + j * W + i % W` from byte `dst`. Padding of a last partial panel
+   * is not written (the caller zeroes it). The panels of A are X = A (i = row, j = k, W = MR), of B
+   * X = B^T (i = column, j = k, W = NR).
+   */
+  pack: (src: number, dst: number, I: number, J: number, si: number, sj: number, W: number) => void;
 }
 
 function instantiate(): WasmGemmF32 | undefined {
   try {
-    const bytes = moduleBytes("gemm", 7, body(MR));
+    const bytes = moduleOf([
+      { name: "gemm", params: 7, body: body(MR) },
+      { name: "pack", params: 7, body: packBody() },
+    ]);
     return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmGemmF32;
   } catch {
     return undefined; // no SIMD support: the JavaScript kernel runs instead

@@ -71,8 +71,8 @@ const A_BLOCK_BYTES = 192 * 1024;
 
 /**
  * C = A * B (or C += A * B with `accumulate`, the product rounded to float32 first), C row-major with
- * leading dimension `ldc` at offset `cOff`. Every output is the float32 sum of its K products in k order
- * (see quant/wasm_gemm_f32.ts): the result does not depend on the blocking.
+ * leading dimension `ldc` at offset `cOff`, B packed by {@link packB}. Every output is the float32 sum of its
+ * K products in k order (see quant/wasm_gemm_f32.ts): the result does not depend on the blocking.
  */
 export function gemm(
   M: number,
@@ -83,33 +83,99 @@ export function gemm(
   ldc: number,
   accumulate = false,
 ): void {
-  const { K, N } = bp;
+  gemmAny(M, a, bp, undefined, bp.K, bp.N, C, cOff, ldc, accumulate);
+}
+
+/**
+ * {@link gemm} with B [K, N] as a strided view, packed on the fly (in WebAssembly where available): for
+ * operands used once (activations, im2col columns), where a packed copy is not worth keeping.
+ */
+export function gemmView(
+  M: number,
+  a: View,
+  b: View,
+  K: number,
+  N: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+): void {
+  if (!wasmGemmF32) return gemm(M, a, packB(b, K, N), C, cOff, ldc);
+  gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false);
+}
+
+/** Floats from the first to the last element of an R x C strided view, rounded up to 4 (16 bytes). */
+function spanOf(v: View, R: number, Cc: number): number {
+  return (Math.ceil(((R - 1) * v.rs + (Cc - 1) * v.cs + 1) / 4) * 4);
+}
+
+function gemmAny(
+  M: number,
+  a: View,
+  bp: PackedB | undefined,
+  bv: View | undefined,
+  K: number,
+  N: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+  accumulate: boolean,
+): void {
   if (M <= 0 || N <= 0) return;
   const nq = Math.ceil(N / NR), ldw = nq * NR;
   const pb = Math.max(1, Math.min(Math.ceil(M / MR), Math.floor(A_BLOCK_BYTES / Math.max(1, K * MR * 4))));
   const w = wasmGemmF32;
   const bFloats = nq * K * NR, aFloats = pb * K * MR, cFloats = pb * MR * ldw;
-  let H: Float32Array, aBase: number, cBase: number;
-  if (w) {
-    H = wasmHeapF32(w, (bFloats + aFloats + cFloats) * 4);
-    H.set(bp.data, 0);
-    aBase = bFloats;
-    cBase = bFloats + aFloats;
-  } else {
-    H = new Float32Array(aFloats + cFloats);
-    aBase = 0;
-    cBase = aFloats;
+  if (!w) {
+    const H = new Float32Array(aFloats + cFloats);
+    for (let i0 = 0; i0 < M; i0 += pb * MR) {
+      const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+      packA(a, i0, mb, K, H, 0);
+      gemmF32Scalar(H, 0, bp!.data, 0, H, aFloats, K, np, nq, ldw);
+      copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate);
+    }
+    return;
   }
+  // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block
+  const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
+  const bSrc = bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
+  const H = wasmHeapF32(w, (cBase + cFloats) * 4);
+  if (bp) H.set(bp.data, 0);
+  else if (bSpan) {
+    H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
+    if (N % NR) H.fill(0, (nq - 1) * K * NR, nq * K * NR);
+    w.pack(bSrc * 4, 0, N, K, bv!.cs * 4, bv!.rs * 4, NR);
+  }
+  if (aSpan) H.set(a.data.subarray(a.off, a.off + Math.min(aSpan, a.data.length - a.off)), aSrc);
   for (let i0 = 0; i0 < M; i0 += pb * MR) {
     const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
-    packA(a, i0, mb, K, H, aBase);
-    if (w) w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, ldw * 4);
-    else gemmF32Scalar(H, aBase, bp.data, 0, H, cBase, K, np, nq, ldw);
-    for (let r = 0; r < mb; r++) {
-      const src = cBase + r * ldw, dst = cOff + (i0 + r) * ldc;
-      if (accumulate) { for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + H[src + j]!; }
-      else C.set(H.subarray(src, src + N), dst);
-    }
+    if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
+    if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
+    w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, ldw * 4);
+    copyOut(H, cBase, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate);
+  }
+}
+
+/** Rows of the C block (leading dimension ldw at H[base]) into C. */
+function copyOut(
+  H: Float32Array,
+  base: number,
+  ldw: number,
+  mb: number,
+  N: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+  accumulate: boolean,
+): void {
+  if (!accumulate && ldc === N && ldw === N) {
+    C.set(H.subarray(base, base + mb * N), cOff);
+    return;
+  }
+  for (let r = 0; r < mb; r++) {
+    const src = base + r * ldw, dst = cOff + r * ldc;
+    if (accumulate) { for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + H[src + j]!; }
+    else C.set(H.subarray(src, src + N), dst);
   }
 }
 

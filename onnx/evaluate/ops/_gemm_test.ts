@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { gemm, packB } from "./_gemm.ts";
+import { gemm, gemmView, packB } from "./_gemm.ts";
 import { gemmF32Scalar, MR, NR, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
 
 /** Deterministic values in [-1, 1) with float32 precision. */
@@ -70,6 +70,10 @@ Deno.test("gemm: bit-identical to the in-order float32 sum, edge tiles, strides 
         const C = new Float32Array(M * N);
         gemm(M, a, packB(bv, K, N), C, 0, N);
         assertEquals(C, want, `M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
+        // B packed on the fly (in WebAssembly) from the view
+        const V = new Float32Array(M * N).fill(NaN);
+        gemmView(M, a, bv, K, N, V, 0, N);
+        assertEquals(V, want, `gemmView M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
       }
       // accumulate adds the float32 sum to what is there and rounds once
       const D = values(M * N, 99);
@@ -104,16 +108,25 @@ Deno.test("gemm: within gamma(K) * sum|a b| of the exact dot product (float64 re
   }
 });
 
-Deno.test("gemm: writes only its block of a wider C (offset and leading dimension)", () => {
-  const M = 5, N = 6, K = 9, ldc = 11, cOff = 13;
+Deno.test("gemm: operands at offsets inside larger arrays; writes only its block of a wider C", () => {
+  const M = 7, N = 6, K = 9, ldc = 11, cOff = 13, aOff = 5, bOff = 3;
   const A = values(M * K, 1), B = values(K * N, 2);
-  const C = new Float32Array(cOff + M * ldc).fill(7);
-  gemm(M, { data: A, off: 0, rs: K, cs: 1 }, packB({ data: B, off: 0, rs: N, cs: 1 }, K, N), C, cOff, ldc);
+  // A and B stored at an offset, with 2 unused elements after each row, inside arrays with more after them
+  const As = new Float32Array(aOff + M * (K + 2) + 9).fill(NaN),
+    Bs = new Float32Array(bOff + K * (N + 2) + 9);
+  for (let i = 0; i < M; i++) As.set(A.subarray(i * K, i * K + K), aOff + i * (K + 2));
+  for (let k = 0; k < K; k++) Bs.set(B.subarray(k * N, k * N + N), bOff + k * (N + 2));
+  const a = { data: As, off: aOff, rs: K + 2, cs: 1 }, b = { data: Bs, off: bOff, rs: N + 2, cs: 1 };
   const want = reference32(M, N, K, A, B, false);
-  for (let i = 0; i < C.length; i++) {
-    const r = Math.floor((i - cOff) / ldc), c = (i - cOff) % ldc;
-    const inside = i >= cOff && r < M && c < N;
-    assertEquals(C[i], inside ? want[r * N + c]! : 7, `element ${i}`);
+  for (const packed of [true, false]) {
+    const C = new Float32Array(cOff + M * ldc).fill(7);
+    if (packed) gemm(M, a, packB(b, K, N), C, cOff, ldc);
+    else gemmView(M, a, b, K, N, C, cOff, ldc);
+    for (let i = 0; i < C.length; i++) {
+      const r = Math.floor((i - cOff) / ldc), c = (i - cOff) % ldc;
+      const inside = i >= cOff && r < M && c < N;
+      assertEquals(C[i], inside ? want[r * N + c]! : 7, `packed=${packed} element ${i}`);
+    }
   }
 });
 

@@ -6,7 +6,7 @@
 import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../../tensor.ts";
 import type { OpContext, OpKernel } from "../registry.ts";
-import { gemm, packBCached, type PackCache, type PackedB } from "./_gemm.ts";
+import { gemm, gemmView, packBCached, type PackCache, type PackedB } from "./_gemm.ts";
 import { broadcastOffsets, broadcastShapes, f32, req, shapeStr } from "./_util.ts";
 
 /** Float32 matrix product with numpy broadcasting. */
@@ -32,16 +32,23 @@ export function matMul(a: Tensor, b: Tensor, op = "MatMul", cache?: PackCache): 
   const O = out.data as Float32Array;
   if (M * N === 0) return out;
   const oa = broadcastOffsets(aBatch, batch), ob = broadcastOffsets(bBatch, batch);
-  // B panels are packed once per distinct B matrix (weights shared across the batch: once in total)
+  // A constant B (a weight) is packed once and kept; a B shared across the batch is packed once per call;
+  // a B used once (attention's K^T and V) is packed on the fly by the kernel.
+  const shared = cache !== undefined || sizeOf(bBatch) < nb;
   let lastB = -1;
   let packed: PackedB | undefined;
   for (let i = 0; i < nb; i++) {
     const ai = oa ? oa[i]! : i, bi = ob ? ob[i]! : i;
+    const av = { data: A, off: ai * M * K, rs: K, cs: 1 }, bv = { data: B, off: bi * K * N, rs: N, cs: 1 };
+    if (!shared) {
+      gemmView(M, av, bv, K, N, O, i * M * N, N);
+      continue;
+    }
     if (bi !== lastB) {
-      packed = packBCached(cache, { data: B, off: bi * K * N, rs: N, cs: 1 }, K, N);
+      packed = packBCached(cache, bv, K, N);
       lastB = bi;
     }
-    gemm(M, { data: A, off: ai * M * K, rs: K, cs: 1 }, packed!, O, i * M * N, N);
+    gemm(M, av, packed!, O, i * M * N, N);
   }
   return out;
 }
@@ -68,7 +75,8 @@ function gemmOp(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext): T
   const O = out.data as Float32Array;
   const av = transA ? { data: A, off: 0, rs: 1, cs: ac } : { data: A, off: 0, rs: ac, cs: 1 };
   const bv = transB ? { data: B, off: 0, rs: 1, cs: bc } : { data: B, off: 0, rs: bc, cs: 1 };
-  gemm(M, av, packBCached(ctx.constInputs?.[1] ? ctx.packCache : undefined, bv, K, N), O, 0, N);
+  if (ctx.constInputs?.[1] && ctx.packCache) gemm(M, av, packBCached(ctx.packCache, bv, K, N), O, 0, N);
+  else gemmView(M, av, bv, K, N, O, 0, N);
   const cData = c && beta !== 0 ? f32(c, "Gemm", "C") : undefined;
   const oc = c && cData ? broadcastOffsets(c.dims, [M, N]) : null;
   if (c) broadcastShapes([c.dims, [M, N]], "Gemm");
