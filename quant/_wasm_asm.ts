@@ -95,3 +95,8 @@ export function moduleOf(funcs: WasmFunc[]): Uint8Array<ArrayBuffer> {
 export function moduleBytes(name: string, params: number, body: number[]): Uint8Array<ArrayBuffer> {
   return moduleOf([{ name, params, body }]);
 }
+
+/** SIMD instruction `op` (prefix 0xfd) with its immediates. */
+export const simdOp = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+/** f64.const. */
+export const f64c = (v: number): number[] => [0x44, ...new Uint8Array(new Float64Array([v]).buffer)];

@@ -35,31 +35,38 @@ export function erfSeries(x: number): number {
 
 /** Taylor terms per grid point (degree of the polynomial in d). */
 const TERMS = 9;
-const gridErf = new Float64Array(GRID);
-// coef[i * TERMS + n] = 2/sqrt(pi) e^{-x0^2} (-1)^n H_n(x0) / (n+1)!, the coefficient of d^{n+1} at x0 = i/64
-const coef = new Float64Array(GRID * TERMS);
+/** Doubles per grid point in {@link ERF_TABLE}: erf(x0), then the coefficients of d^1..d^TERMS. */
+export const ERF_STRIDE = TERMS + 1;
+/**
+ * Per grid point x0 = i/64 (i = 0..384): `ERF_TABLE[i * ERF_STRIDE]` = erf(x0), and at `+ m` (m >= 1) the
+ * coefficient of d^m, 2/sqrt(pi) e^{-x0^2} (-1)^(m-1) H_(m-1)(x0) / m!. Shared with the WebAssembly kernel.
+ */
+export const ERF_TABLE: Float64Array = new Float64Array(GRID * ERF_STRIDE);
 for (let i = 0; i < GRID; i++) {
-  const x0 = i / STEPS;
-  gridErf[i] = erfSeries(x0);
+  const x0 = i / STEPS, row = i * ERF_STRIDE;
+  ERF_TABLE[row] = erfSeries(x0);
   const deriv = TWO_OVER_SQRT_PI * Math.exp(-x0 * x0);
   let hPrev = 1, h = 1, fact = 1; // H_{n-1}, H_n, (n+1)!
   for (let n = 0; n < TERMS; n++) {
     if (n === 1) hPrev = 1, h = 2 * x0;
     else if (n > 1) [hPrev, h] = [h, 2 * x0 * h - 2 * (n - 1) * hPrev];
     fact *= n + 1;
-    coef[i * TERMS + n] = deriv * (n & 1 ? -h : h) / fact;
+    ERF_TABLE[row + n + 1] = deriv * (n & 1 ? -h : h) / fact;
   }
 }
 
-/** erf(x) to double precision. */
+/**
+ * erf(x) to double precision: the grid point i = round(min(|x|, 6) * 64), d = min(|x|, 6) - i/64, Horner's
+ * rule from the d^9 coefficient down, erf(x0) added last, the sign of x applied (erf(-0) = +0). The
+ * WebAssembly kernel (`_erf_wasm.ts`) performs the same operations in the same order: identical results.
+ */
 export function erf(x: number): number {
   if (x !== x) return x;
-  const ax = Math.abs(x);
-  if (ax >= 6) return x > 0 ? 1 : -1;
-  const i = Math.round(ax * STEPS);
-  const d = ax - i / STEPS, c = i * TERMS;
-  let p = coef[c + TERMS - 1]!;
-  for (let n = TERMS - 2; n >= 0; n--) p = p * d + coef[c + n]!;
-  const r = gridErf[i]! + p * d;
+  const t = Math.min(Math.abs(x), 6);
+  const i = Math.floor(t * STEPS + 0.5);
+  const d = t - i * (1 / STEPS), c = i * ERF_STRIDE;
+  let p = ERF_TABLE[c + TERMS]!;
+  for (let n = TERMS - 1; n >= 1; n--) p = p * d + ERF_TABLE[c + n]!;
+  const r = ERF_TABLE[c]! + p * d;
   return x < 0 ? -r : r;
 }

@@ -7,6 +7,7 @@
  */
 import type { Attrs } from "../../attributes.ts";
 import { erf } from "./_erf.ts";
+import { erfF32 } from "./_erf_wasm.ts";
 
 /** O[i] = op(X[i]) over the whole array. */
 export type UnaryLoop = (X: Float32Array, O: Float32Array, attrs: Attrs) => void;
@@ -58,6 +59,7 @@ export const unaryLoops: Record<string, UnaryLoop> = {
     for (let i = 0, n = X.length; i < n; i++) O[i] = Math.sqrt(X[i]!);
   },
   Erf: (X, O) => {
+    if (erfF32(X, O)) return;
     for (let i = 0, n = X.length; i < n; i++) O[i] = erf(X[i]!);
   },
   Neg: (X, O) => {

@@ -108,7 +108,8 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
   }
   if (mode !== "linear" && mode !== "cubic") throw new RangeError(`${op}: mode "${mode}" is not supported`);
   const a = attrs.float("cubic_coeff_a", -0.75), exclude = attrs.int("exclude_outside", 0) === 1;
-  let cur: Float64Array = Float64Array.from(f32(x, op, "X"));
+  // typed-array constructor and set() convert element by element without the iterator protocol of from()
+  let cur: Float64Array = new Float64Array(f32(x, op, "X"));
   let dims = [...x.dims];
   for (let ax = 0; ax < r; ax++) {
     const li = x.dims[ax]!, lo = outDims[ax]!;
@@ -148,7 +149,9 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
     cur = next;
     dims = dims.map((d, i) => (i === ax ? lo : d));
   }
-  return makeTensor(DataType.FLOAT, outDims, Float32Array.from(cur));
+  const out = makeTensor(DataType.FLOAT, outDims);
+  (out.data as Float32Array).set(cur);
+  return out;
 }
 
 /** Resize kernels for the default domain (Upsample is Resize with scales, asymmetric coordinates). */
