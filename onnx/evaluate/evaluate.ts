@@ -12,6 +12,7 @@ import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { FloatPool, PoolScope } from "./_pool.ts";
+import { matMulAdd } from "./ops/matmul.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -150,7 +151,27 @@ export function evaluateGraph(
   const pool = options.onValue || options.onInput
     ? undefined
     : new PoolScope(options.cache?.pool ?? new FloatPool());
+  // a MatMul whose one reader is an Add of a bias runs with the Add (same bits, one pass less), where no
+  // observer expects the MatMul's output
+  const fused = pool && opsetOf(opsets, "") >= 7 ? biasAdds(graph, reads, keep) : undefined;
+  const fusedDone = new Set<Node>();
+  const consumed = (node: Node) => {
+    for (const v of readsOf.get(node)!) {
+      if (!v || !reads.has(v)) continue;
+      const left = reads.get(v)! - 1;
+      reads.set(v, left);
+      if (left === 0 && !keep.has(v)) {
+        const t = live.get(v);
+        live.delete(v);
+        if (pool && t) pool.release(t);
+      }
+    }
+  };
   for (const node of graph.nodes) {
+    if (fusedDone.has(node)) { // its output came with its MatMul's
+      consumed(node);
+      continue;
+    }
     const inputs = node.inputs.map((v) => {
       if (!v) return undefined;
       const t = lookup(v);
@@ -188,9 +209,22 @@ export function evaluateGraph(
             return g.outputs.map((v) => r[v.name]!);
           });
         } else if (pool) {
-          // folded outputs outlive this evaluation: their storage never comes from the pool
-          const kernel = getOp(node.domain, node.opType);
-          outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx));
+          const f = foldable ? undefined : fused?.get(node), bias = f && lookup(f.bias);
+          const cache = ctx.constInputs?.[1] ? packCache : undefined;
+          const y = bias && pool.run(true, () => matMulAdd(inputs[0]!, inputs[1]!, bias, cache));
+          if (y) {
+            const out = f!.add.outputs[0]!;
+            if (reads.has(out) || keep.has(out)) {
+              live.set(out, y);
+              pool.hold(y);
+            } else pool.drop(y);
+            fusedDone.add(f!.add);
+            outs = [];
+          } else {
+            // folded outputs outlive this evaluation: their storage never comes from the pool
+            const kernel = getOp(node.domain, node.opType);
+            outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx));
+          }
         } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
       } catch (e) {
         throw new (e instanceof RangeError ? RangeError : TypeError)(
@@ -210,16 +244,7 @@ export function evaluateGraph(
       }
       options.onValue?.(v, t);
     });
-    for (const v of readsOf.get(node)!) {
-      if (!v || !reads.has(v)) continue;
-      const left = reads.get(v)! - 1;
-      reads.set(v, left);
-      if (left === 0 && !keep.has(v)) {
-        const t = live.get(v);
-        live.delete(v);
-        if (pool && t) pool.release(t);
-      }
-    }
+    consumed(node);
     if (pool) { for (const t of outs) if (t) pool.drop(t); }
   }
   const result: Record<string, Tensor> = {};
@@ -229,6 +254,31 @@ export function evaluateGraph(
     result[v.name] = t;
   }
   return result;
+}
+
+/**
+ * MatMul nodes of `graph` whose output is read once, by an Add in the same graph, and is not a graph output:
+ * the Add and its other input (the bias), for {@link matMulAdd}.
+ */
+function biasAdds(
+  graph: Graph,
+  reads: ReadonlyMap<Value, number>,
+  keep: ReadonlySet<Value>,
+): Map<Node, { add: Node; bias: Value }> {
+  const out = new Map<Node, { add: Node; bias: Value }>();
+  for (const add of graph.nodes) {
+    if (add.opType !== "Add" || add.domain !== "" || add.inputs.length !== 2 || add.outputs.length !== 1) {
+      continue;
+    }
+    for (let i = 0; i < 2; i++) {
+      const v = add.inputs[i], bias = add.inputs[1 - i], mm = v?.producer;
+      if (!v || !bias || !mm || mm.opType !== "MatMul" || mm.domain !== "" || v.graph !== graph) continue;
+      if (reads.get(v) !== 1 || keep.has(v) || out.has(mm)) continue;
+      out.set(mm, { add, bias });
+      break;
+    }
+  }
+  return out;
 }
 
 /**

@@ -157,3 +157,35 @@ Deno.test("evaluateGraph recycles dropped float32 storage without touching share
   const buf = (o: Record<string, Tensor>) => (o.z!.data as Float32Array).buffer;
   assert(buf(runs[0]!) !== buf(runs[1]!), "outputs are never recycled");
 });
+
+Deno.test("MatMul + Add(bias) run fused give the bits of the two ops, and fall back where they cannot fuse", () => {
+  const M = 7, K = 13, N = 10;
+  const rnd = (n: number, seed: number) =>
+    new Float32Array(n).map((_, i) => Math.sin(i * 12.9898 + seed) * 3);
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [K, N], rnd(K * N, 1)));
+  const b1 = g.addInitializer("b1", makeTensor(DataType.FLOAT, [N], rnd(N, 2)));
+  const b2 = g.addInitializer("b2", makeTensor(DataType.FLOAT, [1, N], rnd(N, 3)));
+  const b3 = g.addInitializer("b3", makeTensor(DataType.FLOAT, [1, 1, N], rnd(N, 6)));
+  const full = g.addInitializer("full", makeTensor(DataType.FLOAT, [M, N], rnd(M * N, 4))); // not a row bias
+  const mm = (name: string) => g.addNode("MatMul", [x, w], [name]).outputs[0]!;
+  const y1 = g.addNode("Add", [mm("m1"), b1], ["y1"]).outputs[0]!; // bias second
+  const y2 = g.addNode("Add", [b2, mm("m2")], ["y2"]).outputs[0]!; // bias first
+  const y5 = g.addNode("Add", [mm("m5"), b3], ["y5"]).outputs[0]!; // raises the rank: falls back
+  const y3 = g.addNode("Add", [mm("m3"), full], ["y3"]).outputs[0]!; // falls back at run time
+  const m4 = mm("m4");
+  const y4 = g.addNode("Add", [m4, b1], ["y4"]).outputs[0]!; // m4 is also an output: not fused
+  g.outputs.push(y1, y2, y3, y4, m4, y5);
+  const feeds = { x: makeTensor(DataType.FLOAT, [M, K], rnd(M * K, 5)) };
+  const want = evaluateGraph(g, feeds, { onValue: () => {} }); // observers: nothing fused
+  for (const cache of [undefined, createEvaluationCache()]) {
+    const got = evaluateGraph(g, feeds, cache ? { cache } : {});
+    for (const k of ["y1", "y2", "y3", "y4", "m4", "y5"]) {
+      assertEquals([...got[k]!.dims], [...want[k]!.dims], k);
+      assertEquals(got[k]!.data, want[k]!.data, k);
+    }
+  }
+  assertEquals([...want.y5!.dims], [1, M, N]);
+});

@@ -72,7 +72,9 @@ const A_BLOCK_BYTES = 192 * 1024;
 /**
  * C = A * B (or C += A * B with `accumulate`, the product rounded to float32 first), C row-major with
  * leading dimension `ldc` at offset `cOff`, B packed by {@link packB}. Every output is the float32 sum of its
- * K products in k order (see quant/wasm_gemm_f32.ts): the result does not depend on the blocking.
+ * K products in k order (see quant/wasm_gemm_f32.ts): the result does not depend on the blocking. With
+ * `bias` (N values), `C[i, j] = fl(fl(A B)[i, j] + bias[j])`: the float32 product plus the bias, rounded
+ * again, exactly what a separate Add computes.
  */
 export function gemm(
   M: number,
@@ -82,8 +84,9 @@ export function gemm(
   cOff: number,
   ldc: number,
   accumulate = false,
+  bias?: Float32Array,
 ): void {
-  gemmAny(M, a, bp, undefined, bp.K, bp.N, C, cOff, ldc, accumulate);
+  gemmAny(M, a, bp, undefined, bp.K, bp.N, C, cOff, ldc, accumulate, bias);
 }
 
 /**
@@ -99,9 +102,10 @@ export function gemmView(
   C: Float32Array,
   cOff: number,
   ldc: number,
+  bias?: Float32Array,
 ): void {
-  if (!wasmGemmF32) return gemm(M, a, packB(b, K, N), C, cOff, ldc);
-  gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false);
+  if (!wasmGemmF32) return gemm(M, a, packB(b, K, N), C, cOff, ldc, false, bias);
+  gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false, bias);
 }
 
 /** Floats from the first to the last element of an R x C strided view, rounded up to 4 (16 bytes). */
@@ -120,6 +124,7 @@ function gemmAny(
   cOff: number,
   ldc: number,
   accumulate: boolean,
+  bias?: Float32Array,
 ): void {
   if (M <= 0 || N <= 0) return;
   const nq = Math.ceil(N / NR), ldw = nq * NR;
@@ -132,7 +137,7 @@ function gemmAny(
       const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
       packA(a, i0, mb, K, H, 0);
       gemmF32Scalar(H, 0, bp!.data, 0, H, aFloats, K, np, nq, ldw);
-      copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate);
+      copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
     }
     return;
   }
@@ -152,11 +157,11 @@ function gemmAny(
     if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
     if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
     w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, ldw * 4);
-    copyOut(H, cBase, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate);
+    copyOut(H, cBase, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
   }
 }
 
-/** Rows of the C block (leading dimension ldw at H[base]) into C. */
+/** Rows of the C block (leading dimension ldw at H[base]) into C, plus the bias row where there is one. */
 function copyOut(
   H: Float32Array,
   base: number,
@@ -167,7 +172,17 @@ function copyOut(
   cOff: number,
   ldc: number,
   accumulate: boolean,
+  bias: Float32Array | undefined,
 ): void {
+  if (bias) {
+    for (let r = 0; r < mb; r++) {
+      const src = base + r * ldw, dst = cOff + r * ldc;
+      if (accumulate) {
+        for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + Math.fround(H[src + j]! + bias[j]!);
+      } else for (let j = 0; j < N; j++) C[dst + j] = H[src + j]! + bias[j]!;
+    }
+    return;
+  }
   if (!accumulate && ldc === N && ldw === N) {
     C.set(H.subarray(base, base + mb * N), cOff);
     return;

@@ -9,8 +9,11 @@ import type { OpContext, OpKernel } from "../registry.ts";
 import { gemm, gemmView, packBCached, type PackCache, type PackedB } from "./_gemm.ts";
 import { broadcastOffsets, broadcastShapes, f32, req, shapeStr } from "./_util.ts";
 
-/** Float32 matrix product with numpy broadcasting. */
-export function matMul(a: Tensor, b: Tensor, op = "MatMul", cache?: PackCache): Tensor {
+/**
+ * Float32 matrix product with numpy broadcasting; with `bias` (one value per output column), the product
+ * plus the bias, rounded as a separate Add would round it.
+ */
+export function matMul(a: Tensor, b: Tensor, op = "MatMul", cache?: PackCache, bias?: Float32Array): Tensor {
   const A = f32(a, op, "A"), B = f32(b, op, "B");
   const aDims = a.dims.length === 1 ? [1, a.dims[0]!] : [...a.dims];
   const bDims = b.dims.length === 1 ? [b.dims[0]!, 1] : [...b.dims];
@@ -41,16 +44,39 @@ export function matMul(a: Tensor, b: Tensor, op = "MatMul", cache?: PackCache): 
     const ai = oa ? oa[i]! : i, bi = ob ? ob[i]! : i;
     const av = { data: A, off: ai * M * K, rs: K, cs: 1 }, bv = { data: B, off: bi * K * N, rs: N, cs: 1 };
     if (!shared) {
-      gemmView(M, av, bv, K, N, O, i * M * N, N);
+      gemmView(M, av, bv, K, N, O, i * M * N, N, bias);
       continue;
     }
     if (bi !== lastB) {
       packed = packBCached(cache, bv, K, N);
       lastB = bi;
     }
-    gemm(M, av, packed!, O, i * M * N, N);
+    gemm(M, av, packed!, O, i * M * N, N, false, bias);
   }
   return out;
+}
+
+/**
+ * MatMul followed by an Add of `bias` (the CPU evaluator fuses the pair): the bits of the two ops, without the
+ * intermediate tensor and its extra pass. Undefined where the bias does not run along the output's last axis
+ * only (`[N]`, `[1, ..., N]` of rank at most the output's) or an operand is not float32 or a matrix: then
+ * the caller runs the two ops.
+ *
+ * @param a MatMul's first input
+ * @param b MatMul's second input
+ * @param bias the Add's other input
+ * @param cache packed constant operands, where `b` is a constant
+ * @returns `a @ b + bias`, or undefined
+ */
+export function matMulAdd(a: Tensor, b: Tensor, bias: Tensor, cache?: PackCache): Tensor | undefined {
+  if (a.dtype !== DataType.FLOAT || b.dtype !== DataType.FLOAT || bias.dtype !== DataType.FLOAT) {
+    return undefined;
+  }
+  if (a.dims.length < 2 || b.dims.length < 2 || !(bias.data instanceof Float32Array)) return undefined;
+  const N = b.dims[b.dims.length - 1]!, rank = Math.max(a.dims.length, b.dims.length);
+  const bd = bias.dims;
+  if (bd.length > rank || bias.data.length !== N || bd.slice(0, -1).some((d) => d !== 1)) return undefined;
+  return matMul(a, b, "MatMul", cache, bias.data);
 }
 
 /** Gemm: Y = alpha * op(A) * op(B) + beta * C. */
