@@ -132,6 +132,18 @@ function packBody(): number[] {
   return [...vec([[11, I32]]), ...c];
 }
 
+// params: c 0, bias 1, rows 2, n4 3, ldc 4 (bytes); i32 locals: j 5, pc 6, pb 7
+function addRowsBody(): number[] {
+  const { code: c, emit } = emitter();
+  emit(BLOCK, get(2), I32_EQZ, brIf(0), get(3), I32_EQZ, brIf(0), LOOP);
+  emit(get(0), set(6), get(1), set(7), get(3), set(5), LOOP);
+  emit(get(6), get(6), v128Load(0), get(7), v128Load(0), F32X4_ADD, v128Store(0));
+  emit(get(6), i32c(16), I32_ADD, set(6), get(7), i32c(16), I32_ADD, set(7));
+  emit(get(5), i32c(1), I32_SUB, tee(5), brIf(0), END);
+  emit(get(0), get(4), I32_ADD, set(0), get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
+  return [...vec([[3, I32]]), ...c];
+}
+
 /** The instantiated float32 kernel and its memory. */
 export interface WasmGemmF32 {
   memory: WebAssembly.Memory;
@@ -143,6 +155,8 @@ export interface WasmGemmF32 {
    * X = B^T (i = column, j = k, W = NR).
    */
   pack: (src: number, dst: number, I: number, J: number, si: number, sj: number, W: number) => void;
+  /** Add the `4 n4` floats at byte `bias` to each of `rows` rows of `4 n4` floats (stride `ldc` bytes) at `c`. */
+  addRows: (c: number, bias: number, rows: number, n4: number, ldc: number) => void;
 }
 
 function instantiate(): WasmGemmF32 | undefined {
@@ -150,6 +164,7 @@ function instantiate(): WasmGemmF32 | undefined {
     const bytes = moduleOf([
       { name: "gemm", params: 7, body: body(MR) },
       { name: "pack", params: 7, body: packBody() },
+      { name: "addRows", params: 5, body: addRowsBody() },
     ]);
     return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmGemmF32;
   } catch {

@@ -144,7 +144,13 @@ function gemmAny(
   // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block
   const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
   const bSrc = bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
-  const H = wasmHeapF32(w, (cBase + cFloats) * 4);
+  // the bias row, zero-padded to ldw, is added to the C block in WebAssembly (f32x4.add: the same rounding)
+  const biasBase = cBase + cFloats, wasmBias = bias !== undefined && !accumulate;
+  const H = wasmHeapF32(w, (biasBase + (wasmBias ? ldw : 0)) * 4);
+  if (wasmBias) {
+    H.set(bias!.subarray(0, N), biasBase);
+    H.fill(0, biasBase + N, biasBase + ldw);
+  }
   if (bp) H.set(bp.data, 0);
   else if (bSpan) {
     H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
@@ -157,7 +163,8 @@ function gemmAny(
     if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
     if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
     w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, ldw * 4);
-    copyOut(H, cBase, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
+    if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, ldw / 4, ldw * 4);
+    copyOut(H, cBase, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
   }
 }
 

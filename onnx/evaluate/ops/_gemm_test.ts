@@ -74,6 +74,13 @@ Deno.test("gemm: bit-identical to the in-order float32 sum, edge tiles, strides 
         const V = new Float32Array(M * N).fill(NaN);
         gemmView(M, a, bv, K, N, V, 0, N);
         assertEquals(V, want, `gemmView M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
+        // with a bias row: the float32 product plus the bias, rounded again (a separate Add's bits)
+        const bias = values(N, 17 + N), withBias = want.map((v, i) => Math.fround(v + bias[i % N]!));
+        const P = new Float32Array(M * N), Q = new Float32Array(M * N);
+        gemm(M, a, packB(bv, K, N), P, 0, N, false, bias);
+        gemmView(M, a, bv, K, N, Q, 0, N, bias);
+        assertEquals(P, withBias, `bias M=${M} N=${N} K=${K}`);
+        assertEquals(Q, withBias, `gemmView bias M=${M} N=${N} K=${K}`);
       }
       // accumulate adds the float32 sum to what is there and rounds once
       const D = values(M * N, 99);
