@@ -12,7 +12,7 @@ import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { FloatPool, PoolScope } from "./_pool.ts";
-import { matMulAdd } from "./ops/matmul.ts";
+import { findFusions } from "./_fusion.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -151,9 +151,9 @@ export function evaluateGraph(
   const pool = options.onValue || options.onInput
     ? undefined
     : new PoolScope(options.cache?.pool ?? new FloatPool());
-  // a MatMul whose one reader is an Add of a bias runs with the Add (same bits, one pass less), where no
-  // observer expects the MatMul's output
-  const fused = pool && opsetOf(opsets, "") >= 7 ? biasAdds(graph, reads, keep) : undefined;
+  // node groups run as one kernel (same bits, fewer passes; `_fusion.ts`) where no observer expects the
+  // values between them
+  const fused = pool && opsetOf(opsets, "") >= 9 ? findFusions(graph, reads, keep) : undefined;
   const fusedDone = new Set<Node>();
   const consumed = (node: Node) => {
     for (const v of readsOf.get(node)!) {
@@ -209,16 +209,15 @@ export function evaluateGraph(
             return g.outputs.map((v) => r[v.name]!);
           });
         } else if (pool) {
-          const f = foldable ? undefined : fused?.get(node), bias = f && lookup(f.bias);
+          const f = foldable ? undefined : fused?.get(node);
           const cache = ctx.constInputs?.[1] ? packCache : undefined;
-          const y = bias && pool.run(true, () => matMulAdd(inputs[0]!, inputs[1]!, bias, cache));
+          const y = f && pool.run(true, () => f.run(inputs, lookup, cache));
           if (y) {
-            const out = f!.add.outputs[0]!;
-            if (reads.has(out) || keep.has(out)) {
-              live.set(out, y);
+            if (reads.has(f!.out) || keep.has(f!.out)) {
+              live.set(f!.out, y);
               pool.hold(y);
             } else pool.drop(y);
-            fusedDone.add(f!.add);
+            for (const n of f!.rest) fusedDone.add(n);
             outs = [];
           } else {
             // folded outputs outlive this evaluation: their storage never comes from the pool
@@ -254,31 +253,6 @@ export function evaluateGraph(
     result[v.name] = t;
   }
   return result;
-}
-
-/**
- * MatMul nodes of `graph` whose output is read once, by an Add in the same graph, and is not a graph output:
- * the Add and its other input (the bias), for {@link matMulAdd}.
- */
-function biasAdds(
-  graph: Graph,
-  reads: ReadonlyMap<Value, number>,
-  keep: ReadonlySet<Value>,
-): Map<Node, { add: Node; bias: Value }> {
-  const out = new Map<Node, { add: Node; bias: Value }>();
-  for (const add of graph.nodes) {
-    if (add.opType !== "Add" || add.domain !== "" || add.inputs.length !== 2 || add.outputs.length !== 1) {
-      continue;
-    }
-    for (let i = 0; i < 2; i++) {
-      const v = add.inputs[i], bias = add.inputs[1 - i], mm = v?.producer;
-      if (!v || !bias || !mm || mm.opType !== "MatMul" || mm.domain !== "" || v.graph !== graph) continue;
-      if (reads.get(v) !== 1 || keep.has(v) || out.has(mm)) continue;
-      out.set(mm, { add, bias });
-      break;
-    }
-  }
-  return out;
 }
 
 /**

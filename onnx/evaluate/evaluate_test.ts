@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Graph, Model } from "../ir.ts";
-import { intAttr } from "../attributes.ts";
+import { Attrs, intAttr, tensorAttr } from "../attributes.ts";
 import { DataType, makeTensor, type Tensor } from "../tensor.ts";
 import { createEvaluationCache, evaluateGraph, evaluateModel } from "./evaluate.ts";
 import { getOp, supportedOps } from "./registry.ts";
@@ -188,4 +188,41 @@ Deno.test("MatMul + Add(bias) run fused give the bits of the two ops, and fall b
     }
   }
   assertEquals([...want.y5!.dims], [1, M, N]);
+});
+
+Deno.test("the GELU chain run fused gives the bits of its five ops (operand orders, a non-scalar falls back)", () => {
+  const n = 3000;
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const scalar = (name: string, v: number, dims: number[] = []) =>
+    g.addInitializer(name, makeTensor(DataType.FLOAT, dims, new Float32Array([v])));
+  const c1 = scalar("c1", Math.SQRT2), one = scalar("one", 1), half = scalar("half", 0.5, [1]);
+  const vec2 = g.addInitializer("vec2", makeTensor(DataType.FLOAT, [2, 1], new Float32Array([0.5, 0.25])));
+  // y1: the exporters' order, the last constant from a Constant node placed after the Div (as exporters
+  // place them); y2: swapped operands; y3: last constant not a scalar (runs op by op)
+  const chain = (tag: string, swap: boolean, c3: typeof half | "node") => {
+    const d = g.addNode("Div", [x, c1], [`d${tag}`]).outputs[0]!;
+    const e = g.addNode("Erf", [d], [`e${tag}`]).outputs[0]!;
+    const a = g.addNode("Add", swap ? [one, e] : [e, one], [`a${tag}`]).outputs[0]!;
+    const m = g.addNode("Mul", swap ? [a, x] : [x, a], [`m${tag}`]).outputs[0]!;
+    const k = c3 !== "node" ? c3 : g.addNode("Constant", [], [`k${tag}`], {
+      attrs: [tensorAttr("value", makeTensor(DataType.FLOAT, [], new Float32Array([0.5])))],
+    }).outputs[0]!;
+    return g.addNode("Mul", swap ? [k, m] : [m, k], [`y${tag}`]).outputs[0]!;
+  };
+  const xs = makeTensor(DataType.FLOAT, [2, n / 2], new Float32Array(n).map((_, i) => Math.sin(i) * 4));
+  g.outputs.push(chain("1", false, "node"), chain("2", true, half));
+  const y3 = chain("3", false, vec2);
+  g.outputs.push(y3);
+  const want = evaluateGraph(g, { x: xs }, { onValue: () => {} });
+  const got = evaluateGraph(g, { x: xs });
+  for (const k of ["y1", "y2", "y3"]) assertEquals(got[k]!.data, want[k]!.data, k);
+  // the chain's formula, step by step in float32
+  const f = Math.fround, c = f(Math.SQRT2);
+  const erfRef = getOp("", "Erf");
+  const d = makeTensor(DataType.FLOAT, [n], (xs.data as Float32Array).map((v) => v / c));
+  const e = erfRef([d], new Attrs(new Map(), "erf"), { opset: 13, numOutputs: 1 })[0]!.data as Float32Array;
+  const y = (xs.data as Float32Array).map((v, i) => f(f(v * f(e[i]! + 1)) * 0.5));
+  assertEquals(got.y1!.data, y);
 });

@@ -25,6 +25,7 @@ import {
   set,
   simdOp,
   tee,
+  uleb,
   V128,
   v128Load,
   vec,
@@ -32,10 +33,12 @@ import {
 import { ERF_STRIDE, ERF_TABLE } from "./_erf.ts";
 
 const TABLE_BYTES = ERF_TABLE.byteLength;
-/** First byte of the data area (after the table, 16-byte aligned). */
-const DATA = Math.ceil(TABLE_BYTES / 16) * 16;
+/** Byte of GELU's three float32 constants (after the table). */
+const CONSTS = Math.ceil(TABLE_BYTES / 16) * 16;
+/** First byte of the data area (after the table and the constants, 16-byte aligned). */
+const DATA = CONSTS + 16;
 
-const mem = (align: number, off = 0) => [align, off];
+const mem = (align: number, off = 0) => [align, ...uleb(off)];
 const LOAD64_ZERO = (off: number) => simdOp(0x5d, ...mem(3, off));
 const STORE64_LANE0 = (off: number) => simdOp(0x5b, ...mem(3, off), 0);
 const PROMOTE = simdOp(0x5f), DEMOTE = simdOp(0x5e);
@@ -44,23 +47,32 @@ const F64X2_ADD = simdOp(0xf0), F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf
 const F64X2_FLOOR = simdOp(0x75), F64X2_LT = simdOp(0x49), TRUNC_SAT_ZERO = simdOp(0xfc);
 const I32X4_EXTRACT = (lane: number) => simdOp(0x1b, lane);
 const V128_AND = simdOp(0x4e), V128_OR = simdOp(0x50);
+const LOAD32_SPLAT = (off: number) => simdOp(0x09, ...mem(2, off));
+const F32X4_ADD = simdOp(0xe4), F32X4_MUL = simdOp(0xe6), F32X4_DIV = simdOp(0xe7);
 const range = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
 const SHUF_LO = simdOp(0x0d, ...range(0, 8), ...range(16, 8)); // (v0[0], v1[0])
 const SHUF_HI = simdOp(0x0d, ...range(8, 8), ...range(24, 8)); // (v0[1], v1[1])
 
 // params: src 0, dst 1, quads 2 (groups of 4 floats); two pairs per step, u = 0 and 1, interleaved so
 // their Horner chains overlap. i32 locals: a0 3 + 2u, a1 4 + 2u; v128 locals (base 7 + 7u): x, t, d, p, v0,
-// v1, r
-function body(): number[] {
+// v1, r; with `gelu`, 21 + u: the input floats, 23..25: the splatted constants c1, c2, c3 (read from byte
+// CONSTS), and the result is fl(fl(g * fl(fl(erf(fl(g / c1))) + c2)) * c3) for each input float g
+function body(gelu: boolean): number[] {
   const { code: c, emit } = emitter();
   const splat = (v: number) => [...f64c(v), ...F64X2_SPLAT];
   const V = (u: number, k: number) => 7 + 7 * u + k; // x 0, t 1, d 2, p 3, v0 4, v1 5, r 6
   const A0 = (u: number) => 3 + 2 * u, A1 = (u: number) => 4 + 2 * u;
   const both = (f: (u: number) => void) => [0, 1].forEach(f);
+  const G = (u: number) => 21 + u, C1 = 23, C2 = 24, C3 = 25;
+  if (gelu) {
+    for (const [k, l] of [[0, C1], [1, C2], [2, C3]]) emit(i32c(0), LOAD32_SPLAT(CONSTS + 4 * k!), set(l!));
+  }
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP);
   both((u) => {
-    // x = two floats as doubles; t = min(|x|, 6) (NaN stays NaN)
-    emit(get(0), LOAD64_ZERO(8 * u), PROMOTE, tee(V(u, 0)), F64X2_ABS, splat(6), F64X2_MIN, set(V(u, 1)));
+    // x = two floats (with gelu: the floats divided by c1) as doubles; t = min(|x|, 6) (NaN stays NaN)
+    emit(get(0), LOAD64_ZERO(8 * u));
+    if (gelu) emit(tee(G(u)), get(C1), F32X4_DIV);
+    emit(PROMOTE, tee(V(u, 0)), F64X2_ABS, splat(6), F64X2_MIN, set(V(u, 1)));
     // r = floor(t * 64 + 0.5); d = t - r * (1/64); a = table row address of each lane
     emit(get(V(u, 1)), splat(64), F64X2_MUL, splat(0.5), F64X2_ADD, F64X2_FLOOR, set(V(u, 6)));
     emit(get(V(u, 1)), get(V(u, 6)), splat(1 / 64), F64X2_MUL, F64X2_SUB, set(V(u, 2)));
@@ -91,11 +103,12 @@ function body(): number[] {
     // the sign of x where x < 0; round to float32; store two floats
     const p = V(u, 3);
     emit(get(1), get(p), get(V(u, 0)), splat(0), F64X2_LT, splat(-0), V128_AND, V128_OR, DEMOTE);
+    if (gelu) emit(get(C2), F32X4_ADD, get(G(u)), F32X4_MUL, get(C3), F32X4_MUL);
     emit(STORE64_LANE0(8 * u));
   });
   emit(get(0), i32c(16), I32_ADD, set(0), get(1), i32c(16), I32_ADD, set(1));
   emit(get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
-  return [...vec([[4, I32], [14, V128]]), ...c];
+  return [...vec([[4, I32], [gelu ? 19 : 14, V128]]), ...c];
 }
 
 /** Floats per chunk: input and output of a chunk fit the memory as first grown. */
@@ -104,12 +117,16 @@ const CHUNK = 32768;
 interface ErfModule {
   memory: WebAssembly.Memory;
   erf: (src: number, dst: number, quads: number) => void;
+  gelu: (src: number, dst: number, quads: number) => void;
 }
 
 function instantiate(): ErfModule | undefined {
   try {
     const m = new WebAssembly.Instance(
-      new WebAssembly.Module(moduleOf([{ name: "erf", params: 3, body: body() }])),
+      new WebAssembly.Module(moduleOf([
+        { name: "erf", params: 3, body: body(false) },
+        { name: "gelu", params: 3, body: body(true) },
+      ])),
       {},
     ).exports as unknown as ErfModule;
     m.memory.grow(Math.ceil((DATA + CHUNK * 8) / 65536));
@@ -129,14 +146,32 @@ const wasm = instantiate();
  */
 export function erfF32(X: Float32Array, O: Float32Array): boolean {
   if (!wasm) return false;
-  const H = new Float32Array(wasm.memory.buffer);
+  run(wasm.erf, X, O);
+  return true;
+}
+
+/**
+ * The GELU chain of exported models, `Mul(Mul(x, Add(Erf(Div(x, c1)), c2)), c3)`, in one pass: for each x,
+ * fl(fl(x * fl(fl(erf(fl(x / c1))) + c2)) * c3), every step rounded to float32 as the five ops round it
+ * (float32 division, addition and products are correctly rounded in both), so the bits are theirs.
+ *
+ * @returns false where WebAssembly SIMD is unavailable (nothing written)
+ */
+export function geluF32(X: Float32Array, O: Float32Array, c1: number, c2: number, c3: number): boolean {
+  if (!wasm) return false;
+  new Float32Array(wasm.memory.buffer, CONSTS, 3).set([c1, c2, c3]);
+  run(wasm.gelu, X, O);
+  return true;
+}
+
+function run(f: (src: number, dst: number, quads: number) => void, X: Float32Array, O: Float32Array): void {
+  const H = new Float32Array(wasm!.memory.buffer);
   const inF = DATA / 4, outF = inF + CHUNK;
   for (let i0 = 0; i0 < X.length; i0 += CHUNK) {
     const n = Math.min(CHUNK, X.length - i0);
     H.set(X.subarray(i0, i0 + n), inF);
     if (n & 3) H.fill(0, inF + n, inF + ((n + 3) & ~3));
-    wasm.erf(inF * 4, outF * 4, (n + 3) >> 2);
+    f(inF * 4, outF * 4, (n + 3) >> 2);
     O.set(H.subarray(outF, outF + n), i0);
   }
-  return true;
 }

@@ -28,13 +28,14 @@ import {
   set,
   simdOp,
   tee,
+  uleb,
   V128,
   v128Load,
   v128Store,
   vec,
 } from "../../../quant/_wasm_asm.ts";
 
-const mem = (align: number, off = 0) => [align, ...[off]];
+const mem = (align: number, off = 0) => [align, ...uleb(off)];
 const LOAD64_ZERO = (off: number) => simdOp(0x5d, ...mem(3, off));
 const STORE64_LANE0 = simdOp(0x5b, ...mem(3), 0);
 const PROMOTE = simdOp(0x5f), DEMOTE = simdOp(0x5e);
