@@ -11,6 +11,7 @@ import {
   axisTable,
   broadcastOffsets,
   broadcastShapes,
+  copyStridedF32,
   int64Tensor,
   ints,
   normAxis,
@@ -45,6 +46,11 @@ export function transpose(x: Tensor, perm: readonly number[]): Tensor {
   const st = stridesOf(x.dims);
   const dims = perm.map((p) => x.dims[p]!);
   if (perm.every((p, i) => p === i)) return x;
+  if (x.data instanceof Float32Array) {
+    const out = makeTensor(x.dtype, dims);
+    copyStridedF32(x.data, out.data as Float32Array, dims, perm.map((p) => st[p]!));
+    return out;
+  }
   const tables = perm.map((p) => axisTable(x.dims[p]!, 0, 1, st[p]!));
   return takeBy(x, dims, viewOffsets(dims, tables));
 }
