@@ -8,6 +8,7 @@
 import type { Attrs } from "../../attributes.ts";
 import { erf } from "./_erf.ts";
 import { erfF32 } from "./_erf_wasm.ts";
+import { sigmoidF32 } from "./_exp_wasm.ts";
 
 /** O[i] = op(X[i]) over the whole array. */
 export type UnaryLoop = (X: Float32Array, O: Float32Array, attrs: Attrs) => void;
@@ -26,6 +27,7 @@ export const unaryLoops: Record<string, UnaryLoop> = {
     }
   },
   Sigmoid: (X, O) => {
+    if (sigmoidF32(X, O)) return;
     for (let i = 0, n = X.length; i < n; i++) {
       const x = X[i]!;
       O[i] = x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));

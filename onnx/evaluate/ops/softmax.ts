@@ -7,7 +7,7 @@ import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../../tensor.ts";
 import type { OpContext, OpKernel } from "../registry.ts";
 import { f32, normAxis, req } from "./_util.ts";
-import { softmaxRowsF32 } from "./_softmax_wasm.ts";
+import { softmaxRowsF32 } from "./_exp_wasm.ts";
 
 type Mode = "Softmax" | "LogSoftmax" | "Hardmax";
 

@@ -1,5 +1,5 @@
 import { assert } from "@std/assert";
-import { softmaxRowsF32 } from "./_softmax_wasm.ts";
+import { sigmoidF32, softmaxRowsF32 } from "./_exp_wasm.ts";
 
 /** softmax.ts's scalar loop over contiguous rows (Math.exp). */
 function scalar(X: Float32Array, O: Float32Array, rows: number, D: number): void {
@@ -40,4 +40,23 @@ Deno.test("softmaxRowsF32 matches the scalar Softmax within 1 float32 ulp (masks
     }
   }
   assert(identical >= total - 10, `${total - identical} of ${total} differ`);
+});
+
+Deno.test("sigmoidF32 matches the scalar Sigmoid within 1 float32 ulp (tails, denormal results, specials)", () => {
+  const n = 200003;
+  const X = new Float32Array(n).map((_, i) => Math.sin(i * 0.77) * (i % 5 ? 8 : 150));
+  const XI = new Int32Array(X.buffer);
+  [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 1, 0x80000001].forEach((b, i) => XI[i] = b | 0);
+  [-110, -104, -87.5, 110.5, -103.2].forEach((v, i) => X[10 + i] = v);
+  const want = X.map((x) => x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+  const got = new Float32Array(n);
+  assert(sigmoidF32(X, got), "WebAssembly SIMD is available in Deno");
+  let differ = 0;
+  for (let i = 0; i < n; i++) {
+    if (Object.is(got[i], want[i])) continue;
+    differ++;
+    const ulp = Math.max(2 ** (Math.floor(Math.log2(Math.abs(want[i]!))) - 23), 2 ** -149);
+    assert(Math.abs(got[i]! - want[i]!) <= ulp, `sigmoid(${X[i]}): ${got[i]} vs ${want[i]}`);
+  }
+  assert(differ <= 10, `${differ} of ${n} differ`);
 });
