@@ -30,7 +30,7 @@ import {
   v128Load,
   vec,
 } from "../../../quant/_wasm_asm.ts";
-import { ERF_STRIDE, ERF_TABLE } from "./_erf.ts";
+import { ERF_STEPS, ERF_STRIDE, ERF_TABLE } from "./_erf.ts";
 
 const TABLE_BYTES = ERF_TABLE.byteLength;
 /** Byte of GELU's three float32 constants (after the table). */
@@ -73,9 +73,9 @@ function body(gelu: boolean): number[] {
     emit(get(0), LOAD64_ZERO(8 * u));
     if (gelu) emit(tee(G(u)), get(C1), F32X4_DIV);
     emit(PROMOTE, tee(V(u, 0)), F64X2_ABS, splat(6), F64X2_MIN, set(V(u, 1)));
-    // r = floor(t * 64 + 0.5); d = t - r * (1/64); a = table row address of each lane
-    emit(get(V(u, 1)), splat(64), F64X2_MUL, splat(0.5), F64X2_ADD, F64X2_FLOOR, set(V(u, 6)));
-    emit(get(V(u, 1)), get(V(u, 6)), splat(1 / 64), F64X2_MUL, F64X2_SUB, set(V(u, 2)));
+    // r = floor(t * 256 + 0.5); d = t - r * (1/256); a = table row address of each lane
+    emit(get(V(u, 1)), splat(ERF_STEPS), F64X2_MUL, splat(0.5), F64X2_ADD, F64X2_FLOOR, set(V(u, 6)));
+    emit(get(V(u, 1)), get(V(u, 6)), splat(1 / ERF_STEPS), F64X2_MUL, F64X2_SUB, set(V(u, 2)));
     emit(
       get(V(u, 6)),
       TRUNC_SAT_ZERO,
@@ -87,7 +87,7 @@ function body(gelu: boolean): number[] {
     );
     emit(get(V(u, 6)), I32X4_EXTRACT(1), i32c(ERF_STRIDE * 8), I32_MUL, set(A1(u)));
   });
-  // Horner from the d^9 coefficient: pairs (c8, c9), (c6, c7), ..., (erf0, c1) per lane
+  // Horner from the d^5 coefficient: pairs (c4, c5), (c2, c3), (erf0, c1) per lane
   for (let m = ERF_STRIDE - 2; m >= 0; m -= 2) {
     both((u) => {
       const d = V(u, 2), p = V(u, 3), v0 = V(u, 4), v1 = V(u, 5);
