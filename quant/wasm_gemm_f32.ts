@@ -16,7 +16,10 @@
  * `gemm(ap, bp, cp, K, np, nq, ldc)` computes the `MR np x 8 nq` block from the `np` A panels at byte `ap` and
  * the `nq` B panels at byte `bp` into rows of `ldc` bytes at byte `cp`. Each MR x 8 tile keeps its 2 MR
  * accumulators (f32x4) in registers over the whole K; B panels are the outer loop, so one (K x 8) B panel
- * stays in L1 while every A panel streams past it.
+ * stays in L1 while every A panel streams past it. The B panels run last to first and the rows of a panel
+ * in order, so `ldc` may be the true row length N (a compact C, copied out in one piece): the padding
+ * columns that a tile writes past column N land in the next row's first columns, which panel 0, written
+ * last, or the next row's own store then overwrites (the caller leaves 8 floats of slack after the block).
  *
  * The kernel has a memory of its own (not the one of {@link ./wasm_gemm.ts}, which the Gram accumulator
  * lays out as it likes), so the evaluator can keep packed weights in it between calls.
@@ -30,6 +33,7 @@ import {
   ELSE,
   emitter,
   END,
+  F32_ADD,
   f32Load,
   f32Store,
   F32X4_ADD,
@@ -44,6 +48,8 @@ import {
   I32_GT_U,
   I32_LT_U,
   I32_MUL,
+  I32_SHL,
+  I32_SHR_U,
   I32_SUB,
   i32c,
   IF,
@@ -74,8 +80,9 @@ export const NR = 8;
 function body(mr: number): number[] {
   const ACC = 14, B0 = ACC + 2 * mr, B1 = B0 + 1, AV = B1 + 1;
   const { code: c, emit } = emitter();
-  // bq = bp; c = cp; q = nq
-  emit(get(1), set(13), get(5), set(8));
+  // B panels last to first: bq = bp + (nq - 1) K 32, cp += (nq - 1) 32; q = nq
+  emit(get(1), get(5), i32c(1), I32_SUB, tee(8), get(3), I32_MUL, i32c(5), I32_SHL, I32_ADD, set(13));
+  emit(get(2), get(8), i32c(5), I32_SHL, I32_ADD, set(2), get(5), set(8));
   emit(BLOCK, get(8), I32_EQZ, brIf(0), LOOP); // for each B panel
   emit(get(0), set(10), get(2), set(12), i32c(0), set(7)); // a = ap, c = column block start, p = 0
   emit(BLOCK, get(4), I32_EQZ, brIf(0), LOOP); // for each A panel
@@ -98,8 +105,8 @@ function body(mr: number): number[] {
     emit(get(12), get(6), I32_ADD, set(12));
   }
   emit(get(7), i32c(1), I32_ADD, tee(7), get(4), I32_LT_U, brIf(0), END, END);
-  // next B panel: bq = b (just past this panel), column block start += 32 bytes
-  emit(get(11), set(13), get(2), i32c(32), I32_ADD, set(2));
+  // previous B panel: bq -= K 32, column block start -= 32 bytes
+  emit(get(13), get(3), i32c(5), I32_SHL, I32_SUB, set(13), get(2), i32c(32), I32_SUB, set(2));
   emit(get(8), i32c(1), I32_SUB, tee(8), brIf(0), END, END, END);
   return [...vec([[7, I32], [2 * mr + 3, V128]]), ...c];
 }
@@ -135,11 +142,17 @@ function packBody(): number[] {
 // params: c 0, bias 1, rows 2, n4 3, ldc 4 (bytes); i32 locals: j 5, pc 6, pb 7
 function addRowsBody(): number[] {
   const { code: c, emit } = emitter();
-  emit(BLOCK, get(2), I32_EQZ, brIf(0), get(3), I32_EQZ, brIf(0), LOOP);
-  emit(get(0), set(6), get(1), set(7), get(3), set(5), LOOP);
+  emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP);
+  emit(get(0), set(6), get(1), set(7));
+  // N / 4 quads, then the N % 4 floats left
+  emit(BLOCK, get(3), i32c(2), I32_SHR_U, tee(5), I32_EQZ, brIf(0), LOOP);
   emit(get(6), get(6), v128Load(0), get(7), v128Load(0), F32X4_ADD, v128Store(0));
   emit(get(6), i32c(16), I32_ADD, set(6), get(7), i32c(16), I32_ADD, set(7));
-  emit(get(5), i32c(1), I32_SUB, tee(5), brIf(0), END);
+  emit(get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
+  emit(BLOCK, get(3), i32c(3), I32_AND, tee(5), I32_EQZ, brIf(0), LOOP);
+  emit(get(6), get(6), f32Load(0), get(7), f32Load(0), F32_ADD, f32Store(0));
+  emit(get(6), i32c(4), I32_ADD, set(6), get(7), i32c(4), I32_ADD, set(7));
+  emit(get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
   emit(get(0), get(4), I32_ADD, set(0), get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
   return [...vec([[3, I32]]), ...c];
 }
@@ -155,8 +168,8 @@ export interface WasmGemmF32 {
    * X = B^T (i = column, j = k, W = NR).
    */
   pack: (src: number, dst: number, I: number, J: number, si: number, sj: number, W: number) => void;
-  /** Add the `4 n4` floats at byte `bias` to each of `rows` rows of `4 n4` floats (stride `ldc` bytes) at `c`. */
-  addRows: (c: number, bias: number, rows: number, n4: number, ldc: number) => void;
+  /** Add the `N` floats at byte `bias` to each of `rows` rows of `N` floats (stride `ldc` bytes) at `c`. */
+  addRows: (c: number, bias: number, rows: number, N: number, ldc: number) => void;
 }
 
 function instantiate(): WasmGemmF32 | undefined {

@@ -141,16 +141,14 @@ function gemmAny(
     }
     return;
   }
-  // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block
+  // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block (rows of
+  // exactly N floats, see wasm_gemm_f32.ts, + 8 floats of slack) | bias row
   const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
   const bSrc = bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
-  // the bias row, zero-padded to ldw, is added to the C block in WebAssembly (f32x4.add: the same rounding)
-  const biasBase = cBase + cFloats, wasmBias = bias !== undefined && !accumulate;
-  const H = wasmHeapF32(w, (biasBase + (wasmBias ? ldw : 0)) * 4);
-  if (wasmBias) {
-    H.set(bias!.subarray(0, N), biasBase);
-    H.fill(0, biasBase + N, biasBase + ldw);
-  }
+  // the bias row is added to the C block in WebAssembly (f32x4.add: the same rounding)
+  const biasBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4, wasmBias = bias !== undefined && !accumulate;
+  const H = wasmHeapF32(w, (biasBase + (wasmBias ? N : 0)) * 4);
+  if (wasmBias) H.set(bias!.subarray(0, N), biasBase);
   if (bp) H.set(bp.data, 0);
   else if (bSpan) {
     H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
@@ -162,9 +160,9 @@ function gemmAny(
     const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
     if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
     if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
-    w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, ldw * 4);
-    if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, ldw / 4, ldw * 4);
-    copyOut(H, cBase, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
+    w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, N * 4);
+    if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, N, N * 4);
+    copyOut(H, cBase, N, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
   }
 }
 
@@ -197,7 +195,8 @@ function copyOut(
   for (let r = 0; r < mb; r++) {
     const src = base + r * ldw, dst = cOff + r * ldc;
     if (accumulate) { for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + H[src + j]!; }
-    else C.set(H.subarray(src, src + N), dst);
+    else if (N >= 128) C.set(H.subarray(src, src + N), dst);
+    else for (let j = 0; j < N; j++) C[dst + j] = H[src + j]!; // short rows: no subarray per row
   }
 }
 
@@ -217,5 +216,8 @@ function packA(a: View, i0: number, mb: number, K: number, H: Float32Array, base
 function wasmHeapF32(w: WasmGemmF32, bytes: number): Float32Array {
   const have = w.memory.buffer.byteLength;
   if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
-  return new Float32Array(w.memory.buffer);
+  // one view per memory buffer (growing the memory replaces the buffer)
+  if (heapView?.buffer !== w.memory.buffer) heapView = new Float32Array(w.memory.buffer);
+  return heapView;
 }
+let heapView: Float32Array | undefined;
