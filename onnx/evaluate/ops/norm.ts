@@ -51,7 +51,10 @@ function layerNorm(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
     const nr = Math.min(4, R - r0);
     if (nr === 4) rowStats4(X, r0 * D, D, eps, mean, inv);
     else for (let k = 0; k < nr; k++) rowStats1(X, (r0 + k) * D, D, eps, mean, inv, k);
-    for (let k = 0; k < nr; k++) normRow(X, O, (r0 + k) * D, D, mean[k]!, inv[k]!, S, os, B, ob);
+    for (let k = 0; k < nr; k++) {
+      if (!os && !ob && B) normRowPlain(X, O, (r0 + k) * D, D, mean[k]!, inv[k]!, S, B);
+      else normRow(X, O, (r0 + k) * D, D, mean[k]!, inv[k]!, S, os, B, ob);
+    }
     for (let k = 0; k < nr; k++) Mn[r0 + k] = mean[k]!, Iv[r0 + k] = inv[k]!;
   }
   return [out, meanT, invT];
@@ -98,6 +101,20 @@ function rowStats4(
   mean[0] = m0, mean[1] = m1, mean[2] = m2, mean[3] = m3;
   inv[0] = 1 / Math.sqrt(q0 / D + eps), inv[1] = 1 / Math.sqrt(q1 / D + eps);
   inv[2] = 1 / Math.sqrt(q2 / D + eps), inv[3] = 1 / Math.sqrt(q3 / D + eps);
+}
+
+/** {@link normRow} with a bias and no broadcast of scale or bias: the same arithmetic, a tighter loop. */
+function normRowPlain(
+  X: Float32Array,
+  O: Float32Array,
+  base: number,
+  D: number,
+  mean: number,
+  inv: number,
+  S: Float32Array,
+  B: Float32Array,
+): void {
+  for (let i = 0; i < D; i++) O[base + i] = (X[base + i]! - mean) * inv * S[i]! + B[i]!;
 }
 
 function normRow(
