@@ -2,7 +2,18 @@
  * Runs a graph on the CPU reference kernels: nodes in order, a value -> tensor map, and each tensor dropped
  * as soon as its last consumer has run (graph outputs are kept), so peak memory is the live set, not the
  * whole activation history. Without observers (`onValue`, `onInput`), the float32 storage of dropped values
- * is recycled for later outputs (`_pool.ts`).
+ * is recycled for later outputs (`_pool.ts`) and some node groups run as one kernel with the same bits
+ * (`_fusion.ts`: MatMul + bias Add, the GELU chain).
+ *
+ * Numerics. Integer ops (QuantizeLinear, MatMulInteger, ConvInteger, every shiftkit op) are exact, on the
+ * quant/ semantics. MatMul, Gemm, Conv and ConvTranspose accumulate in float32, like onnxruntime: every
+ * product and every partial sum is rounded to float32, over k = 0..K-1 in order (`ops/_gemm.ts`, WebAssembly
+ * SIMD), so a result is deterministic and independent of the blocking. onnxruntime's MLAS sums the same
+ * terms in another order (with FMA), so the two differ by at most 2 gamma(K) sum_k |a_k b_k|, gamma(K) =
+ * K 2^-24 / (1 - K 2^-24), and in practice by a few 2^-24 sqrt(K) relative. Depthwise convolution and every
+ * element-wise op, normalisation and reduction compute in double and round once to float32; exp (Softmax,
+ * Sigmoid) and erf are accurate to about 1 ulp of double, so they round to the float32 a correctly rounded
+ * function gives except in rare ties.
  * @module
  */
 import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";

@@ -2,7 +2,9 @@
  * Float32 loops of the hot unary activations, each op with its own loop and the arithmetic written out:
  * a loop shared by every op that calls the op's function per element has one call site for all of them,
  * which V8 cannot inline once it has seen a few ops (megamorphic). Each formula is the one of the generic
- * path in unary.ts (double precision, rounded once to float32 on store), so the results are identical.
+ * path in unary.ts (double precision, rounded once to float32 on store), so the results are identical;
+ * Erf and Sigmoid run in WebAssembly where available (`_erf_wasm.ts`: the same bits; `_exp_wasm.ts`: an exp
+ * within about 1 ulp of double of Math.exp, so a float32 result may differ in rare ties).
  * @module
  */
 import type { Attrs } from "../../attributes.ts";
