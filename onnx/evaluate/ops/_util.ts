@@ -161,7 +161,7 @@ export function copyStridedF32(
   const idx = new Array<number>(m).fill(0);
   let src = base;
   for (let o = 0; o < n; o += L) {
-    if (s === 1) O.set(S.subarray(src, src + L), o);
+    if (s === 1 && L >= 64) O.set(S.subarray(src, src + L), o); // short runs: no subarray per run
     else for (let j = 0; j < L; j++) O[o + j] = S[src + j * s]!;
     for (let a = m - 2; a >= 0; a--) {
       src += st[a]!;

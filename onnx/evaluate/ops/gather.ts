@@ -26,7 +26,7 @@ function gather(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
     for (let a = 0; a < outer; a++) {
       for (const i of idx) {
         const src = (a * D + index(i, D, "Gather")) * inner;
-        if (inner >= 16) O.set(X.subarray(src, src + inner), o);
+        if (inner >= 64) O.set(X.subarray(src, src + inner), o);
         else for (let j = 0; j < inner; j++) O[o + j] = X[src + j]!;
         o += inner;
       }
