@@ -6,8 +6,8 @@
  *   deno run -A bench/evaluator.ts [--runs N] [--only NAME] [--profile] [--json]
  *
  * Inputs (from testdata/, through the same data sources the CLI uses): byte-lm-* (opt, llama and their
- * -outliers variants) one 128-byte window [1, 128] of lm-eval.txt; segmenter-tiny a batch of 8 eval images [8, 3, 64, 64]; PP-OCRv4 rec one line of
- * ocr-lines-sans [1, 3, 48, 320]; ppocr-det one page of text-pages [1, 3, 320, 640]; ppocr-cls one line
+ * -outliers variants) one 128-byte window [1, 128] of lm-eval.txt; segmenter-tiny and -base a batch of 8
+ * eval images [8, 3, 64, 64]; PP-OCRv4 rec one line of ocr-lines-sans [1, 3, 48, 320]; ppocr-det one page of text-pages [1, 3, 320, 640]; ppocr-cls one line
  * [1, 3, 48, 192]; oww-embedding one window of speech-mel-eval.npz [1, 76, 32, 1].
  *
  * Times are the fastest of `--runs` runs after one warm-up run (fewer where a CPU run takes over ~4 s); the
@@ -15,10 +15,13 @@
  * The evaluator keeps one `EvaluationCache` per model, as `CpuRuntime` does (packed and folded weights).
  * onnxruntime runs twice: with its default thread pool ("ort") and with one intra-op thread ("ort 1t"),
  * since the CPU evaluator is single-threaded. The evaluator and "ort 1t" runs alternate, so load from other
- * jobs on a shared machine falls on both alike. Each row also checks the outputs agree (relative L2).
+ * jobs on a shared machine falls on both alike; the same holds for the process CPU time per run (user +
+ * system, fastest of alternating runs), the ratio that load moves least. Each row also checks the outputs
+ * agree (relative L2).
  *
  * `--profile` attributes CPU-evaluator time to op types: the evaluator calls `onValue` right after each
- * node's kernel, so the time between consecutive callbacks is that node's kernel (plus bookkeeping).
+ * node's kernel, so the time between consecutive callbacks is that node's kernel (plus bookkeeping). An
+ * observer switches off buffer recycling and fused kernels, so a profiled run is slower than a timed one.
  * @module
  */
 import { decodeModel } from "../onnx/codec.ts";
@@ -149,20 +152,23 @@ async function timeAlternating(runs: number, fs: (() => unknown)[]): Promise<num
 }
 
 /**
- * Process CPU time (user + system) per run, ms, median of `runs`: unlike wall time it does not grow when
- * other jobs take the cores, so evaluator / onnxruntime (one intra-op thread) CPU ratios survive a loaded
- * machine. onnxruntime-node runs on a worker thread; its CPU time is counted all the same.
+ * Process CPU time (user + system) per run of each function, ms, in alternating rounds as
+ * {@link timeAlternating}, fastest (or median with `--median`): unlike wall time it does not grow while
+ * other jobs hold the cores, so evaluator / onnxruntime (one intra-op thread) CPU ratios survive a loaded
+ * machine better. onnxruntime-node runs on a worker thread; its CPU time is counted all the same.
  */
-async function cpuTime(runs: number, f: () => unknown): Promise<number> {
-  await f();
-  const ms: number[] = [];
+async function cpuTimeAlternating(runs: number, fs: (() => unknown)[]): Promise<number[]> {
+  for (const f of fs) await f();
+  const ms = fs.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
-    const c0 = process.cpuUsage();
-    await f();
-    const c = process.cpuUsage(c0);
-    ms.push((c.user + c.system) / 1000);
+    for (let j = 0; j < fs.length; j++) {
+      const c0 = process.cpuUsage();
+      await fs[j]!();
+      const c = process.cpuUsage(c0);
+      ms[j]!.push((c.user + c.system) / 1000);
+    }
   }
-  return median(ms);
+  return ms.map((m) => fastest ? Math.min(...m) : median(m));
 }
 
 /** Per-op-type CPU time of one run (see the module doc). */
@@ -230,8 +236,10 @@ for (const c of CASES) {
       () => ort1.run(feeds!),
     ]) as [number, number];
     const ortMs = await time(Math.max(runs, 10), () => ort.run(feeds!));
-    const cpuCpuMs = await cpuTime(runs, () => evaluateModel(model, feeds!, { cache }));
-    const ort1CpuMs = await cpuTime(Math.max(runs, 10), () => ort1.run(feeds!));
+    const [cpuCpuMs, ort1CpuMs] = await cpuTimeAlternating(runs, [
+      () => evaluateModel(model, feeds!, { cache }),
+      () => ort1.run(feeds!),
+    ]) as [number, number];
     const row: Row = {
       model: c.name,
       input: `${inputName} [${t.dims.join(", ")}]`,
