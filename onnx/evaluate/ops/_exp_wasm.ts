@@ -108,7 +108,6 @@ function sigmoidBody(): number[] {
 // v128 locals: d 10 + 4u, n 11 + 4u, r 12 + 4u, e 13 + 4u (u = 0, 1), s 18
 function body(): number[] {
   const { code: c, emit } = emitter();
-  const splat = (v: number) => [...f64c(v), ...F64X2_SPLAT];
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP); // for each row
   // mx = max over the row (v > mx)
   emit(f32c(-Infinity), set(8), get(0), set(6), get(3), set(5));
