@@ -7,10 +7,12 @@
  *
  *   deno run -A bench/evaluator_gemm.ts [--runs N] [--only NAME]
  *
- * Prints per model: GEMM FLOPs (2 M K N summed), the time of all its GEMMs, their GFLOP/s. Compare the time
- * with onnxruntime's one-thread time from bench/evaluator.ts: it bounds what the evaluator can reach.
+ * Prints per model: GEMM FLOPs (2 M K N summed), the time of all its GEMMs (fastest round, wall and process
+ * CPU time) and their GFLOP/s. Compare the time with onnxruntime's one-thread time from bench/evaluator.ts:
+ * it bounds what the evaluator can reach.
  * @module
  */
+import process from "node:process";
 import { decodeModel } from "../onnx/codec.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
 import { gemm, gemmView, packB } from "../onnx/evaluate/ops/_gemm.ts";
@@ -44,8 +46,8 @@ function flag(name: string): string | undefined {
 const runs = Number(flag("runs") ?? 5), only = flag("only");
 const size = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
 
-console.log("| model | GEMM GFLOP | GEMM time (ms) | GFLOP/s |");
-console.log("|---|--:|--:|--:|");
+console.log("| model | GEMM GFLOP | GEMM time (ms) | GFLOP/s | GEMM CPU time (ms) | GFLOP per CPU second |");
+console.log("|---|--:|--:|--:|--:|--:|");
 for (const c of CASES) {
   if (only !== undefined && !c.name.includes(only)) continue;
   const model = decodeModel(await Deno.readFile(path(`testdata/${c.name}.onnx`)));
@@ -99,14 +101,17 @@ for (const c of CASES) {
     }
   };
   round();
-  let best = Infinity;
+  let best = Infinity, bestCpu = Infinity;
   for (let r = 0; r < runs; r++) {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     round();
+    const c = process.cpuUsage(c0);
     best = Math.min(best, performance.now() - t0);
+    bestCpu = Math.min(bestCpu, (c.user + c.system) / 1000);
   }
   const flop = products.reduce((s, p) => s + 2 * p.M * p.K * p.N * p.count, 0);
   console.log(
-    `| ${c.name} | ${(flop / 1e9).toFixed(3)} | ${best.toFixed(1)} | ${(flop / best / 1e6).toFixed(1)} |`,
+    `| ${c.name} | ${(flop / 1e9).toFixed(3)} | ${best.toFixed(1)} | ${(flop / best / 1e6).toFixed(1)} | ` +
+      `${bestCpu.toFixed(1)} | ${(flop / bestCpu / 1e6).toFixed(1)} |`,
   );
 }
