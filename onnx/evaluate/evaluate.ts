@@ -10,7 +10,9 @@
  * product and every partial sum is rounded to float32, over k = 0..K-1 in order (`ops/_gemm.ts`, WebAssembly
  * SIMD), so a result is deterministic and independent of the blocking. onnxruntime's MLAS sums the same
  * terms in another order (with FMA), so the two differ by at most 2 gamma(K) sum_k |a_k b_k|, gamma(K) =
- * K 2^-24 / (1 - K 2^-24), and in practice by a few 2^-24 sqrt(K) relative. Depthwise convolution and every
+ * K 2^-24 / (1 - K 2^-24), and in practice by a few 2^-24 sqrt(K) relative. `shiftkit.ShiftConv` (the CPU
+ * oracle of the WebGPU ShiftConv kernel) and `shiftkit.ShiftMatMul` keep summing in double, as they always
+ * have (`ops/_gemm_f64.ts`, quant/dense_shift.ts). Depthwise convolution and every
  * element-wise op, normalisation and reduction compute in double and round once to float32; exp (Softmax,
  * Sigmoid) and erf are accurate to about 1 ulp of double, so they round to the float32 a correctly rounded
  * function gives except in rare ties.
