@@ -181,7 +181,7 @@ export function evaluateGraph(
     }
   };
   for (const node of graph.nodes) {
-    if (fusedDone.has(node)) { // its output came with its MatMul's
+    if (fusedDone.has(node)) { // its work was done by its group's fused kernel
       consumed(node);
       continue;
     }
