@@ -7,6 +7,7 @@ import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../../tensor.ts";
 import type { OpKernel } from "../registry.ts";
 import { broadcastOffsets, f32, normAxis, req, shapeStr } from "./_util.ts";
+import { layerNormRowsF32 } from "./_norm_wasm.ts";
 
 function batchNorm(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
   const op = "BatchNormalization";
@@ -44,6 +45,8 @@ function layerNorm(inputs: (Tensor | undefined)[], attrs: Attrs): Tensor[] {
   const out = makeTensor(DataType.FLOAT, x.dims), O = out.data as Float32Array;
   const meanT = makeTensor(DataType.FLOAT, statDims), invT = makeTensor(DataType.FLOAT, statDims);
   const Mn = meanT.data as Float32Array, Iv = invT.data as Float32Array;
+  // contiguous rows, unbroadcast scale and bias: WebAssembly, the same arithmetic and bits (_norm_wasm.ts)
+  if (!os && !ob && layerNormRowsF32(X, O, R, D, eps, S, B, Mn, Iv)) return [out, meanT, invT];
   // Each row's sums run in order over i, in double; four rows at a time so that four independent addition
   // chains overlap (a sum is latency-bound), with the same bits as one row at a time.
   const mean = new Float64Array(4), inv = new Float64Array(4);
