@@ -7,9 +7,12 @@
  * `ms` of each pipeline step, what `--verbose` prints) show where the time goes.
  *
  *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--save DIR] [--json]
+ *     [--rounding nearest,learned]
  *
  * `--samples` limits the calibration set (default: all of it, as the CLI). `--save DIR` writes each
- * converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
+ * converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`. `--rounding` converts
+ * DenseShift once per listed rounding (rows `denseshift-nearest`, `denseshift-learned`; default: the
+ * method's default only).
  * @module
  */
 import type { Method } from "../api/quantize.ts";
@@ -22,6 +25,7 @@ const onlyModels = listArg(args, "--models");
 const onlyMethods = listArg(args, "--methods");
 const samplesArg = numArg(args, "--samples", 0);
 const samples = samplesArg > 0 ? samplesArg : undefined;
+const roundings = listArg(args, "--rounding");
 const saveIdx = args.indexOf("--save");
 const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
@@ -66,19 +70,26 @@ for (const m of MODELS) {
   if (onlyModels && !onlyModels.includes(m.name)) continue;
   const bytes = await floatBytes(m);
   const inputName = decodeModel(bytes).graph.inputs.find((v) => !v.isConst)!.name;
-  for (const method of methodsFor(m)) {
+  const runs = methodsFor(m).flatMap((
+    method,
+  ): { method: Method; label: string; extra?: Record<string, unknown> }[] =>
+    method === "denseshift" && roundings
+      ? roundings.map((rounding) => ({ method, label: `${method}-${rounding}`, extra: { rounding } }))
+      : [{ method, label: method }]
+  );
+  for (const { method, label, extra } of runs) {
     if (onlyMethods && !onlyMethods.includes(method)) continue;
     const fp = await floatPass(bytes, m.calib, inputName, 2);
     const t0 = performance.now();
     try {
-      const { bytes: out, report } = await convert(m, method as Method, samples);
+      const { bytes: out, report } = await convert(m, method as Method, samples, extra);
       const convertS = (performance.now() - t0) / 1000;
-      if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${method}.onnx`, out);
+      if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${label}.onnx`, out);
       const passes: Record<string, number> = {};
       for (const s of report.steps) passes[s.pass] = (passes[s.pass] ?? 0) + s.ms / 1000;
       rows.push({
         model: m.name,
-        method,
+        method: label,
         samples: report.calibrationSamples,
         floatPassS: fp.s,
         convertS,
@@ -88,7 +99,7 @@ for (const m of MODELS) {
     } catch (e) {
       rows.push({
         model: m.name,
-        method,
+        method: label,
         samples: fp.n,
         floatPassS: fp.s,
         convertS: NaN,

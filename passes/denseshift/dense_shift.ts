@@ -9,11 +9,14 @@
  * float model. Plain post-training power-of-two rounding loses accuracy, so the pass recovers what it can
  * without training, from one calibration run through `ctx.runtime` (`sequential` rounds: one per round):
  * - per layer (per group for a Conv) the Gram matrix H = E[x x^T] of its inputs (Conv: im2col patches at a
- *   bounded number of sampled output positions per sample) and the mean input mu;
+ *   bounded number of sampled output positions per sample) and the mean input mu; with nearest rounding a
+ *   MatMul / Gemm layer collects only the diagonal of H and a Gram over a few rows per sample (layers on the
+ *   same input share them; passes/denseshift/dense_shift_collect.ts);
  * - `alpha: "output"` chooses alpha and an exponent cap per channel to minimise the output error
- *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H; quant/pow2.ts
- *   `pow2AlphaOutput`), not only the weight error; `keepEnergy` then rescales alpha so the channel keeps its
- *   float output energy (the MSE optimum shrinks outputs, and the shrinkage compounds through deep models);
+ *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H), searched on a
+ *   diagonal-plus-low-rank approximation of C (quant/pow2_lowrank.ts; docs/denseshift.md), not only the
+ *   weight error; `keepEnergy` then rescales alpha so the channel keeps its float output energy (the MSE
+ *   optimum shrinks outputs, and the shrinkage compounds through deep models);
  * - `biasCorrection` adds `delta_b = (W - W_hat) mu` to the bias (for a Conv, mu is the mean patch);
  * - `minSqnr`: a layer whose output SQNR on the calibration data (from H: signal `sum_c w_c^T H w_c`, error
  *   `sum_c e_c^T H e_c - [bias corrected] (mu . e_c)^2`) falls below the bound keeps int8 symmetric
@@ -37,6 +40,8 @@ import { quantizeWeight, weightInput } from "../qdq/insert_qdq.ts";
 import { chooseInt8Layers } from "./dense_shift_budget.ts";
 import { plan, rowsToWeight, type Target } from "./dense_shift_calib.ts";
 import { collectStats } from "./dense_shift_collect.ts";
+import { blockTarget, findBlockEnds } from "./dense_shift_block.ts";
+import { decodeModel, encodeModel } from "../../onnx/codec.ts";
 import { int8Noise, type LayerStats, type QuantizedLayer, quantizeLayer } from "./dense_shift_layer.ts";
 import { upgradeOpset } from "../normalize/opset_upgrade.ts";
 import type { LayerStorage } from "../storage.ts";
@@ -130,12 +135,56 @@ export interface DenseShiftOptions {
    */
   rounding?: "nearest" | "learned";
   /**
+   * Rank of the diagonal-plus-low-rank approximation of each layer's input covariance that the alpha search
+   * runs on (quant/pow2_lowrank.ts; the learned-rounding objective and the fallback estimates keep the full
+   * Gram). Chosen on calibration data (docs/denseshift.md): im2col patches of a Conv spread their
+   * correlation over many directions (rank 32 beat 8 and 16 on the three CNNs), the token features of
+   * MatMul / Gemm layers are dominated by a few (8, 16 and 32 tied on the repository LMs and segmenters, and
+   * the search's cost grows with the rank).
+   * @default 32 for Conv, 8 for MatMul and Gemm
+   */
+  searchRank?: number;
+  /**
+   * Nearest rounding: calibration rows per sample (MatMul / Gemm: tokens; Conv, only when this option is
+   * given: of the `positions` sampled patches) in the Gram whose dominant subspace the low-rank part comes
+   * from; the diagonal uses every row. By default Conv layers collect the full Gram over their sampled
+   * patches (bounded by `positions`).
+   * @default 32
+   */
+  sketchRows?: number;
+  /**
    * How `maxAverageBits` ranks the layers that may stay int8: `"estimate"` by each layer's own output noise
    * on its calibration Gram (free), `"output"` by the measured relative error of the model's outputs on the
    * calibration data with only that layer converted (one calibration run per layer).
    * @default "estimate"
    */
   budgetBy?: "estimate" | "output";
+  /**
+   * Block-output reconstruction (BRECQ-style; passes/denseshift/dense_shift_block.ts): the last layer of each
+   * residual unit (1x1 Conv -> Add) is rounded to minimise the block's output error against the float model,
+   * on its inputs from the already converted layers (one calibration run of the partly converted model per
+   * block). Needs learned rounding or the output alpha (calibration data). Measured (bench/dense_shift_zoo.ts,
+   * evaluation photos): MobileNetV2 3 bits cosine 0.763 -> 0.822, 4 bits 0.856 -> 0.879; MediaPipe selfie 4 bits
+   * 0.983 -> 0.987 but 3 bits 0.973 -> 0.951; so it is opt-in.
+   * @default false
+   */
+  blockwise?: boolean;
+  /**
+   * Ridge of the block reconstruction towards the float weights, relative to the mean input variance.
+   * Chosen on calibration data (bench/dense_shift_zoo.ts --score-on calib: MobileNetV2 4 bits, 4 photos
+   * calibrate, the other 4 score): mean cosine 0.840 at 0.1, 0.862 at 1, 0.862 at 10 (fewer top-1 labels kept);
+   * 0.01 over-fits the 7x7 layers, where 8 photos give fewer positions than the layer has inputs.
+   * @default 1
+   */
+  blockRidge?: number;
+  /**
+   * With or without `blockwise`: every other 1x1 Conv is also rebuilt, on its own float output from its
+   * quantized inputs (asymmetric reconstruction, one calibration run per layer). On MobileNetV2's
+   * calibration split (bench/dense_shift_zoo.ts --score-on calib, 4 bits) it scored 0.850, below the block
+   * ends alone (0.862), so it is off by default.
+   * @default false
+   */
+  pointwiseReconstruction?: boolean;
 }
 
 /** What the pass did to one weighted layer. */
@@ -279,6 +328,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     energy: options.keepEnergy ?? true,
     rounding: options.rounding ?? "learned",
     search: options.search ?? { stepsPerOctave: 16 },
+    rank: options.searchRank,
   } as const;
   const maxBits = options.maxAverageBits;
   if (maxBits !== undefined && !(maxBits > 0)) {
@@ -289,6 +339,8 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     throw new RangeError(`DenseShift sequential must be a positive integer, got ${seq}`);
   }
   const positions = options.positions ?? 256;
+  const sketchRows = options.sketchRows ?? 32;
+  const sketchConv = options.sketchRows !== undefined;
   const pass: Pass & { layers?: DenseShiftLayer[] } = {
     name: "dense-shift",
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
@@ -321,6 +373,11 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       }
       for (const t of targets) if (t.reason) int8.set(t, t.reason);
       const rounds = needCalib ? Math.min(seq, targets.length) : 1;
+      const ends = (options.blockwise || options.pointwiseReconstruction) && needCalib
+        ? findBlockEnds(targets, { allPointwise: options.pointwiseReconstruction === true })
+        : new Map();
+      const floatModel = ends.size ? decodeModel(encodeModel(model)) : undefined;
+      let rebuilt = 0;
       const chunks = Array.from(
         { length: rounds },
         (_, r) =>
@@ -329,13 +386,26 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             Math.floor((r + 1) * targets.length / rounds),
           ),
       );
-      const collect = (gramFor: Target[], meanFor: Target[]) =>
+      // The full Gram matrix only where it is used: learned rounding's objective, the fallback decisions
+      // (SQNR bound, bits budget) and Conv layers, whose rows are already bounded by `positions` per sample
+      // (nearest rounding on the full patch Gram: det 4 bits map IoU 0.94 vs 0.93 on a 32-row sketch).
+      // Nearest rounding's MatMul / Gemm layers need only a diagonal-plus-low-rank approximation for the alpha
+      // search (quant/pow2_lowrank.ts): the diagonal over every row (O(rows * K)) and the dominant subspace
+      // from a Gram over `sketchRows` rows per sample, instead of O(rows * K^2) over every token.
+      const needGram = o.rounding === "learned" || decide;
+      const full = (t: Target) => needGram || (t.kind === "conv" && !sketchConv);
+      const collect = (ts: Target[]) =>
         needCalib
-          ? collectStats(runtime!, model, { gramFor, meanFor }, positions)
+          ? collectStats(runtime!, model, {
+            gramFor: ts.filter(full),
+            meanFor: [],
+            sketchFor: ts.filter((t) => !full(t)),
+            sketchRows,
+          }, positions)
           : Promise.resolve(new Map<Target, LayerStats>());
       const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));
-      // Float statistics: Grams where a decision or round 0 needs them, means for the later rounds' drift term.
-      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!), []);
+      // Float statistics: for every layer where a decision needs them, else for round 0.
+      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!));
       const first = new Map<Target, QuantizedLayer>();
       const sqnr = new Map<Target, number>(), gains = new Map<Target, number>();
       if (decide) {
@@ -382,7 +452,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
         if (r > 0) {
           ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
           model.graph.sort();
-          stats = await collect(shiftable(chunk), []);
+          stats = await collect(shiftable(chunk));
         }
         for (const t of chunk) {
           ctx.reporter.progress("dense-shift", done++, targets.length);
@@ -406,7 +476,16 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             });
             continue;
           }
-          const q = first.get(t) ?? quantizeLayer(t, stats.get(t), o);
+          const end = ends.get(t);
+          let q = end ? undefined : first.get(t);
+          if (end) {
+            // the block's earlier layers are converted: rebuild its last one on the block output
+            ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+            model.graph.sort();
+            const bt = await blockTarget(runtime!, floatModel!, model, end, options.blockRidge ?? 1);
+            if (bt) (q = quantizeLayer(bt.target, bt.stats, o)), rebuilt++;
+          }
+          q ??= quantizeLayer(t, stats.get(t), o);
           const inits: string[] = [];
           const bytes = emitShift(model, t, q, bits, inits);
           storage.push({ layer: name, weights, initializers: inits });
@@ -438,6 +517,13 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           (8 * nB / Math.max(nW, 1)).toFixed(3)
         } (${nB} bytes for ${nW} weights, alphas and int8 fallback included)`,
       );
+      if (ends.size) {
+        notes.push(
+          `block-output reconstruction: ${rebuilt} of ${ends.size} ${
+            options.pointwiseReconstruction ? "1x1 layers" : "residual-unit ends"
+          }`,
+        );
+      }
       if (fell.length) {
         notes.push(
           `int8 fallback (${fell.length}): ${fell.map((l) => `${l.node} (${l.reason})`).join(", ")}`,
