@@ -41,6 +41,8 @@ const cmd = new Deno.Command("/usr/bin/time", {
     Deno.execPath(),
     "run",
     "-A",
+    // a full collection between segments (passes/sequential.ts): freed buffers leave the resident set
+    "--v8-flags=--expose-gc",
     repo("cli.ts"),
     "quantize",
     lm.model,
