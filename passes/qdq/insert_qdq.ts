@@ -72,6 +72,8 @@ export async function calibrateRanges(
     observers.set(v, kind === "minmax" ? new MinMaxObserver() : new HistogramObserver({ mode: "signed" }));
   }
   const seen = new Set<string>();
+  // min-max needs only each batch's extremes: the runtime may reduce the tensors where they live
+  const request = kind === "minmax" ? { minMax: values } : {};
   await ctx.runtime.collect(model, values, (batch) => {
     for (const [name, obs] of observers) {
       const t = batch[name];
@@ -80,7 +82,7 @@ export async function calibrateRanges(
         seen.add(name);
       }
     }
-  });
+  }, request);
   // A value inside an If branch the calibration data never takes has no range: it is left out here, and
   // the caller keeps its consumers in float (with a note) rather than inventing a range.
   const ranges = new Map<string, [number, number]>();
