@@ -221,7 +221,9 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
   if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
   const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 });
-  await checkInputLoads(model, factory);
+  // The load checks run nothing: one intra-op thread spares onnxruntime a thread pool (half the load's CPU).
+  const loadCheck = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 1 });
+  await checkInputLoads(model, loadCheck);
   const runtime = makePassRuntime(finiteOnly(data, calibName), factory, {
     reporter,
     batchSize: options.batchSize ?? 8,
@@ -244,7 +246,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     throw new InternalError(`the quantized model is invalid: ${problems.slice(0, 5).join("; ")}`);
   }
   // validity: the emitted model loads in the float runtime; a rejection is shiftkit's bug, never bad input
-  await (await loadBuilt(factory, model, "the emitted model")).release();
+  await (await loadBuilt(loadCheck, model, "the emitted model")).release();
   const declared = result.steps.flatMap((s) => s.storage ?? []);
   return {
     method: options.method,

@@ -10,7 +10,7 @@ import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { InternalError } from "../onnx/errors.ts";
 import { stack } from "../onnx/evaluate/control_flow.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Node } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { type DataSource, samplesIn } from "./data/source.ts";
@@ -54,29 +54,44 @@ interface Reduced {
 }
 
 /**
- * A copy of `model` whose graph outputs are `whole` (by name) followed by ReduceMin, ReduceMax and ReduceSum
- * of each value in `reduce` over all its elements (scalars). The sum only detects NaN: a NaN element makes it
- * NaN, and onnxruntime's min/max reductions do not promise to skip NaN as the observers do.
+ * The bytes of `model` with graph outputs `whole` (by name) followed by ReduceMin, ReduceMax and ReduceSum of
+ * each value in `reduce` over all its elements (scalars). The sum only detects NaN: a NaN element makes it
+ * NaN, and onnxruntime's min/max reductions do not promise to skip NaN as the observers do. Encoded from the
+ * model itself (outputs swapped and reductions added for the encoding, then restored: nothing awaits in
+ * between), which spares the decode and second encode of a copy.
  */
-function exposeReduced(
+function exposedBytes(
   model: Model,
   whole: readonly string[],
   reduce: readonly string[],
-): { model: Model; reduced: Map<string, Reduced> } {
-  const copy = exposeValues(model, whole);
-  const g = copy.graph;
-  const reduced = new Map<string, Reduced>();
-  for (const name of reduce) {
+): { bytes: Uint8Array; reduced: Map<string, Reduced> } {
+  const g = model.graph;
+  const lookup = (name: string) => {
     const v = g.local(name);
     if (!v) throw new RangeError(`Cannot expose "${name}": no such value in the main graph`);
-    const one = (op: string) => {
-      const out = g.addNode(op, [v], [`${name}_calib_${op}`], { attrs: [intAttr("keepdims", 0)] }).outputs[0]!;
-      g.outputs.push(out);
-      return out.name;
-    };
-    reduced.set(name, { min: one("ReduceMin"), max: one("ReduceMax"), sum: one("ReduceSum") });
+    return v;
+  };
+  const outs = whole.map(lookup);
+  const saved = [...g.outputs];
+  const added: Node[] = [];
+  const reduced = new Map<string, Reduced>();
+  try {
+    for (const name of reduce) {
+      const v = lookup(name);
+      const one = (op: string) => {
+        const node = g.addNode(op, [v], [`${name}_calib_${op}`], { attrs: [intAttr("keepdims", 0)] });
+        added.push(node);
+        outs.push(node.outputs[0]!);
+        return node.outputs[0]!.name;
+      };
+      reduced.set(name, { min: one("ReduceMin"), max: one("ReduceMax"), sum: one("ReduceSum") });
+    }
+    g.outputs.splice(0, g.outputs.length, ...outs);
+    return { bytes: encodeModel(model), reduced };
+  } finally {
+    g.outputs.splice(0, g.outputs.length, ...saved);
+    for (const n of added) g.removeNode(n);
   }
-  return { model: copy, reduced };
 }
 
 /** The batch's [min, max] of a reduced value, or undefined when it must come whole (NaN, empty, not float). */
@@ -178,13 +193,13 @@ export async function collectValues(
   const reduce = outer.filter((n) => wanted.has(n));
   const whole = outer.filter((n) => !wanted.has(n));
   const exposed = whole.length || reduce.length || !innerRun ? whole : model.graph.outputs.map((v) => v.name);
-  const built = exposeReduced(model, exposed, reduce);
-  const rt = await loadBuilt(factory, built.model, "calibration");
+  const built = exposedBytes(model, exposed, reduce);
+  const rt = await loadBuiltBytes(factory, built.bytes, "calibration");
   // where a reduced value must come whole (NaN, no elements, a run that fails on the reductions), the batch
   // runs again on a copy that exposes every value whole, loaded on first need
   let wholeRt: FloatRuntime | undefined;
   const runWhole = async (feeds: Record<string, Tensor>) => {
-    wholeRt ??= await loadBuilt(factory, exposeValues(model, [...exposed, ...reduce]), "calibration");
+    wholeRt ??= await loadBuiltBytes(factory, exposedBytes(model, [...exposed, ...reduce], []).bytes, "calibration");
     return await wholeRt.run(feeds);
   };
   try {
@@ -242,8 +257,12 @@ export async function collectValues(
  * @returns the runtime
  * @throws {InternalError} when the runtime cannot load the model
  */
-export async function loadBuilt(factory: RuntimeFactory, model: Model, what: string): Promise<FloatRuntime> {
-  const bytes = encodeModel(model);
+export function loadBuilt(factory: RuntimeFactory, model: Model, what: string): Promise<FloatRuntime> {
+  return loadBuiltBytes(factory, encodeModel(model), what);
+}
+
+/** {@link loadBuilt} for a model already encoded. */
+async function loadBuiltBytes(factory: RuntimeFactory, bytes: Uint8Array, what: string): Promise<FloatRuntime> {
   try {
     return await factory(bytes);
   } catch (e) {
