@@ -222,8 +222,11 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
   const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 });
   // The load checks run nothing: one intra-op thread spares onnxruntime a thread pool (half the load's CPU).
+  // The input only has to load (parse, resolve, infer types, find every kernel): no graph optimizations.
   const loadCheck = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 1 });
-  await checkInputLoads(model, loadCheck);
+  const inputCheck = options.runtime ??
+    ortRuntimeFactory({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled" });
+  await checkInputLoads(model, inputCheck);
   const runtime = makePassRuntime(finiteOnly(data, calibName), factory, {
     reporter,
     batchSize: options.batchSize ?? 8,

@@ -75,11 +75,21 @@ function exposedBytes(
   const saved = [...g.outputs];
   const added: Node[] = [];
   const reduced = new Map<string, Reduced>();
+  const taken = new Set(reduce.length ? g.nodes.map((n) => n.name) : []);
+  const nodeName = (base: string) => {
+    let n = base, k = 0;
+    while (taken.has(n)) n = `${base}_${++k}`;
+    taken.add(n);
+    return n;
+  };
   try {
     for (const name of reduce) {
       const v = lookup(name);
       const one = (op: string) => {
-        const node = g.addNode(op, [v], [`${name}_calib_${op}`], { attrs: [intAttr("keepdims", 0)] });
+        const node = g.addNode(op, [v], [`${name}_calib_${op}`], {
+          name: nodeName(`${name}_calib_${op}`),
+          attrs: [intAttr("keepdims", 0)],
+        });
         added.push(node);
         outs.push(node.outputs[0]!);
         return node.outputs[0]!.name;
