@@ -106,18 +106,20 @@ export function searchMigrationScaleMoments(
     // Activation error per channel on the sample tokens: mean mu_j and second moment.
     const p = computeQParams(lo, hi, { bits: aBits, signed: sym, symmetric: sym });
     const as = p.scale, zp = p.zeroPoint, qlo = p.qmin, qhi = p.qmax;
-    mu.fill(0), sq.fill(0);
-    for (let n = 0; n < N; n++) {
-      const b = n * C;
-      for (let j = 0; j < C; j++) {
-        const v = x[b + j]! * inv[j]!, r = v / as;
+    // channel by channel (each channel's sums still run over the tokens in order: the same float64 sums)
+    for (let j = 0; j < C; j++) {
+      const ij = inv[j]!;
+      let m = 0, m2e = 0;
+      for (let at = j, end = N * C; at < end; at += C) {
+        const v = x[at]! * ij, r = v / as;
         let q = Math.round(r);
         if (q - r === 0.5 && (q & 1) !== 0) q--; // ties to even, as QuantizeLinear
         q += zp;
         q = q < qlo ? qlo : q > qhi ? qhi : q;
         const e = (q - zp) * as - v;
-        mu[j] = mu[j]! + e, sq[j] = sq[j]! + e * e;
+        m += e, m2e += e * e;
       }
+      mu[j] = m, sq[j] = m2e;
     }
     // Weight scales per output column of diag(s) W (symmetric, narrow range).
     colMax.fill(0);
