@@ -134,9 +134,9 @@ for (const m of MODELS) {
     console.error(
       `${r.model} ${r.method}: ${
         r.error ??
-          `${r.convertS.toFixed(1)} s = ${r.ratio.toFixed(1)}x float pass (CPU ${r.convertCpuS.toFixed(1)} s = ${
-            r.cpuRatio.toFixed(1)
-          }x)`
+          `${r.convertS.toFixed(1)} s = ${r.ratio.toFixed(1)}x float pass (CPU ${
+            r.convertCpuS.toFixed(1)
+          } s = ${r.cpuRatio.toFixed(1)}x)`
       }`,
     );
   }
@@ -153,9 +153,11 @@ if (args.includes("--json")) {
     const top = Object.entries(r.passes).sort((a, b) => b[1] - a[1]).slice(0, 2)
       .map(([p, s]) => `${p} ${s.toFixed(1)}`).join(", ");
     console.log(
-      `| ${r.model} | ${r.method} | ${r.samples} | ${r.floatPassS.toFixed(2)} / ${r.floatPassCpuS.toFixed(2)} | ${
-        r.error ? "error" : `${r.convertS.toFixed(1)} / ${r.convertCpuS.toFixed(1)}`
-      } | ${r.error ? r.error : `${r.ratio.toFixed(1)}x / ${r.cpuRatio.toFixed(1)}x`} | ${top} |`,
+      `| ${r.model} | ${r.method} | ${r.samples} | ${r.floatPassS.toFixed(2)} / ${
+        r.floatPassCpuS.toFixed(2)
+      } | ${r.error ? "error" : `${r.convertS.toFixed(1)} / ${r.convertCpuS.toFixed(1)}`} | ${
+        r.error ? r.error : `${r.ratio.toFixed(1)}x / ${r.cpuRatio.toFixed(1)}x`
+      } | ${top} |`,
     );
   }
 }

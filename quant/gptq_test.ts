@@ -15,13 +15,13 @@ function plainGptq(w: Float64Array, K: number, N: number, plan: GptqPlan, q: Qua
       for (let n = 0; n < N; n++) err[(i - b0) * N + n] = (w[k * N + n]! - deq[k * N + n]!) / u![i * K + i]!;
       for (let j = i + 1; j < b1; j++) {
         const c = u![i * K + j]!;
-        if (c !== 0) for (let n = 0; n < N; n++) w[perm[j]! * N + n]! -= c * err[(i - b0) * N + n]!;
+        if (c !== 0) { for (let n = 0; n < N; n++) w[perm[j]! * N + n]! -= c * err[(i - b0) * N + n]!; }
       }
     }
     for (let j = b1; j < K; j++) {
       for (let i = b0; i < b1; i++) {
         const c = u![i * K + j]!;
-        if (c !== 0) for (let n = 0; n < N; n++) w[perm[j]! * N + n]! -= c * err[(i - b0) * N + n]!;
+        if (c !== 0) { for (let n = 0; n < N; n++) w[perm[j]! * N + n]! -= c * err[(i - b0) * N + n]!; }
       }
     }
   }

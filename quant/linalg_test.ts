@@ -162,7 +162,7 @@ Deno.test("cholesky and invertLower: paired loops are bit-identical to one entry
       const acc = new Float64Array(i);
       for (let k = 0; k < i; k++) {
         const c = l[i * n + k]!;
-        if (c !== 0) for (let j = 0; j <= k; j++) acc[j] = acc[j]! + c * inv[k * n + j]!;
+        if (c !== 0) { for (let j = 0; j <= k; j++) acc[j] = acc[j]! + c * inv[k * n + j]!; }
       }
       for (let j = 0; j < i; j++) inv[i * n + j] = (0 - acc[j]!) / l[i * n + i]!;
       inv[i * n + i] = 1 / l[i * n + i]!;

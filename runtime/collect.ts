@@ -109,7 +109,9 @@ function minMaxOf(out: Record<string, Tensor>, r: Reduced): Tensor | undefined {
   const lo = out[r.min], hi = out[r.max], sum = out[r.sum];
   delete out[r.min], delete out[r.max], delete out[r.sum];
   if (!lo || !hi || !sum) return undefined;
-  if (lo.dtype !== DataType.FLOAT || hi.dtype !== DataType.FLOAT || sum.dtype !== DataType.FLOAT) return undefined;
+  if (lo.dtype !== DataType.FLOAT || hi.dtype !== DataType.FLOAT || sum.dtype !== DataType.FLOAT) {
+    return undefined;
+  }
   const a = lo.data[0] as number, b = hi.data[0] as number, s = sum.data[0] as number;
   // a <= b fails for NaN and for an empty tensor (min +Infinity, max -Infinity)
   if (!(a <= b) || Number.isNaN(s)) return undefined;
@@ -209,7 +211,11 @@ export async function collectValues(
   // runs again on a copy that exposes every value whole, loaded on first need
   let wholeRt: FloatRuntime | undefined;
   const runWhole = async (feeds: Record<string, Tensor>) => {
-    wholeRt ??= await loadBuiltBytes(factory, exposedBytes(model, [...exposed, ...reduce], []).bytes, "calibration");
+    wholeRt ??= await loadBuiltBytes(
+      factory,
+      exposedBytes(model, [...exposed, ...reduce], []).bytes,
+      "calibration",
+    );
     return await wholeRt.run(feeds);
   };
   try {
@@ -272,7 +278,11 @@ export function loadBuilt(factory: RuntimeFactory, model: Model, what: string): 
 }
 
 /** {@link loadBuilt} for a model already encoded. */
-async function loadBuiltBytes(factory: RuntimeFactory, bytes: Uint8Array, what: string): Promise<FloatRuntime> {
+async function loadBuiltBytes(
+  factory: RuntimeFactory,
+  bytes: Uint8Array,
+  what: string,
+): Promise<FloatRuntime> {
   try {
     return await factory(bytes);
   } catch (e) {
