@@ -17,18 +17,10 @@ import { encodeNpz } from "../runtime/npy.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { fixedBatchConvModel, noise, stateModel } from "./_intake_models.ts";
+import { withTempDir as withDir } from "./_cli.ts";
 
 const float = (dims: number[], seed: number) =>
   makeTensor(DataType.FLOAT, dims, noise(dims.reduce((a, b) => a * b, 1), seed));
-
-async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** The real onnxruntime factory, counting the models it creates (to prove nothing ran). */
 function countingFactory(): { factory: RuntimeFactory; sessions: () => number } {

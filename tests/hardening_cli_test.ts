@@ -11,6 +11,7 @@ import { loadModel, saveModel } from "../onnx/io.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { repoPath } from "./_models.ts";
+import { quantizeArgs, withTempDir } from "./_cli.ts";
 
 interface Run {
   code: number;
@@ -42,15 +43,6 @@ function assertRefused(r: Run, ...parts: (string | RegExp)[]): void {
     else assertMatch(line, p);
   }
   assertLess(r.ms, 20_000);
-}
-
-async function withTempDir(f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "shiftkit_cli_hard_" });
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** y = x @ W (W 4x4) with x of the given declared shape. */
@@ -112,16 +104,7 @@ Deno.test("cli hardening: one NaN in the calibration data is refused by every me
       encodeNpz(new Map([["x", { dtype: DataType.FLOAT, dims: [8, 4], data: x }]])),
     );
     for (const method of ["denseshift", "qdq", "shiftadd"]) {
-      const r = await shiftkit(
-        "quantize",
-        `${dir}/m.onnx`,
-        "-o",
-        `${dir}/q.onnx`,
-        "--method",
-        method,
-        "--calib",
-        `${dir}/calib.npz`,
-      );
+      const r = await shiftkit(...quantizeArgs(`${dir}/m.onnx`, `${dir}/q.onnx`, method, `${dir}/calib.npz`));
       assertRefused(
         r,
         `input "x" of sample 3 holds NaN at element 1`,
@@ -145,16 +128,7 @@ Deno.test("cli hardening: DATA that is a device or a FIFO is refused at once", a
     );
     const mk = await new Deno.Command("mkfifo", { args: [`${dir}/calib.txt`] }).output();
     assert(mk.success, "mkfifo");
-    const r = await shiftkit(
-      "quantize",
-      lm,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "qdq",
-      "--calib",
-      `${dir}/calib.txt`,
-    );
+    const r = await shiftkit(...quantizeArgs(lm, `${dir}/q.onnx`, "qdq", `${dir}/calib.txt`));
     assertRefused(r, `DATA "${dir}/calib.txt" is not a regular file or a folder`);
   });
 });
@@ -164,16 +138,7 @@ Deno.test("cli hardening: empty data gives '0 samples' for eval and '0 calibrati
     await Deno.writeFile(`${dir}/empty.txt`, new Uint8Array());
     const lm = repoPath("testdata/byte-lm-opt.onnx");
     assertRefused(await shiftkit("eval", lm, "--task", "lm", "--data", `${dir}/empty.txt`), "0 samples");
-    const r = await shiftkit(
-      "quantize",
-      lm,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "osplus",
-      "--calib",
-      `${dir}/empty.txt`,
-    );
+    const r = await shiftkit(...quantizeArgs(lm, `${dir}/q.onnx`, "osplus", `${dir}/empty.txt`));
     assertRefused(r, `0 calibration samples in ${dir}/empty.txt`);
   });
 });
@@ -231,17 +196,7 @@ Deno.test("cli hardening: a model with external data works from any folder, and 
       );
 
       const q = await shiftkit(
-        "quantize",
-        model,
-        "-o",
-        `${dir}/elsewhere/q.onnx`,
-        "--method",
-        "qdq",
-        "--calib",
-        calib,
-        "--samples",
-        "2",
-        "--json",
+        ...quantizeArgs(model, `${dir}/elsewhere/q.onnx`, "qdq", calib, "--samples", "2", "--json"),
       );
       assertEquals(q.code, 0, q.stderr.join("\n"));
       const report = JSON.parse(q.stdout.at(-1)!);

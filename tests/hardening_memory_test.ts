@@ -11,6 +11,7 @@ import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { Model } from "../onnx/ir.ts";
 import { crc32, handZip, pngBomb, tinyModel } from "./_hostile.ts";
 import { repoPath } from "./_models.ts";
+import { quantizeArgs } from "./_cli.ts";
 
 const TIME = "/usr/bin/time";
 const hasTime = (() => {
@@ -91,16 +92,7 @@ Deno.test("memory: refusals and bombs stay within 20 s and 1 GiB in a real proce
     const f = await Deno.open(`${dir}/w.bin`, { write: true, create: true });
     await f.truncate(3 * 2 ** 30);
     f.close();
-    const sparse = await run(
-      "quantize",
-      `${dir}/m.onnx`,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "qdq",
-      "--calib",
-      `${dir}/none.npz`,
-    );
+    const sparse = await run(...quantizeArgs(`${dir}/m.onnx`, `${dir}/q.onnx`, "qdq", `${dir}/none.npz`));
     assertEquals(sparse.code, 2, sparse.stderr); // the missing calibration file, after the model loaded
     assertSmall(sparse, "sparse external data");
 
@@ -128,16 +120,7 @@ Deno.test("memory: refusals and bombs stay within 20 s and 1 GiB in a real proce
     cls.graph.outputs.push(conv.outputs[0]!);
     await saveModel(cls, `${dir}/cls.onnx`);
     const png = await run(
-      "quantize",
-      `${dir}/cls.onnx`,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "qdq",
-      "--calib",
-      `${dir}/images`,
-      "--preprocess",
-      "imagenet",
+      ...quantizeArgs(`${dir}/cls.onnx`, `${dir}/q.onnx`, "qdq", `${dir}/images`, "--preprocess", "imagenet"),
     );
     assertRefusal(png, `DATA "${dir}/images": Cannot decode image`);
     assertRefusal(png, "30000x30000 = 900000000 pixels (PNG IHDR at byte 8) is over the limit of 33554432");

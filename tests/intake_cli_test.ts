@@ -5,37 +5,11 @@ import type { Model } from "../onnx/ir.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { repoPath } from "./_models.ts";
+import { cliInProcess as cli, quantizeArgs, withTempDir as withDir } from "./_cli.ts";
 import { fixedBatchConvModel, ifModel, noise, twoLayerModel } from "./_intake_models.ts";
 
 const float = (dims: number[], seed: number) =>
   makeTensor(DataType.FLOAT, dims, noise(dims.reduce((a, b) => a * b, 1), seed));
-
-async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Run the CLI in this process; `--json` output parsed. */
-async function cli(args: string[], cwd?: string) {
-  const out: string[] = [], err: string[] = [];
-  const code = await main(args, {
-    stdout: (l) => out.push(l),
-    stderr: (l) => err.push(l),
-    env: () => undefined,
-    ...(cwd ? { cwd: () => cwd } : {}),
-  });
-  const last = out.join("\n").trim().split("\n").at(-1) ?? "";
-  return {
-    code,
-    stdout: out.join("\n"),
-    stderr: err.join("\n"),
-    json: last.startsWith("{") ? JSON.parse(last) : null,
-  };
-}
 
 async function write(dir: string, files: Record<string, Model | Map<string, Tensor>>): Promise<void> {
   for (const [name, v] of Object.entries(files)) {
@@ -73,20 +47,18 @@ Deno.test("paths: `deno task shiftkit` typed in another folder reads and writes 
     };
     await Deno.mkdir(`${dir}/out`);
     const q = await task(
-      "quantize",
-      "fixed.onnx",
-      "-o",
-      "out/q.onnx",
-      "--method",
-      "qdq",
-      "--calib",
-      "data/calib.npz",
-      "--report",
-      "r.html",
-      "--task",
-      "compare",
-      "--data",
-      "eval.npz",
+      ...quantizeArgs(
+        "fixed.onnx",
+        "out/q.onnx",
+        "qdq",
+        "data/calib.npz",
+        "--report",
+        "r.html",
+        "--task",
+        "compare",
+        "--data",
+        "eval.npz",
+      ),
     );
     assertEquals(q.code, 0, q.stderr);
     assert(await exists(`${dir}/out/q.onnx`), "the output lands in the folder the command was typed in");
@@ -159,16 +131,7 @@ Deno.test("errors: a broken input model reads 'input model invalid' (exit 2), be
     // model: a graph output without a type, which the ONNX checker rejects.
     m.graph.outputs[0]!.type = undefined;
     await write(dir, { "bad.onnx": m, "x.npz": new Map([["x", float([4, 8], 1)]]) });
-    const r = await cli([
-      "quantize",
-      `${dir}/bad.onnx`,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "qdq",
-      "--calib",
-      `${dir}/x.npz`,
-    ]);
+    const r = await cli(quantizeArgs(`${dir}/bad.onnx`, `${dir}/q.onnx`, "qdq", `${dir}/x.npz`));
     assertEquals(r.code, 2);
     assertStringIncludes(r.stderr, "shiftkit quantize: input model invalid: ");
     assert(!r.stderr.includes("Internal error"), r.stderr);
@@ -188,17 +151,7 @@ Deno.test("no silent no-ops: a method that converts nothing exits 2 with the rea
       ]),
     });
     const shiftadd = (model: string, data: string, ...more: string[]) =>
-      cli([
-        "quantize",
-        `${dir}/${model}`,
-        "-o",
-        `${dir}/q.onnx`,
-        "--method",
-        "shiftadd",
-        "--calib",
-        `${dir}/${data}`,
-        ...more,
-      ]);
+      cli(quantizeArgs(`${dir}/${model}`, `${dir}/q.onnx`, "shiftadd", `${dir}/${data}`, ...more));
     const conv = await shiftadd("conv.onnx", "img.npz");
     assertEquals(conv.code, 2, conv.stdout);
     assertStringIncludes(conv.stderr, "--method shiftadd converted nothing");
@@ -210,16 +163,7 @@ Deno.test("no silent no-ops: a method that converts nothing exits 2 with the rea
       iff.stderr,
       `all compute is inside If/Loop/Scan bodies (2 MatMul/Gemm/Conv nodes in If "branch")`,
     );
-    const dense = await cli([
-      "quantize",
-      `${dir}/if.onnx`,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "denseshift",
-      "--calib",
-      `${dir}/ifx.npz`,
-    ]);
+    const dense = await cli(quantizeArgs(`${dir}/if.onnx`, `${dir}/q.onnx`, "denseshift", `${dir}/ifx.npz`));
     assertEquals(dense.code, 2);
     assertStringIncludes(dense.stderr, "--method denseshift converted nothing");
     assertStringIncludes(dense.stderr, "all compute is inside If/Loop/Scan bodies");
@@ -234,18 +178,7 @@ Deno.test("no silent no-ops: a method that converts nothing exits 2 with the rea
 Deno.test("no silent no-ops: a partial conversion says which part, in the summary and --json", async () => {
   await withDir(async (dir) => {
     await write(dir, { "m.onnx": twoLayerModel(), "x.npz": new Map([["x", float([6, 8], 6)]]) });
-    const args = [
-      "quantize",
-      `${dir}/m.onnx`,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "qdq",
-      "--calib",
-      `${dir}/x.npz`,
-      "--exclude",
-      "fc2",
-    ];
+    const args = quantizeArgs(`${dir}/m.onnx`, `${dir}/q.onnx`, "qdq", `${dir}/x.npz`, "--exclude", "fc2");
     const text = await cli(args);
     assertEquals(text.code, 0, text.stderr);
     assertStringIncludes(text.stdout, "converted 1 of 2 nodes; left: fc2 kept in float: excluded");
@@ -269,16 +202,7 @@ Deno.test("data mismatch: exit 2 naming the input and both shapes, nothing writt
       "fixed.onnx": fixedBatchConvModel(),
       "x.npz": new Map([["x", float([8, 3, 9, 8], 1)]]),
     });
-    const r = await cli([
-      "quantize",
-      `${dir}/fixed.onnx`,
-      "-o",
-      `${dir}/q.onnx`,
-      "--method",
-      "qdq",
-      "--calib",
-      `${dir}/x.npz`,
-    ]);
+    const r = await cli(quantizeArgs(`${dir}/fixed.onnx`, `${dir}/q.onnx`, "qdq", `${dir}/x.npz`));
     assertEquals(r.code, 2);
     assertStringIncludes(
       r.stderr,

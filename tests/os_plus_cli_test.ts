@@ -4,19 +4,7 @@ import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { buildArch, DIMS, hiddenStates } from "./_hf_blocks.ts";
 import { repoPath } from "./_models.ts";
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", repoPath("cli.ts"), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-const lastJson = (s: string) => JSON.parse(s.trim().split("\n").at(-1)!);
+import { cliProcess as cli, lastJson, quantizeArgs } from "./_cli.ts";
 
 Deno.test("osplus CLI: on the LLaMA-style LM every site is listed in the summary and --json", async () => {
   const dir = await Deno.makeTempDir();
@@ -71,16 +59,7 @@ Deno.test("osplus CLI: no site exits 2 with every skipped norm and its reason, u
   await Deno.writeFile(`${dir}/m.onnx`, encodeModel(m));
   const x = makeTensor(DataType.FLOAT, [8, DIMS.T, DIMS.C], hiddenStates(8, 3));
   await Deno.writeFile(`${dir}/calib.npz`, encodeNpz(new Map([["x", x]])));
-  const args = [
-    "quantize",
-    `${dir}/m.onnx`,
-    "-o",
-    `${dir}/q.onnx`,
-    "--method",
-    "osplus",
-    "--calib",
-    `${dir}/calib.npz`,
-  ];
+  const args = quantizeArgs(`${dir}/m.onnx`, `${dir}/q.onnx`, "osplus", `${dir}/calib.npz`);
   const r = await cli(...args, "--json");
   assertEquals(r.code, 2, r.stderr);
   const err = lastJson(r.stdout).error as string;

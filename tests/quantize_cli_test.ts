@@ -2,17 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { decodeModel } from "../onnx/codec.ts";
 import { isOp, Op } from "../onnx/ops.ts";
 import { repoPath } from "./_models.ts";
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", repoPath("cli.ts"), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { cliProcess as cli, quantizeArgs } from "./_cli.ts";
 
 Deno.test("quantize CLI: qdq W8A8 writes a valid quantized model, with --task metric and an HTML report", async () => {
   const dir = await Deno.makeTempDir();
@@ -51,16 +41,7 @@ Deno.test("quantize CLI: qdq W8A8 writes a valid quantized model, with --task me
   assertStringIncludes(html, "Weight SQNR per layer");
   assertStringIncludes(html, "<svg");
   // Quantizing the quantized model again is refused (exit 2), and nothing is written.
-  const again = await cli(
-    "quantize",
-    out,
-    "-o",
-    `${dir}/again.onnx`,
-    "--method",
-    "qdq",
-    "--calib",
-    "models/lm-calib.txt",
-  );
+  const again = await cli(...quantizeArgs(out, `${dir}/again.onnx`, "qdq", "models/lm-calib.txt"));
   assertEquals(again.code, 2);
   assertStringIncludes(again.stderr, "already quantized");
   await Deno.stat(`${dir}/again.onnx`).then(() => assert(false, "file written"), () => {});
