@@ -5,6 +5,7 @@
  * @module
  */
 import { computeQParams } from "../../quant/qparams.ts";
+import { roundHalfEven } from "../../quant/round.ts";
 import {
   concatWeights,
   gridSearch,
@@ -112,9 +113,7 @@ export function searchMigrationScaleMoments(
       let m = 0, m2e = 0;
       for (let at = j, end = N * C; at < end; at += C) {
         const v = x[at]! * ij, r = v / as;
-        let q = Math.round(r);
-        if (q - r === 0.5 && (q & 1) !== 0) q--; // ties to even, as QuantizeLinear
-        q += zp;
+        let q = roundHalfEven(r) + zp; // ties to even, as QuantizeLinear
         q = q < qlo ? qlo : q > qhi ? qhi : q;
         const e = (q - zp) * as - v;
         m += e, m2e += e * e;
@@ -142,8 +141,7 @@ export function searchMigrationScaleMoments(
       let rowE = 0;
       for (let k = 0; k < cols; k++) {
         const wv = d[base + k]! * sj, r = wv * colInv[k]!;
-        let q = Math.round(r);
-        if (q - r === 0.5 && (q & 1) !== 0) q--;
+        let q = roundHalfEven(r);
         q = q > qmaxW ? qmaxW : q < -qmaxW ? -qmaxW : q;
         const e = q * colScale[k]! - wv;
         rowE += e * e;
