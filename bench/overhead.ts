@@ -1,6 +1,6 @@
 /**
- * Conversion cost (issue 17, item 2): for every method on every repository model, the wall time of
- * decoding the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
+ * Conversion cost (issue 17, item 2): for every method on every repository model, the time of decoding
+ * the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
  * result, as a multiple of ONE float onnxruntime pass over the same calibration set (a fresh session, then
  * every sample in batches of 8 on 2 intra-op threads: the settings the calibration runtime uses).
  * Targets: QDQ <= 2x, OS+ <= 5x, DenseShift <= 5x, GPTQ and ShiftAdd <= 20x. The per-pass times (the
@@ -14,8 +14,8 @@
  *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--passes P]
  *     [--save DIR] [--json]
  *
- * `--samples` limits the calibration set (default: all of it, as the CLI). `--passes` float passes per
- * measurement, their median taken (default 3; one untimed pass per model comes first). `--save DIR` writes each
+ * `--samples` limits the calibration set (default: all of it, as the CLI). `--passes` float passes before
+ * and after each conversion, the median of all taken (default 3; one untimed pass per model comes first). `--save DIR` writes each
  * converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
  * @module
  */
@@ -36,24 +36,24 @@ const onlyModels = listArg(args, "--models");
 const onlyMethods = listArg(args, "--methods");
 const samplesArg = numArg(args, "--samples", 0);
 const samples = samplesArg > 0 ? samplesArg : undefined;
-/** Float passes per measurement (their median is the denominator). */
+/** Float passes before and after each conversion (the median of all is the denominator). */
 const floatPasses = numArg(args, "--passes", 3);
 const saveIdx = args.indexOf("--save");
 const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
 
 /**
- * One float pass over the calibration set, seconds: a fresh onnxruntime session (creation included, as
- * for any user of the float model) run over every batch; the median of `passes` passes. Measured again
- * right before every conversion, so that the ratio compares times taken under the same machine load
- * (other jobs share the cores).
+ * Float passes over the calibration set, seconds each: a fresh onnxruntime session (creation included, as for
+ * any user of the float model) run over every batch. Measured right before and right after every conversion
+ * (`passes` each), the median of both taken, so that the ratio compares times taken under the load the
+ * conversion saw (other jobs share the cores).
  */
 async function floatPass(
   file: Uint8Array,
   calib: string,
   inputName: string,
   passes: number,
-): Promise<{ s: number; cpuS: number; n: number }> {
+): Promise<{ s: number[]; cpuS: number[]; n: number }> {
   const src = await openDataSource(repo(calib), { inputName, ...(samples ? { maxSamples: samples } : {}) });
   const times: number[] = [];
   const cpu: number[] = [];
@@ -66,7 +66,7 @@ async function floatPass(
     cpu.push(cpuSeconds() - c0);
     await rt.release();
   }
-  return { s: median(times), cpuS: median(cpu), n: src.count };
+  return { s: times, cpuS: cpu, n: src.count };
 }
 
 interface Row {
@@ -93,13 +93,23 @@ for (const m of MODELS) {
   await floatPass(bytes, m.calib, inputName, 1);
   for (const method of methodsFor(m)) {
     if (onlyMethods && !onlyMethods.includes(method)) continue;
-    const fp = await floatPass(bytes, m.calib, inputName, floatPasses);
+    const before = await floatPass(bytes, m.calib, inputName, floatPasses);
     const t0 = performance.now();
     const c0 = cpuSeconds();
+    // after the conversion, whatever its outcome: the float passes that bracket it
+    const around = async () => {
+      const after = await floatPass(bytes, m.calib, inputName, floatPasses);
+      return {
+        s: median([...before.s, ...after.s]),
+        cpuS: median([...before.cpuS, ...after.cpuS]),
+        n: before.n,
+      };
+    };
     try {
       const { bytes: out, report } = await convert(m, method as Method, samples);
       const convertS = (performance.now() - t0) / 1000;
       const convertCpuS = cpuSeconds() - c0;
+      const fp = await around();
       if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${method}.onnx`, out);
       const passes: Record<string, number> = {};
       for (const s of report.steps) passes[s.pass] = (passes[s.pass] ?? 0) + s.ms / 1000;
@@ -116,6 +126,7 @@ for (const m of MODELS) {
         passes,
       });
     } catch (e) {
+      const fp = await around();
       rows.push({
         model: m.name,
         method,
