@@ -202,7 +202,7 @@ export async function collectValues(
   const innerRun = inner.length ? subgraphValues(model, inner) : undefined;
   // min-max-only values of the main graph: reduced inside the runtime (see CollectRequest.minMax)
   const wanted = new Set(options.minMax ?? []);
-  const reduce = outer.filter((n) => wanted.has(n));
+  const reduce = [...new Set(outer.filter((n) => wanted.has(n)))];
   const whole = outer.filter((n) => !wanted.has(n));
   const exposed = whole.length || reduce.length || !innerRun ? whole : model.graph.outputs.map((v) => v.name);
   const built = exposedBytes(model, exposed, reduce);
