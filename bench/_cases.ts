@@ -64,18 +64,20 @@ export function floatBytes(m: BenchModel): Promise<Uint8Array> {
 
 /**
  * Convert one model with one method at its default bits, calibrating on `samples` samples (all when
- * undefined), exactly as `shiftkit quantize` does.
+ * undefined), exactly as `shiftkit quantize` does (`extra`: the method-specific options, as the CLI's flags).
  */
 export async function convert(
   m: BenchModel,
   method: Method,
   samples?: number,
+  extra?: Record<string, unknown>,
 ): Promise<{ bytes: Uint8Array; report: QuantizeReport }> {
   const model = decodeModel(await floatBytes(m));
   const report = await quantize(model, {
     method,
     calib: repo(m.calib),
     ...(samples !== undefined ? { samples } : {}),
+    ...(extra ? { extra } : {}),
   });
   return { bytes: encodeModel(model), report };
 }

@@ -12,11 +12,14 @@
  * threads, conversion mostly on one, so where the machine is idle the wall ratio is the lower.
  *
  *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--passes P]
- *     [--save DIR] [--json]
+ *     [--save DIR] [--json] [--rounding nearest,learned]
  *
  * `--samples` limits the calibration set (default: all of it, as the CLI). `--passes` float passes before
- * and after each conversion, the median of all taken (default 3; one untimed pass per model comes first). `--save DIR` writes each
- * converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
+ * and after each conversion, the median of all taken (default 3; one untimed pass per model comes first).
+ * `--save DIR` writes each converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
+ * `--rounding` converts
+ * DenseShift once per listed rounding (rows `denseshift-nearest`, `denseshift-learned`; default: the
+ * method's default only).
  * @module
  */
 import process from "node:process";
@@ -38,6 +41,7 @@ const samplesArg = numArg(args, "--samples", 0);
 const samples = samplesArg > 0 ? samplesArg : undefined;
 /** Float passes before and after each conversion (the median of all is the denominator). */
 const floatPasses = numArg(args, "--passes", 3);
+const roundings = listArg(args, "--rounding");
 const saveIdx = args.indexOf("--save");
 const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
@@ -91,7 +95,14 @@ for (const m of MODELS) {
   const inputName = decodeModel(bytes).graph.inputs.find((v) => !v.isConst)!.name;
   // one untimed pass: onnxruntime's first session in the process and the data's first decode are not a pass
   await floatPass(bytes, m.calib, inputName, 1);
-  for (const method of methodsFor(m)) {
+  const runs = methodsFor(m).flatMap((
+    method,
+  ): { method: Method; label: string; extra?: Record<string, unknown> }[] =>
+    method === "denseshift" && roundings
+      ? roundings.map((rounding) => ({ method, label: `${method}-${rounding}`, extra: { rounding } }))
+      : [{ method, label: method }]
+  );
+  for (const { method, label, extra } of runs) {
     if (onlyMethods && !onlyMethods.includes(method)) continue;
     const before = await floatPass(bytes, m.calib, inputName, floatPasses);
     const t0 = performance.now();
@@ -106,16 +117,16 @@ for (const m of MODELS) {
       };
     };
     try {
-      const { bytes: out, report } = await convert(m, method as Method, samples);
+      const { bytes: out, report } = await convert(m, method as Method, samples, extra);
       const convertS = (performance.now() - t0) / 1000;
       const convertCpuS = cpuSeconds() - c0;
       const fp = await around();
-      if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${method}.onnx`, out);
+      if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${label}.onnx`, out);
       const passes: Record<string, number> = {};
       for (const s of report.steps) passes[s.pass] = (passes[s.pass] ?? 0) + s.ms / 1000;
       rows.push({
         model: m.name,
-        method,
+        method: label,
         samples: report.calibrationSamples,
         floatPassS: fp.s,
         convertS,
@@ -129,7 +140,7 @@ for (const m of MODELS) {
       const fp = await around();
       rows.push({
         model: m.name,
-        method,
+        method: label,
         samples: fp.n,
         floatPassS: fp.s,
         convertS: NaN,

@@ -139,10 +139,17 @@ function channelAlphas(
  * Decision thresholds between neighbouring magnitudes: |w| > thr[p] chooses 2^(p+1) over 2^p.
  * thr[p] = 1.5 * 2^p * alpha is the linear midpoint of alpha*2^p and alpha*2^(p+1); for a float32 alpha
  * the product is exact in float64 (24 + 2 significant bits), so ties are decided without rounding.
+ * Exported for the searches of quant/pow2_diag.ts (one rounding rule, written once).
+ *
+ * @param alpha the channel's float32 alpha
+ * @param pmax the channel's top exponent (its cap)
+ * @param out where to write them (at least `pmax` long; a search reuses one buffer)
+ * @returns `pmax` thresholds, ascending (`out` when given)
  */
-function thresholds(alpha: number, pmax: number): Float64Array {
-  const thr = new Float64Array(pmax);
-  for (let p = 0; p < pmax; p++) thr[p] = alpha * 1.5 * 2 ** p;
+export function pow2Thresholds(alpha: number, pmax: number, out?: Float64Array): Float64Array {
+  const thr = out ?? new Float64Array(pmax);
+  // Doubling is exact in float64, so t equals alpha * 1.5 * 2^p at every step.
+  for (let p = 0, t = alpha * 1.5; p < pmax; p++, t *= 2) thr[p] = t;
   return thr;
 }
 
@@ -205,7 +212,7 @@ export function encodePow2(
         `Cannot encode power-of-two weights: maxExponent[${n}] = ${q} is not an integer in [0, ${pmax}]`,
       );
     }
-    const thr = thresholds(a, q);
+    const thr = pow2Thresholds(a, q);
     for (let i = n * fanIn; i < (n + 1) * fanIn; i++) {
       const w = weights[i]!;
       if (!Number.isFinite(w)) {
@@ -266,8 +273,16 @@ function rows(weights: Float32Array, fanIn: number, what: string): number {
   return weights.length / fanIn;
 }
 
-/** Max-based alpha of one row: the largest level alpha * 2^pmax equals max|w|. */
-function maxAlpha(weights: Float32Array, off: number, fanIn: number, pmax: number): number {
+/**
+ * Max-based alpha of one row: the largest level alpha * 2^pmax equals max|w| (the centre of the alpha grids).
+ *
+ * @param weights `[nOut, fanIn]` row-major
+ * @param off offset of the row
+ * @param fanIn row length
+ * @param pmax the top exponent
+ * @returns float32 alpha (0 for an all-zero row)
+ */
+export function pow2RowMaxAlpha(weights: Float32Array, off: number, fanIn: number, pmax: number): number {
   let m = 0;
   for (let k = off; k < off + fanIn; k++) m = Math.max(m, Math.abs(weights[k]!));
   return Math.fround(m / 2 ** pmax);
@@ -292,12 +307,20 @@ export function pow2AlphaMax(weights: Float32Array, fanIn: number, options: Pow2
   const pmax = pow2MaxExponent(options.bits ?? 3);
   const nOut = rows(weights, fanIn, "choose max-based alphas");
   const out = new Float32Array(nOut);
-  for (let n = 0; n < nOut; n++) out[n] = maxAlpha(weights, n * fanIn, fanIn, pmax);
+  for (let n = 0; n < nOut; n++) out[n] = pow2RowMaxAlpha(weights, n * fanIn, fanIn, pmax);
   return out;
 }
 
-/** Grid of candidate alphas around `center`, ascending; always contains `center` itself (i = 0). */
-function grid(center: number, options: Pow2AlphaSearchOptions): number[] {
+/**
+ * Grid of candidate alphas around `center`, ascending; always contains `center` itself (i = 0). Shared by
+ * every alpha search (here and quant/pow2_diag.ts), so the same options give the same candidates.
+ *
+ * @param center the max-based alpha ({@linkcode pow2RowMaxAlpha})
+ * @param options `stepsPerOctave`, `octaves`
+ * @returns the candidates `fround(center * 2^(i / stepsPerOctave))` that are finite and > 0
+ * @throws {RangeError} on a bad grid
+ */
+export function pow2AlphaGrid(center: number, options: Pow2AlphaSearchOptions): number[] {
   const steps = options.stepsPerOctave ?? 64;
   const [lo, hi] = options.octaves ?? [-4, 1];
   if (!Number.isInteger(steps) || steps < 1 || !(lo <= 0 && hi >= 0)) {
@@ -324,7 +347,7 @@ function sortedRowError(
   a: number,
   pmax: number,
 ): number {
-  const thr = thresholds(a, pmax);
+  const thr = pow2Thresholds(a, pmax);
   let err = 0;
   let start = 0;
   for (let p = 0; p <= pmax; p++) {
@@ -382,7 +405,7 @@ export function pow2AlphaMse(
   const s1 = new Float64Array(fanIn + 1);
   const s2 = new Float64Array(fanIn + 1);
   for (let n = 0; n < nOut; n++) {
-    const center = maxAlpha(weights, n * fanIn, fanIn, pmax);
+    const center = pow2RowMaxAlpha(weights, n * fanIn, fanIn, pmax);
     if (center === 0) continue; // all-zero row: alpha 0 reproduces it exactly
     for (let k = 0; k < fanIn; k++) sorted[k] = Math.abs(weights[n * fanIn + k]!);
     sorted.sort();
@@ -391,7 +414,7 @@ export function pow2AlphaMse(
       s2[k + 1] = s2[k]! + sorted[k]! * sorted[k]!;
     }
     let best = center, bestErr = Infinity;
-    for (const a of grid(center, options)) {
+    for (const a of pow2AlphaGrid(center, options)) {
       const e = sortedRowError(sorted, s1, s2, a, pmax);
       if (e < bestErr) [best, bestErr] = [a, e];
     }
@@ -460,7 +483,7 @@ export function pow2AlphaOutput(
   const level = new Float64Array(fanIn);
   for (let n = 0; n < nOut; n++) {
     const off = n * fanIn;
-    if (maxAlpha(weights, off, fanIn, pmax) === 0) continue; // all-zero row: alpha 0 reproduces it exactly
+    if (pow2RowMaxAlpha(weights, off, fanIn, pmax) === 0) continue; // all-zero row: alpha 0 reproduces it exactly
     let wHw = 0;
     for (let i = 0; i < fanIn; i++) {
       let s = 0;
@@ -473,8 +496,8 @@ export function pow2AlphaOutput(
     let c1 = 0, c2 = 0; // L . Hw and L . HL
     let best = 0, bestCap = pmax, bestErr = Infinity;
     for (const q of caps) {
-      for (const a of grid(maxAlpha(weights, off, fanIn, q), options)) {
-        const thr = thresholds(a, q);
+      for (const a of pow2AlphaGrid(pow2RowMaxAlpha(weights, off, fanIn, q), options)) {
+        const thr = pow2Thresholds(a, q);
         for (let k = 0; k < fanIn; k++) {
           const w = weights[off + k]!;
           const m = 2 ** nearestExponent(Math.abs(w), a, q, thr);

@@ -9,11 +9,14 @@
  * float model. Plain post-training power-of-two rounding loses accuracy, so the pass recovers what it can
  * without training, from one calibration run through `ctx.runtime` (`sequential` rounds: one per round):
  * - per layer (per group for a Conv) the Gram matrix H = E[x x^T] of its inputs (Conv: im2col patches at a
- *   bounded number of sampled output positions per sample) and the mean input mu;
+ *   bounded number of sampled output positions per sample) and the mean input mu; with nearest rounding a
+ *   MatMul / Gemm layer collects only the diagonal of H and a Gram over a few rows per sample (layers on the
+ *   same input share them; passes/denseshift/dense_shift_collect.ts);
  * - `alpha: "output"` chooses alpha and an exponent cap per channel to minimise the output error
- *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H; quant/pow2.ts
- *   `pow2AlphaOutput`), not only the weight error; `keepEnergy` then rescales alpha so the channel keeps its
- *   float output energy (the MSE optimum shrinks outputs, and the shrinkage compounds through deep models);
+ *   `(w - w_hat)^T C (w - w_hat)` (C = H - mu mu^T with bias correction, else H), searched on a
+ *   diagonal-plus-low-rank approximation of C (quant/pow2_lowrank.ts; docs/denseshift.md), not only the
+ *   weight error; `keepEnergy` then rescales alpha so the channel keeps its float output energy (the MSE
+ *   optimum shrinks outputs, and the shrinkage compounds through deep models);
  * - `biasCorrection` adds `delta_b = (W - W_hat) mu` to the bias (for a Conv, mu is the mean patch);
  * - `minSqnr`: a layer whose output SQNR on the calibration data (from H: signal `sum_c w_c^T H w_c`, error
  *   `sum_c e_c^T H e_c - [bias corrected] (mu . e_c)^2`) falls below the bound keeps int8 symmetric
@@ -129,6 +132,24 @@ export interface DenseShiftOptions {
    * @default "learned"
    */
   rounding?: "nearest" | "learned";
+  /**
+   * Rank of the diagonal-plus-low-rank approximation of each layer's input covariance that the alpha search
+   * runs on (quant/pow2_lowrank.ts; the learned-rounding objective and the fallback estimates keep the full
+   * Gram). Chosen on calibration data (docs/denseshift.md): im2col patches of a Conv spread their
+   * correlation over many directions (rank 32 beat 8 and 16 on the three CNNs), the token features of
+   * MatMul / Gemm layers are dominated by a few (8, 16 and 32 tied on the repository LMs and segmenters, and
+   * the search's cost grows with the rank).
+   * @default 32 for Conv, 8 for MatMul and Gemm
+   */
+  searchRank?: number;
+  /**
+   * Nearest rounding: calibration rows per sample (MatMul / Gemm: tokens; Conv, only when this option is
+   * given: of the `positions` sampled patches) in the Gram whose dominant subspace the low-rank part comes
+   * from; the diagonal uses every row. By default Conv layers collect the full Gram over their sampled
+   * patches (bounded by `positions`).
+   * @default 32
+   */
+  sketchRows?: number;
   /**
    * How `maxAverageBits` ranks the layers that may stay int8: `"estimate"` by each layer's own output noise
    * on its calibration Gram (free), `"output"` by the measured relative error of the model's outputs on the
@@ -279,6 +300,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     energy: options.keepEnergy ?? true,
     rounding: options.rounding ?? "learned",
     search: options.search ?? { stepsPerOctave: 16 },
+    rank: options.searchRank,
   } as const;
   const maxBits = options.maxAverageBits;
   if (maxBits !== undefined && !(maxBits > 0)) {
@@ -289,6 +311,8 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     throw new RangeError(`DenseShift sequential must be a positive integer, got ${seq}`);
   }
   const positions = options.positions ?? 256;
+  const sketchRows = options.sketchRows ?? 32;
+  const sketchConv = options.sketchRows !== undefined;
   const pass: Pass & { layers?: DenseShiftLayer[] } = {
     name: "dense-shift",
     async run(model: Model, ctx: PassContext): Promise<PassResult> {
@@ -329,13 +353,26 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             Math.floor((r + 1) * targets.length / rounds),
           ),
       );
-      const collect = (gramFor: Target[], meanFor: Target[]) =>
+      // The full Gram matrix only where it is used: learned rounding's objective, the fallback decisions
+      // (SQNR bound, bits budget) and Conv layers, whose rows are already bounded by `positions` per sample
+      // (nearest rounding on the full patch Gram: det 4 bits map IoU 0.94 vs 0.93 on a 32-row sketch).
+      // Nearest rounding's MatMul / Gemm layers need only a diagonal-plus-low-rank approximation for the alpha
+      // search (quant/pow2_lowrank.ts): the diagonal over every row (O(rows * K)) and the dominant subspace
+      // from a Gram over `sketchRows` rows per sample, instead of O(rows * K^2) over every token.
+      const needGram = o.rounding === "learned" || decide;
+      const full = (t: Target) => needGram || (t.kind === "conv" && !sketchConv);
+      const collect = (ts: Target[]) =>
         needCalib
-          ? collectStats(runtime!, model, { gramFor, meanFor }, positions)
+          ? collectStats(runtime!, model, {
+            gramFor: ts.filter(full),
+            meanFor: [],
+            sketchFor: ts.filter((t) => !full(t)),
+            sketchRows,
+          }, positions)
           : Promise.resolve(new Map<Target, LayerStats>());
       const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));
-      // Float statistics: Grams where a decision or round 0 needs them, means for the later rounds' drift term.
-      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!), []);
+      // Float statistics: for every layer where a decision needs them, else for round 0.
+      const floatStats = await collect(decide ? shiftable(targets) : shiftable(chunks[0]!));
       const first = new Map<Target, QuantizedLayer>();
       const sqnr = new Map<Target, number>(), gains = new Map<Target, number>();
       if (decide) {
@@ -382,7 +419,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
         if (r > 0) {
           ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
           model.graph.sort();
-          stats = await collect(shiftable(chunk), []);
+          stats = await collect(shiftable(chunk));
         }
         for (const t of chunk) {
           ctx.reporter.progress("dense-shift", done++, targets.length);

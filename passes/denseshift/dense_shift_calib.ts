@@ -184,8 +184,11 @@ function samplePositions(total: number, m: number, seed: number): Int32Array {
   return Int32Array.from({ length: m }, (_, i) => Math.min(total - 1, Math.floor(((i + off) * total) / m)));
 }
 
-/** Rows of one group of a layer's input: `n` rows of the layer's (per-group) fan-in. */
-export type RowSink = (group: number, rows: Float32Array, n: number) => void;
+/**
+ * Rows of one group of a layer's input: `n` rows of the layer's (per-group) fan-in, taken from `samples`
+ * calibration samples (Conv: one sample's sampled positions; Gemm / MatMul: a whole batch).
+ */
+export type RowSink = (group: number, rows: Float32Array, n: number, samples: number) => void;
 
 /**
  * Feed one batch of a layer's input to `sink` as rows of its fan-in (Conv: im2col patches at up to
@@ -194,7 +197,8 @@ export type RowSink = (group: number, rows: Float32Array, n: number) => void;
 export function accumulate(t: Target, x: Tensor, positions: number, batch: number, sink: RowSink): void {
   const X = x.data as Float32Array;
   if (t.kind !== "conv") {
-    sink(0, X, X.length / t.fanIn);
+    const n = X.length / t.fanIn;
+    sink(0, X, n, x.dims.length >= 3 ? x.dims[0]! : n);
     return;
   }
   const g = t.conv!, sp = g.kernel.length;
@@ -225,26 +229,42 @@ export function accumulate(t: Target, x: Tensor, positions: number, batch: numbe
           }
         }
       }
-      sink(gi, patch, pos.length);
+      sink(gi, patch, pos.length, 1);
     }
   }
 }
 
-/** Streaming mean of k-wide rows (the mean input of a layer, for bias correction). */
+/**
+ * Streaming mean of k-wide rows (the mean input of a layer, for bias correction) and, with `squares`, the
+ * per-feature second moments E[x_k^2] (the diagonal of the Gram matrix, for the diagonal alpha search).
+ */
 export class RowMean {
   readonly sum: Float64Array;
+  readonly sumSq: Float64Array | undefined;
   count = 0;
-  constructor(k: number) {
+  constructor(k: number, squares = false) {
     this.sum = new Float64Array(k);
+    this.sumSq = squares ? new Float64Array(k) : undefined;
   }
   add(rows: Float32Array, n: number): void {
-    const k = this.sum.length;
+    const k = this.sum.length, sum = this.sum, sq = this.sumSq;
     for (let r = 0; r < n; r++) {
-      for (let i = 0; i < k; i++) this.sum[i]! += rows[r * k + i]!;
+      const o = r * k;
+      if (sq) {
+        for (let i = 0; i < k; i++) {
+          const v = rows[o + i]!;
+          sum[i]! += v;
+          sq[i]! += v * v;
+        }
+      } else for (let i = 0; i < k; i++) sum[i]! += rows[o + i]!;
     }
     this.count += n;
   }
   mean(): Float64Array {
     return this.sum.map((v) => v / Math.max(this.count, 1));
+  }
+  /** E[x_k^2] (requires `squares`). */
+  secondMoment(): Float64Array {
+    return this.sumSq!.map((v) => v / Math.max(this.count, 1));
   }
 }

@@ -1,6 +1,8 @@
 /**
- * Calibration runs of the DenseShift pass (passes/denseshift/dense_shift.ts): per-layer Gram matrices and mean inputs
- * on one model (the float model, or for sequential calibration the partly converted one).
+ * Calibration runs of the DenseShift pass (passes/denseshift/dense_shift.ts): per-layer Gram matrices, their
+ * diagonals, row-subsampled "sketch" Grams and mean inputs, on one model (the float model, or for sequential
+ * calibration the partly converted one), all in one calibration run. Layers that read the same input with
+ * the same geometry (q, k and v projections; gate and up) share one accumulator.
  * @module
  */
 import type { Model } from "../../onnx/ir.ts";
@@ -29,37 +31,114 @@ async function run(
   });
 }
 
+/** Targets with this key see the same rows (same input, same patch geometry). */
+function rowKey(t: Target): string {
+  const geom = t.kind === "conv" ? `${JSON.stringify(t.conv)}|${t.groups}` : t.kind;
+  return `${t.node.inputs[0]!.name}|${geom}|${t.fanIn}`;
+}
+
+/** What {@linkcode collectStats} gathers, by target. */
+export interface StatsRequest {
+  /** Full Gram matrices and means (learned rounding, fallback decisions). */
+  gramFor: Target[];
+  /** Means only. */
+  meanFor: Target[];
+  /**
+   * Means, the Gram's diagonal E[x_k^2] over every row, and a Gram over at most `sketchRows` evenly spaced
+   * rows per calibration sample (nearest rounding's diagonal-plus-low-rank search).
+   */
+  sketchFor?: Target[];
+  /**
+   * Rows per calibration sample in the sketch Gram.
+   * @default 32
+   */
+  sketchRows?: number;
+}
+
 /**
- * Gram matrices and means (`gramFor`) or means only (`meanFor`) of the targets' inputs on `model`.
- * A target whose input never showed up is left out.
+ * Gram matrices, sketches and means of the targets' inputs on `model` (see {@linkcode StatsRequest}), in one
+ * calibration run. A target whose input never showed up is left out.
  */
 export async function collectStats(
   runtime: PassRuntime,
   model: Model,
-  targets: { gramFor: Target[]; meanFor: Target[] },
+  targets: StatsRequest,
   positions: number,
 ): Promise<Map<Target, LayerStats>> {
+  type Acc = { gram?: GramAccumulator[]; sketch?: GramAccumulator[]; mean?: RowMean[] };
+  const perRow = targets.sketchRows ?? 32;
+  const accs = new Map<string, Acc>(), owner = new Map<Target, Acc>();
+  const want = (ts: Target[], what: "gram" | "sketch" | "mean") => {
+    for (const t of ts) {
+      const key = rowKey(t);
+      const acc = accs.get(key) ?? {};
+      accs.set(key, acc);
+      if (!owner.has(t)) owner.set(t, acc);
+      const g = () => Array.from({ length: t.groups }, () => new GramAccumulator(t.fanIn));
+      if (what === "gram") acc.gram ??= g();
+      if (what === "sketch") {
+        acc.sketch ??= g();
+        acc.mean = Array.from({ length: t.groups }, () => new RowMean(t.fanIn, true));
+      }
+      if (what === "mean" && !acc.mean) {
+        acc.mean = Array.from({ length: t.groups }, () => new RowMean(t.fanIn));
+      }
+    }
+  };
+  want(targets.gramFor, "gram");
+  want(targets.sketchFor ?? [], "sketch");
+  want(targets.meanFor, "mean");
   const stats = new Map<Target, LayerStats>();
-  const grams = new Map(
-    targets.gramFor.map((t) => [t, Array.from({ length: t.groups }, () => new GramAccumulator(t.fanIn))]),
-  );
-  const means = new Map(
-    targets.meanFor.filter((t) => !grams.has(t)).map((
-      t,
-    ) => [t, Array.from({ length: t.groups }, () => new RowMean(t.fanIn))]),
-  );
-  if (grams.size + means.size === 0) return stats;
+  if (owner.size === 0) return stats;
+  // One representative target per key reads the rows.
   const sinks = new Map<Target, RowSink>();
-  for (const [t, acc] of [...grams, ...means]) {
-    sinks.set(t, (gi, rows, n) => (acc[gi] as { add(r: Float32Array, n: number): void }).add(rows, n));
+  const fed = new Set<Acc>();
+  for (const [t, acc] of owner) {
+    if (fed.has(acc)) continue;
+    fed.add(acc);
+    let buf = new Float32Array(0);
+    sinks.set(t, (gi, rows, n, samples) => {
+      if (acc.gram) acc.gram[gi]!.add(rows, n);
+      else if (acc.mean) acc.mean[gi]!.add(rows, n);
+      if (acc.sketch) {
+        const m = Math.min(n, perRow * samples), k = t.fanIn;
+        if (m === n) return acc.sketch[gi]!.add(rows, n);
+        if (buf.length < m * k) buf = new Float32Array(m * k);
+        for (let i = 0; i < m; i++) {
+          const r = Math.floor(((i + 0.5) * n) / m);
+          buf.set(rows.subarray(r * k, (r + 1) * k), i * k);
+        }
+        acc.sketch[gi]!.add(buf, m);
+      }
+    });
   }
   await run(runtime, model, sinks, positions);
-  for (const [t, acc] of grams) {
-    if (acc[0]!.count === 0) continue;
-    stats.set(t, { gram: acc.map((a) => a.mean()), mean: acc.map((a) => a.featureMean()) });
-  }
-  for (const [t, acc] of means) {
-    if (acc[0]!.count > 0) stats.set(t, { gram: [], mean: acc.map((a) => a.mean()) });
+  const wantSketch = new Set(targets.sketchFor ?? []);
+  const done = new Map<Acc, LayerStats>(); // targets on the same rows share their statistics
+  for (const [t, acc] of owner) {
+    const same = done.get(acc);
+    if (same) {
+      if (!acc.gram && !wantSketch.has(t)) stats.set(t, { gram: [], mean: same.mean });
+      else stats.set(t, same);
+      continue;
+    }
+    if (acc.gram) {
+      // A full Gram (asked for by this or another layer on the same rows) serves every request.
+      if (acc.gram[0]!.count === 0) continue;
+      stats.set(t, { gram: acc.gram.map((a) => a.mean()), mean: acc.gram.map((a) => a.featureMean()) });
+      done.set(acc, stats.get(t)!);
+    } else if (wantSketch.has(t)) {
+      if (!acc.mean || acc.mean[0]!.count === 0) continue;
+      stats.set(t, {
+        gram: [],
+        mean: acc.mean.map((a) => a.mean()),
+        diag: acc.mean.map((a) => a.secondMoment()),
+        sketch: acc.sketch!.map((a) => a.mean()),
+      });
+      done.set(acc, stats.get(t)!);
+    } else if (acc.mean && acc.mean[0]!.count > 0) {
+      stats.set(t, { gram: [], mean: acc.mean.map((a) => a.mean()) });
+    }
   }
   return stats;
 }

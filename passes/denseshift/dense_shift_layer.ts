@@ -10,18 +10,33 @@ import {
   encodePow2,
   pow2AlphaMax,
   pow2AlphaMse,
-  pow2AlphaOutput,
   type Pow2AlphaOutputOptions,
 } from "../../quant/pow2.ts";
 import { learnRounding } from "../../quant/learned_rounding.ts";
+import { type LowRankDiag, lowRankPlusDiagonal } from "../../quant/lowrank.ts";
+import { pow2AlphaLowRank } from "../../quant/pow2_lowrank.ts";
+import { symmetricProduct } from "../../quant/sym_product.ts";
 import { pow2Brackets } from "../../quant/pow2.ts";
 import { clamp, roundHalfEven } from "../../quant/round.ts";
 import type { Target } from "./dense_shift_calib.ts";
 
-/** Calibration statistics of one layer, per group: Gram matrices E[x x^T] and mean inputs E[x]. */
+/**
+ * Calibration statistics of one layer, per group: Gram matrices E[x x^T] (or only their diagonals) and mean
+ * inputs E[x].
+ */
 export interface LayerStats {
-  /** Gram of the inputs the layer sees when it is quantized (float model, or upstream already quantized). */
+  /**
+   * Gram of the inputs the layer sees when it is quantized (float model, or upstream already quantized);
+   * empty when only the diagonal was collected.
+   */
   gram: Float64Array[];
+  /** Without `gram`: its diagonal E[x_k^2] over every calibration row. */
+  diag?: Float64Array[];
+  /**
+   * Without `gram`: a Gram over a subsample of the rows, whose dominant subspace (with `diag`) forms the
+   * diagonal-plus-low-rank approximation that nearest rounding's alpha search, energy rescale and SQNR use.
+   */
+  sketch?: Float64Array[];
   /** Mean of those inputs. */
   mean: Float64Array[];
   /** Gram of the float model's inputs, for the signal term of the SQNR (default: `gram`). */
@@ -39,6 +54,12 @@ export interface LayerQuantOptions {
    * the output error is removed by the bias, so only the centred part is left to minimise.
    */
   centered: boolean;
+  /**
+   * Rank of the diagonal-plus-low-rank approximation of the Gram / covariance the alpha search runs on
+   * (quant/pow2_lowrank.ts).
+   * @default 32 for a Conv, 8 otherwise
+   */
+  rank?: number | undefined;
   /** Rescale alpha per channel to keep the float output energy (see quantizeLayer). */
   energy?: boolean;
   /**
@@ -84,20 +105,67 @@ function covariance(H: Float64Array, mu: Float64Array): Float64Array {
   return c;
 }
 
-/** Output noise `sum_c e_c^T M e_c` of replacing rows `w` by `wq`, M = covariance with bias correction. */
-function noiseOf(w: Float32Array, wq: Float32Array, M: Float64Array, fanIn: number): number {
-  const e = new Float64Array(fanIn);
-  let noise = 0;
-  for (let j = 0; j < w.length / fanIn; j++) {
-    for (let k = 0; k < fanIn; k++) e[k] = w[j * fanIn + k]! - wq[j * fanIn + k]!;
-    noise += quadForm(M, e, fanIn);
+/** Approximations already computed, by the statistics array they came from (shared across layers). */
+const approximations = new WeakMap<Float64Array, Map<string, LowRankDiag>>();
+
+/** A group's output-error metric: the full K x K matrix, or its diagonal-plus-low-rank approximation. */
+type Metric = { full: Float64Array } | { approx: LowRankDiag };
+
+/** Per row n: `a_n . b_n` for n rows of length k. */
+function rowDots(a: ArrayLike<number>, b: ArrayLike<number>, k: number): Float64Array {
+  const out = new Float64Array(Math.floor(a.length / k));
+  for (let n = 0; n < out.length; n++) {
+    let s = 0;
+    for (let i = n * k; i < (n + 1) * k; i++) s += a[i]! * b[i]!;
+    out[n] = s;
   }
-  return noise;
+  return out;
+}
+
+/**
+ * Per row j of `w` and `wq` (`[n, k]`): `w_j^T M w_j`, `w_j^T M wq_j` and `wq_j^T M wq_j`. The full matrix goes
+ * through two batched products (quant/sym_product.ts); the approximation projects both rows on Q and P once
+ * (O(k r) per row).
+ */
+function channelForms(
+  m: Metric,
+  w: Float32Array,
+  wq: Float32Array,
+  k: number,
+): { wMw: Float64Array; cross: Float64Array; qMq: Float64Array } {
+  if ("full" in m) {
+    const mw = symmetricProduct(m.full, w), mq = symmetricProduct(m.full, wq);
+    return { wMw: rowDots(w, mw, k), cross: rowDots(wq, mw, k), qMq: rowDots(wq, mq, k) };
+  }
+  const { rank: r, diag, q: Q, p: P } = m.approx;
+  const n = w.length / k;
+  const wMw = new Float64Array(n), cross = new Float64Array(n), qMq = new Float64Array(n);
+  const zw = new Float64Array(r),
+    yw = new Float64Array(r),
+    zq = new Float64Array(r),
+    yq = new Float64Array(r);
+  for (let j = 0; j < n; j++) {
+    zw.fill(0), yw.fill(0), zq.fill(0), yq.fill(0);
+    let dww = 0, dwq = 0, dqq = 0;
+    for (let x = 0; x < k; x++) {
+      const a = w[j * k + x]!, b = wq[j * k + x]!, d = diag[x]!, o = x * r;
+      dww += d * a * a, dwq += d * a * b, dqq += d * b * b;
+      for (let i = 0; i < r; i++) {
+        const qi = Q[o + i]!, pi = P[o + i]!;
+        zw[i]! += qi * a, yw[i]! += pi * a, zq[i]! += qi * b, yq[i]! += pi * b;
+      }
+    }
+    for (let i = 0; i < r; i++) dww += zw[i]! * yw[i]!, dwq += zw[i]! * yq[i]!, dqq += zq[i]! * yq[i]!;
+    wMw[j] = dww, cross[j] = dwq, qMq[j] = dqq;
+  }
+  return { wMw, cross, qMq };
 }
 
 /**
  * Shift-quantize one layer: codes (channel-major), alphas, new bias and the estimated output SQNR
- * (signal on the float inputs, noise `e^T (H - [bias corrected] mu mu^T) e` on the inputs it sees).
+ * (signal on the float inputs, noise `e^T (H - [bias corrected] mu mu^T) e` on the inputs it sees). The
+ * alpha search runs on a diagonal-plus-low-rank approximation of that matrix (quant/pow2_lowrank.ts); with
+ * only a sketch in `stats` (nearest rounding), the energy rescale and the SQNR estimate use it too.
  */
 export function quantizeLayer(
   t: Target,
@@ -115,15 +183,38 @@ export function quantizeLayer(
     const H = stats?.gram[gi], mu = stats?.mean[gi];
     const bc = o.biasCorrection && mu !== undefined;
     const M = H && mu && bc ? covariance(H, mu) : H;
+    // Without the full Gram: the sketch Gram's dominant subspace plus the exact diagonal (centred like M).
+    const S = H ? undefined : stats?.sketch?.[gi], D = stats?.diag?.[gi];
+    const rank = { rank: o.rank ?? (t.kind === "conv" ? 32 : 8) };
+    const approxOf = (
+      A: Float64Array,
+      d: Float64Array | undefined,
+      key: Float64Array | undefined,
+      tag: string,
+    ) => {
+      // Layers on the same rows (q, k, v) share their statistics objects, so they share the approximation.
+      const memo = key ? approximations.get(key) ?? new Map<string, LowRankDiag>() : undefined;
+      if (key && memo) approximations.set(key, memo);
+      const id = `${tag}|${rank.rank}`;
+      const hit = memo?.get(id);
+      if (hit) return hit;
+      const m = lowRankPlusDiagonal(A, d ? { ...rank, diag: d } : rank);
+      memo?.set(id, m);
+      return m;
+    };
+    const centredDiag = D && mu && bc ? D.map((v, k) => Math.max(0, v - mu[k]! ** 2)) : D;
+    const Ma = S ? approxOf(mu && bc ? covariance(S, mu) : S, centredDiag, S, `c${bc}`) : undefined;
+    const metric: Metric | undefined = M ? { full: M } : Ma ? { approx: Ma } : undefined;
     let a: Float32Array, caps: Uint8Array | undefined;
     if (o.alpha === "output") {
-      if (!H || !M) {
+      // The search runs on the diagonal-plus-low-rank form (O(r) per level change; quant/pow2_lowrank.ts).
+      const uncentred = !o.centered && bc;
+      const A = H ? (uncentred ? H : M!) : S ? (uncentred ? S : undefined) : undefined;
+      const approx = A ? approxOf(A, H ? undefined : D, H ?? S, `s${uncentred}`) : Ma;
+      if (!approx) {
         throw new RangeError(`Cannot choose output-error alphas for "${t.node.name}": no calibration rows`);
       }
-      ({ alpha: a, maxExponent: caps } = pow2AlphaOutput(w, o.centered ? M : H, {
-        ...o.search,
-        bits: o.bits,
-      }));
+      ({ alpha: a, maxExponent: caps } = pow2AlphaLowRank(w, approx, { ...o.search, bits: o.bits }));
     } else {
       a = o.alpha === "mse"
         ? pow2AlphaMse(w, fanIn, { ...o.search, bits: o.bits })
@@ -132,19 +223,25 @@ export function quantizeLayer(
     let c = encodePow2(w, a, caps ? { bits: o.bits, maxExponent: caps } : { bits: o.bits });
     if (o.rounding === "learned") {
       if (!H || !M) {
-        throw new RangeError(`Cannot learn the rounding of "${t.node.name}": no calibration rows`);
+        throw new RangeError(`Cannot learn the rounding of "${t.node.name}": no calibration Gram matrix`);
       }
       ({ codes: c, alpha: a } = learnedCodes(w, o.centered ? M : H, a, caps, o.bits, fanIn));
     }
     let wq = decodePow2(c, a, { bits: o.bits });
-    if (o.energy && M) {
+    // Per channel w^T M w, w^T M w_hat and w_hat^T M w_hat, batched (see channelForms); the energy rescale
+    // multiplies w_hat by a'/a, so the forms after it follow without another pass.
+    const f = metric ? channelForms(metric, w, wq, fanIn) : undefined;
+    if (o.energy && f) {
       // The output-error optimum is an MMSE fit: it shrinks each channel's output by its correlation with
       // the float output, and the shrinkage compounds through deep models. Rescale alpha so the quantized
       // channel keeps the float output energy on the calibration data (codes unchanged).
       for (let j = 0; j < perGroup; j++) {
-        const num = quadForm(M, w.subarray(j * fanIn, (j + 1) * fanIn), fanIn);
-        const den = quadForm(M, wq.subarray(j * fanIn, (j + 1) * fanIn), fanIn);
-        if (num > 0 && den > 0) a[j] = Math.fround(a[j]! * Math.sqrt(num / den));
+        const nj = f.wMw[j]!, dj = f.qMq[j]!, aj = a[j]!;
+        if (!(nj > 0 && dj > 0 && aj > 0)) continue;
+        a[j] = Math.fround(aj * Math.sqrt(nj / dj));
+        const ratio = a[j]! / aj;
+        f.cross[j] = f.cross[j]! * ratio;
+        f.qMq[j] = f.qMq[j]! * ratio * ratio;
       }
       wq = decodePow2(c, a, { bits: o.bits });
     }
@@ -155,10 +252,17 @@ export function quantizeLayer(
       for (let j = 0; j < perGroup; j++) bias[gi * perGroup + j]! += d[j]!;
       biasChanged = true;
     }
-    if (H && M) {
-      const S = stats?.floatGram?.[gi] ?? H;
-      for (let j = 0; j < perGroup; j++) signal += quadForm(S, w.subarray(j * fanIn, (j + 1) * fanIn), fanIn);
-      noise += noiseOf(w, wq, M, fanIn);
+    if (f) {
+      const fg = stats?.floatGram?.[gi];
+      for (let j = 0; j < perGroup; j++) {
+        const row = w.subarray(j * fanIn, (j + 1) * fanIn);
+        // w^T H w = w^T (H - mu mu^T) w + (mu . w)^2 when M is the covariance.
+        let m = 0;
+        if (bc) { for (let k = 0; k < fanIn; k++) m += mu[k]! * row[k]!; }
+        signal += fg ? quadForm(fg, row, fanIn) : f.wMw[j]! + m * m;
+        // e^T M e = w^T M w - 2 w^T M w_hat + w_hat^T M w_hat.
+        noise += Math.max(0, f.wMw[j]! - 2 * f.cross[j]! + f.qMq[j]!);
+      }
     }
   }
   const sqnrDb = stats ? 10 * Math.log10(signal / Math.max(noise, 1e-300)) : undefined;
@@ -193,33 +297,32 @@ function learnedCodes(
   const alpha = Float32Array.from(alpha0);
   const best = new Float64Array(nOut).fill(Infinity);
   let a = Float32Array.from(alpha0);
-  const e = new Float64Array(fanIn);
+  // Per channel w^T M w, u^T M w and u^T M u from batched products (quant/sym_product.ts): the loss of the
+  // rounded row a u is w^T M w - 2 a u^T M w + a^2 u^T M u.
+  const mw = symmetricProduct(M, w), wMw = rowDots(w, mw, fanIn);
+  const u = new Float64Array(w.length);
   for (let round = 0; round < 2; round++) {
     const b = pow2Brackets(w, a, enc);
     const r = learnRounding(w, { H: M, lo: b.lo, hi: b.hi });
     const next = new Float32Array(nOut);
     for (let j = 0; j < nOut; j++) {
-      const off = j * fanIn;
-      for (let k = 0; k < fanIn; k++) e[k] = w[off + k]! - r.rounded[off + k]!;
-      const loss = quadForm(M, e, fanIn);
+      const aj = a[j]!;
+      for (let k = j * fanIn; k < (j + 1) * fanIn; k++) u[k] = aj === 0 ? 0 : r.rounded[k]! / aj;
+    }
+    const mu = symmetricProduct(M, u), uMw = rowDots(u, mw, fanIn), uMu = rowDots(u, mu, fanIn);
+    for (let j = 0; j < nOut; j++) {
+      const off = j * fanIn, aj = a[j]!;
+      const loss = wMw[j]! - 2 * aj * uMw[j]! + aj * aj * uMu[j]!;
       if (loss < best[j]!) {
         best[j] = loss;
-        alpha[j] = a[j]!;
+        alpha[j] = aj;
         for (let k = 0; k < fanIn; k++) {
           codes[off + k] = r.choice[off + k] ? b.hiCode[off + k]! : b.loCode[off + k]!;
         }
       }
       // Closed-form alpha for the chosen codes: minimise (w - alpha u)^T M (w - alpha u).
-      const u = new Float64Array(fanIn);
-      for (let k = 0; k < fanIn; k++) u[k] = a[j]! === 0 ? 0 : r.rounded[off + k]! / a[j]!;
-      let num = 0;
-      for (let i = 0; i < fanIn; i++) {
-        let s = 0;
-        for (let k = 0; k < fanIn; k++) s += M[i * fanIn + k]! * w[off + k]!;
-        num += u[i]! * s;
-      }
-      const den = quadForm(M, u, fanIn);
-      next[j] = den > 0 && num > 0 ? Math.fround(num / den) : a[j]!;
+      const num = uMw[j]!, den = uMu[j]!;
+      next[j] = den > 0 && num > 0 ? Math.fround(num / den) : aj;
     }
     a = next;
   }
@@ -245,7 +348,8 @@ export function int8Noise(t: Target, stats: LayerStats): number {
         wq[j * fanIn + k] = s === 0 ? 0 : clamp(roundHalfEven(w[j * fanIn + k]! / s), -127, 127) * s;
       }
     }
-    noise += noiseOf(w, wq, stats.gram[gi]!, fanIn);
+    const f = channelForms({ full: stats.gram[gi]! }, w, wq, fanIn);
+    for (let j = 0; j < perGroup; j++) noise += Math.max(0, f.wMw[j]! - 2 * f.cross[j]! + f.qMq[j]!);
   }
   return noise;
 }

@@ -1,0 +1,85 @@
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import { Model } from "../../onnx/ir.ts";
+import { Op } from "../../onnx/ops.ts";
+import { DataType, makeTensor } from "../../onnx/tensor.ts";
+import { makePassRuntime } from "../../runtime/collect.ts";
+import { tensorSource } from "../../runtime/data/mod.ts";
+import { ortRuntimeFactory } from "../../runtime/ort.ts";
+import { mulberry32 } from "../../quant/_rng.ts";
+import { plan } from "./dense_shift_calib.ts";
+import { collectStats } from "./dense_shift_collect.ts";
+
+/** x [N, T, 6] -> MatMul [6, 4] -> a; x -> MatMul [6, 3] -> b (two layers on the same input). */
+function twoHeads(): Model {
+  const m = new Model();
+  m.opsets.set("", 13);
+  const g = m.graph, u = mulberry32(1);
+  const x = g.value("x");
+  x.type = { elemType: DataType.FLOAT, shape: ["N", 5, 6] };
+  g.inputs.push(x);
+  for (const [name, n] of [["a", 4], ["b", 3]] as const) {
+    const w = g.addInitializer(
+      `w${name}`,
+      makeTensor(DataType.FLOAT, [6, n], Float32Array.from({ length: 6 * n }, u)),
+    );
+    const y = g.addNode(Op.MatMul.type, [x, w], [name], { name }).outputs[0]!;
+    y.type = { elemType: DataType.FLOAT, shape: ["N", 5, n] };
+    g.outputs.push(y);
+  }
+  return m;
+}
+
+const u = mulberry32(2);
+const X = Float32Array.from({ length: 12 * 5 * 6 }, () => u() - 0.3);
+const runtime = () =>
+  makePassRuntime(
+    tensorSource(new Map([["x", makeTensor(DataType.FLOAT, [12, 5, 6], X)]])),
+    ortRuntimeFactory(),
+    {
+      batchSize: 4,
+    },
+  );
+
+Deno.test("collectStats: layers on the same input share one set of statistics, in one calibration run", async () => {
+  const m = twoHeads();
+  const { targets } = plan(m, new Set());
+  assertEquals(targets.length, 2);
+  let runs = 0;
+  const rt = runtime();
+  const counted = { collect: (...a: Parameters<typeof rt.collect>) => (runs++, rt.collect(...a)) };
+  const full = await collectStats(counted, m, { gramFor: targets, meanFor: [] }, 256);
+  assertEquals(runs, 1);
+  assert(full.get(targets[0]!) === full.get(targets[1]!));
+  // Full Gram = E[x x^T] over all 60 token rows.
+  const H = full.get(targets[0]!)!.gram[0]!;
+  for (const [i, j] of [[0, 0], [1, 4], [5, 5]] as const) {
+    let s = 0;
+    for (let r = 0; r < 60; r++) s += X[r * 6 + i]! * X[r * 6 + j]!;
+    assertAlmostEquals(H[i * 6 + j]!, s / 60, 1e-6);
+  }
+  const sk = await collectStats(
+    counted,
+    m,
+    { gramFor: [], meanFor: [], sketchFor: targets, sketchRows: 2 },
+    256,
+  );
+  assertEquals(runs, 2);
+  const st = sk.get(targets[0]!)!;
+  assert(st === sk.get(targets[1]!));
+  assertEquals(st.gram, []);
+  // The diagonal and the mean come from every row; the sketch from rows 1 and 3 of each sample's 5 tokens
+  // (2 evenly spaced rows per sample: floor((i + 0.5) * 20 / 8) of each batch of 4 samples, 20 rows).
+  for (let k = 0; k < 6; k++) {
+    assertAlmostEquals(st.diag![0]![k]!, H[k * 6 + k]!, 1e-9);
+    let mean = 0;
+    for (let r = 0; r < 60; r++) mean += X[r * 6 + k]! / 60;
+    assertAlmostEquals(st.mean[0]![k]!, mean, 1e-9);
+  }
+  const picked: number[] = [];
+  for (let b = 0; b < 3; b++) {
+    for (let i = 0; i < 8; i++) picked.push(b * 20 + Math.floor(((i + 0.5) * 20) / 8));
+  }
+  let s01 = 0;
+  for (const r of picked) s01 += X[r * 6]! * X[r * 6 + 1]!;
+  assertAlmostEquals(st.sketch![0]![1]!, s01 / picked.length, 1e-9);
+});

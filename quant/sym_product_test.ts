@@ -1,0 +1,28 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { symmetricProduct } from "./sym_product.ts";
+import { wasmGemm } from "./wasm_gemm.ts";
+import { mulberry32 } from "./_rng.ts";
+
+Deno.test("symmetricProduct: WebAssembly and scalar paths are bit-identical and equal M v", () => {
+  assertEquals(wasmGemm !== undefined, true);
+  const u = mulberry32(5);
+  for (const [k, n] of [[1, 1], [3, 5], [17, 9], [64, 33], [300, 7], [9, 600]] as const) {
+    const a = Float64Array.from({ length: k * k }, () => u() - 0.5);
+    const m = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) m[i * k + j] = a[i * k + j]! + a[j * k + i]!;
+    const v = Float32Array.from({ length: n * k }, () => u() - 0.5);
+    const fast = symmetricProduct(m, v), slow = symmetricProduct(m, v, { scalar: true });
+    assertEquals(fast, slow);
+    // Row 0 against a direct M v.
+    for (let i = 0; i < k; i++) {
+      let s = 0;
+      for (let j = 0; j < k; j++) s += m[i * k + j]! * v[j]!;
+      assertEquals(Math.abs(fast[i]! - s) <= 1e-12 * (1 + Math.abs(s)), true);
+    }
+  }
+});
+
+Deno.test("symmetricProduct: refuses lengths that do not fit", () => {
+  assertThrows(() => symmetricProduct(new Float64Array(3), new Float32Array(3)), RangeError, "3 entries");
+  assertThrows(() => symmetricProduct(new Float64Array(4), new Float32Array(3)), RangeError, "3 values");
+});
