@@ -9,7 +9,7 @@
  * Both wall time and process CPU time (user + system of every thread, onnxruntime's included) are measured
  * for the float pass and the conversion, and both ratios printed: on a shared machine wall time grows with
  * other jobs' load, CPU time much less, so the CPU ratio is the fairer one. The float pass runs on 2
- * threads, conversion mostly on one, so where the machine is idle the wall ratio is the lower.
+ * threads, conversion mostly on one, so where the machine is idle the wall ratio is the higher.
  *
  *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--passes P]
  *     [--save DIR] [--json] [--rounding nearest,learned]
