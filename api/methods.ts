@@ -88,6 +88,7 @@ export const METHOD_PASSES: Record<Method, (model: Model, s: CommonSettings) => 
       ...(s.extra.sequential !== undefined ? { sequential: Number(s.extra.sequential) } : {}),
       ...(s.extra.rounding !== undefined ? { rounding: roundingMode(s.extra.rounding) } : {}),
       ...(s.extra.budgetBy !== undefined ? { budgetBy: budgetBy(s.extra.budgetBy) } : {}),
+      ...(s.extra.blockwise === true ? { blockwise: true } : {}),
     }),
   ],
   rtn: (_m, s) => weightOnly("rtn", s),

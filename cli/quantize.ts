@@ -39,6 +39,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
   sequential: ["denseshift"],
   rounding: ["denseshift", "qdq"],
   "budget-by": ["denseshift"],
+  blockwise: ["denseshift"],
   "keep-l2norm": ["intvit"],
   "l2-norm": ["intvit"],
   gelu: ["intvit"],
@@ -233,6 +234,12 @@ export const quantizeCommand: Command = {
       value: "estimate|output",
       help:
         "denseshift --max-bits: rank layers by their estimated noise, or by measured output error (one calibration run per layer)",
+    },
+    {
+      name: "blockwise",
+      type: "boolean",
+      help:
+        "denseshift: round the last 1x1 layer of each residual unit to minimise the block's output error (one calibration run per block)",
     },
     {
       name: "rounding",

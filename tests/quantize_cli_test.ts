@@ -85,6 +85,7 @@ Deno.test("quantize CLI: every method-specific flag is declared and documented i
       "keep-first-last",
       "max-bits",
       "sequential",
+      "blockwise",
       "keep-l2norm",
       "gelu",
       "region",

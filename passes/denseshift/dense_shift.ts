@@ -40,6 +40,8 @@ import { quantizeWeight, weightInput } from "../qdq/insert_qdq.ts";
 import { chooseInt8Layers } from "./dense_shift_budget.ts";
 import { plan, rowsToWeight, type Target } from "./dense_shift_calib.ts";
 import { collectStats } from "./dense_shift_collect.ts";
+import { blockTarget, findBlockEnds } from "./dense_shift_block.ts";
+import { decodeModel, encodeModel } from "../../onnx/codec.ts";
 import { int8Noise, type LayerStats, type QuantizedLayer, quantizeLayer } from "./dense_shift_layer.ts";
 import { upgradeOpset } from "../normalize/opset_upgrade.ts";
 import type { LayerStorage } from "../storage.ts";
@@ -157,6 +159,32 @@ export interface DenseShiftOptions {
    * @default "estimate"
    */
   budgetBy?: "estimate" | "output";
+  /**
+   * Block-output reconstruction (BRECQ-style; passes/denseshift/dense_shift_block.ts): the last layer of each
+   * residual unit (1x1 Conv -> Add) is rounded to minimise the block's output error against the float model,
+   * on its inputs from the already converted layers (one calibration run of the partly converted model per
+   * block). Needs learned rounding or the output alpha (calibration data). Measured (bench/dense_shift_zoo.ts,
+   * evaluation photos): MobileNetV2 3 bits cosine 0.763 -> 0.822, 4 bits 0.856 -> 0.879; MediaPipe selfie 4 bits
+   * 0.983 -> 0.987 but 3 bits 0.973 -> 0.951; so it is opt-in.
+   * @default false
+   */
+  blockwise?: boolean;
+  /**
+   * Ridge of the block reconstruction towards the float weights, relative to the mean input variance.
+   * Chosen on calibration data (bench/dense_shift_zoo.ts --score-on calib: MobileNetV2 4 bits, 4 photos
+   * calibrate, the other 4 score): mean cosine 0.840 at 0.1, 0.862 at 1, 0.862 at 10 (fewer top-1 labels kept);
+   * 0.01 over-fits the 7x7 layers, where 8 photos give fewer positions than the layer has inputs.
+   * @default 1
+   */
+  blockRidge?: number;
+  /**
+   * With or without `blockwise`: every other 1x1 Conv is also rebuilt, on its own float output from its
+   * quantized inputs (asymmetric reconstruction, one calibration run per layer). On MobileNetV2's
+   * calibration split (bench/dense_shift_zoo.ts --score-on calib, 4 bits) it scored 0.850, below the block
+   * ends alone (0.862), so it is off by default.
+   * @default false
+   */
+  pointwiseReconstruction?: boolean;
 }
 
 /** What the pass did to one weighted layer. */
@@ -345,6 +373,11 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       }
       for (const t of targets) if (t.reason) int8.set(t, t.reason);
       const rounds = needCalib ? Math.min(seq, targets.length) : 1;
+      const ends = (options.blockwise || options.pointwiseReconstruction) && needCalib
+        ? findBlockEnds(targets, { allPointwise: options.pointwiseReconstruction === true })
+        : new Map();
+      const floatModel = ends.size ? decodeModel(encodeModel(model)) : undefined;
+      let rebuilt = 0;
       const chunks = Array.from(
         { length: rounds },
         (_, r) =>
@@ -443,7 +476,16 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             });
             continue;
           }
-          const q = first.get(t) ?? quantizeLayer(t, stats.get(t), o);
+          const end = ends.get(t);
+          let q = end ? undefined : first.get(t);
+          if (end) {
+            // the block's earlier layers are converted: rebuild its last one on the block output
+            ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+            model.graph.sort();
+            const bt = await blockTarget(runtime!, floatModel!, model, end, options.blockRidge ?? 1);
+            if (bt) (q = quantizeLayer(bt.target, bt.stats, o)), rebuilt++;
+          }
+          q ??= quantizeLayer(t, stats.get(t), o);
           const inits: string[] = [];
           const bytes = emitShift(model, t, q, bits, inits);
           storage.push({ layer: name, weights, initializers: inits });
@@ -475,6 +517,13 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           (8 * nB / Math.max(nW, 1)).toFixed(3)
         } (${nB} bytes for ${nW} weights, alphas and int8 fallback included)`,
       );
+      if (ends.size) {
+        notes.push(
+          `block-output reconstruction: ${rebuilt} of ${ends.size} ${
+            options.pointwiseReconstruction ? "1x1 layers" : "residual-unit ends"
+          }`,
+        );
+      }
       if (fell.length) {
         notes.push(
           `int8 fallback (${fell.length}): ${fell.map((l) => `${l.node} (${l.reason})`).join(", ")}`,
