@@ -167,6 +167,24 @@ export interface Tensor {
   readonly data: TensorData;
 }
 
+let floatSource: ((n: number) => Float32Array | undefined) | undefined;
+
+/**
+ * Install the source of the zero-filled float32 storage {@link makeTensor} allocates (the CPU evaluator's
+ * buffer pool, `onnx/evaluate/_pool.ts`, installs one for the synchronous span of a graph evaluation; a
+ * source returning undefined lets makeTensor allocate as usual).
+ *
+ * @param source the new source, or undefined for plain allocation
+ * @returns the previous source, to restore
+ */
+export function setFloatSource(
+  source: ((n: number) => Float32Array | undefined) | undefined,
+): ((n: number) => Float32Array | undefined) | undefined {
+  const prev = floatSource;
+  floatSource = source;
+  return prev;
+}
+
 /**
  * Make a tensor, allocating zeroed storage when `data` is omitted, and checking that sizes agree.
  *
@@ -185,6 +203,10 @@ export interface Tensor {
 export function makeTensor(dtype: DataType, dims: readonly number[], data?: TensorData): Tensor {
   const n = sizeOf(dims);
   if (data === undefined) {
+    if (dtype === DataType.FLOAT && floatSource) {
+      const pooled = floatSource(n);
+      if (pooled) return { dtype, dims: [...dims], data: pooled };
+    }
     if (dtype === DataType.STRING) return { dtype, dims: [...dims], data: new Array<string>(n).fill("") };
     const ctor = dtypeInfo(dtype).array;
     if (!ctor) throw new RangeError(`Cannot allocate a tensor of element type ${dtypeName(dtype)}`);

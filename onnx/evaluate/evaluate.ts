@@ -1,7 +1,21 @@
 /**
  * Runs a graph on the CPU reference kernels: nodes in order, a value -> tensor map, and each tensor dropped
  * as soon as its last consumer has run (graph outputs are kept), so peak memory is the live set, not the
- * whole activation history.
+ * whole activation history. Without observers (`onValue`, `onInput`), the float32 storage of dropped values
+ * is recycled for later outputs (`_pool.ts`) and some node groups run as one kernel with the same bits
+ * (`_fusion.ts`: MatMul + bias Add, the GELU chain).
+ *
+ * Numerics. Integer ops (QuantizeLinear, MatMulInteger, ConvInteger, every shiftkit op) are exact, on the
+ * quant/ semantics. MatMul, Gemm, Conv and ConvTranspose accumulate in float32, like onnxruntime: every
+ * product and every partial sum is rounded to float32, over k = 0..K-1 in order (`ops/_gemm.ts`, WebAssembly
+ * SIMD), so a result is deterministic and independent of the blocking. onnxruntime's MLAS sums the same
+ * terms in another order (with FMA), so the two differ by at most 2 gamma(K) sum_k |a_k b_k|, gamma(K) =
+ * K 2^-24 / (1 - K 2^-24), and in practice by a few 2^-24 sqrt(K) relative. `shiftkit.ShiftConv` (the CPU
+ * oracle of the WebGPU ShiftConv kernel) and `shiftkit.ShiftMatMul` keep summing in double, as they always
+ * have (`ops/_gemm_f64.ts`, quant/dense_shift.ts). Depthwise convolution and every
+ * element-wise op, normalisation and reduction compute in double and round once to float32; exp (Softmax,
+ * Sigmoid) and erf are accurate to about 1 ulp of double, so they round to the float32 a correctly rounded
+ * function gives except in rare ties.
  * @module
  */
 import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";
@@ -10,6 +24,8 @@ import type { Tensor } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
+import { FloatPool, PoolScope } from "./_pool.ts";
+import { findFusions } from "./_fusion.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -51,6 +67,8 @@ export interface EvaluationCache {
   readonly packed: PackCache;
   /** Outputs of nodes that depend on initializers only (a Transpose of a weight, a Constant node...). */
   readonly folded: WeakMap<Node, Tensor[]>;
+  /** Float32 activation storage recycled across evaluations (see `_pool.ts`). */
+  readonly pool: FloatPool;
 }
 
 /** Ops whose outputs are not a function of their inputs, never folded. */
@@ -79,7 +97,7 @@ const NOT_FOLDABLE = new Set([
  * ```
  */
 export function createEvaluationCache(): EvaluationCache {
-  return { packed: new WeakMap(), folded: new WeakMap() };
+  return { packed: new WeakMap(), folded: new WeakMap(), pool: new FloatPool() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -142,7 +160,31 @@ export function evaluateGraph(
   }
   const lookup = (v: Value): Tensor | undefined => live.get(v) ?? v.const ?? options.outer?.(v);
   const keep = new Set(graph.outputs);
+  // observers may keep the tensors they see: recycle storage only without them
+  const pool = options.onValue || options.onInput
+    ? undefined
+    : new PoolScope(options.cache?.pool ?? new FloatPool());
+  // node groups run as one kernel (same bits, fewer passes; `_fusion.ts`) where no observer expects the
+  // values between them
+  const fused = pool && opsetOf(opsets, "") >= 9 ? findFusions(graph, reads, keep) : undefined;
+  const fusedDone = new Set<Node>();
+  const consumed = (node: Node) => {
+    for (const v of readsOf.get(node)!) {
+      if (!v || !reads.has(v)) continue;
+      const left = reads.get(v)! - 1;
+      reads.set(v, left);
+      if (left === 0 && !keep.has(v)) {
+        const t = live.get(v);
+        live.delete(v);
+        if (pool && t) pool.release(t);
+      }
+    }
+  };
   for (const node of graph.nodes) {
+    if (fusedDone.has(node)) { // its work was done by its group's fused kernel
+      consumed(node);
+      continue;
+    }
     const inputs = node.inputs.map((v) => {
       if (!v) return undefined;
       const t = lookup(v);
@@ -179,6 +221,22 @@ export function evaluateGraph(
             const r = evaluateGraph(g, feeds, body);
             return g.outputs.map((v) => r[v.name]!);
           });
+        } else if (pool) {
+          const f = foldable ? undefined : fused?.get(node);
+          const cache = ctx.constInputs?.[1] ? packCache : undefined;
+          const y = f && pool.run(true, () => f.run(inputs, lookup, cache));
+          if (y) {
+            if (reads.has(f!.out) || keep.has(f!.out)) {
+              live.set(f!.out, y);
+              pool.hold(y);
+            } else pool.drop(y);
+            for (const n of f!.rest) fusedDone.add(n);
+            outs = [];
+          } else {
+            // folded outputs outlive this evaluation: their storage never comes from the pool
+            const kernel = getOp(node.domain, node.opType);
+            outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx));
+          }
         } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
       } catch (e) {
         throw new (e instanceof RangeError ? RangeError : TypeError)(
@@ -192,15 +250,14 @@ export function evaluateGraph(
     node.outputs.forEach((v, i) => {
       const t = outs[i];
       if (!t || v.name === "") return;
-      if (reads.has(v) || keep.has(v)) live.set(v, t);
+      if (reads.has(v) || keep.has(v)) {
+        live.set(v, t);
+        pool?.hold(t);
+      }
       options.onValue?.(v, t);
     });
-    for (const v of readsOf.get(node)!) {
-      if (!v || !reads.has(v)) continue;
-      const left = reads.get(v)! - 1;
-      reads.set(v, left);
-      if (left === 0 && !keep.has(v)) live.delete(v);
-    }
+    consumed(node);
+    if (pool) { for (const t of outs) if (t) pool.drop(t); }
   }
   const result: Record<string, Tensor> = {};
   for (const v of graph.outputs) {

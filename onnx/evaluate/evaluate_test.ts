@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Graph, Model } from "../ir.ts";
-import { intAttr } from "../attributes.ts";
+import { Attrs, intAttr, tensorAttr } from "../attributes.ts";
 import { DataType, makeTensor, type Tensor } from "../tensor.ts";
 import { createEvaluationCache, evaluateGraph, evaluateModel } from "./evaluate.ts";
 import { getOp, supportedOps } from "./registry.ts";
@@ -119,4 +119,110 @@ Deno.test("evaluate with a cache: initializer-only nodes run once, a feed overri
   assertEquals(evaluateGraph(g, { x: feedX, w: other }, { cache }).y!.data, want);
   assert(Array.from(want as Float32Array).join() !== Array.from(plain as Float32Array).join());
   assertEquals(evaluateGraph(g, { x: feedX }, { cache }).y!.data, plain);
+});
+
+Deno.test("evaluateGraph recycles dropped float32 storage without touching shared views, feeds or outputs", () => {
+  // a is dropped after the Reshape, but r shares its storage; x is a feed; z and a2 are outputs
+  const n = 4096;
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const shape2 = g.addInitializer("s2", makeTensor(DataType.INT64, [2], new BigInt64Array([2n, 2048n])));
+  const shape1 = g.addInitializer("s1", makeTensor(DataType.INT64, [1], new BigInt64Array([BigInt(n)])));
+  const a = g.addNode("Relu", [x], ["a"]).outputs[0]!;
+  const r = g.addNode("Reshape", [a, shape2], ["r"]).outputs[0]!;
+  let t = g.addNode("Neg", [x], ["t0"]).outputs[0]!;
+  for (let i = 1; i < 6; i++) t = g.addNode(i % 2 ? "Sigmoid" : "Neg", [t], [`t${i}`]).outputs[0]!;
+  const back = g.addNode("Reshape", [r, shape1], ["back"]).outputs[0]!;
+  const z = g.addNode("Add", [back, t], ["z"]).outputs[0]!;
+  const a2 = g.addNode("Mul", [z, x], ["a2"]).outputs[0]!;
+  g.outputs.push(z, a2);
+  const X = new Float32Array(n).map((_, i) => Math.sin(i) * 3);
+  const feed = () => makeTensor(DataType.FLOAT, [n], X.slice());
+  // observers switch recycling off: the reference
+  const want = evaluateGraph(g, { x: feed() }, { onValue: () => {} });
+  const cache = createEvaluationCache();
+  const runs: Record<string, Tensor>[] = [];
+  for (let i = 0; i < 3; i++) {
+    const xs = feed();
+    runs.push(evaluateGraph(g, { x: xs }, { cache }));
+    assertEquals(xs.data, X, "the feed is not written");
+  }
+  assert(cache.pool.free > 0, "intermediate storage went back to the pool");
+  for (const out of runs) {
+    // earlier outputs are intact after later evaluations reused the pool
+    assertEquals(out.z!.data, want.z!.data);
+    assertEquals(out.a2!.data, want.a2!.data);
+  }
+  const buf = (o: Record<string, Tensor>) => (o.z!.data as Float32Array).buffer;
+  assert(buf(runs[0]!) !== buf(runs[1]!), "outputs are never recycled");
+});
+
+Deno.test("MatMul + Add(bias) run fused give the bits of the two ops, and fall back where they cannot fuse", () => {
+  const M = 7, K = 13, N = 10;
+  const rnd = (n: number, seed: number) =>
+    new Float32Array(n).map((_, i) => Math.sin(i * 12.9898 + seed) * 3);
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [K, N], rnd(K * N, 1)));
+  const b1 = g.addInitializer("b1", makeTensor(DataType.FLOAT, [N], rnd(N, 2)));
+  const b2 = g.addInitializer("b2", makeTensor(DataType.FLOAT, [1, N], rnd(N, 3)));
+  const b3 = g.addInitializer("b3", makeTensor(DataType.FLOAT, [1, 1, N], rnd(N, 6)));
+  const full = g.addInitializer("full", makeTensor(DataType.FLOAT, [M, N], rnd(M * N, 4))); // not a row bias
+  const mm = (name: string) => g.addNode("MatMul", [x, w], [name]).outputs[0]!;
+  const y1 = g.addNode("Add", [mm("m1"), b1], ["y1"]).outputs[0]!; // bias second
+  const y2 = g.addNode("Add", [b2, mm("m2")], ["y2"]).outputs[0]!; // bias first
+  const y5 = g.addNode("Add", [mm("m5"), b3], ["y5"]).outputs[0]!; // raises the rank: falls back
+  const y3 = g.addNode("Add", [mm("m3"), full], ["y3"]).outputs[0]!; // falls back at run time
+  const m4 = mm("m4");
+  const y4 = g.addNode("Add", [m4, b1], ["y4"]).outputs[0]!; // m4 is also an output: not fused
+  g.outputs.push(y1, y2, y3, y4, m4, y5);
+  const feeds = { x: makeTensor(DataType.FLOAT, [M, K], rnd(M * K, 5)) };
+  const want = evaluateGraph(g, feeds, { onValue: () => {} }); // observers: nothing fused
+  for (const cache of [undefined, createEvaluationCache()]) {
+    const got = evaluateGraph(g, feeds, cache ? { cache } : {});
+    for (const k of ["y1", "y2", "y3", "y4", "m4", "y5"]) {
+      assertEquals([...got[k]!.dims], [...want[k]!.dims], k);
+      assertEquals(got[k]!.data, want[k]!.data, k);
+    }
+  }
+  assertEquals([...want.y5!.dims], [1, M, N]);
+});
+
+Deno.test("the GELU chain run fused gives the bits of its five ops (operand orders, a non-scalar falls back)", () => {
+  const n = 3000;
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const scalar = (name: string, v: number, dims: number[] = []) =>
+    g.addInitializer(name, makeTensor(DataType.FLOAT, dims, new Float32Array([v])));
+  const c1 = scalar("c1", Math.SQRT2), one = scalar("one", 1), half = scalar("half", 0.5, [1]);
+  const vec2 = g.addInitializer("vec2", makeTensor(DataType.FLOAT, [2, 1], new Float32Array([0.5, 0.25])));
+  // y1: the exporters' order, the last constant from a Constant node placed after the Div (as exporters
+  // place them); y2: swapped operands; y3: last constant not a scalar (runs op by op)
+  const chain = (tag: string, swap: boolean, c3: typeof half | "node") => {
+    const d = g.addNode("Div", [x, c1], [`d${tag}`]).outputs[0]!;
+    const e = g.addNode("Erf", [d], [`e${tag}`]).outputs[0]!;
+    const a = g.addNode("Add", swap ? [one, e] : [e, one], [`a${tag}`]).outputs[0]!;
+    const m = g.addNode("Mul", swap ? [a, x] : [x, a], [`m${tag}`]).outputs[0]!;
+    const k = c3 !== "node" ? c3 : g.addNode("Constant", [], [`k${tag}`], {
+      attrs: [tensorAttr("value", makeTensor(DataType.FLOAT, [], new Float32Array([0.5])))],
+    }).outputs[0]!;
+    return g.addNode("Mul", swap ? [k, m] : [m, k], [`y${tag}`]).outputs[0]!;
+  };
+  const xs = makeTensor(DataType.FLOAT, [2, n / 2], new Float32Array(n).map((_, i) => Math.sin(i) * 4));
+  g.outputs.push(chain("1", false, "node"), chain("2", true, half));
+  const y3 = chain("3", false, vec2);
+  g.outputs.push(y3);
+  const want = evaluateGraph(g, { x: xs }, { onValue: () => {} });
+  const got = evaluateGraph(g, { x: xs });
+  for (const k of ["y1", "y2", "y3"]) assertEquals(got[k]!.data, want[k]!.data, k);
+  // the chain's formula, step by step in float32
+  const f = Math.fround, c = f(Math.SQRT2);
+  const erfRef = getOp("", "Erf");
+  const d = makeTensor(DataType.FLOAT, [n], (xs.data as Float32Array).map((v) => v / c));
+  const e = erfRef([d], new Attrs(new Map(), "erf"), { opset: 13, numOutputs: 1 })[0]!.data as Float32Array;
+  const y = (xs.data as Float32Array).map((v, i) => f(f(v * f(e[i]! + 1)) * 0.5));
+  assertEquals(got.y1!.data, y);
 });

@@ -1,16 +1,16 @@
 /**
- * Blocked single-precision GEMM for MatMul, Gemm, Conv and ConvTranspose: C[M,N] = A[M,K] * B[K,N].
- * Both operands are packed into 4-wide panels of doubles (any strides, so transposes cost nothing extra) and
- * a 4x4 micro-kernel accumulates each output over the whole K in double precision, k = 0..K-1 in order,
- * rounding once to float32 on store (float32 products are exact in double, so the result is the correctly
- * ordered double sum, independent of the tiling). The micro-kernel is WebAssembly SIMD (`quant/wasm_gemm.ts`,
- * f64x2 lanes) where available and the same arithmetic in JavaScript otherwise; both give identical bits.
- * With WebAssembly, B is processed in column blocks of about 256 KiB so a block stays in cache while every
- * A panel passes over it; in JavaScript, rows are processed in blocks so a block of packed A stays in cache
- * while every B panel streams past it.
+ * Blocked single-precision GEMM for MatMul, Gemm, Conv and ConvTranspose: C[M,N] = A[M,K] * B[K,N], with
+ * float32 accumulation like onnxruntime. A is packed into 5-row panels and B into 8-column panels (any
+ * strides, so transposes cost nothing extra), and a 5x8 micro-kernel (WebAssembly SIMD f32x4,
+ * `quant/wasm_gemm_f32.ts`; the same arithmetic in JavaScript where SIMD is unavailable, identical bits) sums
+ * each output over k = 0..K-1 in order, every product and sum rounded to float32. The order is fixed, so the
+ * result does not depend on the blocking; its error against the exact dot product is at most
+ * `gamma(K) * sum_k |a_k b_k|`, `gamma(K) = K 2^-24 / (1 - K 2^-24)` (onnxruntime's own float32 sums obey the
+ * same bound in another order, so the two differ by at most twice it). Rows of A go through the kernel in
+ * blocks of about 192 KiB of packed A, which stay in L2 while the B panels stream past.
  * @module
  */
-import { wasmGemm, wasmHeap } from "../../../quant/wasm_gemm.ts";
+import { gemmF32Scalar, MR, NR, type WasmGemmF32, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
 
 /** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
 export interface View {
@@ -20,23 +20,29 @@ export interface View {
   cs: number;
 }
 
-/** B packed into 4-column panels: panel q holds `B[k, 4q + c]` at `q * K * 4 + k * 4 + c`, zero-padded. */
+/** B packed into {@link NR}-column panels: panel q holds `B[k, NR q + c]` at `q*K*NR + k*NR + c`, zero-padded. */
 export interface PackedB {
-  data: Float64Array;
+  data: Float32Array;
   K: number;
   N: number;
 }
 
 /** Pack B [K, N] for {@link gemm}. */
 export function packB(b: View, K: number, N: number): PackedB {
-  const nq = (N + 3) >> 2;
-  const out = new Float64Array(nq * K * 4);
+  const nq = Math.ceil(N / NR);
+  const out = new Float32Array(nq * K * NR);
   const { data, off, rs, cs } = b;
   for (let q = 0; q < nq; q++) {
-    const base = q * K * 4;
-    const c0 = q * 4, cn = Math.min(4, N - c0);
+    const base = q * K * NR;
+    const c0 = q * NR, cn = Math.min(NR, N - c0);
+    if (cs === 1 && cn === NR) {
+      for (let k = 0; k < K; k++) {
+        out.set(data.subarray(off + k * rs + c0, off + k * rs + c0 + NR), base + k * NR);
+      }
+      continue;
+    }
     for (let k = 0; k < K; k++) {
-      const src = off + k * rs + c0 * cs, dst = base + k * 4;
+      const src = off + k * rs + c0 * cs, dst = base + k * NR;
       for (let c = 0; c < cn; c++) out[dst + c] = data[src + c * cs]!;
     }
   }
@@ -60,10 +66,15 @@ export function packBCached(cache: PackCache | undefined, b: View, K: number, N:
   return p;
 }
 
-const MC = 64; // rows per block of packed A
+/** Bytes of packed A per kernel call: the block of A panels stays in L2 while the B panels pass over it. */
+const A_BLOCK_BYTES = 192 * 1024;
 
 /**
- * C = A * B (or C += A * B with `accumulate`), C row-major with leading dimension `ldc` at offset `cOff`.
+ * C = A * B (or C += A * B with `accumulate`, the product rounded to float32 first), C row-major with
+ * leading dimension `ldc` at offset `cOff`, B packed by {@link packB}. Every output is the float32 sum of its
+ * K products in k order (see quant/wasm_gemm_f32.ts): the result does not depend on the blocking. With
+ * `bias` (N values), `C[i, j] = fl(fl(A B)[i, j] + bias[j])`: the float32 product plus the bias, rounded
+ * again, exactly what a separate Add computes.
  */
 export function gemm(
   M: number,
@@ -73,108 +84,140 @@ export function gemm(
   cOff: number,
   ldc: number,
   accumulate = false,
+  bias?: Float32Array,
 ): void {
-  if (wasmGemm && M > 0 && bp.N > 0) return gemmWasm(M, a, bp, C, cOff, ldc, accumulate);
-  const { K, N } = bp;
-  const B = bp.data;
-  const nq = (N + 3) >> 2;
-  const Ap = new Float64Array(Math.min(MC, M + 3) * K + 4 * K);
-  const { data: A, off: aOff, rs: ars, cs: acs } = a;
-  for (let i0 = 0; i0 < M; i0 += MC) {
-    const mb = Math.min(MC, M - i0);
-    const np = (mb + 3) >> 2;
-    // pack this block of A into 4-row panels: Ap[p * K * 4 + k * 4 + r] = A[i0 + 4p + r, k]
-    Ap.fill(0, 0, np * K * 4);
-    for (let r = 0; r < mb; r++) {
-      const p = r >> 2, rr = r & 3;
-      const src = aOff + (i0 + r) * ars, dst = p * K * 4 + rr;
-      for (let k = 0; k < K; k++) Ap[dst + k * 4] = A[src + k * acs]!;
-    }
-    for (let q = 0; q < nq; q++) {
-      const bBase = q * K * 4;
-      const j0 = q * 4, nc = Math.min(4, N - j0);
-      for (let p = 0; p < np; p++) {
-        const aBase = p * K * 4;
-        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-        for (let k = 0, ai = aBase, bi = bBase; k < K; k++, ai += 4, bi += 4) {
-          const a0 = Ap[ai]!, a1 = Ap[ai + 1]!, a2 = Ap[ai + 2]!, a3 = Ap[ai + 3]!;
-          const b0 = B[bi]!, b1 = B[bi + 1]!, b2 = B[bi + 2]!, b3 = B[bi + 3]!;
-          c00 += a0 * b0, c01 += a0 * b1, c02 += a0 * b2, c03 += a0 * b3;
-          c10 += a1 * b0, c11 += a1 * b1, c12 += a1 * b2, c13 += a1 * b3;
-          c20 += a2 * b0, c21 += a2 * b1, c22 += a2 * b2, c23 += a2 * b3;
-          c30 += a3 * b0, c31 += a3 * b1, c32 += a3 * b2, c33 += a3 * b3;
-        }
-        const r0 = i0 + p * 4, nr = Math.min(4, M - r0), d0 = cOff + r0 * ldc + j0;
-        store(C, d0, nc, accumulate, c00, c01, c02, c03);
-        if (nr > 1) store(C, d0 + ldc, nc, accumulate, c10, c11, c12, c13);
-        if (nr > 2) store(C, d0 + 2 * ldc, nc, accumulate, c20, c21, c22, c23);
-        if (nr > 3) store(C, d0 + 3 * ldc, nc, accumulate, c30, c31, c32, c33);
-      }
-    }
-  }
+  gemmAny(M, a, bp, undefined, bp.K, bp.N, C, cOff, ldc, accumulate, bias);
 }
 
-/** {@link gemm} on the WebAssembly kernel: B, A and a tile buffer laid out in its memory. */
-function gemmWasm(
+/**
+ * {@link gemm} with B [K, N] as a strided view, packed on the fly (in WebAssembly where available): for
+ * operands used once (activations, im2col columns), where a packed copy is not worth keeping.
+ */
+export function gemmView(
   M: number,
   a: View,
-  bp: PackedB,
+  b: View,
+  K: number,
+  N: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+  bias?: Float32Array,
+): void {
+  if (!wasmGemmF32) return gemm(M, a, packB(b, K, N), C, cOff, ldc, false, bias);
+  gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false, bias);
+}
+
+/** Floats from the first to the last element of an R x C strided view, rounded up to 4 (16 bytes). */
+function spanOf(v: View, R: number, Cc: number): number {
+  return (Math.ceil(((R - 1) * v.rs + (Cc - 1) * v.cs + 1) / 4) * 4);
+}
+
+function gemmAny(
+  M: number,
+  a: View,
+  bp: PackedB | undefined,
+  bv: View | undefined,
+  K: number,
+  N: number,
   C: Float32Array,
   cOff: number,
   ldc: number,
   accumulate: boolean,
+  bias?: Float32Array,
 ): void {
-  const w = wasmGemm!;
-  const { K, N } = bp;
-  const nq = (N + 3) >> 2, np = (M + 3) >> 2;
-  // panels of B per column block: about 256 KiB of B, at least one panel
-  const qb = Math.max(1, Math.min(nq, Math.floor(8192 / Math.max(1, K))));
-  const bBytes = nq * K * 32, aBase = bBytes, cBase = aBase + np * K * 32;
-  const H = wasmHeap(w, cBase + qb * 128);
-  H.set(bp.data, 0);
-  // pack A into 4-row panels: H[aBase/8 + p * K * 4 + k * 4 + r] = A[4p + r, k], zero rows past M
-  const { data: A, off: aOff, rs: ars, cs: acs } = a;
-  const a8 = aBase >> 3;
-  if (M & 3) H.fill(0, a8 + (np - 1) * K * 4, a8 + np * K * 4);
-  for (let r = 0; r < M; r++) {
-    const src = aOff + r * ars, dst = a8 + (r >> 2) * K * 4 + (r & 3);
-    for (let k = 0; k < K; k++) H[dst + k * 4] = A[src + k * acs]!;
-  }
-  const c8 = cBase >> 3;
-  for (let q0 = 0; q0 < nq; q0 += qb) {
-    const nqb = Math.min(qb, nq - q0), j0 = q0 * 4, nc = Math.min(nqb * 4, N - j0), rs = nqb * 4;
-    for (let p = 0; p < np; p++) {
-      w.panel(aBase + p * K * 32, q0 * K * 32, cBase, K, nqb, rs * 8);
-      const r0 = p * 4, nr = Math.min(4, M - r0);
-      for (let r = 0; r < nr; r++) {
-        const src = c8 + r * rs, dst = cOff + (r0 + r) * ldc + j0;
-        if (accumulate) { for (let j = 0; j < nc; j++) C[dst + j] = C[dst + j]! + H[src + j]!; }
-        else for (let j = 0; j < nc; j++) C[dst + j] = H[src + j]!;
-      }
+  if (M <= 0 || N <= 0) return;
+  const nq = Math.ceil(N / NR), ldw = nq * NR;
+  const pb = Math.max(1, Math.min(Math.ceil(M / MR), Math.floor(A_BLOCK_BYTES / Math.max(1, K * MR * 4))));
+  const w = wasmGemmF32;
+  const bFloats = nq * K * NR, aFloats = pb * K * MR, cFloats = pb * MR * ldw;
+  if (!w) {
+    const H = new Float32Array(aFloats + cFloats);
+    for (let i0 = 0; i0 < M; i0 += pb * MR) {
+      const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+      packA(a, i0, mb, K, H, 0);
+      gemmF32Scalar(H, 0, bp!.data, 0, H, aFloats, K, np, nq, ldw);
+      copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
     }
+    return;
+  }
+  // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block (rows of
+  // exactly N floats, see wasm_gemm_f32.ts, + 8 floats of slack) | bias row
+  const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
+  const bSrc = bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
+  // the bias row is added to the C block in WebAssembly (f32x4.add: the same rounding)
+  const biasBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4, wasmBias = bias !== undefined && !accumulate;
+  const H = wasmHeapF32(w, (biasBase + (wasmBias ? N : 0)) * 4);
+  if (wasmBias) H.set(bias!.subarray(0, N), biasBase);
+  if (bp) H.set(bp.data, 0);
+  else if (bSpan) {
+    H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
+    if (N % NR) H.fill(0, (nq - 1) * K * NR, nq * K * NR);
+    w.pack(bSrc * 4, 0, N, K, bv!.cs * 4, bv!.rs * 4, NR);
+  }
+  if (aSpan) H.set(a.data.subarray(a.off, a.off + Math.min(aSpan, a.data.length - a.off)), aSrc);
+  for (let i0 = 0; i0 < M; i0 += pb * MR) {
+    const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+    if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
+    if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
+    w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, N * 4);
+    if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, N, N * 4);
+    copyOut(H, cBase, N, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
   }
 }
 
-function store(
+/** Rows of the C block (leading dimension ldw at H[base]) into C, plus the bias row where there is one. */
+function copyOut(
+  H: Float32Array,
+  base: number,
+  ldw: number,
+  mb: number,
+  N: number,
   C: Float32Array,
-  d: number,
-  nc: number,
-  acc: boolean,
-  v0: number,
-  v1: number,
-  v2: number,
-  v3: number,
+  cOff: number,
+  ldc: number,
+  accumulate: boolean,
+  bias: Float32Array | undefined,
 ): void {
-  if (acc) {
-    C[d] = C[d]! + v0;
-    if (nc > 1) C[d + 1] = C[d + 1]! + v1;
-    if (nc > 2) C[d + 2] = C[d + 2]! + v2;
-    if (nc > 3) C[d + 3] = C[d + 3]! + v3;
-  } else {
-    C[d] = v0;
-    if (nc > 1) C[d + 1] = v1;
-    if (nc > 2) C[d + 2] = v2;
-    if (nc > 3) C[d + 3] = v3;
+  if (bias) {
+    for (let r = 0; r < mb; r++) {
+      const src = base + r * ldw, dst = cOff + r * ldc;
+      if (accumulate) {
+        for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + Math.fround(H[src + j]! + bias[j]!);
+      } else for (let j = 0; j < N; j++) C[dst + j] = H[src + j]! + bias[j]!;
+    }
+    return;
+  }
+  if (!accumulate && ldc === N && ldw === N) {
+    C.set(H.subarray(base, base + mb * N), cOff);
+    return;
+  }
+  for (let r = 0; r < mb; r++) {
+    const src = base + r * ldw, dst = cOff + r * ldc;
+    if (accumulate) { for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + H[src + j]!; }
+    else if (N >= 128) C.set(H.subarray(src, src + N), dst);
+    else for (let j = 0; j < N; j++) C[dst + j] = H[src + j]!; // short rows: no subarray per row
   }
 }
+
+/** Rows i0..i0+mb-1 of A into MR-row panels at `H[base + p*K*MR + k*MR + r]`, zero rows past mb. */
+function packA(a: View, i0: number, mb: number, K: number, H: Float32Array, base: number): void {
+  const { data: A, off, rs, cs } = a;
+  const np = Math.ceil(mb / MR);
+  if (mb % MR) H.fill(0, base + (np - 1) * K * MR, base + np * K * MR);
+  for (let r = 0; r < mb; r++) {
+    const src = off + (i0 + r) * rs, dst = base + Math.floor(r / MR) * K * MR + (r % MR);
+    if (cs === 1) { for (let k = 0; k < K; k++) H[dst + k * MR] = A[src + k]!; }
+    else for (let k = 0; k < K; k++) H[dst + k * MR] = A[src + k * cs]!;
+  }
+}
+
+/** A Float32Array view of the kernel memory with at least `bytes` bytes, growing the memory if needed. */
+function wasmHeapF32(w: WasmGemmF32, bytes: number): Float32Array {
+  const have = w.memory.buffer.byteLength;
+  if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
+  // one view per memory buffer (growing the memory replaces the buffer)
+  if (heapView?.buffer !== w.memory.buffer) heapView = new Float32Array(w.memory.buffer);
+  return heapView;
+}
+let heapView: Float32Array | undefined;

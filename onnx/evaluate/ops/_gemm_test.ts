@@ -1,6 +1,5 @@
-import { assertEquals } from "@std/assert";
-import { gemm, packB } from "./_gemm.ts";
-import { wasmGemm } from "../../../quant/wasm_gemm.ts";
+import { assert, assertEquals } from "@std/assert";
+import { gemm, gemmView, packB } from "./_gemm.ts";
 
 /** Deterministic values in [-1, 1) with float32 precision. */
 function values(n: number, seed: number): Float32Array {
@@ -13,34 +12,76 @@ function values(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** The documented arithmetic: each output summed in double over k = 0..K-1 in order (not yet rounded). */
-function reference(M: number, N: number, K: number, A: Float32Array, B: Float32Array, trA: boolean) {
-  const C = new Float64Array(M * N);
+/** The documented arithmetic: each output summed over k = 0..K-1 in order, products and sums in float32. */
+function reference32(M: number, N: number, K: number, A: Float32Array, B: Float32Array, trA: boolean) {
+  const C = new Float32Array(M * N), f = Math.fround;
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let s = 0;
-      for (let k = 0; k < K; k++) s += (trA ? A[k * M + i]! : A[i * K + k]!) * B[k * N + j]!;
+      for (let k = 0; k < K; k++) s = f(s + f((trA ? A[k * M + i]! : A[i * K + k]!) * B[k * N + j]!));
       C[i * N + j] = s;
     }
   }
   return C;
 }
 
-Deno.test("gemm: bit-identical to the in-order double sum, edge tiles, strides and accumulate", () => {
-  const shapes = [[1, 1, 1], [3, 5, 7], [4, 4, 4], [5, 9, 2], [17, 33, 65], [64, 70, 300], [2, 2100, 5], [
-    6,
-    3,
-    0,
-  ]];
-  for (const [M, N, K] of shapes as [number, number, number][]) {
+/** The exact dot products (float64: float32 products are exact) and sum_k |a_k b_k|. */
+function reference64(M: number, N: number, K: number, A: Float32Array, B: Float32Array) {
+  const C = new Float64Array(M * N), abs = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0, t = 0;
+      for (let k = 0; k < K; k++) {
+        const p = A[i * K + k]! * B[k * N + j]!;
+        s += p, t += Math.abs(p);
+      }
+      C[i * N + j] = s, abs[i * N + j] = t;
+    }
+  }
+  return { C, abs };
+}
+
+// odd sizes, tiles cut at every edge (M % 6, N % 8), K = 0 and 1, a block boundary of packed A (M = 2100 rows
+// of K = 5 fit one block; K = 300 splits M = 70 into blocks of 18 panels... every M > 108 rows splits)
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 5, 7],
+  [6, 8, 4],
+  [7, 9, 2],
+  [17, 33, 65],
+  [64, 70, 300],
+  [2, 2100, 5],
+  [2100, 3, 5],
+  [130, 17, 400],
+  [6, 3, 0],
+];
+
+Deno.test("gemm: bit-identical to the in-order float32 sum, edge tiles, strides and accumulate", () => {
+  for (const [M, N, K] of SHAPES) {
     const A = values(M * K, M + 7 * N), B = values(K * N, K + 3);
+    const BT = new Float32Array(K * N); // B stored transposed (N x K), read through a strided view
+    for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) BT[j * K + k] = B[k * N + j]!;
     for (const trA of [false, true]) {
       const a = trA ? { data: A, off: 0, rs: 1, cs: M } : { data: A, off: 0, rs: K, cs: 1 };
-      const C = new Float32Array(M * N);
-      gemm(M, a, packB({ data: B, off: 0, rs: N, cs: 1 }, K, N), C, 0, N);
-      const want = reference(M, N, K, A, B, trA);
-      assertEquals(C, new Float32Array(want), `M=${M} N=${N} K=${K} transA=${trA}`);
-      // accumulate adds the double sum to what is there and rounds once
+      const want = reference32(M, N, K, A, B, trA);
+      for (const trB of [false, true]) {
+        const bv = trB ? { data: BT, off: 0, rs: 1, cs: K } : { data: B, off: 0, rs: N, cs: 1 };
+        const C = new Float32Array(M * N);
+        gemm(M, a, packB(bv, K, N), C, 0, N);
+        assertEquals(C, want, `M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
+        // B packed on the fly (in WebAssembly) from the view
+        const V = new Float32Array(M * N).fill(NaN);
+        gemmView(M, a, bv, K, N, V, 0, N);
+        assertEquals(V, want, `gemmView M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
+        // with a bias row: the float32 product plus the bias, rounded again (a separate Add's bits)
+        const bias = values(N, 17 + N), withBias = want.map((v, i) => Math.fround(v + bias[i % N]!));
+        const P = new Float32Array(M * N), Q = new Float32Array(M * N);
+        gemm(M, a, packB(bv, K, N), P, 0, N, false, bias);
+        gemmView(M, a, bv, K, N, Q, 0, N, bias);
+        assertEquals(P, withBias, `bias M=${M} N=${N} K=${K}`);
+        assertEquals(Q, withBias, `gemmView bias M=${M} N=${N} K=${K}`);
+      }
+      // accumulate adds the float32 sum to what is there and rounds once
       const D = values(M * N, 99);
       const acc = new Float32Array(D);
       gemm(M, a, packB({ data: B, off: 0, rs: N, cs: 1 }, K, N), acc, 0, N, true);
@@ -49,19 +90,48 @@ Deno.test("gemm: bit-identical to the in-order double sum, edge tiles, strides a
   }
 });
 
-Deno.test("gemm: writes only its block of a wider C (offset and leading dimension)", () => {
-  const M = 5, N = 6, K = 9, ldc = 11, cOff = 13;
-  const A = values(M * K, 1), B = values(K * N, 2);
-  const C = new Float32Array(cOff + M * ldc).fill(7);
-  gemm(M, { data: A, off: 0, rs: K, cs: 1 }, packB({ data: B, off: 0, rs: N, cs: 1 }, K, N), C, cOff, ldc);
-  const want = reference(M, N, K, A, B, false);
-  for (let i = 0; i < C.length; i++) {
-    const r = Math.floor((i - cOff) / ldc), c = (i - cOff) % ldc;
-    const inside = i >= cOff && r < M && c < N;
-    assertEquals(C[i], inside ? Math.fround(want[r * N + c]!) : 7, `element ${i}`);
+Deno.test("gemm: within gamma(K) * sum|a b| of the exact dot product (float64 reference)", () => {
+  const u = 2 ** -24;
+  for (const [M, N, K] of [...SHAPES, [40, 24, 4096] as [number, number, number]]) {
+    // values with a wide dynamic range and sign changes, so sums cancel
+    const A = values(M * K, 5 + M).map((v, i) => v * 2 ** ((i % 7) - 3));
+    const B = values(K * N, 11 + N).map((v, i) => v * 2 ** ((i % 5) - 2));
+    const C = new Float32Array(M * N);
+    gemm(M, { data: A, off: 0, rs: K, cs: 1 }, packB({ data: B, off: 0, rs: N, cs: 1 }, K, N), C, 0, N);
+    const { C: exact, abs } = reference64(M, N, K, A, B);
+    const gamma = (K * u) / (1 - K * u);
+    let worst = 0;
+    for (let i = 0; i < M * N; i++) {
+      const err = Math.abs(C[i]! - exact[i]!);
+      assert(
+        err <= gamma * abs[i]!,
+        `M=${M} N=${N} K=${K} [${i}]: |${C[i]} - ${exact[i]}| > ${gamma * abs[i]!}`,
+      );
+      worst = Math.max(worst, abs[i]! ? err / (gamma * abs[i]!) : 0);
+    }
+    // float32 accumulation is not exact: the bound is used, not vacuous, on the long sums
+    if (K === 4096) assert(worst > 1e-4, `worst error / bound ${worst}`);
   }
 });
 
-Deno.test("gemm: the WebAssembly SIMD kernel is available in Deno", () => {
-  assertEquals(wasmGemm !== undefined, true);
+Deno.test("gemm: operands at offsets inside larger arrays; writes only its block of a wider C", () => {
+  const M = 7, N = 6, K = 9, ldc = 11, cOff = 13, aOff = 5, bOff = 3;
+  const A = values(M * K, 1), B = values(K * N, 2);
+  // A and B stored at an offset, with 2 unused elements after each row, inside arrays with more after them
+  const As = new Float32Array(aOff + M * (K + 2) + 9).fill(NaN),
+    Bs = new Float32Array(bOff + K * (N + 2) + 9);
+  for (let i = 0; i < M; i++) As.set(A.subarray(i * K, i * K + K), aOff + i * (K + 2));
+  for (let k = 0; k < K; k++) Bs.set(B.subarray(k * N, k * N + N), bOff + k * (N + 2));
+  const a = { data: As, off: aOff, rs: K + 2, cs: 1 }, b = { data: Bs, off: bOff, rs: N + 2, cs: 1 };
+  const want = reference32(M, N, K, A, B, false);
+  for (const packed of [true, false]) {
+    const C = new Float32Array(cOff + M * ldc).fill(7);
+    if (packed) gemm(M, a, packB(b, K, N), C, cOff, ldc);
+    else gemmView(M, a, b, K, N, C, cOff, ldc);
+    for (let i = 0; i < C.length; i++) {
+      const r = Math.floor((i - cOff) / ldc), c = (i - cOff) % ldc;
+      const inside = i >= cOff && r < M && c < N;
+      assertEquals(C[i], inside ? want[r * N + c]! : 7, `packed=${packed} element ${i}`);
+    }
+  }
 });

@@ -130,6 +130,48 @@ export function takeBy(t: Tensor, dims: readonly number[], map: Int32Array | nul
   return out;
 }
 
+/**
+ * O = the strided view of S with output `dims`, input element strides `strides` (row-major over dims; 0 on
+ * a broadcast axis, negative for a reversed one) and first element `base`, copied run by run: axes that
+ * stay contiguous are merged first, and a run whose input stride is 1 is one `set` of a subarray. No
+ * per-element offset table (Transpose, Slice and Expand of float32, the hot cases, use it).
+ */
+export function copyStridedF32(
+  S: Float32Array,
+  O: Float32Array,
+  dims: readonly number[],
+  strides: readonly number[],
+  base = 0,
+): void {
+  // merge axis a into a+1 where stride[a] = dims[a+1] * stride[a+1]; drop axes of size 1
+  const d: number[] = [], st: number[] = [];
+  for (let a = 0; a < dims.length; a++) {
+    if (dims[a] === 1) continue;
+    const k = d.length - 1;
+    if (k >= 0 && st[k] === dims[a]! * strides[a]!) d[k]! *= dims[a]!, st[k] = strides[a]!;
+    else d.push(dims[a]!), st.push(strides[a]!);
+  }
+  const n = O.length;
+  if (n === 0) return;
+  if (d.length === 0) {
+    O[0] = S[base]!;
+    return;
+  }
+  const m = d.length, L = d[m - 1]!, s = st[m - 1]!;
+  const idx = new Array<number>(m).fill(0);
+  let src = base;
+  for (let o = 0; o < n; o += L) {
+    if (s === 1 && L >= 64) O.set(S.subarray(src, src + L), o); // short runs: no subarray per run
+    else for (let j = 0; j < L; j++) O[o + j] = S[src + j * s]!;
+    for (let a = m - 2; a >= 0; a--) {
+      src += st[a]!;
+      if (++idx[a]! < d[a]!) break;
+      src -= st[a]! * d[a]!;
+      idx[a] = 0;
+    }
+  }
+}
+
 function gatherF32(S: Float32Array, O: Float32Array, map: Int32Array): void {
   for (let i = 0, n = map.length; i < n; i++) O[i] = S[map[i]!]!;
 }

@@ -6,12 +6,29 @@
 import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, type Tensor } from "../../tensor.ts";
 import type { OpKernel } from "../registry.ts";
-import { gemm, packB } from "./_gemm.ts";
+import { gemmView } from "./_gemm.ts";
+import { gemmF64 } from "./_gemm_f64.ts";
 import { as4d, lift, windowGeometry } from "./_geom.ts";
 import { f32, req, shapeStr } from "./_util.ts";
 
+/** Options of {@link conv}. */
+export interface ConvOptions {
+  /**
+   * Accumulate in double, rounded once to float32 (the former GEMM, `_gemm_f64.ts`): the arithmetic of the
+   * `shiftkit.ShiftConv` CPU oracle. Otherwise in float32 like every Conv (`_gemm.ts`).
+   * @default {false}
+   */
+  float64?: boolean;
+}
+
 /** Float32 convolution, NCHW / NCL. */
-export function conv(x: Tensor, w: Tensor, b: Tensor | undefined, attrs0: Attrs): Tensor {
+export function conv(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | undefined,
+  attrs0: Attrs,
+  options: ConvOptions = {},
+): Tensor {
   const X = f32(x, "Conv", "X"), W = f32(w, "Conv", "W");
   const [N, C, H, Wd] = as4d(x.dims, "Conv");
   const rank = x.dims.length - 2;
@@ -44,19 +61,20 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | undefined, attrs0: Attrs)
   // their packed copy stay in cache instead of streaming K * P values through memory
   const rowsPer = direct ? oh : Math.max(1, Math.min(oh, Math.floor(65536 / Math.max(1, K * ow))));
   const col = direct ? X : new Float32Array(K * rowsPer * ow);
+  const mm = options.float64 ? gemmF64 : gemmView;
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < group; gi++) {
       const xOff = (n * C + gi * Cg) * H * Wd;
       const cOff = (n * M + gi * Mg) * P;
       const wv = { data: W, off: gi * Mg * K, rs: K, cs: 1 };
       if (direct) {
-        gemm(Mg, wv, packB({ data: X, off: xOff, rs: P, cs: 1 }, K, P), O, cOff, P);
+        mm(Mg, wv, { data: X, off: xOff, rs: P, cs: 1 }, K, P, O, cOff, P);
         continue;
       }
       for (let oy0 = 0; oy0 < oh; oy0 += rowsPer) {
         const oy1 = Math.min(oh, oy0 + rowsPer), pb = (oy1 - oy0) * ow;
         im2col(X, xOff, Cg, H, Wd, kh, kw, oy0, oy1, ow, sh, sw, ph, pw, dh, dw, col);
-        gemm(Mg, wv, packB({ data: col, off: 0, rs: pb, cs: 1 }, K, pb), O, cOff + oy0 * ow, P);
+        mm(Mg, wv, { data: col, off: 0, rs: pb, cs: 1 }, K, pb, O, cOff + oy0 * ow, P);
       }
     }
   }
@@ -218,8 +236,8 @@ export function convTranspose(x: Tensor, w: Tensor, b: Tensor | undefined, attrs
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < group; gi++) {
       // col[(co*kh + ky)*kw + kx, p] = sum_ci W[gi*Cg + ci, co, ky, kx] * X[n, gi*Cg + ci, p]
-      const xb = packB({ data: X, off: (n * C + gi * Cg) * P, rs: P, cs: 1 }, Cg, P);
-      gemm(KK, { data: W, off: gi * Cg * KK, rs: 1, cs: KK }, xb, col, 0, P);
+      const xb = { data: X, off: (n * C + gi * Cg) * P, rs: P, cs: 1 };
+      gemmView(KK, { data: W, off: gi * Cg * KK, rs: 1, cs: KK }, xb, Cg, P, col, 0, P);
       for (let co = 0; co < Mg; co++) {
         const yBase = (n * M + gi * Mg + co) * oh * ow;
         for (let ky = 0; ky < kh; ky++) {

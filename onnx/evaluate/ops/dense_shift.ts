@@ -2,7 +2,9 @@
  * CPU evaluator entries of the DenseShift ops `shiftkit.ShiftMatMul` and `shiftkit.ShiftConv`
  * (docs/ops/denseshift.md). Both decode their weight with the single reference in quant/dense_shift.ts:
  * ShiftMatMul is `shiftMatMul` itself (float64 sums, one rounding to float32, then the bias); ShiftConv
- * composes `decodeShiftWeight` with the evaluator's own default-domain Conv kernel, Conv attributes unchanged.
+ * composes `decodeShiftWeight` with the evaluator's Conv (`conv.ts`), Conv attributes unchanged, accumulating
+ * in double (`float64`), as it always has: the WebGPU validation compares its ShiftConv kernel against this
+ * oracle, whose numbers must not move with the float32 GEMM of plain Conv.
  *
  * Importing this module registers both kernels (domain `shiftkit`). It must be imported after
  * `../registry.ts` has been evaluated (e.g. from evaluate.ts), never from registry.ts itself.
@@ -12,8 +14,9 @@ import { Attrs } from "../../attributes.ts";
 import { Op, SHIFTKIT_DOMAIN } from "../../ops.ts";
 import { DataType, dtypeName, makeTensor, type Tensor } from "../../tensor.ts";
 import { decodeShiftWeight, shiftMatMul, type ShiftWeight } from "../../../quant/dense_shift.ts";
-import { getOp, type OpKernel, registerOp } from "../registry.ts";
+import { type OpKernel, registerOp } from "../registry.ts";
 import { f32, req } from "./_util.ts";
+import { conv } from "./conv.ts";
 
 /** The packed weight of a ShiftMatMul / ShiftConv node from its `codes`, `alpha` inputs and attributes. */
 function shiftWeight(inputs: (Tensor | undefined)[], attrs: Attrs, op: string, axis: number): ShiftWeight {
@@ -66,19 +69,18 @@ export const shiftMatMulKernel: OpKernel = (inputs, attrs) => {
 
 /**
  * `shiftkit.ShiftConv(X, codes, alpha[, B])`: `Conv(X, decodeShiftWeight(codes, alpha), B)` with the
- * node's Conv attributes (the evaluator's default-domain Conv kernel).
+ * node's Conv attributes (the evaluator's Conv, summing in double: see the module doc).
  *
  * @param inputs X (float32 `[N, Cin, ...]`), codes (uint8), alpha (float32 `[Cout]`), optional B
  * @param attrs `bits`, `weight_shape` = `[Cout, Cin/group, ...kernel]`, and Conv's attributes
- * @param ctx the op context (handed to Conv)
  * @returns `[Y]`, as Conv
  */
-export const shiftConvKernel: OpKernel = (inputs, attrs, ctx) => {
+export const shiftConvKernel: OpKernel = (inputs, attrs) => {
   const op = Op.ShiftConv.type;
   const weight = shiftWeight(inputs, attrs, op, 0);
   const w = makeTensor(DataType.FLOAT, weight.shape, decodeShiftWeight(weight));
   const convAttrs = new Map([...attrs.map].filter(([k]) => k !== "bits" && k !== "weight_shape"));
-  return getOp("", Op.Conv.type)([req(inputs, 0, op), w, inputs[3]], new Attrs(convAttrs, attrs.where), ctx);
+  return [conv(req(inputs, 0, op), w, inputs[3], new Attrs(convAttrs, attrs.where), { float64: true })];
 };
 
 /**

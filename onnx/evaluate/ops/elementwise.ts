@@ -121,7 +121,18 @@ function binaryKernel(op: string): OpKernel {
   const spec = SPECS[op]!;
   return (inputs) => {
     let a = req(inputs, 0, op), b = req(inputs, 1, op);
-    if (op === "Pow") [a, b] = powInputs(a, b);
+    if (op === "Pow") {
+      [a, b] = powInputs(a, b);
+      // x^2 (RMSNorm): Math.pow(x, 2) is the exact product x * x, so the same bits without the call
+      if (
+        a.data instanceof Float32Array && b.data instanceof Float32Array && b.data.length === 1 &&
+        b.data[0] === 2 && b.dims.length <= a.dims.length
+      ) {
+        const X = a.data, out = makeTensor(DataType.FLOAT, a.dims), O = out.data as Float32Array;
+        for (let i = 0; i < X.length; i++) O[i] = X[i]! * X[i]!;
+        return [out];
+      }
+    }
     return [binary(a, b, spec, op)];
   };
 }

@@ -28,6 +28,9 @@ const SPECS: Record<string, ReduceSpec> = {
   ReduceLogSumExp: { init: 0, step: (a, x) => a + Math.exp(x), fin: (a) => Math.log(a) },
 };
 
+/** Reductions whose step is a plain sum of the elements (the float32 fast path). */
+const SUMS = new Set(["ReduceSum", "ReduceMean", "ReduceLogSum"]);
+
 /** int64 reductions in bigint arithmetic (wrapping at 64 bits as an int64 accumulator does): exact. */
 const BIG_SPECS: Record<string, { init: bigint; step: (acc: bigint, x: bigint) => bigint }> = {
   ReduceSum: { init: 0n, step: (a, x) => a + x },
@@ -58,6 +61,23 @@ function reduce(op: string): OpKernel {
     const outDims = keep ? keptDims : x.dims.filter((_, i) => !red.has(i));
     const out = makeTensor(x.dtype, outDims);
     const m = sizeOf(keptDims), n = X.length;
+    // float32 sums over trailing axes (RMSNorm's mean of squares, LayerNorm parts): contiguous rows, the
+    // same in-order double sums as the generic loop, without its per-element slot table and step call
+    const trailing = [...red].every((a) => a >= rank - red.size);
+    const squares = op === "ReduceSumSquare" || op === "ReduceL2";
+    if (
+      x.dtype === DataType.FLOAT && X instanceof Float32Array && m > 0 && trailing &&
+      (squares || SUMS.has(op))
+    ) {
+      const L = n / m, O = out.data as Float32Array;
+      for (let o = 0; o < m; o++) {
+        let a = 0;
+        if (squares) { for (let j = o * L, e = j + L; j < e; j++) a += X[j]! * X[j]!; }
+        else for (let j = o * L, e = j + L; j < e; j++) a += X[j]!;
+        O[o] = spec.fin(a, L);
+      }
+      return [out];
+    }
     const acc = new Float64Array(m).fill(spec.init);
     // each input element's output slot: the kept-dims output broadcast back to the input shape
     const slot = broadcastOffsets(keptDims, x.dims);

@@ -108,7 +108,8 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
   }
   if (mode !== "linear" && mode !== "cubic") throw new RangeError(`${op}: mode "${mode}" is not supported`);
   const a = attrs.float("cubic_coeff_a", -0.75), exclude = attrs.int("exclude_outside", 0) === 1;
-  let cur: Float64Array = Float64Array.from(f32(x, op, "X"));
+  // typed-array constructor and set() convert element by element without the iterator protocol of from()
+  let cur: Float64Array = new Float64Array(f32(x, op, "X"));
   let dims = [...x.dims];
   for (let ax = 0; ax < r; ax++) {
     const li = x.dims[ax]!, lo = outDims[ax]!;
@@ -134,6 +135,12 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
     }
     const outer = sizeOf(dims.slice(0, ax)), inner = sizeOf(dims.slice(ax + 1));
     const next = new Float64Array(outer * lo * inner);
+    if (inner === 1) { // the last axis: one output element per (p, o), the same sums without the j loop
+      resizeLastAxis(cur, next, outer, li, lo, taps, idx, w);
+      cur = next;
+      dims = dims.map((d, i) => (i === ax ? lo : d));
+      continue;
+    }
     for (let p = 0; p < outer; p++) {
       for (let o = 0; o < lo; o++) {
         const dst = (p * lo + o) * inner;
@@ -148,7 +155,33 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
     cur = next;
     dims = dims.map((d, i) => (i === ax ? lo : d));
   }
-  return makeTensor(DataType.FLOAT, outDims, Float32Array.from(cur));
+  const out = makeTensor(DataType.FLOAT, outDims);
+  (out.data as Float32Array).set(cur);
+  return out;
+}
+
+/** next[p*lo + o] = sum over taps k (in order, zero weights skipped) of w[o, k] * cur[p*li + idx[o, k]]. */
+function resizeLastAxis(
+  cur: Float64Array,
+  next: Float64Array,
+  outer: number,
+  li: number,
+  lo: number,
+  taps: number,
+  idx: Int32Array,
+  w: Float64Array,
+): void {
+  for (let p = 0; p < outer; p++) {
+    const src = p * li, dst = p * lo;
+    for (let o = 0; o < lo; o++) {
+      let v = 0;
+      for (let k = o * taps, e = k + taps; k < e; k++) {
+        const wk = w[k]!;
+        if (wk !== 0) v += wk * cur[src + idx[k]!]!;
+      }
+      next[dst + o] = v;
+    }
+  }
 }
 
 /** Resize kernels for the default domain (Upsample is Resize with scales, asymmetric coordinates). */

@@ -11,6 +11,7 @@ import {
   axisTable,
   broadcastOffsets,
   broadcastShapes,
+  copyStridedF32,
   int64Tensor,
   ints,
   normAxis,
@@ -45,6 +46,11 @@ export function transpose(x: Tensor, perm: readonly number[]): Tensor {
   const st = stridesOf(x.dims);
   const dims = perm.map((p) => x.dims[p]!);
   if (perm.every((p, i) => p === i)) return x;
+  if (x.data instanceof Float32Array) {
+    const out = makeTensor(x.dtype, dims);
+    copyStridedF32(x.data, out.data as Float32Array, dims, perm.map((p) => st[p]!));
+    return out;
+  }
   const tables = perm.map((p) => axisTable(x.dims[p]!, 0, 1, st[p]!));
   return takeBy(x, dims, viewOffsets(dims, tables));
 }
@@ -115,6 +121,11 @@ export function sliceAxis(x: Tensor, axis: number, start: number, len: number): 
   const st = stridesOf(x.dims);
   const dims = [...x.dims];
   dims[axis] = len;
+  if (x.data instanceof Float32Array) {
+    const out = makeTensor(x.dtype, dims);
+    copyStridedF32(x.data, out.data as Float32Array, dims, st, len > 0 ? start * st[axis]! : 0);
+    return out;
+  }
   const tables = dims.map((d, a) => axisTable(d, a === axis ? start : 0, 1, st[a]!));
   return takeBy(x, dims, viewOffsets(dims, tables));
 }
@@ -145,6 +156,13 @@ function split(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext): Te
 function expand(inputs: (Tensor | undefined)[]): Tensor[] {
   const x = req(inputs, 0, "Expand"), shape = ints(req(inputs, 1, "Expand"));
   const dims = broadcastShapes([x.dims, shape], "Expand");
+  if (x.data instanceof Float32Array) {
+    const st = stridesOf(x.dims), lead = dims.length - x.dims.length;
+    const strides = dims.map((_, i) => i < lead || x.dims[i - lead] === 1 ? 0 : st[i - lead]!);
+    const out = makeTensor(x.dtype, dims);
+    copyStridedF32(x.data, out.data as Float32Array, dims, strides);
+    return [out];
+  }
   return [takeBy(x, dims, broadcastOffsets(x.dims, dims))];
 }
 

@@ -6,7 +6,17 @@
 import type { Attrs } from "../../attributes.ts";
 import { makeTensor, sizeOf, type Tensor, type TypedArray } from "../../tensor.ts";
 import type { OpContext, OpKernel } from "../registry.ts";
-import { axisTable, ints, normAxis, req, shapeStr, stridesOf, takeBy, viewOffsets } from "./_util.ts";
+import {
+  axisTable,
+  copyStridedF32,
+  ints,
+  normAxis,
+  req,
+  shapeStr,
+  stridesOf,
+  takeBy,
+  viewOffsets,
+} from "./_util.ts";
 
 function slice(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext): Tensor[] {
   const x = req(inputs, 0, "Slice");
@@ -45,6 +55,12 @@ function slice(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext): Te
     dims[a] = Math.max(0, Math.ceil((e - b) / s));
   }
   const st = stridesOf(x.dims);
+  if (x.data instanceof Float32Array) {
+    const out = makeTensor(x.dtype, dims);
+    const base = begin.reduce((acc, b, a) => acc + (dims[a]! > 0 ? b * st[a]! : 0), 0);
+    copyStridedF32(x.data, out.data as Float32Array, dims, st.map((s, a) => s * step[a]!), base);
+    return [out];
+  }
   const tables = dims.map((d, a) => axisTable(d, begin[a]!, step[a]!, st[a]!));
   return [takeBy(x, dims, viewOffsets(dims, tables))];
 }

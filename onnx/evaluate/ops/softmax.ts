@@ -7,6 +7,7 @@ import type { Attrs } from "../../attributes.ts";
 import { DataType, makeTensor, sizeOf, type Tensor } from "../../tensor.ts";
 import type { OpContext, OpKernel } from "../registry.ts";
 import { f32, normAxis, req } from "./_util.ts";
+import { softmaxRowsF32 } from "./_exp_wasm.ts";
 
 type Mode = "Softmax" | "LogSoftmax" | "Hardmax";
 
@@ -20,6 +21,8 @@ function softmax(x: Tensor, attrs: Attrs, ctx: OpContext, op: Mode): Tensor {
   const D = legacy ? sizeOf(x.dims.slice(axis)) : (x.dims[axis] ?? 1);
   const inner = legacy ? 1 : sizeOf(x.dims.slice(axis + 1));
   const out = makeTensor(DataType.FLOAT, x.dims), O = out.data as Float32Array;
+  // contiguous rows: WebAssembly (the same arithmetic, a SIMD exp; see _softmax_wasm.ts)
+  if (op === "Softmax" && inner === 1 && softmaxRowsF32(X, O, outer, D)) return out;
   const ex = new Float64Array(op === "Softmax" ? D : 0); // exp(x - max), computed once per element
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {

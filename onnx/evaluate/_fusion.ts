@@ -1,0 +1,125 @@
+/**
+ * Node groups the CPU evaluator runs as one kernel when nothing observes the values between them (no
+ * `onValue` observer, each intermediate read once and not a graph output). Each fused kernel rounds every
+ * step to float32 exactly as the separate ops do, so the results are the same bits; only the intermediate
+ * tensors and their passes over memory go away. Where the operands met at run time do not fit (a bias that
+ * is not a row, a constant that is not a scalar, no WebAssembly), the nodes run one by one.
+ *
+ * - `MatMul -> Add(bias row)`: the bias is added as the GEMM writes its output (`matMulAdd`).
+ * - GELU as exporters write it, `Mul(Mul(x, Add(Erf(Div(x, c1)), c2)), c3)` (in either operand order of
+ *   Add and the Muls): one WebAssembly pass (`geluF32`).
+ * @module
+ */
+import type { Graph, Node, Value } from "../ir.ts";
+import { DataType, makeTensor, type Tensor } from "../tensor.ts";
+import { matMulAdd } from "./ops/matmul.ts";
+import type { PackCache } from "./ops/_gemm.ts";
+import { geluF32 } from "./ops/_erf_wasm.ts";
+import { getOp } from "./registry.ts";
+
+/** A group started by its first node (the map key). */
+export interface Fusion {
+  /** The group's other nodes, skipped when the evaluator reaches them (after a fused run). */
+  rest: Node[];
+  /** The value the fused kernel produces (the last node's output). */
+  out: Value;
+  /**
+   * The fused kernel, or undefined where the run-time operands do not fit (then the nodes run one by one).
+   * @param inputs the first node's inputs
+   * @param lookup the current tensor of any value
+   * @param cache packed constant GEMM operands, where the first node's second input is a constant
+   */
+  run(
+    inputs: (Tensor | undefined)[],
+    lookup: (v: Value) => Tensor | undefined,
+    cache: PackCache | undefined,
+  ): Tensor | undefined;
+}
+
+/**
+ * The fusable groups of `graph`, by first node.
+ *
+ * @param graph the graph being evaluated
+ * @param reads the number of reads of each value by the graph's nodes (bodies included)
+ * @param keep the graph outputs
+ */
+export function findFusions(
+  graph: Graph,
+  reads: ReadonlyMap<Value, number>,
+  keep: ReadonlySet<Value>,
+): Map<Node, Fusion> {
+  const out = new Map<Node, Fusion>();
+  const taken = new Set<Node>();
+  // the single node of this graph reading v, where v is read once and not a graph output
+  const onlyReader = (v: Value, op: string): Node | undefined => {
+    if (v.graph !== graph || reads.get(v) !== 1 || keep.has(v) || v.uses.length !== 1) return undefined;
+    const n = v.uses[0]!.node;
+    return n.opType === op && n.domain === "" && n.outputs.length === 1 && !taken.has(n) ? n : undefined;
+  };
+  const other = (n: Node, v: Value) =>
+    n.inputs.length === 2 && (n.inputs[0] === v ? n.inputs[1] : n.inputs[1] === v ? n.inputs[0] : null);
+  for (const head of graph.nodes) {
+    if (head.domain !== "" || taken.has(head) || out.has(head)) continue;
+    if (head.opType === "MatMul" && head.outputs.length === 1) {
+      const add = onlyReader(head.outputs[0]!, "Add"), bias = add && other(add, head.outputs[0]!);
+      if (!add || !bias) continue;
+      taken.add(add);
+      out.set(head, {
+        rest: [add],
+        out: add.outputs[0]!,
+        run: (inputs, lookup, cache) => {
+          const b = lookup(bias);
+          return b && matMulAdd(inputs[0]!, inputs[1]!, b, cache);
+        },
+      });
+    } else if (head.opType === "Div" && head.inputs.length === 2 && head.outputs.length === 1) {
+      const x = head.inputs[0]!, c1 = head.inputs[1];
+      const erf = onlyReader(head.outputs[0]!, "Erf");
+      const add = erf && onlyReader(erf.outputs[0]!, "Add"), c2 = add && other(add, erf!.outputs[0]!);
+      const mul = add && onlyReader(add.outputs[0]!, "Mul");
+      const mul2 = mul && other(mul, add!.outputs[0]!) === x ? onlyReader(mul.outputs[0]!, "Mul") : undefined;
+      const c3 = mul2 && other(mul2, mul!.outputs[0]!);
+      if (!x || !c1 || !c2 || !c3 || x === c1) continue;
+      const rest = [erf!, add!, mul!, mul2!];
+      rest.forEach((n) => taken.add(n));
+      out.set(head, {
+        rest,
+        out: mul2!.outputs[0]!,
+        run: (inputs, lookup) => gelu(inputs, constant(c2, lookup), constant(c3, lookup)),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The tensor of v, also where v comes from a Constant node that the evaluator has not reached yet
+ * (exporters place each Constant right before its reader, after the group's first node).
+ */
+function constant(v: Value, lookup: (v: Value) => Tensor | undefined): Tensor | undefined {
+  const t = lookup(v);
+  if (t) return t;
+  const p = v.producer;
+  if (!p || p.opType !== "Constant" || p.domain !== "" || p.inputs.length !== 0) return undefined;
+  return getOp("", "Constant")([], p.a, { opset: 21, numOutputs: 1 })[0];
+}
+
+function scalar(t: Tensor | undefined, rank: number): number | undefined {
+  return t && t.dtype === DataType.FLOAT && t.data.length === 1 && t.dims.length <= rank
+    ? (t.data as Float32Array)[0]
+    : undefined;
+}
+
+function gelu(
+  inputs: (Tensor | undefined)[],
+  t2: Tensor | undefined,
+  t3: Tensor | undefined,
+): Tensor | undefined {
+  const x = inputs[0]!;
+  if (x.dtype !== DataType.FLOAT || !(x.data instanceof Float32Array)) return undefined;
+  const r = x.dims.length;
+  const c1 = scalar(inputs[1], r), c2 = scalar(t2, r), c3 = scalar(t3, r);
+  if (c1 === undefined || c2 === undefined || c3 === undefined) return undefined;
+  const y = makeTensor(DataType.FLOAT, x.dims);
+  return geluF32(x.data, y.data as Float32Array, c1, c2, c3) ? y : undefined;
+}

@@ -1,0 +1,62 @@
+import { assert } from "@std/assert";
+import { sigmoidF32, softmaxRowsF32 } from "./_exp_wasm.ts";
+
+/** softmax.ts's scalar loop over contiguous rows (Math.exp). */
+function scalar(X: Float32Array, O: Float32Array, rows: number, D: number): void {
+  const ex = new Float64Array(D);
+  for (let r = 0; r < rows; r++) {
+    const b = r * D;
+    let mx = -Infinity;
+    for (let k = 0; k < D; k++) if (X[b + k]! > mx) mx = X[b + k]!;
+    let sum = 0;
+    for (let k = 0; k < D; k++) {
+      const d = X[b + k]! - mx;
+      sum += ex[k] = d < -110 ? 0 : Math.exp(d);
+    }
+    for (let k = 0; k < D; k++) O[b + k] = ex[k]! / sum;
+  }
+}
+
+Deno.test("softmaxRowsF32 matches the scalar Softmax within 1 float32 ulp (masks, NaN, -Infinity, odd sizes)", () => {
+  let identical = 0, total = 0;
+  for (
+    const [rows, D] of [[1, 1], [3, 5], [1560, 65], [512, 128], [2, 70001], [100, 4]] as [number, number][]
+  ) {
+    // scores with attention masks (-3e38), a NaN and a -Infinity
+    const X = new Float32Array(rows * D).map((_, i) => Math.sin(i * 1.7) * 8 + (i % 13 === 0 ? -3e38 : 0));
+    if (X.length > 10) X[3] = NaN, X[D + 5] = -Infinity;
+    const want = new Float32Array(rows * D), got = new Float32Array(rows * D).fill(7);
+    scalar(X, want, rows, D);
+    assert(softmaxRowsF32(X, got, rows, D), "WebAssembly SIMD is available in Deno");
+    for (let i = 0; i < want.length; i++) {
+      total++;
+      if (Object.is(got[i], want[i])) {
+        identical++;
+        continue;
+      }
+      // exp differs from Math.exp by about 1 ulp of double: at most 1 ulp of float32 after the division
+      const ulp = 2 ** (Math.floor(Math.log2(Math.abs(want[i]!))) - 23);
+      assert(Math.abs(got[i]! - want[i]!) <= ulp, `rows=${rows} D=${D} [${i}]: ${got[i]} vs ${want[i]}`);
+    }
+  }
+  assert(identical >= total - 10, `${total - identical} of ${total} differ`);
+});
+
+Deno.test("sigmoidF32 matches the scalar Sigmoid within 1 float32 ulp (tails, denormal results, specials)", () => {
+  const n = 200003;
+  const X = new Float32Array(n).map((_, i) => Math.sin(i * 0.77) * (i % 5 ? 8 : 150));
+  const XI = new Int32Array(X.buffer);
+  [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 1, 0x80000001].forEach((b, i) => XI[i] = b | 0);
+  [-110, -104, -87.5, 110.5, -103.2].forEach((v, i) => X[10 + i] = v);
+  const want = X.map((x) => x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+  const got = new Float32Array(n);
+  assert(sigmoidF32(X, got), "WebAssembly SIMD is available in Deno");
+  let differ = 0;
+  for (let i = 0; i < n; i++) {
+    if (Object.is(got[i], want[i])) continue;
+    differ++;
+    const ulp = Math.max(2 ** (Math.floor(Math.log2(Math.abs(want[i]!))) - 23), 2 ** -149);
+    assert(Math.abs(got[i]! - want[i]!) <= ulp, `sigmoid(${X[i]}): ${got[i]} vs ${want[i]}`);
+  }
+  assert(differ <= 10, `${differ} of ${n} differ`);
+});
