@@ -132,7 +132,7 @@ export type { CpuRuntimeOptions } from "./runtime/cpu.ts";
 export type { OpenDataOptions, TextSource, TextSourceOptions } from "./runtime/data/mod.ts";
 export type { Preprocess, PreprocessOptions, PresetName } from "./runtime/images.ts";
 export type { OrtRuntimeOptions } from "./runtime/ort.ts";
-export type { PassRuntime } from "./runtime/runtime.ts";
+export type { CollectRequest, PassRuntime } from "./runtime/runtime.ts";
 export type { AttrType } from "./onnx/attributes.ts";
 export type { OP_TABLE } from "./onnx/ops.ts";
 export type { TypedArray } from "./onnx/tensor.ts";

@@ -236,10 +236,15 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
   if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
   const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 });
+  // The load checks run nothing: one intra-op thread spares onnxruntime a thread pool (half the load's CPU).
+  // The input only has to load (parse, resolve, infer types, find every kernel): no graph optimizations.
+  const loadCheck = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 1 });
+  const inputCheck = options.runtime ??
+    ortRuntimeFactory({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled" });
   const skippedChecks: string[] = [];
   const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
   const maxLoad = options.maxWholeLoadBytes ?? WHOLE_LOAD_CHECK_BYTES;
-  if (sizeBefore <= maxLoad) await checkInputLoads(model, factory);
+  if (sizeBefore <= maxLoad) await checkInputLoads(model, inputCheck);
   else {
     skippedChecks.push(
       `the float model (${mb(sizeBefore)}) was not loaded whole into the runtime first (above ${
@@ -273,7 +278,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   // Judged by the float size too: the runtime expands a ShiftAdd / DenseShift file to float weights and more
   // (their decode functions are constant-folded at session creation), whatever the stored size.
   if (Math.max(sizeBefore, sizeAfter) <= maxLoad) {
-    await (await loadBuilt(factory, model, "the emitted model")).release();
+    await (await loadBuilt(loadCheck, model, "the emitted model")).release();
   } else {
     skippedChecks.push(
       `the emitted model (${mb(sizeAfter)}, ${

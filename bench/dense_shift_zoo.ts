@@ -9,6 +9,7 @@
  * Run: deno run -A bench/dense_shift_zoo.ts [--models a,b] [--calib 8] [--eval 10] [--bits 4] [--budget 5]
  *      [--rows nearest,learned,sequential,block,pointwise,block-budget,budget,rtn,rtn-learned]
  *      [--sequential 4]
+ *      [--photos imagenet|objects (photo set of mobilenetv2-12)]
  *      [--ridge 1] [--score-on eval|calib (calibrate on the first half of the calibration set, score on the rest)]
  * @module
  */
@@ -23,7 +24,7 @@ import { runPipeline } from "../passes/pass.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
 import type { DataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
-import { type Feeds, ZOO } from "./zoo/models.ts";
+import { type Feeds, type PhotoSet, ZOO } from "./zoo/models.ts";
 import { rtnInPlace } from "./_rtn.ts";
 
 const args = Deno.args;
@@ -32,7 +33,12 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? args[i + 1]! : dflt;
 };
 const names = opt("models", "ultraface-rfb-320,ultraface-slim-320,ppocr-cls,oww-embedding").split(",");
-const n = { calib: Number(opt("calib", "8")), eval: Number(opt("eval", "10")) };
+const photos = opt("photos", "imagenet") as PhotoSet;
+if (photos !== "imagenet" && photos !== "objects") {
+  console.error(`--photos must be imagenet or objects, got ${photos}`);
+  Deno.exit(2);
+}
+const n = { calib: Number(opt("calib", "8")), eval: Number(opt("eval", "10")), photos };
 const bitsList = opt("bits", "4").split(",").map(Number) as DenseShiftOptions["bits"][];
 const budget = Number(opt("budget", "5"));
 /** Which rows to run: nearest, learned, sequential, block, block-budget, budget, rtn, rtn-learned. */
@@ -105,7 +111,10 @@ function score(ref: Record<string, Tensor>[], cand: Record<string, Tensor>[], cl
   return { cos: cos / ref.length, worst, top1: top1 / ref.length, iou: union ? inter / union : 1 };
 }
 
-console.log(`DenseShift on zoo CNNs: ${n.calib} calibration / ${n.eval} evaluation samples, cosine to float`);
+console.log(
+  `DenseShift on zoo CNNs: ${n.calib} calibration / ${n.eval} evaluation samples (at most; mobilenetv2-12 on ` +
+    `the ${photos} photos), cosine to float`,
+);
 console.log(
   "| model | setting | bits/weight | mean cosine | worst cosine | top-1 agreement / mask IoU | int8 layers | time s |",
 );

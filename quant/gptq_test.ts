@@ -1,7 +1,60 @@
-import { assertAlmostEquals } from "@std/assert";
-import { quantErrorStats } from "./gptq.ts";
-import { GramAccumulator } from "./gram.ts";
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { mulberry32 } from "./_rng.ts";
+import { type GptqPlan, quantErrorStats, type QuantizeRow, runGptq } from "./gptq.ts";
+import { GramAccumulator } from "./gram.ts";
+
+/** GPTQ Alg. 1 with lazy batch updates, written plainly: one term of each update at a time, in order. */
+function plainGptq(w: Float64Array, K: number, N: number, plan: GptqPlan, q: QuantizeRow, bs: number) {
+  const { perm, u } = plan;
+  const deq = new Float32Array(K * N);
+  const err = new Float64Array(bs * N);
+  for (let b0 = 0; b0 < K; b0 += bs) {
+    const b1 = Math.min(K, b0 + bs);
+    for (let i = b0; i < b1; i++) {
+      const k = perm[i]!;
+      q(k, w, deq);
+      for (let n = 0; n < N; n++) err[(i - b0) * N + n] = (w[k * N + n]! - deq[k * N + n]!) / u![i * K + i]!;
+      for (let j = i + 1; j < b1; j++) {
+        const c = u![i * K + j]!;
+        if (c !== 0) { for (let n = 0; n < N; n++) w[perm[j]! * N + n]! -= c * err[(i - b0) * N + n]!; }
+      }
+    }
+    for (let j = b1; j < K; j++) {
+      for (let i = b0; i < b1; i++) {
+        const c = u![i * K + j]!;
+        if (c !== 0) { for (let n = 0; n < N; n++) w[perm[j]! * N + n]! -= c * err[(i - b0) * N + n]!; }
+      }
+    }
+  }
+  return deq;
+}
+
+Deno.test("runGptq: the lazy batch update gives the bit-identical result of one term at a time", () => {
+  const rnd = mulberry32(5);
+  // odd block sizes leave a single last term in a block; zeros in U reach every branch of the paired update
+  for (const [K, N, bs] of [[13, 5, 4], [16, 3, 5], [9, 7, 128], [24, 4, 7]] as const) {
+    const u = new Float64Array(K * K);
+    for (let i = 0; i < K; i++) {
+      u[i * K + i] = 0.5 + rnd();
+      for (let j = i + 1; j < K; j++) u[i * K + j] = rnd() < 0.3 ? 0 : (rnd() - 0.5) * 2 ** (rnd() * 8 - 4);
+    }
+    const perm = Int32Array.from({ length: K }, (_, i) => i);
+    for (let i = K - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    }
+    const plan: GptqPlan = { perm, u, dead: 0 };
+    const q: QuantizeRow = (k, w, d) => {
+      for (let n = 0; n < N; n++) d[k * N + n] = Math.round(w[k * N + n]! * 4) / 4;
+    };
+    const w0 = Float64Array.from({ length: K * N }, () => (rnd() - 0.5) * 3);
+    const wa = w0.slice(), wb = w0.slice();
+    const got = runGptq(wa, K, N, plan, q, { blockSize: bs });
+    const want = plainGptq(wb, K, N, plan, q, bs);
+    assertEquals(got, want);
+    for (let i = 0; i < wa.length; i++) assert(Object.is(wa[i], wb[i]), `[${K},${N},${bs}] w[${i}]`);
+  }
+});
 
 Deno.test("quantErrorStats: the output error by block pairs (K > 1024, a short last block) is ‖X(W−Ŵ)‖/‖XW‖", () => {
   for (const [K, N, R] of [[1030, 5, 40], [64, 3, 20]] as const) {

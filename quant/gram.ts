@@ -4,8 +4,8 @@
  *
  * Rows arrive in batches; memory is O(k^2) whatever the number of rows. Accumulation is float64 (the
  * product of two float32 values is exact in float64, only the sums round). Only the upper triangle is
- * accumulated; rows are buffered into a transposed float64 block of `BLOCK` rows so each entry of H is
- * updated once per block with a 2x2 register-blocked dot product instead of once per row. Where WebAssembly
+ * accumulated; rows are buffered into a float64 block of `BLOCK` rows (in 4-feature panels, the layout the
+ * WebAssembly kernel reads) so each entry of H is updated once per block with a 2x2 register-blocked dot product instead of once per row. Where WebAssembly
  * SIMD is available the block is folded by the 4x4 f64x2 micro-kernel of {@link ./wasm_gemm.ts} instead
  * (upper-triangle 4x4 tiles); every entry is still the in-order float64 sum over the block's rows added
  * once to the running sum, so both paths give bit-identical H.
@@ -15,6 +15,8 @@ import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
 /** Rows buffered before they are folded into the Gram sum. */
 const BLOCK = 64;
+/** f64 per 4-feature panel of the pending block: `BLOCK` rows of 4 features. */
+const PANEL = BLOCK * 4;
 
 /**
  * Streaming accumulator of X^T X and of the column sums of X, for k-wide rows.
@@ -36,7 +38,9 @@ export class GramAccumulator {
   #sum: Float64Array; // upper triangle (row-major k x k) of sum x x^T
   #colSum: Float64Array;
   #count = 0;
-  #block: Float64Array; // transposed pending rows: block[i * BLOCK + r]
+  // pending rows in 4-feature panels, the WASM kernel's operand layout: X[r, i] at
+  // block[(i >> 2) * PANEL + 4 r + (i & 3)] (features past k stay 0)
+  #block: Float64Array;
   #pending = 0;
 
   /**
@@ -49,7 +53,7 @@ export class GramAccumulator {
     this.k = k;
     this.#sum = new Float64Array(k * k);
     this.#colSum = new Float64Array(k);
-    this.#block = new Float64Array(k * BLOCK);
+    this.#block = new Float64Array(((k + 3) >> 2) * PANEL);
   }
 
   /** Number of rows accumulated so far. */
@@ -77,10 +81,10 @@ export class GramAccumulator {
     const colSum = this.#colSum;
     for (let r = 0; r < nRows; r++) {
       const base = r * k;
-      const slot = this.#pending;
+      const at = 4 * this.#pending;
       for (let i = 0; i < k; i++) {
         const v = rows[base + i]!;
-        block[i * BLOCK + slot] = v;
+        block[(i >> 2) * PANEL + at + (i & 3)] = v;
         colSum[i] = colSum[i]! + v;
       }
       this.#count++;
@@ -97,17 +101,18 @@ export class GramAccumulator {
     const b = this.#block;
     const s = this.#sum;
     // 2x2 micro-kernel over (i, i+1) x (j, j+1) with j >= i: four dot products share four loads per row.
+    const feature = (i: number) => (i >> 2) * PANEL + (i & 3); // feature i of row 0; row r is 4 r further
     for (let i = 0; i < k; i += 2) {
-      const i0 = i * BLOCK;
+      const i0 = feature(i);
       const twoRows = i + 1 < k;
-      const i1 = twoRows ? i0 + BLOCK : i0;
+      const i1 = twoRows ? i0 + 1 : i0; // i is even: i + 1 sits in the same panel
       for (let j = i; j < k; j += 2) {
-        const j0 = j * BLOCK;
+        const j0 = feature(j);
         const twoCols = j + 1 < k;
-        const j1 = twoCols ? j0 + BLOCK : j0;
+        const j1 = twoCols ? j0 + 1 : j0;
         let s00 = 0, s01 = 0, s10 = 0, s11 = 0;
-        for (let r = 0; r < n; r++) {
-          const a0 = b[i0 + r]!, a1 = b[i1 + r]!, c0 = b[j0 + r]!, c1 = b[j1 + r]!;
+        for (let r4 = 0; r4 < 4 * n; r4 += 4) {
+          const a0 = b[i0 + r4]!, a1 = b[i1 + r4]!, c0 = b[j0 + r4]!, c1 = b[j1 + r4]!;
           s00 += a0 * c0;
           s01 += a0 * c1;
           s10 += a1 * c0;
@@ -125,9 +130,9 @@ export class GramAccumulator {
   }
 
   /**
-   * {@link GramAccumulator.#flush} on the WebAssembly kernel: the block is packed once into 4-feature panels
-   * `P[q][r][c] = X[r, 4q + c]` (zero-padded), which serve as both the A and the B operand; panel p against
-   * panels p.. gives the 4 x 4 tiles on and above the diagonal.
+   * {@link GramAccumulator.#flush} on the WebAssembly kernel: the block already holds the 4-feature panels
+   * `P[q][r][c] = X[r, 4q + c]` (zero-padded), copied as they are (one copy for a full block), which serve as
+   * both the A and the B operand; panel p against panels p.. gives the 4 x 4 tiles on and above the diagonal.
    */
   #flushWasm(n: number): void {
     const w = wasmGemm!;
@@ -135,14 +140,8 @@ export class GramAccumulator {
     const nq = (k + 3) >> 2, panel = n * 4; // f64 per panel
     const cBase = nq * panel * 8, rowBytes = nq * 4 * 8;
     const H = wasmHeap(w, cBase + 4 * rowBytes);
-    for (let q = 0; q < nq; q++) {
-      const base = q * panel;
-      for (let c = 0; c < 4; c++) {
-        const i = 4 * q + c;
-        if (i < k) { for (let r = 0; r < n; r++) H[base + r * 4 + c] = b[i * BLOCK + r]!; }
-        else for (let r = 0; r < n; r++) H[base + r * 4 + c] = 0;
-      }
-    }
+    if (n === BLOCK) H.set(b);
+    else for (let q = 0; q < nq; q++) H.set(b.subarray(q * PANEL, q * PANEL + panel), q * panel);
     const c8 = cBase >> 3, rs8 = rowBytes >> 3;
     for (let p = 0; p < nq; p++) {
       w.panel(p * panel * 8, p * panel * 8, cBase, n, nq - p, rowBytes);

@@ -53,25 +53,42 @@ export function cholesky(a: Float64Array): Float64Array {
 
 /**
  * {@link cholesky} overwriting the lower triangle of `a` (row `i` is final once computed: it reads only rows
- * above it and its own entries left of the one being written). The upper triangle is left as it was.
+ * above it and its own entries left of the ones being written). The upper triangle is left as it was.
  */
 function choleskyInPlace(a: Float64Array, n: number): void {
+  const l = a;
+  const pivot = (i: number, s: number) => {
+    if (!(s > 0) || !Number.isFinite(s)) {
+      throw new RangeError(
+        `Cannot factor a ${n}x${n} matrix by Cholesky: not positive definite (pivot ${i} is ${s})`,
+      );
+    }
+    return Math.sqrt(s);
+  };
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    for (let j = 0; j <= i; j++) {
+    // Entries (i, j) and (i, j+1) together: both dot products share the loads of row i. Each still
+    // subtracts its terms for k = 0, 1, ... in order ((i, j+1) takes its k = j term once l[i, j] is known),
+    // so the factor is bit-identical to one entry at a time.
+    let j = 0;
+    for (; j + 1 < i; j += 2) {
+      const rj = j * n, rj1 = rj + n;
+      let s0 = a[ri + j]!, s1 = a[ri + j + 1]!;
+      for (let k = 0; k < j; k++) {
+        const lik = l[ri + k]!;
+        s0 -= lik * l[rj + k]!;
+        s1 -= lik * l[rj1 + k]!;
+      }
+      const lij = s0 / l[rj + j]!;
+      l[ri + j] = lij;
+      s1 -= lij * l[rj1 + j]!;
+      l[ri + j + 1] = s1 / l[rj1 + j + 1]!;
+    }
+    for (; j <= i; j++) {
       const rj = j * n;
       let s = a[ri + j]!;
-      for (let k = 0; k < j; k++) s -= a[ri + k]! * a[rj + k]!;
-      if (i === j) {
-        if (!(s > 0) || !Number.isFinite(s)) {
-          throw new RangeError(
-            `Cannot factor a ${n}x${n} matrix by Cholesky: not positive definite (pivot ${i} is ${s})`,
-          );
-        }
-        a[ri + i] = Math.sqrt(s);
-      } else {
-        a[ri + j] = s / a[rj + j]!;
-      }
+      for (let k = 0; k < j; k++) s -= l[ri + k]! * l[rj + k]!;
+      l[ri + j] = i === j ? pivot(i, s) : s / l[rj + j]!;
     }
   }
 }
@@ -99,26 +116,41 @@ export function invertLower(l: Float64Array): Float64Array {
 
 /**
  * {@link invertLower} overwriting `a` row by row: row `i` of the inverse needs the inverse's rows above it
- * (already written) and row `i` of `L` (still there). Only the lower triangle of `a` is read; the upper one
- * is zeroed.
+ * (already written) and row `i` of `L` (still there until it is written). Only the lower triangle of `a` is
+ * read; the upper one is zeroed.
  */
 function invertLowerInPlace(a: Float64Array, n: number): void {
+  const l = a, inv = a;
   const acc = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    const d = a[ri + i]!;
+    const d = l[ri + i]!;
     if (d === 0) throw new RangeError(`Cannot invert a triangular matrix: diagonal entry ${i} is zero`);
     acc.fill(0, 0, i);
-    // sum_{k<i} L[i,k] * Linv[k, 0..k]
-    for (let k = 0; k < i; k++) {
-      const c = a[ri + k]!;
+    // sum_{k<i} L[i,k] * Linv[k, 0..k], two rows k, k+1 per sweep over acc: each acc[j] still adds its
+    // terms for k in order (zero coefficients skipped as before), so the sums are bit-identical.
+    let k = 0;
+    for (; k + 1 < i; k += 2) {
+      const c0 = l[ri + k]!, c1 = l[ri + k + 1]!;
+      const rk = k * n, rk1 = rk + n;
+      if (c0 !== 0 && c1 !== 0) {
+        for (let j = 0; j <= k; j++) acc[j] = acc[j]! + c0 * inv[rk + j]! + c1 * inv[rk1 + j]!;
+        acc[k + 1]! += c1 * inv[rk1 + k + 1]!;
+      } else if (c0 !== 0) {
+        for (let j = 0; j <= k; j++) acc[j]! += c0 * inv[rk + j]!;
+      } else if (c1 !== 0) {
+        for (let j = 0; j <= k + 1; j++) acc[j]! += c1 * inv[rk1 + j]!;
+      }
+    }
+    for (; k < i; k++) {
+      const c = l[ri + k]!;
       if (c === 0) continue;
       const rk = k * n;
-      for (let j = 0; j <= k; j++) acc[j]! += c * a[rk + j]!;
+      for (let j = 0; j <= k; j++) acc[j]! += c * inv[rk + j]!;
     }
-    for (let j = 0; j < i; j++) a[ri + j] = (0 - acc[j]!) / d; // 0 - x: no negative zeros
-    a[ri + i] = 1 / d;
-    a.fill(0, ri + i + 1, ri + n);
+    for (let j = 0; j < i; j++) inv[ri + j] = (0 - acc[j]!) / d; // 0 - x: no negative zeros
+    inv[ri + i] = 1 / d;
+    inv.fill(0, ri + i + 1, ri + n);
   }
 }
 

@@ -166,3 +166,46 @@ Deno.test("choleskyInverseUpperInPlace: bit-identical to choleskyInverseUpper, i
   assert(choleskyInverseUpperInPlace(buf) === buf);
   assertEquals(buf, u);
 });
+
+Deno.test("cholesky and invertLower: paired loops are bit-identical to one entry at a time", () => {
+  // The plain definitions: every sum over k runs in order, zero coefficients skipped.
+  const plainCholesky = (a: Float64Array, n: number) => {
+    const l = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        let s = a[i * n + j]!;
+        for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
+        l[i * n + j] = i === j ? Math.sqrt(s) : s / l[j * n + j]!;
+      }
+    }
+    return l;
+  };
+  const plainInvert = (l: Float64Array, n: number) => {
+    const inv = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      const acc = new Float64Array(i);
+      for (let k = 0; k < i; k++) {
+        const c = l[i * n + k]!;
+        if (c !== 0) { for (let j = 0; j <= k; j++) acc[j] = acc[j]! + c * inv[k * n + j]!; }
+      }
+      for (let j = 0; j < i; j++) inv[i * n + j] = (0 - acc[j]!) / l[i * n + i]!;
+      inv[i * n + i] = 1 / l[i * n + i]!;
+    }
+    return inv;
+  };
+  const same = (a: Float64Array, b: Float64Array, what: string) => {
+    for (let i = 0; i < a.length; i++) assert(Object.is(a[i], b[i]), `${what}: element ${i}`);
+  };
+  const r = rng(11);
+  for (const n of [1, 2, 5, 8, 17, 40]) {
+    const a = spd(n, n);
+    same(cholesky(a), plainCholesky(a, n), `cholesky ${n}`);
+    // a lower-triangular matrix with exact zeros reaches every branch of the paired update
+    const l = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      l[i * n + i] = 0.5 + Math.abs(r());
+      for (let j = 0; j < i; j++) l[i * n + j] = Math.abs(r()) < 0.15 ? 0 : r() * 2 ** Math.floor(r() * 12);
+    }
+    same(invertLower(l), plainInvert(l, n), `invertLower ${n}`);
+  }
+});

@@ -118,6 +118,11 @@ function forEachParamRun(
     const what = blockSize === 0 ? `dims[${axis}] = ${d}` : `${outer} x ${nb} blocks x ${inner}`;
     throw new RangeError(`Cannot ${op}: scale has ${paramCount} elements, expected ${what}`);
   }
+  if (blockSize === 0 && inner === 1) {
+    // channels on the last axis (a MatMul weight [K, N] per column): one run per row, parameter = column
+    for (let o = 0; o < outer; o++) run(o * d, d, 0, 1);
+    return;
+  }
   let start = 0;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < d; c++, start += inner) {

@@ -4,6 +4,10 @@
  * @module
  */
 
+/** 1.5 * 2^52: adding it to |x| < 2^51 gives a double in [2^52, 2^53), where the spacing is exactly 1. */
+const ROUND_MAGIC = 6755399441055744;
+const TWO_51 = 2251799813685248;
+
 /**
  * Round to the nearest integer, ties to even (IEEE 754 roundTiesToEven, as ONNX QuantizeLinear).
  *
@@ -17,8 +21,16 @@
  * ```
  */
 export function roundHalfEven(x: number): number {
+  if (Math.abs(x) < TWO_51) {
+    // x + 1.5 * 2^52 lands where doubles are spaced 1 apart, so the addition itself rounds x to an integer,
+    // ties to even (IEEE 754's default rounding); subtracting the constant back is exact. Plain double
+    // arithmetic, several times faster than Math.round in V8. A zero result keeps the sign of x, as
+    // Math.round gives -0 for x in [-0.5, -0].
+    const r = (x + ROUND_MAGIC) - ROUND_MAGIC;
+    return r === 0 ? x * 0 : r;
+  }
+  // |x| >= 2^51, infinities and NaN: Math.round, then the ties that landed on an odd integer moved down.
   const r = Math.round(x);
-  // Math.round rounds .5 up (toward +inf); fix the ties that landed on an odd integer.
   if (r - x === 0.5 && r % 2 !== 0) return r - 1;
   return r;
 }

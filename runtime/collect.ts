@@ -5,18 +5,19 @@
  * business (streamed observers in quant/), so memory does not grow with the number of samples.
  * @module
  */
+import { intAttr } from "../onnx/attributes.ts";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
 import { InternalError } from "../onnx/errors.ts";
 import { stack } from "../onnx/evaluate/control_flow.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Node } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
-import { makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { type DataSource, samplesIn } from "./data/source.ts";
-import type { FloatRuntime, PassRuntime, RuntimeFactory } from "./runtime.ts";
+import type { CollectRequest, FloatRuntime, PassRuntime, RuntimeFactory } from "./runtime.ts";
 
 /** Options for {@link collectValues} and {@link makePassRuntime}. */
-export interface CollectOptions {
+export interface CollectOptions extends CollectRequest {
   /** Samples per run. @default 8 */
   batchSize?: number;
   /** Progress reporting ("calibrate" task). @default silent */
@@ -43,6 +44,78 @@ export function exposeValues(model: Model, values: readonly string[]): Model {
   });
   g.outputs.splice(0, g.outputs.length, ...outs);
   return copy;
+}
+
+/** The graph outputs that carry one reduced value's batch minimum, maximum and sum. */
+interface Reduced {
+  min: string;
+  max: string;
+  sum: string;
+}
+
+/**
+ * The bytes of `model` with graph outputs `whole` (by name) followed by ReduceMin, ReduceMax and ReduceSum of
+ * each value in `reduce` over all its elements (scalars). The sum only detects NaN: a NaN element makes it
+ * NaN, and onnxruntime's min/max reductions do not promise to skip NaN as the observers do. Encoded from the
+ * model itself (outputs swapped and reductions added for the encoding, then restored: nothing awaits in
+ * between), which spares the decode and second encode of a copy.
+ */
+function exposedBytes(
+  model: Model,
+  whole: readonly string[],
+  reduce: readonly string[],
+): { bytes: Uint8Array; reduced: Map<string, Reduced> } {
+  const g = model.graph;
+  const lookup = (name: string) => {
+    const v = g.local(name);
+    if (!v) throw new RangeError(`Cannot expose "${name}": no such value in the main graph`);
+    return v;
+  };
+  const outs = whole.map(lookup);
+  const saved = [...g.outputs];
+  const added: Node[] = [];
+  const reduced = new Map<string, Reduced>();
+  const taken = new Set(reduce.length ? g.nodes.map((n) => n.name) : []);
+  const nodeName = (base: string) => {
+    let n = base, k = 0;
+    while (taken.has(n)) n = `${base}_${++k}`;
+    taken.add(n);
+    return n;
+  };
+  try {
+    for (const name of reduce) {
+      const v = lookup(name);
+      const one = (op: string) => {
+        const node = g.addNode(op, [v], [`${name}_calib_${op}`], {
+          name: nodeName(`${name}_calib_${op}`),
+          attrs: [intAttr("keepdims", 0)],
+        });
+        added.push(node);
+        outs.push(node.outputs[0]!);
+        return node.outputs[0]!.name;
+      };
+      reduced.set(name, { min: one("ReduceMin"), max: one("ReduceMax"), sum: one("ReduceSum") });
+    }
+    g.outputs.splice(0, g.outputs.length, ...outs);
+    return { bytes: encodeModel(model), reduced };
+  } finally {
+    g.outputs.splice(0, g.outputs.length, ...saved);
+    for (const n of added) g.removeNode(n);
+  }
+}
+
+/** The batch's [min, max] of a reduced value, or undefined when it must come whole (NaN, empty, not float). */
+function minMaxOf(out: Record<string, Tensor>, r: Reduced): Tensor | undefined {
+  const lo = out[r.min], hi = out[r.max], sum = out[r.sum];
+  delete out[r.min], delete out[r.max], delete out[r.sum];
+  if (!lo || !hi || !sum) return undefined;
+  if (lo.dtype !== DataType.FLOAT || hi.dtype !== DataType.FLOAT || sum.dtype !== DataType.FLOAT) {
+    return undefined;
+  }
+  const a = lo.data[0] as number, b = hi.data[0] as number, s = sum.data[0] as number;
+  // a <= b fails for NaN and for an empty tensor (min +Infinity, max -Infinity)
+  if (!(a <= b) || Number.isNaN(s)) return undefined;
+  return makeTensor(DataType.FLOAT, [2], new Float32Array([a, b]));
 }
 
 /**
@@ -127,8 +200,24 @@ export async function collectValues(
   const inner = values.filter((n) => !model.graph.local(n));
   const outer = values.filter((n) => model.graph.local(n));
   const innerRun = inner.length ? subgraphValues(model, inner) : undefined;
-  const exposed = outer.length || !innerRun ? outer : model.graph.outputs.map((v) => v.name);
-  const rt = await loadBuilt(factory, exposeValues(model, exposed), "calibration");
+  // min-max-only values of the main graph: reduced inside the runtime (see CollectRequest.minMax)
+  const wanted = new Set(options.minMax ?? []);
+  const reduce = [...new Set(outer.filter((n) => wanted.has(n)))];
+  const whole = outer.filter((n) => !wanted.has(n));
+  const exposed = whole.length || reduce.length || !innerRun ? whole : model.graph.outputs.map((v) => v.name);
+  const built = exposedBytes(model, exposed, reduce);
+  const rt = await loadBuiltBytes(factory, built.bytes, "calibration");
+  // where a reduced value must come whole (NaN, no elements, a run that fails on the reductions), the batch
+  // runs again on a copy that exposes every value whole, loaded on first need
+  let wholeRt: FloatRuntime | undefined;
+  const runWhole = async (feeds: Record<string, Tensor>) => {
+    wholeRt ??= await loadBuiltBytes(
+      factory,
+      exposedBytes(model, [...exposed, ...reduce], []).bytes,
+      "calibration",
+    );
+    return await wholeRt.run(feeds);
+  };
   try {
     let done = 0, b = 0;
     reporter.progress(task, 0, data.count);
@@ -143,7 +232,24 @@ export async function collectValues(
         }
         feeds[name] = t;
       }
-      const out = await rt.run(feeds);
+      let out: Record<string, Tensor>;
+      if (reduce.length === 0) out = await rt.run(feeds);
+      else {
+        const ran = await rt.run(feeds).catch(() => undefined);
+        out = ran ?? await runWhole(feeds);
+        if (ran) {
+          const redo: string[] = [];
+          for (const [name, r] of built.reduced) {
+            const mm = minMaxOf(out, r);
+            if (mm) out[name] = mm;
+            else redo.push(name);
+          }
+          if (redo.length) {
+            const again = await runWhole(feeds);
+            for (const name of redo) out[name] = again[name]!;
+          }
+        }
+      }
       if (innerRun) {
         for (const k of exposed) if (!outer.includes(k)) delete out[k];
         Object.assign(out, innerRun(feeds));
@@ -154,6 +260,7 @@ export async function collectValues(
     }
   } finally {
     await rt.release();
+    await wholeRt?.release();
   }
 }
 
@@ -166,8 +273,16 @@ export async function collectValues(
  * @returns the runtime
  * @throws {InternalError} when the runtime cannot load the model
  */
-export async function loadBuilt(factory: RuntimeFactory, model: Model, what: string): Promise<FloatRuntime> {
-  const bytes = encodeModel(model);
+export function loadBuilt(factory: RuntimeFactory, model: Model, what: string): Promise<FloatRuntime> {
+  return loadBuiltBytes(factory, encodeModel(model), what);
+}
+
+/** {@link loadBuilt} for a model already encoded. */
+async function loadBuiltBytes(
+  factory: RuntimeFactory,
+  bytes: Uint8Array,
+  what: string,
+): Promise<FloatRuntime> {
   try {
     return await factory(bytes);
   } catch (e) {
@@ -193,7 +308,8 @@ export function makePassRuntime(
   options: CollectOptions = {},
 ): PassRuntime {
   return {
-    collect: (model, values, onBatch) => collectValues(model, values, data, factory, onBatch, options),
+    collect: (model, values, onBatch, request) =>
+      collectValues(model, values, data, factory, onBatch, { ...options, ...request }),
     inputs: () => data.batches(options.batchSize ?? 8),
     load: (model) => loadBuilt(factory, model, "per-layer calibration"),
   };

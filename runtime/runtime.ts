@@ -41,6 +41,7 @@ export interface PassRuntime {
     model: Model,
     values: readonly string[],
     onBatch: (values: Record<string, Tensor>, batchIndex: number) => void | Promise<void>,
+    options?: CollectRequest,
   ): Promise<void>;
   /**
    * The calibration inputs, batch by batch (graph input name -> tensor), in the order and batching `collect`
@@ -52,4 +53,17 @@ export interface PassRuntime {
    * provides; the caller releases it. A rejection is shiftkit's bug, never bad input.
    */
   load?(model: Model): Promise<FloatRuntime>;
+}
+
+/** What one {@link PassRuntime.collect} call needs beyond the values' names. */
+export interface CollectRequest {
+  /**
+   * Names among the values for which the caller needs only each batch's minimum and maximum (NaN ignored,
+   * as {@link ../quant/observers.ts MinMaxObserver} does). The runtime may hand such a value over as a float32
+   * tensor of dims [2] holding [min, max] of the batch, computed where the tensor lives (reductions appended
+   * to the model) so that it never crosses into JavaScript; it hands it over whole otherwise (a value with
+   * no elements or with NaN, a runtime that cannot reduce). Either form gives a min-max observer the same
+   * minimum and maximum, so the caller observes what it receives. @default [] (every value whole)
+   */
+  minMax?: readonly string[];
 }

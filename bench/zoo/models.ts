@@ -37,7 +37,20 @@ export interface ZooModel {
   /** Local path of the `.onnx` file (fetched on first use). */
   path(): Promise<string>;
   /** Calibration and held-out evaluation samples (never the same inputs). */
-  samples(count: { calib: number; eval: number }): Promise<{ calib: Feeds[]; eval: Feeds[] }>;
+  samples(count: SampleCount): Promise<{ calib: Feeds[]; eval: Feeds[] }>;
+}
+
+/** How many samples to take (at most; a set may hold fewer), and which photo set image classifiers take. */
+export interface SampleCount {
+  /** Calibration samples. */
+  calib: number;
+  /** Evaluation samples. */
+  eval: number;
+  /**
+   * Photo set of the ImageNet classifier (`mobilenetv2-12`); other models ignore it.
+   * @default {"imagenet"}
+   */
+  photos?: PhotoSet;
 }
 
 const here = new URL(".", import.meta.url);
@@ -125,18 +138,85 @@ export const OBJECT_PHOTOS = [
   "summer_1am",
 ].map((n) => `obj-${n}.jpg`);
 
+/**
+ * ImageNet-class photos (animals, food, fruit, a flower, a coral reef: one class per photo, no people), from
+ * classification demos and test data in public repositories and Debian's `opencv-doc` (sources, licences and
+ * the selection rule in SOURCES.md), resized to 320 px on the longer side. Sorted by name; every 4th (from the
+ * first) calibrates (12), the other 33 evaluate.
+ */
+export const IMAGENET_PHOTOS = [
+  "caffe-cat",
+  "coral-bird",
+  "coral-cat",
+  "coral-cat_test_0",
+  "coral-cat_train_0",
+  "coral-dog_segmentation",
+  "coral-dog_test_0",
+  "coral-dog_train_0",
+  "coral-dragonfly",
+  "coral-hot_dog",
+  "coral-hotdog_test_0",
+  "coral-hotdog_train_0",
+  "coral-hotdog_train_1",
+  "coral-owl",
+  "coral-parrot",
+  "coral-pets",
+  "coral-sunflower",
+  "darknet-eagle",
+  "jetson-banana_0",
+  "jetson-bird_0",
+  "jetson-bird_1",
+  "jetson-bird_2",
+  "jetson-black_bear",
+  "jetson-brown_bear",
+  "jetson-cat_0",
+  "jetson-cat_1",
+  "jetson-cat_2",
+  "jetson-cat_3",
+  "jetson-coral",
+  "jetson-dog_2",
+  "jetson-granny_smith_0",
+  "jetson-granny_smith_1",
+  "jetson-horse_2",
+  "jetson-jellyfish",
+  "jetson-orange_0",
+  "jetson-orange_1",
+  "jetson-polar_bear",
+  "jetson-red_apple_0",
+  "jetson-stingray",
+  "jetson-strawberry_0",
+  "jetson-strawberry_1",
+  "opencv-baboon",
+  "opencv-butterfly",
+  "opencv-orange",
+  "tflite-burger",
+].map((n) => `in-${n}.jpg`);
+
+/** Which photo set the ImageNet classifier takes: ImageNet-class photos (default) or the older object/scene set. */
+export type PhotoSet = "imagenet" | "objects";
+
+/** Calibration and evaluation photo names of a set (disjoint). */
+export function photoSplit(set: PhotoSet): { calib: string[]; eval: string[] } {
+  if (set === "objects") return { calib: OBJECT_PHOTOS.slice(0, 8), eval: OBJECT_PHOTOS.slice(8) };
+  return {
+    calib: IMAGENET_PHOTOS.filter((_, i) => i % 4 === 0),
+    eval: IMAGENET_PHOTOS.filter((_, i) => i % 4 !== 0),
+  };
+}
+
 const readPhoto = async (f: string) =>
   decodeImage(await Deno.readFile(new URL(`photos/${f}`, here)), { name: f });
 
 /** ImageNet classifier feeds: torchvision's eval transform (shorter side 256, centre crop 224, mean/std), NCHW. */
-async function imagenetFeeds(input: string, n: { calib: number; eval: number }) {
+async function imagenetFeeds(input: string, n: SampleCount) {
   const load = async (f: string): Promise<Feeds> => {
     const s = preprocessImage(await readPhoto(f), preset("imagenet"));
     return { [input]: f32([1, ...s.dims], s.data) };
   };
+  const split = photoSplit(n.photos ?? "imagenet");
   return {
-    calib: await Promise.all(OBJECT_PHOTOS.slice(0, Math.min(n.calib, 8)).map(load)),
-    eval: await Promise.all(OBJECT_PHOTOS.slice(8, 8 + n.eval).map(load)),
+    calib: await Promise.all(split.calib.slice(0, n.calib).map(load)),
+    eval: await Promise.all(split.eval.slice(0, n.eval).map(load)),
   };
 }
 

@@ -9,9 +9,19 @@ import { DataType } from "../../onnx/tensor.ts";
 import { tensorBytes } from "../../onnx/tensor_proto.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 
-function fnv1a(b: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+/**
+ * A 32-bit hash of the bytes (FNV-1a over 32-bit words where the bytes are 4-aligned, then the tail bytes):
+ * it only buckets candidates, every merge compares the bytes, so its quality changes speed, never a result.
+ */
+function hashBytes(b: Uint8Array): number {
+  let h = 0x811c9dc5 ^ b.length;
+  let i = 0;
+  if ((b.byteOffset & 3) === 0) {
+    const w = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    for (; i < w.length; i++) h = Math.imul(h ^ w[i]!, 0x01000193) ^ (h >>> 15);
+    i *= 4;
+  }
+  for (; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
   return h >>> 0;
 }
 
@@ -31,7 +41,7 @@ function dedupeGraph(g: Graph, pinned: ReadonlySet<Value>): number {
     const t = v.peekConst();
     if (!t || t.dtype === DataType.STRING) continue;
     const bytes = tensorBytes(t);
-    const key = `${t.dtype}|${t.dims.join(",")}|${fnv1a(bytes)}`;
+    const key = `${t.dtype}|${t.dims.join(",")}|${hashBytes(bytes)}`;
     const bucket = seen.get(key) ?? [];
     const twin = bucket.find((e) => sameBytes(tensorBytes(e.peekConst()!), bytes));
     if (twin) {

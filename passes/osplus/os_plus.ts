@@ -215,7 +215,7 @@ export async function migrateOsPlus(
         const t = batch[n];
         if (t) o.observe(t.data as Float32Array);
       }
-    });
+    }, { minMax: [...tensorObs.keys()].filter((n) => !masks.includes(n)) });
   }
 
   const reports: OsPlusSiteReport[] = [];

@@ -3,12 +3,14 @@ import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { exposeValues } from "../../runtime/collect.ts";
 import { buildArch, DIMS, hiddenStates } from "../../tests/_hf_blocks.ts";
 import { runOrt } from "../../tests/_ort_compare.ts";
+import { mulberry32 } from "../../quant/_rng.ts";
 import { canonicalize } from "../normalize/canonicalize.ts";
 import {
   attentionLoss,
   type AttentionMatch,
   attentionReference,
   consumerBias,
+  project,
   recognizeAttention,
 } from "./os_plus_attention.ts";
 import { findOsPlusSites } from "./os_plus_fold.ts";
@@ -79,4 +81,29 @@ Deno.test("os-plus attention: a fused QKV projection (GPT-2) is not recognised, 
   canonicalize(m);
   const r = recognizeAttention(findOsPlusSites(m.graph).sites[0]!);
   assertEquals(r, "the site has 1 consumers, not q, k, v");
+});
+
+Deno.test("os-plus attention: the blocked projection is bit-identical to the plain row-by-row sums", () => {
+  // The reference: each output starts at its bias and adds a_j w_jk for j in order, skipping a_j = 0.
+  const plain = (x: Float32Array, n: number, c: number, w: Float32Array, o: number, b: Float64Array) => {
+    const y = new Float64Array(n * o);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < o; k++) {
+        let s = b[k]!;
+        for (let j = 0; j < c; j++) if (x[i * c + j] !== 0) s = s + x[i * c + j]! * w[j * o + k]!;
+        y[i * o + k] = s;
+      }
+    }
+    return y;
+  };
+  const rnd = mulberry32(17);
+  // odd sizes reach every remainder loop (rows not a multiple of 2, columns not a multiple of 4)
+  for (const [n, c, o] of [[8, 16, 12], [7, 9, 13], [1, 5, 3], [64, 32, 64]] as const) {
+    const x = Float32Array.from({ length: n * c }, () => rnd() < 0.25 ? 0 : (rnd() - 0.5) * 8);
+    const w = Float32Array.from({ length: c * o }, () => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 20 - 10));
+    const b = Float64Array.from({ length: o }, (_, k) => k === 0 ? -0 : rnd() - 0.5);
+    const got = project(x, n, c, w, o, b), want = plain(x, n, c, w, o, b);
+    assertEquals(got.length, want.length);
+    for (let i = 0; i < got.length; i++) assert(Object.is(got[i], want[i]), `[${n},${c},${o}] element ${i}`);
+  }
 });

@@ -5,6 +5,7 @@
  * @module
  */
 import { computeQParams } from "../../quant/qparams.ts";
+import { roundHalfEven } from "../../quant/round.ts";
 import {
   concatWeights,
   gridSearch,
@@ -106,18 +107,18 @@ export function searchMigrationScaleMoments(
     // Activation error per channel on the sample tokens: mean mu_j and second moment.
     const p = computeQParams(lo, hi, { bits: aBits, signed: sym, symmetric: sym });
     const as = p.scale, zp = p.zeroPoint, qlo = p.qmin, qhi = p.qmax;
-    mu.fill(0), sq.fill(0);
-    for (let n = 0; n < N; n++) {
-      const b = n * C;
-      for (let j = 0; j < C; j++) {
-        const v = x[b + j]! * inv[j]!, r = v / as;
-        let q = Math.round(r);
-        if (q - r === 0.5 && (q & 1) !== 0) q--; // ties to even, as QuantizeLinear
-        q += zp;
+    // channel by channel (each channel's sums still run over the tokens in order: the same float64 sums)
+    for (let j = 0; j < C; j++) {
+      const ij = inv[j]!;
+      let m = 0, m2e = 0;
+      for (let at = j, end = N * C; at < end; at += C) {
+        const v = x[at]! * ij, r = v / as;
+        let q = roundHalfEven(r) + zp; // ties to even, as QuantizeLinear
         q = q < qlo ? qlo : q > qhi ? qhi : q;
         const e = (q - zp) * as - v;
-        mu[j] = mu[j]! + e, sq[j] = sq[j]! + e * e;
+        m += e, m2e += e * e;
       }
+      mu[j] = m, sq[j] = m2e;
     }
     // Weight scales per output column of diag(s) W (symmetric, narrow range).
     colMax.fill(0);
@@ -140,8 +141,7 @@ export function searchMigrationScaleMoments(
       let rowE = 0;
       for (let k = 0; k < cols; k++) {
         const wv = d[base + k]! * sj, r = wv * colInv[k]!;
-        let q = Math.round(r);
-        if (q - r === 0.5 && (q & 1) !== 0) q--;
+        let q = roundHalfEven(r);
         q = q > qmaxW ? qmaxW : q < -qmaxW ? -qmaxW : q;
         const e = q * colScale[k]! - wv;
         rowE += e * e;

@@ -72,6 +72,8 @@ export async function calibrateRanges(
     observers.set(v, kind === "minmax" ? new MinMaxObserver() : new HistogramObserver({ mode: "signed" }));
   }
   const seen = new Set<string>();
+  // min-max needs only each batch's extremes: the runtime may reduce the tensors where they live
+  const request = kind === "minmax" ? { minMax: values } : {};
   await ctx.runtime.collect(model, values, (batch) => {
     for (const [name, obs] of observers) {
       const t = batch[name];
@@ -80,7 +82,7 @@ export async function calibrateRanges(
         seen.add(name);
       }
     }
-  });
+  }, request);
   // A value inside an If branch the calibration data never takes has no range: it is left out here, and
   // the caller keeps its consumers in float (with a note) rather than inventing a range.
   const ranges = new Map<string, [number, number]>();
@@ -102,11 +104,17 @@ export function quantizeWeight(
   const channels = axis < 0 ? 1 : w.dims[axis]!;
   const mins = new Float32Array(channels), maxs = new Float32Array(channels);
   const inner = axis < 0 ? data.length : w.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  for (let i = 0; i < data.length; i++) {
-    const c = axis < 0 ? 0 : Math.floor(i / inner) % channels;
-    const x = data[i]!;
-    if (x < mins[c]!) mins[c] = x;
-    if (x > maxs[c]!) maxs[c] = x;
+  // element i belongs to channel floor(i / inner) % channels: visited in index order, as one flat loop would
+  for (let i = 0; i < data.length;) {
+    for (let c = 0; c < channels; c++) {
+      let lo = mins[c]!, hi = maxs[c]!;
+      for (const end = i + inner; i < end; i++) {
+        const x = data[i]!;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      mins[c] = lo, maxs[c] = hi;
+    }
   }
   const p = computeQParamsPerChannel(mins, maxs, { bits, symmetric: true, narrowRange: true });
   const q = quantizeLinear(data, w.dims, p.scale, null, {
