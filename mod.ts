@@ -138,6 +138,7 @@ export type { OP_TABLE } from "./onnx/ops.ts";
 export type { TypedArray } from "./onnx/tensor.ts";
 export type { ReportBars, ReportRanges, ReportTable } from "./passes/report/report.ts";
 export type { OsPlusSiteReport } from "./passes/osplus/os_plus.ts";
+export type { CalibrateMode, CalibrationInfo, LayerInputs } from "./passes/sequential.ts";
 export type { OsPlusSiteKind, OsPlusSkip } from "./passes/osplus/os_plus_sites.ts";
 export type { ShiftAddLayerReport } from "./passes/shiftadd/shift_add.ts";
 export type { IntegerRegion, RegionSpec } from "./passes/intvit/integer_only_region.ts";
