@@ -155,6 +155,31 @@ export interface PerLayerOptions {
 }
 
 /**
+ * {@linkcode calibratePerLayer} converting each site from its own Hessian (what the GPTQ and ShiftAdd passes
+ * do per layer), with the reason for the mode recorded in the returned {@linkcode CalibrationInfo}.
+ *
+ * @param convert quantizes one site from `H` and returns its dequantized weight (fed to later segments)
+ * @param reason why calibration runs per layer (the option, or the sizes behind `"auto"`)
+ */
+export async function convertPerLayer<T extends SequentialSite>(
+  model: Model,
+  sites: readonly T[],
+  ctx: PassContext,
+  convert: (site: T, hessian: Float64Array) => Float32Array,
+  reason: string,
+  layerInputs?: LayerInputs,
+): Promise<CalibrationInfo> {
+  const info = await calibratePerLayer(
+    model,
+    sites,
+    ctx,
+    ({ sites, hessians }) => new Map(sites.map((t) => [t, convert(t, hessians.get(t.x)!)])),
+    layerInputs ? { layerInputs } : {},
+  );
+  return { ...info, reason };
+}
+
+/**
  * Calibrate and quantize segment by segment (see the module doc).
  *
  * @param model the float model; `quantize` rewrites it segment by segment

@@ -25,10 +25,10 @@ import { weightInput } from "../qdq/insert_qdq.ts";
 import { collectHessians } from "../hessians.ts";
 import {
   type CalibrateMode,
-  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
   chooseCalibration,
+  convertPerLayer,
   type LayerInputs,
 } from "../sequential.ts";
 import type { LayerStorage } from "../storage.ts";
@@ -452,14 +452,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         : chooseCalibration(model, targets, asked);
       let calibration: CalibrationInfo | undefined;
       if (chosen?.mode === "per-layer") {
-        const info = await calibratePerLayer(
-          model,
-          targets,
-          ctx,
-          ({ sites, hessians }) => new Map(sites.map((t) => [t, convert(t, hessians.get(t.x)!)])),
-          { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) },
-        );
-        calibration = { ...info, reason: chosen.reason };
+        calibration = await convertPerLayer(model, targets, ctx, convert, chosen.reason, options.layerInputs);
       } else {
         const { hessians, rows } = chosen
           ? await collectHessians(model, targets, ctx)

@@ -29,10 +29,10 @@ import { quantizeBlockwise } from "../../quant/weight_only.ts";
 import { collectHessians } from "../hessians.ts";
 import {
   type CalibrateMode,
-  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
   chooseCalibration,
+  convertPerLayer,
   type LayerInputs,
 } from "../sequential.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
@@ -270,14 +270,14 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           calibration = { mode: "whole", reason: chosen.reason, segments: 1, rows, seconds };
           for (const t of targets) convert(t, hessians.get(t.x) ?? null);
         } else {
-          const info = await calibratePerLayer(
+          calibration = await convertPerLayer(
             model,
             targets,
             ctx,
-            ({ sites, hessians }) => new Map(sites.map((t) => [t, convert(t, hessians.get(t.x)!)])),
-            { ...(options.layerInputs ? { layerInputs: options.layerInputs } : {}) },
+            convert,
+            chosen.reason,
+            options.layerInputs,
           );
-          calibration = { ...info, reason: chosen.reason };
         }
       } else {
         for (const t of targets) convert(t, null);
