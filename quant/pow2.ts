@@ -95,6 +95,26 @@ export function pow2MaxExponent(bits: number): number {
 }
 
 /**
+ * The exponent caps an output-error alpha search tries: one per code width minBits..bits (see
+ * {@linkcode Pow2AlphaOutputOptions.minBits}), shared by the full-matrix and the low-rank searches.
+ *
+ * @param bits code width
+ * @param minBits narrowest width tried (default `min(3, bits)`)
+ * @param what the search, for the error message
+ * @returns `pow2MaxExponent(m)` for m = minBits..bits
+ * @throws {RangeError} when minBits is not an integer in 1..bits
+ */
+export function pow2ExponentCaps(bits: number, minBits: number | undefined, what: string): number[] {
+  const lo = minBits ?? Math.min(3, bits);
+  if (!Number.isInteger(lo) || lo < 1 || lo > bits) {
+    throw new RangeError(`Cannot search ${what}: minBits must be an integer in 1..${bits}, got ${lo}`);
+  }
+  const caps: number[] = [];
+  for (let m = lo; m <= bits; m++) caps.push(pow2MaxExponent(m));
+  return caps;
+}
+
+/**
  * The level of one code in units of alpha: `s * 2^p` (never zero).
  *
  * @param code an N-bit code `(signBit << (N-1)) | p`
@@ -461,14 +481,7 @@ export function pow2AlphaOutput(
 ): Pow2Fit {
   const bits = options.bits ?? 3;
   const pmax = pow2MaxExponent(bits);
-  const minBits = options.minBits ?? Math.min(3, bits);
-  if (!Number.isInteger(minBits) || minBits < 1 || minBits > bits) {
-    throw new RangeError(
-      `Cannot search output-error alphas: minBits must be an integer in 1..${bits}, got ${minBits}`,
-    );
-  }
-  const caps: number[] = [];
-  for (let m = minBits; m <= bits; m++) caps.push(pow2MaxExponent(m));
+  const caps = pow2ExponentCaps(bits, options.minBits, "output-error alphas");
   const fanIn = Math.round(Math.sqrt(gram.length));
   if (fanIn * fanIn !== gram.length) {
     throw new RangeError(

@@ -18,6 +18,7 @@ import type { LowRankDiag } from "./lowrank.ts";
 import {
   pow2AlphaGrid,
   type Pow2AlphaOutputOptions,
+  pow2ExponentCaps,
   type Pow2Fit,
   pow2MaxExponent,
   pow2RowMaxAlpha,
@@ -56,12 +57,7 @@ export function pow2AlphaLowRank(
 ): Pow2Fit {
   const bits = options.bits ?? 3;
   const pmax = pow2MaxExponent(bits);
-  const minBits = options.minBits ?? Math.min(3, bits);
-  if (!Number.isInteger(minBits) || minBits < 1 || minBits > bits) {
-    throw new RangeError(
-      `Cannot search low-rank output-error alphas: minBits must be an integer in 1..${bits}, got ${minBits}`,
-    );
-  }
+  const caps = pow2ExponentCaps(bits, options.minBits, "low-rank output-error alphas");
   const { k: fanIn, rank: r, diag: d, q: Q, p: P } = metric;
   if (fanIn === 0 || weights.length % fanIn !== 0 || fanIn > 2 ** 22) {
     throw new RangeError(
@@ -75,8 +71,6 @@ export function pow2AlphaLowRank(
       );
     }
   }
-  const caps: number[] = [];
-  for (let m = minBits; m <= bits; m++) caps.push(pow2MaxExponent(m));
   const nOut = weights.length / fanIn;
   const alpha = new Float32Array(nOut);
   const maxExponent = new Uint8Array(nOut).fill(pmax);
