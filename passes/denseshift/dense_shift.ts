@@ -517,6 +517,13 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           (8 * nB / Math.max(nW, 1)).toFixed(3)
         } (${nB} bytes for ${nW} weights, alphas and int8 fallback included)`,
       );
+      if ((options.blockwise || options.pointwiseReconstruction) && !ends.size) {
+        notes.push(
+          needCalib
+            ? "block-output reconstruction asked, not done: no residual unit ends in a stride-1 ungrouped 1x1 Conv"
+            : "block-output reconstruction asked, not done: it needs calibration data (learned rounding or the output alpha)",
+        );
+      }
       if (ends.size) {
         notes.push(
           `block-output reconstruction: ${rebuilt} of ${ends.size} ${

@@ -27,7 +27,7 @@ function randn(n: number, seed: number, scale = 1): Float32Array {
  * project 24->8 -> Clip -> Add x) twice -> y. Negative cases: the 1x1 expands (no Add after them) and the
  * 3x3 convs (not a block end).
  */
-function residualModel(): Model {
+function residualModel(skip = true): Model {
   const m = new Model();
   m.opsets.set("", 13);
   const g = m.graph;
@@ -55,7 +55,7 @@ function residualModel(): Model {
     const lo = g.addInitializer(`lo${u}`, makeTensor(DataType.FLOAT, [], Float32Array.of(-50)));
     const hi = g.addInitializer(`hi${u}`, makeTensor(DataType.FLOAT, [], Float32Array.of(50)));
     const c = g.addNode(Op.Clip.type, [p, lo, hi], [`c${u}`]).outputs[0]!;
-    x = g.addNode(Op.Add.type, [c, x], [`a${u}`]).outputs[0]!;
+    x = skip ? g.addNode(Op.Add.type, [c, x], [`a${u}`]).outputs[0]! : c;
   }
   g.rename(x, "y");
   x.type = { elemType: DataType.FLOAT, shape: ["N", 8, 6, 6] };
@@ -109,4 +109,17 @@ Deno.test("denseShiftPass blockwise: block ends rebuilt on the block output, low
   // measured on the held-out inputs: 0.0175 layer-wise, 0.0165 block-wise (random weights: most of the error
   // comes from the 3x3 layers, which the 1x1 block end can only partly absorb)
   assert(errs[1]! < 0.97 * errs[0]!, `relative output error layer-wise ${errs[0]}, block-wise ${errs[1]}`);
+});
+
+Deno.test("denseShiftPass blockwise: asked on a model without residual units, it says it did nothing", async () => {
+  const m = residualModel(false);
+  const res = await denseShiftPass({ bits: 3, blockwise: true }).run(m, {
+    reporter: silentReporter,
+    runtime: makePassRuntime(tensorSource(new Map([["x", calibX]])), ortRuntimeFactory(), { batchSize: 8 }),
+  });
+  assertEquals(verify(m), []);
+  assertEquals(
+    res.notes!.filter((n) => n.startsWith("block-output reconstruction")),
+    ["block-output reconstruction asked, not done: no residual unit ends in a stride-1 ungrouped 1x1 Conv"],
+  );
 });
