@@ -12,6 +12,7 @@
  */
 
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
+import { arenaMatrix, F64Arena } from "./f64_kernels.ts";
 import { GramAccumulator } from "./gram.ts";
 
 /** A dense row-major matrix. */
@@ -120,7 +121,9 @@ function factor(
   damp: number,
   actOrder: boolean,
 ): { perm: Int32Array; u: Float64Array } {
-  const h = Float64Array.from(hessian);
+  // In a WebAssembly arena where available: the factorisation then runs on the SIMD kernels, in place.
+  const h = arenaMatrix(K) ?? new Float64Array(K * K);
+  h.set(hessian);
   let meanDiag = 0;
   for (let k = 0; k < K; k++) {
     if (h[k * K + k] === 0) h[k * K + k] = 1;
@@ -134,7 +137,7 @@ function factor(
   const order = Int32Array.from(
     Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
   );
-  const hp = new Float64Array(K * K);
+  const hp = arenaMatrix(K) ?? new Float64Array(K * K);
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
   return { perm: order, u: choleskyInverseUpperInPlace(hp) };
 }
@@ -191,7 +194,11 @@ export function runGptq(
   if (!(blockSize >= 1)) throw new RangeError(`Cannot run GPTQ: blockSize must be >= 1, got ${blockSize}`);
   const { perm, u } = plan;
   const deq = new Float32Array(K * N);
-  const err = new Float64Array(Math.min(blockSize, K) * N);
+  const bs = Math.min(blockSize, K);
+  // The lazy batch update on the WebAssembly SIMD kernels where available: the block's errors live in the
+  // arena, later rows are copied in LAZY_ROWS at a time with their coefficients, updated, copied back.
+  const arena = u && K > bs ? F64Arena.create(bs * N + LAZY_ROWS * (N + bs)) : undefined;
+  const err = arena ? arena.f64.subarray(0, bs * N) : new Float64Array(bs * N);
   for (let b0 = 0; b0 < K; b0 += blockSize) {
     const b1 = Math.min(K, b0 + blockSize);
     for (let i = b0; i < b1; i++) {
@@ -208,7 +215,8 @@ export function runGptq(
         for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
       }
     }
-    if (u) {
+    if (u && arena) lazyUpdateWasm(arena, w, K, N, perm, u, b0, b1, bs);
+    else if (u) {
       // Lazy batch update of all later features: W[j] -= Σ_{i in block} U[i,j] · err_i, terms subtracted in
       // order of i. Two terms per sweep over the row (one load and store of W for both): the same
       // subtractions in the same order, so the same float64 results, at half the memory traffic.
@@ -235,6 +243,47 @@ export function runGptq(
     options.onProgress?.(b1, K);
   }
   return deq;
+}
+
+/** Rows per batch of {@link lazyUpdateWasm}. */
+const LAZY_ROWS = 64;
+
+/**
+ * The lazy batch update of features `b1..K-1` by the block `b0..b1-1` on the float64 kernels: `W[j] -=
+ * Σ_i U[i,j] · err_i` in order of i, zero coefficients skipped, as the JavaScript loop (bit-identical). The
+ * errors sit at offset 0 of the arena; rows go in batches, those with a zero coefficient one at a time.
+ */
+function lazyUpdateWasm(
+  arena: F64Arena,
+  w: Float64Array,
+  K: number,
+  N: number,
+  perm: Int32Array,
+  u: Float64Array,
+  b0: number,
+  b1: number,
+  bs: number,
+): void {
+  const f = arena.f64, T = b1 - b0;
+  const rowsAt = bs * N, coefAt = rowsAt + LAZY_ROWS * N;
+  const slotRow = new Int32Array(LAZY_ROWS);
+  for (let j0 = b1; j0 < K; j0 += LAZY_ROWS) {
+    const R = Math.min(LAZY_ROWS, K - j0);
+    // slots 0..front-1: rows without a zero coefficient; slots R-1 down to front: rows with one
+    let front = 0, back = R;
+    for (let j = j0; j < j0 + R; j++) {
+      let zero = false;
+      for (let t = 0; t < T; t++) if (u[(b0 + t) * K + j] === 0) zero = true;
+      const s = zero ? --back : front++;
+      slotRow[s] = perm[j]!;
+      const c = coefAt + s * bs;
+      for (let t = 0; t < T; t++) f[c + t] = u[(b0 + t) * K + j]!;
+      f.set(w.subarray(perm[j]! * N, perm[j]! * N + N), rowsAt + s * N);
+    }
+    arena.msub(front, T, N, rowsAt, N, coefAt, bs, 1, 0, N);
+    arena.msub(R - front, T, N, rowsAt + front * N, N, coefAt + front * bs, bs, 1, 0, N, { skipZeros: true });
+    for (let s = 0; s < R; s++) w.set(f.subarray(rowsAt + s * N, rowsAt + s * N + N), slotRow[s]! * N);
+  }
 }
 
 /** Relative errors of a quantized matrix. */
