@@ -2,13 +2,13 @@ import { assert, assertEquals, assertLess, assertLessOrEqual, assertThrows } fro
 import {
   bcqLevels,
   decodeBcq,
-  fitBcq,
   nearestCode,
   nearestLevel,
   POT_EXP_MIN,
   POT_SPAN,
   roundToPowersOfTwo,
 } from "./bcq.ts";
+import { fitBcq } from "./bcq_fit.ts";
 import { gaussian } from "./_rng.ts";
 
 Deno.test("roundToPowersOfTwo: results are exact sums of <= K signed powers of two, float32-exact", () => {

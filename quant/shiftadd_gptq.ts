@@ -9,7 +9,7 @@
  *
  * Where alphas are fitted: alphas are per (output column, group of `groupSize` consecutive input features)
  * in accuracy mode, per (block of 8 output columns, group) in latency mode. A group's alpha sets are fitted
- * by {@linkcode fitBcq} when the loop first reaches a feature of that group, on the current error-updated
+ * by `fitBcq` ({@link ./bcq_fit.ts}) when the loop first reaches a feature of that group, on the current error-updated
  * weights of the whole group — GPTQ's `find_params` at a group's first column. Without act-order and with
  * `groupSize` a multiple of `blockSize` (or the whole K) that is the group's first row at the start of a
  * block, with all earlier errors applied; with act-order, the group is fitted when its most salient feature
@@ -18,7 +18,8 @@
  * @module
  */
 
-import { type BcqLevels, bcqLevels, fitBcq, nearestLevel, POT_EXP_NONE } from "./bcq.ts";
+import { fillBcqLevels, nearestMid, POT_EXP_NONE } from "./bcq.ts";
+import { BcqFitter } from "./bcq_fit.ts";
 import {
   type HessianCache,
   prepareGptq,
@@ -210,25 +211,42 @@ export function quantizeShiftAdd(
   const alphas = new Float64Array(q * N * G);
   const alphaExp = new Int8Array(q * N * G * T).fill(POT_EXP_NONE);
   const alphaSign = new Int8Array(q * N * G * T);
-  const levels: Array<BcqLevels | undefined> = new Array(G * N);
+  // The level set of every (group, output), in flat tables (set l = g * N + n): 2^q values and codes, 2^q - 1
+  // midpoints each; a 6144 x 1536 layer at group 64 has 147k sets (one object and three arrays each cost
+  // about 5x the memory).
+  const L = 1 << q;
+  const lvValues = new Float64Array(G * N * L), lvCodes = new Uint8Array(G * N * L);
+  const lvMids = new Float64Array(G * N * (L - 1));
+  const fitted = new Uint8Array(G);
   const span = mode === "latency" ? 8 : 1;
+  const fitter = new BcqFitter({ bits: q, rounds, terms: T });
+  let tr = new Float64Array(0);
 
   const fitGroup = (g: number) => {
     const k0 = g * gs, k1 = Math.min(K, k0 + gs), rowsG = k1 - k0;
     // Transpose the group once (row reads stay contiguous); column n's weights are then tr[n*rowsG ..].
-    const tr = new Float64Array(rowsG * N);
+    if (tr.length < rowsG * N) tr = new Float64Array(rowsG * N);
     for (let k = k0; k < k1; k++) for (let n = 0; n < N; n++) tr[n * rowsG + k - k0] = w[k * N + n]!;
     for (let n0 = 0; n0 < N; n0 += span) {
       const n1 = Math.min(N, n0 + span);
-      const vals = tr.subarray(n0 * rowsG, n1 * rowsG);
-      const fit = fitBcq(vals, { bits: q, rounds, terms: T });
-      const lv = bcqLevels(fit.alphas);
+      fitter.fit(tr, n0 * rowsG, (n1 - n0) * rowsG);
+      const fa = fitter.alphas;
+      fillBcqLevels(fa, 0, q, lvValues, lvCodes, lvMids, g * N + n0);
       for (let n = n0; n < n1; n++) {
-        levels[g * N + n] = lv;
+        if (n > n0) {
+          lvValues.copyWithin((g * N + n) * L, (g * N + n0) * L, (g * N + n0 + 1) * L);
+          lvCodes.copyWithin((g * N + n) * L, (g * N + n0) * L, (g * N + n0 + 1) * L);
+          lvMids.copyWithin((g * N + n) * (L - 1), (g * N + n0) * (L - 1), (g * N + n0 + 1) * (L - 1));
+        }
         for (let i = 0; i < q; i++) {
           const a = (i * N + n) * G + g;
-          alphas[a] = fit.alphas[i]!;
-          const t = fit.terms[i]!;
+          alphas[a] = fa[i]!;
+          if (n > n0) {
+            alphaExp.copyWithin(a * T, ((i * N + n0) * G + g) * T, ((i * N + n0) * G + g + 1) * T);
+            alphaSign.copyWithin(a * T, ((i * N + n0) * G + g) * T, ((i * N + n0) * G + g + 1) * T);
+            continue;
+          }
+          const t = fitter.potTerms(i);
           for (let j = 0; j < t.exps.length; j++) {
             alphaExp[a * T + j] = t.exps[j]!;
             alphaSign[a * T + j] = t.signs[j]!;
@@ -236,17 +254,18 @@ export function quantizeShiftAdd(
         }
       }
     }
+    fitted[g] = 1;
   };
 
   const deq = runGptq(w, K, N, plan, (k, cur, out) => {
     const g = Math.floor(k / gs);
-    if (levels[g * N] === undefined) fitGroup(g);
+    if (!fitted[g]) fitGroup(g);
     const rk = k * N;
     for (let n = 0; n < N; n++) {
-      const lv = levels[g * N + n]!;
-      const idx = nearestLevel(lv, cur[rk + n]!);
-      codes[rk + n] = lv.codes[idx]!;
-      out[rk + n] = lv.values[idx]!;
+      const l = g * N + n;
+      const idx = nearestMid(lvMids, l * (L - 1), L - 1, cur[rk + n]!);
+      codes[rk + n] = lvCodes[l * L + idx]!;
+      out[rk + n] = lvValues[l * L + idx]!;
     }
   }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const dead = plan.dead;
