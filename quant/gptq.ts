@@ -297,6 +297,14 @@ export interface QuantErrorStats {
   deadFeatures: number;
 }
 
+/** Scratch of {@linkcode quantErrorStats}: buffers the caller no longer needs, used instead of new ones. */
+export interface QuantErrorStatsOptions {
+  /** At least `K * N` entries (e.g. GPTQ's float64 working weight after {@linkcode runGptq}). */
+  rows?: Float64Array;
+  /** At least `K²` entries (e.g. GPTQ's factor `U` after {@linkcode runGptq}, when no other layer shares it). */
+  square?: Float64Array;
+}
+
 /**
  * Relative weight error and, with H, relative output error `sqrt(tr(EᵀHE)/tr(WᵀHW))`.
  *
@@ -306,6 +314,7 @@ export interface QuantErrorStats {
  * @param K input features
  * @param N outputs
  * @param dead dead features (reported as is)
+ * @param options scratch buffers that are dead by now (the working weight and GPTQ's factor)
  * @returns the stats
  * @example
  * ```ts
@@ -322,6 +331,7 @@ export function quantErrorStats(
   K: number,
   N: number,
   dead: number,
+  options: QuantErrorStatsOptions = {},
 ): QuantErrorStats {
   let num = 0, den = 0;
   for (let i = 0; i < w.length; i++) {
@@ -330,32 +340,35 @@ export function quantErrorStats(
   }
   const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
   if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
-  const a = Float64Array.from(w);
-  const e = new Float64Array(K * N);
-  for (let i = 0; i < e.length; i++) e[i] = a[i]! - deq[i]!;
-  const [te, tw] = quadTraces(h, e, a, K, N);
+  const [te, tw] = quadTraces(h, w, deq, K, N, options);
   return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
 }
 
 /**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
- * Gram accumulator (its WASM SIMD kernel) over the N columns of M. Above 1024 features the K features are
- * split in 4 blocks and `M Mᵀ` is built one pair of blocks at a time (each diagonal block counted once), in
- * buffers allocated once: a quarter of the memory (a 6144-wide layer: 190 MB instead of 600 MB) for 1.5x the
- * work.
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices `W` and `E = W − Ŵ`, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with
+ * `M Mᵀ` from the Gram accumulator (its WASM SIMD kernel) over the N columns of M. Above 1024 features the K
+ * features are split in 4 blocks and `M Mᵀ` is built one pair of blocks at a time (each diagonal block
+ * counted once), in buffers allocated once: a quarter of the memory (a 6144-wide layer: 190 MB instead of
+ * 600 MB) for 1.5x the work. `E`'s entries are formed as they are gathered (`float64(W) − Ŵ`, what a
+ * float64 copy of E would hold), so neither E nor a float64 W is ever held whole (150 MB on that layer).
  */
 function quadTraces(
   h: Float64Array,
-  e: Float64Array,
-  w: Float64Array,
+  w: Float32Array | Float64Array,
+  deq: Float32Array,
   K: number,
   N: number,
+  scratch: QuantErrorStatsOptions,
 ): [number, number] {
   const nb = K > 1024 ? 4 : 1, B = Math.ceil(K / nb);
   const k2 = nb === 1 ? K : 2 * B; // features per pair; a short last block is zero-padded
-  const cols = new Float64Array(N * k2); // Mᵀ on the pair's features: column n of M is row n
-  const mask = new Float64Array(k2 * k2); // H on the counted entries of the pair, 0 elsewhere
-  const g = new GramAccumulator(k2);
+  // Mᵀ on the pair's features (column n of M is row n); H on the counted entries of the pair, 0 elsewhere;
+  // the pair's Gram. In the caller's dead buffers where they fit (k2 <= K, and 2 k2² <= K² when split).
+  const rows = scratch.rows && scratch.rows.length >= N * k2 ? scratch.rows : undefined;
+  const cols = rows ? rows.subarray(0, N * k2) : new Float64Array(N * k2);
+  const sq = scratch.square && scratch.square.length >= 2 * k2 * k2 ? scratch.square : undefined;
+  const mask = sq ? sq.subarray(0, k2 * k2) : new Float64Array(k2 * k2);
+  const g = new GramAccumulator(k2, sq ? { sum: sq.subarray(k2 * k2, 2 * k2 * k2) } : {});
   const idx = new Int32Array(k2);
   const traces: [number, number] = [0, 0];
   const pair = (I: number, J: number, counted: (a: number, b: number) => boolean) => {
@@ -371,16 +384,17 @@ function quadTraces(
         if (idx[b]! >= 0 && counted(a, b)) mask[a * k2 + b] = h[idx[a]! * K + idx[b]!]!;
       }
     }
-    [e, w].forEach((m, t) => {
+    for (let t = 0; t < 2; t++) {
       for (let a = 0; a < k2; a++) {
         const f = idx[a]!;
         if (f < 0) { for (let n = 0; n < N; n++) cols[n * k2 + a] = 0; }
-        else for (let n = 0; n < N; n++) cols[n * k2 + a] = m[f * N + n]!;
+        else if (t === 0) { for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]! - deq[f * N + n]!; }
+        else for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]!;
       }
       g.reset();
       g.add(cols, N);
       traces[t]! += g.dotMean(mask) * N; // Σ H ∘ (M Mᵀ) over the counted entries, from the upper triangle
-    });
+    }
   };
   if (nb === 1) pair(0, 0, () => true);
   else {

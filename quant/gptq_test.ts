@@ -76,6 +76,15 @@ Deno.test("quantErrorStats: the output error by block pairs (K > 1024, a short l
         den += b * b;
       }
     }
-    assertAlmostEquals(quantErrorStats(w, d, g.mean(), K, N, 0).relOutputError, Math.sqrt(num / den), 1e-9);
+    const h = g.mean();
+    const plain = quantErrorStats(w, d, h, K, N, 0);
+    assertAlmostEquals(plain.relOutputError, Math.sqrt(num / den), 1e-9);
+    // In the caller's dead buffers (filled with garbage first): the same bits; buffers too short are not used.
+    const rows = new Float64Array(K * N).fill(7), square = new Float64Array(K * K).fill(-3);
+    assertEquals(quantErrorStats(w, d, h, K, N, 0, { rows, square }), plain);
+    assert(rows.some((v) => v !== 7) && (K <= 1024 || square.some((v) => v !== -3)));
+    const short = new Float64Array(2).fill(5);
+    assertEquals(quantErrorStats(w, d, h, K, N, 0, { rows: short, square: short }), plain);
+    assertEquals(Array.from(short), [5, 5]);
   }
 });

@@ -45,13 +45,23 @@ export class GramAccumulator {
 
   /**
    * @param k row width (number of input features), a positive integer
+   * @param options `sum`: memory for the `k x k` sum (its first `k²` entries, zeroed here) instead of a new
+   *   buffer, for a caller that has a dead buffer of that size at hand (GPTQ's factor after its loop)
+   * @throws {RangeError} when k is not a positive integer or `sum` is shorter than `k²`
    */
-  constructor(k: number) {
+  constructor(k: number, options: { sum?: Float64Array } = {}) {
     if (!Number.isInteger(k) || k < 1) {
       throw new RangeError(`Cannot create a Gram accumulator: k must be a positive integer, got ${k}`);
     }
+    if (options.sum && options.sum.length < k * k) {
+      throw new RangeError(
+        `Cannot create a Gram accumulator of width ${k}: the given sum buffer has ${options.sum.length} entries, not ${
+          k * k
+        }`,
+      );
+    }
     this.k = k;
-    this.#sum = new Float64Array(k * k);
+    this.#sum = options.sum ? options.sum.subarray(0, k * k).fill(0) : new Float64Array(k * k);
     this.#colSum = new Float64Array(k);
     this.#block = new Float64Array(((k + 3) >> 2) * PANEL);
   }

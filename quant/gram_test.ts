@@ -128,3 +128,15 @@ Deno.test("GramAccumulator: takeMean equals mean in place and spends it; dotMean
   a.add(x, n);
   assertEquals(a.mean(), m);
 });
+
+Deno.test("GramAccumulator: a given sum buffer is zeroed and used, with the same results", () => {
+  const x = Float32Array.from({ length: 7 * 9 }, (_, i) => Math.sin(i));
+  const own = new GramAccumulator(9);
+  own.add(x, 7);
+  const buf = new Float64Array(100).fill(1);
+  const lent = new GramAccumulator(9, { sum: buf });
+  lent.add(x, 7);
+  assertEquals(lent.mean(), own.mean());
+  assertEquals(buf[81], 1); // only the first k² entries
+  assertThrows(() => new GramAccumulator(11, { sum: buf }), RangeError, "100 entries");
+});

@@ -269,6 +269,9 @@ export function quantizeShiftAdd(
     }
   }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const dead = plan.dead;
+  // The working weight and, unless a cache shares it, the K x K factor are dead now: the error statistics
+  // take their scratch there (on a 6144 x 1536 layer, 190 MB not allocated next to the live factor).
+  const scratch = { rows: w, ...(plan.u && !options.cache ? { square: plan.u } : {}) };
   plan = null;
 
   return {
@@ -284,6 +287,6 @@ export function quantizeShiftAdd(
     alphaExp,
     alphaSign,
     dequantized: deq,
-    stats: quantErrorStats(weight.data, deq, hessian, K, N, dead),
+    stats: quantErrorStats(weight.data, deq, hessian, K, N, dead, scratch),
   };
 }
