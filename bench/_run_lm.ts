@@ -4,7 +4,7 @@
  * bytes of testdata/lm-eval.txt) as raw float32 to `--out`. Run as its own process so that its peak RSS is
  * the model in onnxruntime alone.
  *
- *   deno run -A bench/_run_lm.ts MODEL --out FILE [--bytes 32]
+ *   deno run -A bench/_run_lm.ts MODEL --out FILE [--bytes 32] [--opt all|extended|basic|disabled]
  * @module
  */
 import * as ort from "npm:onnxruntime-node@1.30.0";
@@ -15,7 +15,14 @@ const out = listArg(Deno.args, "--out")?.[0];
 if (!out) throw new TypeError("missing --out FILE");
 const n = numArg(Deno.args, "--bytes", 32);
 const text = (await Deno.readFile(repo("testdata/lm-eval.txt"))).subarray(0, n);
-const session = await ort.InferenceSession.create(model, { logSeverityLevel: 3, intraOpNumThreads: 2 });
+// `--opt disabled` keeps onnxruntime from folding constant subgraphs at load: a ShiftAdd file then decodes its
+// weights on every call instead of holding every layer's decode at once (about 80 bytes per weight).
+const opt = (listArg(Deno.args, "--opt")?.[0] ?? "all") as "disabled" | "basic" | "extended" | "all";
+const session = await ort.InferenceSession.create(model, {
+  logSeverityLevel: 3,
+  intraOpNumThreads: 2,
+  graphOptimizationLevel: opt,
+});
 const ids = new ort.Tensor("int64", BigInt64Array.from(text, (b) => BigInt(b)), [1, n]);
 const r = await session.run({ [session.inputNames[0]!]: ids });
 const logits = r[session.outputNames[0]!]!.data as Float32Array;

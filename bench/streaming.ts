@@ -9,10 +9,15 @@
  * model that way (it needs the whole model in memory) and reports the cosine of the logits.
  *
  *   nice -n 10 deno run -A bench/streaming.ts [--dir DIR] [--layers 24] [--width 1536] [--method rtn]
- *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [-- more quantize flags]
+ *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [--ort-opt all] [--log FILE]
+ *     [-- more quantize flags]
  *
  * The model is generated once into `--dir` (default a temporary folder, removed afterwards unless
- * `--keep`); calibration data is `--samples` windows of 128 bytes of testdata/lm-calib.txt.
+ * `--keep`); calibration data is `--samples` windows of 128 bytes of testdata/lm-calib.txt. `--ort-opt
+ * disabled` loads the emitted model in onnxruntime without graph optimizations (no constant folding: a
+ * ShiftAdd file decodes per call rather than all layers at load, which a 24-layer file could not afford);
+ * `--log FILE` sends the quantize child's stderr (with `-- --progress`, its progress bars) to FILE as it runs
+ * instead of collecting it.
  * @module
  */
 import { listArg, numArg, repo } from "./_cases.ts";
@@ -23,6 +28,7 @@ const layers = numArg(args, "--layers", 24), width = numArg(args, "--width", 153
 const method = listArg(args, "--method")?.[0] ?? "rtn";
 const bits = numArg(args, "--bits", 4), samples = numArg(args, "--samples", 8);
 const dirArg = listArg(args, "--dir")?.[0];
+const ortOpt = listArg(args, "--ort-opt")?.[0] ?? "all", logFile = listArg(args, "--log")?.[0];
 // Further `shiftkit quantize` flags after `--`, e.g. `-- --objective weight --group-size 128`.
 const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
 const dir = dirArg ?? await Deno.makeTempDir({ prefix: "shiftkit-streaming-" });
@@ -62,8 +68,21 @@ const cmd = new Deno.Command("/usr/bin/time", {
   stdout: "piped",
   stderr: "piped",
 });
-const res = await cmd.output();
-const err = new TextDecoder().decode(res.stderr);
+// The child's stderr is collected (its tail) and, with `--log`, written to the file as it comes.
+const child = cmd.spawn();
+const log = logFile ? await Deno.open(logFile, { write: true, create: true, append: true }) : undefined;
+let err = "";
+const errDone = (async () => {
+  const dec = new TextDecoder();
+  for await (const chunk of child.stderr) {
+    await log?.write(chunk);
+    err = (err + dec.decode(chunk, { stream: true })).slice(-65536);
+  }
+})();
+const stdoutText = new Response(child.stdout).text();
+const res = { code: (await child.status).code, stdout: new TextEncoder().encode(await stdoutText) };
+await errDone;
+log?.close();
 const m = /STREAMING_TIME (\d+) ([\d.]+)/.exec(err);
 let outBytes = 0;
 try {
@@ -87,6 +106,8 @@ async function runLm(model: string): Promise<{ logits?: Float32Array; rssMB: num
       "-A",
       repo("bench/_run_lm.ts"),
       model,
+      "--opt",
+      ortOpt,
       "--out",
       file,
     ],
