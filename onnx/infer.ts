@@ -477,6 +477,9 @@ function propagateData(n: Node, cx: Ctx): void {
     if (!v) return undefined;
     const d = cx.data.get(v);
     if (d) return d;
+    // judged by its dims before it is decoded: a weight (often lazily read from disk) is never decoded here
+    const info = v.isConst && !v.isGraphInput ? v.constInfo() : undefined;
+    if (info && (info.dtype === DataType.STRING || sizeOf(info.dims) > 64)) return undefined;
     const t = constValue(v);
     if (!t || t.dtype === DataType.STRING || sizeOf(t.dims) > 64) return undefined;
     return { dims: [...t.dims], values: toNumbers(t) };
@@ -598,9 +601,10 @@ export function inferShapes(model: Model, options: InferOptions = {}): number {
     if (!v) throw new TypeError(`inferShapes: the model has no input "${name}"`);
     v.type = { elemType: v.type?.elemType ?? DataType.FLOAT, shape: [...shape] };
   }
+  // dtype and dims only: decoding (and caching) every initializer would load a lazily read model whole
   for (const v of model.graph.initializers) {
-    const t: Tensor | undefined = v.const;
-    if (t && !v.type) v.type = { elemType: t.dtype, shape: [...t.dims] };
+    const t = v.type ? undefined : v.constInfo();
+    if (t) v.type = { elemType: t.dtype, shape: [...t.dims] };
   }
   return inferGraph(model.graph, cx);
 }

@@ -116,3 +116,28 @@ Deno.test("inferShapes: quantized ops, Reshape through a Shape chain, Resize wit
   inferShapes(m, { inputShapes: { x: [2, 6, 4] } });
   assertEquals(r.outputs[0]!.type!.shape, [2, 24]);
 });
+
+Deno.test("inferShapes: initializers are typed from their dims, weights are never decoded (lazily read models)", () => {
+  const m = new Model();
+  m.opsets.set("", 17);
+  const x = m.graph.value("x");
+  x.type = { elemType: DataType.FLOAT, shape: [2, 64] };
+  m.graph.inputs.push(x);
+  // A 64 x 32 weight and a 2-element shape, both encoded only: decoding the weight is what must not happen.
+  let decoded = 0;
+  const w = m.graph.addInitializer("w", makeTensor(DataType.FLOAT, [1], new Float32Array(1)));
+  w.setEncodedConst({ data_type: DataType.FLOAT, dims: [64, 32] }, () => {
+    decoded++;
+    return makeTensor(DataType.FLOAT, [64, 32], new Float32Array(64 * 32));
+  });
+  w.type = undefined;
+  const shape = m.graph.addInitializer("s", makeTensor(DataType.INT64, [2], new BigInt64Array([4n, 16n])));
+  const y = m.graph.addNode("MatMul", [x, w], ["y"]).outputs[0]!;
+  const z = m.graph.addNode("Reshape", [y, shape], ["z"]).outputs[0]!;
+  m.graph.outputs.push(z);
+  inferShapes(m);
+  assertEquals(decoded, 0);
+  assertEquals(w.type, { elemType: DataType.FLOAT, shape: [64, 32] });
+  assertEquals(y.type?.shape, [2, 32]);
+  assertEquals(z.type?.shape, [4, 16]);
+});
