@@ -24,6 +24,7 @@
 import { constByteLength } from "../onnx/codec.ts";
 import type { Model, Node, Value } from "../onnx/ir.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { arenaMatrix } from "../quant/f64_kernels.ts";
 import { GramAccumulator } from "../quant/gram.ts";
 import type { HessianSite } from "./hessians.ts";
 import type { PassContext } from "./pass.ts";
@@ -222,7 +223,13 @@ export async function calibratePerLayer<T extends SequentialSite>(
     const mine = sites.filter((t) => inSeg.has(t.node));
     const given = new Set(seg.inputs);
     const accs = new Map<string, GramAccumulator>();
-    for (const t of mine) if (!accs.has(t.x.name)) accs.set(t.x.name, new GramAccumulator(t.k));
+    // Sums in float64 arenas where WebAssembly SIMD runs: a quantizer that consumes a Hessian then factors it
+    // in place on the SIMD kernels (no second K x K buffer: quant/gptq.ts `consume`).
+    for (const t of mine) {
+      if (accs.has(t.x.name)) continue;
+      const sum = arenaMatrix(t.k);
+      accs.set(t.x.name, new GramAccumulator(t.k, sum ? { sum } : {}));
+    }
     const computed = seg.outputs.filter((o) => !given.has(o));
     const fetchX = [...accs.keys()].filter((x) => !given.has(x));
     // The segment as a model of its own, float weights read from disk for it alone.

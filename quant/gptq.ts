@@ -12,8 +12,15 @@
  */
 
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
-import { arenaMatrix, F64Arena } from "./f64_kernels.ts";
-import { GramAccumulator } from "./gram.ts";
+import { arenaMatrix, F64Arena, f64KernelsAvailable } from "./f64_kernels.ts";
+export {
+  type GptqLoss,
+  outputEnergy,
+  type QuantErrorStats,
+  quantErrorStats,
+  quantErrorStatsFromLoss,
+  type QuantErrorStatsOptions,
+} from "./gptq_stats.ts";
 
 /** A dense row-major matrix. */
 export interface WeightMatrix {
@@ -43,10 +50,20 @@ export interface GptqPrepareOptions {
    * @default {undefined}
    */
   cache?: HessianCache;
+  /**
+   * The hessian is not read after this call: without act-order and where it lives in a float64 arena
+   * (`arenaMatrix`, or anywhere when WebAssembly SIMD is unavailable) the factor is computed in its memory, so
+   * the array then holds `U` (a `K x K` copy saved: 302 MB on a 6144-wide layer). Ignored with a cache.
+   * @default {false}
+   */
+  consume?: boolean;
 }
 
 /** Prepared factors by hessian array identity (see `GptqPrepareOptions.cache`). */
-export type HessianCache = WeakMap<Float64Array, Map<string, { perm: Int32Array; u: Float64Array }>>;
+export type HessianCache = WeakMap<
+  Float64Array,
+  Map<string, { perm: Int32Array; u: Float64Array; lambda: number }>
+>;
 
 /** A prepared Hessian: the order features are quantized in and the factor errors are scaled by. */
 export interface GptqPlan {
@@ -56,6 +73,9 @@ export interface GptqPlan {
   u: Float64Array | null;
   /** Features with `H[k,k] = 0` (never active); their weights were zeroed. */
   dead: number;
+  /** The dampening added to every diagonal entry, `damp · mean(diag H)` (dead entries counted as 1); 0
+   * without a hessian. */
+  lambda: number;
 }
 
 /**
@@ -88,7 +108,7 @@ export function prepareGptq(
   options: GptqPrepareOptions = {},
 ): GptqPlan {
   const perm = Int32Array.from({ length: K }, (_, i) => i);
-  if (!hessian) return { perm, u: null, dead: 0 };
+  if (!hessian) return { perm, u: null, dead: 0, lambda: 0 };
   if (hessian.length !== K * K) {
     throw new TypeError(
       `Cannot prepare GPTQ for K = ${K}: hessian has ${hessian.length} entries, not ${K * K}`,
@@ -104,8 +124,11 @@ export function prepareGptq(
   }
   const key = `${damp},${options.actOrder === true}`;
   const hit = options.cache?.get(hessian)?.get(key);
-  if (hit) return { perm: hit.perm, u: hit.u, dead };
-  const made = factor(hessian, K, damp, options.actOrder === true);
+  if (hit) return { ...hit, dead };
+  const actOrder = options.actOrder === true;
+  const inPlace = options.consume === true && !options.cache && !actOrder &&
+    (F64Arena.of(hessian) !== undefined || !f64KernelsAvailable);
+  const made = factor(hessian, K, damp, actOrder, inPlace);
   if (options.cache) {
     let m = options.cache.get(hessian);
     if (!m) options.cache.set(hessian, m = new Map());
@@ -114,24 +137,29 @@ export function prepareGptq(
   return { ...made, dead };
 }
 
-/** Damped, optionally act-ordered upper Cholesky factor of `H⁻¹` (dead features get `H[k,k] = 1`). */
+/**
+ * Damped, optionally act-ordered upper Cholesky factor of `H⁻¹` (dead features get `H[k,k] = 1`), in the
+ * hessian's own memory when `inPlace`.
+ */
 function factor(
   hessian: Float64Array,
   K: number,
   damp: number,
   actOrder: boolean,
-): { perm: Int32Array; u: Float64Array } {
+  inPlace: boolean,
+): { perm: Int32Array; u: Float64Array; lambda: number } {
   // In a WebAssembly arena where available: the factorisation then runs on the SIMD kernels, in place.
-  const h = arenaMatrix(K) ?? new Float64Array(K * K);
-  h.set(hessian);
+  const h = inPlace ? hessian : arenaMatrix(K) ?? new Float64Array(K * K);
+  if (h !== hessian) h.set(hessian);
   let meanDiag = 0;
   for (let k = 0; k < K; k++) {
     if (h[k * K + k] === 0) h[k * K + k] = 1;
     meanDiag += h[k * K + k]! / K;
   }
-  for (let k = 0; k < K; k++) h[k * K + k]! += damp * meanDiag;
+  const lambda = damp * meanDiag;
+  for (let k = 0; k < K; k++) h[k * K + k]! += lambda;
   if (!actOrder) {
-    return { perm: Int32Array.from({ length: K }, (_, i) => i), u: choleskyInverseUpperInPlace(h) };
+    return { perm: Int32Array.from({ length: K }, (_, i) => i), u: choleskyInverseUpperInPlace(h), lambda };
   }
   // Stable sort by diag(H) descending (dead features, now 1, keep their relative order).
   const order = Int32Array.from(
@@ -139,7 +167,7 @@ function factor(
   );
   const hp = arenaMatrix(K) ?? new Float64Array(K * K);
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
-  return { perm: order, u: choleskyInverseUpperInPlace(hp) };
+  return { perm: order, u: choleskyInverseUpperInPlace(hp), lambda };
 }
 
 /**
@@ -284,130 +312,4 @@ function lazyUpdateWasm(
     arena.msub(R - front, T, N, rowsAt + front * N, N, coefAt + front * bs, bs, 1, 0, N, { skipZeros: true });
     for (let s = 0; s < R; s++) w.set(f.subarray(rowsAt + s * N, rowsAt + s * N + N), slotRow[s]! * N);
   }
-}
-
-/** Relative errors of a quantized matrix. */
-export interface QuantErrorStats {
-  /** `‖W − Ŵ‖_F / ‖W‖_F`. */
-  relWeightError: number;
-  /** `sqrt(tr((W−Ŵ)ᵀ H (W−Ŵ)) / tr(Wᵀ H W))` with the given (undamped) H, i.e. `‖XW − XŴ‖_F / ‖XW‖_F` on
-   * the calibration data; `NaN` without a hessian. */
-  relOutputError: number;
-  /** Features with `H[k,k] = 0` (never active): their weights are set to 0. */
-  deadFeatures: number;
-}
-
-/** Scratch of {@linkcode quantErrorStats}: buffers the caller no longer needs, used instead of new ones. */
-export interface QuantErrorStatsOptions {
-  /** At least `K * N` entries (e.g. GPTQ's float64 working weight after {@linkcode runGptq}). */
-  rows?: Float64Array;
-  /** At least `K²` entries (e.g. GPTQ's factor `U` after {@linkcode runGptq}, when no other layer shares it). */
-  square?: Float64Array;
-}
-
-/**
- * Relative weight error and, with H, relative output error `sqrt(tr(EᵀHE)/tr(WᵀHW))`.
- *
- * @param w the original weight, `K x N`
- * @param deq `Ŵ`
- * @param h `H`, or null
- * @param K input features
- * @param N outputs
- * @param dead dead features (reported as is)
- * @param options scratch buffers that are dead by now (the working weight and GPTQ's factor)
- * @returns the stats
- * @example
- * ```ts
- * import { assertAlmostEquals } from "@std/assert";
- * import { quantErrorStats } from "./gptq.ts";
- * const s = quantErrorStats(new Float32Array([1, 0]), new Float32Array([0.5, 0]), new Float64Array([1, 0, 0, 1]), 2, 1, 0);
- * assertAlmostEquals(s.relOutputError, 0.5, 1e-12);
- * ```
- */
-export function quantErrorStats(
-  w: Float32Array | Float64Array,
-  deq: Float32Array,
-  h: Float64Array | null,
-  K: number,
-  N: number,
-  dead: number,
-  options: QuantErrorStatsOptions = {},
-): QuantErrorStats {
-  let num = 0, den = 0;
-  for (let i = 0; i < w.length; i++) {
-    num += (w[i]! - deq[i]!) ** 2;
-    den += w[i]! ** 2;
-  }
-  const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
-  if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
-  const [te, tw] = quadTraces(h, w, deq, K, N, options);
-  return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
-}
-
-/**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices `W` and `E = W − Ŵ`, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with
- * `M Mᵀ` from the Gram accumulator (its WASM SIMD kernel) over the N columns of M. Above 1024 features the K
- * features are split in 4 blocks and `M Mᵀ` is built one pair of blocks at a time (each diagonal block
- * counted once), in buffers allocated once: a quarter of the memory (a 6144-wide layer: 190 MB instead of
- * 600 MB) for 1.5x the work. `E`'s entries are formed as they are gathered (`float64(W) − Ŵ`, what a
- * float64 copy of E would hold), so neither E nor a float64 W is ever held whole (150 MB on that layer).
- */
-function quadTraces(
-  h: Float64Array,
-  w: Float32Array | Float64Array,
-  deq: Float32Array,
-  K: number,
-  N: number,
-  scratch: QuantErrorStatsOptions,
-): [number, number] {
-  const nb = K > 1024 ? 4 : 1, B = Math.ceil(K / nb);
-  const k2 = nb === 1 ? K : 2 * B; // features per pair; a short last block is zero-padded
-  // Mᵀ on the pair's features (column n of M is row n); H on the counted entries of the pair, 0 elsewhere;
-  // the pair's Gram. In the caller's dead buffers where they fit (k2 <= K, and 2 k2² <= K² when split).
-  const rows = scratch.rows && scratch.rows.length >= N * k2 ? scratch.rows : undefined;
-  const cols = rows ? rows.subarray(0, N * k2) : new Float64Array(N * k2);
-  const sq = scratch.square && scratch.square.length >= 2 * k2 * k2 ? scratch.square : undefined;
-  const mask = sq ? sq.subarray(0, k2 * k2) : new Float64Array(k2 * k2);
-  const g = new GramAccumulator(k2, sq ? { sum: sq.subarray(k2 * k2, 2 * k2 * k2) } : {});
-  const idx = new Int32Array(k2);
-  const traces: [number, number] = [0, 0];
-  const pair = (I: number, J: number, counted: (a: number, b: number) => boolean) => {
-    // idx[a]: the feature at slot a (-1 for padding); slots 0..B-1 from block I, B..2B-1 from block J.
-    for (let a = 0; a < k2; a++) {
-      const f = nb === 1 ? a : a < B ? I * B + a : J * B + a - B;
-      idx[a] = f < K ? f : -1;
-    }
-    mask.fill(0);
-    for (let a = 0; a < k2; a++) {
-      if (idx[a]! < 0) continue;
-      for (let b = 0; b < k2; b++) {
-        if (idx[b]! >= 0 && counted(a, b)) mask[a * k2 + b] = h[idx[a]! * K + idx[b]!]!;
-      }
-    }
-    for (let t = 0; t < 2; t++) {
-      for (let a = 0; a < k2; a++) {
-        const f = idx[a]!;
-        if (f < 0) { for (let n = 0; n < N; n++) cols[n * k2 + a] = 0; }
-        else if (t === 0) { for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]! - deq[f * N + n]!; }
-        else for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]!;
-      }
-      g.reset();
-      g.add(cols, N);
-      traces[t]! += g.dotMean(mask) * N; // Σ H ∘ (M Mᵀ) over the counted entries, from the upper triangle
-    }
-  };
-  if (nb === 1) pair(0, 0, () => true);
-  else {
-    for (let I = 0; I < nb; I++) {
-      for (let J = I + 1; J < nb; J++) {
-        // Off-diagonal blocks always; block I's own square in its first pair (0, 1), block J's in (0, J).
-        pair(I, J, (a, b) => {
-          const inI = a < B, inJ = b < B;
-          if (inI !== inJ) return true;
-          return inI ? I === 0 && J === 1 : I === 0;
-        });
-      }
-    }
-  }
-  return traces;
 }

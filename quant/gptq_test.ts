@@ -43,7 +43,7 @@ Deno.test("runGptq: the lazy batch update gives the bit-identical result of one 
       const j = Math.floor(rnd() * (i + 1));
       [perm[i], perm[j]] = [perm[j]!, perm[i]!];
     }
-    const plan: GptqPlan = { perm, u, dead: 0 };
+    const plan: GptqPlan = { perm, u, dead: 0, lambda: 0 };
     const q: QuantizeRow = (k, w, d) => {
       for (let n = 0; n < N; n++) d[k * N + n] = Math.round(w[k * N + n]! * 4) / 4;
     };

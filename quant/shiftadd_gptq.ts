@@ -22,9 +22,11 @@ import { fillBcqLevels, nearestMid, POT_EXP_NONE } from "./bcq.ts";
 import { BcqFitter } from "./bcq_fit.ts";
 import {
   type HessianCache,
+  outputEnergy,
   prepareGptq,
   type QuantErrorStats,
   quantErrorStats,
+  quantErrorStatsFromLoss,
   runGptq,
   type WeightMatrix,
 } from "./gptq.ts";
@@ -89,6 +91,15 @@ export interface ShiftAddGptqOptions {
   terms?: number;
   /** Called after each block with the number of features done and the total K. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The hessian is not needed after this call (no other layer reads it, no cache): GPTQ's factor is made in
+   * its memory where that runs as fast (`GptqPrepareOptions.consume`), its array is overwritten, and the
+   * output error comes from the loop's loss (`quantErrorStatsFromLoss` in {@link ./gptq_stats.ts}, equal
+   * to the direct trace up to rounding) with the output energy taken before. Codes, alphas and `Ŵ` are the
+   * same bits either way. Ignored with a cache or the weight objective.
+   * @default {false}
+   */
+  consumeHessian?: boolean;
 }
 
 /** Quality figures of one quantized matrix. */
@@ -194,6 +205,15 @@ export function quantizeShiftAdd(
   const G = Math.ceil(K / gs);
 
   const w = Float64Array.from(weight.data);
+  // Consuming the hessian: its output energy now (the error's trace comes from the loop's own loss), then
+  // the factor in its memory.
+  const consume = options.consumeHessian === true && objective === "output" && !options.cache;
+  const deadRows: number[] = [];
+  let energy = NaN;
+  if (consume) {
+    for (let k = 0; k < K; k++) if (hessian![k * K + k] === 0) deadRows.push(k);
+    energy = outputEnergy(hessian!, weight.data, K, N);
+  }
   // The plan (GPTQ's K x K factor) lives through runGptq below, not through the error statistics.
   let plan: ReturnType<typeof prepareGptq> | null = prepareGptq(
     w,
@@ -204,8 +224,10 @@ export function quantizeShiftAdd(
       damp,
       actOrder: options.actOrder ?? false,
       ...(options.cache ? { cache: options.cache } : {}),
+      ...(consume ? { consume } : {}),
     },
   );
+  const u = plan.u;
 
   const codes = new Uint8Array(K * N);
   const alphas = new Float64Array(q * N * G);
@@ -257,6 +279,7 @@ export function quantizeShiftAdd(
     fitted[g] = 1;
   };
 
+  let pos = 0, scaledErrorSq = 0; // the loop's position (rows come in plan order) and its loss
   const deq = runGptq(w, K, N, plan, (k, cur, out) => {
     const g = Math.floor(k / gs);
     if (!fitted[g]) fitGroup(g);
@@ -267,8 +290,16 @@ export function quantizeShiftAdd(
       codes[rk + n] = lvCodes[l * L + idx]!;
       out[rk + n] = lvValues[l * L + idx]!;
     }
+    if (consume && u) {
+      const d = u[pos * K + pos]!; // the scaled error runGptq propagates: (w − ŵ) / U[i,i]
+      for (let n = rk; n < rk + N; n++) {
+        const e = (cur[n]! - out[n]!) / d;
+        scaledErrorSq += e * e;
+      }
+    }
+    pos++;
   }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
-  const dead = plan.dead;
+  const dead = plan.dead, lambda = plan.lambda;
   // The working weight and, unless a cache shares it, the K x K factor are dead now: the error statistics
   // take their scratch there (on a 6144 x 1536 layer, 190 MB not allocated next to the live factor).
   const scratch = { rows: w, ...(plan.u && !options.cache ? { square: plan.u } : {}) };
@@ -287,6 +318,8 @@ export function quantizeShiftAdd(
     alphaExp,
     alphaSign,
     dequantized: deq,
-    stats: quantErrorStats(weight.data, deq, hessian, K, N, dead, scratch),
+    stats: consume
+      ? quantErrorStatsFromLoss(weight.data, deq, K, N, { energy, scaledErrorSq, lambda, deadRows })
+      : quantErrorStats(weight.data, deq, hessian, K, N, dead, scratch),
   };
 }

@@ -1,6 +1,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { decodeBcq, POT_EXP_NONE } from "./bcq.ts";
 import { quantizeShiftAdd, type ShiftAddQuantized } from "./shiftadd_gptq.ts";
+import { arenaMatrix } from "./f64_kernels.ts";
 import { gaussian } from "./_rng.ts";
 
 /** Synthetic layer: X (M x K) with mild shared factors and 8 high-variance features driven by one factor. */
@@ -172,4 +173,28 @@ Deno.test("shiftadd_gptq: 1024x1024 GPTQ-BCQ run completes in under 60 s", () =>
   const seconds = (performance.now() - t0) / 1000;
   assertLess(seconds, 60);
   assertLess(r.stats.relOutputError, 0.3);
+});
+
+Deno.test("shiftadd_gptq: consuming the hessian gives the same bits and the output error from the loop's loss", () => {
+  const l = layer(200, 48, 300, 9);
+  // dead features: rows and columns of H zeroed
+  for (const d of [3, 77]) for (let j = 0; j < l.K; j++) l.h[d * l.K + j] = l.h[j * l.K + d] = 0;
+  for (const opts of [{ bits: 3, groupSize: 64 }, { bits: 2, groupSize: 0, actOrder: true }]) {
+    const plain = quantizeShiftAdd({ data: l.w, rows: l.K, cols: l.N }, l.h, opts);
+    // the hessian in a float64 arena (as per-layer calibration leaves it): consumed in place
+    const h = arenaMatrix(l.K) ?? Float64Array.from(l.h);
+    h.set(l.h);
+    const eaten = quantizeShiftAdd({ data: l.w, rows: l.K, cols: l.N }, h, { ...opts, consumeHessian: true });
+    assertEquals([eaten.codes, eaten.alphas, eaten.alphaExp, eaten.dequantized], [
+      plain.codes,
+      plain.alphas,
+      plain.alphaExp,
+      plain.dequantized,
+    ]);
+    assertEquals(eaten.stats.relWeightError, plain.stats.relWeightError);
+    assertEquals(eaten.stats.deadFeatures, 2);
+    assertAlmostEquals(eaten.stats.relOutputError / plain.stats.relOutputError, 1, 1e-9);
+    // without act-order the factor was made in the hessian's memory (U: zero below the diagonal)
+    if (!opts.actOrder && arenaMatrix(1)) assertEquals(h[1 * l.K + 0], 0);
+  }
 });

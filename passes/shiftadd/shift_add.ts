@@ -404,7 +404,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           terms,
           damp,
           // a layer alone on its input keeps no factor: it is freed before the error statistics
-          ...(pending.get(t.x)! > 1 || (h && cache.has(h)) ? { cache } : {}),
+          ...(pending.get(t.x)! > 1 || (h && cache.has(h)) ? { cache } : { consumeHessian: true }),
         });
         pending.set(t.x, pending.get(t.x)! - 1);
         if (h && pending.get(t.x) === 0) cache.delete(h);
