@@ -70,13 +70,13 @@ function msubBody(R: number, V: number, skip: boolean): number[] {
   const { code, emit } = emitter();
   const acc = (r: number, v: number) => V0 + r * V + v;
   const S = V0 + R * V, CV = S + V;
-  emit(i32c(0), set(L_C), get(P_NC), i32c(3), 0x74 /* shl */, set(L_END));
+  emit(i32c(0), set(L_C), get(P_NC), i32c(3), 0x74, /* shl */ set(L_END));
   const chunk = (w: number, load: (o: number) => number[], store: (o: number) => number[]) => {
     const vs = w === 1 ? 1 : V; // vectors per chunk (the tail: one double in lane 0)
     const bytes = w === 1 ? 8 : 16 * V;
     // while (c + bytes <= end)
     emit(BLOCK, LOOP);
-    emit(get(L_C), i32c(bytes), I32_ADD, get(L_END), 0x4b /* gt_u */, brIf(1));
+    emit(get(L_C), i32c(bytes), I32_ADD, get(L_END), 0x4b, /* gt_u */ brIf(1));
     emit(i32c(0), set(L_G), get(P_DST), get(L_C), I32_ADD, set(L_DG), get(P_COEF), set(L_CG));
     emit(LOOP); // row groups
     emit(get(L_DG), set(L_A));
@@ -89,7 +89,7 @@ function msubBody(R: number, V: number, skip: boolean): number[] {
     emit(get(P_SRC), get(L_C), i32c(5), I32_SHR_U, get(P_SP), I32_MUL, I32_ADD);
     emit(get(L_C), i32c(31), I32_AND, I32_ADD, set(L_SP), get(L_CG), set(L_CP));
     emit(LOOP);
-    if (R > 1) for (let v = 0; v < vs; v++) emit(get(L_SP), load(16 * v), set(S + v));
+    if (R > 1) { for (let v = 0; v < vs; v++) emit(get(L_SP), load(16 * v), set(S + v)); }
     for (let r = 0; r < R; r++) {
       if (skip) {
         // if (!(flags & 2) || coef != 0)
@@ -483,7 +483,9 @@ function invertLowerRows(arena: F64Arena, n: number): void {
     const RG = Math.min(GROUP, n - g0);
     for (let r = 0; r < RG; r++) {
       const i = g0 + r, ri = i * n;
-      if (f[ri + i] === 0) throw new RangeError(`Cannot invert a triangular matrix: diagonal entry ${i} is zero`);
+      if (f[ri + i] === 0) {
+        throw new RangeError(`Cannot invert a triangular matrix: diagonal entry ${i} is zero`);
+      }
       f.copyWithin(sc + r * n, ri, ri + i + 1);
       f.fill(0, ri, ri + n);
     }
@@ -506,4 +508,25 @@ function invertLowerRows(arena: F64Arena, n: number): void {
       }
     }
   }
+}
+
+/**
+ * Bytes of WebAssembly memory behind `a` when it is a view of an arena (0 otherwise): what dropping the
+ * arena's last view returns to the system at the next garbage collection.
+ *
+ * @param a a view, or null
+ * @returns the arena's size in bytes, or 0
+ */
+export function arenaBytes(a: Float64Array | null | undefined): number {
+  return a && F64Arena.of(a) ? a.buffer.byteLength : 0;
+}
+
+/**
+ * A full garbage collection where the engine exposes one (Deno `--v8-flags=--expose-gc`, as
+ * bench/streaming.ts runs `quantize`); nothing otherwise. An arena's memory (a 6144-wide layer's factor:
+ * 302 MB) goes back to the system only when the arena is collected, which V8 may put off for minutes: the
+ * GPTQ quantizers call this once they drop a large factor, before the error statistics allocate theirs.
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }

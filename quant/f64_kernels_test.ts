@@ -32,7 +32,9 @@ Deno.test("f64 kernels: WebAssembly SIMD is available in this engine (else every
 Deno.test("F64Arena.msub: ordered multi-term row updates match d -= c * s in JavaScript, bit for bit", () => {
   const rnd = mulberry32(3);
   // rows 1..9 (groups of 4 and single rows), column counts with and without a tail, panels, zeros
-  for (const [rows, T, nc] of [[1, 1, 1], [4, 3, 4], [5, 7, 9], [9, 12, 17], [8, 33, 31], [3, 2, 40]] as const) {
+  for (
+    const [rows, T, nc] of [[1, 1, 1], [4, 3, 4], [5, 7, 9], [9, 12, 17], [8, 33, 31], [3, 2, 40]] as const
+  ) {
     for (const options of [{}, { skipZeros: true }, { srcPanel: 4 * T, coefPanel: 4 * T }]) {
       const packed = "srcPanel" in options;
       const srcStride = packed ? 4 : nc + 3, dstStride = nc + 1;
@@ -41,10 +43,18 @@ Deno.test("F64Arena.msub: ordered multi-term row updates match d -= c * s in Jav
       const arena = F64Arena.create(rows * dstStride + srcSize + coefSize + 64)!;
       const f = arena.f64, dst = 5, src = dst + rows * dstStride, coef = src + srcSize;
       // S[t, c] and C[r, t] where the layout puts them
-      const sAt = (t: number, c: number) => packed ? src + (c >> 2) * 4 * T + 4 * t + (c & 3) : src + t * srcStride + c;
-      const cAt = (r: number, t: number) => packed ? coef + (r >> 2) * 4 * T + 4 * t + (r & 3) : coef + r * T + t;
+      const sAt = (t: number, c: number) =>
+        packed ? src + (c >> 2) * 4 * T + 4 * t + (c & 3) : src + t * srcStride + c;
+      const cAt = (r: number, t: number) =>
+        packed ? coef + (r >> 2) * 4 * T + 4 * t + (r & 3) : coef + r * T + t;
       for (let i = 0; i < f.length; i++) f[i] = (rnd() - 0.5) * 2 ** (rnd() * 10 - 5);
-      for (let r = 0; r < rows; r++) for (let t = 0; t < T; t++) if (rnd() < 0.2) f[cAt(r, t)] = rnd() < 0.5 ? 0 : -0;
+      for (let r = 0; r < rows; r++) {
+        for (let t = 0; t < T; t++) {
+          if (rnd() < 0.2) {
+            f[cAt(r, t)] = rnd() < 0.5 ? 0 : -0;
+          }
+        }
+      }
       for (let i = 0; i < rows * dstStride; i++) if (rnd() < 0.1) f[dst + i] = -0;
       const want = f.slice();
       for (let r = 0; r < rows; r++) {

@@ -330,15 +330,13 @@ export function quantErrorStats(
   }
   const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
   if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
-  const a = Float64Array.from(w);
-  const e = new Float64Array(K * N);
-  for (let i = 0; i < e.length; i++) e[i] = a[i]! - deq[i]!;
-  const [te, tw] = quadTraces(h, e, a, K, N);
+  // E = W − Ŵ is formed entry by entry where quadTraces reads it (the same float64 values, no K x N copies)
+  const [te, tw] = quadTraces(h, w, deq, K, N);
   return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
 }
 
 /**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices `E = W − Ŵ` and `W`, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
  * Gram accumulator (its WASM SIMD kernel) over the N columns of M. Above 1024 features the K features are
  * split in 4 blocks and `M Mᵀ` is built one pair of blocks at a time (each diagonal block counted once), in
  * buffers allocated once: a quarter of the memory (a 6144-wide layer: 190 MB instead of 600 MB) for 1.5x the
@@ -346,8 +344,8 @@ export function quantErrorStats(
  */
 function quadTraces(
   h: Float64Array,
-  e: Float64Array,
-  w: Float64Array,
+  w: Float32Array | Float64Array,
+  deq: Float32Array,
   K: number,
   N: number,
 ): [number, number] {
@@ -371,11 +369,12 @@ function quadTraces(
         if (idx[b]! >= 0 && counted(a, b)) mask[a * k2 + b] = h[idx[a]! * K + idx[b]!]!;
       }
     }
-    [e, w].forEach((m, t) => {
+    [true, false].forEach((isE, t) => {
       for (let a = 0; a < k2; a++) {
         const f = idx[a]!;
         if (f < 0) { for (let n = 0; n < N; n++) cols[n * k2 + a] = 0; }
-        else for (let n = 0; n < N; n++) cols[n * k2 + a] = m[f * N + n]!;
+        else if (isE) { for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]! - deq[f * N + n]!; }
+        else for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]!;
       }
       g.reset();
       g.add(cols, N);
