@@ -42,7 +42,7 @@ import {
 } from "./_wasm_asm.ts";
 
 const F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf2);
-const I32_OR = 0x72, I32_GE_U = 0x4f, F64_NE = 0x62;
+const I32_OR = 0x72, F64_NE = 0x62;
 /** f64.load (8-byte alignment hint) at a constant offset. */
 const f64Load = (off: number) => [0x2b, 3, ...uleb(off)];
 /** v128.load / store with an 8-byte alignment hint (rows of odd length are only 8-byte aligned). */
