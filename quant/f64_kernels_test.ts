@@ -1,6 +1,12 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { mulberry32 } from "./_rng.ts";
-import { arenaMatrix, choleskyInverseUpperArena, F64Arena, f64KernelsAvailable } from "./f64_kernels.ts";
+import {
+  arenaBytes,
+  arenaMatrix,
+  choleskyInverseUpperArena,
+  F64Arena,
+  f64KernelsAvailable,
+} from "./f64_kernels.ts";
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
 
 /** Every entry the same float64, signed zeros told apart. */
@@ -105,4 +111,10 @@ Deno.test("choleskyInverseUpperArena: rejects a matrix that is not positive defi
   const wasm = assertThrows(() => choleskyInverseUpperArena(m), RangeError);
   assertEquals(wasm.message, js.message);
   assertThrows(() => choleskyInverseUpperArena(new Float64Array(4)), TypeError);
+});
+
+Deno.test("arenaBytes: the memory behind an arena view, 0 for a plain array", () => {
+  assert(arenaBytes(arenaMatrix(4)) >= 65536);
+  assertEquals(arenaBytes(new Float64Array(16)), 0);
+  assertEquals(arenaBytes(null), 0);
 });
