@@ -43,6 +43,12 @@ export interface GptqPrepareOptions {
    * @default {undefined}
    */
   cache?: HessianCache;
+  /**
+   * Factor with the JavaScript loops even where the float64 WebAssembly kernels are available (the same
+   * bits, slower: tests and benchmarks).
+   * @default {false}
+   */
+  scalar?: boolean;
 }
 
 /** Prepared factors by hessian array identity (see `GptqPrepareOptions.cache`). */
@@ -105,7 +111,7 @@ export function prepareGptq(
   const key = `${damp},${options.actOrder === true}`;
   const hit = options.cache?.get(hessian)?.get(key);
   if (hit) return { perm: hit.perm, u: hit.u, dead };
-  const made = factor(hessian, K, damp, options.actOrder === true);
+  const made = factor(hessian, K, damp, options.actOrder === true, options.scalar === true);
   if (options.cache) {
     let m = options.cache.get(hessian);
     if (!m) options.cache.set(hessian, m = new Map());
@@ -120,9 +126,11 @@ function factor(
   K: number,
   damp: number,
   actOrder: boolean,
+  scalar: boolean,
 ): { perm: Int32Array; u: Float64Array } {
   // In a WebAssembly arena where available: the factorisation then runs on the SIMD kernels, in place.
-  const h = arenaMatrix(K) ?? new Float64Array(K * K);
+  const matrix = () => (scalar ? undefined : arenaMatrix(K)) ?? new Float64Array(K * K);
+  const h = matrix();
   h.set(hessian);
   let meanDiag = 0;
   for (let k = 0; k < K; k++) {
@@ -137,7 +145,7 @@ function factor(
   const order = Int32Array.from(
     Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
   );
-  const hp = arenaMatrix(K) ?? new Float64Array(K * K);
+  const hp = matrix();
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
   return { perm: order, u: choleskyInverseUpperInPlace(hp) };
 }
@@ -158,6 +166,12 @@ export interface GptqRunOptions {
   blockSize?: number;
   /** Called after each block with the number of features done and the total K. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The lazy batch update in JavaScript even where the float64 WebAssembly kernels are available (the same
+   * bits, slower: tests and benchmarks).
+   * @default {false}
+   */
+  scalar?: boolean;
 }
 
 /**
@@ -197,7 +211,7 @@ export function runGptq(
   const bs = Math.min(blockSize, K);
   // The lazy batch update on the WebAssembly SIMD kernels where available: the block's errors live in the
   // arena, later rows are copied in LAZY_ROWS at a time with their coefficients, updated, copied back.
-  const arena = u && K > bs ? F64Arena.create(bs * N + LAZY_ROWS * (N + bs)) : undefined;
+  const arena = u && K > bs && !options.scalar ? F64Arena.create(bs * N + LAZY_ROWS * (N + bs)) : undefined;
   const err = arena ? arena.f64.subarray(0, bs * N) : new Float64Array(bs * N);
   for (let b0 = 0; b0 < K; b0 += blockSize) {
     const b1 = Math.min(K, b0 + blockSize);
