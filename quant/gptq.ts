@@ -8,6 +8,11 @@
  * Layout is ONNX MatMul's: `W` is `K x N` row-major (`K` input features = the reduction axis, `N` outputs),
  * `Y = X W`. GPTQ's "columns" are the K feature rows of W here: row k (all N outputs) is quantized at once
  * and its scaled error is pushed onto the rows not yet quantized.
+ *
+ * Where WebAssembly SIMD is available the factor (Cholesky and triangular inverse of the damped Hessian) and
+ * the lazy batch update run on the float64 kernels of {@link ./f64_kernels.ts}, every sum in the same order
+ * as the JavaScript loops here, so both give bit-identical factors, weights and codes (`scalar: true` runs
+ * the JavaScript loops: tests, bench/gptq_kernels.ts).
  * @module
  */
 
