@@ -42,7 +42,7 @@ import {
 } from "./_wasm_asm.ts";
 
 const F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf2);
-const I32_OR = 0x72, I32_GE_U = 0x4f, F64_NE = 0x62;
+const I32_OR = 0x72, F64_NE = 0x62;
 /** f64.load (8-byte alignment hint) at a constant offset. */
 const f64Load = (off: number) => [0x2b, 3, ...uleb(off)];
 /** v128.load / store with an 8-byte alignment hint (rows of odd length are only 8-byte aligned). */
@@ -52,15 +52,19 @@ const vStore = (off: number) => simdOp(0x0b, 3, ...uleb(off));
 const vLoad1 = (off: number) => simdOp(0x5d, 3, ...uleb(off));
 const vStore1 = (off: number) => [...simdOp(0x5b, 3, ...uleb(off)), 0];
 
-// Parameters (i32, byte addresses and strides): T 0, ncols 1, dst 2, dstS 3, coef 4, coefR 5, coefT 6,
-// src 7, srcS 8, flags 9 (bit 0 tri: terms t < c0 skipped for a chunk starting at column c0; bit 1 skip:
-// terms with a zero coefficient skipped). Locals: c 10 (byte column), t 11, sp 12, cp 13, a 14, end 15.
-const P_T = 0, P_NC = 1, P_DST = 2, P_DS = 3, P_COEF = 4, P_CR = 5, P_CT = 6, P_SRC = 7, P_SS = 8, P_FL = 9;
-const L_C = 10, L_T = 11, L_SP = 12, L_CP = 13, L_A = 14, L_END = 15, V0 = 16;
+// Parameters (i32, byte addresses and strides): T 0, ncols 1, G 2 (row groups), dst 3, dstS 4, coef 5, coefR 6,
+// coefT 7, coefG 8 (between row groups), src 9, srcS 10, srcP 11 (between 4-column panels: S[t, c] at src +
+// t·srcS + (c >> 2)·srcP + (c & 3)·8), flags 12 (bit 1: terms with a zero coefficient skipped).
+// Locals (i32): c 13 (byte column), t 14, sp 15, cp 16, a 17, end 18, g 19, dg 20, cg 21.
+const P_T = 0, P_NC = 1, P_G = 2, P_DST = 3, P_DS = 4, P_COEF = 5, P_CR = 6, P_CT = 7, P_CG = 8;
+const P_SRC = 9, P_SS = 10, P_SP = 11, P_FL = 12, NPARAMS = 13;
+const L_C = 13, L_T = 14, L_SP = 15, L_CP = 16, L_A = 17, L_END = 18, L_G = 19, L_DG = 20, L_CG = 21, V0 = 22;
 
 /**
- * The body of `msub` for `R` rows and chunks of `V` f64x2 vectors (2V columns), then a tail of one column
- * at a time. Locals v128: accumulators `R·V` from V0, then `V` source vectors, then the coefficient.
+ * The body of `msub` for groups of `R` rows and chunks of `V` f64x2 vectors (2V columns), then a tail of one
+ * column at a time. Per chunk, every row group in turn: its accumulators loaded from D, the terms
+ * subtracted in order, stored back. Locals v128: accumulators `R·V` from V0, then `V` source vectors, then
+ * the coefficient.
  */
 function msubBody(R: number, V: number, skip: boolean): number[] {
   const { code, emit } = emitter();
@@ -73,30 +77,17 @@ function msubBody(R: number, V: number, skip: boolean): number[] {
     // while (c + bytes <= end)
     emit(BLOCK, LOOP);
     emit(get(L_C), i32c(bytes), I32_ADD, get(L_END), 0x4b, /* gt_u */ brIf(1));
-    // accumulators from dst
-    emit(get(P_DST), get(L_C), I32_ADD, set(L_A));
+    emit(i32c(0), set(L_G), get(P_DST), get(L_C), I32_ADD, set(L_DG), get(P_COEF), set(L_CG));
+    emit(LOOP); // row groups
+    emit(get(L_DG), set(L_A));
     for (let r = 0; r < R; r++) {
       for (let v = 0; v < vs; v++) emit(get(L_A), load(16 * v), set(acc(r, v)));
       if (r < R - 1) emit(get(L_A), get(P_DS), I32_ADD, set(L_A));
     }
-    // t = tri ? c0 : 0
-    emit(
-      get(P_FL),
-      i32c(1),
-      I32_AND,
-      IF,
-      get(L_C),
-      i32c(3),
-      I32_SHR_U,
-      set(L_T),
-      ELSE_,
-      i32c(0),
-      set(L_T),
-      END,
-    );
-    emit(BLOCK, get(L_T), get(P_T), I32_GE_U, brIf(0));
-    emit(get(P_SRC), get(L_T), get(P_SS), I32_MUL, I32_ADD, get(L_C), I32_ADD, set(L_SP));
-    emit(get(P_COEF), get(L_T), get(P_CT), I32_MUL, I32_ADD, set(L_CP));
+    emit(BLOCK, get(P_T), I32_EQZ, brIf(0), i32c(0), set(L_T));
+    // sp = src + (c >> 5) · srcP + (c & 31)
+    emit(get(P_SRC), get(L_C), i32c(5), I32_SHR_U, get(P_SP), I32_MUL, I32_ADD);
+    emit(get(L_C), i32c(31), I32_AND, I32_ADD, set(L_SP), get(L_CG), set(L_CP));
     emit(LOOP);
     if (R > 1) { for (let v = 0; v < vs; v++) emit(get(L_SP), load(16 * v), set(S + v)); }
     for (let r = 0; r < R; r++) {
@@ -118,32 +109,36 @@ function msubBody(R: number, V: number, skip: boolean): number[] {
     emit(get(L_SP), get(P_SS), I32_ADD, set(L_SP), get(L_CP), get(P_CT), I32_ADD, set(L_CP));
     emit(get(L_T), i32c(1), I32_ADD, tee(L_T), get(P_T), I32_LT_U, brIf(0), END, END);
     // accumulators back to dst
-    emit(get(P_DST), get(L_C), I32_ADD, set(L_A));
+    emit(get(L_DG), set(L_A));
     for (let r = 0; r < R; r++) {
       for (let v = 0; v < vs; v++) emit(get(L_A), get(acc(r, v)), store(16 * v));
       if (r < R - 1) emit(get(L_A), get(P_DS), I32_ADD, set(L_A));
     }
+    // next row group
+    emit(get(L_DG), get(P_DS), i32c(R), I32_MUL, I32_ADD, set(L_DG));
+    emit(get(L_CG), get(P_CG), I32_ADD, set(L_CG));
+    emit(get(L_G), i32c(1), I32_ADD, tee(L_G), get(P_G), I32_LT_U, brIf(0), END);
     emit(get(L_C), i32c(bytes), I32_ADD, set(L_C), br(0), END, END);
   };
   chunk(2 * V, vLoad, vStore);
   chunk(1, vLoad1, vStore1);
   emit(END);
-  return [...vec([[6, I32], [R * V + V + 1, V128]]), ...code];
+  return [...vec([[9, I32], [R * V + V + 1, V128]]), ...code];
 }
-const ELSE_ = 0x05;
 const f64c0 = [0x44, 0, 0, 0, 0, 0, 0, 0, 0];
 
-/** A module importing `env.memory` and exporting `msub4` (4 rows, 4 columns per chunk) and `msub1`. */
+/** A module importing `env.memory` and exporting `msub4` (4 rows, 4 columns per chunk), `msub1`, `msub1p`. */
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const str = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
   const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-  const funcs = [{ name: "msub4", body: msubBody(4, 2, false) }, {
-    name: "msub1",
-    body: msubBody(1, 8, true),
-  }];
+  const funcs = [
+    { name: "msub4", body: msubBody(4, 2, false) },
+    { name: "msub1", body: msubBody(1, 8, true) }, // row-major sources: 16 columns per chunk
+    { name: "msub1p", body: msubBody(1, 2, true) }, // sources in 4-column panels: 4 columns per chunk
+  ];
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([[0x60, ...vec(new Array(10).fill([I32])), 0]])),
+    ...section(1, vec([[0x60, ...vec(new Array(NPARAMS).fill([I32])), 0]])),
     ...section(2, vec([[...str("env"), ...str("memory"), 0x02, 0x00, 0x00]])),
     ...section(3, vec(funcs.map(() => [0]))),
     ...section(7, vec(funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)]))),
@@ -154,13 +149,16 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 type Msub = (
   T: number,
   ncols: number,
+  G: number,
   dst: number,
   dstS: number,
   coef: number,
   coefR: number,
   coefT: number,
+  coefG: number,
   src: number,
   srcS: number,
+  srcP: number,
   flags: number,
 ) => void;
 
@@ -178,17 +176,23 @@ export const f64KernelsAvailable: boolean = compiled !== undefined;
 /** Options for {@linkcode F64Arena.msub}. */
 export interface MsubOptions {
   /**
-   * Source row `t` is zero right of column `t` (a lower-triangular source): for a chunk of columns starting
-   * at `c0` the terms `t < c0` are skipped. Exact no-ops unless a destination entry is `-0`.
-   * @default {false}
-   */
-  lowerSource?: boolean;
-  /**
    * Skip the terms whose coefficient is zero (as the JavaScript loops that test `c !== 0` do: subtracting
    * `0 · s` would turn a `-0` destination into `+0`).
    * @default {false}
    */
   skipZeros?: boolean;
+  /**
+   * Source in 4-column panels: `S[t, c]` at `src + t·srcStride + (c >> 2)·srcPanel + (c & 3)` (a packed
+   * operand: `srcStride = 4`, `srcPanel = 4·T`). The default is row-major.
+   * @default {4}
+   */
+  srcPanel?: number;
+  /**
+   * Coefficients in 4-row panels: `C[r, t]` at `coef + (r >> 2)·coefPanel + (r & 3)·coefRowStride +
+   * t·coefTermStride`. The default is row-major.
+   * @default {4 * coefRowStride}
+   */
+  coefPanel?: number;
 }
 
 const arenas = new WeakMap<ArrayBufferLike, F64Arena>();
@@ -214,11 +218,13 @@ export class F64Arena {
   readonly f64: Float64Array;
   #msub4: Msub;
   #msub1: Msub;
+  #msub1p: Msub;
 
   private constructor(memory: WebAssembly.Memory) {
     const inst = new WebAssembly.Instance(compiled!, { env: { memory } });
     this.#msub4 = inst.exports.msub4 as Msub;
     this.#msub1 = inst.exports.msub1 as Msub;
+    this.#msub1p = inst.exports.msub1p as Msub;
     this.f64 = new Float64Array(memory.buffer);
     arenas.set(memory.buffer, this);
   }
@@ -251,10 +257,11 @@ export class F64Arena {
 
   /**
    * `D[r, c] -= C[r, t] · S[t, c]` for `t = 0 .. T-1` in order, for `rows` destination rows and `ncols`
-   * columns: entry `D[r, c]` at `f64[dst + r·dstStride + c]`, `C[r, t]` at `f64[coef + r·coefRowStride +
-   * t·coefTermStride]`, `S[t, c]` at `f64[src + t·srcStride + c]`. Each entry is `d = d − c·s` per term
-   * (multiply, then subtract), as `d -= c * s` in JavaScript. Destination rows must not overlap the source
-   * rows or coefficients.
+   * columns: `D[r, c]` at `f64[dst + r·dstStride + c]`, `C[r, t]` at `f64[coef + r·coefRowStride +
+   * t·coefTermStride]`, `S[t, c]` at `f64[src + t·srcStride + c]` (or in panels, see the options). Each
+   * entry is `d = d − c·s` per term (a multiply, then a subtract), as `d -= c * s` in JavaScript. The
+   * destination must not overlap the sources or coefficients. Rows go 4 at a time (each load of S serves
+   * them all), columns 4 at a time, then one at a time.
    *
    * @param rows destination rows
    * @param T terms
@@ -266,7 +273,7 @@ export class F64Arena {
    * @param coefTermStride between the coefficients of successive terms
    * @param src offset of `S[0, 0]`
    * @param srcStride between source rows
-   * @param options lowerSource, skipZeros
+   * @param options skipZeros, srcPanel, coefPanel
    */
   msub(
     rows: number,
@@ -282,40 +289,55 @@ export class F64Arena {
     options: MsubOptions = {},
   ): void {
     if (rows <= 0 || T <= 0 || ncols <= 0) return;
-    const flags = (options.lowerSource ? 1 : 0) | (options.skipZeros ? 2 : 0);
-    let r = 0;
-    if (!options.skipZeros) {
-      for (; r + 4 <= rows; r += 4) {
-        this.#msub4(
-          T,
-          ncols,
-          8 * (dst + r * dstStride),
-          8 * dstStride,
-          8 * (coef + r * coefRowStride),
-          8 * coefRowStride,
-          8 * coefTermStride,
-          8 * src,
-          8 * srcStride,
-          flags,
-        );
-      }
-    }
-    for (; r < rows; r++) {
-      this.#msub1(
+    const sp = 8 * (options.srcPanel ?? 4);
+    const cpan = options.coefPanel ?? 4 * coefRowStride;
+    const skip = options.skipZeros === true;
+    const G = skip ? 0 : rows >> 2;
+    if (G > 0) {
+      this.#msub4(
         T,
         ncols,
-        8 * (dst + r * dstStride),
+        G,
+        8 * dst,
         8 * dstStride,
-        8 * (coef + r * coefRowStride),
+        8 * coef,
         8 * coefRowStride,
         8 * coefTermStride,
+        8 * cpan,
         8 * src,
         8 * srcStride,
-        flags,
+        sp,
+        0,
       );
+    }
+    const r0 = 4 * G;
+    if (r0 === rows) return;
+    // the remaining rows one at a time: consecutive rows of one coefficient panel are coefRowStride apart
+    const one = sp === 32 ? this.#msub1 : this.#msub1p;
+    for (let r = r0; r < rows;) {
+      const inPanel = Math.min(rows - r, 4 - (r & 3));
+      one(
+        T,
+        ncols,
+        inPanel,
+        8 * (dst + r * dstStride),
+        8 * dstStride,
+        8 * (coef + (r >> 2) * cpan + (r & 3) * coefRowStride),
+        8 * coefRowStride,
+        8 * coefTermStride,
+        8 * coefRowStride,
+        8 * src,
+        8 * srcStride,
+        sp,
+        skip ? 2 : 0,
+      );
+      r += inPanel;
     }
   }
 }
+
+/** Rows per group of the blocked factorisations, and terms per packed chunk. */
+const GROUP = 64, TCHUNK = 256;
 
 /**
  * A square `n x n` matrix in a fresh arena with room for {@linkcode choleskyInverseUpperArena}'s scratch, or
@@ -332,9 +354,12 @@ export class F64Arena {
  * ```
  */
 export function arenaMatrix(n: number): Float64Array | undefined {
-  const arena = F64Arena.create(n * n + 4 * n + 8);
+  const arena = F64Arena.create(n * n + scratchDoubles(n));
   return arena?.f64.subarray(0, n * n);
 }
+
+/** Scratch after the matrix: a packed chunk of TCHUNK source rows, and GROUP rows of L. */
+const scratchDoubles = (n: number) => TCHUNK * (n + 4) + GROUP * n + 16;
 
 /** In-place transpose of a square row-major block of `n x n` between its two triangles (tiled). */
 function copyTriangle(a: Float64Array, n: number, lowerToUpper: boolean): void {
@@ -353,14 +378,39 @@ function copyTriangle(a: Float64Array, n: number, lowerToUpper: boolean): void {
 }
 
 /**
+ * Pack rows `t0 .. t0+T-1`, columns `c0 .. c0+nc-1` of the row-major `n`-wide matrix into 4-column panels at
+ * `at`: `P[q][t][i] = a[t0 + t, c0 + 4q + i]` (a short last panel padded with zeros).
+ */
+function pack(f: Float64Array, n: number, t0: number, T: number, c0: number, nc: number, at: number): void {
+  const panel = 4 * T;
+  for (let t = 0; t < T; t++) {
+    const row = (t0 + t) * n + c0, base = at + 4 * t;
+    let c = 0;
+    for (; c + 4 <= nc; c += 4) {
+      const d = base + (c >> 2) * panel;
+      f[d] = f[row + c]!;
+      f[d + 1] = f[row + c + 1]!;
+      f[d + 2] = f[row + c + 2]!;
+      f[d + 3] = f[row + c + 3]!;
+    }
+    if (c < nc) {
+      const d = base + (c >> 2) * panel;
+      for (let i = 0; i < 4; i++) f[d + i] = c + i < nc ? f[row + c + i]! : 0;
+    }
+  }
+}
+
+/**
  * linalg.ts's `choleskyInverseUpperInPlace` on the kernels, bit-identical to it: `a` (from
  * {@linkcode arenaMatrix}) is overwritten by the upper Cholesky factor `U` of `a⁻¹` (`a⁻¹ = Uᵀ U`), read from
  * its lower triangle. With `J` the order reversal: factor `J a J = L Lᵀ`, then `U = J L⁻¹ J`.
  *
  * The factor is computed as `Lᵀ` in the upper triangle, row `j` of `Lᵀ` (column `j` of L) as
  * `a[j, j..] − Σ_{k<j} L[j,k] · Lᵀ[k, j..]` in order of k, then divided by the pivot: the same sums as the
- * row-oriented JavaScript loop, 4 rows sharing each load. The inverse is built row by row in the lower
- * triangle as `−Σ_k L[i,k] · L⁻¹[k, ..] / L[i,i]`, 4 rows at a time, in order of k.
+ * row-oriented JavaScript loop. The inverse is built row by row in the lower triangle as
+ * `−Σ_k L[i,k] · L⁻¹[k, ..] / L[i,i]` in order of k. Both go 64 rows at a time: the terms of the rows
+ * above the group in packed chunks of 256 (contiguous loads, each serving 4 rows), then those within it.
+ * Finite entries assumed (a zero term `c · 0` is skipped where the JavaScript loop never forms it).
  *
  * @param a symmetric positive-definite `n x n` matrix at offset 0 of its arena; overwritten
  * @returns `a`, now `U`
@@ -380,62 +430,103 @@ function copyTriangle(a: Float64Array, n: number, lowerToUpper: boolean): void {
 export function choleskyInverseUpperArena(a: Float64Array): Float64Array {
   const arena = F64Arena.of(a);
   const n = Math.round(Math.sqrt(a.length));
-  if (!arena || a.byteOffset !== 0 || n * n !== a.length || arena.f64.length < n * n + 4 * n) {
+  if (!arena || a.byteOffset !== 0 || n * n !== a.length || arena.f64.length < n * n + scratchDoubles(n)) {
     throw new TypeError("Cannot factor on the float64 kernels: the matrix is not from arenaMatrix()");
   }
   a.reverse(); // J a J
   copyTriangle(a, n, true); // its lower triangle, transposed into the upper one
-  choleskyUpperRows(arena, a, n); // Lᵀ in the upper triangle
+  choleskyUpperRows(arena, n); // Lᵀ in the upper triangle
   copyTriangle(a, n, false); // L in the lower triangle
-  invertLowerRows(arena, a, n); // L⁻¹, upper triangle zeroed
+  invertLowerRows(arena, n); // L⁻¹, upper triangle zeroed
   a.reverse();
   return a;
 }
 
 /** Row j of `Lᵀ` in place of the upper triangle's row j (the lower triangle is overwritten with scratch). */
-function choleskyUpperRows(arena: F64Arena, a: Float64Array, n: number): void {
-  for (let j0 = 0; j0 < n; j0 += 4) {
-    const R = Math.min(4, n - j0);
-    // terms k < j0 for rows j0 .. j0+R-1, columns j0 .. n-1: coefficient Lᵀ[k, j0 + r]
-    arena.msub(R, j0, n - j0, j0 * n + j0, n, j0, 1, n, j0, n);
-    for (let r = 0; r < R; r++) {
-      const j = j0 + r, rj = j * n;
-      // then the terms k = j0 .. j-1 (rows of this group, already final)
-      arena.msub(1, r, n - j, rj + j, n, j0 * n + j, 1, n, j0 * n + j, n);
-      const s = a[rj + j]!;
-      if (!(s > 0) || !Number.isFinite(s)) {
-        throw new RangeError(
-          `Cannot factor a ${n}x${n} matrix by Cholesky: not positive definite (pivot ${j} is ${s})`,
-        );
+function choleskyUpperRows(arena: F64Arena, n: number): void {
+  const f = arena.f64, pk = n * n;
+  for (let g0 = 0; g0 < n; g0 += GROUP) {
+    const RG = Math.min(GROUP, n - g0), M = n - g0;
+    // terms k < g0 for rows g0 .. g0+RG-1, columns g0 .. n-1, in packed chunks; coefficient Lᵀ[k, g0 + r]
+    // is the chunk's own column r
+    for (let t0 = 0; t0 < g0; t0 += TCHUNK) {
+      const T = Math.min(TCHUNK, g0 - t0);
+      pack(f, n, t0, T, g0, M, pk);
+      arena.msub(RG, T, M, g0 * n + g0, n, pk, 1, 4, pk, 4, { srcPanel: 4 * T, coefPanel: 4 * T });
+    }
+    for (let j0 = g0; j0 < g0 + RG; j0 += 4) {
+      const R = Math.min(4, g0 + RG - j0);
+      // terms k = g0 .. j0-1 (rows of this group, already final)
+      arena.msub(R, j0 - g0, n - j0, j0 * n + j0, n, g0 * n + j0, 1, n, g0 * n + j0, n);
+      for (let r = 0; r < R; r++) {
+        const j = j0 + r, rj = j * n;
+        // then the terms k = j0 .. j-1
+        arena.msub(1, r, n - j, rj + j, n, j0 * n + j, 1, n, j0 * n + j, n);
+        const s = f[rj + j]!;
+        if (!(s > 0) || !Number.isFinite(s)) {
+          throw new RangeError(
+            `Cannot factor a ${n}x${n} matrix by Cholesky: not positive definite (pivot ${j} is ${s})`,
+          );
+        }
+        const d = Math.sqrt(s);
+        f[rj + j] = d;
+        for (let i = j + 1; i < n; i++) f[rj + i] = f[rj + i]! / d;
       }
-      const d = Math.sqrt(s);
-      a[rj + j] = d;
-      for (let i = j + 1; i < n; i++) a[rj + i] = a[rj + i]! / d;
     }
   }
 }
 
-/** `L⁻¹` in place of the lower triangle of `a` (upper triangle zeroed), 4 rows at a time. */
-function invertLowerRows(arena: F64Arena, a: Float64Array, n: number): void {
-  const sc = n * n; // scratch: the group's rows of L (4 x n)
-  const f = arena.f64;
-  for (let i0 = 0; i0 < n; i0 += 4) {
-    const R = Math.min(4, n - i0);
-    for (let r = 0; r < R; r++) {
-      const i = i0 + r, ri = i * n;
-      const d = a[ri + i]!;
-      if (d === 0) throw new RangeError(`Cannot invert a triangular matrix: diagonal entry ${i} is zero`);
-      f.set(a.subarray(ri, ri + i + 1), sc + r * n);
-      a.fill(0, ri, ri + n);
+/** `L⁻¹` in place of the lower triangle of the arena's matrix (upper triangle zeroed), by groups of rows. */
+function invertLowerRows(arena: F64Arena, n: number): void {
+  const f = arena.f64, pk = n * n, sc = pk + TCHUNK * (n + 4); // packed chunk; the group's rows of L
+  for (let g0 = 0; g0 < n; g0 += GROUP) {
+    const RG = Math.min(GROUP, n - g0);
+    for (let r = 0; r < RG; r++) {
+      const i = g0 + r, ri = i * n;
+      if (f[ri + i] === 0) {
+        throw new RangeError(`Cannot invert a triangular matrix: diagonal entry ${i} is zero`);
+      }
+      f.copyWithin(sc + r * n, ri, ri + i + 1);
+      f.fill(0, ri, ri + n);
     }
-    // −Σ_{k < i0} L[i,k] · L⁻¹[k, ..] (row k of L⁻¹ is zero right of column k: lowerSource)
-    arena.msub(R, i0, i0, i0 * n, n, sc, n, 1, 0, n, { lowerSource: true });
-    for (let r = 0; r < R; r++) {
-      const i = i0 + r, ri = i * n;
-      arena.msub(1, r, i, ri, n, sc + r * n + i0, n, 1, i0 * n, n);
-      const d = f[sc + r * n + i]!;
-      for (let j = 0; j < i; j++) a[ri + j] = a[ri + j]! / d;
-      a[ri + i] = 1 / d;
+    // −Σ_{k < g0} L[i,k] · L⁻¹[k, ..] in chunks of k; row k of L⁻¹ is zero right of column k, so a chunk
+    // [t0, t0 + T) only reaches the columns below t0 + T (the zero terms it leaves out are exact no-ops)
+    for (let t0 = 0; t0 < g0; t0 += TCHUNK) {
+      const T = Math.min(TCHUNK, g0 - t0), nc = t0 + T;
+      pack(f, n, t0, T, 0, nc, pk);
+      arena.msub(RG, T, nc, g0 * n, n, sc + t0, n, 1, pk, 4, { srcPanel: 4 * T });
+    }
+    for (let i0 = g0; i0 < g0 + RG; i0 += 4) {
+      const R = Math.min(4, g0 + RG - i0);
+      arena.msub(R, i0 - g0, i0, i0 * n, n, sc + (i0 - g0) * n + g0, n, 1, g0 * n, n);
+      for (let r = 0; r < R; r++) {
+        const i = i0 + r, ri = i * n, lr = sc + (i - g0) * n;
+        arena.msub(1, r, i, ri, n, lr + i0, n, 1, i0 * n, n);
+        const d = f[lr + i]!;
+        for (let j = 0; j < i; j++) f[ri + j] = f[ri + j]! / d;
+        f[ri + i] = 1 / d;
+      }
     }
   }
+}
+
+/**
+ * Bytes of WebAssembly memory behind `a` when it is a view of an arena (0 otherwise): what dropping the
+ * arena's last view returns to the system at the next garbage collection.
+ *
+ * @param a a view, or null
+ * @returns the arena's size in bytes, or 0
+ */
+export function arenaBytes(a: Float64Array | null | undefined): number {
+  return a && F64Arena.of(a) ? a.buffer.byteLength : 0;
+}
+
+/**
+ * A full garbage collection where the engine exposes one (Deno `--v8-flags=--expose-gc`, as
+ * bench/streaming.ts runs `quantize`); nothing otherwise. An arena's memory (a 6144-wide layer's factor:
+ * 302 MB) goes back to the system only when the arena is collected, which V8 may put off for minutes: the
+ * GPTQ quantizers call this once they drop a large factor, before the error statistics allocate theirs.
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }

@@ -1,6 +1,12 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { mulberry32 } from "./_rng.ts";
-import { arenaMatrix, choleskyInverseUpperArena, F64Arena, f64KernelsAvailable } from "./f64_kernels.ts";
+import {
+  arenaBytes,
+  arenaMatrix,
+  choleskyInverseUpperArena,
+  F64Arena,
+  f64KernelsAvailable,
+} from "./f64_kernels.ts";
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
 
 /** Every entry the same float64, signed zeros told apart. */
@@ -31,44 +37,49 @@ Deno.test("f64 kernels: WebAssembly SIMD is available in this engine (else every
 
 Deno.test("F64Arena.msub: ordered multi-term row updates match d -= c * s in JavaScript, bit for bit", () => {
   const rnd = mulberry32(3);
-  // rows 1..9 (groups of 4 and single rows), column counts with and without a tail, lower sources, zeros
+  // rows 1..9 (groups of 4 and single rows), column counts with and without a tail, panels, zeros
   for (
     const [rows, T, nc] of [[1, 1, 1], [4, 3, 4], [5, 7, 9], [9, 12, 17], [8, 33, 31], [3, 2, 40]] as const
   ) {
-    for (const options of [{}, { lowerSource: true }, { skipZeros: true }]) {
-      const srcStride = nc + 3, dstStride = nc + 1;
-      const arena = F64Arena.create(rows * dstStride + T * srcStride + rows * T + 64)!;
-      const f = arena.f64, dst = 5, src = dst + rows * dstStride, coef = src + T * srcStride;
+    for (const options of [{}, { skipZeros: true }, { srcPanel: 4 * T, coefPanel: 4 * T }]) {
+      const packed = "srcPanel" in options;
+      const srcStride = packed ? 4 : nc + 3, dstStride = nc + 1;
+      const srcSize = packed ? 4 * T * Math.ceil(nc / 4) : T * srcStride;
+      const coefSize = packed ? 4 * T * Math.ceil(rows / 4) : rows * T;
+      const arena = F64Arena.create(rows * dstStride + srcSize + coefSize + 64)!;
+      const f = arena.f64, dst = 5, src = dst + rows * dstStride, coef = src + srcSize;
+      // S[t, c] and C[r, t] where the layout puts them
+      const sAt = (t: number, c: number) =>
+        packed ? src + (c >> 2) * 4 * T + 4 * t + (c & 3) : src + t * srcStride + c;
+      const cAt = (r: number, t: number) =>
+        packed ? coef + (r >> 2) * 4 * T + 4 * t + (r & 3) : coef + r * T + t;
       for (let i = 0; i < f.length; i++) f[i] = (rnd() - 0.5) * 2 ** (rnd() * 10 - 5);
-      for (let i = 0; i < rows * T; i++) if (rnd() < 0.2) f[coef + i] = rnd() < 0.5 ? 0 : -0;
-      for (let i = 0; i < rows * dstStride; i++) if (rnd() < 0.1) f[dst + i] = -0;
-      if (options.lowerSource) {
-        for (let t = 0; t < T; t++) for (let c = t + 1; c < nc; c++) f[src + t * srcStride + c] = 0;
-      }
-      const want = f.slice();
       for (let r = 0; r < rows; r++) {
         for (let t = 0; t < T; t++) {
-          const cf = want[coef + r * T + t]!;
-          if (options.skipZeros && cf === 0) continue;
-          for (let c = 0; c < nc; c++) {
-            // lowerSource skips zero terms: exact no-ops except on a -0 entry (the callers never have one)
-            if (options.lowerSource && c > t) continue;
-            want[dst + r * dstStride + c]! -= cf * want[src + t * srcStride + c]!;
+          if (rnd() < 0.2) {
+            f[cAt(r, t)] = rnd() < 0.5 ? 0 : -0;
           }
         }
       }
-      arena.msub(rows, T, nc, dst, dstStride, coef, T, 1, src, srcStride, options);
-      if (options.lowerSource) {
-        // the skipped zero terms may only differ on -0 destinations: compare values there
-        for (let i = 0; i < f.length; i++) assert(f[i] === want[i], `lower source, entry ${i}`);
-      } else assertBitIdentical(f, want, `msub ${rows}x${T}x${nc} ${JSON.stringify(options)}`);
+      for (let i = 0; i < rows * dstStride; i++) if (rnd() < 0.1) f[dst + i] = -0;
+      const want = f.slice();
+      for (let r = 0; r < rows; r++) {
+        for (let t = 0; t < T; t++) {
+          const cf = want[cAt(r, t)]!;
+          if ("skipZeros" in options && cf === 0) continue;
+          for (let c = 0; c < nc; c++) want[dst + r * dstStride + c]! -= cf * want[sAt(t, c)]!;
+        }
+      }
+      if (packed) arena.msub(rows, T, nc, dst, dstStride, coef, 1, 4, src, 4, options);
+      else arena.msub(rows, T, nc, dst, dstStride, coef, T, 1, src, srcStride, options);
+      assertBitIdentical(f, want, `msub ${rows}x${T}x${nc} ${JSON.stringify(options)}`);
     }
   }
 });
 
 Deno.test("choleskyInverseUpperArena: bit-identical to the JavaScript factor, small and odd orders", () => {
   const rnd = mulberry32(11);
-  for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 64, 97, 130]) {
+  for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 63, 64, 65, 97, 130, 333]) {
     const a = spd(n, rnd);
     const want = choleskyInverseUpperInPlace(Float64Array.from(a)); // a plain array: the JavaScript loops
     const m = arenaMatrix(n)!;
@@ -100,4 +111,10 @@ Deno.test("choleskyInverseUpperArena: rejects a matrix that is not positive defi
   const wasm = assertThrows(() => choleskyInverseUpperArena(m), RangeError);
   assertEquals(wasm.message, js.message);
   assertThrows(() => choleskyInverseUpperArena(new Float64Array(4)), TypeError);
+});
+
+Deno.test("arenaBytes: the memory behind an arena view, 0 for a plain array", () => {
+  assert(arenaBytes(arenaMatrix(4)) >= 65536);
+  assertEquals(arenaBytes(new Float64Array(16)), 0);
+  assertEquals(arenaBytes(null), 0);
 });

@@ -8,6 +8,11 @@
  * Layout is ONNX MatMul's: `W` is `K x N` row-major (`K` input features = the reduction axis, `N` outputs),
  * `Y = X W`. GPTQ's "columns" are the K feature rows of W here: row k (all N outputs) is quantized at once
  * and its scaled error is pushed onto the rows not yet quantized.
+ *
+ * Where WebAssembly SIMD is available the factor (Cholesky and triangular inverse of the damped Hessian) and
+ * the lazy batch update run on the float64 kernels of {@link ./f64_kernels.ts}, every sum in the same order
+ * as the JavaScript loops here, so both give bit-identical factors, weights and codes (`scalar: true` runs
+ * the JavaScript loops: tests, bench/gptq_kernels.ts).
  * @module
  */
 
@@ -57,6 +62,12 @@ export interface GptqPrepareOptions {
    * @default {false}
    */
   consume?: boolean;
+  /**
+   * Factor with the JavaScript loops even where the float64 WebAssembly kernels are available (the same
+   * bits, slower: tests and benchmarks).
+   * @default {false}
+   */
+  scalar?: boolean;
 }
 
 /** Prepared factors by hessian array identity (see `GptqPrepareOptions.cache`). */
@@ -125,10 +136,10 @@ export function prepareGptq(
   const key = `${damp},${options.actOrder === true}`;
   const hit = options.cache?.get(hessian)?.get(key);
   if (hit) return { ...hit, dead };
-  const actOrder = options.actOrder === true;
-  const inPlace = options.consume === true && !options.cache && !actOrder &&
+  const actOrder = options.actOrder === true, scalar = options.scalar === true;
+  const inPlace = options.consume === true && !options.cache && !actOrder && !scalar &&
     (F64Arena.of(hessian) !== undefined || !f64KernelsAvailable);
-  const made = factor(hessian, K, damp, actOrder, inPlace);
+  const made = factor(hessian, K, damp, actOrder, scalar, inPlace);
   if (options.cache) {
     let m = options.cache.get(hessian);
     if (!m) options.cache.set(hessian, m = new Map());
@@ -146,10 +157,12 @@ function factor(
   K: number,
   damp: number,
   actOrder: boolean,
+  scalar: boolean,
   inPlace: boolean,
 ): { perm: Int32Array; u: Float64Array; lambda: number } {
   // In a WebAssembly arena where available: the factorisation then runs on the SIMD kernels, in place.
-  const h = inPlace ? hessian : arenaMatrix(K) ?? new Float64Array(K * K);
+  const matrix = () => (scalar ? undefined : arenaMatrix(K)) ?? new Float64Array(K * K);
+  const h = inPlace ? hessian : matrix();
   if (h !== hessian) h.set(hessian);
   let meanDiag = 0;
   for (let k = 0; k < K; k++) {
@@ -165,7 +178,7 @@ function factor(
   const order = Int32Array.from(
     Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
   );
-  const hp = arenaMatrix(K) ?? new Float64Array(K * K);
+  const hp = matrix();
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
   return { perm: order, u: choleskyInverseUpperInPlace(hp), lambda };
 }
@@ -186,6 +199,12 @@ export interface GptqRunOptions {
   blockSize?: number;
   /** Called after each block with the number of features done and the total K. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The lazy batch update in JavaScript even where the float64 WebAssembly kernels are available (the same
+   * bits, slower: tests and benchmarks).
+   * @default {false}
+   */
+  scalar?: boolean;
 }
 
 /**
@@ -225,7 +244,7 @@ export function runGptq(
   const bs = Math.min(blockSize, K);
   // The lazy batch update on the WebAssembly SIMD kernels where available: the block's errors live in the
   // arena, later rows are copied in LAZY_ROWS at a time with their coefficients, updated, copied back.
-  const arena = u && K > bs ? F64Arena.create(bs * N + LAZY_ROWS * (N + bs)) : undefined;
+  const arena = u && K > bs && !options.scalar ? F64Arena.create(bs * N + LAZY_ROWS * (N + bs)) : undefined;
   const err = arena ? arena.f64.subarray(0, bs * N) : new Float64Array(bs * N);
   for (let b0 = 0; b0 < K; b0 += blockSize) {
     const b1 = Math.min(K, b0 + blockSize);

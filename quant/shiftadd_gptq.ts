@@ -18,6 +18,7 @@
  * @module
  */
 
+import { collectGarbage } from "./f64_kernels.ts";
 import { fillBcqLevels, nearestMid, POT_EXP_NONE } from "./bcq.ts";
 import { BcqFitter } from "./bcq_fit.ts";
 import {
@@ -213,6 +214,8 @@ export function quantizeShiftAdd(
   if (consume) {
     for (let k = 0; k < K; k++) if (hessian![k * K + k] === 0) deadRows.push(k);
     energy = outputEnergy(hessian!, weight.data, K, N);
+    // its pair buffers (190 MB on a 6144 x 1536 layer) are garbage now: returned before the loop allocates
+    if (K * K * 8 >= 2 ** 26) collectGarbage();
   }
   // The plan (GPTQ's K x K factor) lives through runGptq below, not through the error statistics.
   let plan: ReturnType<typeof prepareGptq> | null = prepareGptq(
