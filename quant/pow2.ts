@@ -341,19 +341,41 @@ export function pow2AlphaMax(weights: Float32Array, fanIn: number, options: Pow2
  * @throws {RangeError} on a bad grid
  */
 export function pow2AlphaGrid(center: number, options: Pow2AlphaSearchOptions): number[] {
+  const out: number[] = [];
+  for (const f of pow2GridFactors(options)) {
+    const a = Math.fround(center * f);
+    if (a > 0 && Number.isFinite(a)) out.push(a);
+  }
+  return out;
+}
+
+const gridFactors = new Map<string, Float64Array>();
+
+/**
+ * The factors `2^(i / stepsPerOctave)` of {@linkcode pow2AlphaGrid}'s candidates (i ascending over the
+ * octaves), before the centre multiplies them: a search that builds many grids takes them once
+ * (memoized per grid setting). Candidate i is `Math.fround(center * factor[i])`, kept when finite and > 0.
+ *
+ * @param options `stepsPerOctave`, `octaves`
+ * @returns the factors, ascending (shared: do not modify)
+ * @throws {RangeError} on a bad grid
+ */
+export function pow2GridFactors(options: Pow2AlphaSearchOptions): Float64Array {
   const steps = options.stepsPerOctave ?? 64;
   const [lo, hi] = options.octaves ?? [-4, 1];
+  const key = `${steps}|${lo}|${hi}`;
+  const hit = gridFactors.get(key);
+  if (hit) return hit;
   if (!Number.isInteger(steps) || steps < 1 || !(lo <= 0 && hi >= 0)) {
     throw new RangeError(
       `Cannot search alphas: stepsPerOctave=${steps} octaves=[${lo}, ${hi}] (need lo <= 0 <= hi)`,
     );
   }
   const out: number[] = [];
-  for (let i = Math.ceil(lo * steps); i <= Math.floor(hi * steps); i++) {
-    const a = Math.fround(center * 2 ** (i / steps));
-    if (a > 0 && Number.isFinite(a)) out.push(a);
-  }
-  return out;
+  for (let i = Math.ceil(lo * steps); i <= Math.floor(hi * steps); i++) out.push(2 ** (i / steps));
+  const f = Float64Array.from(out);
+  gridFactors.set(key, f);
+  return f;
 }
 
 /**
