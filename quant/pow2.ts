@@ -238,7 +238,11 @@ export function encodePow2(
       if (!Number.isFinite(w)) {
         throw new RangeError(`Cannot encode power-of-two weight ${i}: value ${w} is not finite`);
       }
-      out[i] = (w < 0 ? signBit : 0) | nearestExponent(Math.abs(w), a, q, thr);
+      // the nearest exponent: the number of thresholds below |w| (none for alpha 0)
+      const m = Math.abs(w);
+      let p = 0;
+      if (a > 0) { while (p < q && m > thr[p]!) p++; }
+      out[i] = (w < 0 ? signBit : 0) | p;
     }
   }
   return out;
@@ -269,13 +273,18 @@ export function decodePow2(
   const pmax = pow2MaxExponent(bits);
   const [alphas, fanIn] = channelAlphas(alpha, codes.length, "decode power-of-two weights");
   const out = new Float32Array(codes.length);
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i]!;
-    if ((c & (2 * pmax + 1)) !== c) {
-      throw new RangeError(`Cannot decode power-of-two code ${c} at index ${i}: not in [0, ${2 * pmax + 1}]`);
+  const level = Float64Array.from({ length: 2 * pmax + 2 }, (_, c) => c > pmax ? -(2 ** (c & pmax)) : 2 ** c);
+  for (let n = 0, i = 0; n < alphas.length; n++) {
+    const a = alphas[n]!;
+    for (const end = i + fanIn; i < end; i++) {
+      const c = codes[i]!;
+      if ((c & (2 * pmax + 1)) !== c) {
+        throw new RangeError(
+          `Cannot decode power-of-two code ${c} at index ${i}: not in [0, ${2 * pmax + 1}]`,
+        );
+      }
+      out[i] = a * level[c]!; // exact: a float32 times a power of two (sign included)
     }
-    const m = alphas[Math.floor(i / fanIn)]! * 2 ** (c & pmax);
-    out[i] = c > pmax ? -m : m;
   }
   return out;
 }
