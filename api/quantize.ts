@@ -235,7 +235,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   });
   const calibName = typeof options.calib === "string" ? options.calib : `(${data.kind} source)`;
   if (data.count === 0) throw new RangeError(`0 calibration samples in ${calibName}`);
-  const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2 });
+  // Calibration does its own work after every batch: intra-op threads that spin meanwhile only burn CPU.
+  const factory = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 2, allowSpinning: false });
   // The load checks run nothing: one intra-op thread spares onnxruntime a thread pool (half the load's CPU).
   // The input only has to load (parse, resolve, infer types, find every kernel): no graph optimizations.
   const loadCheck = options.runtime ?? ortRuntimeFactory({ intraOpNumThreads: 1 });

@@ -98,6 +98,13 @@ export interface OrtRuntimeOptions {
    * @default 1
    */
   qdqMatMulNBitsAccuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Whether the intra-op threads spin while they wait for work (session config
+   * `session.intra_op.allow_spinning`). Spinning shortens back-to-back runs; a caller that does work of its
+   * own between runs (calibration: statistics after every batch) pays for it in CPU time.
+   * @default true (onnxruntime's default)
+   */
+  allowSpinning?: boolean;
 }
 
 /** Options of {@link OrtRuntime.run}. */
@@ -154,7 +161,10 @@ export class OrtRuntime implements FloatRuntime {
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       logSeverityLevel: options.logSeverityLevel ?? 3,
       extra: {
-        session: { qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1) },
+        session: {
+          qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1),
+          ...(options.allowSpinning === false ? { "intra_op.allow_spinning": "0" } : {}),
+        },
       },
     };
     if (options.optimizedModelFilePath !== undefined) {

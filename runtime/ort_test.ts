@@ -116,3 +116,19 @@ Deno.test("OrtRuntime reports real model metadata and writes the optimized model
     "onnxruntime cannot load",
   );
 });
+
+Deno.test("OrtRuntime: without spinning threads (calibration's setting) it computes the same outputs", async () => {
+  const bytes = Deno.readFileSync(new URL("../testdata/segmenter-tiny.onnx", import.meta.url));
+  const x = makeTensor(
+    DataType.FLOAT,
+    [2, 3, 64, 64],
+    Float32Array.from({ length: 2 * 3 * 64 * 64 }, (_, i) => Math.sin(i)),
+  );
+  const outs: Tensor[] = [];
+  for (const allowSpinning of [true, false]) {
+    const rt = await OrtRuntime.create(bytes, { intraOpNumThreads: 2, allowSpinning });
+    outs.push((await rt.run({ pixel_values: x })).logits!);
+    await rt.release();
+  }
+  assertEquals(outs[1]!.data, outs[0]!.data);
+});
