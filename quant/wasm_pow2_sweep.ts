@@ -5,18 +5,20 @@
  * the definition the kernel is tested against, bit for bit).
  *
  * The metric is `H = diag(d) + V diag(lambda) V^T` (V: K x R, R even, zero-padded). For the levels
- * `L = s * 2^exp` (in units of alpha) the output error of a candidate alpha is
+ * `L = s * 2^e` (in units of alpha) the output error of a candidate alpha is
  * `w^T H w - 2 alpha c1 + alpha^2 (c2 + sum_j lambda_j z_j^2)` with `c1 = L . Hw`, `c2 = sum_x d_x L_x^2` and
- * `z = V^T L`. The sweep starts at the first candidate (every exponent from the thresholds), then walks the
- * ascending candidates: a magnitude that falls below a risen decision threshold drops one exponent, and c1,
- * c2 and z move by that one change (O(1) + R per change; z is updated two lanes at a time with f64x2
- * mul then add, the scalar loop's exact operations).
+ * `z = V^T L`. The sweep starts at the first candidate (each exponent from the decision thresholds
+ * `1.5 alpha 2^p`, p = 0..q-1, computed by doubling as quant/pow2.ts `pow2Thresholds`), then walks the
+ * ascending candidates: a magnitude at or below a risen threshold p drops from exponent p + 1 to p (alpha
+ * grows by at most 2x per candidate, so a weight crosses one threshold per step), so its level moves by
+ * `delta = -s 2^p` from `2 s 2^p`, and c1, c2 and z move by that one change: O(1) + R per change, z kept in
+ * SIMD registers and updated two lanes at a time with f64x2 mul then add (the scalar loop's exact operations).
  *
- * Arithmetic contract (both implementations): float64, no fused multiply-add; per change, in this order,
- * `delta = -(sgn_x * 2^e)`, `c1 = c1 + delta * hw_x`, `c2 = c2 + (d_x * delta) * (2 * L_x + delta)`,
- * `z_j = z_j + delta * V_xj`, `L_x = L_x + delta`; at the start, over the sorted positions in order,
- * `c1 = c1 + L_x * hw_x`, `c2 = c2 + (d_x * L_x) * L_x`, `z_j = z_j + L_x * V_xj`; per candidate
- * `lr = sum_j (lambda_j * z_j) * z_j` (j ascending, from +0) and
+ * Arithmetic contract (both implementations): float64, no fused multiply-add; `m = 2^p` by doubling; at the
+ * start, over the sorted positions in order, `L = s * m`, `c1 = c1 + L * hw_x`, `c2 = c2 + (d_x * L) * L`,
+ * `z_j = z_j + L * V_xj`; per change `delta = -(s * m)`, `c1 = c1 + delta * hw_x`,
+ * `c2 = c2 + (d_x * delta) * (s * (3 * m))` (`s 3 m` is `2 L + delta`, exactly), `z_j = z_j + delta * V_xj`;
+ * per candidate `lr = sum_j (lambda_j * z_j) * z_j` (j ascending, from +0) and
  * `err = (wHw - (2 * alpha) * c1) + (alpha * alpha) * (c2 + lr)`.
  * @module
  */
@@ -37,25 +39,19 @@ import {
   I32_GE_U,
   I32_MUL,
   I32_SHL,
-  I32_SUB,
   i32c,
   LOOP,
   moduleBytes,
   set,
   simdOp,
-  tee,
   uleb,
   V128,
-  V128_ZERO,
   v128Load,
-  v128Store,
   vec,
 } from "./_wasm_asm.ts";
 
 /** Typed views of one sweep's operands (on the kernel's memory, or plain arrays for the scalar path). */
 export interface SweepArrays {
-  /** `2^0 .. 2^127`. */
-  pow2: Float64Array;
   /** V, K x R row-major (R even). */
   v: Float64Array;
   /** lambda, R. */
@@ -66,22 +62,16 @@ export interface SweepArrays {
   hw: Float64Array;
   /** Sign of each weight, ±1 (+1 for zero), K (by feature). */
   sgn: Float64Array;
-  /** Scratch: current level of each feature, K. */
-  level: Float64Array;
   /** Magnitudes |w|, ascending, K. */
   mag: Float64Array;
   /** Feature of each sorted position, K. */
   idx: Int32Array;
-  /** Scratch: exponent of each sorted position, K. */
-  exp: Int32Array;
   /** Scratch: per threshold, the number of magnitudes at or below it (>= q entries). */
   ptr: Int32Array;
-  /** Candidate alphas, G, ascending. */
+  /** Candidate alphas, G, ascending, each at most twice the previous one. */
   alpha: Float64Array;
   /** Output: the error of each candidate, G. */
   err: Float64Array;
-  /** Scratch: z = V^T L, R. */
-  z: Float64Array;
 }
 
 /** Sizes of one layer's sweeps. */
@@ -96,65 +86,38 @@ export interface SweepShape {
   q: number;
 }
 
-/** Byte offsets of the operands in the kernel's memory, in the parameter order of `sweep`. */
-const FIELDS = [
-  "pow2",
-  "v",
-  "lam",
-  "d",
-  "hw",
-  "sgn",
-  "level",
-  "mag",
-  "idx",
-  "exp",
-  "ptr",
-  "alpha",
-  "err",
-  "z",
-] as const;
+/** The operands in the kernel's memory, in the parameter order of `sweep`. */
+const FIELDS = ["v", "lam", "d", "hw", "sgn", "mag", "idx", "ptr", "alpha", "err"] as const;
+const INT_FIELDS: ReadonlySet<string> = new Set(["idx", "ptr"]);
 
-/** Element counts of each operand for a shape (16-byte aligned regions). */
+/** Element counts of each operand for a shape. */
 function lengths(s: SweepShape): Record<(typeof FIELDS)[number], number> {
   return {
-    pow2: 128,
     v: s.k * s.r,
     lam: s.r,
     d: s.k,
     hw: s.k,
     sgn: s.k,
-    level: s.k,
     mag: s.k,
     idx: s.k,
-    exp: s.k,
     ptr: Math.max(s.q, 1),
     alpha: s.g,
     err: s.g,
-    z: s.r,
   };
 }
 
-/** Plain arrays of a shape (the scalar path). */
+/**
+ * Plain arrays of a shape (the scalar path).
+ *
+ * @param s the sizes
+ * @returns zeroed operands
+ */
 export function sweepArrays(s: SweepShape): SweepArrays {
   const n = lengths(s);
-  const f = (k: number) => new Float64Array(k), i = (k: number) => new Int32Array(k);
-  const pow2 = f(128).map((_, e) => 2 ** e);
-  return {
-    pow2,
-    v: f(n.v),
-    lam: f(n.lam),
-    d: f(n.d),
-    hw: f(n.hw),
-    sgn: f(n.sgn),
-    level: f(n.level),
-    mag: f(n.mag),
-    idx: i(n.idx),
-    exp: i(n.exp),
-    ptr: i(n.ptr),
-    alpha: f(n.alpha),
-    err: f(n.err),
-    z: f(n.z),
-  };
+  const a = Object.fromEntries(
+    FIELDS.map((f) => [f, INT_FIELDS.has(f) ? new Int32Array(n[f]) : new Float64Array(n[f])]),
+  );
+  return a as unknown as SweepArrays;
 }
 
 /**
@@ -186,44 +149,39 @@ export function pow2SweepScalar(
   g: number,
   wHw: number,
 ): void {
-  const { pow2, v, lam, d, hw, sgn, level, mag, idx, exp, ptr, alpha, err, z } = a;
-  const cost = (c1: number, c2: number, al: number) => {
+  const { v, lam, d, hw, sgn, mag, idx, ptr, alpha, err } = a;
+  const z = new Float64Array(r);
+  let c1 = 0, c2 = 0;
+  const cost = (al: number) => {
     let lr = 0;
     for (let j = 0; j < r; j++) lr = lr + lam[j]! * z[j]! * z[j]!;
     return wHw - 2 * al * c1 + al * al * (c2 + lr);
   };
-  let i = 0;
-  for (let p = 0, t = alpha[0]! * 1.5; p < q; p++, t *= 2) {
-    while (i < k && mag[i]! <= t) exp[i++] = p;
-    ptr[p] = i;
-  }
-  while (i < k) exp[i++] = q;
-  z.fill(0, 0, r);
-  let c1 = 0, c2 = 0;
-  for (let s = 0; s < k; s++) {
-    const x = idx[s]!, l = sgn[x]! * pow2[exp[s]!]!;
-    level[x] = l;
+  const begin = (x: number, l: number) => {
     c1 = c1 + l * hw[x]!;
     c2 = c2 + d[x]! * l * l;
     for (let j = 0, o = x * r; j < r; j++) z[j] = z[j]! + l * v[o + j]!;
+  };
+  let i = 0, m = 1;
+  for (let p = 0, t = alpha[0]! * 1.5; p < q; p++, t *= 2, m *= 2) {
+    for (; i < k && mag[i]! <= t; i++) begin(idx[i]!, sgn[idx[i]!]! * m);
+    ptr[p] = i;
   }
-  err[0] = cost(c1, c2, alpha[0]!);
+  for (; i < k; i++) begin(idx[i]!, sgn[idx[i]!]! * m);
+  err[0] = cost(alpha[0]!);
   for (let c = 1; c < g; c++) {
-    for (let p = 0, t = alpha[c]! * 1.5; p < q; p++, t *= 2) {
+    m = 1;
+    for (let p = 0, t = alpha[c]! * 1.5; p < q; p++, t *= 2, m *= 2) {
       let i = ptr[p]!;
-      while (i < k && mag[i]! <= t) {
-        const x = idx[i]!, e = exp[i]! - 1;
-        exp[i] = e;
-        const delta = -(sgn[x]! * pow2[e]!), l = level[x]!;
+      for (; i < k && mag[i]! <= t; i++) {
+        const x = idx[i]!, s = sgn[x]!, delta = -(s * m);
         c1 = c1 + delta * hw[x]!;
-        c2 = c2 + d[x]! * delta * (2 * l + delta);
+        c2 = c2 + d[x]! * delta * (s * (3 * m));
         for (let j = 0, o = x * r; j < r; j++) z[j] = z[j]! + delta * v[o + j]!;
-        level[x] = l + delta;
-        i++;
       }
       ptr[p] = i;
     }
-    err[c] = cost(c1, c2, alpha[c]!);
+    err[c] = cost(alpha[c]!);
   }
 }
 
@@ -232,16 +190,17 @@ const f64Load = (off = 0) => [0x2b, 3, ...uleb(off)];
 const f64Store = (off = 0) => [0x39, 3, ...uleb(off)];
 const i32Load = (off = 0) => [0x28, 2, ...uleb(off)];
 const i32Store = (off = 0) => [0x36, 2, ...uleb(off)];
-const F64_ADD = 0xa0, F64_MUL = 0xa2, F64_NEG = 0x9a, F64_LE = 0x65, F64 = 0x7c;
+const F64_ADD = 0xa0, F64_SUB = 0xa1, F64_MUL = 0xa2, F64_NEG = 0x9a, F64_LE = 0x65, F64 = 0x7c;
 const F64X2_SPLAT = simdOp(0x14);
+const f64x2Lane = (lane: number) => simdOp(0x21, lane);
 
-// params: K 0, q 1, G 2, wHw slot 3, then the FIELDS offsets 4..17 (bytes);
-// i32 locals: i 18, p 19, x 20, e 21, c 22, s 23, vrow 24; f64 locals: c1 25, c2 26, l 27, delta 28,
-// t 29, lr 30, al 31, wHw 32; v128: dv 33
+// params: K 0, q 1, G 2, wHw slot 3, then the FIELDS offsets 4..13 (bytes);
+// i32 locals: i 14, p 15, x 16, c 17, vrow 18; f64 locals: c1 19, c2 20, l 21, s 22, t 23, lr 24, al 25,
+// wHw 26, m 27; v128: dv 28, z 29..
 const P = Object.fromEntries(FIELDS.map((f, i) => [f, 4 + i])) as Record<(typeof FIELDS)[number], number>;
-const [I, PP, X, E, C, S, VROW] = [18, 19, 20, 21, 22, 23, 24];
-const [C1, C2, L, DELTA, T, LR, AL, WHW] = [25, 26, 27, 28, 29, 30, 31, 32];
-const DV = 33;
+const [I, PP, X, C, VROW] = [14, 15, 16, 17, 18];
+const [C1, C2, L, SG, T, LR, AL, WHW, M] = [19, 20, 21, 22, 23, 24, 25, 26, 27];
+const DV = 28, Z = 29;
 
 function body(r: number): number[] {
   const { code: c, emit } = emitter();
@@ -252,73 +211,99 @@ function body(r: number): number[] {
     index: number,
     shift: number,
   ) => [get(base), get(index), i32c(shift), I32_SHL, I32_ADD];
-  /** z += dv * V[vrow] (unrolled over R / 2 lanes pairs) */
+  /** z += dv * V[x] (unrolled over the R / 2 lane pairs, z in locals) */
   const axpy = () => {
+    emit(get(P.v), get(X), i32c(r * 8), I32_MUL, I32_ADD, set(VROW));
     for (let j = 0; j < r / 2; j++) {
-      emit(get(P.z), get(P.z), v128Load(16 * j), get(DV), get(VROW), v128Load(16 * j), F64X2_MUL, F64X2_ADD);
-      emit(v128Store(16 * j));
+      emit(get(Z + j), get(DV), get(VROW), v128Load(16 * j), F64X2_MUL, F64X2_ADD, set(Z + j));
     }
   };
   /** err[c] = cost(alpha[c]) */
   const cost = () => {
     emit(f64c(0), set(LR));
     for (let j = 0; j < r; j++) {
-      emit(get(LR), get(P.lam), f64Load(8 * j), get(P.z), f64Load(8 * j), F64_MUL, get(P.z), f64Load(8 * j));
-      emit(F64_MUL, F64_ADD, set(LR));
+      const zj = [get(Z + (j >> 1)), ...f64x2Lane(j & 1)];
+      emit(get(LR), get(P.lam), f64Load(8 * j), ...zj, F64_MUL, ...zj, F64_MUL, F64_ADD, set(LR));
     }
     emit(...at(P.alpha, C, 3), f64Load(), set(AL));
     emit(...at(P.err, C, 3));
-    emit(get(WHW), f64c(2), get(AL), F64_MUL, get(C1), F64_MUL, 0xa1 /* f64.sub */);
+    emit(get(WHW), f64c(2), get(AL), F64_MUL, get(C1), F64_MUL, F64_SUB);
     emit(get(AL), get(AL), F64_MUL, get(C2), get(LR), F64_ADD, F64_MUL, F64_ADD, f64Store());
   };
+  /** the start's update for the weight at sorted position i, level L = s * m */
+  const begin = () => {
+    emit(...at(P.idx, I, 2), i32Load(), set(X));
+    emit(...at(P.sgn, X, 3), f64Load(), get(M), F64_MUL, set(L));
+    emit(get(C1), get(L), ...at(P.hw, X, 3), f64Load(), F64_MUL, F64_ADD, set(C1));
+    emit(get(C2), ...at(P.d, X, 3), f64Load(), get(L), F64_MUL, get(L), F64_MUL, F64_ADD, set(C2));
+    emit(get(L), F64X2_SPLAT, set(DV));
+    axpy();
+    emit(get(I), i32c(1), I32_ADD, set(I));
+  };
+  /** while (i < K && mag[i] <= t) body; (branch out of the enclosing block/loop pair) */
+  const whileBelow = (inner: () => void) => {
+    emit(BLOCK, LOOP, get(I), get(K), I32_GE_U, brIf(1));
+    emit(...at(P.mag, I, 3), f64Load(), get(T), F64_LE, I32_EQZ, brIf(1));
+    inner();
+    emit(br(0), END, END);
+  };
   emit(get(3), f64Load(), set(WHW));
-  // start: exponents from candidate 0's thresholds
-  emit(get(P.alpha), f64Load(), f64c(1.5), F64_MUL, set(T));
+  // start: every magnitude gets its exponent from candidate 0's thresholds
+  emit(get(P.alpha), f64Load(), f64c(1.5), F64_MUL, set(T), f64c(1), set(M));
   emit(BLOCK, LOOP, get(PP), get(Q), I32_GE_U, brIf(1));
-  emit(BLOCK, LOOP, get(I), get(K), I32_GE_U, brIf(1));
-  emit(...at(P.mag, I, 3), f64Load(), get(T), F64_LE, I32_EQZ, brIf(1));
-  emit(...at(P.exp, I, 2), get(PP), i32Store(), get(I), i32c(1), I32_ADD, set(I), br(0), END, END);
-  emit(...at(P.ptr, PP, 2), get(I), i32Store(), get(T), f64c(2), F64_MUL, set(T));
+  whileBelow(begin);
+  emit(
+    ...at(P.ptr, PP, 2),
+    get(I),
+    i32Store(),
+    get(T),
+    f64c(2),
+    F64_MUL,
+    set(T),
+    get(M),
+    f64c(2),
+    F64_MUL,
+    set(M),
+  );
   emit(get(PP), i32c(1), I32_ADD, set(PP), br(0), END, END);
   emit(BLOCK, LOOP, get(I), get(K), I32_GE_U, brIf(1));
-  emit(...at(P.exp, I, 2), get(Q), i32Store(), get(I), i32c(1), I32_ADD, set(I), br(0), END, END);
-  for (let j = 0; j < r / 2; j++) emit(get(P.z), V128_ZERO, v128Store(16 * j));
-  emit(BLOCK, LOOP, get(S), get(K), I32_GE_U, brIf(1));
-  emit(...at(P.idx, S, 2), i32Load(), set(X));
-  emit(...at(P.sgn, X, 3), f64Load(), ...at(P.exp, S, 2), i32Load(), set(E), ...at(P.pow2, E, 3), f64Load());
-  emit(F64_MUL, set(L));
-  emit(...at(P.level, X, 3), get(L), f64Store());
-  emit(get(C1), get(L), ...at(P.hw, X, 3), f64Load(), F64_MUL, F64_ADD, set(C1));
-  emit(get(C2), ...at(P.d, X, 3), f64Load(), get(L), F64_MUL, get(L), F64_MUL, F64_ADD, set(C2));
-  emit(get(P.v), get(X), i32c(r * 8), I32_MUL, I32_ADD, set(VROW), get(L), F64X2_SPLAT, set(DV));
-  axpy();
-  emit(get(S), i32c(1), I32_ADD, set(S), br(0), END, END);
+  begin();
+  emit(br(0), END, END);
   cost(); // c = 0
   // the ascending candidates
   emit(i32c(1), set(C));
   emit(BLOCK, LOOP, get(C), get(G), I32_GE_U, brIf(1));
-  emit(...at(P.alpha, C, 3), f64Load(), f64c(1.5), F64_MUL, set(T), i32c(0), set(PP));
+  emit(...at(P.alpha, C, 3), f64Load(), f64c(1.5), F64_MUL, set(T), f64c(1), set(M), i32c(0), set(PP));
   emit(BLOCK, LOOP, get(PP), get(Q), I32_GE_U, brIf(1));
   emit(...at(P.ptr, PP, 2), i32Load(), set(I));
-  emit(BLOCK, LOOP, get(I), get(K), I32_GE_U, brIf(1));
-  emit(...at(P.mag, I, 3), f64Load(), get(T), F64_LE, I32_EQZ, brIf(1));
-  emit(...at(P.idx, I, 2), i32Load(), set(X));
-  emit(...at(P.exp, I, 2), ...at(P.exp, I, 2), i32Load(), i32c(1), I32_SUB, tee(E), i32Store());
-  emit(...at(P.sgn, X, 3), f64Load(), ...at(P.pow2, E, 3), f64Load(), F64_MUL, F64_NEG, set(DELTA));
-  emit(...at(P.level, X, 3), f64Load(), set(L));
-  emit(get(C1), get(DELTA), ...at(P.hw, X, 3), f64Load(), F64_MUL, F64_ADD, set(C1));
-  emit(get(C2), ...at(P.d, X, 3), f64Load(), get(DELTA), F64_MUL);
-  emit(f64c(2), get(L), F64_MUL, get(DELTA), F64_ADD, F64_MUL, F64_ADD, set(C2));
-  emit(get(P.v), get(X), i32c(r * 8), I32_MUL, I32_ADD, set(VROW), get(DELTA), F64X2_SPLAT, set(DV));
-  axpy();
-  emit(...at(P.level, X, 3), get(L), get(DELTA), F64_ADD, f64Store());
-  emit(get(I), i32c(1), I32_ADD, set(I), br(0), END, END);
-  emit(...at(P.ptr, PP, 2), get(I), i32Store(), get(T), f64c(2), F64_MUL, set(T));
+  whileBelow(() => {
+    emit(...at(P.idx, I, 2), i32Load(), set(X));
+    emit(...at(P.sgn, X, 3), f64Load(), set(SG), get(SG), get(M), F64_MUL, F64_NEG, set(L)); // L = delta
+    emit(get(C1), get(L), ...at(P.hw, X, 3), f64Load(), F64_MUL, F64_ADD, set(C1));
+    emit(get(C2), ...at(P.d, X, 3), f64Load(), get(L), F64_MUL);
+    emit(get(SG), f64c(3), get(M), F64_MUL, F64_MUL, F64_MUL, F64_ADD, set(C2));
+    emit(get(L), F64X2_SPLAT, set(DV));
+    axpy();
+    emit(get(I), i32c(1), I32_ADD, set(I));
+  });
+  emit(
+    ...at(P.ptr, PP, 2),
+    get(I),
+    i32Store(),
+    get(T),
+    f64c(2),
+    F64_MUL,
+    set(T),
+    get(M),
+    f64c(2),
+    F64_MUL,
+    set(M),
+  );
   emit(get(PP), i32c(1), I32_ADD, set(PP), br(0), END, END);
   cost();
   emit(get(C), i32c(1), I32_ADD, set(C), br(0), END, END);
   emit(END);
-  return [...vec([[7, I32], [8, F64], [1, V128]]), ...c];
+  return [...vec([[5, I32], [9, F64], [1 + r / 2, V128]]), ...c];
 }
 
 /** A kernel instance for one padded rank R, with its own memory. */
@@ -376,19 +361,18 @@ export function pow2Sweeper(shape: SweepShape, options: { scalar?: boolean } = {
   let bytes = 16; // the wHw slot
   for (const f of FIELDS) {
     offsets.push(bytes);
-    bytes += Math.ceil(n[f] * (f === "idx" || f === "exp" || f === "ptr" ? 4 : 8) / 16) * 16;
+    bytes += Math.ceil(n[f] * (INT_FIELDS.has(f) ? 4 : 8) / 16) * 16;
   }
   const have = w.memory.buffer.byteLength;
   if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
   const buf = w.memory.buffer;
   const view = (i: number) => {
     const f = FIELDS[i]!;
-    return f === "idx" || f === "exp" || f === "ptr"
+    return INT_FIELDS.has(f)
       ? new Int32Array(buf, offsets[i]!, n[f])
       : new Float64Array(buf, offsets[i]!, n[f]);
   };
   const a = Object.fromEntries(FIELDS.map((f, i) => [f, view(i)])) as unknown as SweepArrays;
-  a.pow2.forEach((_, e) => (a.pow2[e] = 2 ** e));
   const slot = new Float64Array(buf, 0, 1);
   return {
     arrays: a,
