@@ -36,41 +36,67 @@ function i64(b: FunctionBuilder, values: number[], scalar = false): Value {
   );
 }
 
-/** Decoded weight W_hat = level(codes) * alpha_b, `weight_shape`; returns [W, weight_shape]. */
+/**
+ * Decoded weight W_hat = level(codes) * alpha_b, `weight_shape`; returns [W, weight_shape].
+ *
+ * The codes are read through their bits: one Gather of each packed byte's 8 bits (LSB first, from a [256, 8]
+ * uint8 table built in the body from [0..255] and the bit weights), the first C * N of them reshaped to [C, N] and weighted by [1, 2, .., 2^(N-1)] (one
+ * MatMulInteger, exact in int32) give every code; one Gather from the 2^N-entry level table
+ * `table[c] = (c >> (N-1) ? -1 : 1) * 2^(c & pmax)` gives its level. Everything that depends on N alone (the
+ * weights, the level table) is computed on at most 256 elements, and the ops that see all C weights work on
+ * bytes or int32, which keeps onnxruntime's constant folding of the decode at session creation cheap (it was
+ * about 20 int64 element-wise ops over C before).
+ */
 function decodeBody(b: FunctionBuilder, codes: Value, alpha: Value, channelAxis: 0 | 1): [Value, Value] {
   const shape = b.attrInts("weight_shape");
   const bits = b.attrInt("bits");
-  // C = prod(weight_shape); i = 0..C-1; bit position i*N, byte i*N/8, shift i*N mod 8 (non-negative int64).
-  const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
-  const idx = b.op(Op.Range.type, [i64(b, [0], true), count, i64(b, [1], true)]);
-  const bitpos = b.op(Op.Mul.type, [idx, bits]);
-  const eight = i64(b, [8], true);
-  const byte = b.op(Op.Div.type, [bitpos, eight]);
-  const shift = b.op(Op.Mod.type, [bitpos, eight]);
-  // One zero byte of padding so byte + 1 is always in range.
-  const padded = b.op(
-    Op.Concat.type,
-    [codes, b.constant(makeTensor(DataType.UINT8, [1], new Uint8Array(1)))],
-    [
-      intAttr("axis", 0),
-    ],
-  );
-  const lo = b.op(Op.Cast.type, [b.op(Op.Gather.type, [padded, byte])], [intAttr("to", DataType.INT64)]);
-  const byte1 = b.op(Op.Add.type, [byte, i64(b, [1], true)]);
-  const hi = b.op(Op.Cast.type, [b.op(Op.Gather.type, [padded, byte1])], [intAttr("to", DataType.INT64)]);
-  const word = b.op(Op.Add.type, [lo, b.op(Op.Mul.type, [hi, i64(b, [256], true)])]); // 16 valid bits
-  const pow2 = i64(b, Array.from({ length: 16 }, (_, k) => 2 ** k)); // 2^0 .. 2^15, int64
-  const twoN = b.op(Op.Gather.type, [pow2, bits]); // 2^N
-  const twoN1 = b.op(Op.Gather.type, [pow2, b.op(Op.Sub.type, [bits, i64(b, [1], true)])]); // 2^(N-1)
-  const code = b.op(Op.Mod.type, [b.op(Op.Div.type, [word, b.op(Op.Gather.type, [pow2, shift])]), twoN]);
-  const p = b.op(Op.Mod.type, [code, twoN1]);
-  const signBit = b.op(Op.Div.type, [code, twoN1]);
-  const mags = new Float32Array(128).map((_, k) => 2 ** k);
-  const mag = b.op(Op.Gather.type, [b.constant(makeTensor(DataType.FLOAT, [128], mags)), p]);
+  const one = (v: Value) => b.op(Op.Reshape.type, [v, i64(b, [1])]); // scalar -> [1]
   const f = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
-  const signF = b.op(Op.Cast.type, [signBit], [intAttr("to", DataType.FLOAT)]);
-  const sign = b.op(Op.Sub.type, [f(1), b.op(Op.Mul.type, [f(2), signF])]);
-  const level = b.op(Op.Reshape.type, [b.op(Op.Mul.type, [sign, mag]), shape]);
+  // every stored bit, LSB first: [B, 8] -> [8 B]; the first C * N of them as [C, N]
+  const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
+  // the [256, 8] table of each byte's bits, built from [0..255] and [1, 2, .., 128] (no 2 KB constant)
+  const place64 = i64(b, [1, 2, 4, 8, 16, 32, 64, 128]);
+  const bytes = b.op(Op.Reshape.type, [
+    b.op(Op.Range.type, [i64(b, [0], true), i64(b, [256], true), i64(b, [1], true)]),
+    i64(b, [256, 1]),
+  ]);
+  const bitTable = b.op(Op.Cast.type, [
+    b.op(Op.Mod.type, [b.op(Op.Div.type, [bytes, place64]), i64(b, [2], true)]),
+  ], [
+    intAttr("to", DataType.UINT8),
+  ]);
+  const byteBits = b.op(Op.Gather.type, [
+    bitTable,
+    b.op(Op.Cast.type, [codes], [intAttr("to", DataType.INT32)]),
+  ]);
+  const flat = b.op(Op.Reshape.type, [byteBits, i64(b, [-1])]);
+  const used = b.op(Op.Slice.type, [flat, i64(b, [0]), one(b.op(Op.Mul.type, [count, bits]))]);
+  const perCode = b.op(Op.Reshape.type, [
+    used,
+    b.op(Op.Concat.type, [i64(b, [-1]), one(bits)], [
+      intAttr("axis", 0),
+    ]),
+  ]);
+  const place = b.op(Op.Slice.type, [
+    b.op(Op.Cast.type, [b.op(Op.Reshape.type, [place64, i64(b, [8, 1])])], [intAttr("to", DataType.UINT8)]),
+    i64(b, [0]),
+    one(bits),
+  ]);
+  const code = b.op(Op.Reshape.type, [b.op(Op.MatMulInteger.type, [perCode, place]), i64(b, [-1])]); // [C] int32
+  // the level of each of the 2^N codes
+  const pow2 = i64(b, Array.from({ length: 9 }, (_, k) => 2 ** k)); // 2^0 .. 2^8, int64
+  const twoN = b.op(Op.Gather.type, [pow2, bits]); // 2^N
+  const half = b.op(Op.Gather.type, [pow2, b.op(Op.Sub.type, [bits, i64(b, [1], true)])]); // 2^(N-1)
+  const c = b.op(Op.Range.type, [i64(b, [0], true), twoN, i64(b, [1], true)]);
+  const mags = new Float32Array(128).map((_, k) => 2 ** k);
+  const mag = b.op(Op.Gather.type, [
+    b.constant(makeTensor(DataType.FLOAT, [128], mags)),
+    b.op(Op.Mod.type, [c, half]),
+  ]);
+  const signF = b.op(Op.Cast.type, [b.op(Op.Div.type, [c, half])], [intAttr("to", DataType.FLOAT)]);
+  const table = b.op(Op.Mul.type, [b.op(Op.Sub.type, [f(1), b.op(Op.Mul.type, [f(2), signF])]), mag]);
+  const levels = b.op(Op.Gather.type, [table, code]);
+  const level = b.op(Op.Reshape.type, [levels, shape]);
   let alphaB = alpha;
   if (channelAxis === 0) {
     // alpha -> [Cout, 1, ..., 1]: weight_shape[1:] / weight_shape[1:] is all ones (dims are >= 1).
