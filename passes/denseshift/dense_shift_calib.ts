@@ -150,7 +150,7 @@ export function plan(
         continue;
       }
       const rows = new Float32Array(n);
-      if (transB) for (let i = 0; i < n; i++) rows[i] = scale * W[i]!;
+      if (transB) { for (let i = 0; i < n; i++) rows[i] = scale * W[i]!; }
       else {
         // [K, N] -> [N, K] in 32 x 32 tiles (both sides stay in cache)
         for (let k0 = 0; k0 < K; k0 += 32) {
