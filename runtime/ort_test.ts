@@ -116,3 +116,29 @@ Deno.test("OrtRuntime reports real model metadata and writes the optimized model
     "onnxruntime cannot load",
   );
 });
+
+Deno.test("OrtRuntime without spinning or pre-packing computes what the default session computes", async () => {
+  const bytes = Deno.readFileSync(new URL("../testdata/segmenter-tiny.onnx", import.meta.url));
+  let seed = 5;
+  const x = new Float32Array(2 * 3 * 64 * 64).map(() =>
+    (seed = (seed * 69069 + 1) % 4294967296) / 4294967296
+  );
+  const feeds = { pixel_values: makeTensor(DataType.FLOAT, [2, 3, 64, 64], x) };
+  const logits = async (options: Parameters<typeof OrtRuntime.create>[1]) => {
+    const rt = await OrtRuntime.create(bytes, options);
+    try {
+      return (await rt.run(feeds)).logits!.data;
+    } finally {
+      await rt.release();
+    }
+  };
+  // same threads, hence the same partitioning of the work: bit for bit the same results
+  assertEquals(
+    await logits({ intraOpNumThreads: 2, allowSpinning: false }),
+    await logits({ intraOpNumThreads: 2 }),
+  );
+  assertEquals(
+    await logits({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled", prepacking: false }),
+    await logits({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled" }),
+  );
+});

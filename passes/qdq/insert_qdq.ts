@@ -105,15 +105,26 @@ export function quantizeWeight(
   const mins = new Float32Array(channels), maxs = new Float32Array(channels);
   const inner = axis < 0 ? data.length : w.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   // element i belongs to channel floor(i / inner) % channels: visited in index order, as one flat loop would
-  for (let i = 0; i < data.length;) {
-    for (let c = 0; c < channels; c++) {
-      let lo = mins[c]!, hi = maxs[c]!;
-      for (const end = i + inner; i < end; i++) {
+  if (inner === 1) {
+    // channels on the last axis (a MatMul weight [K, N] per column): one sweep per row, same comparisons
+    for (let i = 0; i < data.length;) {
+      for (let c = 0; c < channels; c++, i++) {
         const x = data[i]!;
-        if (x < lo) lo = x;
-        if (x > hi) hi = x;
+        if (x < mins[c]!) mins[c] = x;
+        if (x > maxs[c]!) maxs[c] = x;
       }
-      mins[c] = lo, maxs[c] = hi;
+    }
+  } else {
+    for (let i = 0; i < data.length;) {
+      for (let c = 0; c < channels; c++) {
+        let lo = mins[c]!, hi = maxs[c]!;
+        for (const end = i + inner; i < end; i++) {
+          const x = data[i]!;
+          if (x < lo) lo = x;
+          if (x > hi) hi = x;
+        }
+        mins[c] = lo, maxs[c] = hi;
+      }
     }
   }
   const p = computeQParamsPerChannel(mins, maxs, { bits, symmetric: true, narrowRange: true });
