@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assertEquals, assertLess, assertRejects, assertThrows } from "@std/assert";
 import onnxProto from "npm:onnx-proto@8.0.1";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { fromOrtTensor, OrtRuntime, ortRuntimeFactory, toOrtTensor } from "./ort.ts";
@@ -117,7 +117,7 @@ Deno.test("OrtRuntime reports real model metadata and writes the optimized model
   );
 });
 
-Deno.test("OrtRuntime without spinning or pre-packing computes what the default session computes", async () => {
+Deno.test("OrtRuntime without spinning computes bit for bit what the default session computes; without pre-packing, within rounding", async () => {
   const bytes = Deno.readFileSync(new URL("../testdata/segmenter-tiny.onnx", import.meta.url));
   let seed = 5;
   const x = new Float32Array(2 * 3 * 64 * 64).map(() =>
@@ -127,7 +127,7 @@ Deno.test("OrtRuntime without spinning or pre-packing computes what the default 
   const logits = async (options: Parameters<typeof OrtRuntime.create>[1]) => {
     const rt = await OrtRuntime.create(bytes, options);
     try {
-      return (await rt.run(feeds)).logits!.data;
+      return (await rt.run(feeds)).logits!.data as Float32Array;
     } finally {
       await rt.release();
     }
@@ -137,8 +137,11 @@ Deno.test("OrtRuntime without spinning or pre-packing computes what the default 
     await logits({ intraOpNumThreads: 2, allowSpinning: false }),
     await logits({ intraOpNumThreads: 2 }),
   );
-  assertEquals(
-    await logits({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled", prepacking: false }),
-    await logits({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled" }),
-  );
+  // without pre-packed weights MLAS takes other GEMM paths: the same model, rounded differently (so only the
+  // load checks, which never run the session, go without it)
+  const plain = await logits({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled", prepacking: false });
+  const packed = await logits({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled" });
+  let worst = 0;
+  for (let i = 0; i < plain.length; i++) worst = Math.max(worst, Math.abs(plain[i]! - packed[i]!));
+  assertLess(worst, 1e-4);
 });
