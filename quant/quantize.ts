@@ -156,6 +156,24 @@ function quantizeOne(x: number, s: number, zp: number, qmin: number, qmax: numbe
   return v !== v ? clamp(zp, qmin, qmax) : clamp(roundHalfEven(v) + zp, qmin, qmax);
 }
 
+/** QuantizeLinear of elements [start, end), element i with parameter p0 + (i - start) * stride. */
+function quantizeRun(
+  x: Float32Array,
+  scale: Float32Array,
+  zps: Int32Array,
+  qmin: number,
+  qmax: number,
+  out: QuantStorage,
+  start: number,
+  end: number,
+  p0: number,
+  stride: number,
+): void {
+  for (let i = start, p = p0; i < end; i++, p += stride) {
+    out[i] = quantizeOne(x[i]!, scale[p]!, zps[p]!, qmin, qmax);
+  }
+}
+
 /**
  * ONNX QuantizeLinear: `q = clamp(roundHalfEven(fround(x / scale)) + zeroPoint, qmin, qmax)`.
  * NaN inputs store the zero point (onnxruntime leaves NaN platform-dependent).
@@ -228,9 +246,7 @@ export function quantizeLinear(
   const out = options.out ?? allocate(x.length, qmin, qmax);
   const zps = zeroPoint ?? new Int32Array(scale.length);
   forEachParamRun(op, x.length, dims, scale.length, options, (start, count, p0, stride) => {
-    for (let i = start, end = start + count, p = p0; i < end; i++, p += stride) {
-      out[i] = quantizeOne(x[i]!, scale[p]!, zps[p]!, qmin, qmax);
-    }
+    quantizeRun(x, scale, zps, qmin, qmax, out, start, start + count, p0, stride);
   });
   return out;
 }
