@@ -69,7 +69,7 @@ export interface QuantizeOptions {
   calibrator?: CalibratorKind;
   /** Node or output names to leave unquantized. @default [] */
   exclude?: string[];
-  /** Float runtime for calibration. @default onnxruntime-node */
+  /** Float runtime for calibration (and the load checks). @default onnxruntime-node, {@link CALIBRATION_ORT_OPTIONS} */
   runtime?: RuntimeFactory;
   /** Progress and warnings. @default silent */
   reporter?: Reporter;
