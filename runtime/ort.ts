@@ -99,12 +99,21 @@ export interface OrtRuntimeOptions {
    */
   qdqMatMulNBitsAccuracyLevel?: 0 | 1 | 2 | 3 | 4;
   /**
-   * Whether the intra-op threads spin while they wait for work (session config
-   * `session.intra_op.allow_spinning`). Spinning shortens back-to-back runs; a caller that does work of its
-   * own between runs (calibration: statistics after every batch) pays for it in CPU time.
+   * Whether idle intra-op threads spin waiting for work (session config `session.intra_op.allow_spinning`).
+   * Spinning lowers the latency of each parallel operator on an otherwise idle machine, at the price of CPU
+   * time: with 2 threads it about doubles a session's CPU (its creation included), and where other jobs share
+   * the cores it costs wall time too. Only meaningful with more than one thread.
    * @default true (onnxruntime's default)
    */
   allowSpinning?: boolean;
+  /**
+   * Whether kernels pre-pack constant weights at session creation (session config
+   * `session.disable_prepacking` when false): a session only created to check that a model loads, and never
+   * run, can spare the repacking; every other check (parsing, type inference, finding a kernel for every node)
+   * is the same.
+   * @default true (onnxruntime's default)
+   */
+  prepacking?: boolean;
 }
 
 /** Options of {@link OrtRuntime.run}. */
@@ -164,6 +173,7 @@ export class OrtRuntime implements FloatRuntime {
         session: {
           qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1),
           ...(options.allowSpinning === false ? { "intra_op.allow_spinning": "0" } : {}),
+          ...(options.prepacking === false ? { disable_prepacking: "1" } : {}),
         },
       },
     };
