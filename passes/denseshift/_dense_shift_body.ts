@@ -3,12 +3,12 @@
  * (docs/ops/denseshift.md, "Function bodies"), so an unmodified onnxruntime runs a DenseShift model.
  *
  * The unpacking reads the codes through their bits (the spec's "through the bits" alternative): a Gather
- * of each packed byte's 8 bits from a [256, 8] uint8 table (built in the body from Range(256) with int64
- * Div / Mod by powers of two, which on non-negative int64 are floor division and remainder), the first C * N
- * bits as [C, N] times the bit weights [1, 2, .., 2^(N-1)] by MatMulInteger (exact int32) give the codes, and
+ * of each packed byte's 8 bits from a [256, 8] uint8 constant (2 KB per function: onnxruntime folds every
+ * node of the body once per call at session creation, so a table built in the body would cost more than it
+ * saves), the first C * N bits as [C, N] times the bit weights [1, 2, .., 2^(N-1)] by MatMulInteger (exact int32) give the codes, and
  * a Gather from the 2^N-entry float32 level table gives the levels. Only those few ops see all C weights, on
- * bytes and int32: onnxruntime's constant folding of the decode at session creation costs 2-3.5x less than
- * with the bit fields cut out by int64 arithmetic over C (about 20 ops). Everything else (the level table
+ * bytes and int32: onnxruntime's constant folding of the decode at session creation costs up to 2.3x less
+ * than with the bit fields cut out by int64 arithmetic over C (about 20 ops). Everything else (the level table
  * `±2^p` from a 128-entry float32 table `2^0 .. 2^127`, exact for any N <= 8, so no float `Pow`; the bit
  * weights) is computed on at most 256 elements. The body needs opset 10 ops (Range, MatMulInteger, Slice
  * with inputs); the DenseShift pass still asks for opset 13 (per-axis DequantizeLinear of its int8
@@ -34,17 +34,31 @@ export const SHIFT_CONV_ATTRS = [
   "auto_pad",
 ] as const;
 
+/** `BYTE_BITS[v][j]` = bit j (LSB first) of byte v. */
+const BYTE_BITS = new Uint8Array(256 * 8).map((_, i) => (i >> 3 >> (i & 7)) & 1);
+
+/** int64 constants of each body, by value: one Constant node per distinct value (fewer nodes to inline). */
+const constants = new WeakMap<FunctionBuilder, Map<string, Value>>();
+
 function i64(b: FunctionBuilder, values: number[], scalar = false): Value {
-  return b.constant(
-    makeTensor(DataType.INT64, scalar ? [] : [values.length], BigInt64Array.from(values.map(BigInt))),
-  );
+  const memo = constants.get(b) ?? new Map<string, Value>();
+  constants.set(b, memo);
+  const key = `${scalar ? "s" : "v"}${values.join(",")}`;
+  let v = memo.get(key);
+  if (!v) {
+    v = b.constant(
+      makeTensor(DataType.INT64, scalar ? [] : [values.length], BigInt64Array.from(values.map(BigInt))),
+    );
+    memo.set(key, v);
+  }
+  return v;
 }
 
 /**
  * Decoded weight W_hat = level(codes) * alpha_b, `weight_shape`; returns [W, weight_shape].
  *
- * The codes are read through their bits: one Gather of each packed byte's 8 bits (LSB first, from a [256, 8]
- * uint8 table built in the body from [0..255] and the bit weights), the first C * N of them reshaped to [C, N] and weighted by [1, 2, .., 2^(N-1)] (one
+ * The codes are read through their bits: one Gather of each packed byte's 8 bits (LSB first, a [256, 8]
+ * uint8 constant), the first C * N of them reshaped to [C, N] and weighted by [1, 2, .., 2^(N-1)] (one
  * MatMulInteger, exact in int32) give every code; one Gather from the 2^N-entry level table
  * `table[c] = (c >> (N-1) ? -1 : 1) * 2^(c & pmax)` gives its level. Everything that depends on N alone (the
  * weights, the level table) is computed on at most 256 elements, and the ops that see all C weights work on
@@ -55,36 +69,27 @@ function decodeBody(b: FunctionBuilder, codes: Value, alpha: Value, channelAxis:
   const shape = b.attrInts("weight_shape");
   const bits = b.attrInt("bits");
   const one = (v: Value) => b.op(Op.Reshape.type, [v, i64(b, [1])]); // scalar -> [1]
+  const bits1 = one(bits);
   const f = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
   // every stored bit, LSB first: [B, 8] -> [8 B]; the first C * N of them as [C, N]
   const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
-  // the [256, 8] table of each byte's bits, built from [0..255] and [1, 2, .., 128] (no 2 KB constant)
-  const place64 = i64(b, [1, 2, 4, 8, 16, 32, 64, 128]);
-  const bytes = b.op(Op.Reshape.type, [
-    b.op(Op.Range.type, [i64(b, [0], true), i64(b, [256], true), i64(b, [1], true)]),
-    i64(b, [256, 1]),
-  ]);
-  const bitTable = b.op(Op.Cast.type, [
-    b.op(Op.Mod.type, [b.op(Op.Div.type, [bytes, place64]), i64(b, [2], true)]),
-  ], [
-    intAttr("to", DataType.UINT8),
-  ]);
+  // bit j of byte v at BYTE_BITS[v][j] (LSB first): one Gather per stored byte
   const byteBits = b.op(Op.Gather.type, [
-    bitTable,
+    b.constant(makeTensor(DataType.UINT8, [256, 8], BYTE_BITS)),
     b.op(Op.Cast.type, [codes], [intAttr("to", DataType.INT32)]),
   ]);
   const flat = b.op(Op.Reshape.type, [byteBits, i64(b, [-1])]);
   const used = b.op(Op.Slice.type, [flat, i64(b, [0]), one(b.op(Op.Mul.type, [count, bits]))]);
   const perCode = b.op(Op.Reshape.type, [
     used,
-    b.op(Op.Concat.type, [i64(b, [-1]), one(bits)], [
+    b.op(Op.Concat.type, [i64(b, [-1]), bits1], [
       intAttr("axis", 0),
     ]),
   ]);
   const place = b.op(Op.Slice.type, [
-    b.op(Op.Cast.type, [b.op(Op.Reshape.type, [place64, i64(b, [8, 1])])], [intAttr("to", DataType.UINT8)]),
+    b.constant(makeTensor(DataType.UINT8, [8, 1], new Uint8Array([1, 2, 4, 8, 16, 32, 64, 128]))),
     i64(b, [0]),
-    one(bits),
+    bits1,
   ]);
   const code = b.op(Op.Reshape.type, [b.op(Op.MatMulInteger.type, [perCode, place]), i64(b, [-1])]); // [C] int32
   // the level of each of the 2^N codes
