@@ -16,7 +16,7 @@ import { learnRounding } from "../../quant/learned_rounding.ts";
 import { type LowRankDiag, lowRankPlusDiagonal, type RowsCovariance } from "../../quant/lowrank.ts";
 import type { Sketch } from "../../quant/sketch.ts";
 import { pow2AlphaLowRank } from "../../quant/pow2_lowrank.ts";
-import { symmetricProduct } from "../../quant/sym_product.ts";
+import { rowsTimes, symmetricProduct } from "../../quant/sym_product.ts";
 import { pow2Brackets } from "../../quant/pow2.ts";
 import { clamp, roundHalfEven } from "../../quant/round.ts";
 import type { Target } from "./dense_shift_calib.ts";
@@ -156,22 +156,25 @@ function channelForms(
   const { rank: r, diag, q: Q, p: P } = m.approx;
   const n = w.length / k;
   const wMw = new Float64Array(n), cross = new Float64Array(n), qMq = new Float64Array(n);
-  const zw = new Float64Array(r),
-    yw = new Float64Array(r),
-    zq = new Float64Array(r),
-    yq = new Float64Array(r);
+  // Q^T and P^T of every row of w and w_hat: two products with [Q P] (K x 2r) on the WebAssembly kernel
+  // (each entry the in-order sum over the K features, as a loop over them would add it up).
+  const qp = new Float64Array(k * 2 * r);
+  for (let x = 0; x < k; x++) {
+    for (let i = 0; i < r; i++) qp[x * 2 * r + i] = Q[x * r + i]!, qp[x * 2 * r + r + i] = P[x * r + i]!;
+  }
+  const zw = r > 0 ? rowsTimes(w, qp, 2 * r) : qp, zq = r > 0 ? rowsTimes(wq, qp, 2 * r) : qp;
   for (let j = 0; j < n; j++) {
-    zw.fill(0), yw.fill(0), zq.fill(0), yq.fill(0);
     let dww = 0, dwq = 0, dqq = 0;
     for (let x = 0; x < k; x++) {
-      const a = w[j * k + x]!, b = wq[j * k + x]!, d = diag[x]!, o = x * r;
+      const a = w[j * k + x]!, b = wq[j * k + x]!, d = diag[x]!;
       dww += d * a * a, dwq += d * a * b, dqq += d * b * b;
-      for (let i = 0; i < r; i++) {
-        const qi = Q[o + i]!, pi = P[o + i]!;
-        zw[i]! += qi * a, yw[i]! += pi * a, zq[i]! += qi * b, yq[i]! += pi * b;
-      }
     }
-    for (let i = 0; i < r; i++) dww += zw[i]! * yw[i]!, dwq += zw[i]! * yq[i]!, dqq += zq[i]! * yq[i]!;
+    const o = j * 2 * r;
+    for (let i = 0; i < r; i++) {
+      dww += zw[o + i]! * zw[o + r + i]!,
+        dwq += zw[o + i]! * zq[o + r + i]!,
+        dqq += zq[o + i]! * zq[o + r + i]!;
+    }
     wMw[j] = dww, cross[j] = dwq, qMq[j] = dqq;
   }
   return { wMw, cross, qMq };
