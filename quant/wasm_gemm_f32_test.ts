@@ -15,7 +15,17 @@ const rand = (n: number, seed: number) => {
 
 Deno.test("wasm_gemm_f32: the SIMD kernel is available and gives the scalar kernel's bits", () => {
   assert(wasmGemmF32 !== undefined, "WebAssembly SIMD is available in Deno");
-  const shapes: [number, number, number][] = [[1, 1, 1], [3, 2, 37], [2, 5, 256], [1, 1, 0], [4, 3, 1000]];
+  // K below, at and past the 4-step unrolled loop, with each remainder 0-3
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [2, 1, 3],
+    [1, 2, 6],
+    [3, 2, 37],
+    [2, 5, 256],
+    [1, 1, 0],
+    [4, 3, 1000],
+    [2, 2, 43],
+  ];
   for (const [np, nq, K] of shapes) {
     const A = rand(np * K * MR, K + np), B = rand(nq * K * NR, 3 * K + nq);
     if (K >= 37) A[0] = -0, A[1] = 3e38, B[1] = 2, A[2] = 1e-30, B[2] = 1e-10; // -0, overflow, denormal
