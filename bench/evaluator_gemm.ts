@@ -15,7 +15,7 @@
 import process from "node:process";
 import { decodeModel } from "../onnx/codec.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
-import { gemm, gemmView, packB } from "../onnx/evaluate/ops/_gemm.ts";
+import { gemm, gemmView, residentB } from "../onnx/evaluate/ops/_gemm.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { openDataSource } from "../runtime/data/mod.ts";
 
@@ -87,7 +87,7 @@ for (const c of CASES) {
       ...p,
       A,
       bv,
-      packed: p.constB ? packB(bv, p.K, p.N) : undefined,
+      packed: p.constB ? residentB(bv, p.K, p.N) : undefined, // as the evaluator keeps weights
       C: new Float32Array(p.M * p.N),
     };
   });

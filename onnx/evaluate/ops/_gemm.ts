@@ -10,7 +10,8 @@
  * blocks of about 192 KiB of packed A, which stay in L2 while the B panels stream past.
  * @module
  */
-import { gemmF32Scalar, MR, NR, type WasmGemmF32, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
+import { gemmF32Scalar, MR, NR, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
+import { GemmMemory } from "./_gemm_memory.ts";
 
 /** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
 export interface View {
@@ -20,11 +21,32 @@ export interface View {
   cs: number;
 }
 
-/** B packed into {@link NR}-column panels: panel q holds `B[k, NR q + c]` at `q*K*NR + k*NR + c`, zero-padded. */
+/**
+ * B packed into {@link NR}-column panels: panel q holds `B[k, NR q + c]` at `q*K*NR + k*NR + c`, zero-padded.
+ * The panels are in `data`, or (`at`, from {@link residentB}) in the kernel's WebAssembly memory from byte
+ * `at`, where every call reads them in place.
+ */
 export interface PackedB {
-  data: Float32Array;
+  data?: Float32Array;
+  at?: number;
   K: number;
   N: number;
+}
+
+/** The kernel memory: resident packed operands below, each call's scratch area above. */
+const memory = wasmGemmF32 && new GemmMemory(wasmGemmF32);
+
+/**
+ * B packed once into the kernel memory, where it stays until the returned object is garbage collected (a
+ * weight of a cached model: no copy per call). Without WebAssembly, {@link packB}.
+ */
+export function residentB(b: View, K: number, N: number): PackedB {
+  const p = packB(b, K, N);
+  if (!memory) return p;
+  const r: PackedB = { K, N };
+  r.at = memory.alloc(p.data!.byteLength, r);
+  memory.heap(r.at + p.data!.byteLength).set(p.data!, r.at / 4);
+  return r;
 }
 
 /** Pack B [K, N] for {@link gemm}. */
@@ -62,7 +84,7 @@ export function packBCached(cache: PackCache | undefined, b: View, K: number, N:
   if (!byView) cache.set(b.data, byView = new Map());
   const key = `${b.off},${b.rs},${b.cs},${K},${N}`;
   let p = byView.get(key);
-  if (!p) byView.set(key, p = packB(b, K, N));
+  if (!p) byView.set(key, p = residentB(b, K, N));
   return p;
 }
 
@@ -104,7 +126,7 @@ export function gemmView(
   ldc: number,
   bias?: Float32Array,
 ): void {
-  if (!wasmGemmF32) return gemm(M, a, packB(b, K, N), C, cOff, ldc, false, bias);
+  if (!memory) return gemm(M, a, packB(b, K, N), C, cOff, ldc, false, bias);
   gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false, bias);
 }
 
@@ -130,37 +152,40 @@ function gemmAny(
   const nq = Math.ceil(N / NR), ldw = nq * NR;
   const pb = Math.max(1, Math.min(Math.ceil(M / MR), Math.floor(A_BLOCK_BYTES / Math.max(1, K * MR * 4))));
   const w = wasmGemmF32;
-  const bFloats = nq * K * NR, aFloats = pb * K * MR, cFloats = pb * MR * ldw;
-  if (!w) {
+  const aFloats = pb * K * MR, cFloats = pb * MR * ldw;
+  if (!w || !memory) {
     const H = new Float32Array(aFloats + cFloats);
     for (let i0 = 0; i0 < M; i0 += pb * MR) {
       const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
       packA(a, i0, mb, K, H, 0);
-      gemmF32Scalar(H, 0, bp!.data, 0, H, aFloats, K, np, nq, ldw);
+      gemmF32Scalar(H, 0, bp!.data!, 0, H, aFloats, K, np, nq, ldw);
       copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
     }
     return;
   }
-  // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block (rows of
-  // exactly N floats, see wasm_gemm_f32.ts, + 8 floats of slack) | bias row
+  // scratch (floats, from the resident blocks' end S): packed B (unless resident) | B source span (unpacked B
+  // only) | A source span | A panels | C block (rows of exactly N floats, see wasm_gemm_f32.ts, + 8 floats of
+  // slack) | bias row
+  const S = memory.scratch / 4, bFloats = bp?.at !== undefined ? 0 : nq * K * NR;
   const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
-  const bSrc = bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
+  const bSrc = S + bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
   // the bias row is added to the C block in WebAssembly (f32x4.add: the same rounding)
   const biasBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4, wasmBias = bias !== undefined && !accumulate;
-  const H = wasmHeapF32(w, (biasBase + (wasmBias ? N : 0)) * 4);
+  const H = memory.heap((biasBase + (wasmBias ? N : 0)) * 4);
   if (wasmBias) H.set(bias!.subarray(0, N), biasBase);
-  if (bp) H.set(bp.data, 0);
+  const bAt = bp?.at ?? S * 4; // byte offset of the B panels
+  if (bp) { if (bp.at === undefined) H.set(bp.data!, S); }
   else if (bSpan) {
     H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
-    if (N % NR) H.fill(0, (nq - 1) * K * NR, nq * K * NR);
-    w.pack(bSrc * 4, 0, N, K, bv!.cs * 4, bv!.rs * 4, NR);
+    if (N % NR) H.fill(0, S + (nq - 1) * K * NR, S + nq * K * NR);
+    w.pack(bSrc * 4, S * 4, N, K, bv!.cs * 4, bv!.rs * 4, NR);
   }
   if (aSpan) H.set(a.data.subarray(a.off, a.off + Math.min(aSpan, a.data.length - a.off)), aSrc);
   for (let i0 = 0; i0 < M; i0 += pb * MR) {
     const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
     if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
     if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
-    w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, N * 4);
+    w.gemm(aBase * 4, bAt, cBase * 4, K, np, nq, N * 4);
     if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, N, N * 4);
     copyOut(H, cBase, N, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
   }
@@ -211,13 +236,3 @@ function packA(a: View, i0: number, mb: number, K: number, H: Float32Array, base
     else for (let k = 0; k < K; k++) H[dst + k * MR] = A[src + k * cs]!;
   }
 }
-
-/** A Float32Array view of the kernel memory with at least `bytes` bytes, growing the memory if needed. */
-function wasmHeapF32(w: WasmGemmF32, bytes: number): Float32Array {
-  const have = w.memory.buffer.byteLength;
-  if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
-  // one view per memory buffer (growing the memory replaces the buffer)
-  if (heapView?.buffer !== w.memory.buffer) heapView = new Float32Array(w.memory.buffer);
-  return heapView;
-}
-let heapView: Float32Array | undefined;
