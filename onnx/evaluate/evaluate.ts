@@ -166,7 +166,9 @@ export function evaluateGraph(
     : new PoolScope(options.cache?.pool ?? new FloatPool());
   // node groups run as one kernel (same bits, fewer passes; `_fusion.ts`) where no observer expects the
   // values between them
-  const fused = pool && opsetOf(opsets, "") >= 9 ? findFusions(graph, reads, keep) : undefined;
+  const fused = pool && opsetOf(opsets, "") >= 9
+    ? findFusions(graph, reads, keep, opsetOf(opsets, ""))
+    : undefined;
   const fusedDone = new Set<Node>();
   const consumed = (node: Node) => {
     for (const v of readsOf.get(node)!) {
