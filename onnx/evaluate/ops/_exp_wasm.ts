@@ -2,7 +2,8 @@
  * Exp-based float32 kernels in WebAssembly: Softmax over contiguous rows and Sigmoid.
  *
  * Softmax: per row the maximum (`v > max`, so NaN never
- * wins), `e = exp(x - max)` in double (0 where x - max < -110, as the scalar kernel), the in-order double sum
+ * wins), `e = exp(x - max)` in double (0 where x - max < -110, as the scalar kernel; a trailing run of such
+ * elements, the masked end of a causal attention row, is not sent through exp), the in-order double sum
  * of the e, and `e / sum` rounded to float32. Only exp differs from `softmax.ts`'s scalar loop: it is
  * computed here two lanes at a time (Cody-Waite reduction by ln 2, the degree-13 Taylor polynomial of e^r
  * on |r| <= ln(2)/2, whose truncation error is below 5e-18, and an exact power of two), within about 1 ulp
@@ -22,6 +23,7 @@ import {
   I32_ADD,
   I32_EQZ,
   I32_LT_U,
+  I32_SHL,
   I32_SUB,
   i32c,
   LOOP,
@@ -50,6 +52,7 @@ const F64X2_LT = simdOp(0x49), TRUNC_SAT_ZERO = simdOp(0xfc), V128_ANDNOT = simd
 const I64X2_EXTEND_LOW = simdOp(0xc7), I64X2_SHL = simdOp(0xcb), I64X2_ADD = simdOp(0xce);
 const I64X2_SPLAT = simdOp(0x12);
 const F32_LOAD = [0x2a, 2, 0], F32_GT = 0x5e, F64_LOAD = [0x2b, 3, 0], F64_ADD = 0xa0;
+const F64_SUB = 0xa1, F64_LT = 0x63, V128_ZERO = simdOp(0x0c, ...new Array<number>(16).fill(0));
 const F64_PROMOTE_F32 = 0xbb, I64C = (v: number) => [0x42, v & 0x7f | 0x80, (v >> 7) & 0x7f]; // 0 < v < 16384
 
 const LOG2E = Math.LOG2E, LN2_HI = 6.93147180369123816490e-01, LN2_LO = 1.90821492927058770002e-10;
@@ -105,8 +108,9 @@ function sigmoidBody(): number[] {
 }
 
 // params: src 0, dst 1, rows 2, D 3, ex 4 (bytes); i32 locals: k 5, p 6, q 7; f32 mx 8; f64 sum 9;
-// v128 locals: d 10 + 4u, n 11 + 4u, r 12 + 4u, e 13 + 4u (u = 0, 1), s 18
+// v128 locals: d 10 + 4u, n 11 + 4u, r 12 + 4u, e 13 + 4u (u = 0, 1), s 18; i32 len 19
 function body(): number[] {
+  const LEN = 19;
   const { code: c, emit } = emitter();
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP); // for each row
   // mx = max over the row (v > mx)
@@ -114,9 +118,14 @@ function body(): number[] {
   emit(BLOCK, get(5), I32_EQZ, brIf(0), LOOP);
   emit(get(6), F32_LOAD, get(8), get(6), F32_LOAD, get(8), F32_GT, SELECT, set(8));
   emit(get(6), i32c(4), I32_ADD, set(6), get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
-  // e = exp(x - mx) for two pairs per step (two independent chains), as doubles at ex
+  // len = D less the trailing run with x - mx < -110 (a causal mask's row end): their e is 0 either way
+  emit(get(3), set(LEN), BLOCK, LOOP, get(LEN), I32_EQZ, brIf(1));
+  emit(get(0), get(LEN), i32c(1), I32_SUB, i32c(2), I32_SHL, I32_ADD, F32_LOAD, F64_PROMOTE_F32);
+  emit(get(8), F64_PROMOTE_F32, F64_SUB, f64c(-110), F64_LT, I32_EQZ, brIf(1));
+  emit(get(LEN), i32c(1), I32_SUB, set(LEN), br(0), END, END);
+  // e = exp(x - mx) for two pairs per step (two independent chains), as doubles at ex, up to len
   emit(get(0), set(6), get(4), set(7), i32c(0), set(5));
-  emit(BLOCK, LOOP, get(5), get(3), I32_LT_U, i32c(1), 0x73, /* i32.xor */ brIf(1));
+  emit(BLOCK, LOOP, get(5), get(LEN), I32_LT_U, i32c(1), 0x73, /* i32.xor */ brIf(1));
   for (const u of [0, 1]) {
     emit(
       get(6),
@@ -133,6 +142,10 @@ function body(): number[] {
   for (const u of [0, 1]) emit(get(7), get(13 + 4 * u), v128Store(16 * u));
   emit(get(6), i32c(16), I32_ADD, set(6), get(7), i32c(32), I32_ADD, set(7));
   emit(get(5), i32c(4), I32_ADD, set(5), br(0), END, END);
+  // e = 0 for the rest of the row (4 per step, as the exp loop writes)
+  emit(BLOCK, LOOP, get(5), get(3), I32_LT_U, i32c(1), 0x73, brIf(1));
+  emit(get(7), V128_ZERO, v128Store(0), get(7), V128_ZERO, v128Store(16));
+  emit(get(7), i32c(32), I32_ADD, set(7), get(5), i32c(4), I32_ADD, set(5), br(0), END, END);
   // sum in order over the D values
   emit(f64c(0), set(9), get(4), set(7), get(3), set(5));
   emit(BLOCK, get(5), I32_EQZ, brIf(0), LOOP);
@@ -149,7 +162,7 @@ function body(): number[] {
   emit(get(0), get(3), i32c(4), 0x6c, /* i32.mul */ I32_ADD, set(0));
   emit(get(1), get(3), i32c(4), 0x6c, I32_ADD, set(1));
   emit(get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
-  return [...vec([[3, I32], [1, 0x7d], [1, 0x7c], [9, V128]]), ...c];
+  return [...vec([[3, I32], [1, 0x7d], [1, 0x7c], [9, V128], [1, I32]]), ...c];
 }
 
 function f32c(v: number): number[] {

@@ -60,3 +60,29 @@ Deno.test("sigmoidF32 matches the scalar Sigmoid within 1 float32 ulp (tails, de
   }
   assert(differ <= 10, `${differ} of ${n} differ`);
 });
+
+Deno.test("softmaxRowsF32 on causal rows: the masked tail is 0 and the rest is the unmasked row's softmax, bit for bit", () => {
+  const D = 37;
+  const X = new Float32Array(D * D).map((_, i) => Math.cos(i * 0.37) * 6);
+  for (let r = 0; r < D; r++) {
+    for (let j = r + 1; j < D; j++) {
+      X[r * D + j] = r % 3 ? -3.4028234663852886e38 : -Infinity;
+    }
+  }
+  X[5 * D + D - 1] = NaN; // a NaN at the end of a masked row is not skipped: that row is NaN, as the scalar loop's
+  X[7 * D + D - 1] = -100; // d >= -110 ends the masked run: exp runs up to it
+  const got = new Float32Array(D * D);
+  assert(softmaxRowsF32(X, got, D, D));
+  const want = new Float32Array(D * D);
+  scalar(X, want, D, D);
+  for (let r = 0; r < D; r++) {
+    const last = r === 5 ? D : r === 7 ? D : r + 1; // elements before the masked tail
+    const alone = new Float32Array(last);
+    assert(softmaxRowsF32(X.subarray(r * D, r * D + last), alone, 1, last));
+    for (let j = 0; j < D; j++) {
+      const g = got[r * D + j]!, e = j < last ? alone[j]! : 0;
+      assert(Object.is(g, e), `row ${r} [${j}]: ${g}, expected ${e}`);
+    }
+    if (r === 5) assert(Number.isNaN(got[r * D]!) && Number.isNaN(want[r * D]!));
+  }
+});
