@@ -34,6 +34,7 @@ import {
   emitter,
   END,
   F32_ADD,
+  F32_MUL,
   f32Load,
   f32Store,
   F32X4_ADD,
@@ -157,22 +158,29 @@ function packBody(): number[] {
   return [...vec([[11, I32]]), ...c];
 }
 
-// params: c 0, bias 1, rows 2, n4 3, ldc 4 (bytes); i32 locals: j 5, pc 6, pb 7
-function addRowsBody(): number[] {
+// addRows: params c 0, bias 1, rows 2, n4 3, ldc 4, bs 5 (bytes); i32 locals: j 6, pc 7, pb 8.
+// mulRows (mul): params c 0, s 1, rows 2, n4 3, ldc 4; i32 locals: j 5, pc 6, pb 7; v128 sv 8.
+function rowsBody(mul: boolean): number[] {
+  const J = mul ? 5 : 6, PC = J + 1, PB = J + 2, SV = 8;
   const { code: c, emit } = emitter();
+  if (mul) emit(get(1), load32Splat(0), set(SV));
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP);
-  emit(get(0), set(6), get(1), set(7));
+  emit(get(0), set(PC), get(1), set(PB));
   // N / 4 quads, then the N % 4 floats left
-  emit(BLOCK, get(3), i32c(2), I32_SHR_U, tee(5), I32_EQZ, brIf(0), LOOP);
-  emit(get(6), get(6), v128Load(0), get(7), v128Load(0), F32X4_ADD, v128Store(0));
-  emit(get(6), i32c(16), I32_ADD, set(6), get(7), i32c(16), I32_ADD, set(7));
-  emit(get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
-  emit(BLOCK, get(3), i32c(3), I32_AND, tee(5), I32_EQZ, brIf(0), LOOP);
-  emit(get(6), get(6), f32Load(0), get(7), f32Load(0), F32_ADD, f32Store(0));
-  emit(get(6), i32c(4), I32_ADD, set(6), get(7), i32c(4), I32_ADD, set(7));
-  emit(get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
-  emit(get(0), get(4), I32_ADD, set(0), get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
-  return [...vec([[3, I32]]), ...c];
+  emit(BLOCK, get(3), i32c(2), I32_SHR_U, tee(J), I32_EQZ, brIf(0), LOOP);
+  if (mul) emit(get(PC), get(PC), v128Load(0), get(SV), F32X4_MUL, v128Store(0));
+  else emit(get(PC), get(PC), v128Load(0), get(PB), v128Load(0), F32X4_ADD, v128Store(0));
+  emit(get(PC), i32c(16), I32_ADD, set(PC), get(PB), i32c(16), I32_ADD, set(PB));
+  emit(get(J), i32c(1), I32_SUB, tee(J), brIf(0), END, END);
+  emit(BLOCK, get(3), i32c(3), I32_AND, tee(J), I32_EQZ, brIf(0), LOOP);
+  if (mul) emit(get(PC), get(PC), f32Load(0), get(1), f32Load(0), F32_MUL, f32Store(0));
+  else emit(get(PC), get(PC), f32Load(0), get(PB), f32Load(0), F32_ADD, f32Store(0));
+  emit(get(PC), i32c(4), I32_ADD, set(PC), get(PB), i32c(4), I32_ADD, set(PB));
+  emit(get(J), i32c(1), I32_SUB, tee(J), brIf(0), END, END);
+  emit(get(0), get(4), I32_ADD, set(0));
+  if (!mul) emit(get(1), get(5), I32_ADD, set(1)); // the next bias row (bs = 0: the same row)
+  emit(get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
+  return [...vec(mul ? [[3, I32], [1, V128]] : [[3, I32]]), ...c];
 }
 
 /** The instantiated float32 kernel and its memory. */
@@ -186,8 +194,13 @@ export interface WasmGemmF32 {
    * X = B^T (i = column, j = k, W = NR).
    */
   pack: (src: number, dst: number, I: number, J: number, si: number, sj: number, W: number) => void;
-  /** Add the `N` floats at byte `bias` to each of `rows` rows of `N` floats (stride `ldc` bytes) at `c`. */
-  addRows: (c: number, bias: number, rows: number, N: number, ldc: number) => void;
+  /**
+   * Add `N` floats to each of `rows` rows of `N` floats (stride `ldc` bytes) at `c`: row r gets those at byte
+   * `bias + r * bs` (`bs` = 0: one bias row for all), `f32x4.add`, the rounding of a separate Add.
+   */
+  addRows: (c: number, bias: number, rows: number, N: number, ldc: number, bs: number) => void;
+  /** Multiply `rows` rows of `N` floats (stride `ldc` bytes) at `c` by the float at byte `s` (rounded). */
+  mulRows: (c: number, s: number, rows: number, N: number, ldc: number) => void;
 }
 
 function instantiate(): WasmGemmF32 | undefined {
@@ -195,7 +208,8 @@ function instantiate(): WasmGemmF32 | undefined {
     const bytes = moduleOf([
       { name: "gemm", params: 7, body: body(MR) },
       { name: "pack", params: 7, body: packBody() },
-      { name: "addRows", params: 5, body: addRowsBody() },
+      { name: "addRows", params: 6, body: rowsBody(false) },
+      { name: "mulRows", params: 5, body: rowsBody(true) },
     ]);
     return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmGemmF32;
   } catch {

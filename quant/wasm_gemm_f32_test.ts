@@ -82,8 +82,27 @@ Deno.test("wasm_gemm_f32: addRows adds the bias row with float32 rounding (quads
     const H = heap((C.length + N + 4) * 4);
     H.set(C, 0);
     H.set(bias, C.length);
-    w.addRows(0, C.length * 4, rows, N, N * 4);
+    w.addRows(0, C.length * 4, rows, N, N * 4, 0);
     const want = C.map((v, i) => Math.fround(v + bias[i % N]!));
     assertEquals(H.slice(0, C.length), want, `rows=${rows} N=${N}`);
+  }
+});
+
+Deno.test("wasm_gemm_f32: addRows with a bias matrix (row stride) and mulRows by a scalar round as Add and Mul", () => {
+  for (const [rows, N] of [[3, 7], [2, 8], [5, 1], [4, 13]] as [number, number][]) {
+    const C = rand(rows * N, N), bias = rand(rows * N, 3 * N), s = Math.fround(0.1767766952966369);
+    const H = heap((2 * C.length + 8) * 4);
+    H.set(C, 0);
+    H.set(bias, C.length);
+    w.addRows(0, C.length * 4, rows, N, N * 4, N * 4);
+    assertEquals(
+      H.slice(0, C.length),
+      C.map((v, i) => Math.fround(v + bias[i]!)),
+      `matrix rows=${rows} N=${N}`,
+    );
+    H.set(C, 0);
+    H[2 * C.length] = s;
+    w.mulRows(0, 2 * C.length * 4, rows, N, N * 4);
+    assertEquals(H.slice(0, C.length), C.map((v) => Math.fround(v * s)), `mul rows=${rows} N=${N}`);
   }
 });

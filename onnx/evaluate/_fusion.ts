@@ -5,7 +5,10 @@
  * tensors and their passes over memory go away. Where the operands met at run time do not fit (a bias that
  * is not a row, a constant that is not a scalar, no WebAssembly), the nodes run one by one.
  *
- * - `MatMul -> Add(bias row)`: the bias is added as the GEMM writes its output (`matMulAdd`).
+ * - `MatMul -> Add(bias row, or a matrix the same for every batch element: an attention mask)`: added as the
+ *   GEMM writes its output (`matMulAdd`).
+ * - Transposes and Gathers that only feed MatMuls become strided views; `MatMul -> Transpose` and
+ *   `MatMul -> Mul(scalar)` store the product transposed or scaled (`_fusion_views.ts`).
  * - GELU as exporters write it, `Mul(Mul(x, Add(Erf(Div(x, c1)), c2)), c3)` (in either operand order of
  *   Add and the Muls): one WebAssembly pass (`geluF32`).
  * - RMSNorm as exporters write it, `Mul(Mul(x, Div(c, Sqrt(Add(ReduceMean(Pow(x, 2)), eps)))), w)` over the
@@ -18,6 +21,7 @@ import { matMulAdd } from "./ops/matmul.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { geluF32 } from "./ops/_erf_wasm.ts";
 import { rmsNormF32 } from "./ops/_rms_norm.ts";
+import { type Matcher, productFusion, viewFusion, viewSafety } from "./_fusion_views.ts";
 import { getOp } from "./registry.ts";
 
 /** A group started by its first node (the map key). */
@@ -63,11 +67,22 @@ export function findFusions(
   };
   const other = (n: Node, v: Value) =>
     n.inputs.length === 2 && (n.inputs[0] === v ? n.inputs[1] : n.inputs[1] === v ? n.inputs[0] : null);
+  const m: Matcher = { graph, reads, keep, onlyReader, other, constant };
+  const safe = viewSafety(m);
+  const claim = (head: Node, f: Fusion | undefined) => {
+    if (!f) return;
+    f.rest.forEach((n) => taken.add(n));
+    out.set(head, f);
+  };
   for (const head of graph.nodes) {
     if (head.domain !== "" || taken.has(head) || out.has(head)) continue;
-    if (head.opType === "MatMul" && head.outputs.length === 1) {
+    if (head.opType === "Transpose" || head.opType === "Gather") claim(head, viewFusion(head, m, safe));
+    else if (head.opType === "MatMul" && head.outputs.length === 1) {
       const add = onlyReader(head.outputs[0]!, "Add"), bias = add && other(add, head.outputs[0]!);
-      if (!add || !bias) continue;
+      if (!add || !bias) {
+        claim(head, productFusion(head, m));
+        continue;
+      }
       taken.add(add);
       out.set(head, {
         rest: [add],

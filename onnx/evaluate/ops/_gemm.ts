@@ -92,6 +92,27 @@ export function packBCached(cache: PackCache | undefined, b: View, K: number, N:
 const A_BLOCK_BYTES = 192 * 1024;
 
 /**
+ * What happens to the float32 product before it is stored, with the rounding of the separate op: an Add of a
+ * bias row or matrix (`fl(P + add)`) or a Mul by a scalar (`fl(P * mul)`), not both.
+ */
+export interface Epilogue {
+  /** Added: one row of N floats, or (with `addMatrix`) an M x N matrix, the same for every batch element. */
+  add?: Float32Array;
+  /** `add` holds M rows of N floats (row i at i N). @default {false} */
+  addMatrix?: boolean;
+  /** Multiplied by this float32 scalar. */
+  mul?: number;
+}
+
+/** A batch of strided M x K (A) or K x N (B) operands: element i starts at `offs[i]` of `data`. */
+export interface BatchOperand {
+  data: Float32Array;
+  rs: number;
+  cs: number;
+  offs: ArrayLike<number>;
+}
+
+/**
  * C = A * B (or C += A * B with `accumulate`, the product rounded to float32 first), C row-major with
  * leading dimension `ldc` at offset `cOff`, B packed by {@link packB}. Every output is the float32 sum of its
  * K products in k order (see quant/wasm_gemm_f32.ts): the result does not depend on the blocking. With
@@ -108,7 +129,8 @@ export function gemm(
   accumulate = false,
   bias?: Float32Array,
 ): void {
-  gemmAny(M, a, bp, undefined, bp.K, bp.N, C, cOff, ldc, accumulate, bias);
+  const av = { data: a.data, rs: a.rs, cs: a.cs, offs: [a.off] };
+  gemmBatch(1, M, bp.K, bp.N, av, bp, C, [cOff], ldc, bias ? { add: bias } : {}, accumulate);
 }
 
 /**
@@ -126,72 +148,113 @@ export function gemmView(
   ldc: number,
   bias?: Float32Array,
 ): void {
-  if (!memory) return gemm(M, a, packB(b, K, N), C, cOff, ldc, false, bias);
-  gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false, bias);
+  const av = { data: a.data, rs: a.rs, cs: a.cs, offs: [a.off] };
+  const bv = { data: b.data, rs: b.rs, cs: b.cs, offs: [b.off] };
+  gemmBatch(1, M, K, N, av, bv, C, [cOff], ldc, bias ? { add: bias } : {});
 }
 
 /** Floats from the first to the last element of an R x C strided view, rounded up to 4 (16 bytes). */
-function spanOf(v: View, R: number, Cc: number): number {
+function spanOf(v: { rs: number; cs: number }, R: number, Cc: number): number {
   return (Math.ceil(((R - 1) * v.rs + (Cc - 1) * v.cs + 1) / 4) * 4);
 }
 
-function gemmAny(
+/** The lowest offset of a batch and the floats from it past the highest element. */
+function extentOf(v: BatchOperand, nb: number, R: number, Cc: number): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < nb; i++) lo = Math.min(lo, v.offs[i]!), hi = Math.max(hi, v.offs[i]!);
+  return [lo, hi - lo + spanOf(v, R, Cc)];
+}
+
+/**
+ * `nb` products at once: C_i = A_i * B_i (+ the epilogue), A_i the M x K view of `a` at `a.offs[i]`, B_i the
+ * K x N view of `b` at `b.offs[i]` or one packed B for all, C_i at `cOffs[i]` of C with leading dimension
+ * `ldc` (rows of N contiguous floats; any layout of the batch elements, so an output Transpose costs
+ * nothing). Each operand's data for the whole batch moves into the kernel memory once (attention's heads
+ * read from one copy, whatever their strides); B views are packed once per distinct offset. The bits are
+ * those of {@link gemm} on each element alone.
+ */
+export function gemmBatch(
+  nb: number,
   M: number,
-  a: View,
-  bp: PackedB | undefined,
-  bv: View | undefined,
   K: number,
   N: number,
+  a: BatchOperand,
+  b: BatchOperand | PackedB,
   C: Float32Array,
-  cOff: number,
+  cOffs: ArrayLike<number>,
   ldc: number,
-  accumulate: boolean,
-  bias?: Float32Array,
+  epi: Epilogue = {},
+  accumulate = false,
 ): void {
-  if (M <= 0 || N <= 0) return;
+  if (M <= 0 || N <= 0 || nb <= 0) return;
   const nq = Math.ceil(N / NR), ldw = nq * NR;
   const pb = Math.max(1, Math.min(Math.ceil(M / MR), Math.floor(A_BLOCK_BYTES / Math.max(1, K * MR * 4))));
   const w = wasmGemmF32;
   const aFloats = pb * K * MR, cFloats = pb * MR * ldw;
-  if (!w || !memory) {
+  const packed = "offs" in b ? undefined : b, bv = "offs" in b ? b : undefined;
+  if (!w || !memory || accumulate) {
+    // JavaScript kernel (also for accumulate, which only tests and callers without WebAssembly use)
     const H = new Float32Array(aFloats + cFloats);
-    for (let i0 = 0; i0 < M; i0 += pb * MR) {
-      const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
-      packA(a, i0, mb, K, H, 0);
-      gemmF32Scalar(H, 0, bp!.data!, 0, H, aFloats, K, np, nq, ldw);
-      copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
+    let bp = packed, lastB = NaN;
+    for (let i = 0; i < nb; i++) {
+      if (bv && bv.offs[i] !== lastB) {
+        bp = packB({ data: bv.data, off: bv.offs[i]!, rs: bv.rs, cs: bv.cs }, K, N), lastB = bv.offs[i]!;
+      }
+      if (bp!.at !== undefined) {
+        bp = { ...bp!, data: memory!.heap(0).slice(bp!.at / 4, bp!.at / 4 + nq * K * NR) };
+      }
+      for (let i0 = 0; i0 < M; i0 += pb * MR) {
+        const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+        packA({ data: a.data, off: a.offs[i]!, rs: a.rs, cs: a.cs }, i0, mb, K, H, 0);
+        gemmF32Scalar(H, 0, bp!.data!, 0, H, aFloats, K, np, nq, ldw);
+        copyOut(H, aFloats, ldw, mb, N, C, cOffs[i]! + i0 * ldc, ldc, accumulate, epi, i0);
+      }
     }
     return;
   }
-  // scratch (floats, from the resident blocks' end S): packed B (unless resident) | B source span (unpacked B
+  // scratch (floats, from the resident blocks' end S): packed B (unless resident) | B source span (B views
   // only) | A source span | A panels | C block (rows of exactly N floats, see wasm_gemm_f32.ts, + 8 floats of
-  // slack) | bias row
-  const S = memory.scratch / 4, bFloats = bp?.at !== undefined ? 0 : nq * K * NR;
-  const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
+  // slack) | epilogue operand (bias row, bias matrix or scalar)
+  const S = memory.scratch / 4, bFloats = packed?.at !== undefined ? 0 : nq * K * NR;
+  const [bLo, bSpan] = bv && K > 0 ? extentOf(bv, nb, K, N) : [0, 0];
+  const [aLo, aSpan] = K > 0 ? extentOf(a, nb, M, K) : [0, 0];
   const bSrc = S + bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
-  // the bias row is added to the C block in WebAssembly (f32x4.add: the same rounding)
-  const biasBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4, wasmBias = bias !== undefined && !accumulate;
-  const H = memory.heap((biasBase + (wasmBias ? N : 0)) * 4);
-  if (wasmBias) H.set(bias!.subarray(0, N), biasBase);
-  const bAt = bp?.at ?? S * 4; // byte offset of the B panels
-  if (bp) { if (bp.at === undefined) H.set(bp.data!, S); }
-  else if (bSpan) {
-    H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
-    if (N % NR) H.fill(0, S + (nq - 1) * K * NR, S + nq * K * NR);
-    w.pack(bSrc * 4, S * 4, N, K, bv!.cs * 4, bv!.rs * 4, NR);
-  }
-  if (aSpan) H.set(a.data.subarray(a.off, a.off + Math.min(aSpan, a.data.length - a.off)), aSrc);
-  for (let i0 = 0; i0 < M; i0 += pb * MR) {
-    const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
-    if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
-    if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
-    w.gemm(aBase * 4, bAt, cBase * 4, K, np, nq, N * 4);
-    if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, N, N * 4);
-    copyOut(H, cBase, N, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
+  const eBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4;
+  const eFloats = epi.add ? (epi.addMatrix ? M * N : N) : epi.mul !== undefined ? 1 : 0;
+  const H = memory.heap((eBase + eFloats) * 4);
+  if (epi.add) H.set(epi.add.subarray(0, eFloats), eBase);
+  else if (epi.mul !== undefined) H[eBase] = epi.mul;
+  const bAt = packed?.at ?? S * 4; // byte offset of the B panels
+  if (packed && packed.at === undefined) H.set(packed.data!, S);
+  if (bSpan) H.set(bv!.data.subarray(bLo, Math.min(bLo + bSpan, bv!.data.length)), bSrc);
+  if (aSpan) H.set(a.data.subarray(aLo, Math.min(aLo + aSpan, a.data.length)), aSrc);
+  let lastB = NaN;
+  for (let i = 0; i < nb; i++) {
+    if (bv && bSpan && bv.offs[i] !== lastB) {
+      if (N % NR) H.fill(0, S + (nq - 1) * K * NR, S + nq * K * NR);
+      w.pack((bSrc + bv.offs[i]! - bLo) * 4, S * 4, N, K, bv.cs * 4, bv.rs * 4, NR);
+      lastB = bv.offs[i]!;
+    }
+    const aAt = aSrc + a.offs[i]! - aLo;
+    for (let i0 = 0; i0 < M; i0 += pb * MR) {
+      const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+      if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
+      if (K > 0) w.pack((aAt + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
+      else H.fill(0, cBase, cBase + mb * N); // an empty sum is +0
+      if (K > 0) w.gemm(aBase * 4, bAt, cBase * 4, K, np, nq, N * 4);
+      if (epi.add) {
+        const row = epi.addMatrix ? N * 4 : 0;
+        w.addRows(cBase * 4, (eBase + (epi.addMatrix ? i0 * N : 0)) * 4, mb, N, N * 4, row);
+      } else if (epi.mul !== undefined) w.mulRows(cBase * 4, eBase * 4, mb, N, N * 4);
+      copyOut(H, cBase, N, mb, N, C, cOffs[i]! + i0 * ldc, ldc, false, {}, i0);
+    }
   }
 }
 
-/** Rows of the C block (leading dimension ldw at H[base]) into C, plus the bias row where there is one. */
+/**
+ * Rows of the C block (leading dimension ldw at H[base]) into C, the epilogue applied where there is one
+ * (row r of the block is row i0 + r of the product).
+ */
 function copyOut(
   H: Float32Array,
   base: number,
@@ -202,14 +265,18 @@ function copyOut(
   cOff: number,
   ldc: number,
   accumulate: boolean,
-  bias: Float32Array | undefined,
+  epi: Epilogue,
+  i0: number,
 ): void {
-  if (bias) {
+  const { add, mul } = epi;
+  if (add || mul !== undefined) {
+    const f = Math.fround;
     for (let r = 0; r < mb; r++) {
-      const src = base + r * ldw, dst = cOff + r * ldc;
-      if (accumulate) {
-        for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + Math.fround(H[src + j]! + bias[j]!);
-      } else for (let j = 0; j < N; j++) C[dst + j] = H[src + j]! + bias[j]!;
+      const src = base + r * ldw, dst = cOff + r * ldc, e = epi.addMatrix ? (i0 + r) * N : 0;
+      for (let j = 0; j < N; j++) {
+        const v = add ? f(H[src + j]! + add[e + j]!) : f(H[src + j]! * mul!);
+        C[dst + j] = accumulate ? C[dst + j]! + v : v;
+      }
     }
     return;
   }
