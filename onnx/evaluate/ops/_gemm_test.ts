@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { gemm, gemmView, packB, residentB } from "./_gemm.ts";
+import { gemm, gemmBatch, gemmView, packB, residentB } from "./_gemm.ts";
 import { GemmMemory } from "./_gemm_memory.ts";
 import { wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
 
@@ -179,4 +179,46 @@ Deno.test("gemm: resident operands stay intact across other calls' scratch use; 
   mem.free(0, 150);
   mem.free(z, 1000); // everything free: the scratch area starts at 0 again
   assertEquals(mem.scratch, 0);
+});
+
+Deno.test("gemmBatch: heads read by strides from one tensor, stored transposed, with each epilogue", () => {
+  // X [T, H, d] read as H heads of T x d (Q) and of d x T (K^T); out [T, H, T] (head h at column h T)
+  const T = 13, H = 3, d = 7;
+  const X = values(T * H * d, 21), Y = values(T * H * d, 22);
+  const mask = values(T * T, 23), bias = values(T, 24), s = Math.fround(0.37796447300922725);
+  const f = Math.fround;
+  const heads = Array.from({ length: H }, (_, h) => h * d);
+  const q = { data: X, rs: H * d, cs: 1, offs: heads }, kt = { data: Y, rs: 1, cs: H * d, offs: heads };
+  for (const epi of [{}, { add: bias }, { add: mask, addMatrix: true }, { mul: s }]) {
+    const C = new Float32Array(T * H * T).fill(NaN);
+    gemmBatch(H, T, d, T, q, kt, C, heads.map((h) => h / d * T), H * T, epi);
+    // the JavaScript path (taken for accumulate): onto zeros, the same values
+    const Z = new Float32Array(T * H * T);
+    gemmBatch(H, T, d, T, q, kt, Z, heads.map((h) => h / d * T), H * T, epi, true);
+    assertEquals(Z, C);
+    for (let h = 0; h < H; h++) {
+      // the head alone, row-major, through the reference
+      const A = new Float32Array(T * d), B = new Float32Array(d * T);
+      for (let i = 0; i < T; i++) for (let k = 0; k < d; k++) A[i * d + k] = X[i * H * d + h * d + k]!;
+      for (let k = 0; k < d; k++) for (let j = 0; j < T; j++) B[k * T + j] = Y[j * H * d + h * d + k]!;
+      const P = reference32(T, T, d, A, B, false);
+      for (let i = 0; i < T; i++) {
+        for (let j = 0; j < T; j++) {
+          const p = P[i * T + j]!;
+          const want = "mul" in epi
+            ? f(p * s)
+            : "addMatrix" in epi
+            ? f(p + mask[i * T + j]!)
+            : "add" in epi
+            ? f(p + bias[j]!)
+            : p;
+          assertEquals(
+            C[i * H * T + h * T + j],
+            want,
+            `head ${h} (${i}, ${j}) ${JSON.stringify(Object.keys(epi))}`,
+          );
+        }
+      }
+    }
+  }
 });
