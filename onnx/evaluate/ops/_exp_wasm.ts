@@ -21,9 +21,11 @@ import {
   get,
   I32,
   I32_ADD,
+  I32_AND,
   I32_EQZ,
   I32_LT_U,
   I32_SHL,
+  I32_SHR_U,
   I32_SUB,
   i32c,
   LOOP,
@@ -52,6 +54,7 @@ const F64X2_LT = simdOp(0x49), TRUNC_SAT_ZERO = simdOp(0xfc), V128_ANDNOT = simd
 const I64X2_EXTEND_LOW = simdOp(0xc7), I64X2_SHL = simdOp(0xcb), I64X2_ADD = simdOp(0xce);
 const I64X2_SPLAT = simdOp(0x12);
 const F32_LOAD = [0x2a, 2, 0], F32_GT = 0x5e, F64_LOAD = [0x2b, 3, 0], F64_ADD = 0xa0;
+const F32X4_SPLAT = simdOp(0x13), F32X4_PMAX = simdOp(0xeb), F32X4_EXTRACT = (l: number) => simdOp(0x1f, l);
 const F64_SUB = 0xa1, F64_LT = 0x63, V128_ZERO = simdOp(0x0c, ...new Array<number>(16).fill(0));
 const F64_PROMOTE_F32 = 0xbb, I64C = (v: number) => [0x42, v & 0x7f | 0x80, (v >> 7) & 0x7f]; // 0 < v < 16384
 
@@ -113,8 +116,18 @@ function body(): number[] {
   const LEN = 19;
   const { code: c, emit } = emitter();
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP); // for each row
-  // mx = max over the row (v > mx)
-  emit(f32c(-Infinity), set(8), get(0), set(6), get(3), set(5));
+  // mx = max over the row (v > mx): four lanes of f32x4.pmax (`mx < v ? v : mx`, the same rule) over the
+  // quads, the lanes combined, then the floats left. A NaN never wins either way, and the value is the same
+  // (only the sign of a zero maximum could differ, and x - mx is then the same for every x)
+  emit(f32c(-Infinity), F32X4_SPLAT, set(18), get(0), set(6), get(3), i32c(2), I32_SHR_U, set(5));
+  emit(BLOCK, get(5), I32_EQZ, brIf(0), LOOP);
+  emit(get(18), get(6), v128Load(0), F32X4_PMAX, set(18));
+  emit(get(6), i32c(16), I32_ADD, set(6), get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
+  emit(get(18), F32X4_EXTRACT(0), set(8));
+  for (const l of [1, 2, 3]) {
+    emit(get(18), F32X4_EXTRACT(l), get(8), get(18), F32X4_EXTRACT(l), get(8), F32_GT, SELECT, set(8));
+  }
+  emit(get(3), i32c(3), I32_AND, set(5));
   emit(BLOCK, get(5), I32_EQZ, brIf(0), LOOP);
   emit(get(6), F32_LOAD, get(8), get(6), F32_LOAD, get(8), F32_GT, SELECT, set(8));
   emit(get(6), i32c(4), I32_ADD, set(6), get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);
@@ -146,8 +159,8 @@ function body(): number[] {
   emit(BLOCK, LOOP, get(5), get(3), I32_LT_U, i32c(1), 0x73, brIf(1));
   emit(get(7), V128_ZERO, v128Store(0), get(7), V128_ZERO, v128Store(16));
   emit(get(7), i32c(32), I32_ADD, set(7), get(5), i32c(4), I32_ADD, set(5), br(0), END, END);
-  // sum in order over the D values
-  emit(f64c(0), set(9), get(4), set(7), get(3), set(5));
+  // sum in order over the first len values (the rest are 0: adding them changes nothing)
+  emit(f64c(0), set(9), get(4), set(7), get(LEN), set(5));
   emit(BLOCK, get(5), I32_EQZ, brIf(0), LOOP);
   emit(get(9), get(7), F64_LOAD, F64_ADD, set(9));
   emit(get(7), i32c(8), I32_ADD, set(7), get(5), i32c(1), I32_SUB, tee(5), brIf(0), END, END);

@@ -86,3 +86,21 @@ Deno.test("softmaxRowsF32 on causal rows: the masked tail is 0 and the rest is t
     if (r === 5) assert(Number.isNaN(got[r * D]!) && Number.isNaN(want[r * D]!));
   }
 });
+
+Deno.test("softmaxRowsF32: the lane-wise maximum gives the scalar loop's outputs (signed zero maxima, NaN, -Infinity rows)", () => {
+  const rows = [
+    [-0, 0, -1, -0, 0, -2, -0],
+    [0, -0, -0, -0, -3],
+    [NaN, -1, 2, NaN, 2, 1, -Infinity, 0, 2],
+    [-Infinity, -Infinity, -Infinity, -Infinity, -Infinity],
+    [1e-45, -1e-45, 0, -0, 1e-45, 3e-45, -3e-45, 0],
+  ];
+  for (const r of rows) {
+    const X = Float32Array.from(r), got = new Float32Array(r.length), want = new Float32Array(r.length);
+    assert(softmaxRowsF32(X, got, 1, r.length));
+    scalar(X, want, 1, r.length);
+    for (let i = 0; i < r.length; i++) {
+      assert(Object.is(got[i], want[i]), `[${r}] [${i}]: ${got[i]} vs ${want[i]}`);
+    }
+  }
+});
