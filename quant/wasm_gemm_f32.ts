@@ -131,31 +131,40 @@ function body(mr: number): number[] {
 }
 
 // params: src 0, dst 1, I 2, J 3, si 4, sj 5, W 6 (strides in bytes); i32 locals: p0 7, wn 8, j 9, s 10,
-// d 11, w 12, ps 13, pd 14, srcP 15, dstP 16, fast 17
+// d 11, w 12, ps 13, pd 14, srcP 15, dstP 16, fast 17, full 18 (a whole panel of MR rows), si2 19, si3 20,
+// si4 21 (multiples of si)
 function packBody(): number[] {
   const { code: c, emit } = emitter();
+  emit(get(4), i32c(1), I32_SHL, set(19), get(19), get(4), I32_ADD, set(20), get(19), i32c(1), I32_SHL, set(21));
   emit(get(0), set(15), get(1), set(16), i32c(0), set(7));
   emit(BLOCK, LOOP);
   emit(get(7), get(2), I32_GE_U, brIf(1)); // every panel done
   // wn = min(W, I - p0); fast = (si == 4) & (wn == 8): a panel row is 32 contiguous bytes
   emit(get(6), get(2), get(7), I32_SUB, tee(8), get(8), get(6), I32_GT_U, SELECT, set(8));
   emit(get(4), i32c(4), I32_EQ, get(8), i32c(8), I32_EQ, I32_AND, set(17));
+  emit(get(8), i32c(MR), I32_EQ, set(18));
   emit(i32c(0), set(9), get(15), set(10), get(16), set(11));
   emit(BLOCK, get(3), I32_EQZ, brIf(0), LOOP);
   emit(get(17), IF);
   emit(get(11), get(10), v128Load(0), v128Store(0), get(11), get(10), v128Load(16), v128Store(16));
+  emit(ELSE, get(18), IF); // MR rows of any stride, unrolled (A panels)
+  for (let r = 0; r < MR; r++) {
+    emit(get(11), get(10));
+    if (r > 0) emit(get(r === 1 ? 4 : 17 + r), I32_ADD);
+    emit(f32Load(0), f32Store(4 * r));
+  }
   emit(ELSE, get(10), set(13), get(11), set(14), get(8), set(12), LOOP);
   emit(get(14), get(13), f32Load(0), f32Store(0));
   emit(get(14), i32c(4), I32_ADD, set(14), get(13), get(4), I32_ADD, set(13));
   emit(get(12), i32c(1), I32_SUB, tee(12), brIf(0), END); // loop
-  emit(END); // if
+  emit(END, END); // if, if
   emit(get(10), get(5), I32_ADD, set(10), get(11), get(6), i32c(4), I32_MUL, I32_ADD, set(11));
   emit(get(9), i32c(1), I32_ADD, tee(9), get(3), I32_LT_U, brIf(0), END, END);
   // next panel: srcP += W * si, dstP += J * W * 4, p0 += W
   emit(get(15), get(6), get(4), I32_MUL, I32_ADD, set(15));
   emit(get(16), get(3), get(6), I32_MUL, i32c(4), I32_MUL, I32_ADD, set(16));
   emit(get(7), get(6), I32_ADD, set(7), br(0), END, END, END);
-  return [...vec([[11, I32]]), ...c];
+  return [...vec([[15, I32]]), ...c];
 }
 
 // addRows: params c 0, bias 1, rows 2, n4 3, ldc 4, bs 5 (bytes); i32 locals: j 6, pc 7, pb 8.

@@ -54,6 +54,8 @@ Deno.test("wasm_gemm_f32: pack gathers strided matrices into panels (partial las
     [17, 4, NR, false],
     [16, 5, NR, true],
     [3, 2, NR, true],
+    [10, 6, MR, true], // whole MR-row panels (the unrolled path), strided
+    [13, 3, NR, false], // a last panel of exactly MR rows in 8-wide panels
   ];
   for (const [I, J, W, trans] of cases) {
     const X = Float32Array.from({ length: I * J }, (_, i) => i + 1);
