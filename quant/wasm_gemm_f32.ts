@@ -135,7 +135,20 @@ function body(mr: number): number[] {
 // si4 21 (multiples of si)
 function packBody(): number[] {
   const { code: c, emit } = emitter();
-  emit(get(4), i32c(1), I32_SHL, set(19), get(19), get(4), I32_ADD, set(20), get(19), i32c(1), I32_SHL, set(21));
+  emit(
+    get(4),
+    i32c(1),
+    I32_SHL,
+    set(19),
+    get(19),
+    get(4),
+    I32_ADD,
+    set(20),
+    get(19),
+    i32c(1),
+    I32_SHL,
+    set(21),
+  );
   emit(get(0), set(15), get(1), set(16), i32c(0), set(7));
   emit(BLOCK, LOOP);
   emit(get(7), get(2), I32_GE_U, brIf(1)); // every panel done
@@ -167,9 +180,13 @@ function packBody(): number[] {
   return [...vec([[15, I32]]), ...c];
 }
 
-// addRows: params c 0, bias 1, rows 2, n4 3, ldc 4, bs 5 (bytes); i32 locals: j 6, pc 7, pb 8.
-// mulRows (mul): params c 0, s 1, rows 2, n4 3, ldc 4; i32 locals: j 5, pc 6, pb 7; v128 sv 8.
-function rowsBody(mul: boolean): number[] {
+// addRows / mulMatRows (op add / mul): params c 0, bias 1, rows 2, n4 3, ldc 4, bs 5 (bytes); i32 locals:
+// j 6, pc 7, pb 8. mulRows (op scale): params c 0, s 1, rows 2, n4 3, ldc 4; i32 locals: j 5, pc 6, pb 7;
+// v128 sv 8.
+function rowsBody(op: "add" | "mul" | "scale"): number[] {
+  const mul = op === "scale",
+    VOP = op === "add" ? F32X4_ADD : F32X4_MUL,
+    SOP = op === "add" ? F32_ADD : F32_MUL;
   const J = mul ? 5 : 6, PC = J + 1, PB = J + 2, SV = 8;
   const { code: c, emit } = emitter();
   if (mul) emit(get(1), load32Splat(0), set(SV));
@@ -178,12 +195,12 @@ function rowsBody(mul: boolean): number[] {
   // N / 4 quads, then the N % 4 floats left
   emit(BLOCK, get(3), i32c(2), I32_SHR_U, tee(J), I32_EQZ, brIf(0), LOOP);
   if (mul) emit(get(PC), get(PC), v128Load(0), get(SV), F32X4_MUL, v128Store(0));
-  else emit(get(PC), get(PC), v128Load(0), get(PB), v128Load(0), F32X4_ADD, v128Store(0));
+  else emit(get(PC), get(PC), v128Load(0), get(PB), v128Load(0), VOP, v128Store(0));
   emit(get(PC), i32c(16), I32_ADD, set(PC), get(PB), i32c(16), I32_ADD, set(PB));
   emit(get(J), i32c(1), I32_SUB, tee(J), brIf(0), END, END);
   emit(BLOCK, get(3), i32c(3), I32_AND, tee(J), I32_EQZ, brIf(0), LOOP);
   if (mul) emit(get(PC), get(PC), f32Load(0), get(1), f32Load(0), F32_MUL, f32Store(0));
-  else emit(get(PC), get(PC), f32Load(0), get(PB), f32Load(0), F32_ADD, f32Store(0));
+  else emit(get(PC), get(PC), f32Load(0), get(PB), f32Load(0), SOP, f32Store(0));
   emit(get(PC), i32c(4), I32_ADD, set(PC), get(PB), i32c(4), I32_ADD, set(PB));
   emit(get(J), i32c(1), I32_SUB, tee(J), brIf(0), END, END);
   emit(get(0), get(4), I32_ADD, set(0));
@@ -210,6 +227,8 @@ export interface WasmGemmF32 {
   addRows: (c: number, bias: number, rows: number, N: number, ldc: number, bs: number) => void;
   /** Multiply `rows` rows of `N` floats (stride `ldc` bytes) at `c` by the float at byte `s` (rounded). */
   mulRows: (c: number, s: number, rows: number, N: number, ldc: number) => void;
+  /** {@link addRows} with `f32x4.mul`: row r times the `N` floats at byte `m + r * ms`, element by element. */
+  mulMatRows: (c: number, m: number, rows: number, N: number, ldc: number, ms: number) => void;
 }
 
 function instantiate(): WasmGemmF32 | undefined {
@@ -217,8 +236,9 @@ function instantiate(): WasmGemmF32 | undefined {
     const bytes = moduleOf([
       { name: "gemm", params: 7, body: body(MR) },
       { name: "pack", params: 7, body: packBody() },
-      { name: "addRows", params: 6, body: rowsBody(false) },
-      { name: "mulRows", params: 5, body: rowsBody(true) },
+      { name: "addRows", params: 6, body: rowsBody("add") },
+      { name: "mulRows", params: 5, body: rowsBody("scale") },
+      { name: "mulMatRows", params: 6, body: rowsBody("mul") },
     ]);
     return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmGemmF32;
   } catch {

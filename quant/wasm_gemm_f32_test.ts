@@ -106,5 +106,12 @@ Deno.test("wasm_gemm_f32: addRows with a bias matrix (row stride) and mulRows by
     H[2 * C.length] = s;
     w.mulRows(0, 2 * C.length * 4, rows, N, N * 4);
     assertEquals(H.slice(0, C.length), C.map((v) => Math.fround(v * s)), `mul rows=${rows} N=${N}`);
+    H.set(C, 0);
+    w.mulMatRows(0, C.length * 4, rows, N, N * 4, N * 4);
+    assertEquals(
+      H.slice(0, C.length),
+      C.map((v, i) => Math.fround(v * bias[i]!)),
+      `mul matrix rows=${rows} N=${N}`,
+    );
   }
 });

@@ -8,14 +8,15 @@
  *   untransposed data (the same products, in another order) and views that.
  * - `MatMul -> Transpose` with the last axis kept last: the product is stored in the transposed layout
  *   directly (attention's heads back to [batch, tokens, heads, dim]).
- * - `MatMul -> Mul(scalar)`: the scale is applied as the product is stored.
+ * - `MatMul -> Mul(scalar, or an M x N matrix the same for every batch element)`: the factor is applied as the
+ *   product is stored (attention's scale; SwiGLU's `silu(gate) * up`).
  * @module
  */
 import type { Graph, Node, Value } from "../ir.ts";
 import { DataType, makeTensor, type Tensor, toNumbers } from "../tensor.ts";
 import { getOp } from "./registry.ts";
 import { matMul } from "./ops/matmul.ts";
-import { indexView, materialize, transposeView } from "./ops/_strided.ts";
+import { indexView, isView, materialize, transposeView } from "./ops/_strided.ts";
 import type { Fusion } from "./_fusion.ts";
 
 /** Helpers of `findFusions` shared with this file. */
@@ -143,11 +144,20 @@ export function productFusion(head: Node, m: Matcher): Fusion | undefined {
     rest: [mul],
     out: mul.outputs[0]!,
     run: (inputs, lookup, cache) => {
-      const a = inputs[0]!, b = inputs[1]!;
-      const r = Math.max(a.dims.length, b.dims.length), c = scalarOf(m.constant(s, lookup), r);
-      if (a.dtype !== DataType.FLOAT || b.dtype !== DataType.FLOAT || c === undefined) return undefined;
-      if (a.dims.length < 2 || b.dims.length < 2) return undefined;
-      return matMul(a, b, "MatMul", cache, { epilogue: { mul: c } });
+      const a = inputs[0]!, b = inputs[1]!, t = m.constant(s, lookup);
+      const r = Math.max(a.dims.length, b.dims.length), c = scalarOf(t, r);
+      if (a.dtype !== DataType.FLOAT || b.dtype !== DataType.FLOAT || !t || t.dtype !== DataType.FLOAT) {
+        return undefined;
+      }
+      if (a.dims.length < 2 || b.dims.length < 2 || isView(t)) return undefined;
+      if (c !== undefined) return matMul(a, b, "MatMul", cache, { epilogue: { mul: c } });
+      // an M x N matrix, the same for every batch element (SwiGLU's gate times the up projection)
+      const M = a.dims[a.dims.length - 2]!, N = b.dims[b.dims.length - 1]!, td = t.dims;
+      if (td.length > r || td.length < 2 || td[td.length - 2] !== M || td[td.length - 1] !== N) {
+        return undefined;
+      }
+      if (td.slice(0, -2).some((x) => x !== 1)) return undefined;
+      return matMul(a, b, "MatMul", cache, { epilogue: { mulBy: t.data as Float32Array } });
     },
   };
 }

@@ -141,3 +141,34 @@ Deno.test("views: a Gather that cannot be a view (index not a scalar) copies its
   assertEquals(got.ya!.data, want.ya!.data);
   assertEquals(got.yb!.data, want.yb!.data);
 });
+
+Deno.test("SwiGLU: silu(gate) * up is applied as the up projection is stored (a matrix epilogue); same bits", () => {
+  const T = 9, C = 6, F = 11;
+  const m = new Model();
+  m.opsets.set("", 17);
+  const g = m.graph;
+  const x = g.value("x");
+  g.inputs.push(x);
+  const w = (name: string, k: number, n: number, seed: number) =>
+    g.addInitializer(name, makeTensor(DataType.FLOAT, [k, n], rnd(k * n, seed, 0.5)));
+  const gate = g.addNode("MatMul", [x, w("wg", C, F, 1)], ["gate"]).outputs[0]!;
+  const sig = g.addNode("Sigmoid", [gate], ["sig"]).outputs[0]!;
+  const silu = g.addNode("Mul", [gate, sig], ["silu"]).outputs[0]!;
+  const up = g.addNode("MatMul", [x, w("wu", C, F, 2)], ["up"]).outputs[0]!;
+  const h = g.addNode("Mul", [silu, up], ["h"]).outputs[0]!;
+  g.outputs.push(g.addNode("MatMul", [h, w("wd", F, C, 3)], ["y"]).outputs[0]!);
+  const reads = new Map<Value, number>();
+  for (const n of g.nodes) for (const v of n.inputs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
+  const f = findFusions(g, reads, new Set(g.outputs), 17);
+  assertEquals(
+    [...f].map(([n, x]) => [n.outputs[0]!.name, ...x.rest.map((r) => r.opType)].join("+")),
+    [
+      "up+Mul",
+    ],
+  );
+  const feeds = { x: makeTensor(DataType.FLOAT, [1, T, C], rnd(T * C, 4, 2)) };
+  const want = evaluateModel(m, feeds, { onValue: () => {} });
+  for (const cache of [undefined, createEvaluationCache()]) {
+    assertEquals(evaluateModel(m, feeds, cache ? { cache } : {}).y!.data, want.y!.data);
+  }
+});

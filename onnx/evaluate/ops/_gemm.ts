@@ -93,7 +93,8 @@ const A_BLOCK_BYTES = 192 * 1024;
 
 /**
  * What happens to the float32 product before it is stored, with the rounding of the separate op: an Add of a
- * bias row or matrix (`fl(P + add)`) or a Mul by a scalar (`fl(P * mul)`), not both.
+ * bias row or matrix (`fl(P + add)`), a Mul by a scalar (`fl(P * mul)`) or by a matrix (`fl(P * mulBy)`),
+ * one of them.
  */
 export interface Epilogue {
   /** Added: one row of N floats, or (with `addMatrix`) an M x N matrix, the same for every batch element. */
@@ -102,6 +103,8 @@ export interface Epilogue {
   addMatrix?: boolean;
   /** Multiplied by this float32 scalar. */
   mul?: number;
+  /** Multiplied element by element by this M x N matrix, the same for every batch element. */
+  mulBy?: Float32Array;
 }
 
 /** A batch of strided M x K (A) or K x N (B) operands: element i starts at `offs[i]` of `data`. */
@@ -220,9 +223,10 @@ export function gemmBatch(
   const [aLo, aSpan] = K > 0 ? extentOf(a, nb, M, K) : [0, 0];
   const bSrc = S + bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
   const eBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4;
-  const eFloats = epi.add ? (epi.addMatrix ? M * N : N) : epi.mul !== undefined ? 1 : 0;
+  const eFloats = epi.add ? (epi.addMatrix ? M * N : N) : epi.mulBy ? M * N : epi.mul !== undefined ? 1 : 0;
   const H = memory.heap((eBase + eFloats) * 4);
   if (epi.add) H.set(epi.add.subarray(0, eFloats), eBase);
+  else if (epi.mulBy) H.set(epi.mulBy.subarray(0, eFloats), eBase);
   else if (epi.mul !== undefined) H[eBase] = epi.mul;
   const bAt = packed?.at ?? S * 4; // byte offset of the B panels
   if (packed && packed.at === undefined) H.set(packed.data!, S);
@@ -245,7 +249,8 @@ export function gemmBatch(
       if (epi.add) {
         const row = epi.addMatrix ? N * 4 : 0;
         w.addRows(cBase * 4, (eBase + (epi.addMatrix ? i0 * N : 0)) * 4, mb, N, N * 4, row);
-      } else if (epi.mul !== undefined) w.mulRows(cBase * 4, eBase * 4, mb, N, N * 4);
+      } else if (epi.mulBy) w.mulMatRows(cBase * 4, (eBase + i0 * N) * 4, mb, N, N * 4, N * 4);
+      else if (epi.mul !== undefined) w.mulRows(cBase * 4, eBase * 4, mb, N, N * 4);
       copyOut(H, cBase, N, mb, N, C, cOffs[i]! + i0 * ldc, ldc, false, {}, i0);
     }
   }
@@ -268,13 +273,14 @@ function copyOut(
   epi: Epilogue,
   i0: number,
 ): void {
-  const { add, mul } = epi;
-  if (add || mul !== undefined) {
+  const { add, mul, mulBy } = epi;
+  if (add || mul !== undefined || mulBy) {
     const f = Math.fround;
     for (let r = 0; r < mb; r++) {
-      const src = base + r * ldw, dst = cOff + r * ldc, e = epi.addMatrix ? (i0 + r) * N : 0;
+      const src = base + r * ldw, dst = cOff + r * ldc, e = epi.addMatrix || mulBy ? (i0 + r) * N : 0;
       for (let j = 0; j < N; j++) {
-        const v = add ? f(H[src + j]! + add[e + j]!) : f(H[src + j]! * mul!);
+        const p = H[src + j]!;
+        const v = add ? f(p + add[e + j]!) : mulBy ? f(p * mulBy[e + j]!) : f(p * mul!);
         C[dst + j] = accumulate ? C[dst + j]! + v : v;
       }
     }

@@ -189,7 +189,7 @@ Deno.test("gemmBatch: heads read by strides from one tensor, stored transposed, 
   const f = Math.fround;
   const heads = Array.from({ length: H }, (_, h) => h * d);
   const q = { data: X, rs: H * d, cs: 1, offs: heads }, kt = { data: Y, rs: 1, cs: H * d, offs: heads };
-  for (const epi of [{}, { add: bias }, { add: mask, addMatrix: true }, { mul: s }]) {
+  for (const epi of [{}, { add: bias }, { add: mask, addMatrix: true }, { mul: s }, { mulBy: mask }]) {
     const C = new Float32Array(T * H * T).fill(NaN);
     gemmBatch(H, T, d, T, q, kt, C, heads.map((h) => h / d * T), H * T, epi);
     // the JavaScript path (taken for accumulate): onto zeros, the same values
@@ -205,7 +205,9 @@ Deno.test("gemmBatch: heads read by strides from one tensor, stored transposed, 
       for (let i = 0; i < T; i++) {
         for (let j = 0; j < T; j++) {
           const p = P[i * T + j]!;
-          const want = "mul" in epi
+          const want = "mulBy" in epi
+            ? f(p * mask[i * T + j]!)
+            : "mul" in epi
             ? f(p * s)
             : "addMatrix" in epi
             ? f(p + mask[i * T + j]!)
