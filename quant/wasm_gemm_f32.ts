@@ -79,9 +79,9 @@ export const NR = 8;
 /**
  * k steps per iteration of the kernel's inner loop (unrolled; K % KU steps follow one by one): the loop's
  * pointer and counter updates and its branch once per KU steps raise the 5x8 kernel from about 50 to about
- * 59 GFLOP/s on the repository models' shapes (8 steps: 61, for a body twice the size).
+ * 59 GFLOP/s on the repository models' shapes with 4 steps, 60-61 with 8.
  */
-const KU_LOG2 = 2, KU = 1 << KU_LOG2;
+const KU_LOG2 = 3, KU = 1 << KU_LOG2;
 
 // params: ap 0, bp 1, cp 2, K 3, np 4, nq 5, ldc 6; i32 locals: p 7, q 8, k 9, a 10, b 11, c 12, bq 13;
 // v128 locals: acc 14.. (row r: columns 0-3 at 14 + 2r, 4-7 at 15 + 2r), then b0, b1, av
