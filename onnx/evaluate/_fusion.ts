@@ -5,10 +5,11 @@
  * tensors and their passes over memory go away. Where the operands met at run time do not fit (a bias that
  * is not a row, a constant that is not a scalar, no WebAssembly), the nodes run one by one.
  *
- * - `MatMul -> Add(bias row, or a matrix the same for every batch element: an attention mask)`: added as the
- *   GEMM writes its output (`matMulAdd`).
+ * - `MatMul -> Add(a bias row, a matrix the same for every batch element (an attention mask), or one of the
+ *   output's shape) [-> Add(a residual of the output's shape)]`: added as the GEMM writes its output
+ *   (`matMulAdd`).
  * - Transposes and Gathers that only feed MatMuls become strided views; `MatMul -> Transpose` and
- *   `MatMul -> Mul(scalar)` store the product transposed or scaled (`_fusion_views.ts`).
+ *   `MatMul -> Mul(scalar or matrix)` store the product transposed or scaled (`_fusion_views.ts`).
  * - GELU as exporters write it, `Mul(Mul(x, Add(Erf(Div(x, c1)), c2)), c3)` (in either operand order of
  *   Add and the Muls): one WebAssembly pass (`geluF32`).
  * - RMSNorm as exporters write it, `Mul(Mul(x, Div(c, Sqrt(Add(ReduceMean(Pow(x, 2)), eps)))), w)` over the
@@ -84,12 +85,15 @@ export function findFusions(
         continue;
       }
       taken.add(add);
+      // a second Add (a residual) joins where the first one's value only feeds it
+      const add2 = onlyReader(add.outputs[0]!, "Add"), res = add2 && other(add2, add.outputs[0]!);
+      if (add2 && res) taken.add(add2);
       out.set(head, {
-        rest: [add],
-        out: add.outputs[0]!,
+        rest: add2 && res ? [add, add2] : [add],
+        out: (add2 && res ? add2 : add).outputs[0]!,
         run: (inputs, lookup, cache) => {
-          const b = lookup(bias);
-          return b && matMulAdd(inputs[0]!, inputs[1]!, b, cache);
+          const b = lookup(bias), r = res ? lookup(res) : undefined;
+          return b && (!res || r) ? matMulAdd(inputs[0]!, inputs[1]!, b, cache, r) : undefined;
         },
       });
     } else if (head.opType === "Pow" && head.inputs.length === 2 && head.outputs.length === 1) {

@@ -96,3 +96,39 @@ Deno.test("RMSNorm chain at opset 18 (axes as an input) runs fused; other axes f
   assertEquals(got.y1!.data, want.y1!.data);
   assertEquals(got.y2!.data, want.y2!.data); // axis 0: ran op by op
 });
+
+Deno.test("MatMul + Add(bias) + Add(residual) over a batch runs as one product with a two-step epilogue; same bits", () => {
+  const B = 3, T = 7, K = 9, N = 6;
+  const g = new Graph("g");
+  const x = g.value("x"), res = g.value("res");
+  g.inputs.push(x, res);
+  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [K, N], rnd(K * N, 1, 0.5)));
+  const b = g.addInitializer("b", makeTensor(DataType.FLOAT, [N], rnd(N, 2)));
+  const mm = g.addNode("MatMul", [x, w], ["mm"]).outputs[0]!;
+  const y0 = g.addNode("Add", [b, mm], ["y0"]).outputs[0]!;
+  g.outputs.push(g.addNode("Add", [res, y0], ["y"]).outputs[0]!);
+  const f = findFusions(g, readsOf(g), new Set(g.outputs), 17);
+  assertEquals([...f].map(([n, x]) => [n.opType, ...x.rest.map((r) => r.opType)].join("+")), [
+    "MatMul+Add+Add",
+  ]);
+  const feeds = {
+    x: makeTensor(DataType.FLOAT, [B, T, K], rnd(B * T * K, 3)),
+    res: makeTensor(DataType.FLOAT, [B, T, N], rnd(B * T * N, 4)),
+  };
+  const want = evaluateGraph(g, feeds, { onValue: () => {} });
+  for (const cache of [undefined, createEvaluationCache()]) {
+    assertEquals(evaluateGraph(g, feeds, cache ? { cache } : {}).y!.data, want.y!.data);
+  }
+  // the definition, step by step: in-order float32 sums, then the two Adds
+  const f32 = Math.fround, X = feeds.x.data as Float32Array, W = w.const!.data as Float32Array;
+  const R = feeds.res.data as Float32Array, bias = b.const!.data as Float32Array;
+  const ref = new Float32Array(B * T * N);
+  for (let r = 0; r < B * T; r++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s = f32(s + f32(X[r * K + k]! * W[k * N + j]!));
+      ref[r * N + j] = f32(R[r * N + j]! + f32(bias[j]! + s));
+    }
+  }
+  assertEquals(want.y!.data, ref);
+});

@@ -15,8 +15,8 @@
 import type { Graph, Node, Value } from "../ir.ts";
 import { DataType, makeTensor, type Tensor, toNumbers } from "../tensor.ts";
 import { getOp } from "./registry.ts";
-import { matMul } from "./ops/matmul.ts";
-import { indexView, isView, materialize, transposeView } from "./ops/_strided.ts";
+import { epilogueStep, matMul } from "./ops/matmul.ts";
+import { indexView, materialize, transposeView } from "./ops/_strided.ts";
 import type { Fusion } from "./_fusion.ts";
 
 /** Helpers of `findFusions` shared with this file. */
@@ -149,15 +149,11 @@ export function productFusion(head: Node, m: Matcher): Fusion | undefined {
       if (a.dtype !== DataType.FLOAT || b.dtype !== DataType.FLOAT || !t || t.dtype !== DataType.FLOAT) {
         return undefined;
       }
-      if (a.dims.length < 2 || b.dims.length < 2 || isView(t)) return undefined;
+      if (a.dims.length < 2 || b.dims.length < 2) return undefined;
       if (c !== undefined) return matMul(a, b, "MatMul", cache, { epilogue: { mul: c } });
-      // an M x N matrix, the same for every batch element (SwiGLU's gate times the up projection)
-      const M = a.dims[a.dims.length - 2]!, N = b.dims[b.dims.length - 1]!, td = t.dims;
-      if (td.length > r || td.length < 2 || td[td.length - 2] !== M || td[td.length - 1] !== N) {
-        return undefined;
-      }
-      if (td.slice(0, -2).some((x) => x !== 1)) return undefined;
-      return matMul(a, b, "MatMul", cache, { epilogue: { mulBy: t.data as Float32Array } });
+      // a matrix (SwiGLU's silu(gate) times the up projection)
+      const step = epilogueStep(a, b, t, "mul");
+      return step && matMul(a, b, "MatMul", cache, { epilogue: step });
     },
   };
 }

@@ -105,6 +105,26 @@ export interface Epilogue {
   mul?: number;
   /** Multiplied element by element by this M x N matrix, the same for every batch element. */
   mulBy?: Float32Array;
+  /**
+   * The matrix (`add` with `addMatrix`, or `mulBy`) holds every batch element's own M x N block, element i's
+   * from float i M N (a residual of the output's own shape). @default {false}
+   */
+  full?: boolean;
+  /** A further step, applied to this step's float32 result. */
+  then?: Epilogue;
+}
+
+/** The steps of an epilogue chain that do something. */
+function stepsOf(epi: Epilogue | undefined): Epilogue[] {
+  const out: Epilogue[] = [];
+  for (let e = epi; e; e = e.then) if (e.add || e.mulBy || e.mul !== undefined) out.push(e);
+  return out;
+}
+
+/** Floats of a step's operand for one batch element (M rows), and whether it is a matrix. */
+function stepShape(e: Epilogue, M: number, N: number): [number, boolean] {
+  const matrix = e.add ? e.addMatrix === true : e.mulBy !== undefined;
+  return [matrix ? M * N : e.add ? N : 1, matrix];
 }
 
 /** A batch of strided M x K (A) or K x N (B) operands: element i starts at `offs[i]` of `data`. */
@@ -210,7 +230,7 @@ export function gemmBatch(
         const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
         packA({ data: a.data, off: a.offs[i]!, rs: a.rs, cs: a.cs }, i0, mb, K, H, 0);
         gemmF32Scalar(H, 0, bp!.data!, 0, H, aFloats, K, np, nq, ldw);
-        copyOut(H, aFloats, ldw, mb, N, C, cOffs[i]! + i0 * ldc, ldc, accumulate, epi, i0);
+        copyOut(H, aFloats, ldw, mb, N, C, cOffs[i]! + i0 * ldc, ldc, accumulate, epi, i * M + i0, i0);
       }
     }
     return;
@@ -222,12 +242,20 @@ export function gemmBatch(
   const [bLo, bSpan] = bv && K > 0 ? extentOf(bv, nb, K, N) : [0, 0];
   const [aLo, aSpan] = K > 0 ? extentOf(a, nb, M, K) : [0, 0];
   const bSrc = S + bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
-  const eBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4;
-  const eFloats = epi.add ? (epi.addMatrix ? M * N : N) : epi.mulBy ? M * N : epi.mul !== undefined ? 1 : 0;
-  const H = memory.heap((eBase + eFloats) * 4);
-  if (epi.add) H.set(epi.add.subarray(0, eFloats), eBase);
-  else if (epi.mulBy) H.set(epi.mulBy.subarray(0, eFloats), eBase);
-  else if (epi.mul !== undefined) H[eBase] = epi.mul;
+  // each epilogue step's operand (a full matrix: every batch element's block)
+  const steps = stepsOf(epi), eBases: number[] = [];
+  let eEnd = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4;
+  for (const e of steps) {
+    const [n, matrix] = stepShape(e, M, N);
+    eBases.push(eEnd);
+    eEnd += Math.ceil((matrix && e.full ? nb * n : n) / 4) * 4;
+  }
+  const H = memory.heap(eEnd * 4);
+  steps.forEach((e, k) => {
+    const [n, matrix] = stepShape(e, M, N), src = e.add ?? e.mulBy;
+    if (src) H.set(src.subarray(0, matrix && e.full ? nb * n : n), eBases[k]!);
+    else H[eBases[k]!] = e.mul!;
+  });
   const bAt = packed?.at ?? S * 4; // byte offset of the B panels
   if (packed && packed.at === undefined) H.set(packed.data!, S);
   if (bSpan) H.set(bv!.data.subarray(bLo, Math.min(bLo + bSpan, bv!.data.length)), bSrc);
@@ -246,19 +274,21 @@ export function gemmBatch(
       if (K > 0) w.pack((aAt + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
       else H.fill(0, cBase, cBase + mb * N); // an empty sum is +0
       if (K > 0) w.gemm(aBase * 4, bAt, cBase * 4, K, np, nq, N * 4);
-      if (epi.add) {
-        const row = epi.addMatrix ? N * 4 : 0;
-        w.addRows(cBase * 4, (eBase + (epi.addMatrix ? i0 * N : 0)) * 4, mb, N, N * 4, row);
-      } else if (epi.mulBy) w.mulMatRows(cBase * 4, (eBase + i0 * N) * 4, mb, N, N * 4, N * 4);
-      else if (epi.mul !== undefined) w.mulRows(cBase * 4, eBase * 4, mb, N, N * 4);
-      copyOut(H, cBase, N, mb, N, C, cOffs[i]! + i0 * ldc, ldc, false, {}, i0);
+      steps.forEach((e, k) => {
+        const [, matrix] = stepShape(e, M, N);
+        const at = (eBases[k]! + (matrix ? ((e.full ? i * M : 0) + i0) * N : 0)) * 4;
+        if (e.add) w.addRows(cBase * 4, at, mb, N, N * 4, matrix ? N * 4 : 0);
+        else if (e.mulBy) w.mulMatRows(cBase * 4, at, mb, N, N * 4, N * 4);
+        else w.mulRows(cBase * 4, at, mb, N, N * 4);
+      });
+      copyOut(H, cBase, N, mb, N, C, cOffs[i]! + i0 * ldc, ldc, false, {}, 0, 0);
     }
   }
 }
 
 /**
  * Rows of the C block (leading dimension ldw at H[base]) into C, the epilogue applied where there is one
- * (row r of the block is row i0 + r of the product).
+ * (row r of the block is row i0 + r of its batch element's product, row g0 + r of a full matrix).
  */
 function copyOut(
   H: Float32Array,
@@ -271,16 +301,21 @@ function copyOut(
   ldc: number,
   accumulate: boolean,
   epi: Epilogue,
+  g0: number,
   i0: number,
 ): void {
-  const { add, mul, mulBy } = epi;
-  if (add || mul !== undefined || mulBy) {
+  const steps = stepsOf(epi);
+  if (steps.length) {
     const f = Math.fround;
     for (let r = 0; r < mb; r++) {
-      const src = base + r * ldw, dst = cOff + r * ldc, e = epi.addMatrix || mulBy ? (i0 + r) * N : 0;
+      const src = base + r * ldw, dst = cOff + r * ldc;
       for (let j = 0; j < N; j++) {
-        const p = H[src + j]!;
-        const v = add ? f(p + add[e + j]!) : mulBy ? f(p * mulBy[e + j]!) : f(p * mul!);
+        let v = H[src + j]!;
+        for (const e of steps) {
+          const matrix = e.add ? e.addMatrix === true : e.mulBy !== undefined;
+          const at = matrix ? ((e.full ? g0 : i0) + r) * N + j : j;
+          v = e.add ? f(v + e.add[at]!) : e.mulBy ? f(v * e.mulBy[at]!) : f(v * e.mul!);
+        }
         C[dst + j] = accumulate ? C[dst + j]! + v : v;
       }
     }

@@ -189,7 +189,9 @@ Deno.test("gemmBatch: heads read by strides from one tensor, stored transposed, 
   const f = Math.fround;
   const heads = Array.from({ length: H }, (_, h) => h * d);
   const q = { data: X, rs: H * d, cs: 1, offs: heads }, kt = { data: Y, rs: 1, cs: H * d, offs: heads };
-  for (const epi of [{}, { add: bias }, { add: mask, addMatrix: true }, { mul: s }, { mulBy: mask }]) {
+  const R = values(H * T * T, 25); // a residual: every head's own T x T block
+  const chain = { add: bias, then: { add: R, addMatrix: true, full: true } };
+  for (const epi of [{}, { add: bias }, { add: mask, addMatrix: true }, { mul: s }, { mulBy: mask }, chain]) {
     const C = new Float32Array(T * H * T).fill(NaN);
     gemmBatch(H, T, d, T, q, kt, C, heads.map((h) => h / d * T), H * T, epi);
     // the JavaScript path (taken for accumulate): onto zeros, the same values
@@ -205,7 +207,9 @@ Deno.test("gemmBatch: heads read by strides from one tensor, stored transposed, 
       for (let i = 0; i < T; i++) {
         for (let j = 0; j < T; j++) {
           const p = P[i * T + j]!;
-          const want = "mulBy" in epi
+          const want = "then" in epi
+            ? f(f(p + bias[j]!) + R[(h * T + i) * T + j]!)
+            : "mulBy" in epi
             ? f(p * mask[i * T + j]!)
             : "mul" in epi
             ? f(p * s)

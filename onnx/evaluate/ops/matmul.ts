@@ -89,11 +89,19 @@ export function matMul(
   const ar = aStr[aStr.length - 2]!, ac = aStr[aStr.length - 1]!;
   const br = bStr[bStr.length - 2]!, bc = bStr[bStr.length - 1]!;
   const aop = { data: A, rs: ar, cs: ac, offs: aOffs };
+  // One B for the whole batch, A's and C's batch elements one after the other (a stride of M rows), no
+  // epilogue matrix shared by the batch elements: the batch is one product of nb M rows (the weights pass
+  // through the kernel once, not once per element; the same bits)
+  const fold = nb > 1 && sizeOf(bBatch) === 1 && aOffs.every((o, i) => o === va.off + i * M * ar) &&
+    cOffs.every((o, i) => o === i * M * ldc) && sharedFree(extras.epilogue);
+  const [nbF, MF] = fold ? [1, nb * M] : [nb, M];
   // A constant B (a weight) is packed once and kept, resident in the kernel memory; other B operands are
   // packed on the fly, once per distinct batch element
   if (cache && sizeOf(bBatch) === 1) {
     const packed = packBCached(cache, { data: B, off: vb.off, rs: br, cs: bc }, K, N);
-    gemmBatch(nb, M, K, N, aop, packed, O, cOffs, ldc, extras.epilogue);
+    gemmBatch(nbF, MF, K, N, aop, packed, O, cOffs, ldc, extras.epilogue);
+  } else if (fold) {
+    gemmBatch(1, MF, K, N, aop, { data: B, rs: br, cs: bc, offs: bOffs }, O, cOffs, ldc, extras.epilogue);
   } else if (cache) {
     for (let i = 0; i < nb; i++) {
       const packed = packBCached(cache, { data: B, off: bOffs[i]!, rs: br, cs: bc }, K, N);
@@ -115,41 +123,59 @@ export function matMul(
   return out;
 }
 
+/** Whether no step of the epilogue is a matrix shared by every batch element (those index rows per element). */
+function sharedFree(epi: Epilogue | undefined): boolean {
+  for (let e = epi; e; e = e.then) if ((e.mulBy || (e.add && e.addMatrix)) && !e.full) return false;
+  return true;
+}
+
 /**
- * MatMul followed by an Add of `bias` (the CPU evaluator fuses the pair): the bits of the two ops, without the
- * intermediate tensor and its extra pass. Undefined where the bias is neither a row along the output's last
- * axis (`[N]`, `[1, ..., N]`) nor an M x N matrix the same for every batch element (`[M, N]`, `[1, ..., M, N]`:
- * an attention mask), of rank at most the output's, or an operand is not float32 or a matrix: then the
- * caller runs the two ops.
+ * The epilogue step that adds (or multiplies by) `t` after a product of `a` and `b`, where `t` is one of: a
+ * row along the output's last axis (`[N]`, `[1, ..., N]`; add only), an M x N matrix the same for every batch
+ * element (`[M, N]`, `[1, ..., M, N]`: an attention mask), or a tensor of the output's own shape (a
+ * residual), of rank at most the output's; else undefined.
+ */
+export function epilogueStep(a: Tensor, b: Tensor, t: Tensor, op: "add" | "mul"): Epilogue | undefined {
+  if (t.dtype !== DataType.FLOAT || !(t.data instanceof Float32Array) || isView(t)) return undefined;
+  if (a.dims.length < 2 || b.dims.length < 2) return undefined;
+  const M = a.dims[a.dims.length - 2]!, N = b.dims[b.dims.length - 1]!;
+  const batch = broadcastShapes([a.dims.slice(0, -2), b.dims.slice(0, -2)], "MatMul");
+  const out = [...batch, M, N], td = t.dims, data = t.data;
+  if (td.length > out.length) return undefined;
+  const ones = (xs: readonly number[]) => xs.every((d) => d === 1);
+  if (op === "add" && data.length === N && ones(td.slice(0, -1))) return { add: data };
+  const matrix = op === "add" ? { add: data, addMatrix: true } : { mulBy: data };
+  if (td.length >= 2 && data.length === M * N && td[td.length - 2] === M && ones(td.slice(0, -2))) {
+    return matrix;
+  }
+  if (td.length === out.length && td.every((d, i) => d === out[i])) return { ...matrix, full: true };
+  return undefined;
+}
+
+/**
+ * MatMul followed by an Add of `bias` (the CPU evaluator fuses the pair), and optionally by a second Add of
+ * `residual`: the bits of the separate ops, without the intermediate tensors and their passes. Undefined
+ * where an addend is not of a form {@link epilogueStep} takes or an operand is not float32 or a matrix: then
+ * the caller runs the ops one by one.
  *
  * @param a MatMul's first input
  * @param b MatMul's second input
  * @param bias the Add's other input
  * @param cache packed constant operands, where `b` is a constant
- * @returns `a @ b + bias`, or undefined
+ * @param residual the second Add's other input
+ * @returns `a @ b + bias (+ residual)`, or undefined
  */
-export function matMulAdd(a: Tensor, b: Tensor, bias: Tensor, cache?: PackCache): Tensor | undefined {
-  if (a.dtype !== DataType.FLOAT || b.dtype !== DataType.FLOAT || bias.dtype !== DataType.FLOAT) {
-    return undefined;
-  }
-  if (a.dims.length < 2 || b.dims.length < 2 || !(bias.data instanceof Float32Array) || isView(bias)) {
-    return undefined;
-  }
-  const N = b.dims[b.dims.length - 1]!,
-    M = a.dims[a.dims.length - 2]!,
-    rank = Math.max(a.dims.length, b.dims.length);
-  const bd = bias.dims;
-  if (bd.length > rank) return undefined;
-  if (bias.data.length === N && bd.slice(0, -1).every((d) => d === 1)) {
-    return matMul(a, b, "MatMul", cache, { epilogue: { add: bias.data } });
-  }
-  if (
-    bd.length >= 2 && bd[bd.length - 2] === M && bias.data.length === M * N &&
-    bd.slice(0, -2).every((d) => d === 1)
-  ) {
-    return matMul(a, b, "MatMul", cache, { epilogue: { add: bias.data, addMatrix: true } });
-  }
-  return undefined;
+export function matMulAdd(
+  a: Tensor,
+  b: Tensor,
+  bias: Tensor,
+  cache?: PackCache,
+  residual?: Tensor,
+): Tensor | undefined {
+  if (a.dtype !== DataType.FLOAT || b.dtype !== DataType.FLOAT) return undefined;
+  const first = epilogueStep(a, b, bias, "add"), then = residual && epilogueStep(a, b, residual, "add");
+  if (!first || (residual && !then)) return undefined;
+  return matMul(a, b, "MatMul", cache, { epilogue: then ? { ...first, then } : first });
 }
 
 /** Gemm: Y = alpha * op(A) * op(B) + beta * C. */
