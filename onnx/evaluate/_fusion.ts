@@ -31,6 +31,8 @@ export interface Fusion {
   rest: Node[];
   /** The value the fused kernel produces (the last node's output). */
   out: Value;
+  /** The kernel writes every element of the float32 storage it allocates (recycled storage is not zeroed). */
+  overwrites?: boolean;
   /**
    * The fused kernel, or undefined where the run-time operands do not fit (then the nodes run one by one).
    * @param inputs the first node's inputs
@@ -89,6 +91,7 @@ export function findFusions(
       const add2 = onlyReader(add.outputs[0]!, "Add"), res = add2 && other(add2, add.outputs[0]!);
       if (add2 && res) taken.add(add2);
       out.set(head, {
+        overwrites: true,
         rest: add2 && res ? [add, add2] : [add],
         out: (add2 && res ? add2 : add).outputs[0]!,
         run: (inputs, lookup, cache) => {
@@ -112,6 +115,7 @@ export function findFusions(
       const rest = [erf!, add!, mul!, mul2!];
       rest.forEach((n) => taken.add(n));
       out.set(head, {
+        overwrites: true,
         rest,
         out: mul2!.outputs[0]!,
         run: (inputs, lookup) => gelu(inputs, constant(c2, lookup), constant(c3, lookup)),
@@ -175,6 +179,7 @@ function rmsNorm(
   const mul2 = onlyReader(mul.outputs[0]!, "Mul"), w = mul2 && other(mul2, mul.outputs[0]!);
   const rest = [mean, add!, sqrt!, div!, mul, ...(w ? [mul2!] : [])];
   return {
+    overwrites: true,
     rest,
     out: (w ? mul2! : mul).outputs[0]!,
     run: (inputs, lookup) => {

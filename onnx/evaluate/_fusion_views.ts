@@ -123,6 +123,7 @@ export function productFusion(head: Node, m: Matcher): Fusion | undefined {
   const tr = m.onlyReader(p, "Transpose");
   if (tr) {
     return {
+      overwrites: true,
       rest: [tr],
       out: tr.outputs[0]!,
       run: (inputs, _lookup, cache) => {
@@ -141,6 +142,7 @@ export function productFusion(head: Node, m: Matcher): Fusion | undefined {
   const mul = m.onlyReader(p, "Mul"), s = mul && m.other(mul, p);
   if (!mul || !s) return undefined;
   return {
+    overwrites: true,
     rest: [mul],
     out: mul.outputs[0]!,
     run: (inputs, lookup, cache) => {

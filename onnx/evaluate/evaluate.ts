@@ -71,6 +71,9 @@ export interface EvaluationCache {
   readonly pool: FloatPool;
 }
 
+/** ai.onnx kernels that write every element of the float32 outputs they allocate (no zero-filling needed). */
+const OVERWRITES = new Set(["MatMul", "Gemm"]);
+
 /** Ops whose outputs are not a function of their inputs, never folded. */
 const NOT_FOLDABLE = new Set([
   "RandomNormal",
@@ -226,7 +229,7 @@ export function evaluateGraph(
         } else if (pool) {
           const f = foldable ? undefined : fused?.get(node);
           const cache = ctx.constInputs?.[1] ? packCache : undefined;
-          const y = f && pool.run(true, () => f.run(inputs, lookup, cache));
+          const y = f && pool.run(true, () => f.run(inputs, lookup, cache), f.overwrites === true);
           if (y) {
             if (reads.has(f!.out) || keep.has(f!.out)) {
               live.set(f!.out, y);
@@ -237,7 +240,7 @@ export function evaluateGraph(
           } else {
             // folded outputs outlive this evaluation: their storage never comes from the pool
             const kernel = getOp(node.domain, node.opType);
-            outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx));
+            outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx), OVERWRITES.has(node.opType));
           }
         } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
       } catch (e) {
