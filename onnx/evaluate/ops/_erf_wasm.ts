@@ -17,11 +17,13 @@ import {
   I32,
   I32_ADD,
   I32_EQZ,
+  I32_LT_U,
   I32_MUL,
   I32_SUB,
   i32c,
   LOOP,
   moduleOf,
+  SELECT,
   set,
   simdOp,
   tee,
@@ -44,7 +46,8 @@ const STORE64_LANE0 = (off: number) => simdOp(0x5b, ...mem(3, off), 0);
 const PROMOTE = simdOp(0x5f), DEMOTE = simdOp(0x5e);
 const F64X2_SPLAT = simdOp(0x14), F64X2_ABS = simdOp(0xec), F64X2_MIN = simdOp(0xf4);
 const F64X2_ADD = simdOp(0xf0), F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf2);
-const F64X2_FLOOR = simdOp(0x75), F64X2_LT = simdOp(0x49), TRUNC_SAT_ZERO = simdOp(0xfc);
+const F64X2_FLOOR = simdOp(0x75), F64X2_LT = simdOp(0x49);
+const GRID_ROWS = ERF_TABLE.length / ERF_STRIDE;
 const I32X4_EXTRACT = (lane: number) => simdOp(0x1b, lane);
 const V128_AND = simdOp(0x4e), V128_OR = simdOp(0x50);
 const LOAD32_SPLAT = (off: number) => simdOp(0x09, ...mem(2, off));
@@ -76,16 +79,13 @@ function body(gelu: boolean): number[] {
     // r = floor(t * 256 + 0.5); d = t - r * (1/256); a = table row address of each lane
     emit(get(V(u, 1)), splat(ERF_STEPS), F64X2_MUL, splat(0.5), F64X2_ADD, F64X2_FLOOR, set(V(u, 6)));
     emit(get(V(u, 1)), get(V(u, 6)), splat(1 / ERF_STEPS), F64X2_MUL, F64X2_SUB, set(V(u, 2)));
-    emit(
-      get(V(u, 6)),
-      TRUNC_SAT_ZERO,
-      tee(V(u, 6)),
-      I32X4_EXTRACT(0),
-      i32c(ERF_STRIDE * 8),
-      I32_MUL,
-      set(A0(u)),
-    );
-    emit(get(V(u, 6)), I32X4_EXTRACT(1), i32c(ERF_STRIDE * 8), I32_MUL, set(A1(u)));
+    // the row indices: r + 2^52 holds the integer r (0..1536) in its low 32 bits (i32 lanes 0 and 2), a NaN
+    // lane anything, clamped to a row (its result is NaN through d either way)
+    emit(get(V(u, 6)), splat(2 ** 52), F64X2_ADD, set(V(u, 6)));
+    for (const [lane, A] of [[0, A0(u)], [2, A1(u)]] as const) {
+      emit(get(V(u, 6)), I32X4_EXTRACT(lane), tee(A), i32c(0), get(A), i32c(GRID_ROWS), I32_LT_U, SELECT);
+      emit(i32c(ERF_STRIDE * 8), I32_MUL, set(A));
+    }
   });
   // Horner from the d^5 coefficient: pairs (c4, c5), (c2, c3), (erf0, c1) per lane
   for (let m = ERF_STRIDE - 2; m >= 0; m -= 2) {
