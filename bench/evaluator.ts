@@ -3,7 +3,7 @@
  * ratio (issue 3 aim: within 10x on PP-OCRv4 rec; issue 17: within 5x of one onnxruntime thread on every
  * repository model).
  *
- *   deno run -A bench/evaluator.ts [--runs N] [--only NAME] [--profile] [--json]
+ *   deno run -A bench/evaluator.ts [--runs N] [--only NAME[,NAME...]] [--profile] [--json]
  *
  * Inputs (from testdata/, through the same data sources the CLI uses): byte-lm-* (opt, llama and their
  * -outliers variants) one 128-byte window [1, 128] of lm-eval.txt; segmenter-tiny and -base a batch of 8
@@ -208,7 +208,7 @@ const only = flag("only");
 
 const rows: Row[] = [];
 for (const c of CASES) {
-  if (only !== undefined && !c.name.includes(only)) continue;
+  if (only !== undefined && !only.split(",").some((o) => c.name.includes(o))) continue;
   const bytes = await Deno.readFile(path(c.model));
   const model = decodeModel(bytes);
   const ort = await OrtRuntime.create(bytes);

@@ -25,7 +25,7 @@ import { getOp } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { FloatPool, PoolScope } from "./_pool.ts";
-import { findFusions } from "./_fusion.ts";
+import { findFusions, type Fusion } from "./_fusion.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -53,16 +53,53 @@ export interface EvaluateOptions {
    */
   outer?: (value: Value) => Tensor | undefined;
   /**
-   * Keep work that depends only on constants (packed MatMul / Gemm weights) across evaluations of the same
-   * model: pass the same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data
-   * changes; create a new cache after modifying weights. Without it every call packs its weights again.
+   * Keep work that depends only on constants (packed MatMul / Gemm weights) and on the graph's structure
+   * (which values each node reads, the fused node groups) across evaluations of the same model: pass the
+   * same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data and no node's
+   * inputs change; create a new cache after modifying weights or rewiring nodes (a changed node list or
+   * output list is noticed). Without it every call packs its weights again.
    * @default {undefined}
    */
   cache?: EvaluationCache;
 }
 
+/** What evaluating a graph needs to know of its structure (built once per graph with a cache). */
+export interface GraphPlan {
+  /** The node list it was built for (a changed list is a new plan). */
+  nodes: readonly Node[];
+  /** Values each node reads: its inputs and what its bodies read from outer scopes. */
+  readsOf: Map<Node, (Value | null)[]>;
+  /** Reads of each value by the graph's nodes. */
+  reads: ReadonlyMap<Value, number>;
+  /** The graph outputs (never freed). */
+  keep: ReadonlySet<Value>;
+  /** Fused groups, found for the ai.onnx opset `fusedOpset`. */
+  fused?: Map<Node, Fusion>;
+  fusedOpset?: number;
+}
+
+function planOf(graph: Graph, cache: EvaluationCache | undefined): GraphPlan {
+  const old = cache?.plans.get(graph);
+  if (
+    old && old.nodes.length === graph.nodes.length && old.nodes.every((n, i) => n === graph.nodes[i]) &&
+    old.keep.size === graph.outputs.length && graph.outputs.every((v) => old.keep.has(v))
+  ) return old;
+  const reads = new Map<Value, number>(), readsOf = new Map<Node, (Value | null)[]>();
+  for (const n of graph.nodes) {
+    const vs: (Value | null)[] = [...n.inputs];
+    for (const sg of n.subgraphs()) vs.push(...new Set(outerReads(sg)));
+    readsOf.set(n, vs);
+    for (const v of vs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
+  }
+  const plan: GraphPlan = { nodes: [...graph.nodes], readsOf, reads, keep: new Set(graph.outputs) };
+  cache?.plans.set(graph, plan);
+  return plan;
+}
+
 /** Constant-derived data reused across evaluations (see `EvaluateOptions.cache`). */
 export interface EvaluationCache {
+  /** Per graph: the reads of each value and the fused node groups (see `GraphPlan`). */
+  readonly plans: WeakMap<Graph, GraphPlan>;
   /** Packed constant GEMM operands. */
   readonly packed: PackCache;
   /** Outputs of nodes that depend on initializers only (a Transpose of a weight, a Constant node...). */
@@ -100,7 +137,7 @@ const NOT_FOLDABLE = new Set([
  * ```
  */
 export function createEvaluationCache(): EvaluationCache {
-  return { packed: new WeakMap(), folded: new WeakMap(), pool: new FloatPool() };
+  return { packed: new WeakMap(), folded: new WeakMap(), pool: new FloatPool(), plans: new WeakMap() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -153,25 +190,23 @@ export function evaluateGraph(
   }
   // remaining reads of each value by this graph's nodes; graph outputs are never freed
   // (a node with subgraphs also reads what its bodies read from this or outer scopes)
-  const reads = new Map<Value, number>();
-  const readsOf = new Map<(typeof graph.nodes)[number], (Value | null)[]>();
-  for (const n of graph.nodes) {
-    const vs: (Value | null)[] = [...n.inputs];
-    for (const sg of n.subgraphs()) vs.push(...new Set(outerReads(sg)));
-    readsOf.set(n, vs);
-    for (const v of vs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
-  }
+  // (the plan of reads and fused groups depends on the graph's structure only: a cache keeps it)
+  const plan = planOf(graph, options.cache);
+  const reads = new Map(plan.reads), readsOf = plan.readsOf;
   const lookup = (v: Value): Tensor | undefined => live.get(v) ?? v.const ?? options.outer?.(v);
-  const keep = new Set(graph.outputs);
+  const keep = plan.keep;
   // observers may keep the tensors they see: recycle storage only without them
   const pool = options.onValue || options.onInput
     ? undefined
     : new PoolScope(options.cache?.pool ?? new FloatPool());
   // node groups run as one kernel (same bits, fewer passes; `_fusion.ts`) where no observer expects the
   // values between them
-  const fused = pool && opsetOf(opsets, "") >= 9
-    ? findFusions(graph, reads, keep, opsetOf(opsets, ""))
-    : undefined;
+  const opset = opsetOf(opsets, "");
+  if (pool && opset >= 9 && plan.fusedOpset !== opset) {
+    plan.fused = findFusions(graph, plan.reads, keep, opset);
+    plan.fusedOpset = opset;
+  }
+  const fused = pool && opset >= 9 ? plan.fused : undefined;
   const fusedDone = new Set<Node>();
   const consumed = (node: Node) => {
     for (const v of readsOf.get(node)!) {
