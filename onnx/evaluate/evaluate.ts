@@ -48,6 +48,13 @@ export interface EvaluateOptions {
    */
   onInput?: (value: Value, tensor: Tensor) => void;
   /**
+   * Called after each node with the milliseconds it took (bookkeeping included), or after a fused group's
+   * first node with the group's other nodes (`rest`) and the group's time. Unlike an observer of values it
+   * changes nothing in how the graph runs (storage recycling and fused groups stay on): a profiler's hook.
+   * @default {undefined}
+   */
+  onTime?: (node: Node, rest: readonly Node[], ms: number) => void;
+  /**
    * Values of enclosing scopes, for a subgraph (If branch, Loop/Scan body) that reads them by reference.
    * @default {undefined}
    */
@@ -220,11 +227,14 @@ export function evaluateGraph(
       }
     }
   };
+  const onTime = options.onTime;
   for (const node of graph.nodes) {
     if (fusedDone.has(node)) { // its work was done by its group's fused kernel
       consumed(node);
       continue;
     }
+    const t0 = onTime ? performance.now() : 0;
+    let group: readonly Node[] | undefined;
     const inputs = node.inputs.map((v) => {
       if (!v) return undefined;
       const t = lookup(v);
@@ -249,7 +259,9 @@ export function evaluateGraph(
       try {
         if (isControlFlow(node)) {
           // bodies see this graph's live values (and, through it, the enclosing scopes')
-          const body = { ...options, outer: lookup };
+          // (a body's nodes are timed as part of this node, not reported again)
+          const { onTime: _, ...rest } = options;
+          const body = { ...rest, outer: lookup };
           outs = driveSync(controlFlow(node, inputs, ctx.opset), ({ graph: g, inputs: ins }) => {
             const feeds: Record<string, Tensor> = {};
             g.inputs.forEach((v, i) => {
@@ -271,6 +283,7 @@ export function evaluateGraph(
               pool.hold(y);
             } else pool.drop(y);
             for (const n of f!.rest) fusedDone.add(n);
+            group = f!.rest;
             outs = [];
           } else {
             // folded outputs outlive this evaluation: their storage never comes from the pool
@@ -298,6 +311,7 @@ export function evaluateGraph(
     });
     consumed(node);
     if (pool) { for (const t of outs) if (t) pool.drop(t); }
+    onTime?.(node, group ?? [], performance.now() - t0);
   }
   const result: Record<string, Tensor> = {};
   for (const v of graph.outputs) {
