@@ -241,7 +241,17 @@ Deno.test("a cache keeps a graph's plan (reads, fused groups) and notices a chan
   assertEquals(evaluateGraph(g, feeds, { cache }).y!.data, new Float32Array([19, 32]));
   const plan = cache.plans.get(g)!;
   assert(plan.fused!.size === 1, "MatMul + Add fused");
-  evaluateGraph(g, feeds, { cache });
+  // the timing hook sees the fused group once, by its first node, and switches nothing off
+  const timed: string[] = [];
+  const r = evaluateGraph(g, feeds, {
+    cache,
+    onTime: (n, rest, ms) => {
+      assert(ms >= 0);
+      timed.push([n.opType, ...rest.map((x) => x.opType)].join("+"));
+    },
+  });
+  assertEquals(timed, ["MatMul+Add"]);
+  assertEquals(r.y!.data, new Float32Array([19, 32]));
   assert(cache.plans.get(g) === plan, "the same plan on the next call");
   // m becomes an output too (read by a new node): the old plan would fuse it away and free it
   const z = g.addNode("Relu", [m], ["z"]).outputs[0]!;
