@@ -50,13 +50,11 @@ const V128_BITSELECT = simdOp(0x52);
 const PROMOTE = simdOp(0x5f), DEMOTE = simdOp(0x5e);
 const F64X2_SPLAT = simdOp(0x14), F64X2_NEAREST = simdOp(0x94);
 const F64X2_ADD = simdOp(0xf0), F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf2), F64X2_DIV = simdOp(0xf3);
-const F64X2_LT = simdOp(0x49), TRUNC_SAT_ZERO = simdOp(0xfc), V128_ANDNOT = simdOp(0x4f);
-const I64X2_EXTEND_LOW = simdOp(0xc7), I64X2_SHL = simdOp(0xcb), I64X2_ADD = simdOp(0xce);
-const I64X2_SPLAT = simdOp(0x12);
+const F64X2_LT = simdOp(0x49), V128_ANDNOT = simdOp(0x4f), I64X2_SHL = simdOp(0xcb);
 const F32_LOAD = [0x2a, 2, 0], F32_GT = 0x5e, F64_LOAD = [0x2b, 3, 0], F64_ADD = 0xa0;
 const F32X4_SPLAT = simdOp(0x13), F32X4_PMAX = simdOp(0xeb), F32X4_EXTRACT = (l: number) => simdOp(0x1f, l);
 const F64_SUB = 0xa1, F64_LT = 0x63, V128_ZERO = simdOp(0x0c, ...new Array<number>(16).fill(0));
-const F64_PROMOTE_F32 = 0xbb, I64C = (v: number) => [0x42, v & 0x7f | 0x80, (v >> 7) & 0x7f]; // 0 < v < 16384
+const F64_PROMOTE_F32 = 0xbb;
 
 const LOG2E = Math.LOG2E, LN2_HI = 6.93147180369123816490e-01, LN2_LO = 1.90821492927058770002e-10;
 const INV_FACT = Array.from({ length: 14 }, (_, k) => {
@@ -84,9 +82,11 @@ function emitExp2(emit: (...xs: (number | number[])[]) => void, base0: number, b
     for (const d of both) emit(get(d + 3), get(d + 2), F64X2_MUL, splat(INV_FACT[k]!), F64X2_ADD, set(d + 3));
   }
   for (const d of both) {
+    // 2^n: n + 1023 + 2^52 holds the biased exponent n + 1023 (an integer in [864, 1023] here) in its low
+    // bits, which the shift by 52 moves into the exponent field (lanes with d < -110 are zeroed after)
     const n = d + 1, e = d + 3;
-    emit(get(e), get(n), TRUNC_SAT_ZERO, I64X2_EXTEND_LOW, I64C(1023), I64X2_SPLAT, I64X2_ADD);
-    emit(i32c(52), I64X2_SHL, F64X2_MUL, get(d), splat(-110), F64X2_LT, V128_ANDNOT, set(e));
+    emit(get(e), get(n), splat(2 ** 52 + 1023), F64X2_ADD, i32c(52), I64X2_SHL);
+    emit(F64X2_MUL, get(d), splat(-110), F64X2_LT, V128_ANDNOT, set(e));
   }
 }
 
