@@ -55,6 +55,7 @@ const F32X4_ADD = simdOp(0xe4), F32X4_MUL = simdOp(0xe6), F32X4_DIV = simdOp(0xe
 const range = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
 const SHUF_LO = simdOp(0x0d, ...range(0, 8), ...range(16, 8)); // (v0[0], v1[0])
 const SHUF_HI = simdOp(0x0d, ...range(8, 8), ...range(24, 8)); // (v0[1], v1[1])
+const SHUF_F32_HI = simdOp(0x0d, ...range(8, 8), ...range(8, 8)); // f32 lanes 2, 3 to lanes 0, 1
 
 // params: src 0, dst 1, quads 2 (groups of 4 floats); two pairs per step, u = 0 and 1, interleaved so
 // their Horner chains overlap. i32 locals: a0 3 + 2u, a1 4 + 2u; v128 locals (base 7 + 7u): x, t, d, p, v0,
@@ -66,15 +67,21 @@ function body(gelu: boolean): number[] {
   const V = (u: number, k: number) => 7 + 7 * u + k; // x 0, t 1, d 2, p 3, v0 4, v1 5, r 6
   const A0 = (u: number) => 3 + 2 * u, A1 = (u: number) => 4 + 2 * u;
   const both = (f: (u: number) => void) => [0, 1].forEach(f);
-  const G = (u: number) => 21 + u, C1 = 23, C2 = 24, C3 = 25;
+  const G = (u: number) => 21 + u, C1 = 23, C2 = 24, C3 = 25, Q = 26;
   if (gelu) {
     for (const [k, l] of [[0, C1], [1, C2], [2, C3]]) emit(i32c(0), LOAD32_SPLAT(CONSTS + 4 * k!), set(l!));
   }
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP);
+  if (gelu) {
+    // the four floats g and g / c1 (one f32x4.div); pair u's in lanes 0 and 1 of G(u) and of its quotient
+    emit(get(0), v128Load(0), tee(G(0)), get(C1), F32X4_DIV, set(Q));
+    emit(get(G(0)), get(G(0)), SHUF_F32_HI, set(G(1)));
+  }
   both((u) => {
     // x = two floats (with gelu: the floats divided by c1) as doubles; t = min(|x|, 6) (NaN stays NaN)
-    emit(get(0), LOAD64_ZERO(8 * u));
-    if (gelu) emit(tee(G(u)), get(C1), F32X4_DIV);
+    if (!gelu) emit(get(0), LOAD64_ZERO(8 * u));
+    else if (u === 0) emit(get(Q));
+    else emit(get(Q), get(Q), SHUF_F32_HI);
     emit(PROMOTE, tee(V(u, 0)), F64X2_ABS, splat(6), F64X2_MIN, set(V(u, 1)));
     // r = floor(t * 256 + 0.5); d = t - r * (1/256); a = table row address of each lane
     emit(get(V(u, 1)), splat(ERF_STEPS), F64X2_MUL, splat(0.5), F64X2_ADD, F64X2_FLOOR, set(V(u, 6)));
@@ -108,7 +115,7 @@ function body(gelu: boolean): number[] {
   });
   emit(get(0), i32c(16), I32_ADD, set(0), get(1), i32c(16), I32_ADD, set(1));
   emit(get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
-  return [...vec([[4, I32], [gelu ? 19 : 14, V128]]), ...c];
+  return [...vec([[4, I32], [gelu ? 20 : 14, V128]]), ...c];
 }
 
 /** Floats per chunk: input and output of a chunk fit the memory as first grown. */
