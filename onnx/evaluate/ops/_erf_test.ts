@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { erf, erfSeries } from "./_erf.ts";
-import { erfF32 } from "./_erf_wasm.ts";
+import { erfF32, geluF32 } from "./_erf_wasm.ts";
 import { mulberry32 } from "../../../quant/_rng.ts";
 
 Deno.test("erf (grid + Hermite expansion) equals the A&S series within 5e-15 (both ~1e-15 accurate), and in float32", () => {
@@ -32,6 +32,20 @@ Deno.test("erfF32 (WebAssembly SIMD) gives the scalar erf's float32 bits, specia
     assert(erfF32(X, got), "WebAssembly SIMD is available in Deno");
     for (let i = 0; i < n; i++) {
       assert(Object.is(got[i], want[i]), `n=${n} erf(${X[i]}): ${got[i]} vs ${want[i]}`);
+    }
+  }
+});
+
+Deno.test("geluF32 gives fl(fl(x * fl(fl(erf(fl(x / c1))) + c2)) * c3) bit for bit (odd lengths, specials)", () => {
+  const f = Math.fround, c1 = f(Math.SQRT2), c2 = 1, c3 = 0.5;
+  for (const n of [1, 2, 3, 5, 6, 7, 9, 33]) {
+    const X = new Float32Array(n).map((_, i) => Math.sin(i * 1.3) * 5);
+    if (n > 4) X[1] = NaN, X[2] = -Infinity, X[3] = -0;
+    const got = new Float32Array(n);
+    assert(geluF32(X, got, c1, c2, c3));
+    for (let i = 0; i < n; i++) {
+      const x = X[i]!, want = f(f(x * f(f(erf(f(x / c1))) + c2)) * c3);
+      assert(Object.is(got[i], want), `n=${n} gelu(${x}): ${got[i]} vs ${want}`);
     }
   }
 });
