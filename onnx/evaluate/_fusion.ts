@@ -12,6 +12,7 @@
  *   `MatMul -> Mul(scalar or matrix)` store the product transposed or scaled (`_fusion_views.ts`).
  * - GELU as exporters write it, `Mul(Mul(x, Add(Erf(Div(x, c1)), c2)), c3)` (in either operand order of
  *   Add and the Muls): one WebAssembly pass (`geluF32`).
+ * - SiLU, `Mul(x, Sigmoid(x))`: one WebAssembly pass (`siluF32`).
  * - RMSNorm as exporters write it, `Mul(Mul(x, Div(c, Sqrt(Add(ReduceMean(Pow(x, 2)), eps)))), w)` over the
  *   last axis (the weight Mul optional): one pass per row (`rmsNormF32`).
  * @module
@@ -21,6 +22,7 @@ import { DataType, makeTensor, type Tensor, toNumbers } from "../tensor.ts";
 import { matMulAdd } from "./ops/matmul.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { geluF32 } from "./ops/_erf_wasm.ts";
+import { siluF32 } from "./ops/_exp_wasm.ts";
 import { rmsNormF32 } from "./ops/_rms_norm.ts";
 import { type Matcher, productFusion, viewFusion, viewSafety } from "./_fusion_views.ts";
 import { getOp } from "./registry.ts";
@@ -97,6 +99,21 @@ export function findFusions(
         run: (inputs, lookup, cache) => {
           const b = lookup(bias), r = res ? lookup(res) : undefined;
           return b && (!res || r) ? matMulAdd(inputs[0]!, inputs[1]!, b, cache, r) : undefined;
+        },
+      });
+    } else if (head.opType === "Sigmoid" && head.inputs[0] && head.outputs.length === 1) {
+      // SiLU: Mul(x, Sigmoid(x)) in one pass
+      const x = head.inputs[0], mul = onlyReader(head.outputs[0]!, "Mul");
+      if (!mul || other(mul, head.outputs[0]!) !== x) continue;
+      claim(head, {
+        overwrites: true,
+        rest: [mul],
+        out: mul.outputs[0]!,
+        run: (inputs) => {
+          const t = inputs[0]!;
+          if (t.dtype !== DataType.FLOAT || !(t.data instanceof Float32Array)) return undefined;
+          const y = makeTensor(DataType.FLOAT, t.dims);
+          return siluF32(t.data, y.data as Float32Array) ? y : undefined;
         },
       });
     } else if (head.opType === "Pow" && head.inputs.length === 2 && head.outputs.length === 1) {

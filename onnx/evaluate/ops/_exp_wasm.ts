@@ -50,7 +50,7 @@ const V128_BITSELECT = simdOp(0x52);
 const PROMOTE = simdOp(0x5f), DEMOTE = simdOp(0x5e);
 const F64X2_SPLAT = simdOp(0x14), F64X2_NEAREST = simdOp(0x94);
 const F64X2_ADD = simdOp(0xf0), F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf2), F64X2_DIV = simdOp(0xf3);
-const F64X2_LT = simdOp(0x49), V128_ANDNOT = simdOp(0x4f), I64X2_SHL = simdOp(0xcb);
+const F64X2_LT = simdOp(0x49), V128_ANDNOT = simdOp(0x4f), I64X2_SHL = simdOp(0xcb), F32X4_MUL = simdOp(0xe6);
 const F32_LOAD = [0x2a, 2, 0], F32_GT = 0x5e, F64_LOAD = [0x2b, 3, 0], F64_ADD = 0xa0;
 const F32X4_SPLAT = simdOp(0x13), F32X4_PMAX = simdOp(0xeb), F32X4_EXTRACT = (l: number) => simdOp(0x1f, l);
 const F64_SUB = 0xa1, F64_LT = 0x63, V128_ZERO = simdOp(0x0c, ...new Array<number>(16).fill(0));
@@ -91,23 +91,28 @@ function emitExp2(emit: (...xs: (number | number[])[]) => void, base0: number, b
 }
 
 // params: src 0, dst 1, quads 2; v128 locals: x 3 + 5u, then d, n, r, e at 4 + 5u (u = 0, 1)
-function sigmoidBody(): number[] {
+// with `silu`, v128 locals 13 + u: the input floats, and the result is fl(x * fl(sigmoid(x)))
+function sigmoidBody(silu = false): number[] {
   const { code: c, emit } = emitter();
   const splat = (v: number) => [...f64c(v), ...F64X2_SPLAT];
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP);
   // d = -|x|; t = exp(d); out = (x >= 0 ? 1 : t) / (1 + t)
   for (const u of [0, 1]) {
-    emit(get(0), LOAD64_ZERO(8 * u), PROMOTE, tee(3 + 5 * u), F64X2_ABS, F64X2_NEG, set(4 + 5 * u));
+    emit(get(0), LOAD64_ZERO(8 * u));
+    if (silu) emit(tee(13 + u));
+    emit(PROMOTE, tee(3 + 5 * u), F64X2_ABS, F64X2_NEG, set(4 + 5 * u));
   }
   emitExp2(emit, 4, 9);
   for (const u of [0, 1]) {
     const x = 3 + 5 * u, t = 7 + 5 * u;
     emit(get(1), splat(1), get(t), get(x), splat(0), F64X2_GE, V128_BITSELECT);
-    emit(splat(1), get(t), F64X2_ADD, F64X2_DIV, DEMOTE, STORE64_LANE0_AT(8 * u));
+    emit(splat(1), get(t), F64X2_ADD, F64X2_DIV, DEMOTE);
+    if (silu) emit(get(13 + u), F32X4_MUL);
+    emit(STORE64_LANE0_AT(8 * u));
   }
   emit(get(0), i32c(16), I32_ADD, set(0), get(1), i32c(16), I32_ADD, set(1));
   emit(get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
-  return [...vec([[10, V128]]), ...c];
+  return [...vec([[silu ? 12 : 10, V128]]), ...c];
 }
 
 // params: src 0, dst 1, rows 2, D 3, ex 4 (bytes); i32 locals: k 5, p 6, q 7; f32 mx 8; f64 sum 9;
@@ -186,6 +191,7 @@ interface ExpModule {
   memory: WebAssembly.Memory;
   softmax: (src: number, dst: number, rows: number, D: number, ex: number) => void;
   sigmoid: (src: number, dst: number, quads: number) => void;
+  silu: (src: number, dst: number, quads: number) => void;
 }
 
 /** Floats of input (and of output) per call. */
@@ -197,6 +203,7 @@ function instantiate(): ExpModule | undefined {
       new WebAssembly.Module(moduleOf([
         { name: "softmax", params: 5, body: body() },
         { name: "sigmoid", params: 3, body: sigmoidBody() },
+        { name: "silu", params: 3, body: sigmoidBody(true) },
       ])),
       {},
     ).exports as unknown as ExpModule;
@@ -240,6 +247,24 @@ export function softmaxRowsF32(X: Float32Array, O: Float32Array, rows: number, D
  * @returns false where WebAssembly SIMD is unavailable (nothing written)
  */
 export function sigmoidF32(X: Float32Array, O: Float32Array): boolean {
+  return wasm !== undefined && mapF32(wasm.sigmoid, X, O);
+}
+
+/**
+ * O[i] = fl(X[i] * fl(sigmoid(X[i]))), SiLU as `Mul(x, Sigmoid(x))` computes it (the sigmoid of
+ * {@link sigmoidF32}, then a float32 product), in WebAssembly where available.
+ *
+ * @returns false where WebAssembly SIMD is unavailable (nothing written)
+ */
+export function siluF32(X: Float32Array, O: Float32Array): boolean {
+  return wasm !== undefined && mapF32(wasm.silu, X, O);
+}
+
+function mapF32(
+  f: (src: number, dst: number, quads: number) => void,
+  X: Float32Array,
+  O: Float32Array,
+): boolean {
   if (!wasm) return false;
   const bytes = CHUNK * 8 + 32, have = wasm.memory.buffer.byteLength;
   if (bytes > have) wasm.memory.grow(Math.ceil((bytes - have) / 65536));
@@ -249,7 +274,7 @@ export function sigmoidF32(X: Float32Array, O: Float32Array): boolean {
     const n = Math.min(CHUNK, X.length - i0);
     H.set(X.subarray(i0, i0 + n), inF);
     if (n & 3) H.fill(0, inF + n, inF + ((n + 3) & ~3));
-    wasm.sigmoid(inF * 4, outF * 4, (n + 3) >> 2);
+    f(inF * 4, outF * 4, (n + 3) >> 2);
     O.set(H.subarray(outF, outF + n), i0);
   }
   return true;

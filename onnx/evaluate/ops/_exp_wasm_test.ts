@@ -1,5 +1,5 @@
 import { assert } from "@std/assert";
-import { sigmoidF32, softmaxRowsF32 } from "./_exp_wasm.ts";
+import { sigmoidF32, siluF32, softmaxRowsF32 } from "./_exp_wasm.ts";
 
 /** softmax.ts's scalar loop over contiguous rows (Math.exp). */
 function scalar(X: Float32Array, O: Float32Array, rows: number, D: number): void {
@@ -101,6 +101,19 @@ Deno.test("softmaxRowsF32: the lane-wise maximum gives the scalar loop's outputs
     scalar(X, want, 1, r.length);
     for (let i = 0; i < r.length; i++) {
       assert(Object.is(got[i], want[i]), `[${r}] [${i}]: ${got[i]} vs ${want[i]}`);
+    }
+  }
+});
+
+Deno.test("siluF32 is fl(x * fl(sigmoid(x))) with sigmoidF32's sigmoid, bit for bit (odd lengths, specials)", () => {
+  for (const n of [1, 3, 4, 7, 70001]) {
+    const X = new Float32Array(n).map((_, i) => Math.sin(i * 0.9) * (i % 7 ? 6 : 120));
+    if (n > 5) X[1] = NaN, X[2] = -Infinity, X[3] = Infinity, X[4] = -0;
+    const s = new Float32Array(n), got = new Float32Array(n);
+    assert(sigmoidF32(X, s) && siluF32(X, got));
+    for (let i = 0; i < n; i++) {
+      const want = Math.fround(X[i]! * s[i]!);
+      assert(Object.is(got[i], want), `n=${n} silu(${X[i]}): ${got[i]} vs ${want}`);
     }
   }
 });
