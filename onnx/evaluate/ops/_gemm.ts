@@ -8,6 +8,12 @@
  * `gamma(K) * sum_k |a_k b_k|`, `gamma(K) = K 2^-24 / (1 - K 2^-24)` (onnxruntime's own float32 sums obey the
  * same bound in another order, so the two differ by at most twice it). Rows of A go through the kernel in
  * blocks of about 192 KiB of packed A, which stay in L2 while the B panels stream past.
+ *
+ * Constant B operands of a cached model are packed once into the kernel's WebAssembly memory and read there
+ * in place ({@link residentB}, `_gemm_memory.ts`). {@link gemmBatch} runs a batch of products (attention's
+ * heads, read through any strides) from one copy of each operand, stores each into any layout of rows, and
+ * applies an {@link Epilogue} (bias, mask, scale, residual, element-wise product) to the C block in
+ * WebAssembly with the rounding of the separate ops.
  * @module
  */
 import { gemmF32Scalar, MR, NR, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
