@@ -115,8 +115,11 @@ export interface EvaluationCache {
   readonly pool: FloatPool;
 }
 
-/** ai.onnx kernels that write every element of the float32 outputs they allocate (no zero-filling needed). */
-const OVERWRITES = new Set(["MatMul", "Gemm"]);
+/**
+ * ai.onnx kernels that write every element of the float32 outputs they allocate from the pool (no
+ * zero-filling needed); each listed after checking every path of its kernel.
+ */
+const OVERWRITES = new Set(["MatMul", "Gemm", "Softmax", "LayerNormalization"]);
 
 /** Ops whose outputs are not a function of their inputs, never folded. */
 const NOT_FOLDABLE = new Set([
