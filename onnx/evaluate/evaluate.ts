@@ -21,7 +21,7 @@
 import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";
 import { controlFlow, driveSync, isControlFlow } from "./control_flow.ts";
 import type { Tensor } from "../tensor.ts";
-import { getOp } from "./registry.ts";
+import { getOp, type OpKernel } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { FloatPool, PoolScope } from "./_pool.ts";
@@ -80,6 +80,8 @@ export interface GraphPlan {
   reads: ReadonlyMap<Value, number>;
   /** The graph outputs (never freed). */
   keep: ReadonlySet<Value>;
+  /** Each node's kernel, as looked up (the registry's key is a string built per lookup). */
+  kernels: Map<Node, OpKernel>;
   /** Fused groups, found for the ai.onnx opset `fusedOpset`. */
   fused?: Map<Node, Fusion>;
   fusedOpset?: number;
@@ -98,9 +100,22 @@ function planOf(graph: Graph, cache: EvaluationCache | undefined): GraphPlan {
     readsOf.set(n, vs);
     for (const v of vs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
   }
-  const plan: GraphPlan = { nodes: [...graph.nodes], readsOf, reads, keep: new Set(graph.outputs) };
+  const plan: GraphPlan = {
+    nodes: [...graph.nodes],
+    readsOf,
+    reads,
+    keep: new Set(graph.outputs),
+    kernels: new Map(),
+  };
   cache?.plans.set(graph, plan);
   return plan;
+}
+
+/** The kernel of a node (looked up once per plan). */
+function kernelOf(plan: GraphPlan, node: Node): OpKernel {
+  let k = plan.kernels.get(node);
+  if (!k) plan.kernels.set(node, k = getOp(node.domain, node.opType));
+  return k;
 }
 
 /** Constant-derived data reused across evaluations (see `EvaluateOptions.cache`). */
@@ -290,10 +305,10 @@ export function evaluateGraph(
             outs = [];
           } else {
             // folded outputs outlive this evaluation: their storage never comes from the pool
-            const kernel = getOp(node.domain, node.opType);
+            const kernel = kernelOf(plan, node);
             outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx), OVERWRITES.has(node.opType));
           }
-        } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
+        } else outs = kernelOf(plan, node)(inputs, node.a, ctx);
       } catch (e) {
         throw new (e instanceof RangeError ? RangeError : TypeError)(
           `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
