@@ -17,7 +17,8 @@
  */
 
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
-import { arenaMatrix, F64Arena } from "./f64_kernels.ts";
+import { arenaMatrix } from "./f64_factor.ts";
+import { F64Arena } from "./f64_kernels.ts";
 import { GramAccumulator } from "./gram.ts";
 
 /** A dense row-major matrix. */

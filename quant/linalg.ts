@@ -4,11 +4,12 @@
  * inverse, and triangular solves. Matrices are row-major `Float64Array`s; a square matrix's order is
  * `sqrt(length)`. Every inner loop runs along rows (contiguous memory), so a 1024x1024 factorisation
  * takes a fraction of a second and 4096x4096 stays practical. {@linkcode choleskyInverseUpperInPlace} on a
- * matrix from quant/f64_kernels.ts's `arenaMatrix` (what GPTQ's `prepareGptq` allocates) runs on the
+ * matrix from quant/f64_factor.ts's `arenaMatrix` (what GPTQ's `prepareGptq` allocates) runs on the
  * WebAssembly SIMD kernels there instead, with bit-identical results (6144x6144 in seconds, not minutes).
  * @module
  */
-import { choleskyInverseUpperArena, F64Arena } from "./f64_kernels.ts";
+import { choleskyInverseUpperArena } from "./f64_factor.ts";
+import { F64Arena } from "./f64_kernels.ts";
 
 /**
  * Order of a square row-major matrix.
