@@ -3,7 +3,7 @@
  * ratio (issue 3 aim: within 10x on PP-OCRv4 rec; issue 17: within 5x of one onnxruntime thread on every
  * repository model).
  *
- *   deno run -A bench/evaluator.ts [--runs N] [--only NAME] [--profile] [--json]
+ *   deno run -A bench/evaluator.ts [--runs N] [--only NAME[,NAME...]] [--profile] [--json]
  *
  * Inputs (from testdata/, through the same data sources the CLI uses): byte-lm-* (opt, llama and their
  * -outliers variants) one 128-byte window [1, 128] of lm-eval.txt; segmenter-tiny and -base a batch of 8
@@ -19,14 +19,15 @@
  * system, fastest of alternating runs), the ratio that load moves least. Each row also checks the outputs
  * agree (relative L2).
  *
- * `--profile` attributes CPU-evaluator time to op types: the evaluator calls `onValue` right after each
- * node's kernel, so the time between consecutive callbacks is that node's kernel (plus bookkeeping). An
- * observer switches off buffer recycling and fused kernels, so a profiled run is slower than a timed one.
+ * `--profile` attributes the evaluator's process CPU time to op types through its `onTime` hook (the CPU
+ * time between the calls after consecutive nodes or fused groups, bookkeeping included; mean of `--runs`
+ * cached runs, as timed: recycling and fused groups stay on); a fused group is listed by its ops joined with
+ * "+", and the share is of the whole run's CPU time (the hook's own cost included, a few percent).
  * @module
  */
 import { decodeModel } from "../onnx/codec.ts";
 import process from "node:process";
-import { createEvaluationCache, evaluateModel } from "../onnx/evaluate/evaluate.ts";
+import { createEvaluationCache, evaluateModel, type EvaluationCache } from "../onnx/evaluate/evaluate.ts";
 import type { Model } from "../onnx/ir.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { relativeL2 } from "../quant/error_metrics.ts";
@@ -171,26 +172,39 @@ async function cpuTimeAlternating(runs: number, fs: (() => unknown)[]): Promise<
   return ms.map((m) => fastest ? Math.min(...m) : median(m));
 }
 
-/** Per-op-type CPU time of one run (see the module doc). */
-function profile(model: Model, feeds: Record<string, Tensor>): OpTime[] {
+/**
+ * Process CPU time per op type (a fused group by its ops joined with "+"), mean of `runs` cached evaluations
+ * as timed (storage recycling and fused groups on): the evaluator's `onTime` hook fires right after each
+ * node or group, so the CPU time between consecutive calls is that node's (bookkeeping included).
+ */
+function profile(
+  model: Model,
+  feeds: Record<string, Tensor>,
+  cache: EvaluationCache,
+  runs: number,
+): OpTime[] {
   const byOp = new Map<string, { ms: number; nodes: number }>();
-  const seen = new Set<unknown>();
-  let last = performance.now();
-  const t0 = last;
-  evaluateModel(model, feeds, {
-    onValue: (v) => {
-      const now = performance.now();
-      const node = v.producer;
-      if (!node || seen.has(node)) return; // multi-output node: charge its first output only
-      seen.add(node);
-      const e = byOp.get(node.opType) ?? { ms: 0, nodes: 0 };
-      e.ms += now - last;
-      e.nodes++;
-      byOp.set(node.opType, e);
-      last = now;
-    },
-  });
-  const total = performance.now() - t0;
+  const cpu = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
+  let total = 0;
+  for (let r = 0; r < runs; r++) {
+    const t0 = cpu();
+    let last = t0;
+    evaluateModel(model, feeds, {
+      cache,
+      onTime: (node, rest) => {
+        const now = cpu(), key = [node.opType, ...rest.map((n) => n.opType)].join("+");
+        const e = byOp.get(key) ?? { ms: 0, nodes: 0 };
+        e.ms += (now - last) / runs;
+        if (r === 0) e.nodes++;
+        byOp.set(key, e);
+        last = now;
+      },
+    });
+    total += (cpu() - t0) / runs;
+  }
   return [...byOp].map(([op, e]) => ({ op, ms: e.ms, share: e.ms / total, nodes: e.nodes }))
     .sort((a, b) => b.ms - a.ms);
 }
@@ -208,7 +222,7 @@ const only = flag("only");
 
 const rows: Row[] = [];
 for (const c of CASES) {
-  if (only !== undefined && !c.name.includes(only)) continue;
+  if (only !== undefined && !only.split(",").some((o) => c.name.includes(o))) continue;
   const bytes = await Deno.readFile(path(c.model));
   const model = decodeModel(bytes);
   const ort = await OrtRuntime.create(bytes);
@@ -254,7 +268,7 @@ for (const c of CASES) {
       relL2,
       runs,
     };
-    if (wantProfile) row.profile = profile(model, feeds);
+    if (wantProfile) row.profile = profile(model, feeds, cache, runs);
     rows.push(row);
     if (!json) console.error(`${c.name}: cpu ${cpuMs.toFixed(1)} ms, ort ${ortMs.toFixed(1)} ms`);
   } finally {
@@ -285,10 +299,10 @@ if (json) {
   }
   if (wantProfile) {
     for (const r of rows) {
-      console.log(`\n${r.model}: CPU evaluator time by op type (one run)\n`);
+      console.log(`\n${r.model}: CPU evaluator CPU time by op type (mean of ${r.runs} runs)\n`);
       console.log("| op | nodes | ms | share |");
       console.log("|---|--:|--:|--:|");
-      for (const p of r.profile!.slice(0, 8)) {
+      for (const p of r.profile!.slice(0, 12)) {
         console.log(`| ${p.op} | ${p.nodes} | ${p.ms.toFixed(1)} | ${(100 * p.share).toFixed(1)}% |`);
       }
     }

@@ -5,7 +5,10 @@
  * products count once per batch element); then the same products run through `gemm` / `gemmView` on random
  * data, the fastest of `--runs` rounds.
  *
- *   deno run -A bench/evaluator_gemm.ts [--runs N] [--only NAME]
+ *   deno run -A bench/evaluator_gemm.ts [--runs N] [--only NAME] [--kernel]
+ *
+ * `--kernel` times the micro-kernel alone on packed operands in cache (typical blocks of these models) and a
+ * register-only loop of its f32x4 mul + add pairs, its ceiling (`_gemm_kernel.ts`).
  *
  * Prints per model: GEMM FLOPs (2 M K N summed), the time of all its GEMMs (fastest round, wall and process
  * CPU time) and their GFLOP/s. Compare the time with onnxruntime's one-thread time from bench/evaluator.ts:
@@ -15,9 +18,10 @@
 import process from "node:process";
 import { decodeModel } from "../onnx/codec.ts";
 import { evaluateModel } from "../onnx/evaluate/evaluate.ts";
-import { gemm, gemmView, packB } from "../onnx/evaluate/ops/_gemm.ts";
+import { gemm, gemmView, residentB } from "../onnx/evaluate/ops/_gemm.ts";
 import type { Tensor } from "../onnx/tensor.ts";
 import { openDataSource } from "../runtime/data/mod.ts";
+import { kernelGflops, registerGflops } from "./_gemm_kernel.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const path = (p: string) => new URL(p, ROOT).pathname;
@@ -45,6 +49,25 @@ function flag(name: string): string | undefined {
 
 const runs = Number(flag("runs") ?? 5), only = flag("only");
 const size = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
+
+if (Deno.args.includes("--kernel")) {
+  // the micro-kernel alone, operands in cache, on the repository models' typical blocks; and its ceiling
+  console.log("| block (K x rows x columns) | kernel GFLOP/s |");
+  console.log("|---|--:|");
+  const blocks: [number, number, number][] = [
+    [224, 26, 28],
+    [576, 26, 28],
+    [224, 26, 72],
+    [96, 104, 12],
+    [32, 26, 16],
+    [128, 26, 4],
+  ];
+  for (const [K, np, nq] of blocks) {
+    console.log(`| ${K} x ${np * 5} x ${nq * 8} | ${kernelGflops(K, np, nq, 10 * runs).toFixed(1)} |`);
+  }
+  console.log(`| register-only f32x4 mul + add (no loads) | ${registerGflops(1e6, 5 * runs).toFixed(1)} |`);
+  Deno.exit(0);
+}
 
 console.log("| model | GEMM GFLOP | GEMM time (ms) | GFLOP/s | GEMM CPU time (ms) | GFLOP per CPU second |");
 console.log("|---|--:|--:|--:|--:|--:|");
@@ -87,7 +110,7 @@ for (const c of CASES) {
       ...p,
       A,
       bv,
-      packed: p.constB ? packB(bv, p.K, p.N) : undefined,
+      packed: p.constB ? residentB(bv, p.K, p.N) : undefined, // as the evaluator keeps weights
       C: new Float32Array(p.M * p.N),
     };
   });

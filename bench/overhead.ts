@@ -2,7 +2,9 @@
  * Conversion cost (issue 17, item 2): for every method on every repository model, the time of decoding
  * the float file, `quantize()` (normalization, calibration, rewrite, verification) and encoding the
  * result, as a multiple of ONE float onnxruntime pass over the same calibration set (a fresh session, then
- * every sample in batches of 8 on 2 intra-op threads: the settings the calibration runtime uses).
+ * every sample in batches of 8 on 2 intra-op threads, onnxruntime's defaults otherwise: the float model run
+ * as a user runs it). The calibration runtime runs the same batches on 2 threads without spinning
+ * (`CALIBRATION_ORT_OPTIONS`); `--float-spinning off` gives the float pass that setting too.
  * Targets: QDQ <= 2x, OS+ <= 5x, DenseShift <= 5x, GPTQ and ShiftAdd <= 20x. The per-pass times (the
  * `ms` of each pipeline step, what `--verbose` prints) show where the time goes.
  *
@@ -12,7 +14,7 @@
  * threads, conversion mostly on one, so where the machine is idle the wall ratio is the higher.
  *
  *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--passes P]
- *     [--save DIR] [--json] [--rounding nearest,learned]
+ *     [--save DIR] [--json] [--rounding nearest,learned] [--float-spinning on|off]
  *
  * `--samples` limits the calibration set (default: all of it, as the CLI). `--passes` float passes before
  * and after each conversion, the median of all taken (default 3; one untimed pass per model comes first).
@@ -42,6 +44,8 @@ const samples = samplesArg > 0 ? samplesArg : undefined;
 /** Float passes before and after each conversion (the median of all is the denominator). */
 const floatPasses = numArg(args, "--passes", 3);
 const roundings = listArg(args, "--rounding");
+const spinIdx = args.indexOf("--float-spinning");
+const floatSpinning = spinIdx < 0 || args[spinIdx + 1] !== "off";
 const saveIdx = args.indexOf("--save");
 const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
@@ -64,7 +68,7 @@ async function floatPass(
   for (let r = 0; r < passes; r++) {
     const t0 = performance.now();
     const c0 = cpuSeconds();
-    const rt = await OrtRuntime.create(file, { intraOpNumThreads: 2 });
+    const rt = await OrtRuntime.create(file, { intraOpNumThreads: 2, allowSpinning: floatSpinning });
     for await (const b of src.batches(8)) await rt.run(b);
     times.push((performance.now() - t0) / 1000);
     cpu.push(cpuSeconds() - c0);

@@ -9,15 +9,21 @@
  * model that way (it needs the whole model in memory) and reports the cosine of the logits.
  *
  *   nice -n 10 deno run -A bench/streaming.ts [--dir DIR] [--layers 24] [--width 1536] [--method rtn]
- *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [--ort-opt all] [--log FILE]
- *     [-- more quantize flags]
+ *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [--mmap-threshold 131072]
+ *     [--ort-opt all] [--log FILE] [-- more quantize flags]
  *
  * The model is generated once into `--dir` (default a temporary folder, removed afterwards unless
- * `--keep`); calibration data is `--samples` windows of 128 bytes of testdata/lm-calib.txt. `--ort-opt
- * disabled` loads the emitted model in onnxruntime without graph optimizations (no constant folding: a
- * ShiftAdd file decodes per call rather than all layers at load, which a 24-layer file could not afford);
- * `--log FILE` sends the quantize child's stderr (with `-- --progress`, its progress bars) to FILE as it runs
- * instead of collecting it.
+ * `--keep`); calibration data is `--samples` windows of 128 bytes of testdata/lm-calib.txt.
+ *
+ * The quantize child runs with glibc's `MALLOC_MMAP_THRESHOLD_` at `--mmap-threshold` bytes (default 131072;
+ * 0 keeps glibc's own): every block from that size on is its own mapping, returned to the system when freed.
+ * glibc's default threshold rises to 32 MiB after the first large free, and from then on tens-of-MB buffers
+ * (emitted tensors, onnxruntime's outputs) come from the main heap, where freed space stays resident.
+ *
+ * `--ort-opt disabled` loads the emitted model in onnxruntime without graph optimizations (no constant
+ * folding: a ShiftAdd file decodes per call rather than all layers at load, which a 24-layer file could not
+ * afford); `--log FILE` sends the quantize child's stderr (with `-- --progress`, its progress bars) to FILE as
+ * it runs instead of collecting it.
  * @module
  */
 import { listArg, numArg, repo } from "./_cases.ts";
@@ -29,6 +35,7 @@ const method = listArg(args, "--method")?.[0] ?? "rtn";
 const bits = numArg(args, "--bits", 4), samples = numArg(args, "--samples", 8);
 const dirArg = listArg(args, "--dir")?.[0];
 const ortOpt = listArg(args, "--ort-opt")?.[0] ?? "all", logFile = listArg(args, "--log")?.[0];
+const mmapThreshold = numArg(args, "--mmap-threshold", 131072);
 // Further `shiftkit quantize` flags after `--`, e.g. `-- --objective weight --group-size 128`.
 const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
 const dir = dirArg ?? await Deno.makeTempDir({ prefix: "shiftkit-streaming-" });
@@ -67,6 +74,7 @@ const cmd = new Deno.Command("/usr/bin/time", {
   ],
   stdout: "piped",
   stderr: "piped",
+  env: mmapThreshold > 0 ? { MALLOC_MMAP_THRESHOLD_: String(mmapThreshold) } : {},
 });
 // The child's stderr is collected (its tail) and, with `--log`, written to the file as it comes.
 const child = cmd.spawn();
@@ -141,6 +149,7 @@ const row = {
   bits,
   samples,
   flags: passThrough.join(" "),
+  mallocMmapThreshold: mmapThreshold || "glibc default",
   weightsGB: lm.dataBytes / 1e9,
   exitCode: res.code,
   peakRssMB: m ? Number(m[1]) / 1024 : NaN,

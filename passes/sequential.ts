@@ -24,7 +24,7 @@
 import { constByteLength } from "../onnx/codec.ts";
 import type { Model, Node, Value } from "../onnx/ir.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { arenaMatrix } from "../quant/f64_kernels.ts";
+import { arenaMatrix } from "../quant/f64_factor.ts";
 import { GramAccumulator } from "../quant/gram.ts";
 import type { HessianSite } from "./hessians.ts";
 import type { PassContext } from "./pass.ts";

@@ -6,7 +6,7 @@
  * formula, so every method is charged the same way and a storage change is reflected without other edits.
  * @module
  */
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Value } from "../onnx/ir.ts";
 import { dtypeInfo, sizeOf } from "../onnx/tensor.ts";
 
 /** What one converted layer stores, as a pass declares it in `PassResult.storage`. */
@@ -74,10 +74,19 @@ export function initializerBits(model: Model, name: string): number {
  * ```
  */
 export function storageAccount(model: Model, layers: readonly LayerStorage[]): StorageAccount {
+  // one index of the initializers by name (first graph first, as initializerBits looks them up): a lookup per
+  // declared name, not a scan of every initializer
+  const byName = new Map<string, Value>();
+  for (const g of model.allGraphs()) {
+    for (const v of g.initializers) if (!byName.has(v.name)) byName.set(v.name, v);
+  }
   const seen = new Map<string, number>();
   const bitsOf = (n: string) => {
     let b = seen.get(n);
-    if (b === undefined) seen.set(n, b = initializerBits(model, n));
+    if (b === undefined) {
+      const t = byName.get(n)?.const;
+      seen.set(n, b = t ? sizeOf(t.dims) * dtypeInfo(t.dtype).bits : initializerBits(model, n));
+    }
     return b;
   };
   const perLayer = layers.map((l) => {

@@ -37,7 +37,7 @@ export const set = (i: number): number[] => [0x21, ...uleb(i)];
 export const tee = (i: number): number[] => [0x22, ...uleb(i)];
 export const i32c = (v: number): number[] => [0x41, ...sleb(v)];
 export const I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_SHL = 0x74, I32_SHR_U = 0x76, I32_EQZ = 0x45;
-export const F32_ADD = 0x92;
+export const F32_ADD = 0x92, F32_MUL = 0x94;
 export const I32_LT_U = 0x49, I32_GT_U = 0x4b, I32_GE_U = 0x4f, I32_EQ = 0x46, I32_AND = 0x71;
 export const SELECT = 0x1b, IF = [0x04, 0x40], ELSE = 0x05;
 export const br = (d: number): number[] => [0x0c, d];

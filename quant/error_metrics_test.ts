@@ -40,3 +40,13 @@ Deno.test("maxAbsError: hand-computed cases, float64 accumulation, NaN", () => {
   // float64: 1 + 2^-40 differs from 1, which float32 would not see
   assertEquals(maxAbsError([1 + 2 ** -40], [1]), 2 ** -40);
 });
+
+Deno.test("sqnrDb: the Float32Array path gives the generic loop's value exactly", () => {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  const a = new Float32Array(1001).map(rnd), b = a.map((x) => x + rnd() * 1e-3);
+  assertEquals(sqnrDb(a, b), sqnrDb(Array.from(a), Array.from(b)));
+  b[5] = NaN;
+  assertEquals(sqnrDb(a, b), NaN);
+  assertEquals(sqnrDb(a, a.slice()), Infinity);
+});

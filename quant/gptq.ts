@@ -17,7 +17,8 @@
  */
 
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
-import { arenaMatrix, F64Arena, f64KernelsAvailable } from "./f64_kernels.ts";
+import { arenaMatrix } from "./f64_factor.ts";
+import { F64Arena, f64KernelsAvailable } from "./f64_kernels.ts";
 export {
   type GptqLoss,
   outputEnergy,

@@ -4,11 +4,12 @@
  * inverse, and triangular solves. Matrices are row-major `Float64Array`s; a square matrix's order is
  * `sqrt(length)`. Every inner loop runs along rows (contiguous memory), so a 1024x1024 factorisation
  * takes a fraction of a second and 4096x4096 stays practical. {@linkcode choleskyInverseUpperInPlace} on a
- * matrix from quant/f64_kernels.ts's `arenaMatrix` (what GPTQ's `prepareGptq` allocates) runs on the
+ * matrix from quant/f64_factor.ts's `arenaMatrix` (what GPTQ's `prepareGptq` allocates) runs on the
  * WebAssembly SIMD kernels there instead, with bit-identical results (6144x6144 in seconds, not minutes).
  * @module
  */
-import { choleskyInverseUpperArena, F64Arena } from "./f64_kernels.ts";
+import { choleskyInverseUpperArena } from "./f64_factor.ts";
+import { F64Arena } from "./f64_kernels.ts";
 
 /**
  * Order of a square row-major matrix.
@@ -306,4 +307,70 @@ export function solveTriangular(
     for (let j = 0; j < m; j++) x[ri + j]! /= d;
   }
   return x;
+}
+
+/**
+ * Eigen-decomposition `A = V diag(values) V^T` of a small symmetric matrix by cyclic Jacobi rotations
+ * (Golub & Van Loan, section 8.5.2): sweeps over every off-diagonal pair until their sum of squares falls below
+ * `1e-30` of the matrix's, at most 64 sweeps. Meant for the r x r matrices (r <= 64) of a low-rank
+ * approximation (quant/lowrank.ts), O(r^3) per sweep. Only the upper triangle is read.
+ *
+ * @param a symmetric matrix, row-major `n * n`
+ * @returns eigenvalues (unordered) and the eigenvectors as the columns of `vectors` (row-major `n * n`)
+ * @throws {RangeError} when an entry is not finite
+ * @example
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { symmetricEigen } from "./linalg.ts";
+ * const { values } = symmetricEigen(new Float64Array([2, 1, 1, 2]));
+ * assertAlmostEquals(Math.min(...values), 1, 1e-12);
+ * assertAlmostEquals(Math.max(...values), 3, 1e-12);
+ * ```
+ */
+export function symmetricEigen(a: Float64Array): { values: Float64Array; vectors: Float64Array } {
+  const n = squareOrder(a, "eigen-decomposition input");
+  const m = new Float64Array(n * n), v = new Float64Array(n * n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    v[i * n + i] = 1;
+    for (let j = i; j < n; j++) {
+      const x = a[i * n + j]!;
+      if (!Number.isFinite(x)) {
+        throw new RangeError(`Cannot eigen-decompose: entry (${i}, ${j}) = ${x} is not finite`);
+      }
+      m[i * n + j] = m[j * n + i] = x;
+      total += (i === j ? 1 : 2) * x * x;
+    }
+  }
+  for (let sweep = 0; sweep < 64; sweep++) {
+    let off = 0;
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += m[i * n + j]! ** 2;
+    if (!(off > 1e-30 * total)) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = m[p * n + q]!;
+        if (apq === 0) continue;
+        // rotation angle zeroing m[p][q] (the smaller root of t^2 + 2 theta t - 1 = 0)
+        const theta = (m[q * n + q]! - m[p * n + p]!) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < n; k++) {
+          const mkp = m[k * n + p]!, mkq = m[k * n + q]!;
+          m[k * n + p] = c * mkp - s * mkq;
+          m[k * n + q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const mpk = m[p * n + k]!, mqk = m[q * n + k]!;
+          m[p * n + k] = c * mpk - s * mqk;
+          m[q * n + k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p]!, vkq = v[k * n + q]!;
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  return { values: Float64Array.from({ length: n }, (_, i) => m[i * n + i]!), vectors: v };
 }

@@ -6,6 +6,7 @@ import {
   choleskyInverseUpperInPlace,
   invertLower,
   solveTriangular,
+  symmetricEigen,
 } from "./linalg.ts";
 import { mulberry32 } from "./_rng.ts";
 
@@ -208,4 +209,25 @@ Deno.test("cholesky and invertLower: paired loops are bit-identical to one entry
     }
     same(invertLower(l), plainInvert(l, n), `invertLower ${n}`);
   }
+});
+
+Deno.test("symmetricEigen: V diag(values) V^T rebuilds the matrix, V orthonormal (sizes 1..32)", () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5;
+  for (const n of [1, 2, 5, 8, 32]) {
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = i; j < n; j++) a[i * n + j] = a[j * n + i] = rnd();
+    const { values, vectors: v } = symmetricEigen(a);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0, o = 0;
+        for (let k = 0; k < n; k++) {
+          s += v[i * n + k]! * values[k]! * v[j * n + k]!, o += v[k * n + i]! * v[k * n + j]!;
+        }
+        assertAlmostEquals(s, a[i * n + j]!, 1e-12, `n=${n} A[${i}, ${j}]`);
+        assertAlmostEquals(o, i === j ? 1 : 0, 1e-12, `n=${n} (V^T V)[${i}, ${j}]`);
+      }
+    }
+  }
+  assertThrows(() => symmetricEigen(new Float64Array([1, NaN, NaN, 1])), RangeError, "not finite");
 });

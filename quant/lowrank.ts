@@ -13,6 +13,24 @@
  */
 
 import { symmetricProduct } from "./sym_product.ts";
+import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
+
+/**
+ * A covariance given by its rows instead of as a matrix: `A = X^T X / count - mean mean^T` (no mean: the
+ * Gram `X^T X / count`). Products `A v = X^T (X v) / count - mean (mean . v)` cost `2 m K` per vector instead
+ * of `K^2`, and forming A (`m K^2 / 2`) is skipped: cheaper whenever `m K / 2 + (iterations + 1) K r` exceeds
+ * `2 (iterations + 1) m r` (wide layers: K above about 36 r at the default 8 iterations).
+ */
+export interface RowsCovariance {
+  /** Row width K. */
+  k: number;
+  /** `count x K` row-major rows (at least count * K values), finite. */
+  rows: Float32Array;
+  /** Number of rows m. */
+  count: number;
+  /** Mean to subtract (K entries), or none. */
+  mean?: Float64Array;
+}
 
 /** `A ~ diag(diag) + Q T Q^T` with `P = Q T` kept for O(r) updates. */
 export interface LowRankDiag {
@@ -66,15 +84,34 @@ export interface LowRankOptions {
  * assertAlmostEquals(lowRankQuad(m, [1, -1, 3]), 1 + 27, 1e-9); // (u . v)^2 + 3 v_2^2
  * ```
  */
-export function lowRankPlusDiagonal(a: Float64Array, options: LowRankOptions = {}): LowRankDiag {
-  const k = Math.round(Math.sqrt(a.length));
-  if (k * k !== a.length || k === 0) {
+export function lowRankPlusDiagonal(
+  a: Float64Array | RowsCovariance,
+  options: LowRankOptions = {},
+): LowRankDiag {
+  const dense = a instanceof Float64Array;
+  const k = dense ? Math.round(Math.sqrt(a.length)) : a.k;
+  if (dense && (k * k !== a.length || k === 0)) {
     throw new RangeError(`Cannot approximate a matrix of ${a.length} entries: not K x K`);
   }
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]!)) throw new RangeError(`Cannot approximate a matrix: entry ${i} is ${a[i]}`);
+  if (
+    !dense && (!(k > 0) || !(a.count > 0) || a.rows.length < a.count * k || (a.mean && a.mean.length !== k))
+  ) {
+    throw new RangeError(
+      `Cannot approximate a covariance of ${a.count} rows of ${k} from ${a.rows.length} values and a mean of ${a.mean?.length}`,
+    );
   }
-  const target = options.diag ?? Float64Array.from({ length: k }, (_, i) => a[i * k + i]!);
+  const values = dense ? a : a.rows.subarray(0, a.count * k);
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      throw new RangeError(
+        `Cannot approximate a ${dense ? "matrix" : "covariance"}: entry ${i} is ${values[i]}`,
+      );
+    }
+  }
+  if (!dense && !options.diag) {
+    throw new TypeError("Cannot approximate a covariance given by rows without its target diagonal");
+  }
+  const target = options.diag ?? Float64Array.from({ length: k }, (_, i) => (a as Float64Array)[i * k + i]!);
   if (target.length !== k) {
     throw new RangeError(`Cannot approximate a ${k} x ${k} matrix with a diagonal of ${target.length}`);
   }
@@ -89,14 +126,15 @@ export function lowRankPlusDiagonal(a: Float64Array, options: LowRankOptions = {
   }
   let rank = orthonormalize(q, k, r);
   const z = new Float64Array(k * r);
+  const multiply = dense ? denseProduct(a) : rowsProduct(a);
   for (let it = 0; it < iters && rank > 0; it++) {
-    multiply(a, q, z, k, rank);
+    multiply(q, z, rank);
     [q] = [z.slice(0, k * rank)];
     rank = orthonormalize(q, k, rank);
   }
   // T = Q^T A Q, P = Q T (row-major K x r outputs).
   const aq = new Float64Array(k * rank);
-  multiply(a, q, aq, k, rank);
+  multiply(q, aq, rank);
   const t = new Float64Array(rank * rank);
   for (let i = 0; i < rank; i++) {
     for (let j = 0; j < rank; j++) {
@@ -126,9 +164,115 @@ export function lowRankPlusDiagonal(a: Float64Array, options: LowRankOptions = {
   return { k, rank, diag, q: qr, p: pr };
 }
 
-/** `out[:, j] = A q[:, j]` for column-major K x r blocks (A symmetric: the rows of quant/sym_product.ts). */
-function multiply(a: Float64Array, q: Float64Array, out: Float64Array, k: number, r: number): void {
-  out.set(symmetricProduct(a, q.subarray(0, k * r)));
+/** `out[:, j] = A q[:, j]` for r column-major K-vectors. */
+type Product = (q: Float64Array, out: Float64Array, r: number) => void;
+
+/** {@link Product} of a dense symmetric A (its rows through quant/sym_product.ts). */
+function denseProduct(a: Float64Array): Product {
+  const k = Math.round(Math.sqrt(a.length));
+  return (q, out, r) => out.set(symmetricProduct(a, q.subarray(0, k * r)));
+}
+
+/**
+ * {@link Product} of a {@link RowsCovariance}: `Y = X Q` then `Z = X^T Y`, each entry an in-order float64 sum
+ * (over k, then over the rows), then `Z / count - mean (mean^T Q)`. Where WebAssembly SIMD is available both
+ * products run on the f64x2 micro-kernel of quant/wasm_gemm.ts with X packed once into its memory (as
+ * 4-row panels for Y and as 4-feature panels for Z), the same sums in the same order as the JavaScript
+ * loops, so both paths give bit-identical results. The packed X lives in the kernel's shared memory: the
+ * returned product is valid only until anything else uses that kernel (lowRankPlusDiagonal calls it
+ * synchronously, with nothing in between).
+ */
+function rowsProduct(c: RowsCovariance, options: { scalar?: boolean } = {}): Product {
+  const { k, rows: X, count: m, mean } = c;
+  const scale = (q: Float64Array, z: Float64Array, out: Float64Array, r: number) => {
+    for (let j = 0; j < r; j++) {
+      let mq = 0;
+      if (mean) { for (let x = 0; x < k; x++) mq += mean[x]! * q[j * k + x]!; }
+      for (let x = 0; x < k; x++) out[j * k + x] = z[j * k + x]! / m - (mean ? mean[x]! * mq : 0);
+    }
+  };
+  const w = options.scalar ? undefined : wasmGemm;
+  if (!w) {
+    const y = new Float64Array(m), z = new Float64Array(k * 8);
+    return (q, out, r) => {
+      const zz = z.length >= k * r ? z : new Float64Array(k * r);
+      for (let j = 0; j < r; j++) {
+        for (let i = 0; i < m; i++) {
+          let s = 0;
+          for (let x = 0; x < k; x++) s += X[i * k + x]! * q[j * k + x]!;
+          y[i] = s;
+        }
+        for (let x = 0; x < k; x++) {
+          let s = 0;
+          for (let i = 0; i < m; i++) s += X[i * k + x]! * y[i]!;
+          zz[j * k + x] = s;
+        }
+      }
+      scale(q, zz, out, r);
+    };
+  }
+  // f64 offsets: A = X in 4-row panels (np of them, K steps of 4), B = X^T in 4-feature panels (nk, m steps
+  // of 4); then per product the Q panels, the Y rows (m x 4nq), the Y panels and the Z rows (K x 4nq).
+  const np = (m + 3) >> 2, nk = (k + 3) >> 2;
+  const aOff = 0, bOff = np * k * 4, rest = bOff + nk * m * 4;
+  let H = wasmHeap(w, rest * 8);
+  H.fill(0, 0, rest);
+  for (let i = 0; i < m; i++) {
+    const ap = (i >> 2) * k * 4 + (i & 3), bp = bOff + i * 4;
+    for (let x = 0; x < k; x++) {
+      const v = X[i * k + x]!;
+      H[ap + x * 4] = v;
+      H[bp + (x >> 2) * m * 4 + (x & 3)] = v;
+    }
+  }
+  return (q, out, r) => {
+    const nq = (r + 3) >> 2, cols = nq * 4;
+    const qOff = rest, yOff = qOff + nq * k * 4, ypOff = yOff + np * 4 * cols, zOff = ypOff + nq * m * 4;
+    H = wasmHeap(w, (zOff + nk * 4 * cols) * 8);
+    // Q panels: H[qOff + p k 4 + x 4 + c] = Q[x, 4p + c] (zero columns past r)
+    H.fill(0, qOff, yOff);
+    for (let j = 0; j < r; j++) {
+      const base = qOff + (j >> 2) * k * 4 + (j & 3);
+      for (let x = 0; x < k; x++) H[base + x * 4] = q[j * k + x]!;
+    }
+    for (let p = 0; p < np; p++) {
+      w.panel((aOff + p * k * 4) * 8, qOff * 8, (yOff + p * 4 * cols) * 8, k, nq, cols * 8);
+    }
+    // Y panels: H[ypOff + p m 4 + i 4 + c] = Y[i, 4p + c] (rows past m are not read)
+    for (let i = 0; i < m; i++) {
+      for (let p = 0; p < nq; p++) {
+        const src = yOff + i * cols + p * 4, dst = ypOff + p * m * 4 + i * 4;
+        H[dst] = H[src]!, H[dst + 1] = H[src + 1]!, H[dst + 2] = H[src + 2]!, H[dst + 3] = H[src + 3]!;
+      }
+    }
+    for (let p = 0; p < nk; p++) {
+      w.panel((bOff + p * m * 4) * 8, ypOff * 8, (zOff + p * 4 * cols) * 8, m, nq, cols * 8);
+    }
+    const z = new Float64Array(k * r);
+    for (let x = 0; x < k; x++) for (let j = 0; j < r; j++) z[j * k + x] = H[zOff + x * cols + j]!;
+    scale(q, z, out, r);
+  };
+}
+
+/**
+ * `A Q` for r column-major K-vectors, A given by rows (the product {@linkcode lowRankPlusDiagonal} iterates
+ * with; exported for tests of its two paths).
+ *
+ * @param c the covariance
+ * @param q `K x r` column-major
+ * @param r number of vectors
+ * @param options `scalar`: force the JavaScript loops
+ * @returns `K x r` column-major
+ */
+export function rowsCovarianceProduct(
+  c: RowsCovariance,
+  q: Float64Array,
+  r: number,
+  options: { scalar?: boolean } = {},
+): Float64Array {
+  const out = new Float64Array(c.k * r);
+  rowsProduct(c, options)(q, out, r);
+  return out;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { lowRankDense, lowRankPlusDiagonal, lowRankQuad } from "./lowrank.ts";
+import { lowRankDense, lowRankPlusDiagonal, lowRankQuad, rowsCovarianceProduct } from "./lowrank.ts";
 import { mulberry32 } from "./_rng.ts";
 
 /** A K x K Gram matrix of `rows` correlated rows (a shared factor plus noise), and the rows' generator. */
@@ -69,4 +69,61 @@ Deno.test("lowRankPlusDiagonal: refuses a non-square or non-finite matrix", () =
   assertThrows(() => lowRankPlusDiagonal(new Float64Array(5)), RangeError, "not K x K");
   assertThrows(() => lowRankPlusDiagonal(new Float64Array([1, NaN, 0, 1])), RangeError, "entry 1");
   assertThrows(() => lowRankPlusDiagonal(new Float64Array(4), { diag: [1] }), RangeError, "diagonal of 1");
+});
+
+/** m correlated rows of width k (a shared factor plus noise), float32. */
+function correlatedRows(m: number, k: number, seed: number): Float32Array {
+  const u = mulberry32(seed), load = Float64Array.from({ length: k }, () => u() - 0.5);
+  const x = new Float32Array(m * k);
+  for (let i = 0; i < m; i++) {
+    const z = 3 * (u() - 0.5);
+    for (let j = 0; j < k; j++) x[i * k + j] = z * load[j]! + 0.3 * (u() - 0.5) + 0.2;
+  }
+  return x;
+}
+
+Deno.test("rowsCovarianceProduct: the WebAssembly and JavaScript paths agree bit for bit, and equal (X^T X / m - mu mu^T) Q", () => {
+  for (const [m, k, r] of [[1, 1, 1], [13, 7, 3], [64, 33, 8], [130, 40, 5]] as const) {
+    const rows = correlatedRows(m, k, m + k);
+    const mean = Float64Array.from({ length: k }, (_, j) => {
+      let s = 0;
+      for (let i = 0; i < m; i++) s += rows[i * k + j]!;
+      return s / m;
+    });
+    const u = mulberry32(r), q = Float64Array.from({ length: k * r }, () => u() - 0.5);
+    for (const c of [{ k, rows, count: m }, { k, rows, count: m, mean }]) {
+      const fast = rowsCovarianceProduct(c, q, r), slow = rowsCovarianceProduct(c, q, r, { scalar: true });
+      assertEquals(fast, slow, `m=${m} k=${k} r=${r}`);
+      for (let j = 0; j < r; j++) {
+        for (let x = 0; x < k; x++) {
+          let s = 0;
+          for (let y = 0; y < k; y++) {
+            let g = 0;
+            for (let i = 0; i < m; i++) g += rows[i * k + x]! * rows[i * k + y]!;
+            s += (g / m - (c.mean ? mean[x]! * mean[y]! : 0)) * q[j * k + y]!;
+          }
+          assertAlmostEquals(fast[j * k + x]!, s, 1e-9 * (1 + Math.abs(s)));
+        }
+      }
+    }
+  }
+});
+
+Deno.test("lowRankPlusDiagonal: from rows it approximates as from their covariance matrix", () => {
+  const m = 120, k = 30, rows = correlatedRows(m, k, 5);
+  const mean = new Float64Array(k), cov = new Float64Array(k * k);
+  for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) mean[j]! += rows[i * k + j]! / m;
+  for (let x = 0; x < k; x++) {
+    for (let y = 0; y < k; y++) {
+      let g = 0;
+      for (let i = 0; i < m; i++) g += rows[i * k + x]! * rows[i * k + y]!;
+      cov[x * k + y] = g / m - mean[x]! * mean[y]!;
+    }
+  }
+  const diag = Float64Array.from({ length: k }, (_, i) => cov[i * k + i]!);
+  const a = lowRankDense(lowRankPlusDiagonal(cov, { rank: 3, diag }));
+  const b = lowRankDense(lowRankPlusDiagonal({ k, rows, count: m, mean }, { rank: 3, diag }));
+  for (let i = 0; i < a.length; i++) assertAlmostEquals(b[i]!, a[i]!, 1e-9);
+  assertThrows(() => lowRankPlusDiagonal({ k, rows, count: m }), TypeError, "target diagonal");
+  assertThrows(() => lowRankPlusDiagonal({ k, rows, count: m + 1 }, { diag }), RangeError, "rows of 30");
 });

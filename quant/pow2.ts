@@ -238,7 +238,11 @@ export function encodePow2(
       if (!Number.isFinite(w)) {
         throw new RangeError(`Cannot encode power-of-two weight ${i}: value ${w} is not finite`);
       }
-      out[i] = (w < 0 ? signBit : 0) | nearestExponent(Math.abs(w), a, q, thr);
+      // the nearest exponent: the number of thresholds below |w| (none for alpha 0)
+      const m = Math.abs(w);
+      let p = 0;
+      if (a > 0) { while (p < q && m > thr[p]!) p++; }
+      out[i] = (w < 0 ? signBit : 0) | p;
     }
   }
   return out;
@@ -269,13 +273,18 @@ export function decodePow2(
   const pmax = pow2MaxExponent(bits);
   const [alphas, fanIn] = channelAlphas(alpha, codes.length, "decode power-of-two weights");
   const out = new Float32Array(codes.length);
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i]!;
-    if ((c & (2 * pmax + 1)) !== c) {
-      throw new RangeError(`Cannot decode power-of-two code ${c} at index ${i}: not in [0, ${2 * pmax + 1}]`);
+  const level = Float64Array.from({ length: 2 * pmax + 2 }, (_, c) => c > pmax ? -(2 ** (c & pmax)) : 2 ** c);
+  for (let n = 0, i = 0; n < alphas.length; n++) {
+    const a = alphas[n]!;
+    for (const end = i + fanIn; i < end; i++) {
+      const c = codes[i]!;
+      if ((c & (2 * pmax + 1)) !== c) {
+        throw new RangeError(
+          `Cannot decode power-of-two code ${c} at index ${i}: not in [0, ${2 * pmax + 1}]`,
+        );
+      }
+      out[i] = a * level[c]!; // exact: a float32 times a power of two (sign included)
     }
-    const m = alphas[Math.floor(i / fanIn)]! * 2 ** (c & pmax);
-    out[i] = c > pmax ? -m : m;
   }
   return out;
 }
@@ -341,19 +350,41 @@ export function pow2AlphaMax(weights: Float32Array, fanIn: number, options: Pow2
  * @throws {RangeError} on a bad grid
  */
 export function pow2AlphaGrid(center: number, options: Pow2AlphaSearchOptions): number[] {
+  const out: number[] = [];
+  for (const f of pow2GridFactors(options)) {
+    const a = Math.fround(center * f);
+    if (a > 0 && Number.isFinite(a)) out.push(a);
+  }
+  return out;
+}
+
+const gridFactors = new Map<string, Float64Array>();
+
+/**
+ * The factors `2^(i / stepsPerOctave)` of {@linkcode pow2AlphaGrid}'s candidates (i ascending over the
+ * octaves), before the centre multiplies them: a search that builds many grids takes them once
+ * (memoized per grid setting). Candidate i is `Math.fround(center * factor[i])`, kept when finite and > 0.
+ *
+ * @param options `stepsPerOctave`, `octaves`
+ * @returns the factors, ascending (shared: do not modify)
+ * @throws {RangeError} on a bad grid
+ */
+export function pow2GridFactors(options: Pow2AlphaSearchOptions): Float64Array {
   const steps = options.stepsPerOctave ?? 64;
   const [lo, hi] = options.octaves ?? [-4, 1];
+  const key = `${steps}|${lo}|${hi}`;
+  const hit = gridFactors.get(key);
+  if (hit) return hit;
   if (!Number.isInteger(steps) || steps < 1 || !(lo <= 0 && hi >= 0)) {
     throw new RangeError(
       `Cannot search alphas: stepsPerOctave=${steps} octaves=[${lo}, ${hi}] (need lo <= 0 <= hi)`,
     );
   }
   const out: number[] = [];
-  for (let i = Math.ceil(lo * steps); i <= Math.floor(hi * steps); i++) {
-    const a = Math.fround(center * 2 ** (i / steps));
-    if (a > 0 && Number.isFinite(a)) out.push(a);
-  }
-  return out;
+  for (let i = Math.ceil(lo * steps); i <= Math.floor(hi * steps); i++) out.push(2 ** (i / steps));
+  const f = Float64Array.from(out);
+  gridFactors.set(key, f);
+  return f;
 }
 
 /**

@@ -8,22 +8,108 @@
  * linear-nearest levels in units of alpha; with `c1 = L^T H w` and `c2 = L^T H L` it is
  * `w^T H w - 2 alpha c1 + alpha^2 c2`. Along the ascending grid each weight changes level only where a
  * decision threshold `1.5 alpha 2^p` passes its magnitude (about once per searched octave), so the search
- * walks the magnitudes in sorted order with one pointer per threshold and updates c1, c2 once per change:
- * O(1) for the diagonal part and O(r) for the low-rank part (`(H L)_k = d_k L_k + P_k . Q^T L`), instead of
- * re-encoding all K weights per candidate and O(K) per change on the full matrix. Per channel: O(K log K)
- * to sort, O(K r) to start each exponent cap, O(r) per level change and O(q) per candidate.
+ * walks the magnitudes in sorted order with one pointer per threshold and updates c1, c2 once per change.
+ * The low-rank part is first rotated to its eigenbasis (Rayleigh-Ritz: `Q T Q^T = V diag(lambda) V^T`,
+ * V = Q U with `T = U diag(lambda) U^T`), so that `L^T H L = sum_k d_k L_k^2 + sum_j lambda_j z_j^2` with
+ * `z = V^T L`: a change costs O(1) for the diagonal part and one r-wide update of z, and each candidate an
+ * O(r) sum, instead of re-encoding all K weights per candidate and O(K) per change on the full matrix. Per
+ * channel: O(K log K) to sort, O(K r) to start each exponent cap, O(r) per level change and per candidate.
+ * The sweep itself (quant/wasm_pow2_sweep.ts) runs on a WebAssembly SIMD kernel where available, with the
+ * same float64 operations as its JavaScript definition (bit-identical results).
  * @module
  */
 import type { LowRankDiag } from "./lowrank.ts";
+import { symmetricEigen } from "./linalg.ts";
 import {
-  pow2AlphaGrid,
   type Pow2AlphaOutputOptions,
   pow2ExponentCaps,
   type Pow2Fit,
+  pow2GridFactors,
   pow2MaxExponent,
-  pow2RowMaxAlpha,
-  pow2Thresholds,
 } from "./pow2.ts";
+import { pow2Sweeper } from "./wasm_pow2_sweep.ts";
+
+/** The eigenbasis of an approximation's low-rank part: V (K x R row-major, R even) and lambda (R). */
+interface RitzBasis {
+  r: number;
+  v: Float64Array;
+  lam: Float64Array;
+}
+
+const bases = new WeakMap<LowRankDiag, RitzBasis>();
+
+/**
+ * `Q T Q^T` with `T = Q^T P` (P = Q T, Q orthonormal) as `V diag(lambda) V^T`, padded to an even width with
+ * a zero column (lambda 0). Memoized per approximation (layers on the same inputs share one).
+ */
+function ritzBasis(m: LowRankDiag): RitzBasis {
+  const hit = bases.get(m);
+  if (hit) return hit;
+  const { k, rank: r, q: Q, p: P } = m;
+  const R = r + (r & 1);
+  const v = new Float64Array(k * R), lam = new Float64Array(R);
+  if (r > 0) {
+    const t = new Float64Array(r * r);
+    for (let x = 0; x < k; x++) {
+      for (let i = 0; i < r; i++) {
+        const qi = Q[x * r + i]!;
+        for (let j = 0; j < r; j++) t[i * r + j]! += qi * P[x * r + j]!;
+      }
+    }
+    for (let i = 0; i < r; i++) {
+      for (let j = i + 1; j < r; j++) t[i * r + j] = t[j * r + i] = (t[i * r + j]! + t[j * r + i]!) / 2;
+    }
+    const { values, vectors: u } = symmetricEigen(t);
+    lam.set(values);
+    for (let x = 0; x < k; x++) {
+      for (let j = 0; j < r; j++) {
+        let s = 0;
+        for (let i = 0; i < r; i++) s += Q[x * r + i]! * u[i * r + j]!;
+        v[x * R + j] = s;
+      }
+    }
+  }
+  const b = { r: R, v, lam };
+  bases.set(m, b);
+  return b;
+}
+
+/**
+ * A stable LSD radix sort of K float32 magnitudes (bit patterns with the sign cleared, which order like the
+ * values) with their feature index: ties keep feature order. Returns a function sorting one row of the bit
+ * patterns from `off`; its two results are reused buffers (valid until the next call).
+ */
+function magnitudeSorter(k: number): (bits: Uint32Array, off: number) => [Uint32Array, Int32Array] {
+  const ka = new Uint32Array(k), kb = new Uint32Array(k), ia = new Int32Array(k), ib = new Int32Array(k);
+  const count = new Int32Array(4 * 256);
+  return (bits, off) => {
+    count.fill(0);
+    for (let x = 0; x < k; x++) {
+      const b = bits[off + x]! & 0x7fffffff;
+      ka[x] = b, ia[x] = x;
+      count[b & 255]!++;
+      count[256 + ((b >>> 8) & 255)]!++;
+      count[512 + ((b >>> 16) & 255)]!++;
+      count[768 + (b >>> 24)]!++;
+    }
+    let src = ka, dst = kb, si = ia, di = ib;
+    for (let pass = 0, sh = 0; pass < 4; pass++, sh += 8) {
+      const base = pass * 256;
+      if (count[base + ((src[0]! >>> sh) & 255)] === k) continue; // one digit value: order unchanged
+      for (let b = 0, s = 0; b < 256; b++) {
+        const c = count[base + b]!;
+        count[base + b] = s;
+        s += c;
+      }
+      for (let i = 0; i < k; i++) {
+        const v = src[i]!, at = count[base + ((v >>> sh) & 255)]!++;
+        dst[at] = v, di[at] = si[i]!;
+      }
+      [src, dst, si, di] = [dst, src, di, si];
+    }
+    return [src, si];
+  };
+}
 
 /**
  * Output-error-optimal alpha per channel on `H = diag(d) + Q P^T` ({@linkcode LowRankDiag}): the same
@@ -34,7 +120,7 @@ import {
  *
  * @param weights `[nOut, fanIn]` row-major, finite
  * @param metric the approximation of H (order fanIn; rank 0 for a diagonal H)
- * @param options `bits`, `stepsPerOctave`, `octaves`, `minBits`
+ * @param options `bits`, `stepsPerOctave`, `octaves`, `minBits`; `scalar`: force the JavaScript sweep (tests)
  * @returns per channel the alpha and the exponent cap to encode with
  * @throws {RangeError} on a non-finite weight, a fan-in that does not divide the weights, or bad bits
  * @example
@@ -53,12 +139,12 @@ import {
 export function pow2AlphaLowRank(
   weights: Float32Array,
   metric: LowRankDiag,
-  options: Pow2AlphaOutputOptions = {},
+  options: Pow2AlphaOutputOptions & { scalar?: boolean } = {},
 ): Pow2Fit {
   const bits = options.bits ?? 3;
   const pmax = pow2MaxExponent(bits);
   const caps = pow2ExponentCaps(bits, options.minBits, "low-rank output-error alphas");
-  const { k: fanIn, rank: r, diag: d, q: Q, p: P } = metric;
+  const { k: fanIn, diag: d } = metric;
   if (fanIn === 0 || weights.length % fanIn !== 0 || fanIn > 2 ** 22) {
     throw new RangeError(
       `Cannot search low-rank output-error alphas: ${weights.length} weights do not split into rows of ${fanIn}`,
@@ -74,102 +160,55 @@ export function pow2AlphaLowRank(
   const nOut = weights.length / fanIn;
   const alpha = new Float32Array(nOut);
   const maxExponent = new Uint8Array(nOut).fill(pmax);
-  // Per-channel scratch: sorted magnitudes and their feature index, H w, levels, exponents, Q^T L.
-  const keys = new Float64Array(fanIn), mag = new Float64Array(fanIn), idx = new Int32Array(fanIn);
-  const hw = new Float64Array(fanIn), level = new Float64Array(fanIn), exp = new Int32Array(fanIn);
-  const qw = new Float64Array(r), z = new Float64Array(r);
-  const hkk = new Float64Array(fanIn); // H_kk = d_k + Q_k . P_k
-  for (let x = 0; x < fanIn; x++) {
-    let s = d[x]!;
-    for (let j = 0; j < r; j++) s += Q[x * r + j]! * P[x * r + j]!;
-    hkk[x] = s;
-  }
-  const thr = new Float64Array(pmax), ptr = new Int32Array(pmax);
-  const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
+  if (nOut === 0) return { alpha, maxExponent };
+  const { r, v, lam } = ritzBasis(metric);
+  const factors = pow2GridFactors(options);
+  const sw = pow2Sweeper({ k: fanIn, r, g: factors.length, q: pmax }, options.scalar ? { scalar: true } : {});
+  const A = sw.arrays;
+  A.v.set(v), A.lam.set(lam), A.d.set(d.subarray(0, fanIn));
+  const y = new Float64Array(r);
+  const sorter = magnitudeSorter(fanIn);
+  const bits32 = new Uint32Array(weights.buffer, weights.byteOffset, weights.length);
+  const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
   for (let n = 0; n < nOut; n++) {
     const off = n * fanIn;
-    if (pow2RowMaxAlpha(weights, off, fanIn, pmax) === 0) continue; // all-zero row: alpha 0 is exact
-    // Sort magnitudes with their index: the float32 bit pattern of |w| (31 bits, ordered like the value)
-    // times 2^22 plus the index is an integer below 2^53, exact in float64, so a numeric sort orders both.
-    for (let x = 0; x < fanIn; x++) {
-      f32[0] = Math.abs(weights[off + x]!);
-      keys[x] = u32[0]! * 4194304 + x;
-    }
-    keys.sort();
+    for (let x = 0; x < fanIn; x++) A.sgn[x] = weights[off + x]! < 0 ? -1 : 1;
+    // magnitudes ascending (ties in feature order), as float32 bit patterns
+    const [keys, order] = sorter(bits32, off);
     for (let i = 0; i < fanIn; i++) {
-      const hi = Math.floor(keys[i]! / 4194304);
-      idx[i] = keys[i]! - hi * 4194304;
-      u32[0] = hi;
-      mag[i] = f32[0]!;
+      u32[0] = keys[i]!;
+      A.mag[i] = f32[0]!;
+      A.idx[i] = order[i]!;
     }
-    // H w = d * w + P (Q^T w).
-    qw.fill(0);
+    const rowMax = A.mag[fanIn - 1]!; // max |w|: pow2RowMaxAlpha's centre is fround(rowMax / 2^q)
+    if (rowMax === 0) continue; // all-zero row: alpha 0 is exact
+    // H w = d * w + V (lambda * (V^T w)).
+    y.fill(0);
     for (let x = 0; x < fanIn; x++) {
-      const v = weights[off + x]!;
-      for (let j = 0; j < r; j++) qw[j]! += Q[x * r + j]! * v;
+      const wx = weights[off + x]!;
+      for (let j = 0; j < r; j++) y[j]! += v[x * r + j]! * wx;
     }
+    for (let j = 0; j < r; j++) y[j]! *= lam[j]!;
     let wHw = 0;
     for (let x = 0; x < fanIn; x++) {
       let s = d[x]! * weights[off + x]!;
-      for (let j = 0; j < r; j++) s += P[x * r + j]! * qw[j]!;
-      hw[x] = s;
+      for (let j = 0; j < r; j++) s += v[x * r + j]! * y[j]!;
+      A.hw[x] = s;
       wHw += weights[off + x]! * s;
     }
     let best = 0, bestCap = pmax, bestErr = Infinity;
     for (const q of caps) {
-      const grid = pow2AlphaGrid(pow2RowMaxAlpha(weights, off, fanIn, q), options);
-      let c1 = 0, c2 = 0;
-      for (let g = 0; g < grid.length; g++) {
-        const a = grid[g]!;
-        pow2Thresholds(a, q, thr);
-        if (g === 0) {
-          // Start: ptr[p] = number of magnitudes <= thr[p]; exponent of sorted i = #{p : ptr[p] <= i}.
-          let i = 0;
-          for (let p = 0; p < q; p++) {
-            while (i < fanIn && mag[i]! <= thr[p]!) exp[i++] = p;
-            ptr[p] = i;
-          }
-          while (i < fanIn) exp[i++] = q;
-          z.fill(0);
-          c1 = 0;
-          for (let s = 0; s < fanIn; s++) {
-            const x = idx[s]!, m = 2 ** exp[s]!;
-            const l = weights[off + x]! < 0 ? -m : m;
-            level[x] = l;
-            c1 += l * hw[x]!;
-            for (let j = 0; j < r; j++) z[j]! += Q[x * r + j]! * l;
-          }
-          c2 = 0;
-          for (let x = 0; x < fanIn; x++) {
-            let s = d[x]! * level[x]!;
-            for (let j = 0; j < r; j++) s += P[x * r + j]! * z[j]!;
-            c2 += level[x]! * s;
-          }
-        } else {
-          // Thresholds rose: magnitudes now <= thr[p] drop one exponent (from p + 1 to p).
-          for (let p = 0; p < q; p++) {
-            const t = thr[p]!;
-            let i = ptr[p]!;
-            while (i < fanIn && mag[i]! <= t) {
-              const x = idx[i]!, e = --exp[i]!;
-              const delta = weights[off + x]! < 0 ? 2 ** e : -(2 ** e); // level change, signed
-              // (H L)_x from z = Q^T L before the change, then z moves by delta Q_x (one pass over r).
-              let hl = d[x]! * level[x]!;
-              for (let j = 0, o = x * r; j < r; j++, o++) {
-                const zj = z[j]!;
-                hl += P[o]! * zj;
-                z[j] = zj + delta * Q[o]!;
-              }
-              c1 += delta * hw[x]!;
-              c2 += delta * (2 * hl + delta * hkk[x]!);
-              level[x] = level[x]! + delta;
-              i++;
-            }
-            ptr[p] = i;
-          }
-        }
-        const e = wHw - 2 * a * c1 + a * a * c2;
-        if (e < bestErr) [best, bestCap, bestErr] = [a, q, e];
+      // pow2AlphaGrid's candidates, written in place
+      const center = Math.fround(rowMax / 2 ** q);
+      let g = 0;
+      for (let i = 0; i < factors.length; i++) {
+        const a = Math.fround(center * factors[i]!);
+        if (a > 0 && Number.isFinite(a)) A.alpha[g++] = a;
+      }
+      sw.run(q, g, wHw);
+      for (let i = 0; i < g; i++) {
+        const e = A.err[i]!;
+        if (e < bestErr) best = A.alpha[i]!, bestCap = q, bestErr = e;
       }
     }
     alpha[n] = best;

@@ -147,6 +147,34 @@ function checkParams(op: string, scale: Float32Array, zeroPoint: Int32Array | nu
 }
 
 /**
+ * One element of QuantizeLinear: `clamp(roundHalfEven(fround(x / s)) + zp, qmin, qmax)`, NaN storing the
+ * zero point (clamped). Written as one small function over numbers so that V8 inlines it into every loop.
+ */
+function quantizeOne(x: number, s: number, zp: number, qmin: number, qmax: number): number {
+  const v = Math.fround(x / s);
+  // v !== v: NaN stores the zero point (clamped into range).
+  return v !== v ? clamp(zp, qmin, qmax) : clamp(roundHalfEven(v) + zp, qmin, qmax);
+}
+
+/** QuantizeLinear of elements [start, end), element i with parameter p0 + (i - start) * stride. */
+function quantizeRun(
+  x: Float32Array,
+  scale: Float32Array,
+  zps: Int32Array,
+  qmin: number,
+  qmax: number,
+  out: QuantStorage,
+  start: number,
+  end: number,
+  p0: number,
+  stride: number,
+): void {
+  for (let i = start, p = p0; i < end; i++, p += stride) {
+    out[i] = quantizeOne(x[i]!, scale[p]!, zps[p]!, qmin, qmax);
+  }
+}
+
+/**
  * ONNX QuantizeLinear: `q = clamp(roundHalfEven(fround(x / scale)) + zeroPoint, qmin, qmax)`.
  * NaN inputs store the zero point (onnxruntime leaves NaN platform-dependent).
  *
@@ -216,13 +244,9 @@ export function quantizeLinear(
     throw new RangeError(`Cannot ${op}: out has ${options.out.length} elements, x has ${x.length}`);
   }
   const out = options.out ?? allocate(x.length, qmin, qmax);
+  const zps = zeroPoint ?? new Int32Array(scale.length);
   forEachParamRun(op, x.length, dims, scale.length, options, (start, count, p0, stride) => {
-    for (let j = 0, p = p0; j < count; j++, p += stride) {
-      const zp = zeroPoint === null ? 0 : zeroPoint[p]!;
-      const v = Math.fround(x[start + j]! / scale[p]!);
-      // v !== v: NaN stores the zero point (clamped into range).
-      out[start + j] = v !== v ? clamp(zp, qmin, qmax) : clamp(roundHalfEven(v) + zp, qmin, qmax);
-    }
+    quantizeRun(x, scale, zps, qmin, qmax, out, start, start + count, p0, stride);
   });
   return out;
 }

@@ -118,3 +118,41 @@ Deno.test("fakeQuantize: per-tensor and per-channel round trip", () => {
     assertEquals(Math.abs(y[i]! - Math.max(-1.28, Math.min(1.27, x[i]!))) <= 0.005, true);
   }
 });
+
+Deno.test("quantizeLinear: equals the element-wise definition on random data, every broadcast kind", async () => {
+  const { clamp, roundHalfEven } = await import("./round.ts");
+  let seed = 11;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const d = [3, 5, 6];
+  const n = 90;
+  // ties (k + 0.5) * s, NaN, infinities and values far outside the range among random ones
+  const x = new Float32Array(n).map((_, i) =>
+    i % 7 === 0 ? (Math.floor(rnd() * 20) - 10 + 0.5) * 0.25 : (rnd() - 0.5) * 80
+  );
+  x[3] = NaN, x[10] = Infinity, x[17] = -Infinity, x[24] = 3e38;
+  const cases: { axis: number; blockSize: number; params: number; param: (i: number) => number }[] = [
+    { axis: 0, blockSize: 0, params: 1, param: () => 0 },
+    { axis: 0, blockSize: 0, params: 3, param: (i) => Math.floor(i / 30) },
+    { axis: 1, blockSize: 0, params: 5, param: (i) => Math.floor(i / 6) % 5 },
+    { axis: 2, blockSize: 0, params: 6, param: (i) => i % 6 },
+    { axis: 2, blockSize: 4, params: 30, param: (i) => Math.floor(i / 6) * 2 + Math.floor((i % 6) / 4) },
+  ];
+  for (const c of cases) {
+    const scale = new Float32Array(c.params).map(() => 0.05 + rnd());
+    for (const zp of [null, new Int32Array(c.params).map(() => Math.floor(rnd() * 7) - 3)]) {
+      const q = quantizeLinear(x, d, scale, zp, {
+        axis: c.axis,
+        blockSize: c.blockSize,
+        qmin: -100,
+        qmax: 90,
+        out: new Int8Array(n),
+      });
+      for (let i = 0; i < n; i++) {
+        const p = c.param(i), z = zp ? zp[p]! : 0;
+        const v = Math.fround(x[i]! / scale[p]!);
+        const want = v !== v ? clamp(z, -100, 90) : clamp(roundHalfEven(v) + z, -100, 90);
+        assertEquals(q[i], want, `axis ${c.axis} block ${c.blockSize} zp ${!!zp} at ${i}`);
+      }
+    }
+  }
+});

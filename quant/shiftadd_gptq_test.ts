@@ -1,7 +1,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { decodeBcq, POT_EXP_NONE } from "./bcq.ts";
 import { quantizeShiftAdd, type ShiftAddQuantized } from "./shiftadd_gptq.ts";
-import { arenaMatrix } from "./f64_kernels.ts";
+import { arenaMatrix } from "./f64_factor.ts";
 import { gaussian } from "./_rng.ts";
 
 /** Synthetic layer: X (M x K) with mild shared factors and 8 high-variance features driven by one factor. */

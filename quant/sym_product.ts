@@ -34,38 +34,84 @@ export function symmetricProduct(
   if (k * k !== m.length || k === 0 || v.length % k !== 0) {
     throw new RangeError(`Cannot multiply by a symmetric matrix: ${m.length} entries and ${v.length} values`);
   }
+  return product(m, v, k, k, options.scalar === true);
+}
+
+/**
+ * Rows times a matrix, `R = V B` for `n` rows of K and a `K x C` matrix B, in float64: each entry the in-order
+ * sum over j = 0..K-1 of `v[n, j] B[j, c]`, on the WebAssembly SIMD kernel where available (bit-identical to
+ * the scalar loop, as {@linkcode symmetricProduct}).
+ *
+ * @param v `n x K` row-major rows (float32 or float64)
+ * @param b `K x C` row-major
+ * @param cols C
+ * @param options `scalar`: force the JavaScript loop (tests)
+ * @returns `n x C` row-major float64
+ * @throws {RangeError} if the lengths do not fit
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { rowsTimes } from "./sym_product.ts";
+ * // [1, 2] times [[1, 0, 2], [3, 1, 0]]
+ * assertEquals(rowsTimes(new Float32Array([1, 2]), new Float64Array([1, 0, 2, 3, 1, 0]), 3), new Float64Array([7, 2, 2]));
+ * ```
+ */
+export function rowsTimes(
+  v: Float32Array | Float64Array,
+  b: Float64Array,
+  cols: number,
+  options: { scalar?: boolean } = {},
+): Float64Array {
+  const k = cols > 0 ? b.length / cols : 0;
+  if (!Number.isInteger(k) || k === 0 || v.length % k !== 0) {
+    throw new RangeError(
+      `Cannot multiply rows by a matrix: ${b.length} entries in ${cols} columns, ${v.length} values`,
+    );
+  }
+  return product(b, v, k, cols, options.scalar === true);
+}
+
+/** `V B` for rows of k and a k x c matrix B (row-major), either path. */
+function product(
+  b: Float64Array,
+  v: Float32Array | Float64Array,
+  k: number,
+  c: number,
+  scalar: boolean,
+): Float64Array {
   const n = v.length / k;
-  const out = new Float64Array(n * k);
+  const out = new Float64Array(n * c);
   if (n === 0) return out;
-  if (wasmGemm && !options.scalar) {
+  if (wasmGemm && !scalar) {
     // Rows in chunks of 256: the kernel's memory (which never shrinks) stays near 256 K + 2 MiB doubles.
     for (let r0 = 0; r0 < n; r0 += 256) {
       const r1 = Math.min(n, r0 + 256);
-      wasmProduct(m, v.subarray(r0 * k, r1 * k), k, r1 - r0, out.subarray(r0 * k, r1 * k));
+      wasmProduct(b, v.subarray(r0 * k, r1 * k), k, c, r1 - r0, out.subarray(r0 * c, r1 * c));
     }
     return out;
   }
   for (let r = 0; r < n; r++) {
-    const vo = r * k;
-    for (let i = 0; i < k; i++) {
+    const vo = r * k, oo = r * c;
+    for (let i = 0; i < c; i++) {
       let s = 0;
-      for (let j = 0; j < k; j++) s += v[vo + j]! * m[j * k + i]!;
-      out[vo + i] = s;
+      for (let j = 0; j < k; j++) s += v[vo + j]! * b[j * c + i]!;
+      out[oo + i] = s;
     }
   }
   return out;
 }
 
-/** The WebAssembly path: A = 4-row panels of v, B = 4-column panels of M, in column blocks. */
+/** The WebAssembly path: A = 4-row panels of v, B = 4-column panels of the k x c matrix, in column blocks. */
 function wasmProduct(
   m: Float64Array,
   v: Float32Array | Float64Array,
   k: number,
+  c: number,
   n: number,
   out: Float64Array,
 ): Float64Array {
   const w = wasmGemm!;
-  const nq = (k + 3) >> 2, np = (n + 3) >> 2;
+  const nq = (c + 3) >> 2, np = (n + 3) >> 2;
   // B panels per column block: about 2 MiB of M at a time, at least one panel.
   const qb = Math.max(1, Math.min(nq, Math.floor(65536 / k)));
   const aBytes = np * k * 32, bBase = aBytes, cBase = bBase + qb * k * 32;
@@ -78,21 +124,21 @@ function wasmProduct(
   }
   const b8 = bBase >> 3, c8 = cBase >> 3;
   for (let q0 = 0; q0 < nq; q0 += qb) {
-    const nqb = Math.min(qb, nq - q0), i0 = q0 * 4, nc = Math.min(nqb * 4, k - i0), rs = nqb * 4;
-    // B panels: H[b8 + q * k * 4 + j * 4 + c] = M[j, 4 (q0 + q) + c], zero columns past k.
+    const nqb = Math.min(qb, nq - q0), i0 = q0 * 4, nc = Math.min(nqb * 4, c - i0), rs = nqb * 4;
+    // B panels: H[b8 + q * k * 4 + j * 4 + cc] = M[j, 4 (q0 + q) + cc], zero columns past c.
     for (let q = 0; q < nqb; q++) {
       const base = b8 + q * k * 4;
-      for (let c = 0; c < 4; c++) {
-        const i = i0 + 4 * q + c;
-        if (i < k) { for (let j = 0; j < k; j++) H[base + j * 4 + c] = m[j * k + i]!; }
-        else for (let j = 0; j < k; j++) H[base + j * 4 + c] = 0;
+      for (let cc = 0; cc < 4; cc++) {
+        const i = i0 + 4 * q + cc;
+        if (i < c) { for (let j = 0; j < k; j++) H[base + j * 4 + cc] = m[j * c + i]!; }
+        else for (let j = 0; j < k; j++) H[base + j * 4 + cc] = 0;
       }
     }
     for (let p = 0; p < np; p++) {
       w.panel(p * k * 32, bBase, cBase, k, nqb, rs * 8);
       const r0 = p * 4, nr = Math.min(4, n - r0);
       for (let r = 0; r < nr; r++) {
-        const src = c8 + r * rs, dst = (r0 + r) * k + i0;
+        const src = c8 + r * rs, dst = (r0 + r) * c + i0;
         for (let i = 0; i < nc; i++) out[dst + i] = H[src + i]!;
       }
     }

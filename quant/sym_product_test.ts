@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { symmetricProduct } from "./sym_product.ts";
+import { rowsTimes, symmetricProduct } from "./sym_product.ts";
 import { wasmGemm } from "./wasm_gemm.ts";
 import { mulberry32 } from "./_rng.ts";
 
@@ -25,4 +25,18 @@ Deno.test("symmetricProduct: WebAssembly and scalar paths are bit-identical and 
 Deno.test("symmetricProduct: refuses lengths that do not fit", () => {
   assertThrows(() => symmetricProduct(new Float64Array(3), new Float32Array(3)), RangeError, "3 entries");
   assertThrows(() => symmetricProduct(new Float64Array(4), new Float32Array(3)), RangeError, "3 values");
+});
+
+Deno.test("rowsTimes: the WebAssembly and JavaScript paths agree bit for bit (non-square B, any column count)", () => {
+  let seed = 3;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5;
+  for (const [n, k, c] of [[1, 1, 1], [5, 7, 3], [300, 33, 16], [9, 64, 18]] as const) {
+    const v = Float32Array.from({ length: n * k }, rnd), b = Float64Array.from({ length: k * c }, rnd);
+    const fast = rowsTimes(v, b, c), slow = rowsTimes(v, b, c, { scalar: true });
+    assertEquals(fast, slow, `n=${n} k=${k} c=${c}`);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += v[(n - 1) * k + j]! * b[j * c + c - 1]!;
+    assertEquals(fast[n * c - 1], s);
+  }
+  assertThrows(() => rowsTimes(new Float32Array(5), new Float64Array(6), 3), RangeError, "Cannot multiply");
 });

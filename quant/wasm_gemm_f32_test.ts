@@ -15,7 +15,17 @@ const rand = (n: number, seed: number) => {
 
 Deno.test("wasm_gemm_f32: the SIMD kernel is available and gives the scalar kernel's bits", () => {
   assert(wasmGemmF32 !== undefined, "WebAssembly SIMD is available in Deno");
-  const shapes: [number, number, number][] = [[1, 1, 1], [3, 2, 37], [2, 5, 256], [1, 1, 0], [4, 3, 1000]];
+  // K below, at and past the 4-step unrolled loop, with each remainder 0-3
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [2, 1, 3],
+    [1, 2, 6],
+    [3, 2, 37],
+    [2, 5, 256],
+    [1, 1, 0],
+    [4, 3, 1000],
+    [2, 2, 43],
+  ];
   for (const [np, nq, K] of shapes) {
     const A = rand(np * K * MR, K + np), B = rand(nq * K * NR, 3 * K + nq);
     if (K >= 37) A[0] = -0, A[1] = 3e38, B[1] = 2, A[2] = 1e-30, B[2] = 1e-10; // -0, overflow, denormal
@@ -44,6 +54,8 @@ Deno.test("wasm_gemm_f32: pack gathers strided matrices into panels (partial las
     [17, 4, NR, false],
     [16, 5, NR, true],
     [3, 2, NR, true],
+    [10, 6, MR, true], // whole MR-row panels (the unrolled path), strided
+    [13, 3, NR, false], // a last panel of exactly MR rows in 8-wide panels
   ];
   for (const [I, J, W, trans] of cases) {
     const X = Float32Array.from({ length: I * J }, (_, i) => i + 1);
@@ -72,8 +84,34 @@ Deno.test("wasm_gemm_f32: addRows adds the bias row with float32 rounding (quads
     const H = heap((C.length + N + 4) * 4);
     H.set(C, 0);
     H.set(bias, C.length);
-    w.addRows(0, C.length * 4, rows, N, N * 4);
+    w.addRows(0, C.length * 4, rows, N, N * 4, 0);
     const want = C.map((v, i) => Math.fround(v + bias[i % N]!));
     assertEquals(H.slice(0, C.length), want, `rows=${rows} N=${N}`);
+  }
+});
+
+Deno.test("wasm_gemm_f32: addRows with a bias matrix (row stride) and mulRows by a scalar round as Add and Mul", () => {
+  for (const [rows, N] of [[3, 7], [2, 8], [5, 1], [4, 13]] as [number, number][]) {
+    const C = rand(rows * N, N), bias = rand(rows * N, 3 * N), s = Math.fround(0.1767766952966369);
+    const H = heap((2 * C.length + 8) * 4);
+    H.set(C, 0);
+    H.set(bias, C.length);
+    w.addRows(0, C.length * 4, rows, N, N * 4, N * 4);
+    assertEquals(
+      H.slice(0, C.length),
+      C.map((v, i) => Math.fround(v + bias[i]!)),
+      `matrix rows=${rows} N=${N}`,
+    );
+    H.set(C, 0);
+    H[2 * C.length] = s;
+    w.mulRows(0, 2 * C.length * 4, rows, N, N * 4);
+    assertEquals(H.slice(0, C.length), C.map((v) => Math.fround(v * s)), `mul rows=${rows} N=${N}`);
+    H.set(C, 0);
+    w.mulMatRows(0, C.length * 4, rows, N, N * 4, N * 4);
+    assertEquals(
+      H.slice(0, C.length),
+      C.map((v, i) => Math.fround(v * bias[i]!)),
+      `mul matrix rows=${rows} N=${N}`,
+    );
   }
 });

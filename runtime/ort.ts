@@ -98,6 +98,22 @@ export interface OrtRuntimeOptions {
    * @default 1
    */
   qdqMatMulNBitsAccuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Whether idle intra-op threads spin waiting for work (session config `session.intra_op.allow_spinning`).
+   * Spinning lowers the latency of each parallel operator on an otherwise idle machine, at the price of CPU
+   * time: with 2 threads it about doubles a session's CPU (its creation included), and where other jobs share
+   * the cores it costs wall time too. Only meaningful with more than one thread.
+   * @default true (onnxruntime's default)
+   */
+  allowSpinning?: boolean;
+  /**
+   * Whether kernels pre-pack constant weights at session creation (session config
+   * `session.disable_prepacking` when false): a session only created to check that a model loads, and never
+   * run, can spare the repacking; every other check (parsing, type inference, finding a kernel for every node)
+   * is the same.
+   * @default true (onnxruntime's default)
+   */
+  prepacking?: boolean;
 }
 
 /** Options of {@link OrtRuntime.run}. */
@@ -154,7 +170,11 @@ export class OrtRuntime implements FloatRuntime {
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       logSeverityLevel: options.logSeverityLevel ?? 3,
       extra: {
-        session: { qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1) },
+        session: {
+          qdq_matmulnbits_accuracy_level: String(options.qdqMatMulNBitsAccuracyLevel ?? 1),
+          ...(options.allowSpinning === false ? { "intra_op.allow_spinning": "0" } : {}),
+          ...(options.prepacking === false ? { disable_prepacking: "1" } : {}),
+        },
       },
     };
     if (options.optimizedModelFilePath !== undefined) {

@@ -31,12 +31,15 @@ export class FloatPool {
     return n;
   }
 
-  /** A zero-filled buffer of `n` elements from the pool, or undefined when none is free. */
-  take(n: number): Float32Array | undefined {
+  /**
+   * A buffer of `n` elements from the pool, zero-filled unless `zero` is false (for a kernel that writes
+   * every element), or undefined when none is free.
+   */
+  take(n: number, zero = true): Float32Array | undefined {
     const a = this.#free.get(n)?.pop();
     if (!a) return undefined;
     this.#bytes -= a.byteLength;
-    return a.fill(0);
+    return zero ? a.fill(0) : a;
   }
 
   /** Return a buffer no one uses any more. */
@@ -58,9 +61,10 @@ export class PoolScope {
   readonly #pool: FloatPool;
   readonly #holders = new Map<ArrayBufferLike, number>();
   readonly #arrays = new Map<ArrayBufferLike, Float32Array>();
+  #zero = true;
   readonly #alloc = (n: number): Float32Array | undefined => {
     if (n < MIN_ELEMENTS) return undefined;
-    const a = this.#pool.take(n) ?? new Float32Array(n);
+    const a = this.#pool.take(n, this.#zero) ?? new Float32Array(n);
     this.#holders.set(a.buffer, 0);
     this.#arrays.set(a.buffer, a);
     return a;
@@ -70,13 +74,18 @@ export class PoolScope {
     this.#pool = pool;
   }
 
-  /** Run `f` with makeTensor's float32 storage coming from the pool (plain allocation when `pooled` is false). */
-  run<T>(pooled: boolean, f: () => T): T {
-    const prev = setFloatSource(pooled ? this.#alloc : undefined);
+  /**
+   * Run `f` with makeTensor's float32 storage coming from the pool (plain allocation when `pooled` is false);
+   * `overwrites`: f writes every element of each tensor it allocates, so recycled storage is not zeroed first.
+   */
+  run<T>(pooled: boolean, f: () => T, overwrites = false): T {
+    const prev = setFloatSource(pooled ? this.#alloc : undefined), zero = this.#zero;
+    this.#zero = !overwrites;
     try {
       return f();
     } finally {
       setFloatSource(prev);
+      this.#zero = zero;
     }
   }
 

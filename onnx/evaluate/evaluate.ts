@@ -21,11 +21,11 @@
 import { type Graph, type Model, type Node, outerReads, type Value } from "../ir.ts";
 import { controlFlow, driveSync, isControlFlow } from "./control_flow.ts";
 import type { Tensor } from "../tensor.ts";
-import { getOp } from "./registry.ts";
+import { getOp, type OpKernel } from "./registry.ts";
 import "./shiftkit.ts";
 import type { PackCache } from "./ops/_gemm.ts";
 import { FloatPool, PoolScope } from "./_pool.ts";
-import { findFusions } from "./_fusion.ts";
+import { findFusions, type Fusion } from "./_fusion.ts";
 
 /** Options of {@link evaluateGraph}. */
 export interface EvaluateOptions {
@@ -48,21 +48,80 @@ export interface EvaluateOptions {
    */
   onInput?: (value: Value, tensor: Tensor) => void;
   /**
+   * Called after each node with the milliseconds it took (bookkeeping included), or after a fused group's
+   * first node with the group's other nodes (`rest`) and the group's time. Unlike an observer of values it
+   * changes nothing in how the graph runs (storage recycling and fused groups stay on): a profiler's hook.
+   * @default {undefined}
+   */
+  onTime?: (node: Node, rest: readonly Node[], ms: number) => void;
+  /**
    * Values of enclosing scopes, for a subgraph (If branch, Loop/Scan body) that reads them by reference.
    * @default {undefined}
    */
   outer?: (value: Value) => Tensor | undefined;
   /**
-   * Keep work that depends only on constants (packed MatMul / Gemm weights) across evaluations of the same
-   * model: pass the same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data
-   * changes; create a new cache after modifying weights. Without it every call packs its weights again.
+   * Keep work that depends only on constants (packed MatMul / Gemm weights) and on the graph's structure
+   * (which values each node reads, the fused node groups) across evaluations of the same model: pass the
+   * same {@linkcode EvaluationCache} to every call. Valid only while no initializer's data and no node's
+   * inputs change; create a new cache after modifying weights or rewiring nodes (a changed node list or
+   * output list is noticed). Without it every call packs its weights again.
    * @default {undefined}
    */
   cache?: EvaluationCache;
 }
 
+/** What evaluating a graph needs to know of its structure (built once per graph with a cache). */
+export interface GraphPlan {
+  /** The node list it was built for (a changed list is a new plan). */
+  nodes: readonly Node[];
+  /** Values each node reads: its inputs and what its bodies read from outer scopes. */
+  readsOf: Map<Node, (Value | null)[]>;
+  /** Reads of each value by the graph's nodes. */
+  reads: ReadonlyMap<Value, number>;
+  /** The graph outputs (never freed). */
+  keep: ReadonlySet<Value>;
+  /** Each node's kernel, as looked up (the registry's key is a string built per lookup). */
+  kernels: Map<Node, OpKernel>;
+  /** Fused groups, found for the ai.onnx opset `fusedOpset`. */
+  fused?: Map<Node, Fusion>;
+  fusedOpset?: number;
+}
+
+function planOf(graph: Graph, cache: EvaluationCache | undefined): GraphPlan {
+  const old = cache?.plans.get(graph);
+  if (
+    old && old.nodes.length === graph.nodes.length && old.nodes.every((n, i) => n === graph.nodes[i]) &&
+    old.keep.size === graph.outputs.length && graph.outputs.every((v) => old.keep.has(v))
+  ) return old;
+  const reads = new Map<Value, number>(), readsOf = new Map<Node, (Value | null)[]>();
+  for (const n of graph.nodes) {
+    const vs: (Value | null)[] = [...n.inputs];
+    for (const sg of n.subgraphs()) vs.push(...new Set(outerReads(sg)));
+    readsOf.set(n, vs);
+    for (const v of vs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
+  }
+  const plan: GraphPlan = {
+    nodes: [...graph.nodes],
+    readsOf,
+    reads,
+    keep: new Set(graph.outputs),
+    kernels: new Map(),
+  };
+  cache?.plans.set(graph, plan);
+  return plan;
+}
+
+/** The kernel of a node (looked up once per plan). */
+function kernelOf(plan: GraphPlan, node: Node): OpKernel {
+  let k = plan.kernels.get(node);
+  if (!k) plan.kernels.set(node, k = getOp(node.domain, node.opType));
+  return k;
+}
+
 /** Constant-derived data reused across evaluations (see `EvaluateOptions.cache`). */
 export interface EvaluationCache {
+  /** Per graph: the reads of each value and the fused node groups (see `GraphPlan`). */
+  readonly plans: WeakMap<Graph, GraphPlan>;
   /** Packed constant GEMM operands. */
   readonly packed: PackCache;
   /** Outputs of nodes that depend on initializers only (a Transpose of a weight, a Constant node...). */
@@ -70,6 +129,12 @@ export interface EvaluationCache {
   /** Float32 activation storage recycled across evaluations (see `_pool.ts`). */
   readonly pool: FloatPool;
 }
+
+/**
+ * ai.onnx kernels that write every element of the float32 outputs they allocate from the pool (no
+ * zero-filling needed); each listed after checking every path of its kernel.
+ */
+const OVERWRITES = new Set(["MatMul", "Gemm", "Softmax", "LayerNormalization"]);
 
 /** Ops whose outputs are not a function of their inputs, never folded. */
 const NOT_FOLDABLE = new Set([
@@ -97,7 +162,7 @@ const NOT_FOLDABLE = new Set([
  * ```
  */
 export function createEvaluationCache(): EvaluationCache {
-  return { packed: new WeakMap(), folded: new WeakMap(), pool: new FloatPool() };
+  return { packed: new WeakMap(), folded: new WeakMap(), pool: new FloatPool(), plans: new WeakMap() };
 }
 
 function opsetOf(opsets: ReadonlyMap<string, number>, domain: string): number {
@@ -150,23 +215,23 @@ export function evaluateGraph(
   }
   // remaining reads of each value by this graph's nodes; graph outputs are never freed
   // (a node with subgraphs also reads what its bodies read from this or outer scopes)
-  const reads = new Map<Value, number>();
-  const readsOf = new Map<(typeof graph.nodes)[number], (Value | null)[]>();
-  for (const n of graph.nodes) {
-    const vs: (Value | null)[] = [...n.inputs];
-    for (const sg of n.subgraphs()) vs.push(...new Set(outerReads(sg)));
-    readsOf.set(n, vs);
-    for (const v of vs) if (v) reads.set(v, (reads.get(v) ?? 0) + 1);
-  }
+  // (the plan of reads and fused groups depends on the graph's structure only: a cache keeps it)
+  const plan = planOf(graph, options.cache);
+  const reads = new Map(plan.reads), readsOf = plan.readsOf;
   const lookup = (v: Value): Tensor | undefined => live.get(v) ?? v.const ?? options.outer?.(v);
-  const keep = new Set(graph.outputs);
+  const keep = plan.keep;
   // observers may keep the tensors they see: recycle storage only without them
   const pool = options.onValue || options.onInput
     ? undefined
     : new PoolScope(options.cache?.pool ?? new FloatPool());
   // node groups run as one kernel (same bits, fewer passes; `_fusion.ts`) where no observer expects the
   // values between them
-  const fused = pool && opsetOf(opsets, "") >= 9 ? findFusions(graph, reads, keep) : undefined;
+  const opset = opsetOf(opsets, "");
+  if (pool && opset >= 9 && plan.fusedOpset !== opset) {
+    plan.fused = findFusions(graph, plan.reads, keep, opset);
+    plan.fusedOpset = opset;
+  }
+  const fused = pool && opset >= 9 ? plan.fused : undefined;
   const fusedDone = new Set<Node>();
   const consumed = (node: Node) => {
     for (const v of readsOf.get(node)!) {
@@ -180,11 +245,14 @@ export function evaluateGraph(
       }
     }
   };
+  const onTime = options.onTime;
   for (const node of graph.nodes) {
     if (fusedDone.has(node)) { // its work was done by its group's fused kernel
       consumed(node);
       continue;
     }
+    const t0 = onTime ? performance.now() : 0;
+    let group: readonly Node[] | undefined;
     const inputs = node.inputs.map((v) => {
       if (!v) return undefined;
       const t = lookup(v);
@@ -209,7 +277,9 @@ export function evaluateGraph(
       try {
         if (isControlFlow(node)) {
           // bodies see this graph's live values (and, through it, the enclosing scopes')
-          const body = { ...options, outer: lookup };
+          // (a body's nodes are timed as part of this node, not reported again)
+          const { onTime: _, ...rest } = options;
+          const body = { ...rest, outer: lookup };
           outs = driveSync(controlFlow(node, inputs, ctx.opset), ({ graph: g, inputs: ins }) => {
             const feeds: Record<string, Tensor> = {};
             g.inputs.forEach((v, i) => {
@@ -224,20 +294,21 @@ export function evaluateGraph(
         } else if (pool) {
           const f = foldable ? undefined : fused?.get(node);
           const cache = ctx.constInputs?.[1] ? packCache : undefined;
-          const y = f && pool.run(true, () => f.run(inputs, lookup, cache));
+          const y = f && pool.run(true, () => f.run(inputs, lookup, cache), f.overwrites === true);
           if (y) {
             if (reads.has(f!.out) || keep.has(f!.out)) {
               live.set(f!.out, y);
               pool.hold(y);
             } else pool.drop(y);
             for (const n of f!.rest) fusedDone.add(n);
+            group = f!.rest;
             outs = [];
           } else {
             // folded outputs outlive this evaluation: their storage never comes from the pool
-            const kernel = getOp(node.domain, node.opType);
-            outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx));
+            const kernel = kernelOf(plan, node);
+            outs = pool.run(!foldable, () => kernel(inputs, node.a, ctx), OVERWRITES.has(node.opType));
           }
-        } else outs = getOp(node.domain, node.opType)(inputs, node.a, ctx);
+        } else outs = kernelOf(plan, node)(inputs, node.a, ctx);
       } catch (e) {
         throw new (e instanceof RangeError ? RangeError : TypeError)(
           `Cannot evaluate ${node.opType} node "${node.name}": ${(e as Error).message}`,
@@ -258,6 +329,7 @@ export function evaluateGraph(
     });
     consumed(node);
     if (pool) { for (const t of outs) if (t) pool.drop(t); }
+    onTime?.(node, group ?? [], performance.now() - t0);
   }
   const result: Record<string, Tensor> = {};
   for (const v of graph.outputs) {

@@ -226,3 +226,41 @@ Deno.test("the GELU chain run fused gives the bits of its five ops (operand orde
   const y = (xs.data as Float32Array).map((v, i) => f(f(v * f(e[i]! + 1)) * 0.5));
   assertEquals(got.y1!.data, y);
 });
+
+Deno.test("a cache keeps a graph's plan (reads, fused groups) and notices a changed node or output list", () => {
+  const g = new Graph("g");
+  const x = g.value("x");
+  g.inputs.push(x);
+  const w = g.addInitializer("w", makeTensor(DataType.FLOAT, [3, 2], new Float32Array([1, 2, 3, 4, 5, 6])));
+  const b = g.addInitializer("b", vec([10, 20]));
+  const m = g.addNode("MatMul", [x, w], ["m"]).outputs[0]!;
+  const y = g.addNode("Add", [m, b], ["y"]).outputs[0]!;
+  g.outputs.push(y);
+  const cache = createEvaluationCache();
+  const feeds = { x: makeTensor(DataType.FLOAT, [1, 3], new Float32Array([1, 1, 1])) };
+  assertEquals(evaluateGraph(g, feeds, { cache }).y!.data, new Float32Array([19, 32]));
+  const plan = cache.plans.get(g)!;
+  assert(plan.fused!.size === 1, "MatMul + Add fused");
+  // the timing hook sees the fused group once, by its first node, and switches nothing off
+  const timed: string[] = [];
+  const r = evaluateGraph(g, feeds, {
+    cache,
+    onTime: (n, rest, ms) => {
+      assert(ms >= 0);
+      timed.push([n.opType, ...rest.map((x) => x.opType)].join("+"));
+    },
+  });
+  assertEquals(timed, ["MatMul+Add"]);
+  assertEquals(r.y!.data, new Float32Array([19, 32]));
+  assert(cache.plans.get(g) === plan, "the same plan on the next call");
+  // m becomes an output too (read by a new node): the old plan would fuse it away and free it
+  const z = g.addNode("Relu", [m], ["z"]).outputs[0]!;
+  g.outputs.push(z, m);
+  const out = evaluateGraph(g, feeds, { cache });
+  assert(cache.plans.get(g) !== plan, "a new plan");
+  assertEquals([out.y!.data, out.z!.data, out.m!.data], [
+    new Float32Array([19, 32]),
+    new Float32Array([9, 12]),
+    new Float32Array([9, 12]),
+  ]);
+});

@@ -401,6 +401,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             meanFor: [],
             sketchFor: ts.filter((t) => !full(t)),
             sketchRows,
+            searchRank: o.rank,
           }, positions)
           : Promise.resolve(new Map<Target, LayerStats>());
       const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));

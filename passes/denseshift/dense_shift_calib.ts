@@ -150,8 +150,16 @@ export function plan(
         continue;
       }
       const rows = new Float32Array(n);
-      for (let k = 0; k < K; k++) {
-        for (let j = 0; j < N; j++) rows[j * K + k] = scale * (transB ? W[j * K + k]! : W[k * N + j]!);
+      if (transB) { for (let i = 0; i < n; i++) rows[i] = scale * W[i]!; }
+      else {
+        // [K, N] -> [N, K] in 32 x 32 tiles (both sides stay in cache)
+        for (let k0 = 0; k0 < K; k0 += 32) {
+          for (let j0 = 0; j0 < N; j0 += 32) {
+            for (let k = k0; k < Math.min(K, k0 + 32); k++) {
+              for (let j = j0; j < Math.min(N, j0 + 32); j++) rows[j * K + k] = scale * W[k * N + j]!;
+            }
+          }
+        }
       }
       targets.push({ node, kind: gemm ? "gemm" : "matmul", rows, nOut: N, fanIn: K, groups: 1, bias });
     }
@@ -248,15 +256,16 @@ export class RowMean {
   }
   add(rows: Float32Array, n: number): void {
     const k = this.sum.length, sum = this.sum, sq = this.sumSq;
-    for (let r = 0; r < n; r++) {
-      const o = r * k;
-      if (sq) {
+    if (sq) {
+      for (let o = 0; o < n * k; o += k) {
         for (let i = 0; i < k; i++) {
           const v = rows[o + i]!;
-          sum[i]! += v;
-          sq[i]! += v * v;
+          sum[i] = sum[i]! + v;
+          sq[i] = sq[i]! + v * v;
         }
-      } else for (let i = 0; i < k; i++) sum[i]! += rows[o + i]!;
+      }
+    } else {
+      for (let o = 0; o < n * k; o += k) for (let i = 0; i < k; i++) sum[i] = sum[i]! + rows[o + i]!;
     }
     this.count += n;
   }

@@ -7,8 +7,9 @@
  */
 import type { Model } from "../../onnx/ir.ts";
 import { GramAccumulator } from "../../quant/gram.ts";
+import { SketchAccumulator } from "../../quant/sketch.ts";
 import { accumulate, RowMean, type RowSink, type Target } from "./dense_shift_calib.ts";
-import type { LayerStats } from "./dense_shift_layer.ts";
+import { defaultSearchRank, type LayerStats } from "./dense_shift_layer.ts";
 import type { PassRuntime } from "../pass.ts";
 
 /** Run the calibration data through `model`, feeding each target's input rows to its sink. */
@@ -49,10 +50,16 @@ export interface StatsRequest {
    */
   sketchFor?: Target[];
   /**
-   * Rows per calibration sample in the sketch Gram.
+   * Rows per calibration sample in the sketch.
    * @default 32
    */
   sketchRows?: number;
+  /**
+   * Rank of the approximations the sketches serve (kept as rows or as a Gram, whichever that is cheaper
+   * from: quant/sketch.ts).
+   * @default by layer kind (dense_shift_layer.ts defaultSearchRank)
+   */
+  searchRank?: number | undefined;
 }
 
 /**
@@ -65,7 +72,7 @@ export async function collectStats(
   targets: StatsRequest,
   positions: number,
 ): Promise<Map<Target, LayerStats>> {
-  type Acc = { gram?: GramAccumulator[]; sketch?: GramAccumulator[]; mean?: RowMean[] };
+  type Acc = { gram?: GramAccumulator[]; sketch?: SketchAccumulator[]; mean?: RowMean[] };
   const perRow = targets.sketchRows ?? 32;
   const accs = new Map<string, Acc>(), owner = new Map<Target, Acc>();
   const want = (ts: Target[], what: "gram" | "sketch" | "mean") => {
@@ -77,7 +84,8 @@ export async function collectStats(
       const g = () => Array.from({ length: t.groups }, () => new GramAccumulator(t.fanIn));
       if (what === "gram") acc.gram ??= g();
       if (what === "sketch") {
-        acc.sketch ??= g();
+        const rank = targets.searchRank ?? defaultSearchRank(t.kind);
+        acc.sketch ??= Array.from({ length: t.groups }, () => new SketchAccumulator(t.fanIn, { rank }));
         acc.mean = Array.from({ length: t.groups }, () => new RowMean(t.fanIn, true));
       }
       if (what === "mean" && !acc.mean) {
@@ -133,7 +141,7 @@ export async function collectStats(
         gram: [],
         mean: acc.mean.map((a) => a.mean()),
         diag: acc.mean.map((a) => a.secondMoment()),
-        sketch: acc.sketch!.map((a) => a.mean()),
+        sketch: acc.sketch!.map((a) => a.result()),
       });
       done.set(acc, stats.get(t)!);
     } else if (acc.mean && acc.mean[0]!.count > 0) {

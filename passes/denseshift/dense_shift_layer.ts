@@ -13,9 +13,10 @@ import {
   type Pow2AlphaOutputOptions,
 } from "../../quant/pow2.ts";
 import { learnRounding } from "../../quant/learned_rounding.ts";
-import { type LowRankDiag, lowRankPlusDiagonal } from "../../quant/lowrank.ts";
+import { type LowRankDiag, lowRankPlusDiagonal, type RowsCovariance } from "../../quant/lowrank.ts";
+import type { Sketch } from "../../quant/sketch.ts";
 import { pow2AlphaLowRank } from "../../quant/pow2_lowrank.ts";
-import { symmetricProduct } from "../../quant/sym_product.ts";
+import { rowsTimes, symmetricProduct } from "../../quant/sym_product.ts";
 import { pow2Brackets } from "../../quant/pow2.ts";
 import { clamp, roundHalfEven } from "../../quant/round.ts";
 import type { Target } from "./dense_shift_calib.ts";
@@ -33,10 +34,11 @@ export interface LayerStats {
   /** Without `gram`: its diagonal E[x_k^2] over every calibration row. */
   diag?: Float64Array[];
   /**
-   * Without `gram`: a Gram over a subsample of the rows, whose dominant subspace (with `diag`) forms the
-   * diagonal-plus-low-rank approximation that nearest rounding's alpha search, energy rescale and SQNR use.
+   * Without `gram`: a subsample of the rows (kept as rows, or as their Gram matrix: quant/sketch.ts), whose
+   * dominant subspace (with `diag`) forms the diagonal-plus-low-rank approximation that nearest rounding's
+   * alpha search, energy rescale and SQNR use.
    */
-  sketch?: Float64Array[];
+  sketch?: Sketch[];
   /** Mean of those inputs. */
   mean: Float64Array[];
   /** Gram of the float model's inputs, for the signal term of the SQNR (default: `gram`). */
@@ -105,8 +107,22 @@ function covariance(H: Float64Array, mu: Float64Array): Float64Array {
   return c;
 }
 
-/** Approximations already computed, by the statistics array they came from (shared across layers). */
-const approximations = new WeakMap<Float64Array, Map<string, LowRankDiag>>();
+/** Approximations already computed, by the statistics they came from (shared across layers). */
+const approximations = new WeakMap<object, Map<string, LowRankDiag>>();
+
+/**
+ * Rank of the alpha search's approximation for a layer kind when the option is unset: 32 for a Conv (im2col
+ * patches spread their correlation over many directions), 8 otherwise (see DenseShiftOptions.searchRank).
+ */
+export function defaultSearchRank(kind: Target["kind"]): number {
+  return kind === "conv" ? 32 : 8;
+}
+
+/** A sketch as the matrix its approximation is built from, centred by `mu` when given. */
+function sketchMatrix(s: Sketch, mu: Float64Array | undefined): Float64Array | RowsCovariance {
+  if ("gram" in s) return mu ? covariance(s.gram, mu) : s.gram;
+  return mu ? { ...s.rows, mean: mu } : s.rows;
+}
 
 /** A group's output-error metric: the full K x K matrix, or its diagonal-plus-low-rank approximation. */
 type Metric = { full: Float64Array } | { approx: LowRankDiag };
@@ -140,22 +156,25 @@ function channelForms(
   const { rank: r, diag, q: Q, p: P } = m.approx;
   const n = w.length / k;
   const wMw = new Float64Array(n), cross = new Float64Array(n), qMq = new Float64Array(n);
-  const zw = new Float64Array(r),
-    yw = new Float64Array(r),
-    zq = new Float64Array(r),
-    yq = new Float64Array(r);
+  // Q^T and P^T of every row of w and w_hat: two products with [Q P] (K x 2r) on the WebAssembly kernel
+  // (each entry the in-order sum over the K features, as a loop over them would add it up).
+  const qp = new Float64Array(k * 2 * r);
+  for (let x = 0; x < k; x++) {
+    for (let i = 0; i < r; i++) qp[x * 2 * r + i] = Q[x * r + i]!, qp[x * 2 * r + r + i] = P[x * r + i]!;
+  }
+  const zw = r > 0 ? rowsTimes(w, qp, 2 * r) : qp, zq = r > 0 ? rowsTimes(wq, qp, 2 * r) : qp;
   for (let j = 0; j < n; j++) {
-    zw.fill(0), yw.fill(0), zq.fill(0), yq.fill(0);
     let dww = 0, dwq = 0, dqq = 0;
     for (let x = 0; x < k; x++) {
-      const a = w[j * k + x]!, b = wq[j * k + x]!, d = diag[x]!, o = x * r;
+      const a = w[j * k + x]!, b = wq[j * k + x]!, d = diag[x]!;
       dww += d * a * a, dwq += d * a * b, dqq += d * b * b;
-      for (let i = 0; i < r; i++) {
-        const qi = Q[o + i]!, pi = P[o + i]!;
-        zw[i]! += qi * a, yw[i]! += pi * a, zq[i]! += qi * b, yq[i]! += pi * b;
-      }
     }
-    for (let i = 0; i < r; i++) dww += zw[i]! * yw[i]!, dwq += zw[i]! * yq[i]!, dqq += zq[i]! * yq[i]!;
+    const o = j * 2 * r;
+    for (let i = 0; i < r; i++) {
+      dww += zw[o + i]! * zw[o + r + i]!,
+        dwq += zw[o + i]! * zq[o + r + i]!,
+        dqq += zq[o + i]! * zq[o + r + i]!;
+    }
     wMw[j] = dww, cross[j] = dwq, qMq[j] = dqq;
   }
   return { wMw, cross, qMq };
@@ -185,11 +204,11 @@ export function quantizeLayer(
     const M = H && mu && bc ? covariance(H, mu) : H;
     // Without the full Gram: the sketch Gram's dominant subspace plus the exact diagonal (centred like M).
     const S = H ? undefined : stats?.sketch?.[gi], D = stats?.diag?.[gi];
-    const rank = { rank: o.rank ?? (t.kind === "conv" ? 32 : 8) };
+    const rank = { rank: o.rank ?? defaultSearchRank(t.kind) };
     const approxOf = (
-      A: Float64Array,
+      matrix: () => Float64Array | RowsCovariance,
       d: Float64Array | undefined,
-      key: Float64Array | undefined,
+      key: object | undefined,
       tag: string,
     ) => {
       // Layers on the same rows (q, k, v) share their statistics objects, so they share the approximation.
@@ -198,18 +217,22 @@ export function quantizeLayer(
       const id = `${tag}|${rank.rank}`;
       const hit = memo?.get(id);
       if (hit) return hit;
-      const m = lowRankPlusDiagonal(A, d ? { ...rank, diag: d } : rank);
+      const m = lowRankPlusDiagonal(matrix(), d ? { ...rank, diag: d } : rank);
       memo?.set(id, m);
       return m;
     };
     const centredDiag = D && mu && bc ? D.map((v, k) => Math.max(0, v - mu[k]! ** 2)) : D;
-    const Ma = S ? approxOf(mu && bc ? covariance(S, mu) : S, centredDiag, S, `c${bc}`) : undefined;
+    const Ma = S ? approxOf(() => sketchMatrix(S, bc ? mu : undefined), centredDiag, S, `c${bc}`) : undefined;
     const metric: Metric | undefined = M ? { full: M } : Ma ? { approx: Ma } : undefined;
     let a: Float32Array, caps: Uint8Array | undefined;
     if (o.alpha === "output") {
       // The search runs on the diagonal-plus-low-rank form (O(r) per level change; quant/pow2_lowrank.ts).
       const uncentred = !o.centered && bc;
-      const A = H ? (uncentred ? H : M!) : S ? (uncentred ? S : undefined) : undefined;
+      const A = H
+        ? () => (uncentred ? H : M!)
+        : S && uncentred
+        ? () => sketchMatrix(S, undefined)
+        : undefined;
       const approx = A ? approxOf(A, H ? undefined : D, H ?? S, `s${uncentred}`) : Ma;
       if (!approx) {
         throw new RangeError(`Cannot choose output-error alphas for "${t.node.name}": no calibration rows`);

@@ -9,17 +9,29 @@ import { DataType } from "../../onnx/tensor.ts";
 import { tensorBytes } from "../../onnx/tensor_proto.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 
+/** Words a hash reads at most: beyond, an evenly spaced sample (every merge compares all bytes anyway). */
+const HASH_WORDS = 1024;
+
 /**
- * A 32-bit hash of the bytes (FNV-1a over 32-bit words where the bytes are 4-aligned, then the tail bytes):
- * it only buckets candidates, every merge compares the bytes, so its quality changes speed, never a result.
+ * A 32-bit hash of the bytes (FNV-1a over 32-bit words where the bytes are 4-aligned, at most
+ * {@link HASH_WORDS} of them evenly spaced, then the tail bytes): it only buckets candidates, every merge
+ * compares all the bytes, so its quality changes speed, never a result. Equal bytes hash equal.
  */
 function hashBytes(b: Uint8Array): number {
   let h = 0x811c9dc5 ^ b.length;
   let i = 0;
   if ((b.byteOffset & 3) === 0) {
     const w = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
-    for (; i < w.length; i++) h = Math.imul(h ^ w[i]!, 0x01000193) ^ (h >>> 15);
-    i *= 4;
+    const n = w.length;
+    if (n <= HASH_WORDS) {
+      for (let k = 0; k < n; k++) h = Math.imul(h ^ w[k]!, 0x01000193) ^ (h >>> 15);
+    } else {
+      for (let k = 0; k < HASH_WORDS; k++) {
+        h = Math.imul(h ^ w[Math.floor(k * n / HASH_WORDS)]!, 0x01000193) ^ (h >>> 15);
+      }
+      h = Math.imul(h ^ w[n - 1]!, 0x01000193) ^ (h >>> 15);
+    }
+    i = n * 4;
   }
   for (; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
   return h >>> 0;

@@ -34,3 +34,19 @@ Deno.test("dedupe: merges same dtype/dims/bytes only; outputs and inputs keep id
   assertEquals(await runOrt(m, { x: t([2], 5, 6) }), want);
   assertEquals(dedupe.run(m, { reporter: { progress() {}, info() {}, warn() {} } }).modified, false);
 });
+
+Deno.test("dedupe: large tensors are compared whole, not by the sampled hash alone", () => {
+  const m = new Model();
+  m.opsets.set("", 13);
+  const g = m.graph;
+  const n = 100_003; // more words than the hash samples, and not a multiple of its stride
+  const base = new Float32Array(n).map((_, i) => Math.sin(i));
+  const odd = base.slice();
+  odd[n - 2] = odd[n - 2]! + 1; // a word the sample skips (it reads the last one): same hash, other bytes
+  const vs = [base, base.slice(), odd].map((d, i) =>
+    g.addInitializer(`w${i}`, makeTensor(DataType.FLOAT, [n], d))
+  );
+  for (const v of vs) g.outputs.push(g.addNode("Neg", [v], 1).outputs[0]!);
+  assertEquals(dedupeInitializers(m), 1);
+  assertEquals(g.initializers.map((v) => v.name), ["w0", "w2"]);
+});

@@ -23,6 +23,7 @@ import { sqnrDb } from "../../quant/error_metrics.ts";
 import type { ReportSection } from "../report/report.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import type { LayerStorage } from "../storage.ts";
+import { NodeNames } from "./_node_names.ts";
 import { activationValues, planQdq, type QdqTarget, reachedTargets } from "./plan_qdq.ts";
 
 export { activationValues, planQdq, type QdqTarget, reachedTargets, weightInput } from "./plan_qdq.ts";
@@ -105,15 +106,26 @@ export function quantizeWeight(
   const mins = new Float32Array(channels), maxs = new Float32Array(channels);
   const inner = axis < 0 ? data.length : w.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   // element i belongs to channel floor(i / inner) % channels: visited in index order, as one flat loop would
-  for (let i = 0; i < data.length;) {
-    for (let c = 0; c < channels; c++) {
-      let lo = mins[c]!, hi = maxs[c]!;
-      for (const end = i + inner; i < end; i++) {
+  if (inner === 1) {
+    // channels on the last axis (a MatMul weight [K, N] per column): one sweep per row, same comparisons
+    for (let i = 0; i < data.length;) {
+      for (let c = 0; c < channels; c++, i++) {
         const x = data[i]!;
-        if (x < lo) lo = x;
-        if (x > hi) hi = x;
+        if (x < mins[c]!) mins[c] = x;
+        if (x > maxs[c]!) maxs[c] = x;
       }
-      mins[c] = lo, maxs[c] = hi;
+    }
+  } else {
+    for (let i = 0; i < data.length;) {
+      for (let c = 0; c < channels; c++) {
+        let lo = mins[c]!, hi = maxs[c]!;
+        for (const end = i + inner; i < end; i++) {
+          const x = data[i]!;
+          if (x < lo) lo = x;
+          if (x > hi) hi = x;
+        }
+        mins[c] = lo, maxs[c] = hi;
+      }
     }
   }
   const p = computeQParamsPerChannel(mins, maxs, { bits, symmetric: true, narrowRange: true });
@@ -170,6 +182,7 @@ export function applyQdq(
     );
   }
   const touched = new Set<Graph>();
+  const names = new NodeNames();
   const wBits = options.weightBits ?? 8, aBits = options.activationBits ?? 8;
   const symmetric = options.activationSymmetric ?? false;
   const stats: QdqStats = {
@@ -199,7 +212,7 @@ export function applyQdq(
         if (!r) {
           throw new RangeError(`No calibration range for activation "${x.name}" (input of ${node.name})`);
         }
-        dq = insertActivationQdq(x.graph, x, r, aBits, symmetric);
+        dq = insertActivationQdq(x.graph, x, r, aBits, symmetric, names);
         touched.add(x.graph);
         dqOfActivation.set(x, dq);
         stats.activations++;
@@ -216,6 +229,7 @@ export function applyQdq(
         const zv = g.addInitializer(`${w.name}_zero_point`, zero);
         const attrs = t.weightAxis >= 0 ? [intAttr("axis", t.weightAxis)] : [];
         const dqNode = g.addNode(Op.DequantizeLinear.type, [qv, sv, zv], [`${w.name}_dequantized`], {
+          name: names.take(g, Op.DequantizeLinear.type),
           attrs,
           before: g.nodes[0]!,
         });
@@ -264,6 +278,7 @@ function insertActivationQdq(
   range: [number, number],
   bits: number,
   symmetric: boolean,
+  names: NodeNames,
 ): Value {
   const p = computeQParams(range[0], range[1], { bits, signed: symmetric, symmetric });
   const storage = symmetric ? DataType.INT8 : DataType.UINT8;
@@ -275,7 +290,7 @@ function insertActivationQdq(
     Op.QuantizeLinear.type,
     [x, s, z],
     [`${x.name}_quantized`],
-    after ? { after } : { before: g.nodes[0]! },
+    { name: names.take(g, Op.QuantizeLinear.type), ...(after ? { after } : { before: g.nodes[0]! }) },
   );
   let q = qn.outputs[0]!;
   q.type = { elemType: storage, ...(x.type?.shape ? { shape: [...x.type.shape] } : {}) };
@@ -284,11 +299,15 @@ function insertActivationQdq(
     const mk = (v: number) => makeTensor(storage, [], symmetric ? new Int8Array([v]) : new Uint8Array([v]));
     const lo = g.addInitializer(`${x.name}_qmin`, mk(p.qmin));
     const hi = g.addInitializer(`${x.name}_qmax`, mk(p.qmax));
-    const clip = g.addNode(Op.Clip.type, [q, lo, hi], [`${x.name}_clipped`], { after: qn });
+    const clip = g.addNode(Op.Clip.type, [q, lo, hi], [`${x.name}_clipped`], {
+      name: names.take(g, Op.Clip.type),
+      after: qn,
+    });
     clip.outputs[0]!.type = q.type;
     q = clip.outputs[0]!;
   }
   const dqn = g.addNode(Op.DequantizeLinear.type, [q, s, z], [`${x.name}_dequantized`], {
+    name: names.take(g, Op.DequantizeLinear.type),
     after: q.producer!,
   });
   const dq = dqn.outputs[0]!;

@@ -122,3 +122,35 @@ Deno.test("whyNotQuantizable: a quantized model is refused with a reason", async
   assertStringIncludes(whyNotQuantizable(model) ?? "", "already quantized");
   assertEquals(whyNotQuantizable(await loadModelFile("byte-lm-opt")), undefined);
 });
+
+Deno.test("quantizeWeight: per-channel ranges as one flat sweep gives them, for every weight layout", async () => {
+  const { quantizeWeight } = await import("./insert_qdq.ts");
+  const { computeQParamsPerChannel } = await import("../../quant/qparams.ts");
+  const { quantizeLinear } = await import("../../quant/quantize.ts");
+  let seed = 3;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  // a MatMul weight [K, N] per column (axis 1), a Conv weight per output channel (axis 0), one scale (axis -1)
+  for (const [dims, axis] of [[[7, 5], 1], [[4, 3, 2, 2], 0], [[6, 4], -1]] as [number[], number][]) {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n).map((_, i) => (i % 5 === 0 ? 2 : 1) * rnd());
+    data[2] = NaN; // skipped by the range, as every comparison with NaN is false
+    const channels = axis < 0 ? 1 : dims[axis]!;
+    const inner = axis < 0 ? n : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const mins = new Float32Array(channels), maxs = new Float32Array(channels);
+    for (let i = 0; i < n; i++) {
+      const c = Math.floor(i / inner) % channels, x = data[i]!;
+      if (x < mins[c]!) mins[c] = x;
+      if (x > maxs[c]!) maxs[c] = x;
+    }
+    const p = computeQParamsPerChannel(mins, maxs, { bits: 8, symmetric: true, narrowRange: true });
+    const want = quantizeLinear(data, dims, p.scale, null, {
+      axis: Math.max(axis, 0),
+      qmin: -127,
+      qmax: 127,
+      out: new Int8Array(n),
+    });
+    const got = quantizeWeight(makeTensor(DataType.FLOAT, dims, data), axis, 8);
+    assertEquals(got.q.data, want, `dims [${dims}] axis ${axis}`);
+    assertEquals(Array.from(got.scale.data as Float32Array), Array.from(p.scale));
+  }
+});

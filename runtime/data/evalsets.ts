@@ -11,7 +11,6 @@
  * - text pages (`text-pages`, `text-pages-calib`): `{ pages: [{ offset, width, height, lines }] }`.
  * @module
  */
-import { gunzipSync } from "npm:fflate@0.8.2";
 import type { Tensor } from "../../onnx/tensor.ts";
 import { resolvePreprocess } from "../image_spec.ts";
 import {
@@ -262,6 +261,23 @@ export function textPagesSource(
   return { kind: "text-pages", pages: meta, ...presetBatches(images, "ppocr-det", options) };
 }
 
+/**
+ * Read and gunzip a file with the platform's own decoder (`DecompressionStream`, native code): 2-4x faster
+ * than fflate's JavaScript inflate on these nearly incompressible image bytes, a cost every calibration pays.
+ *
+ * @throws {SyntaxError} when the file is not valid gzip (the message names the file)
+ */
+async function readGunzipped(path: string): Promise<Uint8Array> {
+  const bytes = await Deno.readFile(path);
+  try {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new SyntaxError(`Cannot gunzip "${path}" (${bytes.length} bytes): ${why}`, { cause: e });
+  }
+}
+
 /** The prefix of an eval-set spec (`X` or `X.json`). */
 function prefixOf(spec: string): string {
   return spec.replace(/\.json$/i, "");
@@ -278,12 +294,10 @@ export const evalSetKind: DataKind = {
   async open(spec: string, options: OpenDataOptions): Promise<DataSource> {
     const prefix = prefixOf(spec);
     const json = JSON.parse(await Deno.readTextFile(`${prefix}.json`));
-    const rgb = gunzipSync(await Deno.readFile(`${prefix}.rgb.gz`));
+    const rgb = await readGunzipped(`${prefix}.rgb.gz`);
     if (Array.isArray(json.lines)) return ocrLinesSource(json, rgb, options);
     if (Array.isArray(json.pages)) return textPagesSource(json, rgb, options);
-    const mask = await statOrNull(`${prefix}.mask.gz`)
-      ? gunzipSync(await Deno.readFile(`${prefix}.mask.gz`))
-      : null;
+    const mask = await statOrNull(`${prefix}.mask.gz`) ? await readGunzipped(`${prefix}.mask.gz`) : null;
     return segmentationSource(json, rgb, mask, options);
   },
 };

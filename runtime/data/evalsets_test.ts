@@ -1,7 +1,7 @@
-import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import { assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { gunzipSync } from "npm:fflate@0.8.2";
 import type { Tensor } from "../../onnx/tensor.ts";
-import { ocrLinesSource, segmentationSource, textPagesSource } from "./evalsets.ts";
+import { evalSetKind, ocrLinesSource, segmentationSource, textPagesSource } from "./evalsets.ts";
 
 const TESTDATA = new URL("../../testdata/", import.meta.url);
 const json = (name: string) => JSON.parse(Deno.readTextFileSync(new URL(name, TESTDATA)));
@@ -110,4 +110,26 @@ Deno.test("eval-set constructors reject inconsistent files", () => {
     () => segmentationSource({ count: 1 }, new Uint8Array(3), null, { maxSamples: -1 }),
     RangeError,
   );
+});
+
+Deno.test("eval-set kind: the native gunzip gives fflate's bytes; a corrupt .rgb.gz names the file", async () => {
+  const prefix = new URL("segmenter-tiny-calib", TESTDATA).pathname;
+  const src = await evalSetKind.open(prefix, {});
+  const ref = segmentationSource(json("segmenter-tiny-calib.json"), gz("segmenter-tiny-calib.rgb.gz"), null);
+  const [a, b] = [await collect(src.batches(32)), await collect(ref.batches(32))];
+  assertEquals(a.length, b.length);
+  for (let i = 0; i < a.length; i++) assertEquals(a[i], b[i]);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(new URL("segmenter-tiny-calib.json", TESTDATA), `${dir}/x.json`);
+    const bytes = await Deno.readFile(new URL("segmenter-tiny-calib.rgb.gz", TESTDATA));
+    await Deno.writeFile(`${dir}/x.rgb.gz`, bytes.slice(0, bytes.length >> 1));
+    await assertRejects(
+      () => evalSetKind.open(`${dir}/x`, {}),
+      SyntaxError,
+      `Cannot gunzip "${dir}/x.rgb.gz"`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

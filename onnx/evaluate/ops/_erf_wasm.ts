@@ -17,11 +17,13 @@ import {
   I32,
   I32_ADD,
   I32_EQZ,
+  I32_LT_U,
   I32_MUL,
   I32_SUB,
   i32c,
   LOOP,
   moduleOf,
+  SELECT,
   set,
   simdOp,
   tee,
@@ -44,7 +46,8 @@ const STORE64_LANE0 = (off: number) => simdOp(0x5b, ...mem(3, off), 0);
 const PROMOTE = simdOp(0x5f), DEMOTE = simdOp(0x5e);
 const F64X2_SPLAT = simdOp(0x14), F64X2_ABS = simdOp(0xec), F64X2_MIN = simdOp(0xf4);
 const F64X2_ADD = simdOp(0xf0), F64X2_SUB = simdOp(0xf1), F64X2_MUL = simdOp(0xf2);
-const F64X2_FLOOR = simdOp(0x75), F64X2_LT = simdOp(0x49), TRUNC_SAT_ZERO = simdOp(0xfc);
+const F64X2_FLOOR = simdOp(0x75), F64X2_LT = simdOp(0x49);
+const GRID_ROWS = ERF_TABLE.length / ERF_STRIDE;
 const I32X4_EXTRACT = (lane: number) => simdOp(0x1b, lane);
 const V128_AND = simdOp(0x4e), V128_OR = simdOp(0x50);
 const LOAD32_SPLAT = (off: number) => simdOp(0x09, ...mem(2, off));
@@ -52,6 +55,7 @@ const F32X4_ADD = simdOp(0xe4), F32X4_MUL = simdOp(0xe6), F32X4_DIV = simdOp(0xe
 const range = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
 const SHUF_LO = simdOp(0x0d, ...range(0, 8), ...range(16, 8)); // (v0[0], v1[0])
 const SHUF_HI = simdOp(0x0d, ...range(8, 8), ...range(24, 8)); // (v0[1], v1[1])
+const SHUF_F32_HI = simdOp(0x0d, ...range(8, 8), ...range(8, 8)); // f32 lanes 2, 3 to lanes 0, 1
 
 // params: src 0, dst 1, quads 2 (groups of 4 floats); two pairs per step, u = 0 and 1, interleaved so
 // their Horner chains overlap. i32 locals: a0 3 + 2u, a1 4 + 2u; v128 locals (base 7 + 7u): x, t, d, p, v0,
@@ -63,29 +67,32 @@ function body(gelu: boolean): number[] {
   const V = (u: number, k: number) => 7 + 7 * u + k; // x 0, t 1, d 2, p 3, v0 4, v1 5, r 6
   const A0 = (u: number) => 3 + 2 * u, A1 = (u: number) => 4 + 2 * u;
   const both = (f: (u: number) => void) => [0, 1].forEach(f);
-  const G = (u: number) => 21 + u, C1 = 23, C2 = 24, C3 = 25;
+  const G = (u: number) => 21 + u, C1 = 23, C2 = 24, C3 = 25, Q = 26;
   if (gelu) {
     for (const [k, l] of [[0, C1], [1, C2], [2, C3]]) emit(i32c(0), LOAD32_SPLAT(CONSTS + 4 * k!), set(l!));
   }
   emit(BLOCK, get(2), I32_EQZ, brIf(0), LOOP);
+  if (gelu) {
+    // the four floats g and g / c1 (one f32x4.div); pair u's in lanes 0 and 1 of G(u) and of its quotient
+    emit(get(0), v128Load(0), tee(G(0)), get(C1), F32X4_DIV, set(Q));
+    emit(get(G(0)), get(G(0)), SHUF_F32_HI, set(G(1)));
+  }
   both((u) => {
     // x = two floats (with gelu: the floats divided by c1) as doubles; t = min(|x|, 6) (NaN stays NaN)
-    emit(get(0), LOAD64_ZERO(8 * u));
-    if (gelu) emit(tee(G(u)), get(C1), F32X4_DIV);
+    if (!gelu) emit(get(0), LOAD64_ZERO(8 * u));
+    else if (u === 0) emit(get(Q));
+    else emit(get(Q), get(Q), SHUF_F32_HI);
     emit(PROMOTE, tee(V(u, 0)), F64X2_ABS, splat(6), F64X2_MIN, set(V(u, 1)));
     // r = floor(t * 256 + 0.5); d = t - r * (1/256); a = table row address of each lane
     emit(get(V(u, 1)), splat(ERF_STEPS), F64X2_MUL, splat(0.5), F64X2_ADD, F64X2_FLOOR, set(V(u, 6)));
     emit(get(V(u, 1)), get(V(u, 6)), splat(1 / ERF_STEPS), F64X2_MUL, F64X2_SUB, set(V(u, 2)));
-    emit(
-      get(V(u, 6)),
-      TRUNC_SAT_ZERO,
-      tee(V(u, 6)),
-      I32X4_EXTRACT(0),
-      i32c(ERF_STRIDE * 8),
-      I32_MUL,
-      set(A0(u)),
-    );
-    emit(get(V(u, 6)), I32X4_EXTRACT(1), i32c(ERF_STRIDE * 8), I32_MUL, set(A1(u)));
+    // the row indices: r + 2^52 holds the integer r (0..1536) in its low 32 bits (i32 lanes 0 and 2), a NaN
+    // lane anything, clamped to a row (its result is NaN through d either way)
+    emit(get(V(u, 6)), splat(2 ** 52), F64X2_ADD, set(V(u, 6)));
+    for (const [lane, A] of [[0, A0(u)], [2, A1(u)]] as const) {
+      emit(get(V(u, 6)), I32X4_EXTRACT(lane), tee(A), i32c(0), get(A), i32c(GRID_ROWS), I32_LT_U, SELECT);
+      emit(i32c(ERF_STRIDE * 8), I32_MUL, set(A));
+    }
   });
   // Horner from the d^5 coefficient: pairs (c4, c5), (c2, c3), (erf0, c1) per lane
   for (let m = ERF_STRIDE - 2; m >= 0; m -= 2) {
@@ -108,7 +115,7 @@ function body(gelu: boolean): number[] {
   });
   emit(get(0), i32c(16), I32_ADD, set(0), get(1), i32c(16), I32_ADD, set(1));
   emit(get(2), i32c(1), I32_SUB, tee(2), brIf(0), END, END, END);
-  return [...vec([[4, I32], [gelu ? 19 : 14, V128]]), ...c];
+  return [...vec([[4, I32], [gelu ? 20 : 14, V128]]), ...c];
 }
 
 /** Floats per chunk: input and output of a chunk fit the memory as first grown. */

@@ -1,5 +1,5 @@
 import { assert } from "@std/assert";
-import { sigmoidF32, softmaxRowsF32 } from "./_exp_wasm.ts";
+import { sigmoidF32, siluF32, softmaxRowsF32 } from "./_exp_wasm.ts";
 
 /** softmax.ts's scalar loop over contiguous rows (Math.exp). */
 function scalar(X: Float32Array, O: Float32Array, rows: number, D: number): void {
@@ -59,4 +59,61 @@ Deno.test("sigmoidF32 matches the scalar Sigmoid within 1 float32 ulp (tails, de
     assert(Math.abs(got[i]! - want[i]!) <= ulp, `sigmoid(${X[i]}): ${got[i]} vs ${want[i]}`);
   }
   assert(differ <= 10, `${differ} of ${n} differ`);
+});
+
+Deno.test("softmaxRowsF32 on causal rows: the masked tail is 0 and the rest is the unmasked row's softmax, bit for bit", () => {
+  const D = 37;
+  const X = new Float32Array(D * D).map((_, i) => Math.cos(i * 0.37) * 6);
+  for (let r = 0; r < D; r++) {
+    for (let j = r + 1; j < D; j++) {
+      X[r * D + j] = r % 3 ? -3.4028234663852886e38 : -Infinity;
+    }
+  }
+  X[5 * D + D - 1] = NaN; // a NaN at the end of a masked row is not skipped: that row is NaN, as the scalar loop's
+  X[7 * D + D - 1] = -100; // d >= -110 ends the masked run: exp runs up to it
+  const got = new Float32Array(D * D);
+  assert(softmaxRowsF32(X, got, D, D));
+  const want = new Float32Array(D * D);
+  scalar(X, want, D, D);
+  for (let r = 0; r < D; r++) {
+    const last = r === 5 ? D : r === 7 ? D : r + 1; // elements before the masked tail
+    const alone = new Float32Array(last);
+    assert(softmaxRowsF32(X.subarray(r * D, r * D + last), alone, 1, last));
+    for (let j = 0; j < D; j++) {
+      const g = got[r * D + j]!, e = j < last ? alone[j]! : 0;
+      assert(Object.is(g, e), `row ${r} [${j}]: ${g}, expected ${e}`);
+    }
+    if (r === 5) assert(Number.isNaN(got[r * D]!) && Number.isNaN(want[r * D]!));
+  }
+});
+
+Deno.test("softmaxRowsF32: the lane-wise maximum gives the scalar loop's outputs (signed zero maxima, NaN, -Infinity rows)", () => {
+  const rows = [
+    [-0, 0, -1, -0, 0, -2, -0],
+    [0, -0, -0, -0, -3],
+    [NaN, -1, 2, NaN, 2, 1, -Infinity, 0, 2],
+    [-Infinity, -Infinity, -Infinity, -Infinity, -Infinity],
+    [1e-45, -1e-45, 0, -0, 1e-45, 3e-45, -3e-45, 0],
+  ];
+  for (const r of rows) {
+    const X = Float32Array.from(r), got = new Float32Array(r.length), want = new Float32Array(r.length);
+    assert(softmaxRowsF32(X, got, 1, r.length));
+    scalar(X, want, 1, r.length);
+    for (let i = 0; i < r.length; i++) {
+      assert(Object.is(got[i], want[i]), `[${r}] [${i}]: ${got[i]} vs ${want[i]}`);
+    }
+  }
+});
+
+Deno.test("siluF32 is fl(x * fl(sigmoid(x))) with sigmoidF32's sigmoid, bit for bit (odd lengths, specials)", () => {
+  for (const n of [1, 3, 4, 7, 70001]) {
+    const X = new Float32Array(n).map((_, i) => Math.sin(i * 0.9) * (i % 7 ? 6 : 120));
+    if (n > 5) X[1] = NaN, X[2] = -Infinity, X[3] = Infinity, X[4] = -0;
+    const s = new Float32Array(n), got = new Float32Array(n);
+    assert(sigmoidF32(X, s) && siluF32(X, got));
+    for (let i = 0; i < n; i++) {
+      const want = Math.fround(X[i]! * s[i]!);
+      assert(Object.is(got[i], want), `n=${n} silu(${X[i]}): ${got[i]} vs ${want}`);
+    }
+  }
 });

@@ -8,9 +8,16 @@
  * `gamma(K) * sum_k |a_k b_k|`, `gamma(K) = K 2^-24 / (1 - K 2^-24)` (onnxruntime's own float32 sums obey the
  * same bound in another order, so the two differ by at most twice it). Rows of A go through the kernel in
  * blocks of about 192 KiB of packed A, which stay in L2 while the B panels stream past.
+ *
+ * Constant B operands of a cached model are packed once into the kernel's WebAssembly memory and read there
+ * in place ({@link residentB}, `_gemm_memory.ts`). {@link gemmBatch} runs a batch of products (attention's
+ * heads, read through any strides) from one copy of each operand, stores each into any layout of rows, and
+ * applies an {@link Epilogue} (bias, mask, scale, residual, element-wise product) to the C block in
+ * WebAssembly with the rounding of the separate ops.
  * @module
  */
-import { gemmF32Scalar, MR, NR, type WasmGemmF32, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
+import { gemmF32Scalar, MR, NR, wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
+import { GemmMemory } from "./_gemm_memory.ts";
 
 /** A strided 2-D view: element (r, c) is `data[off + r * rs + c * cs]`. */
 export interface View {
@@ -20,11 +27,32 @@ export interface View {
   cs: number;
 }
 
-/** B packed into {@link NR}-column panels: panel q holds `B[k, NR q + c]` at `q*K*NR + k*NR + c`, zero-padded. */
+/**
+ * B packed into {@link NR}-column panels: panel q holds `B[k, NR q + c]` at `q*K*NR + k*NR + c`, zero-padded.
+ * The panels are in `data`, or (`at`, from {@link residentB}) in the kernel's WebAssembly memory from byte
+ * `at`, where every call reads them in place.
+ */
 export interface PackedB {
-  data: Float32Array;
+  data?: Float32Array;
+  at?: number;
   K: number;
   N: number;
+}
+
+/** The kernel memory: resident packed operands below, each call's scratch area above. */
+const memory = wasmGemmF32 && new GemmMemory(wasmGemmF32);
+
+/**
+ * B packed once into the kernel memory, where it stays until the returned object is garbage collected (a
+ * weight of a cached model: no copy per call). Without WebAssembly, {@link packB}.
+ */
+export function residentB(b: View, K: number, N: number): PackedB {
+  const p = packB(b, K, N);
+  if (!memory) return p;
+  const r: PackedB = { K, N };
+  r.at = memory.alloc(p.data!.byteLength, r);
+  memory.heap(r.at + p.data!.byteLength).set(p.data!, r.at / 4);
+  return r;
 }
 
 /** Pack B [K, N] for {@link gemm}. */
@@ -62,12 +90,56 @@ export function packBCached(cache: PackCache | undefined, b: View, K: number, N:
   if (!byView) cache.set(b.data, byView = new Map());
   const key = `${b.off},${b.rs},${b.cs},${K},${N}`;
   let p = byView.get(key);
-  if (!p) byView.set(key, p = packB(b, K, N));
+  if (!p) byView.set(key, p = residentB(b, K, N));
   return p;
 }
 
 /** Bytes of packed A per kernel call: the block of A panels stays in L2 while the B panels pass over it. */
 const A_BLOCK_BYTES = 192 * 1024;
+
+/**
+ * What happens to the float32 product before it is stored, with the rounding of the separate op: an Add of a
+ * bias row or matrix (`fl(P + add)`), a Mul by a scalar (`fl(P * mul)`) or by a matrix (`fl(P * mulBy)`),
+ * one of them.
+ */
+export interface Epilogue {
+  /** Added: one row of N floats, or (with `addMatrix`) an M x N matrix, the same for every batch element. */
+  add?: Float32Array;
+  /** `add` holds M rows of N floats (row i at i N). @default {false} */
+  addMatrix?: boolean;
+  /** Multiplied by this float32 scalar. */
+  mul?: number;
+  /** Multiplied element by element by this M x N matrix, the same for every batch element. */
+  mulBy?: Float32Array;
+  /**
+   * The matrix (`add` with `addMatrix`, or `mulBy`) holds every batch element's own M x N block, element i's
+   * from float i M N (a residual of the output's own shape). @default {false}
+   */
+  full?: boolean;
+  /** A further step, applied to this step's float32 result. */
+  then?: Epilogue;
+}
+
+/** The steps of an epilogue chain that do something. */
+function stepsOf(epi: Epilogue | undefined): Epilogue[] {
+  const out: Epilogue[] = [];
+  for (let e = epi; e; e = e.then) if (e.add || e.mulBy || e.mul !== undefined) out.push(e);
+  return out;
+}
+
+/** Floats of a step's operand for one batch element (M rows), and whether it is a matrix. */
+function stepShape(e: Epilogue, M: number, N: number): [number, boolean] {
+  const matrix = e.add ? e.addMatrix === true : e.mulBy !== undefined;
+  return [matrix ? M * N : e.add ? N : 1, matrix];
+}
+
+/** A batch of strided M x K (A) or K x N (B) operands: element i starts at `offs[i]` of `data`. */
+export interface BatchOperand {
+  data: Float32Array;
+  rs: number;
+  cs: number;
+  offs: ArrayLike<number>;
+}
 
 /**
  * C = A * B (or C += A * B with `accumulate`, the product rounded to float32 first), C row-major with
@@ -86,7 +158,8 @@ export function gemm(
   accumulate = false,
   bias?: Float32Array,
 ): void {
-  gemmAny(M, a, bp, undefined, bp.K, bp.N, C, cOff, ldc, accumulate, bias);
+  const av = { data: a.data, rs: a.rs, cs: a.cs, offs: [a.off] };
+  gemmBatch(1, M, bp.K, bp.N, av, bp, C, [cOff], ldc, bias ? { add: bias } : {}, accumulate);
 }
 
 /**
@@ -104,69 +177,125 @@ export function gemmView(
   ldc: number,
   bias?: Float32Array,
 ): void {
-  if (!wasmGemmF32) return gemm(M, a, packB(b, K, N), C, cOff, ldc, false, bias);
-  gemmAny(M, a, undefined, b, K, N, C, cOff, ldc, false, bias);
+  const av = { data: a.data, rs: a.rs, cs: a.cs, offs: [a.off] };
+  const bv = { data: b.data, rs: b.rs, cs: b.cs, offs: [b.off] };
+  gemmBatch(1, M, K, N, av, bv, C, [cOff], ldc, bias ? { add: bias } : {});
 }
 
 /** Floats from the first to the last element of an R x C strided view, rounded up to 4 (16 bytes). */
-function spanOf(v: View, R: number, Cc: number): number {
+function spanOf(v: { rs: number; cs: number }, R: number, Cc: number): number {
   return (Math.ceil(((R - 1) * v.rs + (Cc - 1) * v.cs + 1) / 4) * 4);
 }
 
-function gemmAny(
+/** The lowest offset of a batch and the floats from it past the highest element. */
+function extentOf(v: BatchOperand, nb: number, R: number, Cc: number): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < nb; i++) lo = Math.min(lo, v.offs[i]!), hi = Math.max(hi, v.offs[i]!);
+  return [lo, hi - lo + spanOf(v, R, Cc)];
+}
+
+/**
+ * `nb` products at once: C_i = A_i * B_i (+ the epilogue), A_i the M x K view of `a` at `a.offs[i]`, B_i the
+ * K x N view of `b` at `b.offs[i]` or one packed B for all, C_i at `cOffs[i]` of C with leading dimension
+ * `ldc` (rows of N contiguous floats; any layout of the batch elements, so an output Transpose costs
+ * nothing). Each operand's data for the whole batch moves into the kernel memory once (attention's heads
+ * read from one copy, whatever their strides); B views are packed once per distinct offset. The bits are
+ * those of {@link gemm} on each element alone.
+ */
+export function gemmBatch(
+  nb: number,
   M: number,
-  a: View,
-  bp: PackedB | undefined,
-  bv: View | undefined,
   K: number,
   N: number,
+  a: BatchOperand,
+  b: BatchOperand | PackedB,
   C: Float32Array,
-  cOff: number,
+  cOffs: ArrayLike<number>,
   ldc: number,
-  accumulate: boolean,
-  bias?: Float32Array,
+  epi: Epilogue = {},
+  accumulate = false,
 ): void {
-  if (M <= 0 || N <= 0) return;
+  if (M <= 0 || N <= 0 || nb <= 0) return;
   const nq = Math.ceil(N / NR), ldw = nq * NR;
   const pb = Math.max(1, Math.min(Math.ceil(M / MR), Math.floor(A_BLOCK_BYTES / Math.max(1, K * MR * 4))));
   const w = wasmGemmF32;
-  const bFloats = nq * K * NR, aFloats = pb * K * MR, cFloats = pb * MR * ldw;
-  if (!w) {
+  const aFloats = pb * K * MR, cFloats = pb * MR * ldw;
+  const packed = "offs" in b ? undefined : b, bv = "offs" in b ? b : undefined;
+  if (!w || !memory || accumulate) {
+    // JavaScript kernel (also for accumulate, which only tests and callers without WebAssembly use)
     const H = new Float32Array(aFloats + cFloats);
-    for (let i0 = 0; i0 < M; i0 += pb * MR) {
-      const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
-      packA(a, i0, mb, K, H, 0);
-      gemmF32Scalar(H, 0, bp!.data, 0, H, aFloats, K, np, nq, ldw);
-      copyOut(H, aFloats, ldw, mb, N, C, cOff + i0 * ldc, ldc, accumulate, bias);
+    let bp = packed, lastB = NaN;
+    for (let i = 0; i < nb; i++) {
+      if (bv && bv.offs[i] !== lastB) {
+        bp = packB({ data: bv.data, off: bv.offs[i]!, rs: bv.rs, cs: bv.cs }, K, N), lastB = bv.offs[i]!;
+      }
+      if (bp!.at !== undefined) {
+        bp = { ...bp!, data: memory!.heap(0).slice(bp!.at / 4, bp!.at / 4 + nq * K * NR) };
+      }
+      for (let i0 = 0; i0 < M; i0 += pb * MR) {
+        const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+        packA({ data: a.data, off: a.offs[i]!, rs: a.rs, cs: a.cs }, i0, mb, K, H, 0);
+        gemmF32Scalar(H, 0, bp!.data!, 0, H, aFloats, K, np, nq, ldw);
+        copyOut(H, aFloats, ldw, mb, N, C, cOffs[i]! + i0 * ldc, ldc, accumulate, epi, i * M + i0, i0);
+      }
     }
     return;
   }
-  // heap (floats): packed B | B source span (unpacked B only) | A source span | A panels | C block (rows of
-  // exactly N floats, see wasm_gemm_f32.ts, + 8 floats of slack) | bias row
-  const bSpan = bv && K > 0 ? spanOf(bv, K, N) : 0, aSpan = K > 0 ? spanOf(a, M, K) : 0;
-  const bSrc = bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
-  // the bias row is added to the C block in WebAssembly (f32x4.add: the same rounding)
-  const biasBase = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4, wasmBias = bias !== undefined && !accumulate;
-  const H = wasmHeapF32(w, (biasBase + (wasmBias ? N : 0)) * 4);
-  if (wasmBias) H.set(bias!.subarray(0, N), biasBase);
-  if (bp) H.set(bp.data, 0);
-  else if (bSpan) {
-    H.set(bv!.data.subarray(bv!.off, bv!.off + Math.min(bSpan, bv!.data.length - bv!.off)), bSrc);
-    if (N % NR) H.fill(0, (nq - 1) * K * NR, nq * K * NR);
-    w.pack(bSrc * 4, 0, N, K, bv!.cs * 4, bv!.rs * 4, NR);
+  // scratch (floats, from the resident blocks' end S): packed B (unless resident) | B source span (B views
+  // only) | A source span | A panels | C block (rows of exactly N floats, see wasm_gemm_f32.ts, + 8 floats of
+  // slack) | epilogue operand (bias row, bias matrix or scalar)
+  const S = memory.scratch / 4, bFloats = packed?.at !== undefined ? 0 : nq * K * NR;
+  const [bLo, bSpan] = bv && K > 0 ? extentOf(bv, nb, K, N) : [0, 0];
+  const [aLo, aSpan] = K > 0 ? extentOf(a, nb, M, K) : [0, 0];
+  const bSrc = S + bFloats, aSrc = bSrc + bSpan, aBase = aSrc + aSpan, cBase = aBase + aFloats;
+  // each epilogue step's operand (a full matrix: every batch element's block)
+  const steps = stepsOf(epi), eBases: number[] = [];
+  let eEnd = Math.ceil((cBase + pb * MR * N + 8) / 4) * 4;
+  for (const e of steps) {
+    const [n, matrix] = stepShape(e, M, N);
+    eBases.push(eEnd);
+    eEnd += Math.ceil((matrix && e.full ? nb * n : n) / 4) * 4;
   }
-  if (aSpan) H.set(a.data.subarray(a.off, a.off + Math.min(aSpan, a.data.length - a.off)), aSrc);
-  for (let i0 = 0; i0 < M; i0 += pb * MR) {
-    const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
-    if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
-    if (K > 0) w.pack((aSrc + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
-    w.gemm(aBase * 4, 0, cBase * 4, K, np, nq, N * 4);
-    if (wasmBias) w.addRows(cBase * 4, biasBase * 4, mb, N, N * 4);
-    copyOut(H, cBase, N, mb, N, C, cOff + i0 * ldc, ldc, accumulate, wasmBias ? undefined : bias);
+  const H = memory.heap(eEnd * 4);
+  steps.forEach((e, k) => {
+    const [n, matrix] = stepShape(e, M, N), src = e.add ?? e.mulBy;
+    if (src) H.set(src.subarray(0, matrix && e.full ? nb * n : n), eBases[k]!);
+    else H[eBases[k]!] = e.mul!;
+  });
+  const bAt = packed?.at ?? S * 4; // byte offset of the B panels
+  if (packed && packed.at === undefined) H.set(packed.data!, S);
+  if (bSpan) H.set(bv!.data.subarray(bLo, Math.min(bLo + bSpan, bv!.data.length)), bSrc);
+  if (aSpan) H.set(a.data.subarray(aLo, Math.min(aLo + aSpan, a.data.length)), aSrc);
+  let lastB = NaN;
+  for (let i = 0; i < nb; i++) {
+    if (bv && bSpan && bv.offs[i] !== lastB) {
+      if (N % NR) H.fill(0, S + (nq - 1) * K * NR, S + nq * K * NR);
+      w.pack((bSrc + bv.offs[i]! - bLo) * 4, S * 4, N, K, bv.cs * 4, bv.rs * 4, NR);
+      lastB = bv.offs[i]!;
+    }
+    const aAt = aSrc + a.offs[i]! - aLo;
+    for (let i0 = 0; i0 < M; i0 += pb * MR) {
+      const mb = Math.min(pb * MR, M - i0), np = Math.ceil(mb / MR);
+      if (mb % MR) H.fill(0, aBase + (np - 1) * K * MR, aBase + np * K * MR);
+      if (K > 0) w.pack((aAt + i0 * a.rs) * 4, aBase * 4, mb, K, a.rs * 4, a.cs * 4, MR);
+      else H.fill(0, cBase, cBase + mb * N); // an empty sum is +0
+      if (K > 0) w.gemm(aBase * 4, bAt, cBase * 4, K, np, nq, N * 4);
+      steps.forEach((e, k) => {
+        const [, matrix] = stepShape(e, M, N);
+        const at = (eBases[k]! + (matrix ? ((e.full ? i * M : 0) + i0) * N : 0)) * 4;
+        if (e.add) w.addRows(cBase * 4, at, mb, N, N * 4, matrix ? N * 4 : 0);
+        else if (e.mulBy) w.mulMatRows(cBase * 4, at, mb, N, N * 4, N * 4);
+        else w.mulRows(cBase * 4, at, mb, N, N * 4);
+      });
+      copyOut(H, cBase, N, mb, N, C, cOffs[i]! + i0 * ldc, ldc, false, {}, 0, 0);
+    }
   }
 }
 
-/** Rows of the C block (leading dimension ldw at H[base]) into C, plus the bias row where there is one. */
+/**
+ * Rows of the C block (leading dimension ldw at H[base]) into C, the epilogue applied where there is one
+ * (row r of the block is row i0 + r of its batch element's product, row g0 + r of a full matrix).
+ */
 function copyOut(
   H: Float32Array,
   base: number,
@@ -177,14 +306,24 @@ function copyOut(
   cOff: number,
   ldc: number,
   accumulate: boolean,
-  bias: Float32Array | undefined,
+  epi: Epilogue,
+  g0: number,
+  i0: number,
 ): void {
-  if (bias) {
+  const steps = stepsOf(epi);
+  if (steps.length) {
+    const f = Math.fround;
     for (let r = 0; r < mb; r++) {
       const src = base + r * ldw, dst = cOff + r * ldc;
-      if (accumulate) {
-        for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + Math.fround(H[src + j]! + bias[j]!);
-      } else for (let j = 0; j < N; j++) C[dst + j] = H[src + j]! + bias[j]!;
+      for (let j = 0; j < N; j++) {
+        let v = H[src + j]!;
+        for (const e of steps) {
+          const matrix = e.add ? e.addMatrix === true : e.mulBy !== undefined;
+          const at = matrix ? ((e.full ? g0 : i0) + r) * N + j : j;
+          v = e.add ? f(v + e.add[at]!) : e.mulBy ? f(v * e.mulBy[at]!) : f(v * e.mul!);
+        }
+        C[dst + j] = accumulate ? C[dst + j]! + v : v;
+      }
     }
     return;
   }
@@ -211,13 +350,3 @@ function packA(a: View, i0: number, mb: number, K: number, H: Float32Array, base
     else for (let k = 0; k < K; k++) H[dst + k * MR] = A[src + k * cs]!;
   }
 }
-
-/** A Float32Array view of the kernel memory with at least `bytes` bytes, growing the memory if needed. */
-function wasmHeapF32(w: WasmGemmF32, bytes: number): Float32Array {
-  const have = w.memory.buffer.byteLength;
-  if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
-  // one view per memory buffer (growing the memory replaces the buffer)
-  if (heapView?.buffer !== w.memory.buffer) heapView = new Float32Array(w.memory.buffer);
-  return heapView;
-}
-let heapView: Float32Array | undefined;

@@ -1,5 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
-import { gemm, gemmView, packB } from "./_gemm.ts";
+import { gemm, gemmBatch, gemmView, packB, residentB } from "./_gemm.ts";
+import { GemmMemory } from "./_gemm_memory.ts";
+import { wasmGemmF32 } from "../../../quant/wasm_gemm_f32.ts";
 
 /** Deterministic values in [-1, 1) with float32 precision. */
 function values(n: number, seed: number): Float32Array {
@@ -69,6 +71,11 @@ Deno.test("gemm: bit-identical to the in-order float32 sum, edge tiles, strides 
         const C = new Float32Array(M * N);
         gemm(M, a, packB(bv, K, N), C, 0, N);
         assertEquals(C, want, `M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
+        // B packed once into the kernel memory and read there in place
+        const R = new Float32Array(M * N).fill(NaN), rb = residentB(bv, K, N);
+        assert(rb.at !== undefined && rb.data === undefined, "resident where WebAssembly runs");
+        gemm(M, a, rb, R, 0, N);
+        assertEquals(R, want, `resident M=${M} N=${N} K=${K} transA=${trA} transB=${trB}`);
         // B packed on the fly (in WebAssembly) from the view
         const V = new Float32Array(M * N).fill(NaN);
         gemmView(M, a, bv, K, N, V, 0, N);
@@ -132,6 +139,92 @@ Deno.test("gemm: operands at offsets inside larger arrays; writes only its block
       const r = Math.floor((i - cOff) / ldc), c = (i - cOff) % ldc;
       const inside = i >= cOff && r < M && c < N;
       assertEquals(C[i], inside ? want[r * N + c]! : 7, `packed=${packed} element ${i}`);
+    }
+  }
+});
+
+Deno.test("gemm: resident operands stay intact across other calls' scratch use; freed blocks are reused", () => {
+  // two resident weights, then a large on-the-fly product whose scratch area lies above them
+  const K = 37, N = 19, M = 11;
+  const B1 = values(K * N, 3), B2 = values(K * N, 4), A = values(M * K, 5);
+  const v1 = { data: B1, off: 0, rs: N, cs: 1 }, v2 = { data: B2, off: 0, rs: N, cs: 1 };
+  const r1 = residentB(v1, K, N), r2 = residentB(v2, K, N);
+  const big = values(300 * 400, 6), bigB = values(400 * 50, 7), out = new Float32Array(300 * 50);
+  gemmView(
+    300,
+    { data: big, off: 0, rs: 400, cs: 1 },
+    { data: bigB, off: 0, rs: 50, cs: 1 },
+    400,
+    50,
+    out,
+    0,
+    50,
+  );
+  const a = { data: A, off: 0, rs: K, cs: 1 };
+  for (const [r, B] of [[r1, B1], [r2, B2]] as const) {
+    const C = new Float32Array(M * N);
+    gemm(M, a, r, C, 0, N);
+    assertEquals(C, reference32(M, N, K, A, B, false));
+  }
+  // the allocator: first fit from the free list, neighbours merged, a free top range lowers the scratch start
+  const mem = new GemmMemory(wasmGemmF32!);
+  const x = mem.alloc(100), y = mem.alloc(64), z = mem.alloc(1000);
+  assertEquals([x, y, z], [0, 128, 192]);
+  assertEquals(mem.scratch, 192 + 1024);
+  mem.free(y, 64);
+  assertEquals(mem.alloc(10), 128); // reused
+  mem.free(128, 10);
+  mem.free(x, 100); // merges with 128..191 into 0..191
+  assertEquals(mem.alloc(150), 0);
+  mem.free(0, 150);
+  mem.free(z, 1000); // everything free: the scratch area starts at 0 again
+  assertEquals(mem.scratch, 0);
+});
+
+Deno.test("gemmBatch: heads read by strides from one tensor, stored transposed, with each epilogue", () => {
+  // X [T, H, d] read as H heads of T x d (Q) and of d x T (K^T); out [T, H, T] (head h at column h T)
+  const T = 13, H = 3, d = 7;
+  const X = values(T * H * d, 21), Y = values(T * H * d, 22);
+  const mask = values(T * T, 23), bias = values(T, 24), s = Math.fround(0.37796447300922725);
+  const f = Math.fround;
+  const heads = Array.from({ length: H }, (_, h) => h * d);
+  const q = { data: X, rs: H * d, cs: 1, offs: heads }, kt = { data: Y, rs: 1, cs: H * d, offs: heads };
+  const R = values(H * T * T, 25); // a residual: every head's own T x T block
+  const chain = { add: bias, then: { add: R, addMatrix: true, full: true } };
+  for (const epi of [{}, { add: bias }, { add: mask, addMatrix: true }, { mul: s }, { mulBy: mask }, chain]) {
+    const C = new Float32Array(T * H * T).fill(NaN);
+    gemmBatch(H, T, d, T, q, kt, C, heads.map((h) => h / d * T), H * T, epi);
+    // the JavaScript path (taken for accumulate): onto zeros, the same values
+    const Z = new Float32Array(T * H * T);
+    gemmBatch(H, T, d, T, q, kt, Z, heads.map((h) => h / d * T), H * T, epi, true);
+    assertEquals(Z, C);
+    for (let h = 0; h < H; h++) {
+      // the head alone, row-major, through the reference
+      const A = new Float32Array(T * d), B = new Float32Array(d * T);
+      for (let i = 0; i < T; i++) for (let k = 0; k < d; k++) A[i * d + k] = X[i * H * d + h * d + k]!;
+      for (let k = 0; k < d; k++) for (let j = 0; j < T; j++) B[k * T + j] = Y[j * H * d + h * d + k]!;
+      const P = reference32(T, T, d, A, B, false);
+      for (let i = 0; i < T; i++) {
+        for (let j = 0; j < T; j++) {
+          const p = P[i * T + j]!;
+          const want = "then" in epi
+            ? f(f(p + bias[j]!) + R[(h * T + i) * T + j]!)
+            : "mulBy" in epi
+            ? f(p * mask[i * T + j]!)
+            : "mul" in epi
+            ? f(p * s)
+            : "addMatrix" in epi
+            ? f(p + mask[i * T + j]!)
+            : "add" in epi
+            ? f(p + bias[j]!)
+            : p;
+          assertEquals(
+            C[i * H * T + h * T + j],
+            want,
+            `head ${h} (${i}, ${j}) ${JSON.stringify(Object.keys(epi))}`,
+          );
+        }
+      }
     }
   }
 });

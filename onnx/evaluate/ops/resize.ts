@@ -134,13 +134,13 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
       if (exclude && sum !== 0) { for (let k = 0; k < taps; k++) w[o * taps + k]! /= sum; }
     }
     const outer = sizeOf(dims.slice(0, ax)), inner = sizeOf(dims.slice(ax + 1));
-    const next = new Float64Array(outer * lo * inner);
-    if (inner === 1) { // the last axis: one output element per (p, o), the same sums without the j loop
-      resizeLastAxis(cur, next, outer, li, lo, taps, idx, w);
-      cur = next;
-      dims = dims.map((d, i) => (i === ax ? lo : d));
-      continue;
+    if (inner === 1) { // the last axis: one output element per (p, o), the same sums without the j loop,
+      // stored straight into the float32 output (the one rounding the final copy would do)
+      const out = makeTensor(DataType.FLOAT, outDims);
+      resizeLastAxis(cur, out.data as Float32Array, outer, li, lo, taps, idx, w);
+      return out;
     }
+    const next = new Float64Array(outer * lo * inner);
     for (let p = 0; p < outer; p++) {
       for (let o = 0; o < lo; o++) {
         const dst = (p * lo + o) * inner;
@@ -160,10 +160,13 @@ function resize(inputs: (Tensor | undefined)[], attrs: Attrs, ctx: OpContext, op
   return out;
 }
 
-/** next[p*lo + o] = sum over taps k (in order, zero weights skipped) of w[o, k] * cur[p*li + idx[o, k]]. */
+/**
+ * next[p*lo + o] = sum over taps k (in order, zero weights skipped) of w[o, k] * cur[p*li + idx[o, k]],
+ * rounded to float32 on store.
+ */
 function resizeLastAxis(
   cur: Float64Array,
-  next: Float64Array,
+  next: Float32Array,
   outer: number,
   li: number,
   lo: number,
@@ -171,6 +174,19 @@ function resizeLastAxis(
   idx: Int32Array,
   w: Float64Array,
 ): void {
+  if (taps === 2) { // linear: the same two terms, unrolled
+    for (let p = 0; p < outer; p++) {
+      const src = p * li, dst = p * lo;
+      for (let o = 0, k = 0; o < lo; o++, k += 2) {
+        const w0 = w[k]!, w1 = w[k + 1]!;
+        let v = 0;
+        if (w0 !== 0) v += w0 * cur[src + idx[k]!]!;
+        if (w1 !== 0) v += w1 * cur[src + idx[k + 1]!]!;
+        next[dst + o] = v;
+      }
+    }
+    return;
+  }
   for (let p = 0; p < outer; p++) {
     const src = p * li, dst = p * lo;
     for (let o = 0; o < lo; o++) {

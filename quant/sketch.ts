@@ -1,0 +1,126 @@
+/**
+ * The "sketch" of a layer's inputs that a diagonal-plus-low-rank approximation (quant/lowrank.ts) is built
+ * from: a subsample of its rows, kept as rows or folded into a Gram matrix, whichever the approximation is
+ * cheaper from. Subspace iteration costs `K^2 r` per iteration on a Gram matrix, which itself costs
+ * `m K^2 / 2` to form from m rows; on the rows it costs `2 m K r` per iteration and nothing to form. For the
+ * wide inputs of a transformer's second MLP layer (K = 4 d) the rows win several-fold. Rows are held only
+ * while they take at most twice the memory of the Gram matrix (`m <= 4 K` float32 rows against `K^2`
+ * float64); past that they are folded into a {@link GramAccumulator} (the same sums as adding them there
+ * directly).
+ * @module
+ */
+import { GramAccumulator } from "./gram.ts";
+import type { RowsCovariance } from "./lowrank.ts";
+
+/** Options of {@linkcode SketchAccumulator}. */
+export interface SketchOptions {
+  /**
+   * Rank r of the approximation that will be built from the sketch (the cost rule's r).
+   * @default 8
+   */
+  rank?: number;
+  /**
+   * Subspace iterations of that approximation (quant/lowrank.ts; the cost rule's).
+   * @default 8
+   */
+  iterations?: number;
+}
+
+/** A finished sketch: its rows, or its mean Gram matrix `X^T X / m`. */
+export type Sketch = { rows: RowsCovariance } | { gram: Float64Array };
+
+/**
+ * Rows of one layer input's sketch, streamed in; {@linkcode SketchAccumulator.result} gives them as rows or
+ * as the mean Gram matrix by the cost rule of the module doc.
+ *
+ * @example
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { SketchAccumulator } from "./sketch.ts";
+ * const wide = new SketchAccumulator(512);
+ * wide.add(new Float32Array(512 * 10).fill(1), 10);
+ * assert("rows" in wide.result()); // 10 rows of 512: the rows are the cheaper form
+ * const narrow = new SketchAccumulator(2);
+ * narrow.add(new Float32Array([1, 2, 3, 4]), 2);
+ * assertEquals(narrow.result(), { gram: new Float64Array([5, 7, 7, 10]) });
+ * ```
+ */
+export class SketchAccumulator {
+  /** Row width K. */
+  readonly k: number;
+  #rank: number;
+  #iterations: number;
+  #rows = new Float32Array(0);
+  #count = 0;
+  #gram: GramAccumulator | undefined;
+
+  /**
+   * @param k row width, a positive integer
+   * @param options rank and iterations of the approximation the sketch will serve
+   */
+  constructor(k: number, options: SketchOptions = {}) {
+    if (!Number.isInteger(k) || k < 1) {
+      throw new RangeError(`Cannot create a sketch accumulator: k must be a positive integer, got ${k}`);
+    }
+    this.k = k;
+    this.#rank = options.rank ?? 8;
+    this.#iterations = options.iterations ?? 8;
+  }
+
+  /** Rows added so far. */
+  get count(): number {
+    return this.#gram?.count ?? this.#count;
+  }
+
+  /**
+   * Add `n` contiguous k-wide rows.
+   *
+   * @param rows row-major, at least `n * k` values
+   * @param n number of rows
+   */
+  add(rows: Float32Array, n: number): void {
+    const k = this.k;
+    if (!Number.isInteger(n) || n < 0 || n * k > rows.length) {
+      throw new RangeError(
+        `Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`,
+      );
+    }
+    if (this.#gram) return this.#gram.add(rows, n);
+    if (this.#count + n > 4 * k) {
+      this.#fold();
+      return this.#gram!.add(rows, n);
+    }
+    const need = (this.#count + n) * k;
+    if (need > this.#rows.length) {
+      const grown = new Float32Array(Math.min(4 * k * k, Math.max(need, 2 * this.#rows.length)));
+      grown.set(this.#rows.subarray(0, this.#count * k));
+      this.#rows = grown;
+    }
+    this.#rows.set(rows.subarray(0, n * k), this.#count * k);
+    this.#count += n;
+  }
+
+  /**
+   * The sketch: its rows where the approximation is cheaper from them, else the mean Gram matrix.
+   *
+   * @returns rows (`mean` unset: the caller centres) or the Gram
+   * @throws {RangeError} when no rows were added
+   */
+  result(): Sketch {
+    const m = this.count, k = this.k, r = this.#rank, it = this.#iterations + 1;
+    if (m === 0) throw new RangeError("Cannot finish a sketch: no rows were added");
+    if (!this.#gram && 2 * it * m * r < (m * k) / 2 + it * k * r) {
+      return { rows: { k, rows: this.#rows.subarray(0, m * k), count: m } };
+    }
+    this.#fold();
+    return { gram: this.#gram!.mean() };
+  }
+
+  #fold(): void {
+    if (this.#gram) return;
+    this.#gram = new GramAccumulator(this.k);
+    if (this.#count > 0) this.#gram.add(this.#rows, this.#count);
+    this.#rows = new Float32Array(0);
+    this.#count = 0;
+  }
+}
