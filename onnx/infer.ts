@@ -9,7 +9,7 @@
 import type { Dim, Graph, Model, Node, TensorType, Value } from "./ir.ts";
 import { Op } from "./ops.ts";
 import { constantNodeTensor, constValue } from "./patterns.ts";
-import { DataType, sizeOf, type Tensor, toNumbers } from "./tensor.ts";
+import { DataType, sizeOf, toNumbers } from "./tensor.ts";
 
 /** Options of {@link inferShapes}. */
 export interface InferOptions {
