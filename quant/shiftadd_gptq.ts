@@ -205,7 +205,6 @@ export function quantizeShiftAdd(
   const gs = gs0 === 0 || gs0 > K ? K : gs0;
   const G = Math.ceil(K / gs);
 
-  const w = Float64Array.from(weight.data);
   // Consuming the hessian: its output energy now (the error's trace comes from the loop's own loss), then
   // the factor in its memory.
   const consume = options.consumeHessian === true && objective === "output" && !options.cache;
@@ -217,6 +216,8 @@ export function quantizeShiftAdd(
     // its pair buffers (190 MB on a 6144 x 1536 layer) are garbage now: returned before the loop allocates
     if (K * K * 8 >= 2 ** 26) collectGarbage();
   }
+  // The float64 working weight only now: not next to the energy's pair buffers (75 MB on that layer).
+  const w = Float64Array.from(weight.data);
   // The plan (GPTQ's K x K factor) lives through runGptq below, not through the error statistics.
   let plan: ReturnType<typeof prepareGptq> | null = prepareGptq(
     w,
