@@ -136,3 +136,14 @@ Deno.test("pow2AlphaLowRank: all-zero rows get alpha 0; bad input is refused", (
     "minBits",
   );
 });
+
+Deno.test("pow2AlphaLowRank: the batched V^T w and the WebAssembly sweep give the JavaScript path's bits", () => {
+  for (const [k, n, rank, bits, seed] of [[48, 20, 8, 4, 3], [37, 9, 5, 3, 4], [64, 16, 7, 5, 5]]) {
+    const { w, h } = problem(k!, n!, seed!);
+    const m = lowRankPlusDiagonal(h, { rank: rank! });
+    const fast = pow2AlphaLowRank(w, m, { bits: bits! });
+    const slow = pow2AlphaLowRank(w, m, { bits: bits!, scalar: true });
+    assertEquals(fast.alpha, slow.alpha);
+    assertEquals(fast.maxExponent, slow.maxExponent);
+  }
+});
