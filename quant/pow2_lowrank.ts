@@ -27,6 +27,7 @@ import {
   pow2GridFactors,
   pow2MaxExponent,
 } from "./pow2.ts";
+import { firstNonFinite32 } from "./finite.ts";
 import { rowsTimes } from "./sym_product.ts";
 import { pow2Sweeper } from "./wasm_pow2_sweep.ts";
 
@@ -151,12 +152,11 @@ export function pow2AlphaLowRank(
       `Cannot search low-rank output-error alphas: ${weights.length} weights do not split into rows of ${fanIn}`,
     );
   }
-  for (let i = 0; i < weights.length; i++) {
-    if (!Number.isFinite(weights[i]!)) {
-      throw new RangeError(
-        `Cannot search low-rank output-error alphas: weight ${i} = ${weights[i]} is not finite`,
-      );
-    }
+  const bad = firstNonFinite32(weights);
+  if (bad >= 0) {
+    throw new RangeError(
+      `Cannot search low-rank output-error alphas: weight ${bad} = ${weights[bad]} is not finite`,
+    );
   }
   const nOut = weights.length / fanIn;
   const alpha = new Float32Array(nOut);
