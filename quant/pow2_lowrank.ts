@@ -51,25 +51,18 @@ function ritzBasis(m: LowRankDiag): RitzBasis {
   const R = r + (r & 1);
   const v = new Float64Array(k * R), lam = new Float64Array(R);
   if (r > 0) {
-    const t = new Float64Array(r * r);
-    for (let x = 0; x < k; x++) {
-      for (let i = 0; i < r; i++) {
-        const qi = Q[x * r + i]!;
-        for (let j = 0; j < r; j++) t[i * r + j]! += qi * P[x * r + j]!;
-      }
-    }
+    // T = Q^T P and Q U as products on the WebAssembly kernel (quant/sym_product.ts `rowsTimes`: each entry
+    // the in-order sum over x, resp. i, from +0, as the loops `t_ij += Q_xi P_xj`, `s += Q_xi U_ij` add up).
+    const qt = new Float64Array(r * k);
+    for (let x = 0; x < k; x++) for (let i = 0; i < r; i++) qt[i * k + x] = Q[x * r + i]!;
+    const t = rowsTimes(qt, P, r);
     for (let i = 0; i < r; i++) {
       for (let j = i + 1; j < r; j++) t[i * r + j] = t[j * r + i] = (t[i * r + j]! + t[j * r + i]!) / 2;
     }
     const { values, vectors: u } = symmetricEigen(t);
     lam.set(values);
-    for (let x = 0; x < k; x++) {
-      for (let j = 0; j < r; j++) {
-        let s = 0;
-        for (let i = 0; i < r; i++) s += Q[x * r + i]! * u[i * r + j]!;
-        v[x * R + j] = s;
-      }
-    }
+    const qu = rowsTimes(Q, u, r);
+    for (let x = 0; x < k; x++) for (let j = 0; j < r; j++) v[x * R + j] = qu[x * r + j]!;
   }
   const b = { r: R, v, lam };
   bases.set(m, b);
