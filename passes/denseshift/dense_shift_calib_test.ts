@@ -22,7 +22,9 @@ Deno.test("RowMean: sums bit-identical to adding one row at a time, for any row 
   const k = 13;
   // magnitudes from 1e-4 to 1e7 so that any other order of the additions changes the float64 sums
   const ns = [0, 1, 2, 3, 4, 5, 7, 8, 9, 17];
-  const batches = ns.map((n) => Float32Array.from({ length: n * k }, () => (u() - 0.5) * 10 ** (u() * 11 - 4)));
+  const batches = ns.map((n) =>
+    Float32Array.from({ length: n * k }, () => (u() - 0.5) * 10 ** (u() * 11 - 4))
+  );
   const [sum, sq] = naive(batches, ns, k);
   const withSq = new RowMean(k, true), plain = new RowMean(k);
   batches.forEach((rows, b) => {
@@ -36,7 +38,9 @@ Deno.test("RowMean: sums bit-identical to adding one row at a time, for any row 
   // the test data does tell orders apart: summing the rows in reverse gives other bits
   const rev = new Float64Array(k);
   for (let b = batches.length - 1; b >= 0; b--) {
-    for (let r = ns[b]! - 1; r >= 0; r--) for (let i = 0; i < k; i++) rev[i] = rev[i]! + batches[b]![r * k + i]!;
+    for (let r = ns[b]! - 1; r >= 0; r--) {
+      for (let i = 0; i < k; i++) rev[i] = rev[i]! + batches[b]![r * k + i]!;
+    }
   }
   assertNotEquals(rev, sum);
 });
