@@ -9,10 +9,16 @@
  * model that way (it needs the whole model in memory) and reports the cosine of the logits.
  *
  *   nice -n 10 deno run -A bench/streaming.ts [--dir DIR] [--layers 24] [--width 1536] [--method rtn]
- *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [-- more quantize flags]
+ *     [--bits 4] [--samples 8] [--compare-float] [--keep] [--json] [--mmap-threshold 131072]
+ *     [-- more quantize flags]
  *
  * The model is generated once into `--dir` (default a temporary folder, removed afterwards unless
  * `--keep`); calibration data is `--samples` windows of 128 bytes of testdata/lm-calib.txt.
+ *
+ * The quantize child runs with glibc's `MALLOC_MMAP_THRESHOLD_` at `--mmap-threshold` bytes (default 131072;
+ * 0 keeps glibc's own): every block from that size on is its own mapping, returned to the system when freed.
+ * glibc's default threshold rises to 32 MiB after the first large free, and from then on tens-of-MB buffers
+ * (emitted tensors, onnxruntime's outputs) come from the main heap, where freed space stays resident.
  * @module
  */
 import { listArg, numArg, repo } from "./_cases.ts";
@@ -23,6 +29,7 @@ const layers = numArg(args, "--layers", 24), width = numArg(args, "--width", 153
 const method = listArg(args, "--method")?.[0] ?? "rtn";
 const bits = numArg(args, "--bits", 4), samples = numArg(args, "--samples", 8);
 const dirArg = listArg(args, "--dir")?.[0];
+const mmapThreshold = numArg(args, "--mmap-threshold", 131072);
 // Further `shiftkit quantize` flags after `--`, e.g. `-- --objective weight --group-size 128`.
 const passThrough = args.includes("--") ? args.slice(args.indexOf("--") + 1) : [];
 const dir = dirArg ?? await Deno.makeTempDir({ prefix: "shiftkit-streaming-" });
@@ -61,6 +68,7 @@ const cmd = new Deno.Command("/usr/bin/time", {
   ],
   stdout: "piped",
   stderr: "piped",
+  env: mmapThreshold > 0 ? { MALLOC_MMAP_THRESHOLD_: String(mmapThreshold) } : {},
 });
 const res = await cmd.output();
 const err = new TextDecoder().decode(res.stderr);
@@ -120,6 +128,7 @@ const row = {
   bits,
   samples,
   flags: passThrough.join(" "),
+  mallocMmapThreshold: mmapThreshold || "glibc default",
   weightsGB: lm.dataBytes / 1e9,
   exitCode: res.code,
   peakRssMB: m ? Number(m[1]) / 1024 : NaN,

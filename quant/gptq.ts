@@ -8,10 +8,17 @@
  * Layout is ONNX MatMul's: `W` is `K x N` row-major (`K` input features = the reduction axis, `N` outputs),
  * `Y = X W`. GPTQ's "columns" are the K feature rows of W here: row k (all N outputs) is quantized at once
  * and its scaled error is pushed onto the rows not yet quantized.
+ *
+ * Where WebAssembly SIMD is available the factor (Cholesky and triangular inverse of the damped Hessian) and
+ * the lazy batch update run on the float64 kernels of {@link ./f64_kernels.ts}, every sum in the same order
+ * as the JavaScript loops here, so both give bit-identical factors, weights and codes (`scalar: true` runs
+ * the JavaScript loops: tests, bench/gptq_kernels.ts).
  * @module
  */
 
 import { choleskyInverseUpperInPlace } from "./linalg.ts";
+import { arenaMatrix } from "./f64_factor.ts";
+import { F64Arena } from "./f64_kernels.ts";
 import { GramAccumulator } from "./gram.ts";
 
 /** A dense row-major matrix. */
@@ -42,6 +49,12 @@ export interface GptqPrepareOptions {
    * @default {undefined}
    */
   cache?: HessianCache;
+  /**
+   * Factor with the JavaScript loops even where the float64 WebAssembly kernels are available (the same
+   * bits, slower: tests and benchmarks).
+   * @default {false}
+   */
+  scalar?: boolean;
 }
 
 /** Prepared factors by hessian array identity (see `GptqPrepareOptions.cache`). */
@@ -104,7 +117,7 @@ export function prepareGptq(
   const key = `${damp},${options.actOrder === true}`;
   const hit = options.cache?.get(hessian)?.get(key);
   if (hit) return { perm: hit.perm, u: hit.u, dead };
-  const made = factor(hessian, K, damp, options.actOrder === true);
+  const made = factor(hessian, K, damp, options.actOrder === true, options.scalar === true);
   if (options.cache) {
     let m = options.cache.get(hessian);
     if (!m) options.cache.set(hessian, m = new Map());
@@ -119,8 +132,12 @@ function factor(
   K: number,
   damp: number,
   actOrder: boolean,
+  scalar: boolean,
 ): { perm: Int32Array; u: Float64Array } {
-  const h = Float64Array.from(hessian);
+  // In a WebAssembly arena where available: the factorisation then runs on the SIMD kernels, in place.
+  const matrix = () => (scalar ? undefined : arenaMatrix(K)) ?? new Float64Array(K * K);
+  const h = matrix();
+  h.set(hessian);
   let meanDiag = 0;
   for (let k = 0; k < K; k++) {
     if (h[k * K + k] === 0) h[k * K + k] = 1;
@@ -134,7 +151,7 @@ function factor(
   const order = Int32Array.from(
     Array.from({ length: K }, (_, i) => i).sort((a, b) => h[b * K + b]! - h[a * K + a]! || a - b),
   );
-  const hp = new Float64Array(K * K);
+  const hp = matrix();
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hp[i * K + j] = h[order[i]! * K + order[j]!]!;
   return { perm: order, u: choleskyInverseUpperInPlace(hp) };
 }
@@ -155,6 +172,12 @@ export interface GptqRunOptions {
   blockSize?: number;
   /** Called after each block with the number of features done and the total K. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The lazy batch update in JavaScript even where the float64 WebAssembly kernels are available (the same
+   * bits, slower: tests and benchmarks).
+   * @default {false}
+   */
+  scalar?: boolean;
 }
 
 /**
@@ -191,7 +214,11 @@ export function runGptq(
   if (!(blockSize >= 1)) throw new RangeError(`Cannot run GPTQ: blockSize must be >= 1, got ${blockSize}`);
   const { perm, u } = plan;
   const deq = new Float32Array(K * N);
-  const err = new Float64Array(Math.min(blockSize, K) * N);
+  const bs = Math.min(blockSize, K);
+  // The lazy batch update on the WebAssembly SIMD kernels where available: the block's errors live in the
+  // arena, later rows are copied in LAZY_ROWS at a time with their coefficients, updated, copied back.
+  const arena = u && K > bs && !options.scalar ? F64Arena.create(bs * N + LAZY_ROWS * (N + bs)) : undefined;
+  const err = arena ? arena.f64.subarray(0, bs * N) : new Float64Array(bs * N);
   for (let b0 = 0; b0 < K; b0 += blockSize) {
     const b1 = Math.min(K, b0 + blockSize);
     for (let i = b0; i < b1; i++) {
@@ -208,7 +235,8 @@ export function runGptq(
         for (let n = 0; n < N; n++) w[rj + n]! -= c * err[er + n]!;
       }
     }
-    if (u) {
+    if (u && arena) lazyUpdateWasm(arena, w, K, N, perm, u, b0, b1, bs);
+    else if (u) {
       // Lazy batch update of all later features: W[j] -= Σ_{i in block} U[i,j] · err_i, terms subtracted in
       // order of i. Two terms per sweep over the row (one load and store of W for both): the same
       // subtractions in the same order, so the same float64 results, at half the memory traffic.
@@ -235,6 +263,47 @@ export function runGptq(
     options.onProgress?.(b1, K);
   }
   return deq;
+}
+
+/** Rows per batch of {@link lazyUpdateWasm}. */
+const LAZY_ROWS = 64;
+
+/**
+ * The lazy batch update of features `b1..K-1` by the block `b0..b1-1` on the float64 kernels: `W[j] -=
+ * Σ_i U[i,j] · err_i` in order of i, zero coefficients skipped, as the JavaScript loop (bit-identical). The
+ * errors sit at offset 0 of the arena; rows go in batches, those with a zero coefficient one at a time.
+ */
+function lazyUpdateWasm(
+  arena: F64Arena,
+  w: Float64Array,
+  K: number,
+  N: number,
+  perm: Int32Array,
+  u: Float64Array,
+  b0: number,
+  b1: number,
+  bs: number,
+): void {
+  const f = arena.f64, T = b1 - b0;
+  const rowsAt = bs * N, coefAt = rowsAt + LAZY_ROWS * N;
+  const slotRow = new Int32Array(LAZY_ROWS);
+  for (let j0 = b1; j0 < K; j0 += LAZY_ROWS) {
+    const R = Math.min(LAZY_ROWS, K - j0);
+    // slots 0..front-1: rows without a zero coefficient; slots R-1 down to front: rows with one
+    let front = 0, back = R;
+    for (let j = j0; j < j0 + R; j++) {
+      let zero = false;
+      for (let t = 0; t < T; t++) if (u[(b0 + t) * K + j] === 0) zero = true;
+      const s = zero ? --back : front++;
+      slotRow[s] = perm[j]!;
+      const c = coefAt + s * bs;
+      for (let t = 0; t < T; t++) f[c + t] = u[(b0 + t) * K + j]!;
+      f.set(w.subarray(perm[j]! * N, perm[j]! * N + N), rowsAt + s * N);
+    }
+    arena.msub(front, T, N, rowsAt, N, coefAt, bs, 1, 0, N);
+    arena.msub(R - front, T, N, rowsAt + front * N, N, coefAt + front * bs, bs, 1, 0, N, { skipZeros: true });
+    for (let s = 0; s < R; s++) w.set(f.subarray(rowsAt + s * N, rowsAt + s * N + N), slotRow[s]! * N);
+  }
 }
 
 /** Relative errors of a quantized matrix. */
@@ -281,15 +350,13 @@ export function quantErrorStats(
   }
   const relWeightError = den > 0 ? Math.sqrt(num / den) : 0;
   if (!h) return { relWeightError, relOutputError: NaN, deadFeatures: dead };
-  const a = Float64Array.from(w);
-  const e = new Float64Array(K * N);
-  for (let i = 0; i < e.length; i++) e[i] = a[i]! - deq[i]!;
-  const [te, tw] = quadTraces(h, e, a, K, N);
+  // E = W − Ŵ is formed entry by entry where quadTraces reads it (the same float64 values, no K x N copies)
+  const [te, tw] = quadTraces(h, w, deq, K, N);
   return { relWeightError, relOutputError: Math.sqrt(te / Math.max(tw, 1e-300)), deadFeatures: dead };
 }
 
 /**
- * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
+ * `[tr(Eᵀ H E), tr(Wᵀ H W)]` for `K x N` matrices `E = W − Ŵ` and `W`, as `Σ_{k,j} H[k,j] (M Mᵀ)[k,j]`, with `M Mᵀ` from the
  * Gram accumulator (its WASM SIMD kernel) over the N columns of M. Above 1024 features the K features are
  * split in 4 blocks and `M Mᵀ` is built one pair of blocks at a time (each diagonal block counted once), in
  * buffers allocated once: a quarter of the memory (a 6144-wide layer: 190 MB instead of 600 MB) for 1.5x the
@@ -297,8 +364,8 @@ export function quantErrorStats(
  */
 function quadTraces(
   h: Float64Array,
-  e: Float64Array,
-  w: Float64Array,
+  w: Float32Array | Float64Array,
+  deq: Float32Array,
   K: number,
   N: number,
 ): [number, number] {
@@ -322,11 +389,12 @@ function quadTraces(
         if (idx[b]! >= 0 && counted(a, b)) mask[a * k2 + b] = h[idx[a]! * K + idx[b]!]!;
       }
     }
-    [e, w].forEach((m, t) => {
+    [true, false].forEach((isE, t) => {
       for (let a = 0; a < k2; a++) {
         const f = idx[a]!;
         if (f < 0) { for (let n = 0; n < N; n++) cols[n * k2 + a] = 0; }
-        else for (let n = 0; n < N; n++) cols[n * k2 + a] = m[f * N + n]!;
+        else if (isE) { for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]! - deq[f * N + n]!; }
+        else for (let n = 0; n < N; n++) cols[n * k2 + a] = w[f * N + n]!;
       }
       g.reset();
       g.add(cols, N);

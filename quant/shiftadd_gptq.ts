@@ -18,6 +18,7 @@
  * @module
  */
 
+import { arenaBytes, collectGarbage } from "./f64_kernels.ts";
 import { type BcqLevels, bcqLevels, fitBcq, nearestLevel, POT_EXP_NONE } from "./bcq.ts";
 import {
   type HessianCache,
@@ -250,7 +251,9 @@ export function quantizeShiftAdd(
     }
   }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const dead = plan.dead;
+  const freed = arenaBytes(plan.u);
   plan = null;
+  if (freed >= 2 ** 26) collectGarbage(); // the factor's arena, before the error statistics allocate
 
   return {
     rows: K,

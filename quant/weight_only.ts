@@ -25,6 +25,7 @@
  * @module
  */
 
+import { arenaBytes, collectGarbage } from "./f64_kernels.ts";
 import { prepareGptq, type QuantErrorStats, quantErrorStats, runGptq, type WeightMatrix } from "./gptq.ts";
 import { roundHalfEven } from "./round.ts";
 
@@ -179,7 +180,9 @@ export function quantizeBlockwise(
     blockSize: options.blockSize ?? 128,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  const freed = arenaBytes(plan.u);
   plan = null;
+  if (freed >= 2 ** 26) collectGarbage(); // the factor's arena, before the error statistics allocate
 
   return {
     rows: K,
