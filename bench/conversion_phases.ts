@@ -9,7 +9,7 @@
  * median of one pass right before each of them.
  *
  *   nice -n 10 deno run -A bench/conversion_phases.ts [--models a,b] [--methods x,y] [--samples N] [--reps R]
- *     [--float-spinning on|off]
+ *     [--float-spinning on|off] [--rounding nearest|learned] [--warmup 1|0]
  *
  * The float pass is bench/overhead.ts's: a fresh session on 2 intra-op threads (onnxruntime's defaults
  * otherwise, spinning on unless `--float-spinning off`) over the calibration samples in batches of 8.
@@ -29,6 +29,11 @@ const samples = numArg(args, "--samples", 64);
 const reps = numArg(args, "--reps", 5);
 const spinIdx = args.indexOf("--float-spinning");
 const floatSpinning = spinIdx < 0 || args[spinIdx + 1] !== "off";
+/** `--warmup 0`: no untimed conversion first, so the first measured one is a fresh process's (JIT cold). */
+const warmup = numArg(args, "--warmup", 1);
+const roundingIdx = args.indexOf("--rounding");
+/** DenseShift's rounding (`--rounding`), as bench/overhead.ts passes it; other methods ignore it. */
+const extra = roundingIdx >= 0 ? { rounding: args[roundingIdx + 1] } : undefined;
 
 /** CPU milliseconds used by this process so far (user + system, all threads). */
 function cpuMs(): number {
@@ -87,7 +92,7 @@ for (const m of MODELS) {
   for (const method of methodsFor(m)) {
     if (!onlyMethods.includes(method)) continue;
     await floatPass();
-    await convert(m, method as Method, samples);
+    if (warmup) await convert(m, method as Method, samples, method === "denseshift" ? extra : undefined);
     const spans: Map<string, [number, number]>[] = [];
     for (let r = 0; r < reps; r++) {
       acc = new Map();
@@ -95,7 +100,7 @@ for (const m of MODELS) {
       await floatPass();
       add("float pass: total", performance.now() - t, cpuMs() - c);
       t = performance.now(), c = cpuMs();
-      await convert(m, method as Method, samples);
+      await convert(m, method as Method, samples, method === "denseshift" ? extra : undefined);
       const wall = performance.now() - t, cpu = cpuMs() - c;
       let sessW = 0, sessC = 0;
       for (const [k, [w, cc]] of acc) if (!k.startsWith("float pass")) sessW += w, sessC += cc;

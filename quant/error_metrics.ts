@@ -40,6 +40,11 @@ export function sqnrDb(reference: ArrayLike<number>, test: ArrayLike<number>): n
     signal += r * r;
     noise += d * d;
   }
+  return sqnrFromSums(signal, noise);
+}
+
+/** Decibels of signal over noise power: NaN if either sum is, Infinity without noise. */
+function sqnrFromSums(signal: number, noise: number): number {
   if (Number.isNaN(signal) || Number.isNaN(noise)) return NaN;
   if (noise === 0) return Infinity;
   return 10 * Math.log10(signal / noise);
@@ -55,9 +60,7 @@ function sqnrDbF32(reference: Float32Array, test: Float32Array): number {
     signal += r * r;
     noise += d * d;
   }
-  if (Number.isNaN(signal) || Number.isNaN(noise)) return NaN;
-  if (noise === 0) return Infinity;
-  return 10 * Math.log10(signal / noise);
+  return sqnrFromSums(signal, noise);
 }
 
 /**

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { firstNonFinite32, firstNonFinite64 } from "./finite.ts";
 import { symmetricProduct } from "./sym_product.ts";
 import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
@@ -101,12 +102,11 @@ export function lowRankPlusDiagonal(
     );
   }
   const values = dense ? a : a.rows.subarray(0, a.count * k);
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i]!)) {
-      throw new RangeError(
-        `Cannot approximate a ${dense ? "matrix" : "covariance"}: entry ${i} is ${values[i]}`,
-      );
-    }
+  const bad = dense ? firstNonFinite64(a) : firstNonFinite32(values as Float32Array);
+  if (bad >= 0) {
+    throw new RangeError(
+      `Cannot approximate a ${dense ? "matrix" : "covariance"}: entry ${bad} is ${values[bad]}`,
+    );
   }
   if (!dense && !options.diag) {
     throw new TypeError("Cannot approximate a covariance given by rows without its target diagonal");

@@ -224,6 +224,7 @@ export function encodePow2(
   }
   const out = new Uint8Array(weights.length);
   const signBit = 1 << (bits - 1);
+  const buf = new Float64Array(pmax); // every channel's thresholds, written in place
   for (let n = 0; n < alphas.length; n++) {
     const a = alphas[n]!;
     const q = caps === undefined ? pmax : caps[n]!;
@@ -232,7 +233,7 @@ export function encodePow2(
         `Cannot encode power-of-two weights: maxExponent[${n}] = ${q} is not an integer in [0, ${pmax}]`,
       );
     }
-    const thr = pow2Thresholds(a, q);
+    const thr = pow2Thresholds(a, q, buf);
     for (let i = n * fanIn; i < (n + 1) * fanIn; i++) {
       const w = weights[i]!;
       if (!Number.isFinite(w)) {

@@ -27,6 +27,8 @@ import {
   pow2GridFactors,
   pow2MaxExponent,
 } from "./pow2.ts";
+import { firstNonFinite32 } from "./finite.ts";
+import { rowsTimes } from "./sym_product.ts";
 import { pow2Sweeper } from "./wasm_pow2_sweep.ts";
 
 /** The eigenbasis of an approximation's low-rank part: V (K x R row-major, R even) and lambda (R). */
@@ -49,25 +51,18 @@ function ritzBasis(m: LowRankDiag): RitzBasis {
   const R = r + (r & 1);
   const v = new Float64Array(k * R), lam = new Float64Array(R);
   if (r > 0) {
-    const t = new Float64Array(r * r);
-    for (let x = 0; x < k; x++) {
-      for (let i = 0; i < r; i++) {
-        const qi = Q[x * r + i]!;
-        for (let j = 0; j < r; j++) t[i * r + j]! += qi * P[x * r + j]!;
-      }
-    }
+    // T = Q^T P and Q U as products on the WebAssembly kernel (quant/sym_product.ts `rowsTimes`: each entry
+    // the in-order sum over x, resp. i, from +0, as the loops `t_ij += Q_xi P_xj`, `s += Q_xi U_ij` add up).
+    const qt = new Float64Array(r * k);
+    for (let x = 0; x < k; x++) for (let i = 0; i < r; i++) qt[i * k + x] = Q[x * r + i]!;
+    const t = rowsTimes(qt, P, r);
     for (let i = 0; i < r; i++) {
       for (let j = i + 1; j < r; j++) t[i * r + j] = t[j * r + i] = (t[i * r + j]! + t[j * r + i]!) / 2;
     }
     const { values, vectors: u } = symmetricEigen(t);
     lam.set(values);
-    for (let x = 0; x < k; x++) {
-      for (let j = 0; j < r; j++) {
-        let s = 0;
-        for (let i = 0; i < r; i++) s += Q[x * r + i]! * u[i * r + j]!;
-        v[x * R + j] = s;
-      }
-    }
+    const qu = rowsTimes(Q, u, r);
+    for (let x = 0; x < k; x++) for (let j = 0; j < r; j++) v[x * R + j] = qu[x * r + j]!;
   }
   const b = { r: R, v, lam };
   bases.set(m, b);
@@ -150,21 +145,24 @@ export function pow2AlphaLowRank(
       `Cannot search low-rank output-error alphas: ${weights.length} weights do not split into rows of ${fanIn}`,
     );
   }
-  for (let i = 0; i < weights.length; i++) {
-    if (!Number.isFinite(weights[i]!)) {
-      throw new RangeError(
-        `Cannot search low-rank output-error alphas: weight ${i} = ${weights[i]} is not finite`,
-      );
-    }
+  const bad = firstNonFinite32(weights);
+  if (bad >= 0) {
+    throw new RangeError(
+      `Cannot search low-rank output-error alphas: weight ${bad} = ${weights[bad]} is not finite`,
+    );
   }
   const nOut = weights.length / fanIn;
   const alpha = new Float32Array(nOut);
   const maxExponent = new Uint8Array(nOut).fill(pmax);
   if (nOut === 0) return { alpha, maxExponent };
   const { r, v, lam } = ritzBasis(metric);
+  // V^T w of every channel in one product (each entry the in-order sum over the K features, as the loop
+  // `y_j += V_xj w_x` adds it up; WebAssembly SIMD kernel where available), before the sweeper's views.
+  const vw = r > 0 && !options.scalar ? rowsTimes(weights, v, r) : undefined;
   const factors = pow2GridFactors(options);
   const sw = pow2Sweeper({ k: fanIn, r, g: factors.length, q: pmax }, options.scalar ? { scalar: true } : {});
   const A = sw.arrays;
+  const { sgn, mag, idx, hw } = A;
   A.v.set(v), A.lam.set(lam), A.d.set(d.subarray(0, fanIn));
   const y = new Float64Array(r);
   const sorter = magnitudeSorter(fanIn);
@@ -172,29 +170,39 @@ export function pow2AlphaLowRank(
   const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
   for (let n = 0; n < nOut; n++) {
     const off = n * fanIn;
-    for (let x = 0; x < fanIn; x++) A.sgn[x] = weights[off + x]! < 0 ? -1 : 1;
+    // sign -1 exactly where w < 0 (sign bit set, magnitude not zero: -0 gets +1), without a branch on the
+    // data (random signs mispredict half the time)
+    for (let x = 0; x < fanIn; x++) {
+      const b = bits32[off + x]!;
+      sgn[x] = 1 - 2 * ((b >>> 31) & (((b & 0x7fffffff) + 0x7fffffff) >>> 31));
+    }
     // magnitudes ascending (ties in feature order), as float32 bit patterns
     const [keys, order] = sorter(bits32, off);
     for (let i = 0; i < fanIn; i++) {
       u32[0] = keys[i]!;
-      A.mag[i] = f32[0]!;
-      A.idx[i] = order[i]!;
+      mag[i] = f32[0]!;
+      idx[i] = order[i]!;
     }
-    const rowMax = A.mag[fanIn - 1]!; // max |w|: pow2RowMaxAlpha's centre is fround(rowMax / 2^q)
+    const rowMax = mag[fanIn - 1]!; // max |w|: pow2RowMaxAlpha's centre is fround(rowMax / 2^q)
     if (rowMax === 0) continue; // all-zero row: alpha 0 is exact
     // H w = d * w + V (lambda * (V^T w)).
-    y.fill(0);
-    for (let x = 0; x < fanIn; x++) {
-      const wx = weights[off + x]!;
-      for (let j = 0; j < r; j++) y[j]! += v[x * r + j]! * wx;
+    if (vw) {
+      for (let j = 0; j < r; j++) y[j] = vw[n * r + j]! * lam[j]!;
+    } else {
+      y.fill(0);
+      for (let x = 0; x < fanIn; x++) {
+        const wx = weights[off + x]!;
+        for (let j = 0; j < r; j++) y[j]! += v[x * r + j]! * wx;
+      }
+      for (let j = 0; j < r; j++) y[j]! *= lam[j]!;
     }
-    for (let j = 0; j < r; j++) y[j]! *= lam[j]!;
     let wHw = 0;
     for (let x = 0; x < fanIn; x++) {
-      let s = d[x]! * weights[off + x]!;
-      for (let j = 0; j < r; j++) s += v[x * r + j]! * y[j]!;
-      A.hw[x] = s;
-      wHw += weights[off + x]! * s;
+      const wx = weights[off + x]!;
+      let s = d[x]! * wx;
+      for (let j = 0, o = x * r; j < r; j++) s += v[o + j]! * y[j]!;
+      hw[x] = s;
+      wHw += wx * s;
     }
     let best = 0, bestCap = pmax, bestErr = Infinity;
     for (const q of caps) {

@@ -1,4 +1,4 @@
-import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import { decodePow2, encodePow2, pow2AlphaOutput } from "./pow2.ts";
 import { pow2AlphaLowRank } from "./pow2_lowrank.ts";
 import { lowRankDense, type LowRankDiag, lowRankPlusDiagonal } from "./lowrank.ts";
@@ -135,4 +135,26 @@ Deno.test("pow2AlphaLowRank: all-zero rows get alpha 0; bad input is refused", (
     RangeError,
     "minBits",
   );
+});
+
+Deno.test("pow2AlphaLowRank: the batched V^T w and the WebAssembly sweep give the JavaScript path's bits", () => {
+  for (const [k, n, rank, bits, seed] of [[48, 20, 8, 4, 3], [37, 9, 5, 3, 4], [64, 16, 7, 5, 5]]) {
+    const { w, h } = problem(k!, n!, seed!);
+    const m = lowRankPlusDiagonal(h, { rank: rank! });
+    const fast = pow2AlphaLowRank(w, m, { bits: bits! });
+    const slow = pow2AlphaLowRank(w, m, { bits: bits!, scalar: true });
+    assertEquals(fast.alpha, slow.alpha);
+    assertEquals(fast.maxExponent, slow.maxExponent);
+  }
+});
+
+Deno.test("pow2AlphaLowRank: -0 weights take the sign +1 (as encodePow2 codes them), like +0", () => {
+  const { w, h } = problem(24, 6, 11);
+  for (let i = 0; i < w.length; i += 2) w[i] = 0; // half the weights +0: their level +alpha moves the error
+  const neg = Float32Array.from(w, (v) => (v === 0 ? -0 : v));
+  const m = lowRankPlusDiagonal(h, { rank: 6 });
+  assertEquals(pow2AlphaLowRank(neg, m, { bits: 3 }), pow2AlphaLowRank(w, m, { bits: 3 }));
+  // and the zeros' sign does move the result (so the comparison above can fail)
+  const flipped = Float32Array.from(w, (v, i) => (v === 0 ? (i % 4 === 0 ? 1e-30 : -1e-30) : v));
+  assertNotEquals(pow2AlphaLowRank(flipped, m, { bits: 3 }).alpha, pow2AlphaLowRank(w, m, { bits: 3 }).alpha);
 });

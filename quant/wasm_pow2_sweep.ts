@@ -247,25 +247,18 @@ function body(r: number): number[] {
     inner();
     emit(br(0), END, END);
   };
+  /** ptr[p] = i; the next threshold and level (t, m doubled); p += 1; close the threshold loop */
+  const nextThreshold = () => {
+    emit(...at(P.ptr, PP, 2), get(I), i32Store());
+    emit(get(T), f64c(2), F64_MUL, set(T), get(M), f64c(2), F64_MUL, set(M));
+    emit(get(PP), i32c(1), I32_ADD, set(PP), br(0), END, END);
+  };
   emit(get(3), f64Load(), set(WHW));
   // start: every magnitude gets its exponent from candidate 0's thresholds
   emit(get(P.alpha), f64Load(), f64c(1.5), F64_MUL, set(T), f64c(1), set(M));
   emit(BLOCK, LOOP, get(PP), get(Q), I32_GE_U, brIf(1));
   whileBelow(begin);
-  emit(
-    ...at(P.ptr, PP, 2),
-    get(I),
-    i32Store(),
-    get(T),
-    f64c(2),
-    F64_MUL,
-    set(T),
-    get(M),
-    f64c(2),
-    F64_MUL,
-    set(M),
-  );
-  emit(get(PP), i32c(1), I32_ADD, set(PP), br(0), END, END);
+  nextThreshold();
   emit(BLOCK, LOOP, get(I), get(K), I32_GE_U, brIf(1));
   begin();
   emit(br(0), END, END);
@@ -286,20 +279,7 @@ function body(r: number): number[] {
     axpy();
     emit(get(I), i32c(1), I32_ADD, set(I));
   });
-  emit(
-    ...at(P.ptr, PP, 2),
-    get(I),
-    i32Store(),
-    get(T),
-    f64c(2),
-    F64_MUL,
-    set(T),
-    get(M),
-    f64c(2),
-    F64_MUL,
-    set(M),
-  );
-  emit(get(PP), i32c(1), I32_ADD, set(PP), br(0), END, END);
+  nextThreshold();
   cost();
   emit(get(C), i32c(1), I32_ADD, set(C), br(0), END, END);
   emit(END);
