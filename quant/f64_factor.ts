@@ -20,7 +20,7 @@ const GROUP = 64, TCHUNK = 256;
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { arenaMatrix } from "./f64_kernels.ts";
+ * import { arenaMatrix } from "./f64_factor.ts";
  * const m = arenaMatrix(3);
  * if (m) assertEquals(m.length, 9);
  * ```
@@ -91,11 +91,11 @@ function pack(f: Float64Array, n: number, t0: number, T: number, c0: number, nc:
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { arenaMatrix, choleskyInverseUpperArena } from "./f64_kernels.ts";
+ * import { arenaMatrix, choleskyInverseUpperArena } from "./f64_factor.ts";
  * const a = arenaMatrix(2);
  * if (a) {
  *   a.set([4, 0, 0, 16]);
- *   assertEquals(Array.from(choleskyInverseUpperArena(a)), [0.25, 0, 0, 0.5]);
+ *   assertEquals(Array.from(choleskyInverseUpperArena(a)), [0.5, 0, 0, 0.25]); // U with UᵀU = a⁻¹
  * }
  * ```
  */
