@@ -184,7 +184,7 @@ export async function main(args: readonly string[], io: CliIO = denoIO): Promise
     if (n > max) throw new UsageError(`unexpected argument "${typed.positionals[max]}"`);
     const parsed = await resolvePaths(cmd, typed, io);
     reporter = new ProgressReporter(parsed.flags.progress ? { bars: true } : {});
-    const result = await cmd.run(parsed, { reporter, json: wantJson });
+    const result = await cmd.run(parsed, { reporter, json: wantJson, env: io.env });
     reporter.finish();
     if (wantJson) io.stdout(JSON.stringify({ ok: (result.exitCode ?? 0) === 0, ...result.json }));
     else io.stdout(result.text);

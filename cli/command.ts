@@ -51,6 +51,8 @@ export interface CommandContext {
   readonly reporter: Reporter;
   /** True when `--json` was given (commands may skip building text). */
   readonly json: boolean;
+  /** Reads one environment variable (the CLI's injected environment; undefined where unset). */
+  readonly env: (name: string) => string | undefined;
 }
 
 /** A CLI command. */
