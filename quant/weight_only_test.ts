@@ -2,6 +2,7 @@ import { assert, assertAlmostEquals, assertEquals, assertLess, assertThrows } fr
 import { gaussian } from "./_rng.ts";
 import { quantErrorStats } from "./gptq.ts";
 import { quantizeBlockwise } from "./weight_only.ts";
+import { arenaMatrix } from "./f64_factor.ts";
 
 /** Independent RTN of one group (onnxruntime's quant_slice_* written out with plain Math). */
 function rtnGroup(vals: number[], bits: number, symmetric: boolean): number[] {
@@ -118,4 +119,28 @@ Deno.test("weight_only: dead features, per-channel groups, zero groups and argum
     TypeError,
     "hessian",
   );
+});
+
+Deno.test("weight_only: consuming the hessian gives the same codes, scales and Ŵ, and the same errors within 1e-9", () => {
+  const K = 96, N = 24;
+  const { w, h } = randomLayer(K, N, 11);
+  for (let k = 5; k < K; k += 31) for (let j = 0; j < K; j++) h[k * K + j] = h[j * K + k] = 0; // dead features
+  for (const actOrder of [false, true]) {
+    const opts = { bits: 3, groupSize: 32, blockSize: 16, actOrder };
+    const kept = quantizeBlockwise({ data: w, rows: K, cols: N }, h, opts);
+    // In a float64 arena the factor is made in the hessian's memory (without act-order): the array is spent.
+    const arena = arenaMatrix(K) ?? new Float64Array(K * K);
+    arena.set(h);
+    const spent = quantizeBlockwise({ data: w, rows: K, cols: N }, arena, { ...opts, consumeHessian: true });
+    assertEquals(spent.codes, kept.codes, `act-order ${actOrder}`);
+    assertEquals(spent.scales, kept.scales);
+    assertEquals(spent.dequantized, kept.dequantized);
+    assertAlmostEquals(
+      spent.stats.relOutputError,
+      kept.stats.relOutputError,
+      1e-9 * kept.stats.relOutputError,
+    );
+    assertAlmostEquals(spent.stats.relWeightError, kept.stats.relWeightError, 1e-12);
+    if (!actOrder && arenaMatrix(1)) assert(arena.some((v, i) => v !== h[i]), "the factor was made in place");
+  }
 });

@@ -234,15 +234,21 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
       const g = model.graph;
       const layers: WeightOnlyLayerReport[] = [];
       const storage: LayerStorage[] = [];
+      // Layers still to come per layer input: the last one reading a hessian may factor in its memory.
+      const pending = new Map<Value, number>();
+      for (const t of targets) pending.set(t.x, (pending.get(t.x) ?? 0) + 1);
       const convert = (t: ShiftAddTarget, hessian: Float64Array | null): Float32Array => {
         ctx.reporter.progress(pass.name, layers.length, targets.length);
         const s0 = performance.now();
+        const last = pending.get(t.x) === 1;
+        pending.set(t.x, pending.get(t.x)! - 1);
         const q = quantizeBlockwise({ data: weightKxN(t), rows: t.k, cols: t.n }, hessian, {
           bits,
           groupSize,
           symmetric,
           actOrder: options.actOrder ?? false,
           damp: options.damp ?? 0.01,
+          ...(last && hessian ? { consumeHessian: true } : {}),
         });
         const name = t.node.name;
         // K below the group size: one group, stored as one zero-padded block of the requested size (the
