@@ -28,6 +28,7 @@
  */
 import { listArg, numArg, repo } from "./_cases.ts";
 import { writeSyntheticLm } from "./_synthetic_lm.ts";
+import { cosineSimilarity } from "../quant/error_metrics.ts";
 
 const args = Deno.args;
 const layers = numArg(args, "--layers", 24), width = numArg(args, "--width", 1536);
@@ -46,14 +47,20 @@ const lm = await writeSyntheticLm(dir, { layers, width });
 const genS = (performance.now() - t0) / 1000;
 console.error(`generated ${(lm.dataBytes / 1e9).toFixed(2)} GB of weights in ${genS.toFixed(0)} s`);
 
+/** `deno run -A ...denoArgs` under /usr/bin/time, which appends the peak RSS and wall time to stderr. */
+function timedDeno(...denoArgs: string[]): string[] {
+  return ["-f", "STREAMING_TIME %M %e", Deno.execPath(), "run", "-A", ...denoArgs];
+}
+
+/** The peak RSS (MB) and wall time (s) /usr/bin/time wrote into a child's stderr; NaN where absent. */
+function timedResult(stderr: string): { rssMB: number; seconds: number } {
+  const t = /STREAMING_TIME (\d+) ([\d.]+)/.exec(stderr);
+  return { rssMB: t ? Number(t[1]) / 1024 : NaN, seconds: t ? Number(t[2]) : NaN };
+}
+
 const out = `${dir}/quantized.onnx`;
 const cmd = new Deno.Command("/usr/bin/time", {
-  args: [
-    "-f",
-    "STREAMING_TIME %M %e",
-    Deno.execPath(),
-    "run",
-    "-A",
+  args: timedDeno(
     // a full collection between segments (passes/sequential.ts): freed buffers leave the resident set
     "--v8-flags=--expose-gc",
     repo("cli.ts"),
@@ -71,7 +78,7 @@ const cmd = new Deno.Command("/usr/bin/time", {
     String(samples),
     "--json",
     ...passThrough,
-  ],
+  ),
   stdout: "piped",
   stderr: "piped",
   env: mmapThreshold > 0 ? { MALLOC_MMAP_THRESHOLD_: String(mmapThreshold) } : {},
@@ -91,7 +98,7 @@ const stdoutText = new Response(child.stdout).text();
 const res = { code: (await child.status).code, stdout: new TextEncoder().encode(await stdoutText) };
 await errDone;
 log?.close();
-const m = /STREAMING_TIME (\d+) ([\d.]+)/.exec(err);
+const quantizeTime = timedResult(err);
 let outBytes = 0;
 try {
   for await (const e of Deno.readDir(dir)) {
@@ -106,42 +113,21 @@ const cal = (json?.steps as any[] | undefined)?.find((st) => st.calibration)?.ca
 async function runLm(model: string): Promise<{ logits?: Float32Array; rssMB: number; seconds: number }> {
   const file = `${dir}/logits-${crypto.randomUUID()}.f32`;
   const r = await new Deno.Command("/usr/bin/time", {
-    args: [
-      "-f",
-      "STREAMING_TIME %M %e",
-      Deno.execPath(),
-      "run",
-      "-A",
-      repo("bench/_run_lm.ts"),
-      model,
-      "--opt",
-      ortOpt,
-      "--out",
-      file,
-    ],
+    args: timedDeno(repo("bench/_run_lm.ts"), model, "--opt", ortOpt, "--out", file),
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const t = /STREAMING_TIME (\d+) ([\d.]+)/.exec(new TextDecoder().decode(r.stderr));
   let logits: Float32Array | undefined;
   if (r.code === 0) {
     logits = new Float32Array((await Deno.readFile(file)).buffer);
     await Deno.remove(file);
   }
-  return {
-    ...(logits ? { logits } : {}),
-    rssMB: t ? Number(t[1]) / 1024 : NaN,
-    seconds: t ? Number(t[2]) : NaN,
-  };
+  return { ...(logits ? { logits } : {}), ...timedResult(new TextDecoder().decode(r.stderr)) };
 }
 const emitted = res.code === 0 ? await runLm(out) : undefined;
 const float = res.code === 0 && args.includes("--compare-float") ? await runLm(lm.model) : undefined;
-const cosine = (a?: Float32Array, b?: Float32Array) => {
-  if (!a || !b || a.length !== b.length) return NaN;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) ab += a[i]! * b[i]!, aa += a[i]! ** 2, bb += b[i]! ** 2;
-  return ab / Math.sqrt(aa * bb);
-};
+const cosine = (a?: Float32Array, b?: Float32Array) =>
+  a && b && a.length === b.length ? cosineSimilarity(a, b) : NaN;
 const row = {
   layers,
   width,
@@ -152,8 +138,8 @@ const row = {
   mallocMmapThreshold: mmapThreshold || "glibc default",
   weightsGB: lm.dataBytes / 1e9,
   exitCode: res.code,
-  peakRssMB: m ? Number(m[1]) / 1024 : NaN,
-  seconds: m ? Number(m[2]) : NaN,
+  peakRssMB: quantizeTime.rssMB,
+  seconds: quantizeTime.seconds,
   outputMB: outBytes / 1e6,
   calibration: cal
     ? {
