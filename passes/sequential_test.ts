@@ -85,6 +85,27 @@ Deno.test("per-layer calibration: float inputs give the whole-model Hessians (CP
   for (const t of targets) assertEquals(perLayer.get(t.x), whole.hessians.get(t.x), t.node.name);
 });
 
+Deno.test("per-layer GPTQ with float inputs equals whole-model GPTQ layer by layer (a shared Hessian is consumed by its last reader only)", async () => {
+  // The CPU evaluator gives both modes the same Hessians bit for bit. Per layer they sit in float64 arenas,
+  // which the last layer reading one (fc2, out-proj; q/k/v share theirs) factors in place: consuming it any
+  // earlier would hand k and v a factor instead of H.
+  const run = async (calibrate: "whole" | "per-layer") => {
+    const pass = weightOnlyPass({ method: "gptq", bits: 4, calibrate, layerInputs: "float" });
+    await runPipeline(await normalizedLm(), [pass], ctxOf(cpuRuntimeFactory(), 4));
+    return pass.stats!.layers;
+  };
+  const [whole, perLayer] = [await run("whole"), await run("per-layer")];
+  assertEquals(perLayer.map((l) => l.node), whole.map((l) => l.node));
+  perLayer.forEach((l, i) => {
+    assertEquals(l.relWeightError, whole[i]!.relWeightError, l.node);
+    assertLess(
+      Math.abs(l.relOutputError - whole[i]!.relOutputError),
+      1e-9 * whole[i]!.relOutputError,
+      l.node,
+    );
+  });
+});
+
 Deno.test("per-layer calibration: onnxruntime segments give the whole-model Hessians within float32 rounding", async () => {
   const { targets, whole, perLayer } = await bothHessians(ortRuntimeFactory({ intraOpNumThreads: 1 }));
   for (const t of targets) {

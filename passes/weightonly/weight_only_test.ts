@@ -275,3 +275,59 @@ Deno.test("weight-only: byte-lm-opt — both formats of the same RTN weights giv
   assertLess(Math.abs(a - b), 1e-4, `nbits ${a} vs qdq ${b}`);
   assert(a > f && a < f + 0.1, `4-bit ${a} vs float ${f}`);
 });
+
+Deno.test("weight-only: GPTQ on two layers sharing one input gives each the error of GPTQ on the direct hessian (whole and per layer)", async () => {
+  // x -> MatMul(wa) -> a, x -> MatMul(wb) -> b, y = a + b: one hessian, two readers.
+  const build = () => {
+    const m = new Model();
+    m.opsets.set("", 17);
+    const g = m.graph;
+    const x = g.value("x");
+    x.type = { elemType: DataType.FLOAT, shape: ["rows", K] };
+    g.inputs.push(x);
+    const outs = ["wa", "wb"].map((name, i) =>
+      g.addNode("MatMul", [
+        x,
+        g.addInitializer(name, makeTensor(DataType.FLOAT, [K, N], rand(20 + i, K * N))),
+      ], [
+        `h${i}`,
+      ], { name: `fc${name.at(-1)}` }).outputs[0]!
+    );
+    const y = g.addNode("Add", outs, ["y"]).outputs[0]!;
+    for (const v of outs) v.type = { elemType: DataType.FLOAT };
+    y.type = { elemType: DataType.FLOAT, shape: ["rows", N] };
+    g.outputs.push(y);
+    return m;
+  };
+  const rows = 8 * ROWS, r = mulberry32(9);
+  const xs = Float32Array.from({ length: rows * K }, (_, i) => (r() * 2 - 1) * (1 + (i % K) % 5));
+  const h = new Float64Array(K * K);
+  for (let q = 0; q < rows; q++) {
+    for (let i = 0; i < K; i++) {
+      for (let j = 0; j < K; j++) h[i * K + j]! += xs[q * K + i]! * xs[q * K + j]! / rows;
+    }
+  }
+  const direct = ["wa", "wb"].map((name, i) =>
+    quantizeBlockwise({ data: rand(20 + i, K * N), rows: K, cols: N }, h, { bits: 3, groupSize: 32 }).stats
+      .relOutputError
+  );
+  for (const calibrate of ["whole", "per-layer"] as const) {
+    const ctx = {
+      reporter: new RecordingReporter(),
+      runtime: makePassRuntime(
+        tensorSource(new Map([["x", makeTensor(DataType.FLOAT, [rows, K], xs)]])),
+        ortRuntimeFactory(),
+        { batchSize: 4 },
+      ),
+    };
+    const { stats } = await convert(build(), { method: "gptq", bits: 3, format: "qdq", calibrate }, ctx);
+    assertEquals(stats.layers.map((l) => l.node), ["fca", "fcb"]);
+    // (The consume guard itself, readers sharing one segment: passes/sequential_test.ts.)
+    stats.layers.forEach((l, i) => {
+      assert(
+        Math.abs(l.relOutputError - direct[i]!) < 0.02 * direct[i]!,
+        `${calibrate} ${l.node}: ${l.relOutputError} vs ${direct[i]}`,
+      );
+    });
+  }
+});
