@@ -307,7 +307,7 @@ Deno.test("weight-only: GPTQ on two layers sharing one input gives each the erro
       for (let j = 0; j < K; j++) h[i * K + j]! += xs[q * K + i]! * xs[q * K + j]! / rows;
     }
   }
-  const direct = ["wa", "wb"].map((name, i) =>
+  const direct = ["wa", "wb"].map((_name, i) =>
     quantizeBlockwise({ data: rand(20 + i, K * N), rows: K, cols: N }, h, { bits: 3, groupSize: 32 }).stats
       .relOutputError
   );
