@@ -8,11 +8,11 @@ import type { Model } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { verify } from "../onnx/verify.ts";
 import type { ReportSection } from "./report/report.ts";
-import type { PassRuntime } from "../runtime/runtime.ts";
+import type { LayerPool, PassRuntime, PoolJob, PoolTask } from "../runtime/runtime.ts";
 import type { LayerStorage } from "./storage.ts";
 import type { CalibrationInfo } from "./sequential.ts";
 
-export type { PassRuntime };
+export type { LayerPool, PassRuntime, PoolJob, PoolTask };
 
 /** What a pass may use besides the model. */
 export interface PassContext {
@@ -20,6 +20,8 @@ export interface PassContext {
   reporter: Reporter;
   /** Float inference over the calibration data, when the pass needs it. */
   runtime?: PassRuntime;
+  /** Runs independent per-layer work on worker threads (passes/layer_map.ts); absent: serially. */
+  pool?: LayerPool;
 }
 
 /**
@@ -107,6 +109,7 @@ export async function runPipeline(
   const full: PassContext = {
     reporter: ctx.reporter ?? silentReporter,
     ...(ctx.runtime ? { runtime: ctx.runtime } : {}),
+    ...(ctx.pool ? { pool: ctx.pool } : {}),
   };
   const steps: PipelineResult["steps"] = [];
   let any = false;

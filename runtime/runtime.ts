@@ -67,3 +67,59 @@ export interface CollectRequest {
    */
   minMax?: readonly string[];
 }
+
+/**
+ * A function a pass runs once per independent layer (or group of layers sharing calibration statistics), in
+ * parallel where a {@link LayerPool} has workers: exported by `name` from the module at `url`, which a worker
+ * imports; `fn` is the same function, for the serial path. Arguments and results must be structured-cloneable
+ * (plain objects, typed arrays).
+ */
+export interface PoolTask<A, R> {
+  /** URL of the module exporting the function (its `import.meta.url`). */
+  url: string;
+  /** The export name. */
+  name: string;
+  /** The function itself, run in this thread on the serial path. */
+  fn: (args: A) => R;
+  /**
+   * Below this many weights in one `map`, the work runs serially: less than a worker's start-up would cost
+   * (measured per task; see runtime/pool.ts).
+   */
+  minWeights: number;
+}
+
+/** One call of a {@link PoolTask}. */
+export interface PoolJob<A> {
+  /** The layer(s) it converts, for errors and progress (`"attn.q, attn.k"`). */
+  label: string;
+  /** Weights it converts: the size a pool weighs against a worker's start-up. */
+  weights: number;
+  /**
+   * Builds the arguments when the job is dispatched (so copies are made one worker's worth at a time).
+   * `onWorker`: they cross to a worker, so pass copies of anything the caller still reads or cannot give up
+   * (views into a larger buffer, WebAssembly memory), and list in `transfer` the buffers moved there, not
+   * copied; else (this thread) the originals, as the serial path always did.
+   */
+  args: (onWorker: boolean) => { args: A; transfer?: ArrayBuffer[] };
+}
+
+/**
+ * Runs a pass's independent per-layer work, on workers or serially; what a pass receives as `ctx.pool`
+ * (runtime/pool.ts implements it). Results are those of the serial path, bit for bit: the same function on
+ * the same arguments.
+ */
+export interface LayerPool {
+  /** Threads asked for (1: always serial). */
+  readonly threads: number;
+  /**
+   * Run `task` on every job; `onResult` receives the results in job order (as soon as all earlier ones are
+   * in), on this thread.
+   *
+   * @throws the first job's error, its message naming the job's label
+   */
+  map<A, R>(
+    task: PoolTask<A, R>,
+    jobs: readonly PoolJob<A>[],
+    onResult: (result: R, index: number) => void,
+  ): Promise<void>;
+}

@@ -25,20 +25,21 @@ import type { Graph, Model, Value } from "../../onnx/ir.ts";
 import { isOp, MS_DOMAIN, Op } from "../../onnx/ops.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { blockedDequantizeLinear, type GroupCodes, packMatMulNBits } from "../../quant/matmul_nbits.ts";
-import { quantizeBlockwise } from "../../quant/weight_only.ts";
 import { collectHessians } from "../hessians.ts";
 import {
   type CalibrateMode,
+  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
   chooseCalibration,
-  convertPerLayer,
   type LayerInputs,
 } from "../sequential.ts";
+import { mapLayers } from "../layer_map.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
 import { planShiftAdd as planMatMulTargets, type ShiftAddTarget, weightKxN } from "../shiftadd/shift_add.ts";
 import type { LayerStorage } from "../storage.ts";
 import { addBlockedDequantize, addMatMulNBits } from "./matmul_nbits.ts";
+import { type BlockwiseFit, type BlockwiseJob, GPTQ_TASK, RTN_TASK } from "./weight_only_task.ts";
 
 /** Bits MatMulNBits runs with in onnxruntime 1.30's CPU kernel. */
 export const NBITS_RUNNABLE_BITS: readonly number[] = [2, 4, 8];
@@ -237,19 +238,44 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
       // Layers still to come per layer input: the last one reading a hessian may factor in its memory.
       const pending = new Map<Value, number>();
       for (const t of targets) pending.set(t.x, (pending.get(t.x) ?? 0) + 1);
-      const convert = (t: ShiftAddTarget, hessian: Float64Array | null): Float32Array => {
-        ctx.reporter.progress(pass.name, layers.length, targets.length);
-        const s0 = performance.now();
+      // The fits run per layer through ctx.pool (worker threads where it has them, passes/layer_map.ts); the
+      // graph is rewritten here, in target order.
+      const job = (t: ShiftAddTarget, hessian: Float64Array | null, dequantized: boolean) => {
         const last = pending.get(t.x) === 1;
         pending.set(t.x, pending.get(t.x)! - 1);
-        const q = quantizeBlockwise({ data: weightKxN(t), rows: t.k, cols: t.n }, hessian, {
-          bits,
-          groupSize,
-          symmetric,
-          actOrder: options.actOrder ?? false,
-          damp: options.damp ?? 0.01,
-          ...(last && hessian ? { consumeHessian: true } : {}),
-        });
+        return {
+          label: t.node.name,
+          weights: t.k * t.n,
+          args: (onWorker: boolean) => {
+            // On a worker: its own copies (the initializer may view the whole file; a Hessian may be shared
+            // or live in WebAssembly memory), moved there.
+            const w = weightKxN(t), weight = onWorker && !t.transposed ? w.slice() : w;
+            const h = hessian && onWorker ? hessian.slice() : hessian;
+            const args: BlockwiseJob = {
+              weight,
+              k: t.k,
+              n: t.n,
+              hessian: h,
+              options: {
+                bits,
+                groupSize,
+                symmetric,
+                actOrder: options.actOrder ?? false,
+                damp: options.damp ?? 0.01,
+                ...(last && hessian ? { consumeHessian: true } : {}),
+              },
+              dequantized,
+            };
+            if (!onWorker) return { args };
+            return {
+              args,
+              transfer: [weight.buffer as ArrayBuffer, ...(h ? [h.buffer as ArrayBuffer] : [])],
+            };
+          },
+        };
+      };
+      const emit = (t: ShiftAddTarget, q: BlockwiseFit) => {
+        ctx.reporter.progress(pass.name, layers.length, targets.length);
         const name = t.node.name;
         // K below the group size: one group, stored as one zero-padded block of the requested size (the
         // block sizes onnxruntime's kernels take are 16..256, powers of two).
@@ -262,9 +288,22 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           n: t.n,
           relWeightError: q.stats.relWeightError,
           relOutputError: q.stats.relOutputError,
-          seconds: (performance.now() - s0) / 1000,
+          seconds: q.seconds,
         });
-        return q.dequantized;
+      };
+      const task = method === "gptq" ? GPTQ_TASK : RTN_TASK;
+      /** Quantize `ts` (their Hessians by layer input) and rewrite them; `Ŵ` per layer when `dequantized`. */
+      const convert = async (
+        ts: ShiftAddTarget[],
+        hessians: Map<Value, Float64Array> | null,
+        dequantized: boolean,
+      ) => {
+        const out = new Map<ShiftAddTarget, Float32Array>();
+        await mapLayers(ctx, task, ts.map((t) => job(t, hessians?.get(t.x) ?? null, dequantized)), (q, i) => {
+          emit(ts[i]!, q);
+          if (dequantized) out.set(ts[i]!, q.dequantized);
+        });
+        return out;
       };
       let calibration: CalibrationInfo | undefined;
       if (method === "gptq") {
@@ -274,19 +313,19 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           const { hessians, rows } = await collectHessians(model, targets, ctx);
           const seconds = (performance.now() - c0) / 1000;
           calibration = { mode: "whole", reason: chosen.reason, segments: 1, rows, seconds };
-          for (const t of targets) convert(t, hessians.get(t.x) ?? null);
+          await convert(targets, hessians, false);
         } else {
-          calibration = await convertPerLayer(
+          const info = await calibratePerLayer(
             model,
             targets,
             ctx,
-            convert,
-            chosen.reason,
-            options.layerInputs,
+            ({ sites, hessians }) => convert(sites, hessians, true),
+            options.layerInputs ? { layerInputs: options.layerInputs } : {},
           );
+          calibration = { ...info, reason: chosen.reason };
         }
       } else {
-        for (const t of targets) convert(t, null);
+        await convert(targets, null, false);
       }
       const rows = calibration?.rows ?? 0;
       ctx.reporter.progress(pass.name, targets.length, targets.length);

@@ -1,0 +1,69 @@
+/**
+ * One RTN / GPTQ layer as a {@link PoolTask}: what passes/weightonly/weight_only.ts runs per layer, in this
+ * thread or on a worker (runtime/pool.ts), the same function on the same arguments either way.
+ * @module
+ */
+import { type BlockQuantized, type BlockwiseOptions, quantizeBlockwise } from "../../quant/weight_only.ts";
+import type { PoolTask } from "../pass.ts";
+
+/** One layer's fit. */
+export interface BlockwiseJob {
+  /** The weight, `K x N` row-major (a copy the job owns). */
+  weight: Float32Array;
+  /** K. */
+  k: number;
+  /** N. */
+  n: number;
+  /** `H = XᵀX / rows` (GPTQ; its own copy where the job may consume it), or null (RTN). */
+  hessian: Float64Array | null;
+  /** quantizeBlockwise's options (no callbacks: they do not cross to a worker). */
+  options: Omit<BlockwiseOptions, "onProgress">;
+  /** Return `Ŵ` (per-layer calibration feeds it to the next segment); else an empty array. */
+  dequantized: boolean;
+}
+
+/** One layer's codes, grid and statistics, and the seconds its fit took. */
+export type BlockwiseFit = BlockQuantized & { seconds: number };
+
+/**
+ * Quantize one layer (quant/weight_only.ts `quantizeBlockwise`).
+ *
+ * @param job the layer
+ * @returns codes, grid and statistics; `dequantized` empty unless asked for
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { blockwiseLayer } from "./weight_only_task.ts";
+ * const q = blockwiseLayer({
+ *   weight: new Float32Array([-1, 0, 1.4, 2]), k: 4, n: 1, hessian: null, options: { bits: 2, groupSize: 4 },
+ *   dequantized: false,
+ * });
+ * assertEquals([Array.from(q.codes), q.dequantized.length], [[0, 1, 2, 3], 0]);
+ * ```
+ */
+export function blockwiseLayer(job: BlockwiseJob): BlockwiseFit {
+  const t0 = performance.now();
+  const q = quantizeBlockwise({ data: job.weight, rows: job.k, cols: job.n }, job.hessian, job.options);
+  const seconds = (performance.now() - t0) / 1000;
+  return { ...q, ...(job.dequantized ? {} : { dequantized: new Float32Array(0) }), seconds };
+}
+
+/** {@linkcode blockwiseLayer} as a pool task; `minWeights` per method below. */
+const task = (minWeights: number): PoolTask<BlockwiseJob, BlockwiseFit> => ({
+  url: import.meta.url,
+  name: "blockwiseLayer",
+  fn: blockwiseLayer,
+  minWeights,
+});
+
+/**
+ * GPTQ layers: workers start for a map of at least 2^18 weights (about 0.1 s of GPTQ on one thread, more than
+ * two workers' start-up; bench/pool.ts).
+ */
+export const GPTQ_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 18);
+
+/**
+ * RTN layers: a few nanoseconds per weight, so workers start only for 2^24 weights (64 MB of float weights,
+ * where the serial fit takes seconds); every repository model stays serial.
+ */
+export const RTN_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 24);

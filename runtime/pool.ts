@@ -1,0 +1,321 @@
+/**
+ * A small pool of module Workers for a pass's independent per-layer work (issue 17, item 2): GPTQ / RTN /
+ * ShiftAdd fits per layer, DenseShift's nearest-rounding layers. It implements {@link LayerPool}, what a pass
+ * receives as `ctx.pool`; api/quantize.ts makes one per call (`threads`) and closes it after the passes.
+ *
+ * - Each worker (runtime/pool_worker.ts) imports the task's module itself and calls the same exported
+ *   function the serial path calls, on the same arguments, so results are bit-identical to `threads: 1`
+ *   (tests/pool_identity_test.ts compares emitted bytes).
+ * - Arguments are built when a job is dispatched (one in flight per worker, so copies are made a worker's
+ *   worth at a time); buffers the caller gives up are transferred, and so are the result's own buffers.
+ * - Results reach `onResult` in job order, so the caller rewrites the graph in the serial order.
+ * - A worker's error rejects the `map` with the job's label (the layer) in its message, its built-in class
+ *   kept; the remaining jobs are not started.
+ * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
+ *   workers that fail to start (a bundle without the worker module: the browser page); a single job; or a
+ *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
+ *   costs more: about 40 ms wall and 60 ms CPU to load the module graph, then the WebAssembly kernels on its
+ *   first job; measured by bench/pool.ts, thresholds in passes/layer_tasks.ts). Once started, workers serve
+ *   every later `map` until {@linkcode WorkerPool.close}.
+ * @module
+ */
+import type { LayerPool, PoolJob, PoolTask } from "./runtime.ts";
+
+/** The most threads the default takes, whatever the hardware reports (memory: one layer in flight each). */
+export const MAX_DEFAULT_THREADS = 8;
+
+/**
+ * Threads when none are asked for: `navigator.hardwareConcurrency` (1 where absent), at most
+ * {@linkcode MAX_DEFAULT_THREADS}.
+ *
+ * @returns a positive integer
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { defaultThreads } from "./pool.ts";
+ * assert(defaultThreads() >= 1);
+ * ```
+ */
+export function defaultThreads(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, Number.isInteger(n) && n! > 0 ? n! : 1));
+}
+
+/** Options of {@linkcode WorkerPool}. */
+export interface WorkerPoolOptions {
+  /** Workers at most (1: every job in this thread). @default {defaultThreads()} */
+  threads?: number;
+  /** The worker module. @default {runtime/pool_worker.ts beside this module} */
+  workerUrl?: string | URL;
+}
+
+/** What a pool did, for the summary and `--json`. */
+export interface PoolSummary {
+  /** Threads asked for. */
+  threads: number;
+  /** Workers that ran (0: everything ran serially). */
+  workers: number;
+  /** Jobs run on workers. */
+  parallelJobs: number;
+  /** Jobs run in this thread. */
+  serialJobs: number;
+  /** Why jobs ran serially, each reason once with its job count. Empty when none did. */
+  serialReasons: string[];
+  /** Wall time from creating the workers to all of them being ready, ms (absent if none started). */
+  startupMs?: number;
+}
+
+/** One worker and its job in flight. */
+interface Slot {
+  worker: Worker;
+  ready: Promise<void>;
+  pending: { resolve: (r: unknown) => void; reject: (e: Error) => void; label: string } | undefined;
+  dead?: string;
+}
+
+const ERRORS: Record<string, new (message: string, options?: ErrorOptions) => Error> = {
+  Error,
+  RangeError,
+  TypeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/**
+ * A pool of module Workers running {@link PoolTask}s; see the module doc.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { WorkerPool } from "./pool.ts";
+ * const pool = new WorkerPool({ threads: 1 });
+ * const out: number[] = [];
+ * const task = { url: import.meta.url, name: "none", fn: (x: number) => 2 * x, minWeights: 0 };
+ * await pool.map(task, [1, 2].map((x) => ({ label: `job ${x}`, weights: 1, args: () => ({ args: x }) })), (r) => {
+ *   out.push(r);
+ * });
+ * pool.close();
+ * assertEquals([out, pool.summary().serialJobs], [[2, 4], 2]);
+ * ```
+ */
+export class WorkerPool implements LayerPool {
+  /** Threads asked for. */
+  readonly threads: number;
+  #url: string | URL;
+  #slots: Slot[] = [];
+  #unavailable: string | undefined;
+  #closed = false;
+  #nextId = 0;
+  #parallelJobs = 0;
+  #serialJobs = 0;
+  #reasons = new Map<string, number>();
+  #startupMs: number | undefined;
+
+  /**
+   * @param options threads, workerUrl
+   * @throws {RangeError} when `threads` is not a positive integer
+   */
+  constructor(options: WorkerPoolOptions = {}) {
+    const threads = options.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    }
+    this.threads = threads;
+    this.#url = options.workerUrl ?? new URL("./pool_worker.ts", import.meta.url);
+  }
+
+  /** What the pool did so far. */
+  summary(): PoolSummary {
+    return {
+      threads: this.threads,
+      workers: this.#slots.filter((s) => !s.dead).length,
+      parallelJobs: this.#parallelJobs,
+      serialJobs: this.#serialJobs,
+      serialReasons: [...this.#reasons].map(([r, n]) => `${r} (${n} job${n === 1 ? "" : "s"})`),
+      ...(this.#startupMs !== undefined ? { startupMs: this.#startupMs } : {}),
+    };
+  }
+
+  /** Terminate the workers. Later `map` calls throw. */
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#slots) s.worker.terminate();
+    this.#slots = [];
+  }
+
+  /**
+   * Run `task` on every job, on workers or serially (see the module doc).
+   *
+   * @param task the function and where a worker finds it
+   * @param jobs one per layer or group of layers
+   * @param onResult receives each result in job order
+   * @throws the first failing job's error, its message prefixed with the job's label
+   * @throws {TypeError} after {@linkcode WorkerPool.close}
+   */
+  async map<A, R>(
+    task: PoolTask<A, R>,
+    jobs: readonly PoolJob<A>[],
+    onResult: (result: R, index: number) => void,
+  ): Promise<void> {
+    if (this.#closed) throw new TypeError(`Cannot run "${task.name}": the worker pool is closed`);
+    if (jobs.length === 0) return;
+    const why = this.#whySerial(task, jobs);
+    const slots = why ? [] : await this.#start(Math.min(this.threads, jobs.length));
+    if (slots.length === 0) {
+      const reason = why ?? `workers unavailable: ${this.#unavailable}`;
+      this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + jobs.length);
+      this.#serialJobs += jobs.length;
+      jobs.forEach((j, i) => onResult(runLabelled(task, j), i));
+      return;
+    }
+    const results: { r: R }[] = [];
+    let next = 0, emitted = 0;
+    let failure: unknown;
+    const drive = async (slot: Slot) => {
+      while (next < jobs.length && failure === undefined) {
+        const i = next++;
+        const job = jobs[i]!;
+        try {
+          const { args, transfer } = job.args(true);
+          results[i] = { r: await this.#call<R>(slot, task, args, transfer ?? [], job.label) };
+          this.#parallelJobs++;
+          while (emitted < jobs.length && results[emitted]) {
+            const r = results[emitted]!.r;
+            delete results[emitted]; // the result is the caller's now
+            onResult(r, emitted++);
+          }
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+    };
+    await Promise.all(slots.map(drive));
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Why a map runs serially before any worker is asked, or undefined. */
+  #whySerial<A, R>(task: PoolTask<A, R>, jobs: readonly PoolJob<A>[]): string | undefined {
+    if (this.threads === 1) return "1 thread asked";
+    if (this.#unavailable) return `workers unavailable: ${this.#unavailable}`;
+    if (typeof Worker !== "function") return "workers unavailable: no Worker in this JavaScript runtime";
+    if (jobs.length === 1) return "a single job";
+    if (this.#slots.length === 0) {
+      const weights = jobs.reduce((s, j) => s + j.weights, 0);
+      if (weights < task.minWeights) {
+        return `${task.name}: ${weights} weights, below the ${task.minWeights} that pay for starting workers`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Up to `n` ready workers (started now where fewer run); none when they cannot start. */
+  async #start(n: number): Promise<Slot[]> {
+    const t0 = performance.now();
+    const fresh: Slot[] = [];
+    while (this.#slots.length < n) {
+      let worker: Worker;
+      try {
+        worker = new Worker(this.#url, { type: "module" });
+      } catch (e) {
+        this.#unavailable = e instanceof Error ? e.message : String(e);
+        break;
+      }
+      const slot = this.#wire(worker);
+      this.#slots.push(slot);
+      fresh.push(slot);
+    }
+    const started = await Promise.allSettled(fresh.map((s) => s.ready));
+    started.forEach((r, i) => {
+      if (r.status === "rejected") {
+        const s = fresh[i]!;
+        s.dead = r.reason instanceof Error ? r.reason.message : String(r.reason);
+        s.worker.terminate();
+        this.#unavailable ??= s.dead;
+      }
+    });
+    this.#slots = this.#slots.filter((s) => !s.dead);
+    if (fresh.length && this.#slots.length) this.#startupMs ??= performance.now() - t0;
+    return this.#slots.slice(0, n);
+  }
+
+  /** Listen to a new worker: its ready message, its replies, its errors. */
+  #wire(worker: Worker): Slot {
+    let ready!: () => void, notReady!: (e: Error) => void;
+    const slot: Slot = {
+      worker,
+      ready: new Promise<void>((res, rej) => (ready = res, notReady = rej)),
+      pending: undefined,
+    };
+    let isReady = false;
+    worker.addEventListener("message", (e: MessageEvent) => {
+      const m = e.data as
+        | { ready: true }
+        | { id: number; ok: true; result: unknown }
+        | { id: number; ok: false; error: { name: string; message: string; stack: string } };
+      if ("ready" in m) {
+        isReady = true;
+        ready();
+        return;
+      }
+      const p = slot.pending;
+      slot.pending = undefined;
+      if (!p) return;
+      if (m.ok) p.resolve(m.result);
+      else p.reject(workerError(m.error, p.label));
+    });
+    const fail = (message: string) => {
+      if (!isReady) notReady(new Error(message));
+      slot.dead = message;
+      const p = slot.pending;
+      slot.pending = undefined;
+      p?.reject(new Error(`${p.label}: the worker failed: ${message}`));
+    };
+    worker.addEventListener("error", (e: ErrorEvent) => {
+      e.preventDefault(); // handled here: the process goes on (serially, or with the error reported)
+      fail(e.message || "worker error");
+    });
+    worker.addEventListener("messageerror", () => fail("a message could not be deserialized"));
+    return slot;
+  }
+
+  /** Send one job to a ready worker and wait for its reply. */
+  #call<R>(
+    slot: Slot,
+    task: { url: string; name: string },
+    args: unknown,
+    transfer: ArrayBuffer[],
+    label: string,
+  ) {
+    if (slot.dead) return Promise.reject(new Error(`${label}: the worker failed: ${slot.dead}`));
+    return new Promise<R>((resolve, reject) => {
+      slot.pending = { resolve: resolve as (r: unknown) => void, reject, label };
+      try {
+        slot.worker.postMessage({ id: this.#nextId++, url: task.url, name: task.name, args }, transfer);
+      } catch (e) {
+        slot.pending = undefined;
+        reject(new TypeError(`${label}: cannot send the job to a worker: ${(e as Error).message}`));
+      }
+    });
+  }
+}
+
+/** Rebuild a worker's error in this thread: its built-in class, the job's label first, the worker's stack as cause. */
+function workerError(e: { name: string; message: string; stack: string }, label: string): Error {
+  const Ctor = ERRORS[e.name] ?? Error;
+  const err = new Ctor(`${label}: ${e.message}`, { cause: e.stack });
+  if (!(e.name in ERRORS)) err.name = e.name;
+  return err;
+}
+
+/** Run a job in this thread, its label added to any error's message as on a worker. */
+function runLabelled<A, R>(task: PoolTask<A, R>, job: PoolJob<A>): R {
+  const { args } = job.args(false);
+  try {
+    return task.fn(args);
+  } catch (e) {
+    if (e instanceof Error) e.message = `${job.label}: ${e.message}`;
+    throw e;
+  }
+}
