@@ -26,6 +26,7 @@ import { loadBuilt, makePassRuntime } from "../runtime/collect.ts";
 import { type DataSource, modelInputs } from "../runtime/data/mod.ts";
 import type { Preprocess } from "../runtime/images.ts";
 import { ortRuntimeFactory, type OrtRuntimeOptions } from "../runtime/ort.ts";
+import { type PoolSummary, WorkerPool } from "../runtime/pool.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
 import { checkInputModel, InputModelError } from "./input_model.ts";
@@ -84,6 +85,12 @@ export interface QuantizeOptions {
    * @default {WHOLE_LOAD_CHECK_BYTES} (1 GB)
    */
   maxWholeLoadBytes?: number;
+  /**
+   * Worker threads for the per-layer fits (GPTQ, RTN, ShiftAdd, DenseShift nearest rounding;
+   * runtime/pool.ts); 1 runs everything in this thread. Results are the same bytes either way.
+   * @default {navigator.hardwareConcurrency, at most 8}
+   */
+  threads?: number;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
   extra?: Record<string, unknown>;
 }
@@ -108,6 +115,8 @@ export interface QuantizeReport {
   elapsedMs: number;
   /** Checks not run, each with why (a model too large to load whole into the runtime). */
   skippedChecks?: string[];
+  /** Threads asked for, workers that ran, and why any per-layer work ran serially (runtime/pool.ts). */
+  threads: PoolSummary;
   /**
    * True storage of the converted layers (passes/storage.ts): all bits their initializers hold / their weight
    * count; absent when the method's passes declare no per-layer storage.
@@ -236,6 +245,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const why = whyNotQuantizable(model);
   if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
   const bits = parseBits(options.method, options.bits);
+  // Workers start only when a pass has enough per-layer work (runtime/pool.ts); closed after the passes.
+  const pool = new WorkerPool(options.threads !== undefined ? { threads: options.threads } : {});
   const sizeBefore = storedBytes(model);
   const first = model.graph.inputs.find((v) => !v.isConst);
   const samples = options.samples ?? (options.method === "intvit" ? 32 : undefined);
@@ -277,7 +288,12 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   };
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
   const before = snapshotInitializers(model);
-  const result = await runPipeline(model, passes, { reporter, runtime });
+  let result;
+  try {
+    result = await runPipeline(model, passes, { reporter, runtime, pool });
+  } finally {
+    pool.close();
+  }
   const methodSteps = result.steps.slice(NORMALIZE.length);
   const sites = summarizeSites(methodSteps);
   if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
@@ -309,6 +325,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     ...(skippedChecks.length ? { skippedChecks } : {}),
     calibrationSamples: data.count,
     sites,
+    threads: pool.summary(),
     elapsedMs: performance.now() - t0,
     ...(declared.length ? { storage: storageAccount(model, declared) } : {}),
   };

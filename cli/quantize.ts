@@ -50,6 +50,7 @@ const FLAG_METHODS: Record<string, Method[]> = {
 
 /** Flags every method shares; the rest are method-specific. */
 const COMMON_FLAGS = new Set([
+  "threads",
   "output",
   "method",
   "bits",
@@ -174,6 +175,13 @@ export const quantizeCommand: Command = {
       type: "number",
       value: "N",
       help: "samples per calibration call where the model's batch axis is dynamic (default 8)",
+    },
+    {
+      name: "threads",
+      type: "number",
+      value: "N",
+      help: "worker threads for the per-layer fits of gptq, rtn, shiftadd, denseshift (nearest rounding); " +
+        "1 = all in one thread; same output bytes either way (default: the CPU count, at most 8)",
     },
     {
       name: "allow-no-sites",
@@ -350,6 +358,7 @@ export const quantizeCommand: Command = {
         reporter: ctx.reporter,
       })).metrics;
     const before = task ? await score(model) : undefined;
+    const threads = f.threads === undefined ? undefined : positiveInt(f.threads, "threads");
     const report = await quantize(model, {
       method: method as Method,
       ...(f.bits !== undefined ? { bits: String(f.bits) } : {}),
@@ -360,6 +369,7 @@ export const quantizeCommand: Command = {
       exclude: ((f.exclude as string[] | undefined) ?? []).map(String),
       ...(f.runtime === "cpu" ? { runtime: cpuRuntimeFactory() } : {}),
       ...(batchSize !== undefined ? { batchSize } : {}),
+      ...(threads !== undefined ? { threads } : {}),
       ...(f["allow-no-sites"] ? { allowNoSites: true } : {}),
       ...(maxLoadMb !== undefined ? { maxWholeLoadBytes: maxLoadMb * 1e6 } : {}),
       reporter: ctx.reporter,
@@ -392,6 +402,7 @@ export const quantizeCommand: Command = {
           `(${report.storage.weights} weights; codes, scales, zero points, alphas all counted)`
         : "storage: bits per weight not declared by this method's passes",
       ...sitesLines(report.sites),
+      threadsLine(report.threads),
       ...(report.skippedChecks ?? []).map((c) => `check not run: ${c}`),
       ...(advice ? [`note: ${advice}`] : []),
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),
@@ -431,6 +442,17 @@ export const quantizeCommand: Command = {
     };
   },
 };
+
+/** How many threads ran the per-layer fits, and why any ran serially. */
+function threadsLine(t: QuantizeReport["threads"]): string {
+  const jobs = t.parallelJobs + t.serialJobs;
+  if (jobs === 0) return `threads: ${t.threads} asked; this method has no per-layer work for them`;
+  return `threads: ${t.threads} asked, ${t.workers} worker${
+    t.workers === 1 ? "" : "s"
+  } ran ${t.parallelJobs} of ` +
+    `${jobs} per-layer jobs` +
+    (t.serialReasons.length ? `; in this thread: ${t.serialReasons.join("; ")}` : "");
+}
 
 /**
  * Advice after per-layer calibration on Linux without `MALLOC_MMAP_THRESHOLD_`: glibc's default allocator

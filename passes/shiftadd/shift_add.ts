@@ -19,21 +19,27 @@ import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
-import { type HessianCache, quantizeShiftAdd } from "../../quant/shiftadd_gptq.ts";
 import { packShiftAdd, shiftAddTermBytes } from "../../quant/shiftadd_pack.ts";
 import { weightInput } from "../qdq/insert_qdq.ts";
 import { collectHessians } from "../hessians.ts";
 import {
   type CalibrateMode,
+  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
   chooseCalibration,
-  convertPerLayer,
   type LayerInputs,
 } from "../sequential.ts";
 import type { LayerStorage } from "../storage.ts";
 import { POT_EXP_NONE } from "../../quant/bcq.ts";
+import { mapLayers } from "../layer_map.ts";
 import type { Pass, PassContext, PassResult } from "../pass.ts";
+import {
+  SHIFT_ADD_TASK,
+  type ShiftAddFit,
+  type ShiftAddGroupJob,
+  type ShiftAddLayerJob,
+} from "./shift_add_task.ts";
 import type { ReportSection } from "../report/mod.ts";
 
 export { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
@@ -383,31 +389,18 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const bits = new Map<Node, number>(targets.map((t) => [t.node, options.bits ?? 3]));
       const groupSize = options.groupSize ?? 64, terms = options.terms ?? 3;
       const mode = options.mode === "lat" ? "latency" : "accuracy";
-      const cache: HessianCache = new WeakMap(); // q/k/v share one H: factor it once
-      // Layers still to come per layer input: the factor (K x K) is dropped after the last one reading it.
+      // Layers still to come per layer input, and the Hessians factored into the cache so far (the serial
+      // path's bookkeeping: q/k/v share one H, factored once; the last reader alone may consume it).
       const pending = new Map<Value, number>();
       for (const t of targets) pending.set(t.x, (pending.get(t.x) ?? 0) + 1);
+      const cached = new Set<Float64Array>();
       const layers: ShiftAddLayerReport[] = [];
       const storage: LayerStorage[] = [];
       const g = model.graph;
       // Before any rewrite: per-layer calibration runs the rewritten segments, which call the function.
       ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
-      const convert = (t: ShiftAddTarget, h: Float64Array | null): Float32Array => {
+      const emit = (t: ShiftAddTarget, q: ShiftAddFit) => {
         ctx.reporter.progress("shift-add", layers.length, targets.length);
-        const s0 = performance.now();
-        const q = quantizeShiftAdd({ data: weightKxN(t), rows: t.k, cols: t.n }, h, {
-          bits: bits.get(t.node)!,
-          groupSize,
-          mode,
-          objective,
-          actOrder: options.actOrder ?? false,
-          terms,
-          damp,
-          // a layer alone on its input keeps no factor: it is freed before the error statistics
-          ...(pending.get(t.x)! > 1 || (h && cache.has(h)) ? { cache } : { consumeHessian: true }),
-        });
-        pending.set(t.x, pending.get(t.x)! - 1);
-        if (h && pending.get(t.x) === 0) cache.delete(h);
         const p = packShiftAdd(q);
         const G = q.groups;
         const tensors: [Tensor, Tensor, Tensor] = [
@@ -433,9 +426,80 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           relOutputError: q.stats.relOutputError,
           floatBytes: 4 * t.k * t.n,
           packedBytes: p.planes.length + p.alphaExp.length + p.alphaTerms.length,
-          seconds: (performance.now() - s0) / 1000,
+          seconds: q.seconds,
         });
-        return q.dequantized;
+      };
+      /**
+       * Fit `ts` (Hessians by layer input) and rewrite them in order, through ctx.pool: one job per Hessian
+       * (its layers in order, one factor cache), one per layer without; `Ŵ` per layer when `dequantized`.
+       */
+      const convert = async (
+        ts: ShiftAddTarget[],
+        hessians: Map<Value, Float64Array>,
+        dequantized: boolean,
+      ): Promise<Map<ShiftAddTarget, Float32Array>> => {
+        const groups: { h: Float64Array | null; ts: ShiftAddTarget[]; layers: ShiftAddLayerJob[] }[] = [];
+        const byH = new Map<Float64Array, (typeof groups)[number]>();
+        for (const t of ts) {
+          const h = hessians.get(t.x) ?? null;
+          const useCache = pending.get(t.x)! > 1 || (h !== null && cached.has(h));
+          pending.set(t.x, pending.get(t.x)! - 1);
+          if (h && useCache) cached.add(h);
+          if (h && pending.get(t.x) === 0) cached.delete(h);
+          let grp = h ? byH.get(h) : undefined;
+          if (!grp) groups.push(grp = { h, ts: [], layers: [] });
+          if (h) byH.set(h, grp);
+          grp.ts.push(t);
+          grp.layers.push({
+            weight: weightKxN(t),
+            k: t.k,
+            n: t.n,
+            options: {
+              bits: bits.get(t.node)!,
+              groupSize,
+              mode,
+              objective,
+              actOrder: options.actOrder ?? false,
+              terms,
+              damp,
+            },
+            cached: useCache,
+          });
+        }
+        const fits = new Map<ShiftAddTarget, ShiftAddFit>();
+        const out = new Map<ShiftAddTarget, Float32Array>();
+        let emitted = 0;
+        await mapLayers(
+          ctx,
+          SHIFT_ADD_TASK,
+          groups.map((grp) => ({
+            label: grp.ts.map((t) => t.node.name).join(", "),
+            weights: grp.ts.reduce((n, t) => n + t.k * t.n, 0),
+            args: (onWorker: boolean) => {
+              // On a worker: copies it owns (initializers may view the whole file, Hessians may be shared
+              // or live in WebAssembly memory), moved there.
+              const layers = onWorker
+                ? grp.layers.map((l) => ({ ...l, weight: l.weight.slice() }))
+                : grp.layers;
+              const hessian = onWorker && grp.h ? grp.h.slice() : grp.h;
+              const args: ShiftAddGroupJob = { hessian, layers, dequantized };
+              if (!onWorker) return { args };
+              const moved = layers.map((l) => l.weight.buffer as ArrayBuffer);
+              return { args, transfer: hessian ? [...moved, hessian.buffer as ArrayBuffer] : moved };
+            },
+          })),
+          (qs, i) => {
+            groups[i]!.ts.forEach((t, j) => fits.set(t, qs[j]!));
+            // rewrite in target order: every layer whose fit is in, up to the first still missing
+            while (emitted < ts.length && fits.has(ts[emitted]!)) {
+              const t = ts[emitted++]!, q = fits.get(t)!;
+              fits.delete(t);
+              emit(t, q);
+              if (dequantized) out.set(t, q.dequantized);
+            }
+          },
+        );
+        return out;
       };
 
       const t0 = performance.now();
@@ -452,7 +516,14 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         : chooseCalibration(model, targets, asked);
       let calibration: CalibrationInfo | undefined;
       if (chosen?.mode === "per-layer") {
-        calibration = await convertPerLayer(model, targets, ctx, convert, chosen.reason, options.layerInputs);
+        const info = await calibratePerLayer(
+          model,
+          targets,
+          ctx,
+          ({ sites, hessians }) => convert(sites, hessians, true),
+          options.layerInputs ? { layerInputs: options.layerInputs } : {},
+        );
+        calibration = { ...info, reason: chosen.reason };
       } else {
         const { hessians, rows } = chosen
           ? await collectHessians(model, targets, ctx)
@@ -490,7 +561,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
               } planes average`,
           );
         }
-        for (const t of targets) convert(t, hessians.get(t.x) ?? null);
+        await convert(targets, hessians, false);
       }
       const rows = calibration?.rows ?? 0;
       const calibrationSeconds = calibration?.seconds ?? 0;
