@@ -53,7 +53,7 @@ export interface WorkerPoolOptions {
 export interface PoolSummary {
   /** Threads asked for. */
   threads: number;
-  /** Workers that ran (0: everything ran serially). */
+  /** Most workers running at once (0: everything ran serially). */
   workers: number;
   /** Jobs run on workers. */
   parallelJobs: number;
@@ -112,6 +112,7 @@ export class WorkerPool implements LayerPool {
   #serialJobs = 0;
   #reasons = new Map<string, number>();
   #startupMs: number | undefined;
+  #workers = 0;
 
   /**
    * @param options threads, workerUrl
@@ -130,7 +131,7 @@ export class WorkerPool implements LayerPool {
   summary(): PoolSummary {
     return {
       threads: this.threads,
-      workers: this.#slots.filter((s) => !s.dead).length,
+      workers: this.#workers,
       parallelJobs: this.#parallelJobs,
       serialJobs: this.#serialJobs,
       serialReasons: [...this.#reasons].map(([r, n]) => `${r} (${n} job${n === 1 ? "" : "s"})`),
@@ -236,6 +237,7 @@ export class WorkerPool implements LayerPool {
       }
     });
     this.#slots = this.#slots.filter((s) => !s.dead);
+    this.#workers = Math.max(this.#workers, this.#slots.length);
     if (fresh.length && this.#slots.length) this.#startupMs ??= performance.now() - t0;
     return this.#slots.slice(0, n);
   }

@@ -120,14 +120,18 @@ Deno.test("WorkerPool: falls back to the serial path and says why", async () => 
       2 * k * n
     } weights, below the ${GPTQ_TASK.minWeights} that pay for starting workers (2 jobs)`,
   ]);
-  // a worker module that cannot load (a bundle without it): serial, with the worker's error
-  const broken = new WorkerPool({ threads: 2, workerUrl: new URL("./no_such_worker.ts", import.meta.url) });
+  // a worker module that fails to load (as a bundle without it would): serial, with the worker's error
+  const broken = new WorkerPool({
+    threads: 2,
+    workerUrl: `data:text/javascript,${encodeURIComponent('throw new Error("no worker module here")')}`,
+  });
   try {
     const out = await run(broken, jobs(ls, k, n));
     assertEquals(out.map((r) => r.codes), want.map((r) => r.codes));
     const s = broken.summary();
     assertEquals([s.workers, s.parallelJobs, s.serialJobs], [0, 0, 2]);
     assert(s.serialReasons[0]!.startsWith("workers unavailable: "), s.serialReasons[0]);
+    assert(s.serialReasons[0]!.includes("no worker module here"), s.serialReasons[0]);
   } finally {
     broken.close();
   }
