@@ -64,13 +64,15 @@ export function floatBytes(m: BenchModel): Promise<Uint8Array> {
 
 /**
  * Convert one model with one method at its default bits, calibrating on `samples` samples (all when
- * undefined), exactly as `shiftkit quantize` does (`extra`: the method-specific options, as the CLI's flags).
+ * undefined), exactly as `shiftkit quantize` does (`extra`: the method-specific options, as the CLI's flags;
+ * `threads`: `--threads`, default the CPU count).
  */
 export async function convert(
   m: BenchModel,
   method: Method,
   samples?: number,
   extra?: Record<string, unknown>,
+  threads?: number,
 ): Promise<{ bytes: Uint8Array; report: QuantizeReport }> {
   const model = decodeModel(await floatBytes(m));
   const report = await quantize(model, {
@@ -78,6 +80,7 @@ export async function convert(
     calib: repo(m.calib),
     ...(samples !== undefined ? { samples } : {}),
     ...(extra ? { extra } : {}),
+    ...(threads !== undefined ? { threads } : {}),
   });
   return { bytes: encodeModel(model), report };
 }

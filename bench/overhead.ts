@@ -14,14 +14,16 @@
  * threads, conversion mostly on one, so where the machine is idle the wall ratio is the higher.
  *
  *   nice -n 10 deno run -A bench/overhead.ts [--models a,b] [--methods x,y] [--samples N] [--passes P]
- *     [--save DIR] [--json] [--rounding nearest,learned] [--float-spinning on|off]
+ *     [--save DIR] [--json] [--rounding nearest,learned] [--float-spinning on|off] [--threads 1,2]
  *
  * `--samples` limits the calibration set (default: all of it, as the CLI). `--passes` float passes before
  * and after each conversion, the median of all taken (default 3; one untimed pass per model comes first).
  * `--save DIR` writes each converted model to `DIR/<model>.<method>.onnx` for bench/latency.ts `--from DIR`.
  * `--rounding` converts
  * DenseShift once per listed rounding (rows `denseshift-nearest`, `denseshift-learned`; default: the
- * method's default only).
+ * method's default only). `--threads 1,2` converts once per listed thread count (`quantize`'s `threads`:
+ * the per-layer fits on worker threads, runtime/pool.ts), one right after the other for each model and method,
+ * so both see the same load (default: `quantize`'s default only); the table says how many workers ran.
  * @module
  */
 import process from "node:process";
@@ -44,6 +46,7 @@ const samples = samplesArg > 0 ? samplesArg : undefined;
 /** Float passes before and after each conversion (the median of all is the denominator). */
 const floatPasses = numArg(args, "--passes", 3);
 const roundings = listArg(args, "--rounding");
+const threadCounts: (number | undefined)[] = listArg(args, "--threads")?.map(Number) ?? [undefined];
 const spinIdx = args.indexOf("--float-spinning");
 const floatSpinning = spinIdx < 0 || args[spinIdx + 1] !== "off";
 const saveIdx = args.indexOf("--save");
@@ -88,6 +91,9 @@ interface Row {
   floatPassCpuS: number;
   convertCpuS: number;
   cpuRatio: number;
+  /** Threads asked for (undefined: the default) and workers that ran. */
+  threads?: number;
+  workers: number;
   passes: Record<string, number>;
   error?: string;
 }
@@ -106,7 +112,9 @@ for (const m of MODELS) {
       ? roundings.map((rounding) => ({ method, label: `${method}-${rounding}`, extra: { rounding } }))
       : [{ method, label: method }]
   );
-  for (const { method, label, extra } of runs) {
+  for (
+    const { method, label, extra } of runs.flatMap((r) => threadCounts.map((threads) => ({ ...r, threads })))
+  ) {
     if (onlyMethods && !onlyMethods.includes(method)) continue;
     const before = await floatPass(bytes, m.calib, inputName, floatPasses);
     const t0 = performance.now();
@@ -121,7 +129,7 @@ for (const m of MODELS) {
       };
     };
     try {
-      const { bytes: out, report } = await convert(m, method as Method, samples, extra);
+      const { bytes: out, report } = await convert(m, method as Method, samples, extra, threads);
       const convertS = (performance.now() - t0) / 1000;
       const convertCpuS = cpuSeconds() - c0;
       const fp = await around();
@@ -138,6 +146,8 @@ for (const m of MODELS) {
         floatPassCpuS: fp.cpuS,
         convertCpuS,
         cpuRatio: convertCpuS / fp.cpuS,
+        ...(threads !== undefined ? { threads } : {}),
+        workers: report.threads.workers,
         passes,
       });
     } catch (e) {
@@ -152,13 +162,15 @@ for (const m of MODELS) {
         floatPassCpuS: fp.cpuS,
         convertCpuS: NaN,
         cpuRatio: NaN,
+        ...(threads !== undefined ? { threads } : {}),
+        workers: 0,
         passes: {},
         error: (e as Error).message.split("\n")[0]!,
       });
     }
     const r = rows[rows.length - 1]!;
     console.error(
-      `${r.model} ${r.method}: ${
+      `${r.model} ${r.method}${r.threads !== undefined ? ` threads ${r.threads}` : ""}: ${
         r.error ??
           `${r.convertS.toFixed(1)} s = ${r.ratio.toFixed(1)}x float pass (CPU ${
             r.convertCpuS.toFixed(1)
@@ -172,18 +184,18 @@ if (args.includes("--json")) {
   console.log(JSON.stringify({ rows }));
 } else {
   console.log(
-    "| model | method | calib samples | float pass (s): wall / CPU | conversion (s): wall / CPU | overhead: wall / CPU | slowest passes (s) |",
+    "| model | method | threads (workers) | calib samples | float pass (s): wall / CPU | conversion (s): wall / CPU | overhead: wall / CPU | slowest passes (s) |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) {
     const top = Object.entries(r.passes).sort((a, b) => b[1] - a[1]).slice(0, 2)
       .map(([p, s]) => `${p} ${s.toFixed(1)}`).join(", ");
     console.log(
-      `| ${r.model} | ${r.method} | ${r.samples} | ${r.floatPassS.toFixed(2)} / ${
-        r.floatPassCpuS.toFixed(2)
-      } | ${r.error ? "error" : `${r.convertS.toFixed(1)} / ${r.convertCpuS.toFixed(1)}`} | ${
-        r.error ? r.error : `${r.ratio.toFixed(1)}x / ${r.cpuRatio.toFixed(1)}x`
-      } | ${top} |`,
+      `| ${r.model} | ${r.method} | ${r.threads ?? "default"} (${r.workers}) | ${r.samples} | ${
+        r.floatPassS.toFixed(2)
+      } / ${r.floatPassCpuS.toFixed(2)} | ${
+        r.error ? "error" : `${r.convertS.toFixed(1)} / ${r.convertCpuS.toFixed(1)}`
+      } | ${r.error ? r.error : `${r.ratio.toFixed(1)}x / ${r.cpuRatio.toFixed(1)}x`} | ${top} |`,
     );
   }
 }

@@ -14,9 +14,10 @@
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
  *   workers that fail to start (a bundle without the worker module: the browser page); a single job; or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
- *   costs more: about 40 ms wall and 60 ms CPU to load the module graph, then the WebAssembly kernels on its
- *   first job; measured by bench/pool.ts, thresholds in passes/layer_tasks.ts). Once started, workers serve
- *   every later `map` until {@linkcode WorkerPool.close}.
+ *   costs more: 45-60 ms wall and CPU for two workers to load their module graph and run a first small job,
+ *   measured by bench/pool.ts; each task's threshold is set where its serial time is over twice that, beside
+ *   the task: passes/weightonly/weight_only_task.ts, passes/shiftadd/shift_add_task.ts). Once started,
+ *   workers serve every later `map` until {@linkcode WorkerPool.close}.
  * @module
  */
 import type { LayerPool, PoolJob, PoolTask } from "./runtime.ts";

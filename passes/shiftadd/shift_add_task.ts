@@ -74,13 +74,13 @@ export function shiftAddGroup(job: ShiftAddGroupJob): ShiftAddFit[] {
 }
 
 /**
- * {@linkcode shiftAddGroup} as a pool task: workers start for a map of at least 2^16 weights (BCQ's
- * alternating fit costs about 1 µs per weight, so that is about 60 ms of serial work, more than two
- * workers' start-up; bench/pool.ts).
+ * {@linkcode shiftAddGroup} as a pool task: workers start for a map of at least 2^18 weights: about 150 ms in
+ * one thread (580 ns per weight on a 256 x 256 layer), over twice the 60 ms two workers take to start
+ * (bench/pool.ts).
  */
 export const SHIFT_ADD_TASK: PoolTask<ShiftAddGroupJob, ShiftAddFit[]> = {
   url: import.meta.url,
   name: "shiftAddGroup",
   fn: shiftAddGroup,
-  minWeights: 2 ** 16,
+  minWeights: 2 ** 18,
 };

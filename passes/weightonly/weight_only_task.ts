@@ -57,13 +57,14 @@ const task = (minWeights: number): PoolTask<BlockwiseJob, BlockwiseFit> => ({
 });
 
 /**
- * GPTQ layers: workers start for a map of at least 2^18 weights (about 0.1 s of GPTQ on one thread, more than
- * two workers' start-up; bench/pool.ts).
+ * GPTQ layers: workers start for a map of at least 2^18 weights: about 170 ms of GPTQ in one thread (650 ns per
+ * weight on a 256 x 256 layer, more on wider ones), over twice the 50 ms two workers take to start
+ * (bench/pool.ts).
  */
 export const GPTQ_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 18);
 
 /**
- * RTN layers: a few nanoseconds per weight, so workers start only for 2^24 weights (64 MB of float weights,
- * where the serial fit takes seconds); every repository model stays serial.
+ * RTN layers: about 55 ns per weight, so workers start for 2^22 weights (about 230 ms in one thread, 16 MB of
+ * float weights; bench/pool.ts): every repository model stays serial.
  */
-export const RTN_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 24);
+export const RTN_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 22);
