@@ -113,7 +113,9 @@ for (const m of MODELS) {
       : [{ method, label: method }]
   );
   for (
-    const { method, label, extra } of runs.flatMap((r) => threadCounts.map((threads) => ({ ...r, threads })))
+    const { method, label, extra, threads } of runs.flatMap((r) =>
+      threadCounts.map((threads) => ({ ...r, threads }))
+    )
   ) {
     if (onlyMethods && !onlyMethods.includes(method)) continue;
     const before = await floatPass(bytes, m.calib, inputName, floatPasses);
