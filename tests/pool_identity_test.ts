@@ -29,6 +29,18 @@ const cases: { name: ModelName; calib: string; method: Method; extra?: Record<st
     extra: { calibrate: "per-layer" },
   },
   { name: "byte-lm-llama", calib: "testdata/lm-calib.txt", method: "shiftadd" },
+  {
+    name: "byte-lm-llama",
+    calib: "testdata/lm-calib.txt",
+    method: "denseshift",
+    extra: { rounding: "nearest" },
+  },
+  {
+    name: "segmenter-tiny",
+    calib: "testdata/segmenter-tiny-calib",
+    method: "denseshift",
+    extra: { rounding: "nearest" },
+  },
 ];
 
 for (const c of cases) {

@@ -43,6 +43,7 @@ import { collectStats } from "./dense_shift_collect.ts";
 import { blockTarget, findBlockEnds } from "./dense_shift_block.ts";
 import { decodeModel, encodeModel } from "../../onnx/codec.ts";
 import { int8Noise, type LayerStats, type QuantizedLayer, quantizeLayer } from "./dense_shift_layer.ts";
+import { fitLayers } from "./dense_shift_task.ts";
 import { upgradeOpset } from "../normalize/opset_upgrade.ts";
 import type { LayerStorage } from "../storage.ts";
 import type { Pass, PassContext, PassResult, PassRuntime } from "../pass.ts";
@@ -455,6 +456,11 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           model.graph.sort();
           stats = await collect(shiftable(chunk));
         }
+        // Nearest rounding in one round: every layer from the float statistics alone, so the layers are
+        // independent and are fitted through ctx.pool (worker threads where it has them; the same bytes).
+        const fitted = rounds === 1 && o.rounding === "nearest"
+          ? await fitLayers(ctx, chunk.filter((t) => !int8.has(t) && !ends.get(t) && !first.has(t)), stats, o)
+          : undefined;
         for (const t of chunk) {
           ctx.reporter.progress("dense-shift", done++, targets.length);
           const name = t.node.name, op = t.node.opType;
@@ -486,7 +492,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             const bt = await blockTarget(runtime!, floatModel!, model, end, options.blockRidge ?? 1);
             if (bt) (q = quantizeLayer(bt.target, bt.stats, o)), rebuilt++;
           }
-          q ??= quantizeLayer(t, stats.get(t), o);
+          q ??= fitted?.get(t) ?? quantizeLayer(t, stats.get(t), o);
           const inits: string[] = [];
           const bytes = emitShift(model, t, q, bits, inits);
           storage.push({ layer: name, weights, initializers: inits });
