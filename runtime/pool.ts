@@ -3,21 +3,23 @@
  * ShiftAdd fits per layer, DenseShift's nearest-rounding layers. It implements {@link LayerPool}, what a pass
  * receives as `ctx.pool`; api/quantize.ts makes one per call (`threads`) and closes it after the passes.
  *
+ * - `threads: N` runs jobs on this thread and N - 1 workers: this thread would otherwise only wait, and each
+ *   worker costs a start-up and its own JIT warm-up of the task's code (the serial path pays that once).
  * - Each worker (runtime/pool_worker.ts) imports the task's module itself and calls the same exported
  *   function the serial path calls, on the same arguments, so results are bit-identical to `threads: 1`
  *   (tests/pool_identity_test.ts compares emitted bytes).
- * - Arguments are built when a job is dispatched (one in flight per worker, so copies are made a worker's
- *   worth at a time); buffers the caller gives up are transferred, and so are the result's own buffers.
+ * - Arguments are built when a job is dispatched (two in flight per worker, so it never waits for this
+ *   thread, and copies are made a few jobs' worth at a time); buffers the caller gives up are transferred,
+ *   and so are the result's own buffers.
  * - Results reach `onResult` in job order, so the caller rewrites the graph in the serial order.
- * - A worker's error rejects the `map` with the job's label (the layer) in its message, its built-in class
+ * - A job's error rejects the `map` with the job's label (the layer) in its message, its built-in class
  *   kept; the remaining jobs are not started.
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
  *   workers that fail to start (a bundle without the worker module: the browser page); a single job; or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
- *   costs more: 45-60 ms wall and CPU for two workers to load their module graph and run a first small job,
- *   measured by bench/pool.ts; each task's threshold is set where its serial time is over twice that, beside
- *   the task: passes/weightonly/weight_only_task.ts, passes/shiftadd/shift_add_task.ts). Once started,
- *   workers serve every later `map` until {@linkcode WorkerPool.close}.
+ *   costs more: 25-60 ms wall and CPU to load its module graph and run a first small job, measured by
+ *   bench/pool.ts, and then its JIT warm-up; each task's threshold, beside the task, is where its serial time
+ *   is several times that). Once started, workers serve every later `map` until {@linkcode WorkerPool.close}.
  * @module
  */
 import type { LayerPool, PoolJob, PoolTask } from "./runtime.ts";
@@ -44,7 +46,10 @@ export function defaultThreads(): number {
 
 /** Options of {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
-  /** Workers at most (1: every job in this thread). @default {defaultThreads()} */
+  /**
+   * Threads running jobs: this one and `threads - 1` workers (1: every job in this thread).
+   * @default {defaultThreads()}
+   */
   threads?: number;
   /** The worker module. @default {runtime/pool_worker.ts beside this module} */
   workerUrl?: string | URL;
@@ -54,11 +59,13 @@ export interface WorkerPoolOptions {
 export interface PoolSummary {
   /** Threads asked for. */
   threads: number;
-  /** Most workers running at once (0: everything ran serially). */
+  /** Most workers running at once: `threads - 1` at most, this thread being the other (0: all serial). */
   workers: number;
-  /** Jobs run on workers. */
+  /** Jobs of the maps that ran in parallel (on the workers and in this thread). */
   parallelJobs: number;
-  /** Jobs run in this thread. */
+  /** Of those, the jobs the workers ran. */
+  workerJobs: number;
+  /** Jobs of the maps that ran serially in this thread (why: `serialReasons`). */
   serialJobs: number;
   /** Why jobs ran serially, each reason once with its job count. Empty when none did. */
   serialReasons: string[];
@@ -70,7 +77,8 @@ export interface PoolSummary {
 interface Slot {
   worker: Worker;
   ready: Promise<void>;
-  pending: { resolve: (r: unknown) => void; reject: (e: Error) => void; label: string } | undefined;
+  /** Jobs sent and not answered yet, by id (answered in order: the worker runs one at a time). */
+  pending: Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void; label: string }>;
   dead?: string;
 }
 
@@ -109,8 +117,9 @@ export class WorkerPool implements LayerPool {
   #unavailable: string | undefined;
   #closed = false;
   #nextId = 0;
-  #parallelJobs = 0;
+  #workerJobs = 0;
   #serialJobs = 0;
+  #localJobs = 0;
   #reasons = new Map<string, number>();
   #startupMs: number | undefined;
   #workers = 0;
@@ -133,7 +142,8 @@ export class WorkerPool implements LayerPool {
     return {
       threads: this.threads,
       workers: this.#workers,
-      parallelJobs: this.#parallelJobs,
+      parallelJobs: this.#workerJobs + this.#localJobs,
+      workerJobs: this.#workerJobs,
       serialJobs: this.#serialJobs,
       serialReasons: [...this.#reasons].map(([r, n]) => `${r} (${n} job${n === 1 ? "" : "s"})`),
       ...(this.#startupMs !== undefined ? { startupMs: this.#startupMs } : {}),
@@ -164,25 +174,22 @@ export class WorkerPool implements LayerPool {
     if (this.#closed) throw new TypeError(`Cannot run "${task.name}": the worker pool is closed`);
     if (jobs.length === 0) return;
     const why = this.#whySerial(task, jobs);
-    const slots = why ? [] : await this.#start(Math.min(this.threads, jobs.length));
+    const slots = why ? [] : await this.#start(Math.min(this.threads - 1, jobs.length - 1));
     if (slots.length === 0) {
       const reason = why ?? `workers unavailable: ${this.#unavailable}`;
       this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + jobs.length);
       this.#serialJobs += jobs.length;
-      jobs.forEach((j, i) => onResult(runLabelled(task, j), i));
+      jobs.forEach((j, i) => onResult(runLabelled(task, j, false), i));
       return;
     }
     const results: { r: R }[] = [];
     let next = 0, emitted = 0;
     let failure: unknown;
-    const drive = async (slot: Slot) => {
+    const take = (run: (job: PoolJob<A>) => R | Promise<R>) => async () => {
       while (next < jobs.length && failure === undefined) {
         const i = next++;
-        const job = jobs[i]!;
         try {
-          const { args, transfer } = job.args(true);
-          results[i] = { r: await this.#call<R>(slot, task, args, transfer ?? [], job.label) };
-          this.#parallelJobs++;
+          results[i] = { r: await run(jobs[i]!) };
           while (emitted < jobs.length && results[emitted]) {
             const r = results[emitted]!.r;
             delete results[emitted]; // the result is the caller's now
@@ -193,7 +200,23 @@ export class WorkerPool implements LayerPool {
         }
       }
     };
-    await Promise.all(slots.map(drive));
+    // Each worker holds two jobs (the next one queued while it runs one: it never waits for this thread)...
+    const onWorker = (slot: Slot) =>
+      take((job) => {
+        const { args, transfer } = job.args(true);
+        this.#workerJobs++;
+        return this.#call<R>(slot, task, args, transfer ?? [], job.label);
+      });
+    // ... and this thread runs jobs too, between handling the workers' replies (it would only wait otherwise):
+    // its first job at once (the workers have theirs), then one per turn of the event loop.
+    let first = true;
+    const here = take(async (job) => {
+      if (!first) await new Promise((resolve) => setTimeout(resolve, 0));
+      first = false;
+      this.#localJobs++;
+      return runLabelled(task, job, false);
+    });
+    await Promise.all([...slots.map((s) => onWorker(s)()), here(), ...slots.map((s) => onWorker(s)())]);
     if (failure !== undefined) throw failure;
   }
 
@@ -249,7 +272,7 @@ export class WorkerPool implements LayerPool {
     const slot: Slot = {
       worker,
       ready: new Promise<void>((res, rej) => (ready = res, notReady = rej)),
-      pending: undefined,
+      pending: new Map(),
     };
     let isReady = false;
     worker.addEventListener("message", (e: MessageEvent) => {
@@ -262,8 +285,8 @@ export class WorkerPool implements LayerPool {
         ready();
         return;
       }
-      const p = slot.pending;
-      slot.pending = undefined;
+      const p = slot.pending.get(m.id);
+      slot.pending.delete(m.id);
       if (!p) return;
       if (m.ok) p.resolve(m.result);
       else p.reject(workerError(m.error, p.label));
@@ -271,9 +294,8 @@ export class WorkerPool implements LayerPool {
     const fail = (message: string) => {
       if (!isReady) notReady(new Error(message));
       slot.dead = message;
-      const p = slot.pending;
-      slot.pending = undefined;
-      p?.reject(new Error(`${p.label}: the worker failed: ${message}`));
+      for (const p of slot.pending.values()) p.reject(new Error(`${p.label}: the worker failed: ${message}`));
+      slot.pending.clear();
     };
     worker.addEventListener("error", (e: ErrorEvent) => {
       e.preventDefault(); // handled here: the process goes on (serially, or with the error reported)
@@ -293,11 +315,12 @@ export class WorkerPool implements LayerPool {
   ) {
     if (slot.dead) return Promise.reject(new Error(`${label}: the worker failed: ${slot.dead}`));
     return new Promise<R>((resolve, reject) => {
-      slot.pending = { resolve: resolve as (r: unknown) => void, reject, label };
+      const id = this.#nextId++;
+      slot.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, label });
       try {
-        slot.worker.postMessage({ id: this.#nextId++, url: task.url, name: task.name, args }, transfer);
+        slot.worker.postMessage({ id, url: task.url, name: task.name, args }, transfer);
       } catch (e) {
-        slot.pending = undefined;
+        slot.pending.delete(id);
         reject(new TypeError(`${label}: cannot send the job to a worker: ${(e as Error).message}`));
       }
     });
@@ -313,8 +336,8 @@ function workerError(e: { name: string; message: string; stack: string }, label:
 }
 
 /** Run a job in this thread, its label added to any error's message as on a worker. */
-function runLabelled<A, R>(task: PoolTask<A, R>, job: PoolJob<A>): R {
-  const { args } = job.args(false);
+function runLabelled<A, R>(task: PoolTask<A, R>, job: PoolJob<A>, onWorker: boolean): R {
+  const { args } = job.args(onWorker);
   try {
     return task.fn(args);
   } catch (e) {
