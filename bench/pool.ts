@@ -5,7 +5,14 @@
  * thread; then the serial cost per weight of each task on a mid-size layer. A map pays for its workers when
  * its serial time exceeds about twice the start-up wall time (two workers halve the rest).
  *
- *   nice -n 10 deno run -A bench/pool.ts [--threads 2] [--repeats 5]
+ * With `--lm LAYERSxWIDTH` (e.g. `4x1024`) it then converts a synthetic OPT-shaped LM of that shape
+ * (bench/_synthetic_lm.ts; calibration `--samples` windows of testdata/lm-calib.txt) with each `--methods`
+ * entry (default gptq,shiftadd), `--repeats` times, threads 1 and `--threads` interleaved in this process,
+ * and prints wall and process CPU time of the whole `quantize()` call and of the method's pass: a model
+ * whose layers are large enough that each worker's JIT warm-up is small beside its share of the work.
+ *
+ *   nice -n 10 deno run -A bench/pool.ts [--threads 2] [--repeats 5] [--lm 4x1024 --methods gptq,shiftadd
+ *     --samples 8 --calibrate whole|per-layer]
  * @module
  */
 import process from "node:process";
@@ -14,7 +21,10 @@ import { GPTQ_TASK, RTN_TASK } from "../passes/weightonly/weight_only_task.ts";
 import { SHIFT_ADD_TASK } from "../passes/shiftadd/shift_add_task.ts";
 import { WorkerPool } from "../runtime/pool.ts";
 import type { PoolJob, PoolTask } from "../runtime/runtime.ts";
-import { median, numArg } from "./_cases.ts";
+import { listArg, median, numArg, repo } from "./_cases.ts";
+import { type Method, quantize } from "../api/quantize.ts";
+import { loadModel } from "../onnx/io.ts";
+import { writeSyntheticLm } from "./_synthetic_lm.ts";
 
 const threads = numArg(Deno.args, "--threads", 2);
 const repeats = numArg(Deno.args, "--repeats", 5);
@@ -131,4 +141,65 @@ for (const c of cases) {
   }
   const ns = 1e9 * median(ts) / (k * n);
   console.log(`| ${c.label} | ${ns.toFixed(1)} | ${(ns * c.task.minWeights / 1e6).toFixed(0)} |`);
+}
+
+const lmArg = Deno.args[Deno.args.indexOf("--lm") + 1];
+if (Deno.args.includes("--lm") && lmArg) {
+  const [layers, width] = lmArg.split("x").map(Number) as [number, number];
+  const methods = (listArg(Deno.args, "--methods") ?? ["gptq", "shiftadd"]) as Method[];
+  const samples = numArg(Deno.args, "--samples", 8);
+  const ci = Deno.args.indexOf("--calibrate");
+  const calibrate = ci >= 0 ? Deno.args[ci + 1] : undefined;
+  const dir = await Deno.makeTempDir({ prefix: "pool_lm_" });
+  try {
+    const lm = await writeSyntheticLm(dir, { layers, width });
+    console.log(
+      `\nSynthetic OPT-shaped LM ${layers} x ${width} (${
+        (lm.matmulWeights / 1e6).toFixed(1)
+      } M MatMul weights), ` +
+        `${samples} calibration samples${
+          calibrate ? `, calibrate ${calibrate}` : ""
+        }; threads 1 and ${threads} ` +
+        `interleaved, median of ${repeats} (wall / process CPU, s)\n`,
+    );
+    console.log(
+      "| method | threads | quantize() | the method's pass | jobs on workers / in parallel / all |",
+    );
+    console.log("| --- | --- | --- | --- | --- |");
+    for (const method of methods) {
+      const runs = new Map<number, { all: [number, number][]; pass: number[]; jobs: string }>();
+      for (let r = 0; r < repeats; r++) {
+        for (const t of [1, threads]) {
+          const model = await loadModel(lm.model);
+          let report;
+          const all = await timed(async () => {
+            report = await quantize(model, {
+              method,
+              calib: repo("testdata/lm-calib.txt"),
+              samples,
+              threads: t,
+              ...(calibrate ? { extra: { calibrate } } : {}),
+            });
+          });
+          const rep = report!;
+          const step = rep.steps[rep.steps.length - 1]!;
+          const row = runs.get(t) ?? { all: [], pass: [], jobs: "" };
+          row.all.push(all);
+          row.pass.push(step.ms / 1000);
+          const th = rep.threads;
+          row.jobs = `${th.workerJobs} / ${th.parallelJobs} / ${th.parallelJobs + th.serialJobs}`;
+          runs.set(t, row);
+        }
+      }
+      for (const [t, row] of runs) {
+        console.log(
+          `| ${method} | ${t} | ${median(row.all.map((x) => x[0])).toFixed(1)} / ${
+            median(row.all.map((x) => x[1])).toFixed(1)
+          } | ${median(row.pass).toFixed(1)} (wall) | ${row.jobs} |`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

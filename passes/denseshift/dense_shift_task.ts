@@ -6,7 +6,7 @@
  * calls the same `quantizeLayer` on the same data, so the codes are the serial ones bit for bit.
  * @module
  */
-import { type Attribute } from "../../onnx/attributes.ts";
+import type { Attribute } from "../../onnx/attributes.ts";
 import { Node } from "../../onnx/ir.ts";
 import type { PassContext, PoolJob, PoolTask } from "../pass.ts";
 import { mapLayers } from "../layer_map.ts";
