@@ -447,11 +447,13 @@ export const quantizeCommand: Command = {
 function threadsLine(t: QuantizeReport["threads"]): string {
   const jobs = t.parallelJobs + t.serialJobs;
   if (jobs === 0) return `threads: ${t.threads} asked; this method has no per-layer work for them`;
-  return `threads: ${t.threads} asked, ${t.workers} worker${
-    t.workers === 1 ? "" : "s"
-  } ran ${t.parallelJobs} of ` +
-    `${jobs} per-layer jobs` +
-    (t.serialReasons.length ? `; in this thread: ${t.serialReasons.join("; ")}` : "");
+  const serially = t.serialReasons.join("; ");
+  if (t.parallelJobs === 0) {
+    return `threads: ${t.threads} asked; all ${jobs} per-layer jobs ran serially: ${serially}`;
+  }
+  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs ran in parallel ` +
+    `(${t.workerJobs} on ${t.workers} worker${t.workers === 1 ? "" : "s"}, the rest in the main thread)` +
+    (serially ? `; serially: ${serially}` : "");
 }
 
 /**
