@@ -103,7 +103,8 @@ async function timed(f: () => Promise<void>): Promise<[number, number]> {
 }
 
 console.log(
-  `Worker start-up, ${threads} workers, median of ${repeats} fresh pools (wall / process CPU, ms)\n`,
+  `Worker start-up: ${threads} threads (${threads - 1} worker${threads === 2 ? "" : "s"} and this thread), ` +
+    `median of ${repeats} fresh pools (wall / process CPU, ms)\n`,
 );
 console.log("| task | first map on fresh workers | same jobs in this thread | start-up cost |");
 console.log("| --- | --- | --- | --- |");
