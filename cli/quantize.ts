@@ -11,7 +11,7 @@ import { positiveInt } from "./args.ts";
 import { DATA_HELP } from "./data_help.ts";
 import { type Command, UsageError } from "./command.ts";
 import { evaluate, type Task } from "../api/evaluate.ts";
-import { writeQuantizeReport } from "./report.ts";
+import { threadsLine, writeQuantizeReport } from "./report.ts";
 import { cpuRuntimeFactory } from "../runtime/cpu.ts";
 import { pathClash } from "./_paths.ts";
 
@@ -442,19 +442,6 @@ export const quantizeCommand: Command = {
     };
   },
 };
-
-/** How many threads ran the per-layer fits, and why any ran serially. */
-function threadsLine(t: QuantizeReport["threads"]): string {
-  const jobs = t.parallelJobs + t.serialJobs;
-  if (jobs === 0) return `threads: ${t.threads} asked; this method has no per-layer work for them`;
-  const serially = t.serialReasons.join("; ");
-  if (t.parallelJobs === 0) {
-    return `threads: ${t.threads} asked; all ${jobs} per-layer jobs ran serially: ${serially}`;
-  }
-  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs ran in parallel ` +
-    `(${t.workerJobs} on ${t.workers} worker${t.workers === 1 ? "" : "s"}, the rest in the main thread)` +
-    (serially ? `; serially: ${serially}` : "");
-}
 
 /**
  * Advice after per-layer calibration on Linux without `MALLOC_MMAP_THRESHOLD_`: glibc's default allocator

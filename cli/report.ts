@@ -42,6 +42,7 @@ export function quantizeReportData(data: QuantizeReportInput): ReportData {
     ],
     ["calibration samples", r.calibrationSamples],
     ["conversion time", `${(r.elapsedMs / 1000).toFixed(1)} s`],
+    ["threads", threadsLine(r.threads).replace(/^threads: /, "")],
   ];
   if (data.metric) {
     summary.push([`${data.metric.task} ${data.metric.name} before`, data.metric.before.toFixed(4)]);
@@ -90,4 +91,22 @@ export async function writeQuantizeReport(path: string, data: QuantizeReportInpu
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+}
+
+/**
+ * How many threads ran the per-layer fits, and why any ran serially (the summary line and the report's row).
+ *
+ * @param t the report's `threads`
+ * @returns `threads: 2 asked; 36 of 36 per-layer jobs ran in parallel (...)`
+ */
+export function threadsLine(t: QuantizeReport["threads"]): string {
+  const jobs = t.parallelJobs + t.serialJobs;
+  if (jobs === 0) return `threads: ${t.threads} asked; this method has no per-layer work for them`;
+  const serially = t.serialReasons.join("; ");
+  if (t.parallelJobs === 0) {
+    return `threads: ${t.threads} asked; all ${jobs} per-layer jobs ran serially: ${serially}`;
+  }
+  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs ran in parallel ` +
+    `(${t.workerJobs} on ${t.workers} worker${t.workers === 1 ? "" : "s"}, the rest in the main thread)` +
+    (serially ? `; serially: ${serially}` : "");
 }

@@ -1,6 +1,6 @@
 /**
  * `shiftkit quantize --threads N` as a user runs it (a subprocess, which must also exit by itself once its
- * workers are done): the summary and `--json` say how many threads ran the per-layer fits and why any ran
+ * workers are done): the summary, `--json` and `--report` say how many threads ran the per-layer fits and why any ran
  * serially; `--threads 0` is bad usage.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
@@ -16,11 +16,17 @@ Deno.test("cli: quantize --threads 2 runs GPTQ's layers on a worker and says so;
       "--threads",
       "2",
       "--json",
+      "--report",
+      `${dir}/report.html`,
     );
     assertEquals(two.code, 0, two.stderr);
     const t = two.json.threads;
     assertEquals([t.threads, t.workers, t.serialJobs, t.serialReasons], [2, 1, 0, []]);
     assert(t.workerJobs > 0 && t.parallelJobs > t.workerJobs, JSON.stringify(t));
+    assertStringIncludes(
+      await Deno.readTextFile(`${dir}/report.html`),
+      `2 asked; ${t.parallelJobs} of ${t.parallelJobs} per-layer jobs ran in parallel (${t.workerJobs} on 1 worker`,
+    );
     const one = await cliProcess(
       ...quantizeArgs(modelPath("byte-lm-llama"), `${dir}/one.onnx`, "gptq", calib, "--samples", "4"),
       "--threads",
