@@ -41,6 +41,8 @@ const cases: { name: ModelName; calib: string; method: Method; extra?: Record<st
     method: "denseshift",
     extra: { rounding: "nearest" },
   },
+  // learned rounding (the default) in one round: independent layers too
+  { name: "segmenter-tiny", calib: "testdata/segmenter-tiny-calib", method: "denseshift" },
 ];
 
 for (const c of cases) {

@@ -456,9 +456,10 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           model.graph.sort();
           stats = await collect(shiftable(chunk));
         }
-        // Nearest rounding in one round: every layer from the float statistics alone, so the layers are
-        // independent and are fitted through ctx.pool (worker threads where it has them; the same bytes).
-        const fitted = rounds === 1 && o.rounding === "nearest"
+        // One round (no sequential calibration): every layer from the float model's statistics alone, with
+        // nearest and learned rounding alike, so the layers are independent and are fitted through ctx.pool
+        // (worker threads where it has them; the same bytes). Block ends are rebuilt on the converted model.
+        const fitted = rounds === 1
           ? await fitLayers(ctx, chunk.filter((t) => !int8.has(t) && !ends.get(t) && !first.has(t)), stats, o)
           : undefined;
         for (const t of chunk) {

@@ -1,7 +1,8 @@
 /**
- * DenseShift layers as a {@link PoolTask}: nearest rounding without sequential rounds converts each layer
- * from the float model's statistics alone, so the layers are independent and passes/denseshift/dense_shift.ts
- * fits them through `ctx.pool` (worker threads where it has them). Layers sharing statistics (q, k, v on one
+ * DenseShift layers as a {@link PoolTask}: without sequential rounds (`sequential: 1`, the default) each
+ * layer is converted from the float model's statistics alone, with nearest or learned rounding, so the layers
+ * are independent and passes/denseshift/dense_shift.ts fits them through `ctx.pool` (worker threads where it
+ * has them). With sequential rounds each round's statistics come from the converted earlier layers: serial. Layers sharing statistics (q, k, v on one
  * input) go in one job, so their shared low-rank approximation is built once, as in the serial path; the job
  * calls the same `quantizeLayer` on the same data, so the codes are the serial ones bit for bit.
  * @module
