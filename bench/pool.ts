@@ -103,8 +103,7 @@ async function timed(f: () => Promise<void>): Promise<[number, number]> {
 }
 
 console.log(
-  `Worker start-up: ${threads} threads (${threads - 1} worker${threads === 2 ? "" : "s"} and this thread), ` +
-    `median of ${repeats} fresh pools (wall / process CPU, ms)\n`,
+  `Worker start-up: ${threads} workers, median of ${repeats} fresh pools (wall / process CPU, ms)\n`,
 );
 console.log("| task | first map on fresh workers | same jobs in this thread | start-up cost |");
 console.log("| --- | --- | --- | --- |");
@@ -188,7 +187,7 @@ if (Deno.args.includes("--lm") && lmArg) {
           row.all.push(all);
           row.pass.push(step.ms / 1000);
           const th = rep.threads;
-          row.jobs = `${th.workerJobs} / ${th.parallelJobs} / ${th.parallelJobs + th.serialJobs}`;
+          row.jobs = `${th.parallelJobs} / ${th.parallelJobs + th.serialJobs}`;
           runs.set(t, row);
         }
       }

@@ -97,7 +97,7 @@ export async function writeQuantizeReport(path: string, data: QuantizeReportInpu
  * How many threads ran the per-layer fits, and why any ran serially (the summary line and the report's row).
  *
  * @param t the report's `threads`
- * @returns `threads: 2 asked; 36 of 36 per-layer jobs ran in parallel (...)`
+ * @returns e.g. `threads: 2 asked; 36 of 36 per-layer jobs ran on 2 workers`
  */
 export function threadsLine(t: QuantizeReport["threads"]): string {
   const jobs = t.parallelJobs + t.serialJobs;
@@ -106,7 +106,6 @@ export function threadsLine(t: QuantizeReport["threads"]): string {
   if (t.parallelJobs === 0) {
     return `threads: ${t.threads} asked; all ${jobs} per-layer jobs ran serially: ${serially}`;
   }
-  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs ran in parallel ` +
-    `(${t.workerJobs} on ${t.workers} worker${t.workers === 1 ? "" : "s"}, the rest in the main thread)` +
-    (serially ? `; serially: ${serially}` : "");
+  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs ran on ${t.workers} ` +
+    `worker${t.workers === 1 ? "" : "s"}` + (serially ? `; serially: ${serially}` : "");
 }

@@ -3,14 +3,15 @@
  * ShiftAdd fits per layer, DenseShift's nearest-rounding layers. It implements {@link LayerPool}, what a pass
  * receives as `ctx.pool`; api/quantize.ts makes one per call (`threads`) and closes it after the passes.
  *
- * - `threads: N` runs jobs on this thread and N - 1 workers: this thread would otherwise only wait, and each
- *   worker costs a start-up and its own JIT warm-up of the task's code (the serial path pays that once).
+ * - `threads: N` runs a map's jobs on N workers (fewer for fewer jobs), one job in flight each; this thread
+ *   dispatches them, builds their arguments and rewrites the graph with the results. (Running jobs here too
+ *   was tried: a long job here leaves the workers idle, its replies unhandled, and it saves no warm-up: each
+ *   thread that runs the task JIT-compiles it once, this one included on the serial path.)
  * - Each worker (runtime/pool_worker.ts) imports the task's module itself and calls the same exported
  *   function the serial path calls, on the same arguments, so results are bit-identical to `threads: 1`
  *   (tests/pool_identity_test.ts compares emitted bytes).
- * - Arguments are built when a job is dispatched (two in flight per worker, so it never waits for this
- *   thread, and copies are made a few jobs' worth at a time); buffers the caller gives up are transferred,
- *   and so are the result's own buffers.
+ * - Arguments are built when a job is dispatched (so copies are made a worker's worth at a time); buffers
+ *   the caller gives up are transferred, and so are the result's own buffers.
  * - Results reach `onResult` in job order, so the caller rewrites the graph in the serial order.
  * - A job's error rejects the `map` with the job's label (the layer) in its message, its built-in class
  *   kept; the remaining jobs are not started.
@@ -47,7 +48,7 @@ export function defaultThreads(): number {
 /** Options of {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
   /**
-   * Threads running jobs: this one and `threads - 1` workers (1: every job in this thread).
+   * Workers running jobs (1: every job in this thread, no worker).
    * @default {defaultThreads()}
    */
   threads?: number;
@@ -59,13 +60,11 @@ export interface WorkerPoolOptions {
 export interface PoolSummary {
   /** Threads asked for. */
   threads: number;
-  /** Most workers running at once: `threads - 1` at most, this thread being the other (0: all serial). */
+  /** Most workers running at once (0: everything ran serially). */
   workers: number;
-  /** Jobs of the maps that ran in parallel (on the workers and in this thread). */
+  /** Jobs run on the workers. */
   parallelJobs: number;
-  /** Of those, the jobs the workers ran. */
-  workerJobs: number;
-  /** Jobs of the maps that ran serially in this thread (why: `serialReasons`). */
+  /** Jobs run serially in this thread (why: `serialReasons`). */
   serialJobs: number;
   /** Why jobs ran serially, each reason once with its job count. Empty when none did. */
   serialReasons: string[];
@@ -117,9 +116,8 @@ export class WorkerPool implements LayerPool {
   #unavailable: string | undefined;
   #closed = false;
   #nextId = 0;
-  #workerJobs = 0;
+  #parallelJobs = 0;
   #serialJobs = 0;
-  #localJobs = 0;
   #reasons = new Map<string, number>();
   #startupMs: number | undefined;
   #workers = 0;
@@ -142,8 +140,7 @@ export class WorkerPool implements LayerPool {
     return {
       threads: this.threads,
       workers: this.#workers,
-      parallelJobs: this.#workerJobs + this.#localJobs,
-      workerJobs: this.#workerJobs,
+      parallelJobs: this.#parallelJobs,
       serialJobs: this.#serialJobs,
       serialReasons: [...this.#reasons].map(([r, n]) => `${r} (${n} job${n === 1 ? "" : "s"})`),
       ...(this.#startupMs !== undefined ? { startupMs: this.#startupMs } : {}),
@@ -174,7 +171,7 @@ export class WorkerPool implements LayerPool {
     if (this.#closed) throw new TypeError(`Cannot run "${task.name}": the worker pool is closed`);
     if (jobs.length === 0) return;
     const why = this.#whySerial(task, jobs);
-    const slots = why ? [] : await this.#start(Math.min(this.threads - 1, jobs.length - 1));
+    const slots = why ? [] : await this.#start(Math.min(this.threads, jobs.length));
     if (slots.length === 0) {
       const reason = why ?? `workers unavailable: ${this.#unavailable}`;
       this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + jobs.length);
@@ -200,23 +197,15 @@ export class WorkerPool implements LayerPool {
         }
       }
     };
-    // Each worker holds two jobs (the next one queued while it runs one: it never waits for this thread)...
+    // One job in flight per worker: the next goes to whichever worker answers first (this thread only
+    // dispatches, rewrites the graph in order and builds arguments; a worker waiting for it would idle).
     const onWorker = (slot: Slot) =>
       take((job) => {
         const { args, transfer } = job.args(true);
-        this.#workerJobs++;
+        this.#parallelJobs++;
         return this.#call<R>(slot, task, args, transfer ?? [], job.label);
       });
-    // ... and this thread runs jobs too, between handling the workers' replies (it would only wait otherwise):
-    // its first job at once (the workers have theirs), then one per turn of the event loop.
-    let first = true;
-    const here = take(async (job) => {
-      if (!first) await new Promise((resolve) => setTimeout(resolve, 0));
-      first = false;
-      this.#localJobs++;
-      return runLabelled(task, job, false);
-    });
-    await Promise.all([...slots.map((s) => onWorker(s)()), here(), ...slots.map((s) => onWorker(s)())]);
+    await Promise.all(slots.map((s) => onWorker(s)()));
     if (failure !== undefined) throw failure;
   }
 
