@@ -60,6 +60,7 @@ const blockwise = (hessian: boolean) => (k: number, n: number, count: number) =>
     return {
       label: `l${i}`,
       weights: k * n,
+      bytes: 4 * k * n + 8 * k * k,
       args: () => ({
         args: {
           weight: w,
@@ -84,6 +85,7 @@ const cases: Case[] = [
         return {
           label: `l${i}`,
           weights: k * n,
+          bytes: 4 * k * n + 8 * k * k,
           args: () => ({
             args: {
               hessian: h,

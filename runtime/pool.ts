@@ -16,7 +16,8 @@
  * - A job's error rejects the `map` with the job's label (the layer) in its message, its built-in class
  *   kept; the remaining jobs are not started.
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
- *   workers that fail to start (a bundle without the worker module: the browser page); a single job; or a
+ *   workers that fail to start (a bundle without the worker module: the browser page); a single job; a job
+ *   that would copy more than `maxJobBytes` to a worker (memory: per-layer calibration's bound); or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
  *   costs more: 25-60 ms wall and CPU to load its module graph and run a first small job, measured by
  *   bench/pool.ts, and then its JIT warm-up; each task's threshold, beside the task, is where its serial time
@@ -24,6 +25,9 @@
  * @module
  */
 import type { LayerPool, PoolJob, PoolTask } from "./runtime.ts";
+
+/** Default {@linkcode WorkerPoolOptions.maxJobBytes}: 64 MiB, so at most 64 MiB more per worker. */
+export const MAX_JOB_BYTES = 2 ** 26;
 
 /** The most threads the default takes, whatever the hardware reports (memory: one layer in flight each). */
 export const MAX_DEFAULT_THREADS = 8;
@@ -54,6 +58,13 @@ export interface WorkerPoolOptions {
   threads?: number;
   /** The worker module. @default {runtime/pool_worker.ts beside this module} */
   workerUrl?: string | URL;
+  /**
+   * A map with a job whose arguments copy more bytes than this to a worker runs serially: each worker holds a
+   * copy of its layer beside this thread's, and per-layer calibration bounds memory by one layer's working set
+   * (a 6144-wide Hessian is 302 MB).
+   * @default {MAX_JOB_BYTES}
+   */
+  maxJobBytes?: number;
 }
 
 /** What a pool did, for the summary and `--json`. */
@@ -112,6 +123,7 @@ export class WorkerPool implements LayerPool {
   /** Threads asked for. */
   readonly threads: number;
   #url: string | URL;
+  #maxJobBytes: number;
   #slots: Slot[] = [];
   #unavailable: string | undefined;
   #closed = false;
@@ -133,6 +145,7 @@ export class WorkerPool implements LayerPool {
     }
     this.threads = threads;
     this.#url = options.workerUrl ?? new URL("./pool_worker.ts", import.meta.url);
+    this.#maxJobBytes = options.maxJobBytes ?? MAX_JOB_BYTES;
   }
 
   /** What the pool did so far. */
@@ -215,6 +228,13 @@ export class WorkerPool implements LayerPool {
     if (this.#unavailable) return `workers unavailable: ${this.#unavailable}`;
     if (typeof Worker !== "function") return "workers unavailable: no Worker in this JavaScript runtime";
     if (jobs.length === 1) return "a single job";
+    const big = jobs.reduce((b, j) => (j.bytes > b.bytes ? j : b));
+    if (big.bytes > this.#maxJobBytes) {
+      const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      return `${big.label}: ${mb(big.bytes)} to copy to a worker, above the ${
+        mb(this.#maxJobBytes)
+      } a job may take`;
+    }
     if (this.#slots.length === 0) {
       const weights = jobs.reduce((s, j) => s + j.weights, 0);
       if (weights < task.minWeights) {

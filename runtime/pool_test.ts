@@ -24,6 +24,7 @@ function jobs(layers: { w: Float32Array; h: Float64Array }[], k: number, n: numb
   return layers.map(({ w, h }, i) => ({
     label: `layer${i}`,
     weights: k * n,
+    bytes: 4 * k * n + 8 * k * k,
     args: (onWorker) => {
       const weight = onWorker ? w.slice() : w, hessian = onWorker ? h.slice() : h;
       return {
@@ -120,6 +121,14 @@ Deno.test("WorkerPool: falls back to the serial path and says why", async () => 
       2 * k * n
     } weights, below the ${GPTQ_TASK.minWeights} that pay for starting workers (2 jobs)`,
   ]);
+  // a job too large to copy to a worker: serial, the layer and its size named
+  const capped = new WorkerPool({ threads: 2, maxJobBytes: 2 ** 20 });
+  const big = jobs(ls, k, n).map((j) => ({ ...j, bytes: 3 * 2 ** 20 }));
+  await capped.map({ ...GPTQ_TASK, minWeights: 0 }, big, () => {});
+  capped.close();
+  assertEquals(capped.summary().serialReasons, [
+    "layer0: 3.0 MiB to copy to a worker, above the 1.0 MiB a job may take (2 jobs)",
+  ]);
   // a worker module that fails to load (as a bundle without it would): serial, with the worker's error
   const broken = new WorkerPool({
     threads: 2,
@@ -148,7 +157,7 @@ Deno.test("WorkerPool: a process that used the pool exits by itself once it is c
     `import { WorkerPool } from "${here("./pool.ts")}";
 import { GPTQ_TASK } from "${here("../passes/weightonly/weight_only_task.ts")}";
 const pool = new WorkerPool({ threads: 2 });
-const job = (i: number) => ({ label: "l" + i, weights: 64, args: () => ({ args: {
+const job = (i: number) => ({ label: "l" + i, weights: 64, bytes: 256, args: () => ({ args: {
   weight: Float32Array.from({ length: 64 }, (_, j) => Math.sin(i + j)), k: 16, n: 4, hessian: null,
   options: { bits: 4, groupSize: 16 }, dequantized: false } }) });
 let codes = 0;

@@ -94,6 +94,8 @@ export interface PoolJob<A> {
   label: string;
   /** Weights it converts: the size a pool weighs against a worker's start-up. */
   weights: number;
+  /** Bytes its arguments copy to a worker (weights, Hessians, statistics): bounded per job by a pool. */
+  bytes: number;
   /**
    * Builds the arguments when the job is dispatched (so copies are made one worker's worth at a time).
    * `onWorker`: they cross to a worker, so pass copies of anything the caller still reads or cannot give up

@@ -107,6 +107,7 @@ export async function fitLayers(
   const jobs: PoolJob<DenseShiftGroupJob>[] = groups.map((ts) => ({
     label: ts.map((t) => t.node.name).join(", "),
     weights: ts.reduce((s, t) => s + t.rows.length, 0),
+    bytes: ts.reduce((s, t) => s + t.rows.byteLength, statsBytes(ts.map((t) => stats.get(t)))),
     args: (onWorker: boolean) => ({
       args: {
         layers: ts.map((t) => {
@@ -133,4 +134,20 @@ export async function fitLayers(
     ctx.reporter.progress("dense-shift fit", out.size, targets.length);
   });
   return out;
+}
+
+/** Bytes of the distinct typed arrays in some layers' statistics (shared arrays counted once). */
+function statsBytes(stats: (LayerStats | undefined)[]): number {
+  const seen = new Set<ArrayBuffer | SharedArrayBuffer>();
+  let bytes = 0;
+  const visit = (v: unknown, depth: number): void => {
+    if (depth > 4 || v === null || typeof v !== "object") return;
+    if (ArrayBuffer.isView(v)) {
+      if (!seen.has(v.buffer)) (seen.add(v.buffer), bytes += v.buffer.byteLength); // a view clones its buffer
+      return;
+    }
+    for (const x of Array.isArray(v) ? v : Object.values(v)) visit(x, depth + 1);
+  };
+  stats.forEach((st) => visit(st, 0));
+  return bytes;
 }
