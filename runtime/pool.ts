@@ -17,7 +17,8 @@
  *   kept; the remaining jobs are not started.
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
  *   workers that fail to start (a bundle without the worker module: the browser page); a single job; a job
- *   that would copy more than `maxJobBytes` to a worker (memory: per-layer calibration's bound); or a
+ *   that would copy more than `maxJobBytes` to a worker (that job alone, in job order; memory: per-layer
+ *   calibration's one-layer bound); or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
  *   costs more: 25-60 ms wall and CPU to load its module graph and run a first small job, measured by
  *   bench/pool.ts, and then its JIT warm-up; each task's threshold, beside the task, is where its serial time
@@ -59,9 +60,9 @@ export interface WorkerPoolOptions {
   /** The worker module. @default {runtime/pool_worker.ts beside this module} */
   workerUrl?: string | URL;
   /**
-   * A map with a job whose arguments copy more bytes than this to a worker runs serially: each worker holds a
-   * copy of its layer beside this thread's, and per-layer calibration bounds memory by one layer's working set
-   * (a 6144-wide Hessian is 302 MB).
+   * A job whose arguments copy more bytes than this to a worker runs in this thread instead: each worker holds
+   * a copy of its layer beside this thread's, and per-layer calibration bounds memory by one layer's working
+   * set (a 6144-wide Hessian is 302 MB).
    * @default {MAX_JOB_BYTES}
    */
   maxJobBytes?: number;
@@ -211,9 +212,19 @@ export class WorkerPool implements LayerPool {
       }
     };
     // One job in flight per worker: the next goes to whichever worker answers first (this thread only
-    // dispatches, rewrites the graph in order and builds arguments; a worker waiting for it would idle).
+    // dispatches, rewrites the graph in order and builds arguments; a worker waiting for it would idle). A job
+    // too large to copy runs here, on the originals, once every earlier job has its arguments (in job order,
+    // as the serial path: a later job may consume what an earlier one reads).
     const onWorker = (slot: Slot) =>
       take((job) => {
+        if (job.bytes > this.#maxJobBytes) {
+          const reason = `${job.label}: ${mib(job.bytes)} to copy to a worker, above the ${
+            mib(this.#maxJobBytes)
+          } a job may take`;
+          this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + 1);
+          this.#serialJobs++;
+          return runLabelled(task, job, false);
+        }
         const { args, transfer } = job.args(true);
         this.#parallelJobs++;
         return this.#call<R>(slot, task, args, transfer ?? [], job.label);
@@ -228,11 +239,9 @@ export class WorkerPool implements LayerPool {
     if (this.#unavailable) return `workers unavailable: ${this.#unavailable}`;
     if (typeof Worker !== "function") return "workers unavailable: no Worker in this JavaScript runtime";
     if (jobs.length === 1) return "a single job";
-    const big = jobs.reduce((b, j) => (j.bytes > b.bytes ? j : b));
-    if (big.bytes > this.#maxJobBytes) {
-      const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-      return `${big.label}: ${mb(big.bytes)} to copy to a worker, above the ${
-        mb(this.#maxJobBytes)
+    if (jobs.every((j) => j.bytes > this.#maxJobBytes)) {
+      return `${mib(Math.min(...jobs.map((j) => j.bytes)))} or more to copy to a worker per job, above the ${
+        mib(this.#maxJobBytes)
       } a job may take`;
     }
     if (this.#slots.length === 0) {
@@ -334,6 +343,11 @@ export class WorkerPool implements LayerPool {
       }
     });
   }
+}
+
+/** Bytes in MiB, one decimal. */
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 /** Rebuild a worker's error in this thread: its built-in class, the job's label first, the worker's stack as cause. */

@@ -121,13 +121,22 @@ Deno.test("WorkerPool: falls back to the serial path and says why", async () => 
       2 * k * n
     } weights, below the ${GPTQ_TASK.minWeights} that pay for starting workers (2 jobs)`,
   ]);
-  // a job too large to copy to a worker: serial, the layer and its size named
+  // jobs too large to copy to a worker: in this thread, in order, each named with its size
   const capped = new WorkerPool({ threads: 2, maxJobBytes: 2 ** 20 });
-  const big = jobs(ls, k, n).map((j) => ({ ...j, bytes: 3 * 2 ** 20 }));
-  await capped.map({ ...GPTQ_TASK, minWeights: 0 }, big, () => {});
+  const three = [...ls, layer(3, k, n)];
+  const big = jobs(three, k, n).map((j, i) => ({ ...j, bytes: i === 1 ? 3 * 2 ** 20 : j.bytes }));
+  const mixed: BlockwiseFit[] = [];
+  await capped.map({ ...GPTQ_TASK, minWeights: 0 }, big, (r) => mixed.push(r));
+  const allBig = big.map((j) => ({ ...j, bytes: 2 ** 21 }));
+  await capped.map({ ...GPTQ_TASK, minWeights: 0 }, allBig, () => {});
   capped.close();
-  assertEquals(capped.summary().serialReasons, [
-    "layer0: 3.0 MiB to copy to a worker, above the 1.0 MiB a job may take (2 jobs)",
+  const wantThree = await run(new WorkerPool({ threads: 1 }), jobs(three, k, n));
+  assertEquals(mixed.map((r) => r.codes), wantThree.map((r) => r.codes));
+  const c = capped.summary();
+  assertEquals([c.workers, c.parallelJobs, c.serialJobs], [2, 2, 4]);
+  assertEquals(c.serialReasons, [
+    "layer1: 3.0 MiB to copy to a worker, above the 1.0 MiB a job may take (1 job)",
+    "2.0 MiB or more to copy to a worker per job, above the 1.0 MiB a job may take (3 jobs)",
   ]);
   // a worker module that fails to load (as a bundle without it would): serial, with the worker's error
   const broken = new WorkerPool({
