@@ -17,7 +17,7 @@
  *   kept; the remaining jobs are not started.
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
  *   workers that fail to start (a bundle without the worker module: the browser page); a single job; a job
- *   that would copy more than `maxJobBytes` to a worker (that job alone, in job order; memory: per-layer
+ *   that would copy more than `copyBudget / threads` to a worker (that job alone, in job order; memory: per-layer
  *   calibration's one-layer bound); or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
  *   costs more: 25-60 ms wall and CPU to load its module graph and run a first small job, measured by
@@ -27,8 +27,11 @@
  */
 import type { LayerPool, PoolJob, PoolTask } from "./runtime.ts";
 
-/** Default {@linkcode WorkerPoolOptions.maxJobBytes}: 64 MiB, so at most 64 MiB more per worker. */
-export const MAX_JOB_BYTES = 2 ** 26;
+/**
+ * Default {@linkcode WorkerPoolOptions.copyBudget}: 512 MiB (jobs up to 256 MiB on 2 threads: every layer of
+ * a 1024-wide LM; a 1536-wide LM's fc2, 340 MB with its Hessian, stays in this thread).
+ */
+export const COPY_BUDGET = 2 ** 29;
 
 /** The most threads the default takes, whatever the hardware reports (memory: one layer in flight each). */
 export const MAX_DEFAULT_THREADS = 8;
@@ -60,12 +63,12 @@ export interface WorkerPoolOptions {
   /** The worker module. @default {runtime/pool_worker.ts beside this module} */
   workerUrl?: string | URL;
   /**
-   * A job whose arguments copy more bytes than this to a worker runs in this thread instead: each worker holds
-   * a copy of its layer beside this thread's, and per-layer calibration bounds memory by one layer's working
-   * set (a 6144-wide Hessian is 302 MB).
-   * @default {MAX_JOB_BYTES}
+   * Bytes the workers' job arguments may copy at once: a job copying more than `copyBudget / threads` runs in
+   * this thread instead. Each worker holds a copy of its layer beside this thread's, and per-layer calibration
+   * bounds memory by one layer's working set (a 6144-wide Hessian is 302 MB).
+   * @default {COPY_BUDGET}
    */
-  maxJobBytes?: number;
+  copyBudget?: number;
 }
 
 /** What a pool did, for the summary and `--json`. */
@@ -146,7 +149,7 @@ export class WorkerPool implements LayerPool {
     }
     this.threads = threads;
     this.#url = options.workerUrl ?? new URL("./pool_worker.ts", import.meta.url);
-    this.#maxJobBytes = options.maxJobBytes ?? MAX_JOB_BYTES;
+    this.#maxJobBytes = Math.floor((options.copyBudget ?? COPY_BUDGET) / threads);
   }
 
   /** What the pool did so far. */

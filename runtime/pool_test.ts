@@ -122,7 +122,7 @@ Deno.test("WorkerPool: falls back to the serial path and says why", async () => 
     } weights, below the ${GPTQ_TASK.minWeights} that pay for starting workers (2 jobs)`,
   ]);
   // jobs too large to copy to a worker: in this thread, in order, each named with its size
-  const capped = new WorkerPool({ threads: 2, maxJobBytes: 2 ** 20 });
+  const capped = new WorkerPool({ threads: 2, copyBudget: 2 ** 21 });
   const three = [...ls, layer(3, k, n)];
   const big = jobs(three, k, n).map((j, i) => ({ ...j, bytes: i === 1 ? 3 * 2 ** 20 : j.bytes }));
   const mixed: BlockwiseFit[] = [];
