@@ -92,6 +92,7 @@ export { NothingConvertedError, type SiteSummary } from "./api/sites.ts";
 export { InputModelError } from "./api/input_model.ts";
 export { InternalError } from "./onnx/errors.ts";
 export { ortRuntimeFactory } from "./runtime/ort.ts";
+export { defaultThreads, type PoolSummary, WorkerPool, type WorkerPoolOptions } from "./runtime/pool.ts";
 export { OrtWebRuntime, ortWebRuntimeFactory, type OrtWebRuntimeOptions } from "./runtime/ort_web.ts";
 export {
   type DynamicInt8Options,
@@ -101,7 +102,7 @@ export {
   float16Pass,
   type Float16Stats,
 } from "./passes/export/mod.ts";
-export type { FloatRuntime, RuntimeFactory } from "./runtime/runtime.ts";
+export type { FloatRuntime, LayerPool, PoolJob, PoolTask, RuntimeFactory } from "./runtime/runtime.ts";
 
 // Types that the exports above reference (options, reports, data shapes), exported so that the documentation
 // is complete and users can name them.
