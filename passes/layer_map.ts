@@ -21,7 +21,7 @@ import type { PassContext, PoolJob, PoolTask } from "./pass.ts";
  * import { mapLayers } from "./layer_map.ts";
  * const task = { url: import.meta.url, name: "none", fn: (x: number) => x + 1, minWeights: 0 };
  * const out: number[] = [];
- * await mapLayers({ reporter: silentReporter }, task, [{ label: "a", weights: 1, args: () => ({ args: 1 }) }], (r) => {
+ * await mapLayers({ reporter: silentReporter }, task, [{ label: "a", weights: 1, bytes: 8, args: () => ({ args: 1 }) }], (r) => {
  *   out.push(r);
  * });
  * assertEquals(out, [2]);

@@ -116,7 +116,7 @@ const ERRORS: Record<string, new (message: string, options?: ErrorOptions) => Er
  * const pool = new WorkerPool({ threads: 1 });
  * const out: number[] = [];
  * const task = { url: import.meta.url, name: "none", fn: (x: number) => 2 * x, minWeights: 0 };
- * await pool.map(task, [1, 2].map((x) => ({ label: `job ${x}`, weights: 1, args: () => ({ args: x }) })), (r) => {
+ * await pool.map(task, [1, 2].map((x) => ({ label: `job ${x}`, weights: 1, bytes: 8, args: () => ({ args: x }) })), (r) => {
  *   out.push(r);
  * });
  * pool.close();
