@@ -30,6 +30,7 @@ import process from "node:process";
 import type { Method } from "../api/quantize.ts";
 import { openDataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
+import { coresAvailable } from "./_cores.ts";
 import { convert, floatBytes, listArg, median, methodsFor, MODELS, numArg, repo } from "./_cases.ts";
 
 /** CPU seconds used by this process so far (user + system, all threads). */
@@ -98,6 +99,8 @@ interface Row {
   error?: string;
 }
 const rows: Row[] = [];
+// With --threads: the cores this process gets (two spinning workers), before and after, beside the table.
+const cores: number[] = threadCounts.some((t) => t !== undefined && t > 1) ? [await coresAvailable(2)] : [];
 const { decodeModel } = await import("../onnx/codec.ts");
 for (const m of MODELS) {
   if (onlyModels && !onlyModels.includes(m.name)) continue;
@@ -182,9 +185,17 @@ for (const m of MODELS) {
   }
 }
 
+if (cores.length) cores.push(await coresAvailable(2));
 if (args.includes("--json")) {
-  console.log(JSON.stringify({ rows }));
+  console.log(JSON.stringify({ rows, ...(cores.length ? { coresAvailable: cores } : {}) }));
 } else {
+  if (cores.length) {
+    console.log(
+      `cores this process got (two spinning workers, before / after): ${
+        cores.map((c) => c.toFixed(2)).join(" / ")
+      }\n`,
+    );
+  }
   console.log(
     "| model | method | threads (workers) | calib samples | float pass (s): wall / CPU | conversion (s): wall / CPU | overhead: wall / CPU | slowest passes (s) |",
   );

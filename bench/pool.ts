@@ -25,6 +25,7 @@ import { listArg, median, numArg, repo } from "./_cases.ts";
 import { type Method, quantize } from "../api/quantize.ts";
 import { loadModel } from "../onnx/io.ts";
 import { writeSyntheticLm } from "./_synthetic_lm.ts";
+import { coresAvailable } from "./_cores.ts";
 
 const threads = numArg(Deno.args, "--threads", 2);
 const repeats = numArg(Deno.args, "--repeats", 5);
@@ -164,10 +165,8 @@ if (Deno.args.includes("--lm") && lmArg) {
         }; threads 1 and ${threads} ` +
         `interleaved, median of ${repeats} (wall / process CPU, s)\n`,
     );
-    console.log(
-      "| method | threads | quantize() | the method's pass | jobs on workers / in parallel / all |",
-    );
-    console.log("| --- | --- | --- | --- | --- |");
+    const before = await coresAvailable(threads);
+    const lines: string[] = [];
     for (const method of methods) {
       const runs = new Map<number, { all: [number, number][]; pass: number[]; jobs: string }>();
       for (let r = 0; r < repeats; r++) {
@@ -194,13 +193,22 @@ if (Deno.args.includes("--lm") && lmArg) {
         }
       }
       for (const [t, row] of runs) {
-        console.log(
+        lines.push(
           `| ${method} | ${t} | ${median(row.all.map((x) => x[0])).toFixed(1)} / ${
             median(row.all.map((x) => x[1])).toFixed(1)
           } | ${median(row.pass).toFixed(1)} (wall) | ${row.jobs} |`,
         );
       }
     }
+    const after = await coresAvailable(threads);
+    console.log(
+      `cores this process got (${threads} spinning workers, before / after): ${before.toFixed(2)} / ${
+        after.toFixed(2)
+      }\n`,
+    );
+    console.log("| method | threads | quantize() | the method's pass | jobs on workers / all |");
+    console.log("| --- | --- | --- | --- | --- |");
+    lines.forEach((l) => console.log(l));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
