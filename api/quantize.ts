@@ -91,6 +91,13 @@ export interface QuantizeOptions {
    * @default {navigator.hardwareConcurrency, at most 8}
    */
   threads?: number;
+  /**
+   * A pool to run the per-layer fits on instead of a new one of `threads` (which is then ignored): its workers,
+   * once warm, serve conversion after conversion. The caller closes it; the report's `threads` is its summary
+   * so far.
+   * @default {a new pool, closed when the call returns}
+   */
+  pool?: WorkerPool;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
   extra?: Record<string, unknown>;
 }
@@ -247,7 +254,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
   const bits = parseBits(options.method, options.bits);
   // Workers start only when a pass has enough per-layer work (runtime/pool.ts); closed after the passes.
-  const pool = new WorkerPool(options.threads !== undefined ? { threads: options.threads } : {});
+  const pool = options.pool ??
+    new WorkerPool(options.threads !== undefined ? { threads: options.threads } : {});
   const sizeBefore = storedBytes(model);
   const first = model.graph.inputs.find((v) => !v.isConst);
   const samples = options.samples ?? (options.method === "intvit" ? 32 : undefined);
@@ -296,7 +304,7 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     try {
       result = await runPipeline(model, passes, { reporter, runtime, pool });
     } finally {
-      pool.close();
+      if (pool !== options.pool) pool.close();
     }
     const methodSteps = result.steps.slice(NORMALIZE.length);
     const sites = summarizeSites(methodSteps);

@@ -21,8 +21,10 @@
  *   calibration's one-layer bound); or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
  *   costs more: 25-60 ms wall and CPU to load its module graph and run a first small job, measured by
- *   bench/pool.ts, and then its JIT warm-up; each task's threshold, beside the task, is where its serial time
- *   is several times that). Once started, workers serve every later `map` until {@linkcode WorkerPool.close}.
+ *   bench/pool.ts, then its own JIT warm-up of the task's code, 0.2-0.6 s of CPU per conversion on the
+ *   repository models; each task's threshold, beside the task, comes from conversions with 1 and 2 threads on
+ *   a quiet machine, bench/README.md "Worker threads"). Once started, workers serve every later `map` until
+ *   {@linkcode WorkerPool.close}.
  * @module
  */
 import type { LayerPool, PoolJob, PoolTask } from "./runtime.ts";
@@ -69,6 +71,12 @@ export interface WorkerPoolOptions {
    * @default {COPY_BUDGET}
    */
   copyBudget?: number;
+  /**
+   * Replaces every task's `minWeights` (0: workers for any map of two jobs or more), for tests and
+   * measurements.
+   * @default {each task's own}
+   */
+  minWeights?: number;
 }
 
 /** What a pool did, for the summary and `--json`. */
@@ -128,6 +136,7 @@ export class WorkerPool implements LayerPool {
   readonly threads: number;
   #url: string | URL;
   #maxJobBytes: number;
+  #minWeights: number | undefined;
   #slots: Slot[] = [];
   #unavailable: string | undefined;
   #closed = false;
@@ -150,6 +159,7 @@ export class WorkerPool implements LayerPool {
     this.threads = threads;
     this.#url = options.workerUrl ?? new URL("./pool_worker.ts", import.meta.url);
     this.#maxJobBytes = Math.floor((options.copyBudget ?? COPY_BUDGET) / threads);
+    this.#minWeights = options.minWeights;
   }
 
   /** What the pool did so far. */
@@ -248,9 +258,9 @@ export class WorkerPool implements LayerPool {
       } a job may take`;
     }
     if (this.#slots.length === 0) {
-      const weights = jobs.reduce((s, j) => s + j.weights, 0);
-      if (weights < task.minWeights) {
-        return `${task.name}: ${weights} weights, below the ${task.minWeights} that pay for starting workers`;
+      const weights = jobs.reduce((s, j) => s + j.weights, 0), min = this.#minWeights ?? task.minWeights;
+      if (weights < min) {
+        return `${task.name}: ${weights} weights, below the ${min} that pay for starting workers`;
       }
     }
     return undefined;

@@ -1,24 +1,29 @@
 /**
  * `shiftkit quantize --threads N` as a user runs it (a subprocess, which must also exit by itself once its
- * workers are done): the summary, `--json` and `--report` say how many threads ran the per-layer fits and why any ran
- * serially; `--threads 0` is bad usage.
+ * workers are done): the summary, `--json` and `--report` say how many threads ran the per-layer fits and
+ * why any ran serially; `--threads 0` is bad usage.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { cliProcess, quantizeArgs, withTempDir } from "./_cli.ts";
 import { modelPath, repoPath } from "./_models.ts";
 
-const calib = repoPath("testdata/lm-calib.txt");
+const segCalib = repoPath("testdata/segmenter-tiny-calib");
 
-Deno.test("cli: quantize --threads 2 runs GPTQ's layers on workers and says so; --threads 1 says why not", async () => {
+Deno.test("cli: quantize --threads 2 runs DenseShift's layers on workers and says so; --threads 1 says why not", async () => {
   await withTempDir(async (dir) => {
-    const two = await cliProcess(
-      ...quantizeArgs(modelPath("byte-lm-llama"), `${dir}/two.onnx`, "gptq", calib, "--samples", "4"),
-      "--threads",
-      "2",
-      "--json",
-      "--report",
-      `${dir}/report.html`,
-    );
+    const convert = (out: string, ...more: string[]) =>
+      cliProcess(
+        ...quantizeArgs(
+          modelPath("segmenter-tiny"),
+          `${dir}/${out}`,
+          "denseshift",
+          segCalib,
+          "--samples",
+          "4",
+        ),
+        ...more,
+      );
+    const two = await convert("two.onnx", "--threads", "2", "--json", "--report", `${dir}/report.html`);
     assertEquals(two.code, 0, two.stderr);
     const t = two.json.threads;
     assertEquals([t.threads, t.workers, t.serialJobs, t.serialReasons], [2, 2, 0, []]);
@@ -27,11 +32,7 @@ Deno.test("cli: quantize --threads 2 runs GPTQ's layers on workers and says so; 
       await Deno.readTextFile(`${dir}/report.html`),
       `2 asked; ${t.parallelJobs} of ${t.parallelJobs} per-layer jobs ran on 2 workers`,
     );
-    const one = await cliProcess(
-      ...quantizeArgs(modelPath("byte-lm-llama"), `${dir}/one.onnx`, "gptq", calib, "--samples", "4"),
-      "--threads",
-      "1",
-    );
+    const one = await convert("one.onnx", "--threads", "1");
     assertEquals(one.code, 0, one.stderr);
     assertStringIncludes(
       one.stdout,
@@ -41,10 +42,28 @@ Deno.test("cli: quantize --threads 2 runs GPTQ's layers on workers and says so; 
   });
 });
 
+Deno.test("cli: quantize --threads 2 on work too small for workers says so (never silently serial)", async () => {
+  await withTempDir(async (dir) => {
+    const r = await cliProcess(
+      ...quantizeArgs(modelPath("byte-lm-llama"), `${dir}/x.onnx`, "gptq", repoPath("testdata/lm-calib.txt")),
+      "--samples",
+      "4",
+      "--threads",
+      "2",
+      "--json",
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.json.threads.workers, 0);
+    assertEquals(r.json.threads.serialReasons, [
+      "blockwiseLayer: 2996224 weights, below the 4194304 that pay for starting workers (36 jobs)",
+    ]);
+  });
+});
+
 Deno.test("cli: quantize --threads 0 is bad usage (exit 2)", async () => {
   await withTempDir(async (dir) => {
     const r = await cliProcess(
-      ...quantizeArgs(modelPath("byte-lm-llama"), `${dir}/x.onnx`, "gptq", calib),
+      ...quantizeArgs(modelPath("byte-lm-llama"), `${dir}/x.onnx`, "gptq", repoPath("testdata/lm-calib.txt")),
       "--threads",
       "0",
     );

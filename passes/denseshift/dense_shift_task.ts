@@ -66,17 +66,27 @@ export function denseShiftGroup(job: DenseShiftGroupJob): QuantizedLayer[] {
   });
 }
 
-/**
- * {@linkcode denseShiftGroup} as a pool task: workers start for a map of at least 2^17 weights (nearest
- * rounding's alpha search costs about 2 µs per weight cold in one thread, so about 250 ms there, over twice
- * the 60 ms two workers take to start; bench/pool.ts).
- */
-export const DENSE_SHIFT_TASK: PoolTask<DenseShiftGroupJob, QuantizedLayer[]> = {
+/** {@linkcode denseShiftGroup} as a pool task that starts workers from `minWeights` weights per map. */
+const task = (minWeights: number): PoolTask<DenseShiftGroupJob, QuantizedLayer[]> => ({
   url: import.meta.url,
   name: "denseShiftGroup",
   fn: denseShiftGroup,
-  minWeights: 2 ** 17,
-};
+  minWeights,
+});
+
+/**
+ * Learned rounding: workers from 2^18 weights. On a quiet 2-core machine (bench/README.md "Worker threads")
+ * 2 threads took byte-lm-opt from 12.1 to 8.6 s, byte-lm-llama 6.7 to 4.9 s, segmenter-base 4.1 to 3.3 s,
+ * segmenter-tiny (0.4 M weights) 1.3 to 1.2 s.
+ */
+export const DENSE_SHIFT_LEARNED_TASK: PoolTask<DenseShiftGroupJob, QuantizedLayer[]> = task(2 ** 18);
+
+/**
+ * Nearest rounding: its fits are about a third of a 0.3-1.1 s conversion on the repository models, less than
+ * two workers' start-up and JIT warm-up (2 threads were 0.1-0.2 s slower on every one of them, quiet machine),
+ * so workers start only from 2^23 weights.
+ */
+export const DENSE_SHIFT_NEAREST_TASK: PoolTask<DenseShiftGroupJob, QuantizedLayer[]> = task(2 ** 23);
 
 /**
  * Fit independent layers through `ctx.pool`, grouped by shared statistics.
@@ -129,7 +139,8 @@ export async function fitLayers(
     }),
   }));
   const out = new Map<Target, QuantizedLayer>();
-  await mapLayers(ctx, DENSE_SHIFT_TASK, jobs, (qs, i) => {
+  const t = options.rounding === "learned" ? DENSE_SHIFT_LEARNED_TASK : DENSE_SHIFT_NEAREST_TASK;
+  await mapLayers(ctx, t, jobs, (qs, i) => {
     groups[i]!.forEach((t, j) => out.set(t, qs[j]!));
     ctx.reporter.progress("dense-shift fit", out.size, targets.length);
   });

@@ -74,13 +74,13 @@ export function shiftAddGroup(job: ShiftAddGroupJob): ShiftAddFit[] {
 }
 
 /**
- * {@linkcode shiftAddGroup} as a pool task: workers start for a map of at least 2^18 weights: about 150 ms in
- * one thread (580 ns per weight on a 256 x 256 layer), over twice the 60 ms two workers take to start
- * (bench/pool.ts).
+ * {@linkcode shiftAddGroup} as a pool task: workers start for a map of at least 2^21 weights. On a quiet
+ * 2-core machine 2 threads took byte-lm-opt from 4.3 to 4.0 s and byte-lm-llama from 2.7 to 2.5 s (3 M
+ * weights), and lost on segmenter-tiny (0.6 to 0.7 s) (bench/README.md "Worker threads").
  */
 export const SHIFT_ADD_TASK: PoolTask<ShiftAddGroupJob, ShiftAddFit[]> = {
   url: import.meta.url,
   name: "shiftAddGroup",
   fn: shiftAddGroup,
-  minWeights: 2 ** 18,
+  minWeights: 2 ** 21,
 };

@@ -57,11 +57,12 @@ const task = (minWeights: number): PoolTask<BlockwiseJob, BlockwiseFit> => ({
 });
 
 /**
- * GPTQ layers: workers start for a map of at least 2^18 weights: about 170 ms of GPTQ in one thread (650 ns per
- * weight on a 256 x 256 layer, more on wider ones), over twice the 50 ms two workers take to start
- * (bench/pool.ts).
+ * GPTQ layers: workers start for a map of at least 2^22 weights. On a quiet 2-core machine 2 threads gained
+ * nothing on the 3 M-weight byte LMs (byte-lm-opt 3.4 vs 3.3 s, byte-lm-llama 1.9 vs 2.0 s: two workers'
+ * start-up and JIT warm-up eat the halved fits) and lost on the segmenters; on a 2 x 1024 synthetic LM (25 M
+ * weights) they took 42.4 s to 35.7 s even with another job on the cores (bench/README.md "Worker threads").
  */
-export const GPTQ_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 18);
+export const GPTQ_TASK: PoolTask<BlockwiseJob, BlockwiseFit> = task(2 ** 22);
 
 /**
  * RTN layers: about 55 ns per weight, so workers start for 2^22 weights (about 230 ms in one thread, 16 MB of
