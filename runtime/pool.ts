@@ -21,8 +21,8 @@
  *   calibration's one-layer bound); or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
  *   costs more: 25-60 ms wall and CPU to load its module graph and run a first small job, measured by
- *   bench/pool.ts, then its own JIT warm-up of the task's code, 0.2-0.6 s of CPU per conversion on the
- *   repository models; each task's threshold, beside the task, comes from conversions with 1 and 2 threads on
+ *   bench/pool.ts, then its own JIT warm-up of the task's code (a 2-thread conversion of a
+ *   repository model used 0.3-1.4 s more CPU than a 1-thread one); each task's threshold, beside the task, comes from conversions with 1 and 2 threads on
  *   a quiet machine, bench/README.md "Worker threads"). Once started, workers serve every later `map` until
  *   {@linkcode WorkerPool.close}.
  * @module

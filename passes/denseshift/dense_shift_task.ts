@@ -77,7 +77,7 @@ const task = (minWeights: number): PoolTask<DenseShiftGroupJob, QuantizedLayer[]
 /**
  * Learned rounding: workers from 2^18 weights. On a quiet 2-core machine (bench/README.md "Worker threads")
  * 2 threads took byte-lm-opt from 12.1 to 8.6 s, byte-lm-llama 6.7 to 4.9 s, segmenter-base 4.1 to 3.3 s,
- * segmenter-tiny (0.4 M weights) 1.3 to 1.2 s.
+ * segmenter-tiny 1.3 to 1.2 s.
  */
 export const DENSE_SHIFT_LEARNED_TASK: PoolTask<DenseShiftGroupJob, QuantizedLayer[]> = task(2 ** 18);
 
