@@ -148,7 +148,9 @@ export class WorkerPool implements LayerPool {
   #workers = 0;
 
   /**
-   * @param options threads, workerUrl
+   * Create a pool; no worker starts before a `map` has work enough for one.
+   *
+   * @param options threads, workerUrl, copyBudget, minWeights
    * @throws {RangeError} when `threads` is not a positive integer
    */
   constructor(options: WorkerPoolOptions = {}) {
