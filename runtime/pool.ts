@@ -12,7 +12,8 @@
  *   (tests/pool_identity_test.ts compares emitted bytes).
  * - Arguments are built when a job is dispatched (so copies are made a worker's worth at a time); buffers
  *   the caller gives up are transferred, and so are the result's own buffers.
- * - Results reach `onResult` in job order, so the caller rewrites the graph in the serial order.
+ * - The costliest jobs start first (`cost`, else `weights`), so a long layer does not run alone at the end;
+ *   results reach `onResult` in job order all the same, so the caller rewrites the graph in the serial order.
  * - A job's error rejects the `map` with the job's label (the layer) in its message, its built-in class
  *   kept; the remaining jobs are not started.
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
@@ -209,11 +210,18 @@ export class WorkerPool implements LayerPool {
       return;
     }
     const results: { r: R }[] = [];
+    // Costliest first (results still reach onResult in job order), unless a job runs here: it takes the
+    // originals, which it may consume, so every earlier job must have its copies first (job order).
+    const order = jobs.map((_, i) => i);
+    if (jobs.every((j) => j.bytes <= this.#maxJobBytes)) {
+      const cost = (i: number) => jobs[i]!.cost ?? jobs[i]!.weights;
+      order.sort((a, b) => cost(b) - cost(a) || a - b);
+    }
     let next = 0, emitted = 0;
     let failure: unknown;
     const take = (run: (job: PoolJob<A>) => R | Promise<R>) => async () => {
       while (next < jobs.length && failure === undefined) {
-        const i = next++;
+        const i = order[next++]!;
         try {
           results[i] = { r: await run(jobs[i]!) };
           while (emitted < jobs.length && results[emitted]) {

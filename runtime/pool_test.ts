@@ -69,6 +69,30 @@ Deno.test("WorkerPool: GPTQ layers on 2 workers equal the serial fits bit for bi
   }
 });
 
+Deno.test("WorkerPool: the costliest jobs start first, results still come in job order, equal to serial", async () => {
+  const shapes = [[16, 8], [96, 48], [32, 16], [128, 64], [48, 8]] as const;
+  const ls = shapes.map(([k, n], i) => ({ k, n, ...layer(10 + i, k, n) }));
+  const mk = (): PoolJob<BlockwiseJob>[] =>
+    ls.map(({ k, n, w, h }, i) => ({ ...jobs([{ w, h }], k, n)[0]!, label: `layer${i}`, cost: k * k * n }));
+  const started: string[] = [];
+  const pool = new WorkerPool({ threads: 2 });
+  try {
+    const want = await run(new WorkerPool({ threads: 1 }), mk());
+    const got = await run(
+      pool,
+      mk().map((j) => ({
+        ...j,
+        args: (onWorker: boolean) => (started.push(j.label), j.args(onWorker)),
+      })),
+    );
+    assertEquals(started, ["layer3", "layer1", "layer4", "layer2", "layer0"]); // by K² N
+    assertEquals(got.map((r) => [r.rows, r.cols]), shapes.map(([k, n]) => [k, n]));
+    for (let i = 0; i < ls.length; i++) assertEquals(got[i]!.codes, want[i]!.codes);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("WorkerPool: a transferred buffer moves to the worker (detached here)", async () => {
   const k = 32, n = 8;
   const { w, h } = layer(7, k, n);

@@ -97,6 +97,12 @@ export interface PoolJob<A> {
   /** Bytes its arguments copy to a worker (weights, Hessians, statistics): bounded per job by a pool. */
   bytes: number;
   /**
+   * Relative work (GPTQ-style fits: `K² N`); a pool starts the costliest jobs first, so that a long one does
+   * not run alone at the end.
+   * @default {weights}
+   */
+  cost?: number;
+  /**
    * Builds the arguments when the job is dispatched (so copies are made one worker's worth at a time).
    * `onWorker`: they cross to a worker, so pass copies of anything the caller still reads or cannot give up
    * (views into a larger buffer, WebAssembly memory), and list in `transfer` the buffers moved there, not

@@ -117,6 +117,7 @@ export async function fitLayers(
   const jobs: PoolJob<DenseShiftGroupJob>[] = groups.map((ts) => ({
     label: ts.map((t) => t.node.name).join(", "),
     weights: ts.reduce((s, t) => s + t.rows.length, 0),
+    cost: ts.reduce((s, t) => s + t.rows.length * t.fanIn, 0),
     bytes: ts.reduce((s, t) => s + t.rows.byteLength, statsBytes(ts.map((t) => stats.get(t)))),
     args: (onWorker: boolean) => ({
       args: {

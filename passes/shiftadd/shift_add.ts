@@ -476,6 +476,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
             label: grp.ts.map((t) => t.node.name).join(", "),
             weights: grp.ts.reduce((n, t) => n + t.k * t.n, 0),
             bytes: grp.ts.reduce((n, t) => n + 4 * t.k * t.n, grp.h ? grp.h.byteLength : 0),
+            cost: grp.ts.reduce((n, t) => n + t.k * t.k * t.n, 0),
             args: (onWorker: boolean) => {
               // On a worker: copies it owns (initializers may view the whole file, Hessians may be shared
               // or live in WebAssembly memory), moved there.

@@ -247,6 +247,7 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
           label: t.node.name,
           weights: t.k * t.n,
           bytes: 4 * t.k * t.n + (hessian ? 8 * t.k * t.k : 0),
+          cost: t.k * t.k * t.n,
           args: (onWorker: boolean) => {
             // On a worker: its own copies (the initializer may view the whole file; a Hessian may be shared
             // or live in WebAssembly memory), moved there.
