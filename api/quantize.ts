@@ -8,7 +8,8 @@
 import { encodeModel } from "../onnx/codec.ts";
 import { InternalError } from "../onnx/errors.ts";
 import { storedBytes } from "../onnx/io.ts";
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Value } from "../onnx/ir.ts";
+import { attachSpill, releaseSpilled, TensorSpill } from "../onnx/spill.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { DataType } from "../onnx/tensor.ts";
@@ -86,6 +87,17 @@ export interface QuantizeOptions {
   maxWholeLoadBytes?: number;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
   extra?: Record<string, unknown>;
+  /**
+   * Move each converted layer's emitted tensors to a scratch file as soon as the layer is done (rtn, gptq,
+   * shiftadd: onnx/spill.ts), so memory does not grow with the layers emitted: `"auto"` for a model above
+   * `maxWholeLoadBytes` (the models whose memory is bounded by one layer), `true` always. The model then
+   * reads them from that file: save it, then call {@link releaseSpilled} (saveModel copies them into the
+   * external data file by range; a failed quantize closes the file itself).
+   * @default "auto"
+   */
+  spill?: "auto" | boolean;
+  /** Folder of the spill's scratch file. @default the OS temp folder */
+  spillDir?: string;
 }
 
 /** What {@link quantize} did. */
@@ -113,6 +125,8 @@ export interface QuantizeReport {
    * count; absent when the method's passes declare no per-layer storage.
    */
   storage?: StorageAccount;
+  /** Emitted tensors moved to a scratch file as their layers were done (absent when spilling was off). */
+  spilled?: { tensors: number; bytes: number };
 }
 
 /** The model cannot (or must not) be quantized: already quantized, fp16, no weights... */
@@ -230,6 +244,22 @@ export const NORMALIZE: readonly Pass[] = [
  * @throws {InternalError} when the model shiftkit built is invalid or onnxruntime rejects it (a shiftkit bug)
  */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
+  const spill = options.spill === false
+    ? undefined
+    : new TensorSpill(options.spillDir !== undefined ? { dir: options.spillDir } : {});
+  try {
+    return await quantizeWith(model, options, spill);
+  } catch (e) {
+    spill?.close(); // nothing of the model will be written: the spilled tensors go
+    throw e;
+  }
+}
+
+async function quantizeWith(
+  model: Model,
+  options: QuantizeOptions,
+  spill: TensorSpill | undefined,
+): Promise<QuantizeReport> {
   const t0 = performance.now();
   const reporter = options.reporter ?? silentReporter;
   checkInputModel(model);
@@ -277,7 +307,13 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   };
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
   const before = snapshotInitializers(model);
-  const result = await runPipeline(model, passes, { reporter, runtime });
+  const spilling = spill && (options.spill === true || sizeBefore > maxLoad);
+  if (spilling) attachSpill(model, spill);
+  const result = await runPipeline(model, passes, {
+    reporter,
+    runtime,
+    ...(spilling ? { spill: (vs: readonly Value[]) => vs.forEach((v) => spill.spill(v)) } : {}),
+  });
   const methodSteps = result.steps.slice(NORMALIZE.length);
   const sites = summarizeSites(methodSteps);
   if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
@@ -311,6 +347,9 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     sites,
     elapsedMs: performance.now() - t0,
     ...(declared.length ? { storage: storageAccount(model, declared) } : {}),
+    ...(spilling && (options.spill === true || spill.tensors > 0)
+      ? { spilled: { tensors: spill.tensors, bytes: spill.bytes } }
+      : {}),
   };
 }
 
@@ -337,5 +376,5 @@ export interface CommonSettings {
   extra: Record<string, unknown>;
 }
 
-export { qdqPass };
+export { qdqPass, releaseSpilled };
 export { NothingConvertedError, type SiteSummary } from "./sites.ts";
