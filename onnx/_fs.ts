@@ -145,11 +145,21 @@ export interface ScratchFile {
  */
 export function openScratch(dir: string | undefined): ScratchFile {
   const D = deno();
-  const path = D.makeTempFileSync({
-    ...(dir !== undefined ? { dir } : {}),
-    prefix: ".shiftkit-spill-",
-    suffix: ".tmp",
-  });
+  let path: string;
+  try {
+    path = D.makeTempFileSync({
+      ...(dir !== undefined ? { dir } : {}),
+      prefix: ".shiftkit-spill-",
+      suffix: ".tmp",
+    });
+  } catch (e) {
+    throw new Error(
+      `Cannot create a scratch file in "${dir ?? "the OS temp folder"}": ${
+        e instanceof Error ? e.message : e
+      }`,
+      { cause: e },
+    );
+  }
   const file = D.openSync(path, { read: true, write: true });
   let untrack: (() => void) | undefined;
   let linked = true;
