@@ -55,8 +55,10 @@ export {
   QuantizeInputError,
   type QuantizeOptions,
   type QuantizeReport,
+  releaseSpilled,
   whyNotQuantizable,
 } from "./api/quantize.ts";
+export { decodeForLoad, type DecodeForLoadOptions, type DecodeForLoadReport } from "./api/decode.ts";
 export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
 export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";
 export {

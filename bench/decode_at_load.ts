@@ -133,8 +133,8 @@ else {
   if (atLoad) {
     console.log(
       `| decoded float, all optimizations | ${f(atLoad.peakRssMB)} MB | ${f(atLoad.loadMs)} ms | ${
-        f(atLoad.firstRunMs)
-      } ms | ${f(atLoad.medianRunMs)} ms | ${f(atLoad.seconds, 1)} s |`,
+        f(atLoad.firstRunMs, 1)
+      } ms | ${f(atLoad.medianRunMs, 1)} ms | ${f(atLoad.seconds, 1)} s |`,
     );
   }
   console.log(`\nlogits max abs difference: ${maxDiff}`);
