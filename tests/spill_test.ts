@@ -13,6 +13,7 @@ import { Model } from "../onnx/ir.ts";
 import { releaseSpilled, spillOf, TensorSpill } from "../onnx/spill.ts";
 import { DataType, makeTensor } from "../onnx/tensor.ts";
 import { repoPath } from "./_models.ts";
+import { cliInProcess } from "./_cli.ts";
 
 const CASES = [
   { method: "rtn" as const, extra: {} },
@@ -91,4 +92,54 @@ Deno.test("spill: quantize attaches its spill to the model only when it spills",
     samples: 1,
   });
   assertEquals([report.spilled, spillOf(model)], [undefined, undefined]); // "auto": a 13 MB model stays in memory
+});
+
+Deno.test("spill: the CLI's --spill on reports what it spilled; a bad value or a method that spills nothing exits 2", async () => {
+  const dir = await Deno.makeTempDir();
+  const lm = await writeSyntheticLm(dir, { layers: 1, width: 128, heads: 4 });
+  const base = [lm.model, "--calib", repoPath("testdata/lm-calib.txt"), "--samples", "2", "--json"];
+  const ok = await cliInProcess([
+    "quantize",
+    ...base,
+    "-o",
+    `${dir}/q.onnx`,
+    "--method",
+    "rtn",
+    "--spill",
+    "on",
+  ]);
+  assertEquals(ok.code, 0, ok.stderr);
+  assertEquals(ok.json.spilled, { tensors: 10, bytes: 135168 }); // codes of 7 layers, scales of fc1, fc2, head
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+    "q.onnx",
+    "q.onnx.data",
+    "synthetic-lm.onnx",
+    "synthetic-lm.onnx.data",
+  ]);
+  const bad = await cliInProcess([
+    "quantize",
+    ...base,
+    "-o",
+    `${dir}/b.onnx`,
+    "--method",
+    "rtn",
+    "--spill",
+    "yes",
+  ]);
+  assertEquals([bad.code, bad.stderr.includes("--spill must be auto, on or off")], [2, true], bad.stderr);
+  const qdq = await cliInProcess([
+    "quantize",
+    ...base,
+    "-o",
+    `${dir}/b.onnx`,
+    "--method",
+    "qdq",
+    "--spill",
+    "on",
+  ]);
+  assertEquals([qdq.code, qdq.stderr.includes("--spill on applies to --method rtn|gptq|shiftadd")], [
+    2,
+    true,
+  ]);
+  await Deno.remove(dir, { recursive: true });
 });
