@@ -9,7 +9,7 @@ import { encodeModel } from "../onnx/codec.ts";
 import { InternalError } from "../onnx/errors.ts";
 import { storedBytes } from "../onnx/io.ts";
 import type { Model, Value } from "../onnx/ir.ts";
-import { attachSpill, releaseSpilled, TensorSpill } from "../onnx/spill.ts";
+import { attachSpill, canSpill, releaseSpilled, TensorSpill } from "../onnx/spill.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { DataType } from "../onnx/tensor.ts";
@@ -90,7 +90,8 @@ export interface QuantizeOptions {
   /**
    * Move each converted layer's emitted tensors to a scratch file as soon as the layer is done (rtn, gptq,
    * shiftadd: onnx/spill.ts), so memory does not grow with the layers emitted: `"auto"` for a model above
-   * `maxWholeLoadBytes` (the models whose memory is bounded by one layer), `true` always. The model then
+   * `maxWholeLoadBytes` (the models whose memory is bounded by one layer) where a file system is at hand
+   * (Deno; not in a browser), `true` always. The model then
    * reads them from that file: save it, then call {@link releaseSpilled} (saveModel copies them into the
    * external data file by range; a failed quantize closes the file itself).
    * @default "auto"
@@ -307,7 +308,7 @@ async function quantizeWith(
   };
   const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
   const before = snapshotInitializers(model);
-  const spilling = spill && (options.spill === true || sizeBefore > maxLoad);
+  const spilling = spill && (options.spill === true || sizeBefore > maxLoad && canSpill());
   if (spilling) attachSpill(model, spill);
   const result = await runPipeline(model, passes, {
     reporter,

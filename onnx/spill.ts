@@ -131,6 +131,15 @@ export class TensorSpill {
   }
 }
 
+/**
+ * Whether this environment can spill (a scratch file needs Deno's file system; a browser cannot).
+ *
+ * @returns true under Deno
+ */
+export function canSpill(): boolean {
+  return (globalThis as { Deno?: unknown }).Deno !== undefined;
+}
+
 const owners = new WeakMap<Model, TensorSpill>();
 
 /**
