@@ -16,6 +16,8 @@ import { dirname } from "../onnx/_fs.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { decodeShiftAddPass, type DecodeShiftAddStats } from "../passes/shiftadd/decode.ts";
 
+export type { DecodeShiftAddStats };
+
 /** Options of {@linkcode decodeForLoad}. */
 export interface DecodeForLoadOptions {
   /** Progress. @default silent */
