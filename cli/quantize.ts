@@ -74,6 +74,14 @@ const COMMON_FLAGS = new Set([
   "spill-dir",
 ]);
 
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 function str(v: unknown): string | undefined {
   return v === undefined ? undefined : String(v);
 }
@@ -355,6 +363,9 @@ export const quantizeCommand: Command = {
       throw new UsageError(`--spill on applies to --method ${SPILLING_METHODS.join("|")}, not ${method}`);
     }
     const spillDir = f["spill-dir"] === undefined ? dirname(out) || "." : String(f["spill-dir"]);
+    if (f["spill-dir"] !== undefined && !isDirectory(spillDir)) {
+      throw new UsageError(`--spill-dir "${spillDir}" is not a folder`);
+    }
     const modelPath = args.positionals[0]!;
     const model = await loadModel(modelPath);
     const inputs: [string, string][] = [["the input model", modelPath]];

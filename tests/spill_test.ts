@@ -127,6 +127,17 @@ Deno.test("spill: the CLI's --spill on reports what it spilled; a bad value or a
     "yes",
   ]);
   assertEquals([bad.code, bad.stderr.includes("--spill must be auto, on or off")], [2, true], bad.stderr);
+  const nodir = await cliInProcess([
+    "quantize",
+    ...base,
+    "-o",
+    `${dir}/b.onnx`,
+    "--method",
+    "rtn",
+    "--spill-dir",
+    `${dir}/missing`,
+  ]);
+  assertEquals([nodir.code, nodir.stderr.includes("is not a folder")], [2, true], nodir.stderr);
   const qdq = await cliInProcess([
     "quantize",
     ...base,
