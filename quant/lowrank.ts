@@ -13,6 +13,7 @@
  */
 
 import { firstNonFinite32, firstNonFinite64 } from "./finite.ts";
+import { symmetricEigen } from "./linalg.ts";
 import { symmetricProduct } from "./sym_product.ts";
 import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
@@ -45,12 +46,19 @@ export interface LowRankDiag {
   q: Float64Array;
   /** P = Q T, `K x r` row-major. */
   p: Float64Array;
+  /**
+   * Set when Q's columns are eigenvectors of the low-rank part and T is diagonal with these r entries
+   * (the exact decomposition {@linkcode lowRankPlusDiagonal} takes when the rank covers the order): the
+   * alpha search then needs no Rayleigh-Ritz rotation of its own.
+   */
+  lambda?: Float64Array;
 }
 
 /** Options of {@linkcode lowRankPlusDiagonal}. */
 export interface LowRankOptions {
   /**
-   * Rank r of the low-rank part (capped at K).
+   * Rank r of the low-rank part (capped at K). A dense matrix asked for rank K or more gets its exact
+   * eigendecomposition instead of the iterations (directions with eigenvalue <= 1e-12 of the largest dropped).
    * @default 8
    */
   rank?: number;
@@ -116,6 +124,7 @@ export function lowRankPlusDiagonal(
     throw new RangeError(`Cannot approximate a ${k} x ${k} matrix with a diagonal of ${target.length}`);
   }
   const r = Math.max(0, Math.min(options.rank ?? 8, k));
+  if (dense && r === k) return exactDecomposition(a, k, target);
   const iters = options.iterations ?? 8;
   // Q: column-major working copy (r columns of K), deterministic start.
   let q = new Float64Array(k * r);
@@ -162,6 +171,37 @@ export function lowRankPlusDiagonal(
     diag[x] = Math.max(0, target[x]! - lr);
   }
   return { k, rank, diag, q: qr, p: pr };
+}
+
+/**
+ * The rank-K case of {@linkcode lowRankPlusDiagonal}: no subspace to find, A itself is `V diag(lambda) V^T`
+ * (one Jacobi eigendecomposition, quant/linalg.ts), so `Q = V`, `T = diag(lambda)`, `P = V diag(lambda)` and
+ * the diagonal part is what is left of the target diagonal (0 up to round-off when the target is A's own).
+ * Mathematically the matrix the iterations converge to, without the 8 subspace iterations and their
+ * re-orthonormalizations (K^3 each: the cost of a depthwise Conv's thousands of 3x3 / 5x5 groups).
+ */
+function exactDecomposition(a: Float64Array, k: number, target: ArrayLike<number>): LowRankDiag {
+  const { values, vectors } = symmetricEigen(a);
+  // Directions A does not have (eigenvalues at round-off level, or below 0 by round-off) are dropped, as
+  // the iterations drop the columns that vanish.
+  let top = 0;
+  for (let j = 0; j < k; j++) top = Math.max(top, values[j]!);
+  const keep: number[] = [];
+  for (let j = 0; j < k; j++) if (values[j]! > 1e-12 * top) keep.push(j);
+  const r = keep.length;
+  const q = new Float64Array(k * r), p = new Float64Array(k * r), diag = new Float64Array(k);
+  const lambda = Float64Array.from(keep, (j) => values[j]!);
+  for (let x = 0; x < k; x++) {
+    let lr = 0;
+    for (let i = 0; i < r; i++) {
+      const e = vectors[x * k + keep[i]!]!, s = e * lambda[i]!;
+      q[x * r + i] = e;
+      p[x * r + i] = s;
+      lr += e * s;
+    }
+    diag[x] = Math.max(0, target[x]! - lr);
+  }
+  return { k, rank: r, diag, q, p, lambda };
 }
 
 /** `out[:, j] = A q[:, j]` for r column-major K-vectors. */

@@ -127,3 +127,30 @@ Deno.test("lowRankPlusDiagonal: from rows it approximates as from their covarian
   assertThrows(() => lowRankPlusDiagonal({ k, rows, count: m }), TypeError, "target diagonal");
   assertThrows(() => lowRankPlusDiagonal({ k, rows, count: m + 1 }, { diag }), RangeError, "rows of 30");
 });
+
+Deno.test("lowRankPlusDiagonal: rank >= K is the exact eigendecomposition (orthonormal Q, diagonal T)", () => {
+  const k = 9, h = gram(k, 60, 5, 3);
+  const m = lowRankPlusDiagonal(h, { rank: 32 });
+  assertEquals(m.rank, k);
+  assert(m.lambda !== undefined && m.lambda.length === k);
+  const d = lowRankDense(m);
+  for (let i = 0; i < h.length; i++) assertAlmostEquals(d[i]!, h[i]!, 1e-12);
+  for (let i = 0; i < k; i++) assertAlmostEquals(m.diag[i]!, 0, 1e-12);
+  // Q^T Q = I and P = Q diag(lambda)
+  for (let a = 0; a < k; a++) {
+    for (let b = 0; b < k; b++) {
+      let s = 0;
+      for (let x = 0; x < k; x++) s += m.q[x * k + a]! * m.q[x * k + b]!;
+      assertAlmostEquals(s, a === b ? 1 : 0, 1e-12);
+    }
+  }
+  for (let x = 0; x < k * k; x++) assertEquals(m.p[x], m.q[x]! * m.lambda![x % k]!);
+  // quadratic forms are v^T H v up to round-off
+  const u = mulberry32(6);
+  for (let t = 0; t < 5; t++) {
+    const v = Float64Array.from({ length: k }, () => u() - 0.5);
+    let exact = 0;
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) exact += v[i]! * h[i * k + j]! * v[j]!;
+    assertAlmostEquals(lowRankQuad(m, v), exact, 1e-12);
+  }
+});

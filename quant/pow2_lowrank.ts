@@ -50,7 +50,11 @@ function ritzBasis(m: LowRankDiag): RitzBasis {
   const { k, rank: r, q: Q, p: P } = m;
   const R = r + (r & 1);
   const v = new Float64Array(k * R), lam = new Float64Array(R);
-  if (r > 0) {
+  if (r > 0 && m.lambda) {
+    // already the eigenbasis (the exact rank-K decomposition): V = Q, lambda as given
+    lam.set(m.lambda);
+    for (let x = 0; x < k; x++) for (let j = 0; j < r; j++) v[x * R + j] = Q[x * r + j]!;
+  } else if (r > 0) {
     // T = Q^T P and Q U as products on the WebAssembly kernel (quant/sym_product.ts `rowsTimes`: each entry
     // the in-order sum over x, resp. i, from +0, as the loops `t_ij += Q_xi P_xj`, `s += Q_xi U_ij` add up).
     const qt = new Float64Array(r * k);
