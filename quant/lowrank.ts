@@ -57,11 +57,17 @@ export interface LowRankDiag {
 /** Options of {@linkcode lowRankPlusDiagonal}. */
 export interface LowRankOptions {
   /**
-   * Rank r of the low-rank part (capped at K). A dense matrix asked for rank K or more gets its exact
-   * eigendecomposition instead of the iterations (directions with eigenvalue <= 1e-12 of the largest dropped).
+   * Rank r of the low-rank part (capped at K).
    * @default 8
    */
   rank?: number;
+  /**
+   * A dense matrix asked for rank K or more gets its exact eigendecomposition (one Jacobi
+   * eigendecomposition, directions with eigenvalue <= 1e-12 of the largest dropped) instead of the
+   * iterations: the same matrix up to round-off, several times cheaper for small K.
+   * @default false
+   */
+  exactWhenFull?: boolean;
   /**
    * Subspace iterations (each one K^2 r multiply-adds).
    * @default 8
@@ -124,7 +130,7 @@ export function lowRankPlusDiagonal(
     throw new RangeError(`Cannot approximate a ${k} x ${k} matrix with a diagonal of ${target.length}`);
   }
   const r = Math.max(0, Math.min(options.rank ?? 8, k));
-  if (dense && r === k) return exactDecomposition(a, k, target);
+  if (dense && r === k && options.exactWhenFull) return exactDecomposition(a, k, target);
   const iters = options.iterations ?? 8;
   // Q: column-major working copy (r columns of K), deterministic start.
   let q = new Float64Array(k * r);

@@ -130,8 +130,9 @@ Deno.test("lowRankPlusDiagonal: from rows it approximates as from their covarian
 
 Deno.test("lowRankPlusDiagonal: rank >= K is the exact eigendecomposition (orthonormal Q, diagonal T)", () => {
   const k = 9, h = gram(k, 60, 5, 3);
-  const m = lowRankPlusDiagonal(h, { rank: 32 });
+  const m = lowRankPlusDiagonal(h, { rank: 32, exactWhenFull: true });
   assertEquals(m.rank, k);
+  assertEquals(lowRankPlusDiagonal(h, { rank: 32 }).lambda, undefined); // the iterations unless asked
   assert(m.lambda !== undefined && m.lambda.length === k);
   const d = lowRankDense(m);
   for (let i = 0; i < h.length; i++) assertAlmostEquals(d[i]!, h[i]!, 1e-12);

@@ -246,7 +246,9 @@ export function quantizeLayer(
     const M = H && mu && bc ? covariance(H, mu) : H;
     // Without the full Gram: the sketch Gram's dominant subspace plus the exact diagonal (centred like M).
     const S = H ? undefined : stats?.sketch?.[gi], D = stats?.diag?.[gi];
-    const rank = { rank: o.rank ?? defaultSearchRank(t.kind) };
+    // Nearest rounding takes the exact eigendecomposition where the rank covers K (depthwise groups: the
+    // same matrix up to round-off, docs/denseshift.md); learned rounding keeps the iterations' starting alpha.
+    const rank = { rank: o.rank ?? defaultSearchRank(t.kind), exactWhenFull: o.rounding !== "learned" };
     const approxOf = (
       matrix: () => Float64Array | RowsCovariance,
       d: Float64Array | undefined,
