@@ -5,7 +5,6 @@
  * and runs the chosen method's passes with a calibration runtime and a reporter in their context.
  * @module
  */
-import { encodeModel } from "../onnx/codec.ts";
 import { InternalError } from "../onnx/errors.ts";
 import { storedBytes } from "../onnx/io.ts";
 import type { Model } from "../onnx/ir.ts";
@@ -28,7 +27,8 @@ import type { Preprocess } from "../runtime/images.ts";
 import { ortRuntimeFactory, type OrtRuntimeOptions } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
 import { openData } from "./data.ts";
-import { checkInputModel, InputModelError } from "./input_model.ts";
+import { checkInputModel } from "./input_model.ts";
+import { DEFERRED_INPUT_CHECK_BYTES, inputLoadCheck } from "./_input_load.ts";
 import { checkWrittenFinite, finiteOnly, snapshotInitializers } from "./_finite.ts";
 import { METHOD_PASSES } from "./methods.ts";
 import { refuseNoSites, type SiteSummary, summarizeSites } from "./sites.ts";
@@ -223,7 +223,8 @@ export const NORMALIZE: readonly Pass[] = [
  * @param model the float model (changed in place)
  * @param options method, bits, calibration data
  * @returns the report
- * @throws {InputModelError} for a model that fails verify() (checked before any work)
+ * @throws {InputModelError} for a model that fails verify() (checked before any work) or that the float runtime
+ *   cannot load (checked when the conversion fails; first, for a model above 64 MB)
  * @throws {QuantizeInputError} for a model that is already quantized, fp16, or has nothing to quantize
  * @throws {RangeError} for a bad bit setting
  * @throws {NothingConvertedError} when the method converted nothing (unless `allowNoSites`)
@@ -257,48 +258,54 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
   const skippedChecks: string[] = [];
   const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
   const maxLoad = options.maxWholeLoadBytes ?? WHOLE_LOAD_CHECK_BYTES;
-  if (sizeBefore <= maxLoad) await checkInputLoads(model, inputCheck);
-  else {
+  const input = sizeBefore <= maxLoad
+    ? await inputLoadCheck(model, inputCheck, sizeBefore <= DEFERRED_INPUT_CHECK_BYTES)
+    : undefined;
+  if (!input) {
     skippedChecks.push(
       `the float model (${mb(sizeBefore)}) was not loaded whole into the runtime first (above ${
         mb(maxLoad)
       }: memory stays bounded by one layer), so a runtime rejection later is not told apart from a shiftkit bug`,
     );
   }
-  const runtime = makePassRuntime(finiteOnly(data, calibName), factory, {
-    reporter,
-    batchSize: options.batchSize ?? 8,
-  });
-  const common = {
-    bits,
-    calibrator: options.calibrator ?? "minmax",
-    exclude: options.exclude ?? [],
-    extra: options.extra ?? {},
+  const convert = async () => {
+    const runtime = makePassRuntime(finiteOnly(data, calibName), factory, {
+      reporter,
+      batchSize: options.batchSize ?? 8,
+    });
+    const common = {
+      bits,
+      calibrator: options.calibrator ?? "minmax",
+      exclude: options.exclude ?? [],
+      extra: options.extra ?? {},
+    };
+    const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
+    const before = snapshotInitializers(model);
+    const result = await runPipeline(model, passes, { reporter, runtime });
+    const methodSteps = result.steps.slice(NORMALIZE.length);
+    const sites = summarizeSites(methodSteps);
+    if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
+    checkWrittenFinite(model, before);
+    const problems = verify(model);
+    if (problems.length) {
+      throw new InternalError(`the quantized model is invalid: ${problems.slice(0, 5).join("; ")}`);
+    }
+    // validity: the emitted model loads in the float runtime; a rejection is shiftkit's bug, never bad input
+    const sizeAfter = storedBytes(model);
+    // Judged by the float size too: the runtime expands a ShiftAdd / DenseShift file to float weights and more
+    // (their decode functions are constant-folded at session creation), whatever the stored size.
+    if (Math.max(sizeBefore, sizeAfter) <= maxLoad) {
+      await (await loadBuilt(loadCheck, model, "the emitted model")).release();
+    } else {
+      skippedChecks.push(
+        `the emitted model (${mb(sizeAfter)}, ${
+          mb(sizeBefore)
+        } as float) was not loaded into the runtime (above ${mb(maxLoad)})`,
+      );
+    }
+    return { result, sites, sizeAfter };
   };
-  const passes = [...NORMALIZE, ...METHOD_PASSES[options.method](model, common)];
-  const before = snapshotInitializers(model);
-  const result = await runPipeline(model, passes, { reporter, runtime });
-  const methodSteps = result.steps.slice(NORMALIZE.length);
-  const sites = summarizeSites(methodSteps);
-  if (!options.allowNoSites) refuseNoSites(options.method, model, methodSteps, sites);
-  checkWrittenFinite(model, before);
-  const problems = verify(model);
-  if (problems.length) {
-    throw new InternalError(`the quantized model is invalid: ${problems.slice(0, 5).join("; ")}`);
-  }
-  // validity: the emitted model loads in the float runtime; a rejection is shiftkit's bug, never bad input
-  const sizeAfter = storedBytes(model);
-  // Judged by the float size too: the runtime expands a ShiftAdd / DenseShift file to float weights and more
-  // (their decode functions are constant-folded at session creation), whatever the stored size.
-  if (Math.max(sizeBefore, sizeAfter) <= maxLoad) {
-    await (await loadBuilt(loadCheck, model, "the emitted model")).release();
-  } else {
-    skippedChecks.push(
-      `the emitted model (${mb(sizeAfter)}, ${
-        mb(sizeBefore)
-      } as float) was not loaded into the runtime (above ${mb(maxLoad)})`,
-    );
-  }
+  const { result, sites, sizeAfter } = input ? await input.guard(convert) : await convert();
   const declared = result.steps.flatMap((s) => s.storage ?? []);
   return {
     method: options.method,
@@ -312,21 +319,6 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     elapsedMs: performance.now() - t0,
     ...(declared.length ? { storage: storageAccount(model, declared) } : {}),
   };
-}
-
-/**
- * The user's model must also load in the float runtime before any work, so that a later rejection of a
- * model shiftkit built is known to be shiftkit's bug (exit 3), never blamed on the input (exit 2).
- */
-async function checkInputLoads(model: Model, factory: RuntimeFactory): Promise<void> {
-  let rt;
-  try {
-    rt = await factory(encodeModel(model));
-  } catch (e) {
-    const why = e instanceof Error ? e.message.replace(/\s*\n\s*/g, " ") : String(e);
-    throw new InputModelError([`the float runtime cannot load it: ${why}`]);
-  }
-  await rt.release();
 }
 
 /** Settings every method's pass factory receives. */
