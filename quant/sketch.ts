@@ -171,7 +171,9 @@ export class RowsOrGramAccumulator {
    */
   constructor(k: number, options: RowsOrGramOptions) {
     if (!Number.isInteger(k) || k < 1) {
-      throw new RangeError(`Cannot create a rows-or-Gram accumulator: k must be a positive integer, got ${k}`);
+      throw new RangeError(
+        `Cannot create a rows-or-Gram accumulator: k must be a positive integer, got ${k}`,
+      );
     }
     this.k = k;
     this.#maxRows = Math.max(0, Math.floor(options.maxRows));
@@ -192,7 +194,9 @@ export class RowsOrGramAccumulator {
   add(rows: Float32Array, n: number): void {
     const k = this.k;
     if (!Number.isInteger(n) || n < 0 || n * k > rows.length) {
-      throw new RangeError(`Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`);
+      throw new RangeError(
+        `Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`,
+      );
     }
     if (this.#gram) return this.#gram.add(rows, n);
     if (this.#count + n > this.#maxRows) {

@@ -242,7 +242,7 @@ export function accumulate(t: Target, x: Tensor, positions: number, batch: numbe
         for (let r = 0; r < m; r++) {
           const o = src[r]!, row = r * K;
           if (o < 0) patch.fill(0, row, row + K);
-          else { for (let ci = 0, b = plane0 + o; ci < Cg; ci++, b += HW) patch[row + ci] = X[b]!; }
+          else for (let ci = 0, b = plane0 + o; ci < Cg; ci++, b += HW) patch[row + ci] = X[b]!;
         }
       } else {
         let at = 0;

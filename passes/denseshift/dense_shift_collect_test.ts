@@ -100,7 +100,15 @@ Deno.test("quantizeLayer: every row as rows gives the layer the Gram gives (fewe
       for (let b = 0; b < k; b++) H[a * k + b]! += (X[i * k + a]! * X[i * k + b]!) / m;
     }
   }
-  const t = { node: { name: "c" }, kind: "conv", rows: W, nOut, fanIn: k, groups: 1, bias: null } as unknown as Target;
+  const t = {
+    node: { name: "c" },
+    kind: "conv",
+    rows: W,
+    nOut,
+    fanIn: k,
+    groups: 1,
+    bias: null,
+  } as unknown as Target;
   const o = {
     bits: 4,
     alpha: "output",
@@ -111,7 +119,12 @@ Deno.test("quantizeLayer: every row as rows gives the layer the Gram gives (fewe
     search: { stepsPerOctave: 16 },
   } as const;
   const fromGram = quantizeLayer(t, { gram: [H], mean: [mean] }, o);
-  const fromRows = quantizeLayer(t, { gram: [], rows: [{ k, rows: X, count: m }], mean: [mean], diag: [diag] }, o);
+  const fromRows = quantizeLayer(t, {
+    gram: [],
+    rows: [{ k, rows: X, count: m }],
+    mean: [mean],
+    diag: [diag],
+  }, o);
   // the same weights (an alpha twice as large with every exponent one lower is the same level set: such
   // exact ties may break either way on round-off)
   const a = decodePow2(fromRows.codes, fromRows.alpha, { bits: 4 });
