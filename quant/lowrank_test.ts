@@ -1,5 +1,12 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { lowRankDense, lowRankPlusDiagonal, lowRankQuad, rowsCovarianceProduct } from "./lowrank.ts";
+import {
+  lowRankDense,
+  lowRankPlusDiagonal,
+  lowRankQuad,
+  rowsCovarianceProduct,
+  tridiagonalEigen,
+} from "./lowrank.ts";
+import { symmetricEigen } from "./linalg.ts";
 import { mulberry32 } from "./_rng.ts";
 
 /** A K x K Gram matrix of `rows` correlated rows (a shared factor plus noise), and the rows' generator. */
@@ -153,5 +160,29 @@ Deno.test("lowRankPlusDiagonal: rank >= K is the exact eigendecomposition (ortho
     let exact = 0;
     for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) exact += v[i]! * h[i * k + j]! * v[j]!;
     assertAlmostEquals(lowRankQuad(m, v), exact, 1e-12);
+  }
+});
+
+Deno.test("tridiagonalEigen: V diag(lambda) V^T = A, V orthonormal, the Jacobi eigenvalues (full, deficient, zero)", () => {
+  for (const [n, rows] of [[1, 1], [2, 5], [9, 4], [9, 30], [25, 12], [25, 80]] as const) {
+    for (const zero of [false, true]) {
+      const h = zero ? new Float64Array(n * n) : gram(n, rows, n + rows, 3);
+      const { values, vectors: v } = tridiagonalEigen(h, n);
+      let norm = 1e-300;
+      for (const x of h) norm = Math.max(norm, Math.abs(x));
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0, o = 0;
+          for (let k = 0; k < n; k++) {
+            s += v[i * n + k]! * values[k]! * v[j * n + k]!, o += v[k * n + i]! * v[k * n + j]!;
+          }
+          assertAlmostEquals(s / norm, h[i * n + j]! / norm, 1e-12);
+          assertAlmostEquals(o, i === j ? 1 : 0, 1e-12);
+        }
+      }
+      const ref = [...symmetricEigen(h).values].sort((a, b) => a - b);
+      const got = [...values].sort((a, b) => a - b);
+      for (let i = 0; i < n; i++) assertAlmostEquals(got[i]! / norm, ref[i]! / norm, 1e-12);
+    }
   }
 });
