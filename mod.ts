@@ -32,6 +32,7 @@ export {
 export { DEFAULT_LIMITS, limit, LIMIT_ENV, type Limits } from "./onnx/limits.ts";
 export { decodeModel, encodeModel, NotOnnxError } from "./onnx/codec.ts";
 export {
+  type ByteRange,
   type Dim,
   type FunctionDef,
   Graph,
@@ -55,8 +56,15 @@ export {
   QuantizeInputError,
   type QuantizeOptions,
   type QuantizeReport,
+  releaseSpilled,
   whyNotQuantizable,
 } from "./api/quantize.ts";
+export {
+  decodeForLoad,
+  type DecodeForLoadOptions,
+  type DecodeForLoadReport,
+  type DecodeShiftAddStats,
+} from "./api/decode.ts";
 export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
 export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";
 export {

@@ -8,7 +8,7 @@
  *   input model already had are not judged (a causal mask of -Infinity is legitimate).
  * @module
  */
-import type { Model, Value } from "../onnx/ir.ts";
+import type { ByteRange, Model, Value } from "../onnx/ir.ts";
 import type { Message } from "../onnx/wire.ts";
 import { DataType, type Tensor } from "../onnx/tensor.ts";
 import type { DataSource } from "../runtime/data/mod.ts";
@@ -113,6 +113,34 @@ export function snapshotInitializers(model: Model): InitializerSnapshot {
   return { protos, constants };
 }
 
+/** Bytes of a spilled tensor read at a time by the finite check. */
+const RANGE_CHUNK = 4 * 2 ** 20;
+
+/** {@link checkWrittenFinite} for a tensor whose data lives in a file range (onnx/spill.ts). */
+function checkRangeFinite(v: Value, range: ByteRange): void {
+  const info = v.constInfo()!;
+  const width = info.dtype === DataType.FLOAT ? 4 : info.dtype === DataType.DOUBLE ? 8 : 0;
+  if (width === 0) return;
+  for (let at = 0; at < range.length; at += RANGE_CHUNK) {
+    const b = range.read(at, Math.min(RANGE_CHUNK, range.length - at));
+    const d = width === 4
+      ? new Float32Array(b.buffer, b.byteOffset, b.length / 4)
+      : new Float64Array(b.buffer, b.byteOffset, b.length / 8);
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) throw nonFiniteWritten(v.name, d[i]!, at / width + i, info.dims);
+    }
+  }
+}
+
+function nonFiniteWritten(name: string, value: number, i: number, dims: readonly number[]): NonFiniteError {
+  return new NonFiniteError(
+    `a pass wrote ${value} into initializer "${name}" (element ${i}, dims [${
+      dims.join(", ")
+    }]); nothing was written. A degenerate layer or calibration statistic ` +
+      `(e.g. a zero range) caused it: exclude the layer with --exclude or report the model`,
+  );
+}
+
 /**
  * Refuse a model in which a pass wrote a non-finite float initializer.
  *
@@ -125,18 +153,15 @@ export function checkWrittenFinite(model: Model, before: InitializerSnapshot): v
     for (const v of g.initializers) {
       const proto = before.protos.get(v);
       if (proto !== undefined && v.encodedConst === proto) continue; // untouched input weight
+      const range = v.constRange();
+      if (range) { // spilled to disk: read by range, never whole
+        checkRangeFinite(v, range);
+        continue;
+      }
       const t = v.const;
       if (!t || before.constants.has(t.data)) continue;
       const i = firstNonFinite(t);
-      if (i >= 0) {
-        throw new NonFiniteError(
-          `a pass wrote ${(t.data as ArrayLike<number>)[i]} into initializer "${v.name}" (element ${i}, ` +
-            `dims [${
-              t.dims.join(", ")
-            }]); nothing was written. A degenerate layer or calibration statistic ` +
-            `(e.g. a zero range) caused it: exclude the layer with --exclude or report the model`,
-        );
-      }
+      if (i >= 0) throw nonFiniteWritten(v.name, (t.data as ArrayLike<number>)[i]!, i, t.dims);
     }
   }
 }

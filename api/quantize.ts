@@ -7,7 +7,8 @@
  */
 import { InternalError } from "../onnx/errors.ts";
 import { storedBytes } from "../onnx/io.ts";
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Value } from "../onnx/ir.ts";
+import { attachSpill, canSpill, releaseSpilled, TensorSpill } from "../onnx/spill.ts";
 import { isAnyOp, QUANTIZED_OPS, SHIFTKIT_DOMAIN, WEIGHTED_OPS } from "../onnx/ops.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { DataType } from "../onnx/tensor.ts";
@@ -100,6 +101,18 @@ export interface QuantizeOptions {
   pool?: WorkerPool;
   /** Method-specific options (see each method's pass): mode, budget, objective, minSqnr, keepFirstLast, gelu, keepL2norm. */
   extra?: Record<string, unknown>;
+  /**
+   * Move each converted layer's emitted tensors to a scratch file as soon as the layer is done (rtn, gptq,
+   * shiftadd: onnx/spill.ts), so memory does not grow with the layers emitted: `"auto"` for a model above
+   * `maxWholeLoadBytes` (the models whose memory is bounded by one layer) where a file system is at hand
+   * (Deno; not in a browser), `true` always. The model then reads them from that file: save it, then call
+   * {@link releaseSpilled} (saveModel copies them into the external data file by range; a failed quantize
+   * closes the file itself).
+   * @default "auto"
+   */
+  spill?: "auto" | boolean;
+  /** Folder of the spill's scratch file. @default the OS temp folder */
+  spillDir?: string;
 }
 
 /** What {@link quantize} did. */
@@ -129,6 +142,8 @@ export interface QuantizeReport {
    * count; absent when the method's passes declare no per-layer storage.
    */
   storage?: StorageAccount;
+  /** Emitted tensors moved to a scratch file as their layers were done (absent when spilling was off). */
+  spilled?: { tensors: number; bytes: number };
 }
 
 /** The model cannot (or must not) be quantized: already quantized, fp16, no weights... */
@@ -247,6 +262,22 @@ export const NORMALIZE: readonly Pass[] = [
  * @throws {InternalError} when the model shiftkit built is invalid or onnxruntime rejects it (a shiftkit bug)
  */
 export async function quantize(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
+  const spill = options.spill === false
+    ? undefined
+    : new TensorSpill(options.spillDir !== undefined ? { dir: options.spillDir } : {});
+  try {
+    return await quantizeWith(model, options, spill);
+  } catch (e) {
+    spill?.close(); // nothing of the model will be written: the spilled tensors go
+    throw e;
+  }
+}
+
+async function quantizeWith(
+  model: Model,
+  options: QuantizeOptions,
+  spill: TensorSpill | undefined,
+): Promise<QuantizeReport> {
   const t0 = performance.now();
   const reporter = options.reporter ?? silentReporter;
   checkInputModel(model);
@@ -287,6 +318,8 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
       }: memory stays bounded by one layer), so a runtime rejection later is not told apart from a shiftkit bug`,
     );
   }
+  const spilling = spill && (options.spill === true || sizeBefore > maxLoad && canSpill());
+  if (spilling) attachSpill(model, spill);
   const convert = async () => {
     const runtime = makePassRuntime(finiteOnly(data, calibName), factory, {
       reporter,
@@ -302,7 +335,12 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     const before = snapshotInitializers(model);
     let result;
     try {
-      result = await runPipeline(model, passes, { reporter, runtime, pool });
+      result = await runPipeline(model, passes, {
+        reporter,
+        runtime,
+        pool,
+        ...(spilling ? { spill: (vs: readonly Value[]) => vs.forEach((v) => spill.spill(v)) } : {}),
+      });
     } finally {
       if (pool !== options.pool) pool.close();
     }
@@ -343,6 +381,9 @@ export async function quantize(model: Model, options: QuantizeOptions): Promise<
     threads: pool.summary(),
     elapsedMs: performance.now() - t0,
     ...(declared.length ? { storage: storageAccount(model, declared) } : {}),
+    ...(spilling && (options.spill === true || spill.tensors > 0)
+      ? { spilled: { tensors: spill.tensors, bytes: spill.bytes } }
+      : {}),
   };
 }
 
@@ -354,5 +395,5 @@ export interface CommonSettings {
   extra: Record<string, unknown>;
 }
 
-export { qdqPass };
+export { qdqPass, releaseSpilled };
 export { NothingConvertedError, type SiteSummary } from "./sites.ts";

@@ -4,7 +4,10 @@
  * bytes of testdata/lm-eval.txt) as raw float32 to `--out`. Run as its own process so that its peak RSS is
  * the model in onnxruntime alone.
  *
- *   deno run -A bench/_run_lm.ts MODEL --out FILE [--bytes 32] [--opt all|extended|basic|disabled]
+ *   deno run -A bench/_run_lm.ts MODEL --out FILE [--bytes 32] [--opt all|extended|basic|disabled] [--runs 1]
+ *
+ * It prints `RUN_LM <session creation ms> <first run ms> <median run ms>` on stderr (`--runs N`: N runs,
+ * the median over all but the first).
  * @module
  */
 import * as ort from "npm:onnxruntime-node@1.30.0";
@@ -18,13 +21,25 @@ const text = (await Deno.readFile(repo("testdata/lm-eval.txt"))).subarray(0, n);
 // `--opt disabled` keeps onnxruntime from folding constant subgraphs at load: a ShiftAdd file then decodes its
 // weights on every call instead of holding every layer's decode at once (about 80 bytes per weight).
 const opt = (listArg(Deno.args, "--opt")?.[0] ?? "all") as "disabled" | "basic" | "extended" | "all";
+const runs = Math.max(1, numArg(Deno.args, "--runs", 1));
+const t0 = performance.now();
 const session = await ort.InferenceSession.create(model, {
   logSeverityLevel: 3,
   intraOpNumThreads: 2,
   graphOptimizationLevel: opt,
 });
+const loadMs = performance.now() - t0;
 const ids = new ort.Tensor("int64", BigInt64Array.from(text, (b) => BigInt(b)), [1, n]);
-const r = await session.run({ [session.inputNames[0]!]: ids });
+const times: number[] = [];
+let r!: ort.InferenceSession.ReturnType;
+for (let i = 0; i < runs; i++) {
+  const t = performance.now();
+  r = await session.run({ [session.inputNames[0]!]: ids });
+  times.push(performance.now() - t);
+}
+const rest = times.slice(1).sort((a, b) => a - b);
+const medianMs = rest.length ? rest[Math.floor(rest.length / 2)]! : times[0]!;
+console.error(`RUN_LM ${loadMs.toFixed(1)} ${times[0]!.toFixed(1)} ${medianMs.toFixed(1)}`);
 const logits = r[session.outputNames[0]!]!.data as Float32Array;
 await Deno.writeFile(out, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
 await session.release();

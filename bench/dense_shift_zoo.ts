@@ -11,6 +11,7 @@
  *      [--sequential 4]
  *      [--photos imagenet|objects (photo set of mobilenetv2-12)]
  *      [--ridge 1] [--score-on eval|calib (calibrate on the first half of the calibration set, score on the rest)]
+ *      [--positions 256 (sampled output positions per sample of a Conv's statistics)]
  * @module
  */
 import { loadModel } from "../onnx/io.ts";
@@ -45,6 +46,8 @@ const budget = Number(opt("budget", "5"));
 const rows = opt("rows", "nearest,learned,budget,rtn,rtn-learned").split(",");
 const rounds = Number(opt("sequential", "4"));
 const ridge = Number(opt("ridge", "1"));
+/** Sampled output positions per calibration sample of a Conv's statistics (the pass's default: 256). */
+const positions = Number(opt("positions", "256"));
 /**
  * `--score-on calib` chooses defaults without the evaluation set: the first half of the calibration samples
  * calibrates, the second half scores (a method fitted to its calibration data must not be scored on it).
@@ -143,7 +146,7 @@ for (const z of ZOO.filter((z) => names.includes(z.name))) {
     runtime: makePassRuntime(feedsSource(calib), ortRuntimeFactory()),
   });
   const ds = (o: DenseShiftOptions) => async (m: Model) => {
-    const pass = denseShiftPass(o);
+    const pass = denseShiftPass({ positions, ...o });
     await pass.run(m, ctx());
     return {
       bits: averageStoredBits(pass.layers!),

@@ -59,6 +59,8 @@ function timedResult(stderr: string): { rssMB: number; seconds: number } {
 }
 
 const out = `${dir}/quantized.onnx`;
+// Outputs of an earlier run in the same --dir would be counted in the output size.
+for (const f of [out, `${out}.data`]) await Deno.remove(f).catch(() => {});
 const cmd = new Deno.Command("/usr/bin/time", {
   args: timedDeno(
     // a full collection between segments (passes/sequential.ts): freed buffers leave the resident set
@@ -108,6 +110,23 @@ try {
 const json = res.code === 0 ? lastJson(new TextDecoder().decode(res.stdout)) : undefined;
 // deno-lint-ignore no-explicit-any
 const cal = (json?.steps as any[] | undefined)?.find((st) => st.calibration)?.calibration;
+const spilled = json?.spilled as { tensors: number; bytes: number } | undefined;
+
+/**
+ * GPTQ's computed peak for one full-width block (MiB, bench/README.md "GPTQ on the 2.72 GB model, bound and
+ * measurement side by side", the Hessian consumed): fc2's Hessian (K = 4W, float64) beside the output-energy
+ * statistics' pair buffers (`Mᵀ`, the masked H and the Gram of two of four feature blocks, quant/gptq_stats.ts `quadTraces`) and its
+ * float32 weight; one batch of fc2's input and the boundary activations; fc1's Hessian and Ŵ; 300 MiB of
+ * runtime and model IR (measured through the first attention segment). Plus the emitted tensors still in
+ * memory at the end: all of them without spilling, those under the spill threshold with it.
+ */
+function gptqBoundMiB(emittedInMemory: number): number {
+  const W = width, K = 4 * width, N = width, rows = Math.min(samples, 8) * 128, mib = 2 ** 20;
+  const hessian = 8 * K * K, pairs = 8 * (K / 2 * N + 2 * (K / 2) ** 2), weight = 4 * K * N;
+  const activations = 4 * rows * K + 4 * samples * 128 * W;
+  const rest = 8 * W * W + 4 * W * K;
+  return (hessian + pairs + weight + activations + rest + emittedInMemory) / mib + 300;
+}
 
 /** Run an LM from its path in a child process: logits of one input, the child's peak RSS and time. */
 async function runLm(model: string): Promise<{ logits?: Float32Array; rssMB: number; seconds: number }> {
@@ -141,6 +160,9 @@ const row = {
   peakRssMB: quantizeTime.rssMB,
   seconds: quantizeTime.seconds,
   outputMB: outBytes / 1e6,
+  spilledMB: spilled ? spilled.bytes / 1e6 : 0,
+  // MiB, GPTQ only: one block's working set plus what of the output stays in memory (bounds above)
+  boundMiB: method === "gptq" && res.code === 0 ? gptqBoundMiB(outBytes - (spilled?.bytes ?? 0)) : NaN,
   calibration: cal
     ? {
       mode: cal.mode,
@@ -178,7 +200,9 @@ else {
       method === "rtn" ? "-" : samples
     } | ${calib} | ${res.code} | ${row.peakRssMB.toFixed(0)} MB | ${row.seconds.toFixed(0)} s | ${
       row.outputMB.toFixed(0)
-    } MB | ${row.emittedRuns ? "runs" : "FAILED"}, ${row.emittedRssMB.toFixed(0)} MB RSS${
+    } MB${row.spilledMB ? ` (${row.spilledMB.toFixed(0)} MB spilled)` : ""}${
+      Number.isNaN(row.boundMiB) ? "" : `, bound ${row.boundMiB.toFixed(0)} MiB`
+    } | ${row.emittedRuns ? "runs" : "FAILED"}, ${row.emittedRssMB.toFixed(0)} MB RSS${
       Number.isNaN(row.cosineToFloat) ? "" : `, logits cosine to float ${row.cosineToFloat.toFixed(3)}`
     } |`,
   );

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Command } from "./command.ts";
+import { decodeCommand } from "./decode.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
 import { inspectCommand } from "./inspect.ts";
@@ -17,4 +18,5 @@ export const COMMANDS: readonly Command[] = [
   evalCommand,
   validateCommand,
   exportCommand,
+  decodeCommand,
 ];

@@ -4,7 +4,8 @@
  * @module
  */
 import { loadedFiles, loadModel, saveModel } from "../onnx/io.ts";
-import { type Method, METHODS, quantize, type QuantizeReport } from "../api/quantize.ts";
+import { dirname } from "../onnx/_fs.ts";
+import { type Method, METHODS, quantize, type QuantizeReport, releaseSpilled } from "../api/quantize.ts";
 import type { Preprocess } from "../runtime/images.ts";
 import type { CalibratorKind } from "../quant/observers.ts";
 import { positiveInt } from "./args.ts";
@@ -48,6 +49,9 @@ const FLAG_METHODS: Record<string, Method[]> = {
   region: ["intvit"],
 };
 
+/** Methods whose passes move emitted tensors to disk layer by layer (`--spill`). */
+const SPILLING_METHODS: readonly string[] = ["rtn", "gptq", "shiftadd"];
+
 /** Flags every method shares; the rest are method-specific. */
 const COMMON_FLAGS = new Set([
   "threads",
@@ -67,7 +71,17 @@ const COMMON_FLAGS = new Set([
   "allow-no-sites",
   "force",
   "max-load-mb",
+  "spill",
+  "spill-dir",
 ]);
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
 
 function str(v: unknown): string | undefined {
   return v === undefined ? undefined : String(v);
@@ -223,6 +237,20 @@ export const quantizeCommand: Command = {
         "largest model (float size) loaded whole into the runtime to check that the input and the output load (default 1000); larger ones are said in the summary",
     },
     {
+      name: "spill",
+      type: "string",
+      value: "auto|on|off",
+      help:
+        "rtn, gptq, shiftadd: move each layer's emitted tensors to a scratch file (unlinked at once) when the layer is done, copied into OUT's external data by range (auto: above --max-load-mb)",
+    },
+    {
+      name: "spill-dir",
+      type: "string",
+      value: "DIR",
+      path: "file",
+      help: "folder of the --spill scratch file (default: OUT's folder)",
+    },
+    {
       name: "calibrate",
       type: "string",
       value: "auto|whole|per-layer",
@@ -335,6 +363,17 @@ export const quantizeCommand: Command = {
     if (maxLoadMb !== undefined && !(maxLoadMb >= 0)) {
       throw new UsageError(`--max-load-mb must be a number >= 0, got "${f["max-load-mb"]}"`);
     }
+    const spill = f.spill === undefined ? "auto" : String(f.spill);
+    if (spill !== "auto" && spill !== "on" && spill !== "off") {
+      throw new UsageError(`--spill must be auto, on or off, got "${spill}"`);
+    }
+    if (spill === "on" && !SPILLING_METHODS.includes(method)) {
+      throw new UsageError(`--spill on applies to --method ${SPILLING_METHODS.join("|")}, not ${method}`);
+    }
+    const spillDir = f["spill-dir"] === undefined ? dirname(out) || "." : String(f["spill-dir"]);
+    if (f["spill-dir"] !== undefined && !isDirectory(spillDir)) {
+      throw new UsageError(`--spill-dir "${spillDir}" is not a folder`);
+    }
     const modelPath = args.positionals[0]!;
     const model = await loadModel(modelPath);
     const inputs: [string, string][] = [["the input model", modelPath]];
@@ -374,9 +413,16 @@ export const quantizeCommand: Command = {
       ...(maxLoadMb !== undefined ? { maxWholeLoadBytes: maxLoadMb * 1e6 } : {}),
       reporter: ctx.reporter,
       extra,
+      spill: spill === "auto" ? "auto" : spill === "on",
+      spillDir,
     });
-    const written = await saveModel(model, out);
-    const after = task ? await score(model) : undefined;
+    let written: string[], after;
+    try {
+      written = await saveModel(model, out);
+      after = task ? await score(model) : undefined;
+    } finally {
+      releaseSpilled(model);
+    }
     const metricName = before ? headlineMetric(before) : undefined;
     const metric = task && before && after && metricName
       ? { task, name: metricName, before: before[metricName]!, after: after[metricName]! }
@@ -403,6 +449,15 @@ export const quantizeCommand: Command = {
         : "storage: bits per weight not declared by this method's passes",
       ...sitesLines(report.sites),
       threadsLine(report.threads),
+      ...(report.spilled
+        ? [
+          `spilled: ${report.spilled.tensors} emitted tensors (${
+            (report.spilled.bytes / 1e6).toFixed(1)
+          } MB) held on disk as their layers were done (a scratch file in ${spillDir}, removed), copied into ${
+            written.find((w) => w.endsWith(".data")) ?? out
+          }`,
+        ]
+        : []),
       ...(report.skippedChecks ?? []).map((c) => `check not run: ${c}`),
       ...(advice ? [`note: ${advice}`] : []),
       ...report.steps.filter((s) => s.notes.length).map((s) => `  ${s.pass}: ${s.notes.join("; ")}`),

@@ -119,6 +119,98 @@ export const denoFs: FileSystem = {
   },
 };
 
+// -------------------------------------------------------------------- scratch files
+
+/** A read-write file of this process alone: written at offsets, read by range (onnx/spill.ts). */
+export interface ScratchFile {
+  /** Where it was created (already unlinked where the platform allows it). */
+  readonly path: string;
+  /** Write `bytes` at `offset`. */
+  write(offset: number, bytes: Uint8Array): void;
+  /** `length` bytes at `offset`; a RangeError past what was written or after {@link ScratchFile.close}. */
+  read(offset: number, length: number): Uint8Array;
+  /** Close it; its bytes are gone (removed from disk where it was not unlinked already). Idempotent. */
+  close(): void;
+}
+
+/**
+ * Create a scratch file in `dir` (the OS temp folder when undefined). On POSIX systems it is unlinked at
+ * once and lives only as long as its open handle: no path is ever left behind, whether the process ends
+ * normally, by an exception, a signal or a kill. Where an open file cannot be unlinked (Windows) it is
+ * registered for removal on SIGINT/SIGTERM ({@link trackTemp}) and removed by `close`.
+ *
+ * @param dir the folder, or undefined for the OS temp folder
+ * @returns the open file
+ * @throws {Error} the file system's error when the folder is missing or not writable
+ */
+export function openScratch(dir: string | undefined): ScratchFile {
+  const D = deno();
+  let path: string;
+  try {
+    path = D.makeTempFileSync({
+      ...(dir !== undefined ? { dir } : {}),
+      prefix: ".shiftkit-spill-",
+      suffix: ".tmp",
+    });
+  } catch (e) {
+    throw new Error(
+      `Cannot create a scratch file in "${dir ?? "the OS temp folder"}": ${
+        e instanceof Error ? e.message : e
+      }`,
+      { cause: e },
+    );
+  }
+  const file = D.openSync(path, { read: true, write: true });
+  let untrack: (() => void) | undefined;
+  let linked = true;
+  if (D.build.os !== "windows") {
+    try {
+      D.removeSync(path);
+      linked = false;
+    } catch { /* keep it tracked below */ }
+  }
+  if (linked) untrack = trackTemp(path);
+  let open = true, size = 0;
+  return {
+    path,
+    write(offset, bytes) {
+      if (!open) throw new RangeError(`scratch file "${path}" is closed`);
+      file.seekSync(offset, D.SeekMode.Start);
+      let done = 0;
+      while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
+      size = Math.max(size, offset + bytes.length);
+    },
+    read(offset, length) {
+      if (!open) throw new RangeError(`scratch file "${path}" is closed: its tensors are gone`);
+      if (offset < 0 || offset + length > size) {
+        throw new RangeError(`scratch file "${path}" has ${size} bytes, ${length} asked at offset ${offset}`);
+      }
+      file.seekSync(offset, D.SeekMode.Start);
+      const out = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = file.readSync(out.subarray(got));
+        if (n === null || n === 0) {
+          throw new RangeError(`scratch file "${path}" ended after ${offset + got} bytes`);
+        }
+        got += n;
+      }
+      return out;
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      file.close();
+      if (linked) {
+        try {
+          D.removeSync(path);
+        } catch { /* already gone */ }
+        untrack?.();
+      }
+    },
+  };
+}
+
 // -------------------------------------------------------------------- temporary files and signals
 
 const temps = new Set<string>();

@@ -444,7 +444,10 @@ function encodeTensorValue(v: Value, opts: EncodeOptions): Message {
   const size = constByteLength(v);
   if (opts.externalize && size !== undefined) {
     const where = opts.externalize(v, size, () => tensorToProto(tensor()).raw_data as Uint8Array);
-    if (where) return externalProto(orig ?? tensorToProto(tensor(), v.name), v.name, where, size);
+    // A spilled tensor's proto is built from its type and dims: its data stays in its file range.
+    const info = v.constRange() ? v.constInfo() : undefined;
+    const head = info ? { dims: info.dims, data_type: info.dtype } : undefined;
+    if (where) return externalProto(orig ?? head ?? tensorToProto(tensor(), v.name), v.name, where, size);
   }
   if (orig && !isExternal(orig) && orig.name === v.name) return orig;
   return tensorToProto(tensor(), v.name);
@@ -480,6 +483,8 @@ function externalProto(
 export function constByteLength(v: Value): number | undefined {
   const p = v.encodedConst;
   if (!p) {
+    const range = v.constRange(); // spilled: its dims, not its data
+    if (range) return range.length;
     const t = v.const;
     if (!t || Array.isArray(t.data)) return undefined;
     return dataByteLength(t.dtype, t.data.length);

@@ -13,7 +13,8 @@
  *   it reads defined (an acyclic graph stored out of order is sorted), then `verify()` must pass.
  *
  * Saving streams tensors one at a time into the external data file (so a model larger than memory can be
- * written), switches to external data by itself when the model would pass protobuf's 2 GiB limit, writes
+ * written; tensors spilled to disk by onnx/spill.ts are copied by 4 MiB chunks), switches to external data by
+ * itself when the model would pass protobuf's 2 GiB limit or holds spilled tensors (`.onnx` targets), writes
  * every file under a temporary name, fsyncs it and renames it into place; temporary files are removed on
  * failure and on SIGINT/SIGTERM. Zip bundles are byte-for-byte reproducible (a fixed entry time).
  * @module
@@ -39,6 +40,8 @@ export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 export const DEFAULT_EXTERNAL_THRESHOLD = 1024;
 /** External tensors start on multiples of this many bytes, so loads can view them without copying. */
 const EXTERNAL_ALIGN = 64;
+/** Spilled tensors are copied into the external data file this many bytes at a time. */
+const COPY_CHUNK = 4 * 2 ** 20;
 /** Zip entry time of every bundle shiftkit writes (local time; DOS dates start in 1980): same bytes each run. */
 const ZIP_TIME = new Date(1980, 0, 2, 0, 0, 0);
 
@@ -94,7 +97,8 @@ export interface ExternalDataOptions {
 export interface SaveOptions {
   /**
    * Store large tensors in an external data file. `true` uses the defaults of {@link ExternalDataOptions}.
-   * Turned on automatically (with the defaults) when the model would exceed protobuf's 2 GiB limit.
+   * Turned on automatically (with the defaults) when the model would exceed protobuf's 2 GiB limit, or, for an
+   * `.onnx` target, when it holds tensors spilled to disk (onnx/spill.ts: copied by range, never whole).
    * @default false
    */
   externalData?: boolean | ExternalDataOptions;
@@ -337,10 +341,15 @@ function encodeSplit(
   const chunks: Uint8Array[] = [];
   let size = 0;
   const bytes = encodeModel(model, {
-    externalize: (_v, length, raw) => {
+    externalize: (v, length, raw) => {
       if (length < ext.threshold || length === 0) return undefined;
       const offset = Math.ceil(size / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
-      if (write) write(offset, raw());
+      const range = write ? v.constRange() : undefined;
+      if (range) { // a spilled tensor: copied by chunks, never whole in memory
+        for (let at = 0; at < length; at += COPY_CHUNK) {
+          write!(offset + at, range.read(at, Math.min(COPY_CHUNK, length - at)));
+        }
+      } else if (write) write(offset, raw());
       else chunks.push(raw());
       size = offset + length;
       return { location: ext.location, offset };
@@ -362,6 +371,12 @@ function tooLarge(model: Model): boolean {
   return storedBytes(model) > PROTOBUF_LIMIT;
 }
 
+/** True when some initializer's data lives in a spill file (onnx/spill.ts): it is written by range. */
+function holdsSpilled(model: Model): boolean {
+  for (const g of model.allGraphs()) for (const v of g.initializers) if (v.constRange()) return true;
+  return false;
+}
+
 function checkSize(bytes: Uint8Array, ext: Required<ExternalDataOptions> | undefined): void {
   if (bytes.length > PROTOBUF_LIMIT) {
     throw new RangeError(
@@ -376,6 +391,7 @@ function planFiles(model: Model, fileName: string, options: Omit<SaveOptions, "f
   const zip = name.toLowerCase().endsWith(".zip");
   const modelFile = zip ? `${name.slice(0, -4)}.onnx` : name;
   let ext = externalSettings(options.externalData, modelFile);
+  if (!ext && !zip && holdsSpilled(model)) ext = externalSettings(true, modelFile);
   if (!ext && tooLarge(model)) ext = externalSettings(true, modelFile);
   return { name, zip, modelFile, ext };
 }

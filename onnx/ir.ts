@@ -29,11 +29,33 @@ export interface Use {
   readonly index: number;
 }
 
-/** A constant's payload: either decoded, or an encoded TensorProto decoded on demand (lossless). */
+/**
+ * Bytes of a constant that live in a file (a tensor spilled to disk by onnx/spill.ts): its raw data as an
+ * external-data file holds it (little-endian, 4-bit types two per byte, low nibble first), read by range.
+ */
+export interface ByteRange {
+  /** Size in bytes. */
+  readonly length: number;
+  /**
+   * `length` bytes at `offset` (relative to the tensor's first byte).
+   * @throws {RangeError} past the end, or when the file was closed
+   */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/**
+ * A constant's payload: decoded, an encoded TensorProto decoded on demand (lossless), or element type and
+ * dims with the bytes in a file range, decoded on demand.
+ */
 interface ConstSlot {
   tensor?: Tensor;
   proto?: Message;
   decode?: (p: Message) => Tensor;
+  range?: { dtype: number; dims: number[]; bytes: ByteRange; decode: () => Tensor };
+}
+
+function decodeSlot(c: ConstSlot): Tensor {
+  return c.range ? c.range.decode() : c.decode!(c.proto!);
 }
 
 /** A value (edge) in a graph: a graph input, an initializer, or a node output. */
@@ -71,7 +93,7 @@ export class Value {
   get const(): Tensor | undefined {
     const c = this.#const;
     if (!c) return undefined;
-    if (!c.tensor) c.tensor = c.decode!(c.proto!);
+    if (!c.tensor) c.tensor = decodeSlot(c);
     return c.tensor;
   }
 
@@ -88,7 +110,7 @@ export class Value {
   peekConst(): Tensor | undefined {
     const c = this.#const;
     if (!c) return undefined;
-    return c.tensor ?? c.decode!(c.proto!);
+    return c.tensor ?? decodeSlot(c);
   }
 
   /**
@@ -99,11 +121,35 @@ export class Value {
     const c = this.#const;
     if (!c) return undefined;
     if (c.tensor) return { dtype: c.tensor.dtype, dims: [...c.tensor.dims] };
+    if (c.range) return { dtype: c.range.dtype, dims: [...c.range.dims] };
     const p = c.proto!;
     return {
       dtype: Number(p.data_type ?? 0),
       dims: ((p.dims as unknown[] | undefined) ?? []).map(Number),
     };
+  }
+
+  /**
+   * The file range holding the constant's raw bytes while it is not decoded (a spilled tensor), else
+   * undefined: writers copy it by chunks, checks read it by range, nothing has to hold it whole.
+   */
+  constRange(): ByteRange | undefined {
+    const c = this.#const;
+    return c && !c.tensor && c.range ? c.range.bytes : undefined;
+  }
+
+  /**
+   * Make the constant one whose data lives in a file range (onnx/spill.ts): the decoded tensor, if any, is
+   * dropped, and decoded again from the range on access (`const` caches it again, `peekConst` does not).
+   *
+   * @param dtype element type
+   * @param dims dimensions
+   * @param bytes the raw data's range
+   * @param decode reads the range into a tensor
+   */
+  setRangeConst(dtype: number, dims: readonly number[], bytes: ByteRange, decode: () => Tensor): void {
+    this.#const = { range: { dtype, dims: [...dims], bytes, decode } };
+    this.type = { elemType: dtype, shape: [...dims] };
   }
 
   /** @internal codec: attach an encoded TensorProto, decoded on first access. */

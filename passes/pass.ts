@@ -4,7 +4,7 @@
  * changes, with the IR verified after each pass when asked (tests always ask).
  * @module
  */
-import type { Model } from "../onnx/ir.ts";
+import type { Model, Value } from "../onnx/ir.ts";
 import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { verify } from "../onnx/verify.ts";
 import type { ReportSection } from "./report/report.ts";
@@ -22,6 +22,11 @@ export interface PassContext {
   runtime?: PassRuntime;
   /** Runs independent per-layer work on worker threads (passes/layer_map.ts); absent: serially. */
   pool?: LayerPool;
+  /**
+   * Move initializers a pass emitted for a finished layer out of memory (onnx/spill.ts: their data then
+   * lives in a file range); absent, they stay in memory. Per-layer conversions call it layer by layer.
+   */
+  spill?: (values: readonly Value[]) => void;
 }
 
 /**
@@ -110,6 +115,7 @@ export async function runPipeline(
     reporter: ctx.reporter ?? silentReporter,
     ...(ctx.runtime ? { runtime: ctx.runtime } : {}),
     ...(ctx.pool ? { pool: ctx.pool } : {}),
+    ...(ctx.spill ? { spill: ctx.spill } : {}),
   };
   const steps: PipelineResult["steps"] = [];
   let any = false;

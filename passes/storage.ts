@@ -47,7 +47,7 @@ export function initializerBits(model: Model, name: string): number {
     if (v) break;
     v = g.initializers.find((i) => i.name === name);
   }
-  const t = v?.const;
+  const t = v?.constInfo(); // type and dims only: a spilled or lazily loaded tensor stays on disk
   if (!t) {
     throw new RangeError(`Cannot count storage: the model has no initializer "${name}" (declared by a pass)`);
   }
@@ -84,7 +84,7 @@ export function storageAccount(model: Model, layers: readonly LayerStorage[]): S
   const bitsOf = (n: string) => {
     let b = seen.get(n);
     if (b === undefined) {
-      const t = byName.get(n)?.const;
+      const t = byName.get(n)?.constInfo();
       seen.set(n, b = t ? sizeOf(t.dims) * dtypeInfo(t.dtype).bits : initializerBits(model, n));
     }
     return b;

@@ -13,6 +13,7 @@
  */
 
 import { firstNonFinite32, firstNonFinite64 } from "./finite.ts";
+import { symmetricEigen } from "./linalg.ts";
 import { symmetricProduct } from "./sym_product.ts";
 import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
@@ -45,6 +46,12 @@ export interface LowRankDiag {
   q: Float64Array;
   /** P = Q T, `K x r` row-major. */
   p: Float64Array;
+  /**
+   * Set when Q's columns are eigenvectors of the low-rank part and T is diagonal with these r entries
+   * (the exact decomposition {@linkcode lowRankPlusDiagonal} takes when the rank covers the order): the
+   * alpha search then needs no Rayleigh-Ritz rotation of its own.
+   */
+  lambda?: Float64Array;
 }
 
 /** Options of {@linkcode lowRankPlusDiagonal}. */
@@ -54,6 +61,13 @@ export interface LowRankOptions {
    * @default 8
    */
   rank?: number;
+  /**
+   * A dense matrix asked for rank K or more gets its exact eigendecomposition (one Jacobi
+   * eigendecomposition, directions with eigenvalue <= 1e-12 of the largest dropped) instead of the
+   * iterations: the same matrix up to round-off, several times cheaper for small K.
+   * @default false
+   */
+  exactWhenFull?: boolean;
   /**
    * Subspace iterations (each one K^2 r multiply-adds).
    * @default 8
@@ -116,6 +130,7 @@ export function lowRankPlusDiagonal(
     throw new RangeError(`Cannot approximate a ${k} x ${k} matrix with a diagonal of ${target.length}`);
   }
   const r = Math.max(0, Math.min(options.rank ?? 8, k));
+  if (dense && r === k && options.exactWhenFull) return exactDecomposition(a, k, target);
   const iters = options.iterations ?? 8;
   // Q: column-major working copy (r columns of K), deterministic start.
   let q = new Float64Array(k * r);
@@ -162,6 +177,175 @@ export function lowRankPlusDiagonal(
     diag[x] = Math.max(0, target[x]! - lr);
   }
   return { k, rank, diag, q: qr, p: pr };
+}
+
+/**
+ * The rank-K case of {@linkcode lowRankPlusDiagonal}: no subspace to find, A itself is `V diag(lambda) V^T`
+ * (one Jacobi eigendecomposition, quant/linalg.ts), so `Q = V`, `T = diag(lambda)`, `P = V diag(lambda)` and
+ * the diagonal part is what is left of the target diagonal (0 up to round-off when the target is A's own).
+ * Mathematically the matrix the iterations converge to, without the 8 subspace iterations and their
+ * re-orthonormalizations (K^3 each: the cost of a depthwise Conv's thousands of 3x3 / 5x5 groups).
+ */
+function exactDecomposition(a: Float64Array, k: number, target: ArrayLike<number>): LowRankDiag {
+  const { values, vectors } = k <= 64 ? tridiagonalEigen(a, k) : symmetricEigen(a);
+  // Directions A does not have (eigenvalues at round-off level, or below 0 by round-off) are dropped, as
+  // the iterations drop the columns that vanish.
+  let top = 0;
+  for (let j = 0; j < k; j++) top = Math.max(top, values[j]!);
+  const keep: number[] = [];
+  for (let j = 0; j < k; j++) if (values[j]! > 1e-12 * top) keep.push(j);
+  const r = keep.length;
+  const q = new Float64Array(k * r), p = new Float64Array(k * r), diag = new Float64Array(k);
+  const lambda = Float64Array.from(keep, (j) => values[j]!);
+  for (let x = 0; x < k; x++) {
+    let lr = 0;
+    for (let i = 0; i < r; i++) {
+      const e = vectors[x * k + keep[i]!]!, s = e * lambda[i]!;
+      q[x * r + i] = e;
+      p[x * r + i] = s;
+      lr += e * s;
+    }
+    diag[x] = Math.max(0, target[x]! - lr);
+  }
+  return { k, rank: r, diag, q, p, lambda };
+}
+
+/**
+ * Eigenvalues and eigenvectors of a symmetric n x n matrix (row-major; `vectors[x n + j]` is entry x of
+ * eigenvector j): Householder reduction to tridiagonal form, then the implicit QL iteration with the
+ * transformations accumulated (Golub & Van Loan sections 8.3.1 and 8.3.5; the EISPACK tred2 / tql2 pair). About
+ * 9 n^3 operations against the cyclic Jacobi's 40-50 n^3 (quant/linalg.ts `symmetricEigen`): the cost of the
+ * thousands of small depthwise-group decompositions.
+ *
+ * @param a `n x n` row-major, symmetric
+ * @param n the order
+ * @returns the n eigenvalues (unsorted) and the eigenvectors as the columns of a row-major n x n matrix
+ */
+export function tridiagonalEigen(
+  a: Float64Array,
+  n: number,
+): { values: Float64Array; vectors: Float64Array } {
+  const V = Float64Array.from(a.subarray(0, n * n)), d = new Float64Array(n), e = new Float64Array(n);
+  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j]!;
+  // Householder: V becomes the orthogonal transformation, d / e the tridiagonal matrix
+  for (let i = n - 1; i > 0; i--) {
+    let scale = 0, h = 0;
+    for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
+    if (scale === 0) {
+      e[i] = d[i - 1]!;
+      for (let j = 0; j < i; j++) {
+        d[j] = V[(i - 1) * n + j]!;
+        V[i * n + j] = 0;
+        V[j * n + i] = 0;
+      }
+    } else {
+      for (let k = 0; k < i; k++) {
+        d[k] = d[k]! / scale;
+        h += d[k]! * d[k]!;
+      }
+      let f = d[i - 1]!, g = Math.sqrt(h);
+      if (f > 0) g = -g;
+      e[i] = scale * g;
+      h -= f * g;
+      d[i - 1] = f - g;
+      for (let j = 0; j < i; j++) e[j] = 0;
+      for (let j = 0; j < i; j++) {
+        f = d[j]!;
+        V[j * n + i] = f;
+        g = e[j]! + V[j * n + j]! * f;
+        for (let k = j + 1; k <= i - 1; k++) {
+          g += V[k * n + j]! * d[k]!;
+          e[k] = e[k]! + V[k * n + j]! * f;
+        }
+        e[j] = g;
+      }
+      f = 0;
+      for (let j = 0; j < i; j++) {
+        e[j] = e[j]! / h;
+        f += e[j]! * d[j]!;
+      }
+      const hh = f / (h + h);
+      for (let j = 0; j < i; j++) e[j] = e[j]! - hh * d[j]!;
+      for (let j = 0; j < i; j++) {
+        f = d[j]!;
+        g = e[j]!;
+        for (let k = j; k <= i - 1; k++) V[k * n + j] = V[k * n + j]! - (f * e[k]! + g * d[k]!);
+        d[j] = V[(i - 1) * n + j]!;
+        V[i * n + j] = 0;
+      }
+    }
+    d[i] = h;
+  }
+  for (let i = 0; i < n - 1; i++) {
+    V[(n - 1) * n + i] = V[i * n + i]!;
+    V[i * n + i] = 1;
+    const h = d[i + 1]!;
+    if (h !== 0) {
+      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1]! / h;
+      for (let j = 0; j <= i; j++) {
+        let g = 0;
+        for (let k = 0; k <= i; k++) g += V[k * n + i + 1]! * V[k * n + j]!;
+        for (let k = 0; k <= i; k++) V[k * n + j] = V[k * n + j]! - g * d[k]!;
+      }
+    }
+    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+  }
+  for (let j = 0; j < n; j++) {
+    d[j] = V[(n - 1) * n + j]!;
+    V[(n - 1) * n + j] = 0;
+  }
+  V[(n - 1) * n + n - 1] = 1;
+  e[0] = 0;
+  // implicit QL on the tridiagonal matrix
+  for (let i = 1; i < n; i++) e[i - 1] = e[i]!;
+  e[n - 1] = 0;
+  let f = 0, tst1 = 0;
+  const eps = 2 ** -52;
+  for (let l = 0; l < n; l++) {
+    tst1 = Math.max(tst1, Math.abs(d[l]!) + Math.abs(e[l]!));
+    let m = l;
+    while (m < n - 1 && !(Math.abs(e[m]!) <= eps * tst1)) m++;
+    if (m > l) {
+      for (let iter = 0; iter < 64; iter++) {
+        let g = d[l]!, p = (d[l + 1]! - g) / (2 * e[l]!), r = Math.hypot(p, 1);
+        if (p < 0) r = -r;
+        d[l] = e[l]! / (p + r);
+        d[l + 1] = e[l]! * (p + r);
+        const dl1 = d[l + 1]!;
+        let h = g - d[l]!;
+        for (let i = l + 2; i < n; i++) d[i] = d[i]! - h;
+        f += h;
+        p = d[m]!;
+        let c = 1, c2 = 1, c3 = 1, s = 0, s2 = 0;
+        const el1 = e[l + 1]!;
+        for (let i = m - 1; i >= l; i--) {
+          c3 = c2;
+          c2 = c;
+          s2 = s;
+          g = c * e[i]!;
+          h = c * p;
+          r = Math.hypot(p, e[i]!);
+          e[i + 1] = s * r;
+          s = e[i]! / r;
+          c = p / r;
+          p = c * d[i]! - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]!);
+          for (let k = 0; k < n; k++) {
+            const vk1 = V[k * n + i + 1]!, vk = V[k * n + i]!;
+            V[k * n + i + 1] = s * vk + c * vk1;
+            V[k * n + i] = c * vk - s * vk1;
+          }
+        }
+        p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
+        e[l] = s * p;
+        d[l] = c * p;
+        if (!(Math.abs(e[l]!) > eps * tst1)) break;
+      }
+    }
+    d[l] = d[l]! + f;
+    e[l] = 0;
+  }
+  return { values: d, vectors: V };
 }
 
 /** `out[:, j] = A q[:, j]` for r column-major K-vectors. */

@@ -1,5 +1,12 @@
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { lowRankDense, lowRankPlusDiagonal, lowRankQuad, rowsCovarianceProduct } from "./lowrank.ts";
+import {
+  lowRankDense,
+  lowRankPlusDiagonal,
+  lowRankQuad,
+  rowsCovarianceProduct,
+  tridiagonalEigen,
+} from "./lowrank.ts";
+import { symmetricEigen } from "./linalg.ts";
 import { mulberry32 } from "./_rng.ts";
 
 /** A K x K Gram matrix of `rows` correlated rows (a shared factor plus noise), and the rows' generator. */
@@ -126,4 +133,56 @@ Deno.test("lowRankPlusDiagonal: from rows it approximates as from their covarian
   for (let i = 0; i < a.length; i++) assertAlmostEquals(b[i]!, a[i]!, 1e-9);
   assertThrows(() => lowRankPlusDiagonal({ k, rows, count: m }), TypeError, "target diagonal");
   assertThrows(() => lowRankPlusDiagonal({ k, rows, count: m + 1 }, { diag }), RangeError, "rows of 30");
+});
+
+Deno.test("lowRankPlusDiagonal: rank >= K is the exact eigendecomposition (orthonormal Q, diagonal T)", () => {
+  const k = 9, h = gram(k, 60, 5, 3);
+  const m = lowRankPlusDiagonal(h, { rank: 32, exactWhenFull: true });
+  assertEquals(m.rank, k);
+  assertEquals(lowRankPlusDiagonal(h, { rank: 32 }).lambda, undefined); // the iterations unless asked
+  assert(m.lambda !== undefined && m.lambda.length === k);
+  const d = lowRankDense(m);
+  for (let i = 0; i < h.length; i++) assertAlmostEquals(d[i]!, h[i]!, 1e-12);
+  for (let i = 0; i < k; i++) assertAlmostEquals(m.diag[i]!, 0, 1e-12);
+  // Q^T Q = I and P = Q diag(lambda)
+  for (let a = 0; a < k; a++) {
+    for (let b = 0; b < k; b++) {
+      let s = 0;
+      for (let x = 0; x < k; x++) s += m.q[x * k + a]! * m.q[x * k + b]!;
+      assertAlmostEquals(s, a === b ? 1 : 0, 1e-12);
+    }
+  }
+  for (let x = 0; x < k * k; x++) assertEquals(m.p[x], m.q[x]! * m.lambda![x % k]!);
+  // quadratic forms are v^T H v up to round-off
+  const u = mulberry32(6);
+  for (let t = 0; t < 5; t++) {
+    const v = Float64Array.from({ length: k }, () => u() - 0.5);
+    let exact = 0;
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) exact += v[i]! * h[i * k + j]! * v[j]!;
+    assertAlmostEquals(lowRankQuad(m, v), exact, 1e-12);
+  }
+});
+
+Deno.test("tridiagonalEigen: V diag(lambda) V^T = A, V orthonormal, the Jacobi eigenvalues (full, deficient, zero)", () => {
+  for (const [n, rows] of [[1, 1], [2, 5], [9, 4], [9, 30], [25, 12], [25, 80]] as const) {
+    for (const zero of [false, true]) {
+      const h = zero ? new Float64Array(n * n) : gram(n, rows, n + rows, 3);
+      const { values, vectors: v } = tridiagonalEigen(h, n);
+      let norm = 1e-300;
+      for (const x of h) norm = Math.max(norm, Math.abs(x));
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0, o = 0;
+          for (let k = 0; k < n; k++) {
+            s += v[i * n + k]! * values[k]! * v[j * n + k]!, o += v[k * n + i]! * v[k * n + j]!;
+          }
+          assertAlmostEquals(s / norm, h[i * n + j]! / norm, 1e-12);
+          assertAlmostEquals(o, i === j ? 1 : 0, 1e-12);
+        }
+      }
+      const ref = [...symmetricEigen(h).values].sort((a, b) => a - b);
+      const got = [...values].sort((a, b) => a - b);
+      for (let i = 0; i < n; i++) assertAlmostEquals(got[i]! / norm, ref[i]! / norm, 1e-12);
+    }
+  }
 });

@@ -50,7 +50,11 @@ function ritzBasis(m: LowRankDiag): RitzBasis {
   const { k, rank: r, q: Q, p: P } = m;
   const R = r + (r & 1);
   const v = new Float64Array(k * R), lam = new Float64Array(R);
-  if (r > 0) {
+  if (r > 0 && m.lambda) {
+    // already the eigenbasis (the exact rank-K decomposition): V = Q, lambda as given
+    lam.set(m.lambda);
+    for (let x = 0; x < k; x++) for (let j = 0; j < r; j++) v[x * R + j] = Q[x * r + j]!;
+  } else if (r > 0) {
     // T = Q^T P and Q U as products on the WebAssembly kernel (quant/sym_product.ts `rowsTimes`: each entry
     // the in-order sum over x, resp. i, from +0, as the loops `t_ij += Q_xi P_xj`, `s += Q_xi U_ij` add up).
     const qt = new Float64Array(r * k);
@@ -75,6 +79,36 @@ function ritzBasis(m: LowRankDiag): RitzBasis {
  * patterns from `off`; its two results are reused buffers (valid until the next call).
  */
 function magnitudeSorter(k: number): (bits: Uint32Array, off: number) => [Uint32Array, Int32Array] {
+  const hit = sorters.get(k);
+  if (hit) return hit;
+  const sorter = k <= 32 ? insertionSorter(k) : radixSorter(k);
+  if (sorters.size > 64) sorters.clear();
+  sorters.set(k, sorter);
+  return sorter;
+}
+
+/** Sorters by K (their buffers are reused: one sort at a time). */
+const sorters = new Map<number, (bits: Uint32Array, off: number) => [Uint32Array, Int32Array]>();
+
+/**
+ * The same order as the radix sort for short rows (a depthwise group's 9 or 25 weights), where clearing its
+ * 1024 digit counters costs more than the sort: a stable insertion sort of the bit patterns.
+ */
+function insertionSorter(k: number): (bits: Uint32Array, off: number) => [Uint32Array, Int32Array] {
+  const ka = new Uint32Array(k), ia = new Int32Array(k);
+  return (bits, off) => {
+    for (let x = 0; x < k; x++) {
+      const b = bits[off + x]! & 0x7fffffff;
+      let i = x;
+      while (i > 0 && ka[i - 1]! > b) ka[i] = ka[i - 1]!, ia[i] = ia[i - 1]!, i--;
+      ka[i] = b, ia[i] = x;
+    }
+    return [ka, ia];
+  };
+}
+
+/** The LSD radix sort (see {@linkcode magnitudeSorter}). */
+function radixSorter(k: number): (bits: Uint32Array, off: number) => [Uint32Array, Int32Array] {
   const ka = new Uint32Array(k), kb = new Uint32Array(k), ia = new Int32Array(k), ib = new Int32Array(k);
   const count = new Int32Array(4 * 256);
   return (bits, off) => {

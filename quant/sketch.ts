@@ -124,3 +124,122 @@ export class SketchAccumulator {
     this.#count = 0;
   }
 }
+
+/** Options of {@linkcode RowsOrGramAccumulator}. */
+export interface RowsOrGramOptions {
+  /** Rows kept as rows; the row past this folds them all into a Gram accumulator. */
+  maxRows: number;
+}
+
+/** Every row of a layer input as the rows themselves, or folded into their Gram accumulator. */
+export type RowsOrGram =
+  | { rows: Float32Array; count: number; mean: Float64Array; secondMoment: Float64Array }
+  | { gram: GramAccumulator };
+
+/**
+ * Every row of a layer's input, kept as rows while there are at most `maxRows` of them, else folded into a
+ * {@link GramAccumulator} (fed the same rows in the same order, so its Gram and mean are bit-identical to
+ * one fed directly). A Gram of K features from m rows costs `m K^2 / 2` to form and `K^2` per product with
+ * it; the m rows cost nothing to keep and `2 m K` per product: where a Conv's sampled patches are fewer
+ * than its fan-in (a 3x3 Conv of 256 channels on a 10 x 8 map: 640 rows of 2304), the rows hold the same
+ * statistics (the Gram `X^T X / m` is exact either way) at a fraction of the cost.
+ *
+ * @example
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { RowsOrGramAccumulator } from "./sketch.ts";
+ * const a = new RowsOrGramAccumulator(3, { maxRows: 2 });
+ * a.add(new Float32Array([1, 2, 3, 3, 2, 1]), 2);
+ * const r = a.result();
+ * assert("rows" in r);
+ * assertEquals(r.mean, new Float64Array([2, 2, 2]));
+ * a.add(new Float32Array([0, 0, 0]), 1); // a third row: folded into the Gram
+ * assert("gram" in a.result());
+ * ```
+ */
+export class RowsOrGramAccumulator {
+  /** Row width K. */
+  readonly k: number;
+  readonly #maxRows: number;
+  #rows = new Float32Array(0);
+  #count = 0;
+  #gram: GramAccumulator | undefined;
+
+  /**
+   * @param k row width, a positive integer
+   * @param options how many rows stay rows
+   */
+  constructor(k: number, options: RowsOrGramOptions) {
+    if (!Number.isInteger(k) || k < 1) {
+      throw new RangeError(
+        `Cannot create a rows-or-Gram accumulator: k must be a positive integer, got ${k}`,
+      );
+    }
+    this.k = k;
+    this.#maxRows = Math.max(0, Math.floor(options.maxRows));
+    if (this.#maxRows === 0) this.#gram = new GramAccumulator(k);
+  }
+
+  /** Rows added so far. */
+  get count(): number {
+    return this.#gram?.count ?? this.#count;
+  }
+
+  /**
+   * Add `n` contiguous k-wide rows.
+   *
+   * @param rows row-major, at least `n * k` values
+   * @param n number of rows
+   */
+  add(rows: Float32Array, n: number): void {
+    const k = this.k;
+    if (!Number.isInteger(n) || n < 0 || n * k > rows.length) {
+      throw new RangeError(
+        `Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`,
+      );
+    }
+    if (this.#gram) return this.#gram.add(rows, n);
+    if (this.#count + n > this.#maxRows) {
+      this.#gram = new GramAccumulator(k);
+      if (this.#count > 0) this.#gram.add(this.#rows, this.#count);
+      this.#rows = new Float32Array(0);
+      this.#count = 0;
+      return this.#gram.add(rows, n);
+    }
+    const need = (this.#count + n) * k;
+    if (need > this.#rows.length) {
+      const grown = new Float32Array(Math.min(this.#maxRows * k, Math.max(need, 2 * this.#rows.length)));
+      grown.set(this.#rows.subarray(0, this.#count * k));
+      this.#rows = grown;
+    }
+    this.#rows.set(rows.subarray(0, n * k), this.#count * k);
+    this.#count += n;
+  }
+
+  /**
+   * The rows (with their per-feature mean and second moment E[x_k^2], each an in-order float64 sum over
+   * the rows) or the Gram accumulator they were folded into.
+   *
+   * @returns rows or Gram
+   * @throws {RangeError} when no rows were added
+   */
+  result(): RowsOrGram {
+    if (this.#gram) return { gram: this.#gram };
+    const m = this.#count, k = this.k, x = this.#rows;
+    if (m === 0) throw new RangeError("Cannot finish a rows-or-Gram accumulator: no rows were added");
+    const sum = new Float64Array(k), sq = new Float64Array(k);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0, o = i * k; j < k; j++) {
+        const v = x[o + j]!;
+        sum[j] = sum[j]! + v;
+        sq[j] = sq[j]! + v * v;
+      }
+    }
+    return {
+      rows: x.subarray(0, m * k),
+      count: m,
+      mean: sum.map((v) => v / m),
+      secondMoment: sq.map((v) => v / m),
+    };
+  }
+}

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { GramAccumulator } from "./gram.ts";
-import { SketchAccumulator } from "./sketch.ts";
+import { RowsOrGramAccumulator, SketchAccumulator } from "./sketch.ts";
 import { mulberry32 } from "./_rng.ts";
 
 const rows = (n: number, k: number, seed: number) => {
@@ -42,4 +42,29 @@ Deno.test("SketchAccumulator: bad widths and counts are refused", () => {
   const s = new SketchAccumulator(3);
   assertThrows(() => s.add(new Float32Array(5), 2), RangeError, "need 6 values");
   assertThrows(() => s.result(), RangeError, "no rows");
+});
+
+Deno.test("RowsOrGramAccumulator: rows up to maxRows (with their moments), then the same Gram as direct adds", () => {
+  const k = 7, a = rows(5, k, 3), b = rows(9, k, 4);
+  const kept = new RowsOrGramAccumulator(k, { maxRows: 14 });
+  kept.add(a, 5);
+  kept.add(b, 9);
+  const r = kept.result();
+  assert("rows" in r);
+  assertEquals(r.count, 14);
+  assertEquals(r.rows, Float32Array.from([...a, ...b]));
+  for (let x = 0; x < k; x++) {
+    let s = 0, q = 0;
+    for (let i = 0; i < 14; i++) s += r.rows[i * k + x]!, q += r.rows[i * k + x]! ** 2;
+    assertEquals(r.mean[x], s / 14);
+    assertEquals(r.secondMoment[x], q / 14);
+  }
+  // one row past maxRows: folded, bit-identical to a Gram accumulator fed the same adds
+  const folded = new RowsOrGramAccumulator(k, { maxRows: 13 }), direct = new GramAccumulator(k);
+  for (const [x, n] of [[a, 5], [b, 9]] as const) folded.add(x, n), direct.add(x, n);
+  const f = folded.result();
+  assert("gram" in f);
+  assertEquals(f.gram.mean(), direct.mean());
+  assertEquals(f.gram.featureMean(), direct.featureMean());
+  assertThrows(() => new RowsOrGramAccumulator(k, { maxRows: 3 }).result(), RangeError, "no rows");
 });

@@ -82,7 +82,8 @@ function product(
   const n = v.length / k;
   const out = new Float64Array(n * c);
   if (n === 0) return out;
-  if (wasmGemm && !scalar) {
+  // Tiny products (a depthwise group's 9 x 9) cost less in the loop below than the kernel's packing and call.
+  if (wasmGemm && !scalar && n * k * c >= 2048) {
     // Rows in chunks of 256: the kernel's memory (which never shrinks) stays near 256 K + 2 MiB doubles.
     for (let r0 = 0; r0 < n; r0 += 256) {
       const r1 = Math.min(n, r0 + 256);

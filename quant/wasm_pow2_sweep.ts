@@ -336,6 +336,11 @@ export function pow2Sweeper(shape: SweepShape, options: { scalar?: boolean } = {
     const a = sweepArrays(shape);
     return { arrays: a, wasm: false, run: (q, g, wHw) => pow2SweepScalar(a, k, r, q, g, wHw) };
   }
+  // The views of one shape are the same until the memory grows: reuse them (a depthwise Conv asks for a
+  // sweeper per group, thousands per layer).
+  const key = `${k},${r},${shape.g},${shape.q}`;
+  const hit = sweepers.get(key);
+  if (hit && hit.buffer === w.memory.buffer) return hit.sweeper;
   const n = lengths(shape);
   const offsets: number[] = [];
   let bytes = 16; // the wHw slot
@@ -354,7 +359,7 @@ export function pow2Sweeper(shape: SweepShape, options: { scalar?: boolean } = {
   };
   const a = Object.fromEntries(FIELDS.map((f, i) => [f, view(i)])) as unknown as SweepArrays;
   const slot = new Float64Array(buf, 0, 1);
-  return {
+  const sweeper: Sweeper = {
     arrays: a,
     wasm: true,
     run: (q, g, wHw) => {
@@ -362,4 +367,10 @@ export function pow2Sweeper(shape: SweepShape, options: { scalar?: boolean } = {
       w.sweep(k, q, g, 0, ...offsets);
     },
   };
+  if (sweepers.size > 64) sweepers.clear();
+  sweepers.set(key, { buffer: buf, sweeper });
+  return sweeper;
 }
+
+/** WebAssembly sweepers by shape, with the memory buffer their views are on. */
+const sweepers = new Map<string, { buffer: ArrayBuffer; sweeper: Sweeper }>();

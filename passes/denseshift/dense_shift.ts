@@ -403,6 +403,8 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             sketchFor: ts.filter((t) => !full(t)),
             sketchRows,
             searchRank: o.rank,
+            // nearest rounding: a Conv with fewer sampled patches than features keeps them as rows
+            rowsWhenCheaper: !needGram,
           }, positions)
           : Promise.resolve(new Map<Target, LayerStats>());
       const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));

@@ -217,27 +217,46 @@ export function accumulate(t: Target, x: Tensor, positions: number, batch: numbe
   const [ow, pw] = axisGeom(g, sp - 1, sp, W);
   const [sh, dh] = sp === 2 ? [g.strides[0]!, g.dilations[0]!] : [1, 1];
   const [sw, dw] = [g.strides[sp - 1]!, g.dilations[sp - 1]!];
-  const Cg = C / t.groups, K = Cg * kh * kw;
+  const Cg = C / t.groups, taps = kh * kw, K = Cg * taps, HW = H * W;
   for (let n = 0; n < N; n++) {
     const pos = samplePositions(oh * ow, positions, batch * 131 + n);
-    const patch = new Float32Array(pos.length * K);
+    const m = pos.length;
+    // Per sampled position and kernel tap: the offset of the input pixel in a channel plane, or -1 where
+    // the tap falls in the padding (the same for every channel and group).
+    const src = new Int32Array(m * taps);
+    for (let r = 0; r < m; r++) {
+      const oy = Math.floor(pos[r]! / ow), ox = pos[r]! % ow;
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = oy * sh - ph + ky * dh;
+        for (let kx = 0; kx < kw; kx++) {
+          const ix = ox * sw - pw + kx * dw;
+          src[r * taps + ky * kw + kx] = iy >= 0 && iy < H && ix >= 0 && ix < W ? iy * W + ix : -1;
+        }
+      }
+    }
+    const patch = new Float32Array(m * K);
     for (let gi = 0; gi < t.groups; gi++) {
-      patch.fill(0);
-      for (let r = 0; r < pos.length; r++) {
-        const oy = Math.floor(pos[r]! / ow), ox = pos[r]! % ow;
-        let at = r * K;
-        for (let ci = 0; ci < Cg; ci++) {
-          const base = (n * C + gi * Cg + ci) * H * W;
-          for (let ky = 0; ky < kh; ky++) {
-            const iy = oy * sh - ph + ky * dh;
-            for (let kx = 0; kx < kw; kx++, at++) {
-              const ix = ox * sw - pw + kx * dw;
-              if (iy >= 0 && iy < H && ix >= 0 && ix < W) patch[at] = X[base + iy * W + ix]!;
+      const plane0 = (n * C + gi * Cg) * HW;
+      if (taps === 1) {
+        // 1x1: row r holds channel ci's pixel at src[r]
+        for (let r = 0; r < m; r++) {
+          const o = src[r]!, row = r * K;
+          if (o < 0) patch.fill(0, row, row + K);
+          else for (let ci = 0, b = plane0 + o; ci < Cg; ci++, b += HW) patch[row + ci] = X[b]!;
+        }
+      } else {
+        let at = 0;
+        for (let r = 0; r < m; r++) {
+          const s0 = r * taps;
+          for (let ci = 0, base = plane0; ci < Cg; ci++, base += HW) {
+            for (let tp = 0; tp < taps; tp++, at++) {
+              const o = src[s0 + tp]!;
+              patch[at] = o < 0 ? 0 : X[base + o]!;
             }
           }
         }
       }
-      sink(gi, patch, pos.length, 1);
+      sink(gi, patch, m, 1);
     }
   }
 }

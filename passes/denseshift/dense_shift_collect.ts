@@ -7,7 +7,7 @@
  */
 import type { Model } from "../../onnx/ir.ts";
 import { GramAccumulator } from "../../quant/gram.ts";
-import { SketchAccumulator } from "../../quant/sketch.ts";
+import { RowsOrGramAccumulator, SketchAccumulator } from "../../quant/sketch.ts";
 import { accumulate, RowMean, type RowSink, type Target } from "./dense_shift_calib.ts";
 import { defaultSearchRank, type LayerStats } from "./dense_shift_layer.ts";
 import type { PassRuntime } from "../pass.ts";
@@ -60,6 +60,35 @@ export interface StatsRequest {
    * @default by layer kind (dense_shift_layer.ts defaultSearchRank)
    */
   searchRank?: number | undefined;
+  /**
+   * `gramFor` targets keep every row instead of their Gram where that is cheaper ({@linkcode rowsKept}); their
+   * statistics then come as `rows` (exact, no Gram formed). Only for nearest rounding without fallback
+   * decisions: learned rounding and the int8 noise estimate read the Gram itself.
+   * @default false
+   */
+  rowsWhenCheaper?: boolean;
+}
+
+/**
+ * How many calibration rows of a layer stay rows rather than a Gram matrix (the cost rule of
+ * {@linkcode RowsOrGramAccumulator}, nearest rounding): with m rows of K features, n output channels per
+ * group, rank r and `it` subspace iterations, the Gram costs `m K^2 / 2` to form, `(it + 1) K^2 r` for the
+ * alpha search's approximation and `2 n K^2` for the per-channel quadratic forms; the rows cost nothing to
+ * keep, `2 (it + 1) m K r`, `2 n m K` and `m K` for their diagonal. The rows win while
+ * `m (2 (it + 1) r + 2 n + 1 - K / 2) < K ((it + 1) r + 2 n)`; never more than `4 K` rows (twice the Gram's
+ * memory).
+ *
+ * @param k fan-in K (per group)
+ * @param nOut output channels per group
+ * @param rank rank of the search's approximation (capped at K)
+ * @param iterations its subspace iterations
+ * @returns the largest number of rows kept as rows (0: always the Gram)
+ */
+export function rowsKept(k: number, nOut: number, rank: number, iterations = 8): number {
+  const r = Math.min(rank, k), it = iterations + 1;
+  const a = 2 * it * r + 2 * nOut + 1 - k / 2, b = k * (it * r + 2 * nOut);
+  if (r >= k) return 0; // exact eigendecomposition of the (small) Gram
+  return Math.max(0, Math.min(4 * k, a <= 0 ? Infinity : Math.ceil(b / a) - 1));
 }
 
 /**
@@ -72,7 +101,12 @@ export async function collectStats(
   targets: StatsRequest,
   positions: number,
 ): Promise<Map<Target, LayerStats>> {
-  type Acc = { gram?: GramAccumulator[]; sketch?: SketchAccumulator[]; mean?: RowMean[] };
+  type Acc = {
+    gram?: GramAccumulator[];
+    exact?: RowsOrGramAccumulator[];
+    sketch?: SketchAccumulator[];
+    mean?: RowMean[];
+  };
   const perRow = targets.sketchRows ?? 32;
   const accs = new Map<string, Acc>(), owner = new Map<Target, Acc>();
   const want = (ts: Target[], what: "gram" | "sketch" | "mean") => {
@@ -82,7 +116,10 @@ export async function collectStats(
       accs.set(key, acc);
       if (!owner.has(t)) owner.set(t, acc);
       const g = () => Array.from({ length: t.groups }, () => new GramAccumulator(t.fanIn));
-      if (what === "gram") acc.gram ??= g();
+      if (what === "gram" && targets.rowsWhenCheaper && !acc.gram) {
+        const maxRows = rowsKept(t.fanIn, t.nOut / t.groups, targets.searchRank ?? defaultSearchRank(t.kind));
+        acc.exact ??= Array.from({ length: t.groups }, () => new RowsOrGramAccumulator(t.fanIn, { maxRows }));
+      } else if (what === "gram") acc.gram ??= g();
       if (what === "sketch") {
         const rank = targets.searchRank ?? defaultSearchRank(t.kind);
         acc.sketch ??= Array.from({ length: t.groups }, () => new SketchAccumulator(t.fanIn, { rank }));
@@ -107,6 +144,7 @@ export async function collectStats(
     let buf = new Float32Array(0);
     sinks.set(t, (gi, rows, n, samples) => {
       if (acc.gram) acc.gram[gi]!.add(rows, n);
+      else if (acc.exact) acc.exact[gi]!.add(rows, n);
       else if (acc.mean) acc.mean[gi]!.add(rows, n);
       if (acc.sketch) {
         const m = Math.min(n, perRow * samples), k = t.fanIn;
@@ -126,7 +164,7 @@ export async function collectStats(
   for (const [t, acc] of owner) {
     const same = done.get(acc);
     if (same) {
-      if (!acc.gram && !wantSketch.has(t)) stats.set(t, { gram: [], mean: same.mean });
+      if (!acc.gram && !acc.exact && !wantSketch.has(t)) stats.set(t, { gram: [], mean: same.mean });
       else stats.set(t, same);
       continue;
     }
@@ -134,6 +172,28 @@ export async function collectStats(
       // A full Gram (asked for by this or another layer on the same rows) serves every request.
       if (acc.gram[0]!.count === 0) continue;
       stats.set(t, { gram: acc.gram.map((a) => a.mean()), mean: acc.gram.map((a) => a.featureMean()) });
+      done.set(acc, stats.get(t)!);
+    } else if (acc.exact) {
+      if (acc.exact[0]!.count === 0) continue;
+      const res = acc.exact.map((a) => a.result());
+      if (res.every((r) => "rows" in r)) {
+        const rows = res as Extract<(typeof res)[number], { rows: Float32Array }>[];
+        stats.set(t, {
+          gram: [],
+          rows: rows.map((r) => ({ k: t.fanIn, rows: r.rows, count: r.count })),
+          mean: rows.map((r) => r.mean),
+          diag: rows.map((r) => r.secondMoment),
+        });
+      } else {
+        // every group has as many rows, so all are rows or all a Gram; fold any rows to be safe
+        const grams = res.map((r) => {
+          if ("gram" in r) return r.gram;
+          const g = new GramAccumulator(t.fanIn);
+          g.add(r.rows, r.count);
+          return g;
+        });
+        stats.set(t, { gram: grams.map((a) => a.mean()), mean: grams.map((a) => a.featureMean()) });
+      }
       done.set(acc, stats.get(t)!);
     } else if (wantSketch.has(t)) {
       if (!acc.mean || acc.mean[0]!.count === 0) continue;

@@ -6,8 +6,10 @@ import { makePassRuntime } from "../../runtime/collect.ts";
 import { tensorSource } from "../../runtime/data/mod.ts";
 import { ortRuntimeFactory } from "../../runtime/ort.ts";
 import { mulberry32 } from "../../quant/_rng.ts";
-import { plan } from "./dense_shift_calib.ts";
-import { collectStats } from "./dense_shift_collect.ts";
+import { plan, type Target } from "./dense_shift_calib.ts";
+import { collectStats, rowsKept } from "./dense_shift_collect.ts";
+import { quantizeLayer } from "./dense_shift_layer.ts";
+import { decodePow2 } from "../../quant/pow2.ts";
 
 /** x [N, T, 6] -> MatMul [6, 4] -> a; x -> MatMul [6, 3] -> b (two layers on the same input). */
 function twoHeads(): Model {
@@ -84,4 +86,53 @@ Deno.test("collectStats: layers on the same input share one set of statistics, i
   const sketch = st.sketch![0]!;
   assert("gram" in sketch, "6-wide rows: the Gram matrix is the cheaper sketch (quant/sketch.ts)");
   assertAlmostEquals(sketch.gram[1]!, s01 / picked.length, 1e-9);
+});
+
+Deno.test("quantizeLayer: every row as rows gives the layer the Gram gives (fewer rows than features)", () => {
+  const r = mulberry32(9), k = 96, m = 40, nOut = 5;
+  const X = Float32Array.from({ length: m * k }, (_, i) => (r() - 0.4) * (1 + (i % k) / k));
+  const W = Float32Array.from({ length: nOut * k }, () => r() - 0.5);
+  const H = new Float64Array(k * k), mean = new Float64Array(k), diag = new Float64Array(k);
+  for (let i = 0; i < m; i++) {
+    for (let a = 0; a < k; a++) {
+      mean[a]! += X[i * k + a]! / m;
+      diag[a]! += X[i * k + a]! ** 2 / m;
+      for (let b = 0; b < k; b++) H[a * k + b]! += (X[i * k + a]! * X[i * k + b]!) / m;
+    }
+  }
+  const t = {
+    node: { name: "c" },
+    kind: "conv",
+    rows: W,
+    nOut,
+    fanIn: k,
+    groups: 1,
+    bias: null,
+  } as unknown as Target;
+  const o = {
+    bits: 4,
+    alpha: "output",
+    biasCorrection: true,
+    centered: true,
+    energy: true,
+    rounding: "nearest",
+    search: { stepsPerOctave: 16 },
+  } as const;
+  const fromGram = quantizeLayer(t, { gram: [H], mean: [mean] }, o);
+  const fromRows = quantizeLayer(t, {
+    gram: [],
+    rows: [{ k, rows: X, count: m }],
+    mean: [mean],
+    diag: [diag],
+  }, o);
+  // the same weights (an alpha twice as large with every exponent one lower is the same level set: such
+  // exact ties may break either way on round-off)
+  const a = decodePow2(fromRows.codes, fromRows.alpha, { bits: 4 });
+  const b = decodePow2(fromGram.codes, fromGram.alpha, { bits: 4 });
+  for (let i = 0; i < a.length; i++) assertAlmostEquals(a[i]!, b[i]!, 1e-6 * Math.abs(b[i]!));
+  for (let j = 0; j < nOut; j++) assertAlmostEquals(fromRows.bias![j]!, fromGram.bias![j]!, 1e-9);
+  assertAlmostEquals(fromRows.sqnrDb!, fromGram.sqnrDb!, 1e-6);
+  assertAlmostEquals(fromRows.noise, fromGram.noise, 1e-9 * fromGram.noise);
+  assert(rowsKept(k, nOut, 32) >= m, `rowsKept(${k}, ${nOut}, 32) = ${rowsKept(k, nOut, 32)}`);
+  assertEquals(rowsKept(9, 1, 32), 0); // rank covers K: the Gram's exact eigendecomposition
 });

@@ -39,6 +39,13 @@ export interface LayerStats {
    * alpha search, energy rescale and SQNR use.
    */
   sketch?: Sketch[];
+  /**
+   * Without `gram`: every calibration row itself (nearest rounding, where fewer rows than features make
+   * them cheaper than their Gram: passes/denseshift/dense_shift_collect.ts `rowsKept`), with `diag` their
+   * E[x_k^2]. The same statistics as the Gram, `X^T X / m`, exactly: the search's approximation and the
+   * per-channel forms are taken on the rows.
+   */
+  rows?: RowsCovariance[];
   /** Mean of those inputs. */
   mean: Float64Array[];
   /** Gram of the float model's inputs, for the signal term of the SQNR (default: `gram`). */
@@ -124,8 +131,11 @@ function sketchMatrix(s: Sketch, mu: Float64Array | undefined): Float64Array | R
   return mu ? { ...s.rows, mean: mu } : s.rows;
 }
 
-/** A group's output-error metric: the full K x K matrix, or its diagonal-plus-low-rank approximation. */
-type Metric = { full: Float64Array } | { approx: LowRankDiag };
+/**
+ * A group's output-error metric: the full K x K matrix, the same matrix as its rows (`X^T X / m`, minus
+ * `mean mean^T` when given), or a diagonal-plus-low-rank approximation.
+ */
+type Metric = { full: Float64Array } | { rows: RowsCovariance } | { approx: LowRankDiag };
 
 /** Per row n: `a_n . b_n` for n rows of length k. */
 function rowDots(a: ArrayLike<number>, b: ArrayLike<number>, k: number): Float64Array {
@@ -153,6 +163,7 @@ function channelForms(
     const mw = symmetricProduct(m.full, w), mq = symmetricProduct(m.full, wq);
     return { wMw: rowDots(w, mw, k), cross: rowDots(wq, mw, k), qMq: rowDots(wq, mq, k) };
   }
+  if ("rows" in m) return rowsForms(m.rows, w, wq);
   const { rank: r, diag, q: Q, p: P } = m.approx;
   const n = w.length / k;
   const wMw = new Float64Array(n), cross = new Float64Array(n), qMq = new Float64Array(n);
@@ -181,6 +192,37 @@ function channelForms(
 }
 
 /**
+ * {@link channelForms} on a matrix given by its rows, `M = X^T X / m - mu mu^T`: `v^T M u = (X v) . (X u) / m
+ * - (mu . v)(mu . u)`, with `X W^T` and `X W_hat^T` as two products on the WebAssembly kernel (2 n m K
+ * multiply-adds instead of 2 n K^2).
+ */
+function rowsForms(
+  c: RowsCovariance,
+  w: Float32Array,
+  wq: Float32Array,
+): { wMw: Float64Array; cross: Float64Array; qMq: Float64Array } {
+  const { k, rows: X, count: m, mean } = c;
+  const n = w.length / k;
+  const xt = new Float64Array(k * m); // X^T, K x m
+  for (let i = 0; i < m; i++) for (let x = 0; x < k; x++) xt[x * m + i] = X[i * k + x]!;
+  const yw = rowsTimes(w, xt, m), yq = rowsTimes(wq, xt, m); // n x m: row j = X w_j
+  const wMw = new Float64Array(n), cross = new Float64Array(n), qMq = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    let ww = 0, wqd = 0, qq = 0;
+    for (let i = j * m; i < (j + 1) * m; i++) {
+      const a = yw[i]!, b = yq[i]!;
+      ww += a * a, wqd += a * b, qq += b * b;
+    }
+    let mw = 0, mq = 0;
+    if (mean) {
+      for (let x = 0; x < k; x++) mw += mean[x]! * w[j * k + x]!, mq += mean[x]! * wq[j * k + x]!;
+    }
+    wMw[j] = ww / m - mw * mw, cross[j] = wqd / m - mw * mq, qMq[j] = qq / m - mq * mq;
+  }
+  return { wMw, cross, qMq };
+}
+
+/**
  * Shift-quantize one layer: codes (channel-major), alphas, new bias and the estimated output SQNR
  * (signal on the float inputs, noise `e^T (H - [bias corrected] mu mu^T) e` on the inputs it sees). The
  * alpha search runs on a diagonal-plus-low-rank approximation of that matrix (quant/pow2_lowrank.ts); with
@@ -204,7 +246,9 @@ export function quantizeLayer(
     const M = H && mu && bc ? covariance(H, mu) : H;
     // Without the full Gram: the sketch Gram's dominant subspace plus the exact diagonal (centred like M).
     const S = H ? undefined : stats?.sketch?.[gi], D = stats?.diag?.[gi];
-    const rank = { rank: o.rank ?? defaultSearchRank(t.kind) };
+    // Nearest rounding takes the exact eigendecomposition where the rank covers K (depthwise groups: the
+    // same matrix up to round-off, docs/denseshift.md); learned rounding keeps the iterations' starting alpha.
+    const rank = { rank: o.rank ?? defaultSearchRank(t.kind), exactWhenFull: o.rounding !== "learned" };
     const approxOf = (
       matrix: () => Float64Array | RowsCovariance,
       d: Float64Array | undefined,
@@ -222,18 +266,24 @@ export function quantizeLayer(
       return m;
     };
     const centredDiag = D && mu && bc ? D.map((v, k) => Math.max(0, v - mu[k]! ** 2)) : D;
+    // Every row instead of the Gram (nearest rounding, fewer rows than features): M exactly, as rows.
+    const R = H ? undefined : stats?.rows?.[gi];
+    const Mr: RowsCovariance | undefined = R && (bc ? { ...R, mean: mu } : R);
     const Ma = S ? approxOf(() => sketchMatrix(S, bc ? mu : undefined), centredDiag, S, `c${bc}`) : undefined;
-    const metric: Metric | undefined = M ? { full: M } : Ma ? { approx: Ma } : undefined;
+    const metric: Metric | undefined = M ? { full: M } : Mr ? { rows: Mr } : Ma ? { approx: Ma } : undefined;
     let a: Float32Array, caps: Uint8Array | undefined;
     if (o.alpha === "output") {
       // The search runs on the diagonal-plus-low-rank form (O(r) per level change; quant/pow2_lowrank.ts).
       const uncentred = !o.centered && bc;
       const A = H
         ? () => (uncentred ? H : M!)
+        : R
+        ? () => (uncentred ? R : Mr!)
         : S && uncentred
         ? () => sketchMatrix(S, undefined)
         : undefined;
-      const approx = A ? approxOf(A, H ? undefined : D, H ?? S, `s${uncentred}`) : Ma;
+      const approxDiag = H ? undefined : R && !uncentred ? centredDiag : D;
+      const approx = A ? approxOf(A, approxDiag, H ?? R ?? S, `s${uncentred}`) : Ma;
       if (!approx) {
         throw new RangeError(`Cannot choose output-error alphas for "${t.node.name}": no calibration rows`);
       }

@@ -416,6 +416,8 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
           intAttr("terms", p.terms),
           stringAttr("mode", mode),
         ]);
+        // the layer is done: its planes and alphas may leave memory
+        if (ctx.spill) ctx.spill(inits.map((n) => g.local(n)!));
         storage.push({ layer: name, weights: t.k * t.n, initializers: inits });
         layers.push({
           node: name,

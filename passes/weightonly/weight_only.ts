@@ -283,6 +283,7 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
         // block sizes onnxruntime's kernels take are 16..256, powers of two).
         const codes = { ...q, groupSize };
         const inits = format === "nbits" ? emitNBits(g, t, codes) : emitQdq(g, t, codes);
+        ctx.spill?.(inits); // the layer is done: its codes and scales may leave memory
         storage.push({ layer: name, weights: t.k * t.n, initializers: inits.map((v) => v.name) });
         layers.push({
           node: name,
