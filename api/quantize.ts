@@ -87,9 +87,10 @@ export interface QuantizeOptions {
    */
   maxWholeLoadBytes?: number;
   /**
-   * Worker threads for the per-layer fits (GPTQ, RTN, ShiftAdd, DenseShift nearest rounding;
+   * Worker threads for the per-layer fits (GPTQ, RTN, ShiftAdd, DenseShift in one calibration round;
    * runtime/pool.ts); 1 runs everything in this thread. Results are the same bytes either way.
-   * @default {navigator.hardwareConcurrency, at most 8}
+   * @default {navigator.hardwareConcurrency, at most 8; 1 for a model above `maxWholeLoadBytes`, converted one layer
+   *   at a time to bound memory}
    */
   threads?: number;
   /**
@@ -284,10 +285,22 @@ async function quantizeWith(
   const why = whyNotQuantizable(model);
   if (why) throw new QuantizeInputError(`Cannot quantize: ${why}`);
   const bits = parseBits(options.method, options.bits);
-  // Workers start only when a pass has enough per-layer work (runtime/pool.ts); closed after the passes.
-  const pool = options.pool ??
-    new WorkerPool(options.threads !== undefined ? { threads: options.threads } : {});
   const sizeBefore = storedBytes(model);
+  const maxLoad = options.maxWholeLoadBytes ?? WHOLE_LOAD_CHECK_BYTES;
+  const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
+  // Workers start only when a pass has enough per-layer work (runtime/pool.ts); closed after the passes. A
+  // model above the whole-load size is converted one layer at a time to bound memory: each worker would hold
+  // another layer, so it gets one thread unless threads are asked for.
+  const pool = options.pool ?? new WorkerPool(
+    options.threads !== undefined ? { threads: options.threads } : sizeBefore > maxLoad
+      ? {
+        threads: 1,
+        serialReason: `1 thread: the model (${mb(sizeBefore)}) is above ${
+          mb(maxLoad)
+        }, one layer at a time bounds memory (threads N holds N layers)`,
+      }
+      : {},
+  );
   const first = model.graph.inputs.find((v) => !v.isConst);
   const samples = options.samples ?? (options.method === "intvit" ? 32 : undefined);
   const data = await openData(options.calib, {
@@ -306,8 +319,6 @@ async function quantizeWith(
   const inputCheck = options.runtime ??
     ortRuntimeFactory({ intraOpNumThreads: 1, graphOptimizationLevel: "disabled", prepacking: false });
   const skippedChecks: string[] = [];
-  const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
-  const maxLoad = options.maxWholeLoadBytes ?? WHOLE_LOAD_CHECK_BYTES;
   const input = sizeBefore <= maxLoad
     ? await inputLoadCheck(model, inputCheck, sizeBefore <= DEFERRED_INPUT_CHECK_BYTES)
     : undefined;

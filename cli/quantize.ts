@@ -194,8 +194,9 @@ export const quantizeCommand: Command = {
       name: "threads",
       type: "number",
       value: "N",
-      help: "worker threads for the per-layer fits of gptq, rtn, shiftadd, denseshift (nearest rounding); " +
-        "1 = all in one thread; same output bytes either way (default: the CPU count, at most 8)",
+      help: "worker threads for the per-layer fits of gptq, rtn, shiftadd, denseshift; " +
+        "1 = all in one thread; same output bytes either way (default: the CPU count, at most 8; 1 for a model " +
+        "above --max-load-mb, converted one layer at a time to bound memory)",
     },
     {
       name: "allow-no-sites",

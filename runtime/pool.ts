@@ -78,6 +78,12 @@ export interface WorkerPoolOptions {
    * @default {each task's own}
    */
   minWeights?: number;
+  /**
+   * Why `threads` is 1, said in the summary instead of "1 thread asked" (e.g. a default of 1 chosen for
+   * memory).
+   * @default {"1 thread asked"}
+   */
+  serialReason?: string;
 }
 
 /** What a pool did, for the summary and `--json`. */
@@ -138,6 +144,7 @@ export class WorkerPool implements LayerPool {
   #url: string | URL;
   #maxJobBytes: number;
   #minWeights: number | undefined;
+  #oneThread: string;
   #slots: Slot[] = [];
   #unavailable: string | undefined;
   #closed = false;
@@ -163,6 +170,7 @@ export class WorkerPool implements LayerPool {
     this.#url = options.workerUrl ?? new URL("./pool_worker.ts", import.meta.url);
     this.#maxJobBytes = Math.floor((options.copyBudget ?? COPY_BUDGET) / threads);
     this.#minWeights = options.minWeights;
+    this.#oneThread = options.serialReason ?? "1 thread asked";
   }
 
   /** What the pool did so far. */
@@ -258,7 +266,7 @@ export class WorkerPool implements LayerPool {
 
   /** Why a map runs serially before any worker is asked, or undefined. */
   #whySerial<A, R>(task: PoolTask<A, R>, jobs: readonly PoolJob<A>[]): string | undefined {
-    if (this.threads === 1) return "1 thread asked";
+    if (this.threads === 1) return this.#oneThread;
     if (this.#unavailable) return `workers unavailable: ${this.#unavailable}`;
     if (typeof Worker !== "function") return "workers unavailable: no Worker in this JavaScript runtime";
     if (jobs.length === 1) return "a single job";

@@ -69,3 +69,30 @@ for (const c of cases) {
     assert(two.bytes.every((b, i) => b === one.bytes[i]), "emitted bytes differ");
   });
 }
+
+Deno.test("pool: a model above the whole-load size gets one thread by default (memory), and says why", async () => {
+  const model = decodeModel(await modelBytes("byte-lm-llama"));
+  const report = await quantize(model, {
+    method: "rtn",
+    calib: repoPath("testdata/lm-calib.txt"),
+    samples: 2,
+    maxWholeLoadBytes: 1000,
+    spill: false,
+  });
+  assertEquals([report.threads.threads, report.threads.workers], [1, 0]);
+  assert(report.threads.serialJobs > 0, JSON.stringify(report.threads));
+  assert(
+    report.threads.serialReasons.some((r) => r.includes("one layer at a time bounds memory")),
+    JSON.stringify(report.threads.serialReasons),
+  );
+  // asked for, threads are given whatever the size
+  const again = await quantize(decodeModel(await modelBytes("byte-lm-llama")), {
+    method: "rtn",
+    calib: repoPath("testdata/lm-calib.txt"),
+    samples: 2,
+    maxWholeLoadBytes: 1000,
+    spill: false,
+    threads: 2,
+  });
+  assertEquals(again.threads.threads, 2);
+});
