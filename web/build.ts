@@ -1,6 +1,7 @@
 /**
  * Builds the quantization page into web/dist/: `main.js` (page), `worker.js` (the library core + the Worker),
- * `index.html`, and onnxruntime-web's wasm files. Bundled by `deno bundle --platform browser` (esbuild) with the
+ * `pool_worker.js` (the worker pool's worker with every pass's pool task, web/pool_worker.ts: the per-layer fits
+ * on workers started from worker.js), `index.html`, and onnxruntime-web's wasm files. Bundled by `deno bundle --platform browser` (esbuild) with the
  * seams of web/seams.json: onnxruntime-node -> onnxruntime-web (same InferenceSession / Tensor API), and the
  * Node-only PNG decoder (pngjs, node:buffer) -> modules that say the browser decodes images itself.
  *
@@ -36,6 +37,7 @@ async function bundle(entry: string, output: string): Promise<void> {
 await Deno.mkdir(out, { recursive: true });
 await bundle("main.ts", `${out}/main.js`);
 await bundle("worker.ts", `${out}/worker.js`);
+await bundle("pool_worker.ts", `${out}/pool_worker.js`);
 await Deno.copyFile(new URL("index.html", web), `${out}/index.html`);
 // onnxruntime-web loads its wasm glue and binary next to the bundle (the JSEP build: wasm + WebGPU).
 const candidates = [
@@ -65,18 +67,23 @@ for await (const e of Deno.readDir(new URL("../kernels/", web))) {
 }
 if (wgsl === 0) throw new Error("no kernels/*.wgsl found to copy");
 const worker = await Deno.readTextFile(`${out}/worker.js`);
+const poolWorker = await Deno.readTextFile(`${out}/pool_worker.js`);
 for (
-  const bad of [
-    /from\s*"node:/,
-    /require\("node:/,
-    /from\s*"[^"]*onnxruntime-node/,
-    /require\("[^"]*onnxruntime-node/,
-  ]
+  const [name, code] of [["worker.js", worker], ["pool_worker.js", poolWorker]] as const
 ) {
-  if (bad.test(worker)) {
-    throw new Error(`web/dist/worker.js still references ${bad.source}: a seam is missing`);
+  for (
+    const bad of [
+      /from\s*"node:/,
+      /require\("node:/,
+      /from\s*"[^"]*onnxruntime-node/,
+      /require\("[^"]*onnxruntime-node/,
+    ]
+  ) {
+    if (bad.test(code)) throw new Error(`web/dist/${name} still references ${bad.source}: a seam is missing`);
   }
 }
 console.log(
-  `built ${out}: main.js, worker.js (${(worker.length / 1e6).toFixed(2)} MB), index.html, ort wasm`,
+  `built ${out}: main.js, worker.js (${(worker.length / 1e6).toFixed(2)} MB), pool_worker.js (${
+    (poolWorker.length / 1e6).toFixed(2)
+  } MB), index.html, ort wasm`,
 );

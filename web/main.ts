@@ -28,6 +28,21 @@ function ready(): void {
 }
 for (const id of ["model", "calib"]) $(id).addEventListener("change", ready);
 
+/** Bit settings per method (api/quantize.ts): activations too for qdq / osplus, weights only for denseshift. */
+const BITS: Record<string, string[]> = {
+  qdq: ["W8A8", "W6A6", "W4A4"],
+  osplus: ["W8A8", "W6A6", "W4A4"],
+  denseshift: ["4", "3", "5", "6"],
+};
+$("method").addEventListener("change", () => {
+  const bits = BITS[$<HTMLSelectElement>("method").value] ?? [];
+  $("bits").replaceChildren(
+    ...bits.map((b) => Object.assign(document.createElement("option"), { textContent: b })),
+  );
+});
+/** `?poolMinWeights=N`: every pool task's threshold replaced (tests and measurements on small models). */
+const poolMinWeights = new URLSearchParams(location.search).get("poolMinWeights");
+
 async function pick(f: File) {
   return { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) };
 }
@@ -96,6 +111,8 @@ $("run").addEventListener("click", async () => {
     preset: $<HTMLSelectElement>("preset").value,
     method: $<HTMLSelectElement>("method").value as QuantizeRequest["method"],
     bits: $<HTMLSelectElement>("bits").value,
+    threads: Number($<HTMLSelectElement>("threads").value),
+    ...(poolMinWeights !== null ? { poolMinWeights: Number(poolMinWeights) } : {}),
     samples: Number($<HTMLInputElement>("samples").value) || 0,
     calibRuntime: $<HTMLSelectElement>("runtime").value as QuantizeRequest["calibRuntime"],
     provider: $<HTMLSelectElement>("provider").value as QuantizeRequest["provider"],

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { PoolSummary } from "../runtime/pool.ts";
+
 /** A file the user picked. */
 export interface PickedFile {
   /** File name (for messages, and to tell .npz from images). */
@@ -23,10 +25,24 @@ export interface QuantizeRequest {
   eval: PickedFile[];
   /** Preprocessing preset for images. */
   preset: string;
-  /** `qdq` or `osplus` (the methods that need no extra flags). */
-  method: "qdq" | "osplus";
-  /** `W8A8`, `W6A6` or `W4A4`. */
+  /**
+   * `qdq` or `osplus` (activations too), or `denseshift` (weights as signed powers of two, per-layer fits on the
+   * worker pool): the methods that need no extra flags.
+   */
+  method: "qdq" | "osplus" | "denseshift";
+  /** `W8A8`, `W6A6` or `W4A4` (qdq, osplus); `3` to `6` (denseshift). */
   bits: string;
+  /**
+   * Threads for the per-layer fits (runtime/pool.ts; workers started from the page's Worker, running
+   * web/dist/pool_worker.js): 1 = serial, 0 = `navigator.hardwareConcurrency` (at most 8). The bytes are the
+   * same either way.
+   */
+  threads: number;
+  /**
+   * Replaces each pool task's `minWeights` (0: workers for any map of two jobs or more) when set; the page
+   * takes it from its URL (`?poolMinWeights=0`), for tests and measurements on small models.
+   */
+  poolMinWeights?: number;
   /** Calibration samples (0 = all). */
   samples: number;
   /**
@@ -87,6 +103,8 @@ export type WorkerMessage =
     bits: string;
     calibrationSamples: number;
     elapsedMs: number;
+    /** What the worker pool did: threads asked, workers that ran, jobs on workers and serially, and why. */
+    threads: PoolSummary;
     /** SHA-256 of `bytes`, hex. */
     sha256: string;
     agreement: Agreement;

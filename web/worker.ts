@@ -19,10 +19,17 @@ import { type DataSource, imageSource, tensorSource } from "../runtime/data/mod.
 import type { PresetName } from "../runtime/images.ts";
 import { decodeNpz } from "../runtime/npy.ts";
 import { ortWebRuntimeFactory } from "../runtime/ort_web.ts";
+import { WorkerPool } from "../runtime/pool.ts";
 import { decodeImageInBrowser } from "./images.ts";
 
 /** onnxruntime-web's wasm files sit next to this bundle (web/build.ts copies them). */
 const WASM_PATHS = new URL("./", self.location.href).href;
+/**
+ * The worker pool's worker, bundled with every pass's pool task (web/pool_worker.ts): the default,
+ * runtime/pool_worker.ts beside runtime/pool.ts, is not in the bundle and imports tasks by a URL a bundle does
+ * not have.
+ */
+const POOL_WORKER = new URL("./pool_worker.js", self.location.href);
 import type { Agreement, PickedFile, QuantizeRequest, Validation, WorkerMessage } from "./protocol.ts";
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -68,15 +75,32 @@ async function run(req: QuantizeRequest): Promise<void> {
   const model = await loadModel(floatBytes, { name: req.model.name });
   const calib = await openPicked(req.calib, req.preset, req.samples);
   reporter.info(`calibration data: ${calib.count} samples (${calib.kind})`);
-  const report = await quantize(model, {
-    method: req.method,
-    bits: req.bits,
-    calib,
-    runtime: req.calibRuntime === "cpu"
-      ? cpuRuntimeFactory()
-      : ortWebRuntimeFactory({ wasmPaths: WASM_PATHS }),
-    reporter,
+  const pool = new WorkerPool({
+    workerUrl: POOL_WORKER,
+    ...(req.threads > 0 ? { threads: req.threads } : {}),
+    ...(req.poolMinWeights !== undefined ? { minWeights: req.poolMinWeights } : {}),
   });
+  let report;
+  try {
+    report = await quantize(model, {
+      method: req.method,
+      bits: req.bits,
+      calib,
+      runtime: req.calibRuntime === "cpu"
+        ? cpuRuntimeFactory()
+        : ortWebRuntimeFactory({ wasmPaths: WASM_PATHS }),
+      reporter,
+      pool,
+    });
+  } finally {
+    pool.close();
+  }
+  const t = report.threads;
+  reporter.info(
+    `threads: ${t.threads} asked, ${t.workers} workers ran ${t.parallelJobs} jobs, ${t.serialJobs} serially${
+      t.serialReasons.length ? ` (${t.serialReasons.join("; ")})` : ""
+    }`,
+  );
   const bytes = encodeModel(model);
   const noGpu = await hasWebGpu();
   const provider = req.provider === "webgpu" && !noGpu ? "webgpu" : "wasm";
@@ -135,6 +159,12 @@ async function run(req: QuantizeRequest): Promise<void> {
       ["size after", `${(report.sizeAfter / 1e6).toFixed(2)} MB`],
       ["calibration samples", report.calibrationSamples],
       ["calibration runtime", req.calibRuntime === "cpu" ? "shiftkit evaluator" : "onnxruntime-web"],
+      [
+        "threads",
+        `${t.threads} asked, ${t.workers} workers, ${t.parallelJobs} jobs on workers, ${t.serialJobs} serially${
+          t.serialReasons.length ? ` (${t.serialReasons.join("; ")})` : ""
+        }`,
+      ],
       ...Object.entries(agreement.metrics).map(([k, v]) => [`agreement ${k}`, v] as [string, number]),
     ],
   };
@@ -162,6 +192,7 @@ async function run(req: QuantizeRequest): Promise<void> {
     bits: report.bits,
     calibrationSamples: report.calibrationSamples,
     elapsedMs: report.elapsedMs,
+    threads: t,
     sha256: await sha256(bytes),
     agreement,
     validation,
