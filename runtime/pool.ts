@@ -348,7 +348,8 @@ export class WorkerPool implements LayerPool {
     };
     worker.addEventListener("error", (e: ErrorEvent) => {
       e.preventDefault(); // handled here: the process goes on (serially, or with the error reported)
-      fail(e.message || "worker error");
+      // A browser says nothing of a module worker that failed to load (a 404, a syntax error): name the URL.
+      fail(e.message || `worker error (no message; did ${String(this.#url)} load?)`);
     });
     worker.addEventListener("messageerror", () => fail("a message could not be deserialized"));
     return slot;

@@ -230,7 +230,25 @@ async function pageAgainstCli(
  * are the same bytes. `?poolMinWeights=0`: workers whatever the tasks' thresholds (segmenter-tiny is below
  * DenseShift's), as tests/pool_identity_test.ts does in Deno.
  */
-async function poolInPage(calib: string): Promise<void> {
+async function poolInPage(calib: string, tmp: string): Promise<void> {
+  const cliOut = `${tmp}/cli-denseshift.onnx`;
+  await run([
+    "run",
+    "-A",
+    "cli.ts",
+    "quantize",
+    "testdata/segmenter-tiny.onnx",
+    "-o",
+    cliOut,
+    "--method",
+    "denseshift",
+    "--bits",
+    "4",
+    "--calib",
+    calib,
+    "--runtime",
+    "cpu",
+  ]);
   const { server, url } = serveFolder(`${root}web/dist`);
   const browser = await launchChromium(Deno.env.get("CHROMIUM") ?? "chromium", ["--enable-unsafe-webgpu"]);
   try {
@@ -266,7 +284,14 @@ async function poolInPage(calib: string): Promise<void> {
     type Done = {
       error?: string;
       log: string[];
-      result?: { sha256: string; sizeAfter: number; method: string; bits: string; threads: PoolSummary };
+      result?: {
+        sha256: string;
+        sizeAfter: number;
+        method: string;
+        bits: string;
+        elapsedMs: number;
+        threads: PoolSummary;
+      };
     };
     const convert = async (threads: string): Promise<NonNullable<Done["result"]>> => {
       assertEquals(await select("threads", threads), threads);
@@ -295,10 +320,20 @@ async function poolInPage(calib: string): Promise<void> {
     assert(!t.serialReasons.some((r) => r.startsWith("workers unavailable")), JSON.stringify(t));
     assertEquals(t.parallelJobs + t.serialJobs, one.threads.serialJobs);
     assertEquals([two.sizeAfter, two.sha256], [one.sizeAfter, one.sha256], "2 threads wrote other bytes");
+    // ... and the CLI's bytes for the same inputs (Deno, serial: segmenter-tiny is below the thresholds).
+    const want = await Deno.readFile(cliOut);
+    const hex = Array.from(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", want)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    assertEquals(two.sha256, hex, "the page's file differs from the CLI's");
     console.log(
       `${browser.version}: denseshift 4 on segmenter-tiny, 1 thread and 2 (${t.workers} workers, ${t.parallelJobs} ` +
         `jobs on workers, ${t.serialJobs} serially, start-up ${t.startupMs?.toFixed(0)} ms): ` +
-        `sha256 ${one.sha256.slice(0, 16)}… both`,
+        `sha256 ${one.sha256.slice(0, 16)}… both, as the CLI's; quantize() ${
+          one.elapsedMs.toFixed(0)
+        } ms on 1 thread, ` +
+        `${two.elapsedMs.toFixed(0)} ms on 2`,
     );
   } finally {
     await browser.close();
@@ -336,7 +371,7 @@ Deno.test("web page: DenseShift with 2 threads runs its fits on Web Workers, sam
   try {
     const calib = `${tmp}/segmenter-tiny-calib.npz`;
     await npzOf("testdata/segmenter-tiny-calib", 4, calib);
-    await poolInPage(calib);
+    await poolInPage(calib, tmp);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

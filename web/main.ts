@@ -42,6 +42,12 @@ $("method").addEventListener("change", () => {
 });
 /** `?poolMinWeights=N`: every pool task's threshold replaced (tests and measurements on small models). */
 const poolMinWeights = new URLSearchParams(location.search).get("poolMinWeights");
+if (poolMinWeights !== null && !/^\d+$/.test(poolMinWeights)) {
+  state.state = "error";
+  state.error = `?poolMinWeights must be a non-negative integer, got "${poolMinWeights}"`;
+  $("error").textContent = state.error;
+  $<HTMLButtonElement>("run").hidden = true;
+}
 
 async function pick(f: File) {
   return { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) };
