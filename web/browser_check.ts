@@ -18,8 +18,8 @@ import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { openDataSource } from "../runtime/data/mod.ts";
 import { encodeNpz } from "../runtime/npy.ts";
 import { launchChromium } from "./_cdp.ts";
+import { openPoolPage } from "./_pool_page.ts";
 import type { Agreement, Validation } from "./protocol.ts";
-import type { PoolSummary } from "../runtime/pool.ts";
 import { serveFolder } from "./serve.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -227,8 +227,8 @@ async function pageAgainstCli(
 /**
  * DenseShift in the page with 1 thread, then 2 (the per-layer fits on Web Workers started from the page's
  * Worker: web/dist/pool_worker.js), in one page: the 2-thread report says workers ran jobs and the two files
- * are the same bytes. `?poolMinWeights=0`: workers whatever the tasks' thresholds (segmenter-tiny is below
- * DenseShift's), as tests/pool_identity_test.ts does in Deno.
+ * are the same bytes, and the CLI's. `?poolMinWeights=0`: workers whatever the tasks' thresholds, as
+ * tests/pool_identity_test.ts does in Deno (segmenter-tiny's 28 layers are above DenseShift's today).
  */
 async function poolInPage(calib: string, tmp: string): Promise<void> {
   const cliOut = `${tmp}/cli-denseshift.onnx`;
@@ -249,69 +249,16 @@ async function poolInPage(calib: string, tmp: string): Promise<void> {
     "--runtime",
     "cpu",
   ]);
-  const { server, url } = serveFolder(`${root}web/dist`);
-  const browser = await launchChromium(Deno.env.get("CHROMIUM") ?? "chromium", ["--enable-unsafe-webgpu"]);
+  const page = await openPoolPage({
+    model: `${root}testdata/segmenter-tiny.onnx`,
+    calib: [calib],
+    method: "denseshift",
+    bits: "4",
+    query: "?poolMinWeights=0",
+  });
   try {
-    const page = browser.page;
-    const consoleLines: string[] = [];
-    page.on((method, params) => {
-      if (method === "Runtime.exceptionThrown") consoleLines.push(JSON.stringify(params).slice(0, 500));
-    });
-    await page.send("Runtime.enable");
-    await page.send("Page.enable");
-    await page.send("Page.navigate", { url: `${url}?poolMinWeights=0` });
-    for (let i = 0; i < 100 && !(await page.evaluate<boolean>("!!globalThis.shiftkitPage")); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const { root: doc } = await page.send<{ root: { nodeId: number } }>("DOM.getDocument");
-    for (
-      const [selector, files] of [["#model", [`${root}testdata/segmenter-tiny.onnx`]], ["#calib", [calib]]]
-    ) {
-      const { nodeId } = await page.send<{ nodeId: number }>("DOM.querySelector", {
-        nodeId: doc.nodeId,
-        selector,
-      });
-      await page.send("DOM.setFileInputFiles", { nodeId, files });
-    }
-    const select = (id: string, value: string) =>
-      page.evaluate(
-        `(() => { const s = document.getElementById(${JSON.stringify(id)}); s.value = ${
-          JSON.stringify(value)
-        }; s.dispatchEvent(new Event("change")); return s.value; })()`,
-      );
-    assertEquals(await select("method", "denseshift"), "denseshift");
-    assertEquals(await select("bits", "4"), "4");
-    type Done = {
-      error?: string;
-      log: string[];
-      result?: {
-        sha256: string;
-        sizeAfter: number;
-        method: string;
-        bits: string;
-        elapsedMs: number;
-        threads: PoolSummary;
-      };
-    };
-    const convert = async (threads: string): Promise<NonNullable<Done["result"]>> => {
-      assertEquals(await select("threads", threads), threads);
-      await page.evaluate("document.getElementById('run').click()");
-      let state = "running";
-      const deadline = Date.now() + 150_000;
-      while (state === "running" && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 250));
-        state = await page.evaluate<string>("globalThis.shiftkitPage.state");
-      }
-      const s = await page.evaluate<Done>("globalThis.shiftkitPage");
-      assertEquals(
-        state,
-        "done",
-        `threads ${threads}: page state ${state}: ${s.error}\n${consoleLines.join("\n")}`,
-      );
-      return s.result!;
-    };
-    const one = await convert("1");
-    const two = await convert("2");
+    const one = await page.convert(1);
+    const two = await page.convert(2);
     assertEquals([one.method, one.bits, two.method, two.bits], ["denseshift", "4", "denseshift", "4"]);
     assertEquals(one.threads.workers, 0, JSON.stringify(one.threads));
     assertEquals(one.threads.serialReasons, [`1 thread asked (${one.threads.serialJobs} jobs)`]);
@@ -328,7 +275,7 @@ async function poolInPage(calib: string, tmp: string): Promise<void> {
     ).join("");
     assertEquals(two.sha256, hex, "the page's file differs from the CLI's");
     console.log(
-      `${browser.version}: denseshift 4 on segmenter-tiny, 1 thread and 2 (${t.workers} workers, ${t.parallelJobs} ` +
+      `${page.version}: denseshift 4 on segmenter-tiny, 1 thread and 2 (${t.workers} workers, ${t.parallelJobs} ` +
         `jobs on workers, ${t.serialJobs} serially, start-up ${t.startupMs?.toFixed(0)} ms): ` +
         `sha256 ${one.sha256.slice(0, 16)}… both, as the CLI's; quantize() ${
           one.elapsedMs.toFixed(0)
@@ -336,8 +283,7 @@ async function poolInPage(calib: string, tmp: string): Promise<void> {
         `${two.elapsedMs.toFixed(0)} ms on 2`,
     );
   } finally {
-    await browser.close();
-    await server.shutdown();
+    await page.close();
   }
 }
 
