@@ -20,7 +20,9 @@ Deno.test("pool tasks: every task a *_task.ts module exports is listed", async (
       const t = v as { url?: unknown; name?: unknown; fn?: unknown; minWeights?: unknown };
       const isTask = typeof t === "object" && t !== null && typeof t.fn === "function" &&
         typeof t.url === "string" && typeof t.name === "string" && typeof t.minWeights === "number";
-      if (isTask && !POOL_TASKS.includes(v as (typeof POOL_TASKS)[number])) missing.push(`${url.pathname} ${k}`);
+      if (isTask && !POOL_TASKS.includes(v as (typeof POOL_TASKS)[number])) {
+        missing.push(`${url.pathname} ${k}`);
+      }
     }
   }
   assertEquals(missing, []);

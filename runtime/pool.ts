@@ -9,7 +9,9 @@
  *   thread that runs the task JIT-compiles it once, this one included on the serial path.)
  * - Each worker (runtime/pool_worker.ts) imports the task's module itself and calls the same exported
  *   function the serial path calls, on the same arguments, so results are bit-identical to `threads: 1`
- *   (tests/pool_identity_test.ts compares emitted bytes).
+ *   (tests/pool_identity_test.ts compares emitted bytes). In a bundle a task's URL is the bundle's own: the
+ *   browser page passes `workerUrl` web/dist/pool_worker.js (web/pool_worker.ts), which carries every task
+ *   (passes/pool_tasks.ts) and finds each by name, started from the page's Worker.
  * - Arguments are built when a job is dispatched (so copies are made a worker's worth at a time); buffers
  *   the caller gives up are transferred, and so are the result's own buffers.
  * - The costliest jobs start first (`cost`, else `weights`), so a long layer does not run alone at the end;
@@ -17,7 +19,7 @@
  * - A job's error rejects the `map` with the job's label (the layer) in its message, its built-in class
  *   kept; the remaining jobs are not started.
  * - Serial, and said so in {@link WorkerPool.summary}: `threads: 1`; no `Worker` in the JavaScript runtime;
- *   workers that fail to start (a bundle without the worker module: the browser page); a single job; a job
+ *   workers that fail to start (a `workerUrl` that does not load); a single job; a job
  *   that would copy more than `copyBudget / threads` to a worker (that job alone, in job order; memory: per-layer
  *   calibration's one-layer bound); or a
  *   `map` with fewer weights than its task's `minWeights` while no worker is running yet (a worker's start-up
@@ -63,7 +65,10 @@ export interface WorkerPoolOptions {
    * @default {defaultThreads()}
    */
   threads?: number;
-  /** The worker module. @default {runtime/pool_worker.ts beside this module} */
+  /**
+   * The worker module: one that serves runtime/pool_serve.ts's protocol (web/pool_worker.ts in a bundle).
+   * @default {runtime/pool_worker.ts beside this module}
+   */
   workerUrl?: string | URL;
   /**
    * Bytes the workers' job arguments may copy at once: a job copying more than `copyBudget / threads` runs in

@@ -4,7 +4,8 @@
  * user picked (nothing is uploaded). It loads the model, opens the calibration data, runs `quantize()` with the
  * chosen float runtime for calibration, encodes the result, measures output agreement against the float model
  * in onnxruntime-web (WebGPU where the browser has it, else wasm), validates the integer ops on WebGPU where
- * available (api/validate.ts), and renders the per-layer report.
+ * available (api/validate.ts), and renders the per-layer report. Per-layer fits run on the worker pool
+ * (runtime/pool.ts), whose workers this Worker starts from web/dist/pool_worker.js (web/pool_worker.ts).
  * @module
  */
 import { evaluate } from "../api/evaluate.ts";
