@@ -58,6 +58,13 @@ Deno.test("browser bundle: builds with no Node-only import (onnxruntime-node, no
       "onnxruntime-node left",
     );
     assert(worker.includes("InferenceSession"), "onnxruntime-web is not in the bundle");
+    // The worker pool's worker, with every pass's pool task and nothing of onnxruntime.
+    const pool = await Deno.readTextFile(`${out}/pool_worker.js`);
+    assert(!/from\s*"node:|require\("node:/.test(pool), "node: import left in pool_worker.js");
+    assert(!pool.includes("InferenceSession"), "onnxruntime in pool_worker.js");
+    for (const name of ["blockwiseLayer", "shiftAddGroup", "denseShiftGroup"]) {
+      assert(pool.includes(`"${name}"`), `pool_worker.js has no task ${name}`);
+    }
     for (const f of ["index.html", "main.js", "ort-wasm-simd-threaded.jsep.wasm", "qdq.wgsl"]) {
       assert((await Deno.stat(`${out}/${f}`)).size > 0, f);
     }
