@@ -90,13 +90,15 @@ export async function decodeForLoad(
       stats.packedBytes += s.packedBytes;
       for (const [op, n] of Object.entries(s.byOp)) stats.byOp[op] = (stats.byOp[op] ?? 0) + n;
     }
+    const skipped = res.steps.flatMap((st) => st.sites?.skipped ?? []);
     if (stats.layers === 0) {
       const ops = passes.flatMap((p) => p.ops.map((o) => `shiftkit.${o}`)).join(", ");
       throw new NothingToDecodeError(
-        `Cannot decode: the model has no packed op with constant weights (${ops})`,
+        `Cannot decode: the model has no packed op with constant weights (${ops})${
+          skipped.length ? `; left packed: ${skipped.join("; ")}` : ""
+        }`,
       );
     }
-    const skipped = res.steps.flatMap((st) => st.sites?.skipped ?? []);
     const written = await saveModel(model, out, { externalData: true });
     return { ...stats, skipped, written, seconds: (performance.now() - t0) / 1000 };
   } finally {

@@ -5,9 +5,9 @@
  * creation); structure (no shiftkit op, function or opset import left) and validity (loads from its path,
  * external data beside it). A model with ShiftAdd and DenseShift layers decodes both.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import * as ort from "npm:onnxruntime-node@1.30.0";
-import { decodeForLoad } from "../api/decode.ts";
+import { decodeForLoad, NothingToDecodeError } from "../api/decode.ts";
 import { intAttr, intsAttr, stringAttr } from "../onnx/attributes.ts";
 import { loadModel, saveModel } from "../onnx/io.ts";
 import { Model } from "../onnx/ir.ts";
@@ -174,5 +174,31 @@ Deno.test("decode CLI: a DenseShift file exits 0 with per-op counts; a float mod
   assertEquals(bad.code, 2);
   assert(bad.stderr.includes("no packed op with constant weights"), bad.stderr);
   assert(!(await Deno.stat(`${dir}/none.onnx`).then(() => true, () => false)), "nothing written");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("decode: a ShiftMatMul whose codes are not constants is left packed and said; alone, refused", async () => {
+  const m = convModel();
+  await runPipeline(m, [denseShift()]);
+  const dir = await Deno.makeTempDir();
+  // the Gemm's codes become a graph input: that node cannot be decoded, the others still are
+  const gemm = m.graph.nodes.find((n) => n.opType === "ShiftMatMul" && n.inputs[3])!;
+  const codes = gemm.inputs[1]!;
+  const feed = m.graph.value("gemm_codes_input");
+  feed.type = { elemType: DataType.UINT8, shape: [...codes.constInfo()!.dims] };
+  m.graph.inputs.push(feed);
+  gemm.setInput(1, feed);
+  m.graph.removeInitializer(codes);
+  const r = await decodeForLoad(m, `${dir}/partial.onnx`);
+  assertEquals(r.byOp, { ShiftConv: 3, ShiftMatMul: 1 });
+  assertEquals(r.skipped, [`${gemm.name}: its codes or alphas are not constants`]);
+  const left = await loadModel(`${dir}/partial.onnx`);
+  assertEquals(left.functions.map((f) => f.name), ["ShiftMatMul"]); // still needed, kept
+  assert(left.opsets.has(SHIFTKIT_DOMAIN));
+  await assertRejects(
+    () => decodeForLoad(left, `${dir}/none.onnx`),
+    NothingToDecodeError,
+    `left packed: ${gemm.name}: its codes or alphas are not constants`,
+  );
   await Deno.remove(dir, { recursive: true });
 });

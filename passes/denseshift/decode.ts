@@ -34,7 +34,7 @@ function whyNot(node: Node): string {
  * The pass: every ShiftMatMul / ShiftConv of the main graph with constant codes and alphas becomes
  * `MatMul(X, W_hat)` (`+ bias`) / `Conv(X, W_hat, B)`; the codes and alphas, and the ops' model-local
  * functions and the `shiftkit` opset import, go when nothing else uses them. Nodes whose packed inputs are not
- * constants are left and listed.
+ * constants, or that sit inside a subgraph (If, Loop), are left and listed.
  *
  * @returns the pass; after a run, `stats` holds counts and sizes
  * @example
@@ -128,6 +128,13 @@ export function decodeDenseShiftPass(): DecodePass {
         ctx.spill?.([w]); // one layer's float weight in memory at a time
       }
       ctx.reporter.progress(pass.name, nodes.length, nodes.length);
+      for (const sg of g.subgraphs()) {
+        for (const n of sg.nodes) {
+          if (isOp(n, Op.ShiftMatMul) || isOp(n, Op.ShiftConv)) {
+            skipped.push(`${n.name}: inside a subgraph`);
+          }
+        }
+      }
       dropUnusedShiftkit(model, ops);
       pass.stats = stats;
       const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;

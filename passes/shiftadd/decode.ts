@@ -27,7 +27,7 @@ export type DecodeShiftAddStats = DecodeStats;
 /**
  * The pass: every ShiftAddMatMul of the main graph with constant packed inputs becomes `MatMul(X, Ŵ)`
  * (`+ bias`), the packed initializers and the op's model-local function are dropped when nothing else uses
- * them. Nodes whose packed inputs are not constants are left and listed.
+ * them. Nodes whose packed inputs are not constants, or inside a subgraph, are left and listed.
  *
  * @returns the pass; after a run, `stats` holds counts and sizes
  * @example
@@ -109,6 +109,11 @@ export function decodeShiftAddPass(): DecodePass {
         ctx.spill?.([w] as Value[]); // one layer's float weight in memory at a time
       }
       ctx.reporter.progress(pass.name, nodes.length, nodes.length);
+      for (const sg of g.subgraphs()) {
+        for (const n of sg.nodes) {
+          if (isOp(n, Op.ShiftAddMatMul)) skipped.push(`${n.name}: inside a subgraph`);
+        }
+      }
       dropUnusedShiftkit(model, ops);
       pass.stats = stats;
       const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
