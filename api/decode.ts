@@ -26,11 +26,6 @@ export type { DecodePass, DecodeShiftAddStats, DecodeStats };
 /** The decoders {@linkcode decodeForLoad} runs, in order: one per pass family that emits packed ops. */
 export const DECODERS: readonly (() => DecodePass)[] = [decodeShiftAddPass, decodeDenseShiftPass];
 
-/** Every packed `shiftkit` op type some decoder of {@linkcode DECODERS} handles. */
-export function decodableOps(): string[] {
-  return DECODERS.flatMap((d) => [...d().ops]);
-}
-
 /** Options of {@linkcode decodeForLoad}. */
 export interface DecodeForLoadOptions {
   /** Progress. @default silent */
