@@ -64,6 +64,7 @@ export {
   type DecodeForLoadOptions,
   type DecodeForLoadReport,
   type DecodeShiftAddStats,
+  type DecodeStats,
 } from "./api/decode.ts";
 export { type EvalResult, evaluate, type EvaluateOptions, type Task } from "./api/evaluate.ts";
 export { validate, type ValidateOptions, type ValidateReport } from "./api/validate.ts";

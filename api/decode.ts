@@ -1,7 +1,10 @@
 /**
- * `decodeForLoad(model, out)`: the decode-at-load path of a ShiftAdd file (passes/shiftadd/decode.ts), for
- * runtimes that cannot fold its decode functions at session creation (onnxruntime on a model of hundreds of
- * millions of weights: the fold holds about 80 bytes per weight). shiftkit decodes the packed weights layer by
+ * `decodeForLoad(model, out)`: the decode-at-load path of the packed shiftkit ops that onnxruntime runs
+ * through function bodies, one decoder per pass family ({@linkcode DECODERS}: ShiftAdd's `ShiftAddMatMul`,
+ * passes/shiftadd/decode.ts; DenseShift's `ShiftMatMul` / `ShiftConv`, passes/denseshift/decode.ts), for
+ * runtimes that cannot fold their decode functions at session creation (onnxruntime on a ShiftAdd model of
+ * hundreds of millions of weights: the fold holds about 80 bytes per weight) or that should not spend the
+ * decode at every session creation. shiftkit decodes the packed weights layer by
  * layer with its own decoder, each float weight spilled to a scratch file as soon as it is made
  * (onnx/spill.ts), and writes a float model with external data (`out` + `out.data`, written atomically);
  * onnxruntime then loads that file with every optimization on and runs at float speed. Memory stays one
@@ -14,9 +17,14 @@ import { type Reporter, silentReporter } from "../onnx/reporter.ts";
 import { TensorSpill } from "../onnx/spill.ts";
 import { dirname } from "../onnx/_fs.ts";
 import { runPipeline } from "../passes/pass.ts";
+import type { DecodePass, DecodeStats } from "../passes/_decode.ts";
 import { decodeShiftAddPass, type DecodeShiftAddStats } from "../passes/shiftadd/decode.ts";
+import { decodeDenseShiftPass } from "../passes/denseshift/decode.ts";
 
-export type { DecodeShiftAddStats };
+export type { DecodePass, DecodeShiftAddStats, DecodeStats };
+
+/** The decoders {@linkcode decodeForLoad} runs, in order: one per pass family that emits packed ops. */
+export const DECODERS: readonly (() => DecodePass)[] = [decodeShiftAddPass, decodeDenseShiftPass];
 
 /** Options of {@linkcode decodeForLoad}. */
 export interface DecodeForLoadOptions {
@@ -27,14 +35,16 @@ export interface DecodeForLoadOptions {
 }
 
 /** What {@linkcode decodeForLoad} did. */
-export interface DecodeForLoadReport extends DecodeShiftAddStats {
+export interface DecodeForLoadReport extends DecodeStats {
+  /** Packed nodes left packed (their weights are not constants), with why; empty when all were decoded. */
+  skipped: string[];
   /** The files written, model file last. */
   written: string[];
   /** Wall time, seconds. */
   seconds: number;
 }
 
-/** The model holds no ShiftAddMatMul to decode. */
+/** The model holds no packed op to decode. */
 export class NothingToDecodeError extends TypeError {
   /** @param detail why */
   constructor(detail: string) {
@@ -44,13 +54,15 @@ export class NothingToDecodeError extends TypeError {
 }
 
 /**
- * Decode a ShiftAdd model's packed weights into float MatMuls and save it with external data.
+ * Decode a model's packed weights into float MatMul / Conv nodes (every decoder of {@linkcode DECODERS}) and
+ * save it with external data.
  *
- * @param model the model (changed in place: its ShiftAddMatMul nodes become MatMul)
+ * @param model the model (changed in place: its ShiftAddMatMul / ShiftMatMul nodes become MatMul, its
+ *   ShiftConv nodes Conv)
  * @param out the `.onnx` file to write (its weights go to `out.data`)
  * @param options reporter, spill folder
  * @returns counts, sizes and the files written
- * @throws {NothingToDecodeError} when the model has no ShiftAddMatMul with constant packed weights
+ * @throws {NothingToDecodeError} when the model has no packed op with constant packed weights
  */
 export async function decodeForLoad(
   model: Model,
@@ -60,19 +72,30 @@ export async function decodeForLoad(
   const t0 = performance.now();
   const spill = new TensorSpill({ dir: options.spillDir ?? (dirname(out) || ".") });
   try {
-    const pass = decodeShiftAddPass();
-    await runPipeline(model, [pass], {
+    const passes = DECODERS.map((d) => d());
+    const res = await runPipeline(model, passes, {
       reporter: options.reporter ?? silentReporter,
       spill: (vs) => vs.forEach((v) => spill.spill(v)),
     });
-    const stats = pass.stats!;
+    const stats: DecodeStats = { layers: 0, byOp: {}, floatBytes: 0, packedBytes: 0 };
+    for (const p of passes) {
+      const s = p.stats!;
+      stats.layers += s.layers;
+      stats.floatBytes += s.floatBytes;
+      stats.packedBytes += s.packedBytes;
+      for (const [op, n] of Object.entries(s.byOp)) stats.byOp[op] = (stats.byOp[op] ?? 0) + n;
+    }
+    const skipped = res.steps.flatMap((st) => st.sites?.skipped ?? []);
     if (stats.layers === 0) {
+      const ops = passes.flatMap((p) => p.ops.map((o) => `shiftkit.${o}`)).join(", ");
       throw new NothingToDecodeError(
-        "Cannot decode: the model has no shiftkit.ShiftAddMatMul with constant packed weights",
+        `Cannot decode: the model has no packed op with constant weights (${ops})${
+          skipped.length ? `; left packed: ${skipped.join("; ")}` : ""
+        }`,
       );
     }
     const written = await saveModel(model, out, { externalData: true });
-    return { ...stats, written, seconds: (performance.now() - t0) / 1000 };
+    return { ...stats, skipped, written, seconds: (performance.now() - t0) / 1000 };
   } finally {
     spill.close();
   }

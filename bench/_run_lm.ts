@@ -7,11 +7,13 @@
  *   deno run -A bench/_run_lm.ts MODEL --out FILE [--bytes 32] [--opt all|extended|basic|disabled] [--runs 1]
  *
  * It prints `RUN_LM <session creation ms> <first run ms> <median run ms>` on stderr (`--runs N`: N runs,
- * the median over all but the first).
+ * the median over all but the first). A model whose first input is float32 (an image model) gets one fixed
+ * pseudo-random tensor in [-1, 1) of the input's shape (symbolic dims 1) instead of bytes.
  * @module
  */
 import * as ort from "npm:onnxruntime-node@1.30.0";
 import { listArg, numArg, repo } from "./_cases.ts";
+import { mulberry32 } from "../quant/_rng.ts";
 
 const model = Deno.args[0]!;
 const out = listArg(Deno.args, "--out")?.[0];
@@ -29,7 +31,21 @@ const session = await ort.InferenceSession.create(model, {
   graphOptimizationLevel: opt,
 });
 const loadMs = performance.now() - t0;
-const ids = new ort.Tensor("int64", BigInt64Array.from(text, (b) => BigInt(b)), [1, n]);
+const meta = session.inputMetadata[0];
+const floatShape = meta?.isTensor && meta.type === "float32"
+  ? meta.shape.map((d) => typeof d === "number" ? d : 1)
+  : undefined;
+const rand = mulberry32(1);
+const ids = floatShape
+  ? new ort.Tensor(
+    "float32",
+    Float32Array.from(
+      { length: floatShape.reduce((a, b) => a * b, 1) },
+      () => 2 * rand() - 1,
+    ),
+    floatShape,
+  )
+  : new ort.Tensor("int64", BigInt64Array.from(text, (b) => BigInt(b)), [1, n]);
 const times: number[] = [];
 let r!: ort.InferenceSession.ReturnType;
 for (let i = 0; i < runs; i++) {

@@ -11,11 +11,16 @@
  * 3. onnxruntime on the decoded file, all optimizations: the same timings;
  * and checks that both give the same logits (max abs difference printed).
  *
- *   nice -n 10 deno run -A bench/decode_at_load.ts MODEL [--dir DIR] [--runs 5] [--bytes 32] [--json]
+ *   nice -n 10 deno run -A bench/decode_at_load.ts MODEL [--dir DIR] [--runs 5] [--bytes 32]
+ *     [--packed-opt disabled|all] [--float FLOAT_MODEL] [--json]
  *
- * MODEL is a ShiftAdd file, e.g. the 24-layer output of
+ * MODEL is a ShiftAdd or DenseShift file, e.g. the 24-layer output of
  * `bench/streaming.ts --dir D --method shiftadd --bits 3 --ort-opt disabled -- --calibrate per-layer`
  * (`D/quantized.onnx`). The decoded model goes to `--dir` (default: a temporary folder, removed afterwards).
+ * `--packed-opt all` runs step 1 with every optimization instead (onnxruntime folds the decode at session
+ * creation: a file small enough for the fold, e.g. a DenseShift file of a repository model); `--float` also
+ * times the float model the file was made from (all optimizations). An image model (float32 input) gets one
+ * fixed input of its shape (bench/_run_lm.ts).
  * @module
  */
 import { listArg, numArg, repo } from "./_cases.ts";
@@ -23,8 +28,15 @@ import { listArg, numArg, repo } from "./_cases.ts";
 const args = Deno.args;
 const model = args[0];
 if (!model || model.startsWith("--")) {
-  throw new TypeError("usage: decode_at_load.ts MODEL [--dir DIR] [--runs 5]");
+  throw new TypeError(
+    "usage: decode_at_load.ts MODEL [--dir DIR] [--runs 5] [--packed-opt disabled|all] [--float F]",
+  );
 }
+const packedOpt = listArg(args, "--packed-opt")?.[0] ?? "disabled";
+if (packedOpt !== "disabled" && packedOpt !== "all") {
+  throw new TypeError(`--packed-opt: disabled or all, got ${packedOpt}`);
+}
+const floatModel = listArg(args, "--float")?.[0];
 const runs = numArg(args, "--runs", 5), bytes = numArg(args, "--bytes", 32);
 const dirArg = listArg(args, "--dir")?.[0];
 const dir = dirArg ?? await Deno.makeTempDir({ prefix: "shiftkit-decode-" });
@@ -47,8 +59,8 @@ async function timed(...denoArgs: string[]): Promise<Timed> {
   return { code: r.code, rssMB: t ? Number(t[1]) / 1024 : NaN, seconds: t ? Number(t[2]) : NaN, stderr };
 }
 
-async function runLm(path: string, opt: string) {
-  const out = `${dir}/logits-${opt}.f32`;
+async function runLm(path: string, opt: string, tag: string) {
+  const out = `${dir}/logits-${tag}.f32`;
   const r = await timed(
     repo("bench/_run_lm.ts"),
     path,
@@ -75,7 +87,8 @@ async function runLm(path: string, opt: string) {
   };
 }
 
-const perCall = await runLm(model, "disabled");
+const float = floatModel ? await runLm(floatModel, "all", "float") : undefined;
+const perCall = await runLm(model, packedOpt, "packed");
 const decodedPath = `${dir}/decoded.onnx`;
 const dec = await timed(
   "--v8-flags=--expose-gc",
@@ -86,7 +99,7 @@ const dec = await timed(
   decodedPath,
   "--json",
 );
-const atLoad = dec.code === 0 ? await runLm(decodedPath, "all") : undefined;
+const atLoad = dec.code === 0 ? await runLm(decodedPath, "all", "decoded") : undefined;
 let maxDiff = NaN;
 if (perCall.logits && atLoad?.logits && perCall.logits.length === atLoad.logits.length) {
   maxDiff = 0;
@@ -103,6 +116,8 @@ const row = {
   model,
   runs,
   bytes,
+  packedOpt,
+  float: strip(float),
   perCall: strip(perCall),
   decode: {
     exitCode: dec.code,
@@ -120,10 +135,20 @@ else {
   const f = (x: number, d = 0) => Number.isNaN(x) ? "-" : x.toFixed(d);
   console.log("| path | peak RSS | session creation | first run | median run | wall |");
   console.log("| --- | --- | --- | --- | --- | --- |");
+  if (float) {
+    console.log(
+      `| float model, all optimizations | ${f(float.peakRssMB)} MB | ${f(float.loadMs)} ms | ${
+        f(float.firstRunMs, 1)
+      } ms | ${f(float.medianRunMs, 1)} ms | ${f(float.seconds, 1)} s |`,
+    );
+  }
+  const packedLabel = packedOpt === "all"
+    ? "packed, all optimizations (decode folded at session creation)"
+    : "packed, graph optimizations disabled (decode per call)";
   console.log(
-    `| packed, graph optimizations disabled (decode per call) | ${f(perCall.peakRssMB)} MB | ${
-      f(perCall.loadMs)
-    } ms | ${f(perCall.firstRunMs, 1)} ms | ${f(perCall.medianRunMs, 1)} ms | ${f(perCall.seconds, 1)} s |`,
+    `| ${packedLabel} | ${f(perCall.peakRssMB)} MB | ${f(perCall.loadMs)} ms | ${
+      f(perCall.firstRunMs, 1)
+    } ms | ${f(perCall.medianRunMs, 1)} ms | ${f(perCall.seconds, 1)} s |`,
   );
   console.log(
     `| shiftkit decode (once) | ${f(dec.rssMB)} MB | - | - | - | ${f(dec.seconds, 1)} s (${
@@ -139,4 +164,6 @@ else {
   }
   console.log(`\nlogits max abs difference: ${maxDiff}`);
 }
-Deno.exit(perCall.exitCode === 0 && dec.code === 0 && atLoad?.exitCode === 0 ? 0 : 1);
+Deno.exit(
+  (float?.exitCode ?? 0) === 0 && perCall.exitCode === 0 && dec.code === 0 && atLoad?.exitCode === 0 ? 0 : 1,
+);

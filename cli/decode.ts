@@ -1,8 +1,8 @@
 /**
- * `shiftkit decode MODEL -o OUT [--json]`: the decode-at-load path of a ShiftAdd file (api/decode.ts). Writes
- * a float model (OUT + OUT.data) whose MatMuls hold the weights shiftkit decoded from the packed planes and
- * alphas, for a runtime that cannot fold the decode functions at session creation (a ShiftAdd file of
- * hundreds of millions of weights in onnxruntime).
+ * `shiftkit decode MODEL -o OUT [--json]`: the decode-at-load path of a ShiftAdd or DenseShift file
+ * (api/decode.ts, one decoder per pass family). Writes a float model (OUT + OUT.data) whose MatMul / Conv
+ * nodes hold the weights shiftkit decoded from the packed tensors, for a runtime that cannot fold the decode
+ * functions at session creation (a ShiftAdd file of hundreds of millions of weights in onnxruntime).
  * @module
  */
 import { decodeForLoad, NothingToDecodeError } from "../api/decode.ts";
@@ -12,12 +12,13 @@ import { type Command, UsageError } from "./command.ts";
 /** The decode command. */
 export const decodeCommand: Command = {
   name: "decode",
-  summary: "Decode a ShiftAdd file's packed weights into a float model for runtimes that cannot fold them",
+  summary: "Decode a ShiftAdd / DenseShift file's packed weights into a float model (decode at load)",
   usage: "decode MODEL -o OUT [--json]",
   description: [
-    "Writes OUT (+ OUT.data): MODEL with every shiftkit.ShiftAddMatMul replaced by a float MatMul on the",
-    "weight shiftkit's decoder computes (the spec's dequantization), decoded layer by layer with one layer in",
-    "memory. onnxruntime folds a ShiftAdd file's decode at session creation; above about a hundred million",
+    "Writes OUT (+ OUT.data): MODEL with every packed op replaced by its float op on the weight shiftkit's",
+    "decoder computes (the spec's dequantization): shiftkit.ShiftAddMatMul and ShiftMatMul by MatMul (+ Add",
+    "for a bias), ShiftConv by Conv with the same attributes; decoded layer by layer with one layer in",
+    "memory. onnxruntime folds these files' decode at session creation; above about a hundred million",
     "weights that fold does not fit in memory (about 80 bytes per weight), and with graph optimizations",
     "disabled the file decodes on every call: load OUT instead (decode at load, run at float speed).",
   ].join("\n"),
@@ -47,9 +48,10 @@ export const decodeCommand: Command = {
     return {
       text: [
         `${path} -> ${out}`,
-        `decoded ${r.layers} ShiftAddMatMul layers: ${(r.packedBytes / 1e6).toFixed(1)} MB packed -> ${
-          (r.floatBytes / 1e6).toFixed(1)
-        } MB float, in ${r.seconds.toFixed(1)} s`,
+        `decoded ${r.layers} layers (${Object.entries(r.byOp).map(([op, n]) => `${n} ${op}`).join(", ")}): ${
+          (r.packedBytes / 1e6).toFixed(1)
+        } MB packed -> ${(r.floatBytes / 1e6).toFixed(1)} MB float, in ${r.seconds.toFixed(1)} s`,
+        ...r.skipped.map((s) => `left packed: ${s}`),
       ].join("\n"),
       json: { model: path, output: out, ...r },
     };

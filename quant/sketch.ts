@@ -50,9 +50,7 @@ export class SketchAccumulator {
   readonly k: number;
   #rank: number;
   #iterations: number;
-  #rows = new Float32Array(0);
-  #count = 0;
-  #gram: GramAccumulator | undefined;
+  #buf: RowBuffer;
 
   /**
    * @param k row width, a positive integer
@@ -65,11 +63,12 @@ export class SketchAccumulator {
     this.k = k;
     this.#rank = options.rank ?? 8;
     this.#iterations = options.iterations ?? 8;
+    this.#buf = new RowBuffer(k, 4 * k);
   }
 
   /** Rows added so far. */
   get count(): number {
-    return this.#gram?.count ?? this.#count;
+    return this.#buf.total;
   }
 
   /**
@@ -79,25 +78,7 @@ export class SketchAccumulator {
    * @param n number of rows
    */
   add(rows: Float32Array, n: number): void {
-    const k = this.k;
-    if (!Number.isInteger(n) || n < 0 || n * k > rows.length) {
-      throw new RangeError(
-        `Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`,
-      );
-    }
-    if (this.#gram) return this.#gram.add(rows, n);
-    if (this.#count + n > 4 * k) {
-      this.#fold();
-      return this.#gram!.add(rows, n);
-    }
-    const need = (this.#count + n) * k;
-    if (need > this.#rows.length) {
-      const grown = new Float32Array(Math.min(4 * k * k, Math.max(need, 2 * this.#rows.length)));
-      grown.set(this.#rows.subarray(0, this.#count * k));
-      this.#rows = grown;
-    }
-    this.#rows.set(rows.subarray(0, n * k), this.#count * k);
-    this.#count += n;
+    this.#buf.add(rows, n);
   }
 
   /**
@@ -107,21 +88,12 @@ export class SketchAccumulator {
    * @throws {RangeError} when no rows were added
    */
   result(): Sketch {
-    const m = this.count, k = this.k, r = this.#rank, it = this.#iterations + 1;
+    const m = this.count, k = this.k, r = this.#rank, it = this.#iterations + 1, buf = this.#buf;
     if (m === 0) throw new RangeError("Cannot finish a sketch: no rows were added");
-    if (!this.#gram && 2 * it * m * r < (m * k) / 2 + it * k * r) {
-      return { rows: { k, rows: this.#rows.subarray(0, m * k), count: m } };
+    if (!buf.gram && 2 * it * m * r < (m * k) / 2 + it * k * r) {
+      return { rows: { k, rows: buf.rows.subarray(0, m * k), count: m } };
     }
-    this.#fold();
-    return { gram: this.#gram!.mean() };
-  }
-
-  #fold(): void {
-    if (this.#gram) return;
-    this.#gram = new GramAccumulator(this.k);
-    if (this.#count > 0) this.#gram.add(this.#rows, this.#count);
-    this.#rows = new Float32Array(0);
-    this.#count = 0;
+    return { gram: buf.fold().mean() };
   }
 }
 
@@ -160,10 +132,7 @@ export type RowsOrGram =
 export class RowsOrGramAccumulator {
   /** Row width K. */
   readonly k: number;
-  readonly #maxRows: number;
-  #rows = new Float32Array(0);
-  #count = 0;
-  #gram: GramAccumulator | undefined;
+  #buf: RowBuffer;
 
   /**
    * @param k row width, a positive integer
@@ -176,13 +145,12 @@ export class RowsOrGramAccumulator {
       );
     }
     this.k = k;
-    this.#maxRows = Math.max(0, Math.floor(options.maxRows));
-    if (this.#maxRows === 0) this.#gram = new GramAccumulator(k);
+    this.#buf = new RowBuffer(k, Math.max(0, Math.floor(options.maxRows)));
   }
 
   /** Rows added so far. */
   get count(): number {
-    return this.#gram?.count ?? this.#count;
+    return this.#buf.total;
   }
 
   /**
@@ -192,28 +160,7 @@ export class RowsOrGramAccumulator {
    * @param n number of rows
    */
   add(rows: Float32Array, n: number): void {
-    const k = this.k;
-    if (!Number.isInteger(n) || n < 0 || n * k > rows.length) {
-      throw new RangeError(
-        `Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`,
-      );
-    }
-    if (this.#gram) return this.#gram.add(rows, n);
-    if (this.#count + n > this.#maxRows) {
-      this.#gram = new GramAccumulator(k);
-      if (this.#count > 0) this.#gram.add(this.#rows, this.#count);
-      this.#rows = new Float32Array(0);
-      this.#count = 0;
-      return this.#gram.add(rows, n);
-    }
-    const need = (this.#count + n) * k;
-    if (need > this.#rows.length) {
-      const grown = new Float32Array(Math.min(this.#maxRows * k, Math.max(need, 2 * this.#rows.length)));
-      grown.set(this.#rows.subarray(0, this.#count * k));
-      this.#rows = grown;
-    }
-    this.#rows.set(rows.subarray(0, n * k), this.#count * k);
-    this.#count += n;
+    this.#buf.add(rows, n);
   }
 
   /**
@@ -224,8 +171,9 @@ export class RowsOrGramAccumulator {
    * @throws {RangeError} when no rows were added
    */
   result(): RowsOrGram {
-    if (this.#gram) return { gram: this.#gram };
-    const m = this.#count, k = this.k, x = this.#rows;
+    const buf = this.#buf;
+    if (buf.gram) return { gram: buf.gram };
+    const m = buf.count, k = this.k, x = buf.rows;
     if (m === 0) throw new RangeError("Cannot finish a rows-or-Gram accumulator: no rows were added");
     const sum = new Float64Array(k), sq = new Float64Array(k);
     for (let i = 0; i < m; i++) {
@@ -241,5 +189,54 @@ export class RowsOrGramAccumulator {
       mean: sum.map((v) => v / m),
       secondMoment: sq.map((v) => v / m),
     };
+  }
+}
+
+/**
+ * Rows kept as rows while there are at most `maxRows` of them; the row past that folds them all, in order,
+ * into a Gram accumulator that takes every later row (0: a Gram from the start).
+ */
+class RowBuffer {
+  rows = new Float32Array(0);
+  /** Rows held as rows (0 once folded). */
+  count = 0;
+  gram: GramAccumulator | undefined;
+
+  constructor(readonly k: number, readonly maxRows: number) {
+    if (maxRows === 0) this.gram = new GramAccumulator(k);
+  }
+
+  /** Rows added so far. */
+  get total(): number {
+    return this.gram?.count ?? this.count;
+  }
+
+  add(rows: Float32Array, n: number): void {
+    const k = this.k;
+    if (!Number.isInteger(n) || n < 0 || n * k > rows.length) {
+      throw new RangeError(
+        `Cannot add rows: ${n} rows of width ${k} need ${n * k} values, got ${rows.length}`,
+      );
+    }
+    if (this.gram) return this.gram.add(rows, n);
+    if (this.count + n > this.maxRows) return this.fold().add(rows, n);
+    const need = (this.count + n) * k;
+    if (need > this.rows.length) {
+      const grown = new Float32Array(Math.min(this.maxRows * k, Math.max(need, 2 * this.rows.length)));
+      grown.set(this.rows.subarray(0, this.count * k));
+      this.rows = grown;
+    }
+    this.rows.set(rows.subarray(0, n * k), this.count * k);
+    this.count += n;
+  }
+
+  /** Fold the rows into the Gram accumulator (once) and return it. */
+  fold(): GramAccumulator {
+    if (this.gram) return this.gram;
+    this.gram = new GramAccumulator(this.k);
+    if (this.count > 0) this.gram.add(this.rows, this.count);
+    this.rows = new Float32Array(0);
+    this.count = 0;
+    return this.gram;
   }
 }

@@ -61,13 +61,13 @@ Deno.test("decode: a ShiftAdd LM decoded to float MatMuls runs in onnxruntime as
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("decode: a model without ShiftAddMatMul is refused and nothing is written", async () => {
+Deno.test("decode: a model without a packed op is refused and nothing is written", async () => {
   const dir = await Deno.makeTempDir();
   const model = await loadModel(repoPath("testdata/byte-lm-opt.onnx"));
   await assertRejects(
     () => decodeForLoad(model, `${dir}/q.onnx`),
     NothingToDecodeError,
-    "no shiftkit.ShiftAddMatMul",
+    "no packed op with constant weights (shiftkit.ShiftAddMatMul, shiftkit.ShiftMatMul, shiftkit.ShiftConv)",
   );
   assertEquals([...Deno.readDirSync(dir)], []);
   await Deno.remove(dir);

@@ -13,27 +13,21 @@
  * its optimizations on. The compact file stays the distributed artefact; the float model is a cache.
  * @module
  */
-import { isOp, Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
+import { isOp, Op } from "../../onnx/ops.ts";
 import type { Model, Value } from "../../onnx/ir.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { shiftAddPackedFrom } from "../../onnx/evaluate/ops/shift_add.ts";
 import { unpackShiftAdd } from "../../quant/shiftadd_pack.ts";
-import type { Pass, PassContext, PassResult } from "../pass.ts";
+import { type DecodePass, type DecodeStats, dropUnusedShiftkit } from "../_decode.ts";
+import type { PassContext, PassResult } from "../pass.ts";
 
-/** What {@linkcode decodeShiftAddPass} did. */
-export interface DecodeShiftAddStats {
-  /** ShiftAddMatMul nodes replaced by float MatMuls. */
-  layers: number;
-  /** Bytes of the float weights written. */
-  floatBytes: number;
-  /** Bytes of the packed tensors they replace. */
-  packedBytes: number;
-}
+/** What {@linkcode decodeShiftAddPass} did (passes/_decode.ts `DecodeStats`). */
+export type DecodeShiftAddStats = DecodeStats;
 
 /**
  * The pass: every ShiftAddMatMul of the main graph with constant packed inputs becomes `MatMul(X, Ŵ)`
  * (`+ bias`), the packed initializers and the op's model-local function are dropped when nothing else uses
- * them. Nodes whose packed inputs are not constants are left and listed.
+ * them. Nodes whose packed inputs are not constants, or inside a subgraph, are left and listed.
  *
  * @returns the pass; after a run, `stats` holds counts and sizes
  * @example
@@ -64,13 +58,15 @@ export interface DecodeShiftAddStats {
  * assertEquals(Array.from(g.nodes[0]!.inputs[1]!.const!.data as Float32Array), [0.5, -0.5]);
  * ```
  */
-export function decodeShiftAddPass(): Pass & { stats?: DecodeShiftAddStats } {
-  const pass: Pass & { stats?: DecodeShiftAddStats } = {
+export function decodeShiftAddPass(): DecodePass {
+  const ops = [Op.ShiftAddMatMul.type] as const;
+  const pass: DecodePass = {
     name: "decode-shiftadd",
+    ops,
     run(model: Model, ctx: PassContext): Promise<PassResult> {
       const g = model.graph;
       const nodes = g.nodes.filter((n) => isOp(n, Op.ShiftAddMatMul));
-      const stats: DecodeShiftAddStats = { layers: 0, floatBytes: 0, packedBytes: 0 };
+      const stats: DecodeStats = { layers: 0, byOp: {}, floatBytes: 0, packedBytes: 0 };
       const skipped: string[] = [];
       for (const node of nodes) {
         ctx.reporter.progress(pass.name, stats.layers, nodes.length);
@@ -104,6 +100,7 @@ export function decodeShiftAddPass(): Pass & { stats?: DecodeShiftAddStats } {
         g.removeNode(node);
         g.rename(y, out.name);
         stats.layers++;
+        stats.byOp[node.opType] = (stats.byOp[node.opType] ?? 0) + 1;
         stats.floatBytes += 4 * k * packed.n;
         for (const v of [planes, exp, terms]) {
           stats.packedBytes += v.constInfo()!.dims.reduce((a, b) => a * b, 1);
@@ -112,16 +109,12 @@ export function decodeShiftAddPass(): Pass & { stats?: DecodeShiftAddStats } {
         ctx.spill?.([w] as Value[]); // one layer's float weight in memory at a time
       }
       ctx.reporter.progress(pass.name, nodes.length, nodes.length);
-      const used = [...model.allNodes()].some((n) => isOp(n, Op.ShiftAddMatMul));
-      if (!used) {
-        const i = model.functions.findIndex((f) =>
-          f.domain === SHIFTKIT_DOMAIN && f.name === Op.ShiftAddMatMul.type
-        );
-        if (i >= 0) model.functions.splice(i, 1);
-        if (![...model.allNodes()].some((n) => n.domain === SHIFTKIT_DOMAIN)) {
-          model.opsets.delete(SHIFTKIT_DOMAIN);
+      for (const sg of g.subgraphs()) {
+        for (const n of sg.nodes) {
+          if (isOp(n, Op.ShiftAddMatMul)) skipped.push(`${n.name}: inside a subgraph`);
         }
       }
+      dropUnusedShiftkit(model, ops);
       pass.stats = stats;
       const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
       return Promise.resolve({
