@@ -23,9 +23,8 @@ import { averageStoredBits, type DenseShiftOptions, denseShiftPass } from "../pa
 import { learnedRoundingPass } from "../passes/qdq/mod.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { makePassRuntime } from "../runtime/collect.ts";
-import type { DataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
-import { type Feeds, type PhotoSet, ZOO } from "./zoo/models.ts";
+import { type Feeds, feedsSource, type PhotoSet, ZOO } from "./zoo/models.ts";
 import { rtnInPlace } from "./_rtn.ts";
 
 const args = Deno.args;
@@ -53,18 +52,6 @@ const positions = Number(opt("positions", "256"));
  * calibrates, the second half scores (a method fitted to its calibration data must not be scored on it).
  */
 const scoreOnCalib = opt("score-on", "eval") === "calib";
-
-/** Feeds as a data source (one sample per batch: several zoo models have a fixed batch of 1). */
-function feedsSource(feeds: Feeds[]): DataSource {
-  return {
-    kind: "tensors",
-    count: feeds.length,
-    inputNames: Object.keys(feeds[0]!),
-    async *batches() {
-      for (const f of feeds) yield f;
-    },
-  };
-}
 
 async function normalized(path: string): Promise<Model> {
   const m = await loadModel(path);

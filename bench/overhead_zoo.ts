@@ -23,12 +23,11 @@
 import process from "node:process";
 import { type Method, quantize } from "../api/quantize.ts";
 import { decodeModel, encodeModel } from "../onnx/codec.ts";
-import type { DataSource } from "../runtime/data/mod.ts";
 import { OrtRuntime } from "../runtime/ort.ts";
 import { constantsToInitializers } from "../passes/normalize/mod.ts";
 import { runPipeline } from "../passes/pass.ts";
 import { listArg, median, numArg } from "./_cases.ts";
-import { type Feeds, ZOO } from "./zoo/models.ts";
+import { type Feeds, feedsSource, ZOO } from "./zoo/models.ts";
 
 /** CPU seconds used by this process so far (user + system, all threads). */
 function cpuSeconds(): number {
@@ -61,18 +60,6 @@ const reps = numArg(args, "--reps", 1);
 const saveIdx = args.indexOf("--save");
 const saveDir = saveIdx >= 0 ? args[saveIdx + 1] : undefined;
 if (saveDir) await Deno.mkdir(saveDir, { recursive: true });
-
-/** Feeds as a data source, one sample per batch (several zoo models fix a batch of 1). */
-function feedsSource(feeds: Feeds[]): DataSource {
-  return {
-    kind: "tensors",
-    count: feeds.length,
-    inputNames: Object.keys(feeds[0]!),
-    async *batches() {
-      for (const f of feeds) yield f;
-    },
-  };
-}
 
 /** One float pass: a fresh 2-thread session (onnxruntime's defaults otherwise) over every sample. */
 async function floatPass(file: Uint8Array, feeds: Feeds[]): Promise<{ s: number; cpuS: number }> {

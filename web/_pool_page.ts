@@ -5,6 +5,9 @@
  * @module
  */
 import { assertEquals } from "@std/assert";
+import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
+import { openDataSource } from "../runtime/data/mod.ts";
+import { encodeNpz } from "../runtime/npy.ts";
 import type { PoolSummary } from "../runtime/pool.ts";
 import { type Browser, launchChromium } from "./_cdp.ts";
 import { serveFolder } from "./serve.ts";
@@ -113,4 +116,24 @@ export async function openPoolPage(options: PoolPageOptions): Promise<PoolPage> 
     await close();
     throw e;
   }
+}
+
+/**
+ * The first `n` samples of a Segmenter data set (a path prefix such as `testdata/segmenter-tiny-calib`),
+ * preprocessed, written as one .npz at `path` (inputs stacked on axis 0): what the page and the CLI both read.
+ */
+export async function npzOf(prefix: string, n: number, path: string): Promise<void> {
+  const src = await openDataSource(prefix, { preset: "segmenter", maxSamples: n });
+  const parts: Float32Array[] = [];
+  let dims: readonly number[] = [];
+  for await (const b of src.batches(n)) {
+    const t = b["pixel_values"] as Tensor;
+    parts.push(t.data as Float32Array);
+    dims = t.dims;
+  }
+  const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((o, p) => (all.set(p, o), o + p.length), 0);
+  const per = dims.slice(1).reduce((a, b) => a * b, 1);
+  const x = makeTensor(DataType.FLOAT, [all.length / per, ...dims.slice(1)], all);
+  await Deno.writeFile(path, encodeNpz(new Map([["pixel_values", x]])));
 }

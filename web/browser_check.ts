@@ -14,11 +14,8 @@ import { assert, assertEquals } from "@std/assert";
 import { gunzipSync } from "npm:fflate@0.8.2";
 import { PNG } from "npm:pngjs@7.0.0";
 import type { Buffer } from "node:buffer";
-import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { openDataSource } from "../runtime/data/mod.ts";
-import { encodeNpz } from "../runtime/npy.ts";
 import { launchChromium } from "./_cdp.ts";
-import { openPoolPage } from "./_pool_page.ts";
+import { npzOf, openPoolPage } from "./_pool_page.ts";
 import type { Agreement, Validation } from "./protocol.ts";
 import { serveFolder } from "./serve.ts";
 
@@ -32,23 +29,6 @@ async function run(args: string[]): Promise<void> {
       `deno ${args.join(" ")} failed (${r.code}):\n${new TextDecoder().decode(r.stderr).slice(-3000)}`,
     );
   }
-}
-
-/** The first `n` samples of an eval-set prefix, preprocessed, as one .npz (inputs stacked on axis 0). */
-async function npzOf(prefix: string, n: number, path: string): Promise<void> {
-  const src = await openDataSource(`${root}${prefix}`, { preset: "segmenter", maxSamples: n });
-  const parts: Float32Array[] = [];
-  let dims: readonly number[] = [];
-  for await (const b of src.batches(n)) {
-    const t = b["pixel_values"] as Tensor;
-    parts.push(t.data as Float32Array);
-    dims = t.dims;
-  }
-  const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  parts.reduce((o, p) => (all.set(p, o), o + p.length), 0);
-  const per = dims.slice(1).reduce((a, b) => a * b, 1);
-  const x = makeTensor(DataType.FLOAT, [all.length / per, ...dims.slice(1)], all);
-  await Deno.writeFile(path, encodeNpz(new Map([["pixel_values", x]])));
 }
 
 /** The first `n` 64x64 images of segmenter-tiny-calib as PNG files in `dir` (sorted names). */
@@ -81,7 +61,7 @@ async function pageAgainstCli(
   screenshot?: string,
 ): Promise<void> {
   const evalNpz = `${tmp}/segmenter-tiny-eval.npz`;
-  await npzOf("testdata/segmenter-tiny-eval", 8, evalNpz);
+  await npzOf(`${root}testdata/segmenter-tiny-eval`, 8, evalNpz);
   const cliOut = `${tmp}/cli.onnx`;
   await run([
     "run",
@@ -295,7 +275,7 @@ Deno.test("web page: QDQ W8A8 from a calibration .npz in headless chromium, same
   const tmp = await Deno.makeTempDir({ prefix: "shiftkit-web-" });
   try {
     const calib = `${tmp}/segmenter-tiny-calib.npz`;
-    await npzOf("testdata/segmenter-tiny-calib", 8, calib);
+    await npzOf(`${root}testdata/segmenter-tiny-calib`, 8, calib);
     await pageAgainstCli([calib], calib, [], tmp, Deno.env.get("SHIFTKIT_SCREENSHOT"));
   } finally {
     await Deno.remove(tmp, { recursive: true });
@@ -316,7 +296,7 @@ Deno.test("web page: DenseShift with 2 threads runs its fits on Web Workers, sam
   const tmp = await Deno.makeTempDir({ prefix: "shiftkit-web-" });
   try {
     const calib = `${tmp}/segmenter-tiny-calib.npz`;
-    await npzOf("testdata/segmenter-tiny-calib", 4, calib);
+    await npzOf(`${root}testdata/segmenter-tiny-calib`, 4, calib);
     await poolInPage(calib, tmp);
   } finally {
     await Deno.remove(tmp, { recursive: true });

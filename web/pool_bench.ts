@@ -10,10 +10,7 @@
  * thread count, or it throws).
  * @module
  */
-import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
-import { openDataSource } from "../runtime/data/mod.ts";
-import { encodeNpz } from "../runtime/npy.ts";
-import { openPoolPage } from "./_pool_page.ts";
+import { npzOf, openPoolPage } from "./_pool_page.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const arg = (name: string, dflt: string) => {
@@ -26,27 +23,8 @@ const runs = Number(arg("runs", "1"));
 const samples = Number(arg("samples", "8"));
 const tmp = await Deno.makeTempDir({ prefix: "shiftkit-pool-bench-" });
 try {
-  const src = await openDataSource(`${root}testdata/${model}-calib`, {
-    preset: "segmenter",
-    maxSamples: samples,
-  });
-  const parts: Float32Array[] = [];
-  let dims: readonly number[] = [];
-  for await (const b of src.batches(samples)) {
-    const t = b["pixel_values"] as Tensor;
-    parts.push(t.data as Float32Array);
-    dims = t.dims;
-  }
-  const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  parts.reduce((o, p) => (all.set(p, o), o + p.length), 0);
-  const per = dims.slice(1).reduce((a, b) => a * b, 1);
   const calib = `${tmp}/calib.npz`;
-  await Deno.writeFile(
-    calib,
-    encodeNpz(
-      new Map([["pixel_values", makeTensor(DataType.FLOAT, [all.length / per, ...dims.slice(1)], all)]]),
-    ),
-  );
+  await npzOf(`${root}testdata/${model}-calib`, samples, calib);
   const page = await openPoolPage({
     model: `${root}testdata/${model}.onnx`,
     calib: [calib],

@@ -16,11 +16,24 @@ import { decodeImage, preprocessImage, preset, resizeBilinear } from "../../runt
 import { encodeModel } from "../../onnx/codec.ts";
 import { floatTwin } from "./float_twin.ts";
 import { decodeNpz } from "../../runtime/npy.ts";
+import type { DataSource } from "../../runtime/data/mod.ts";
 import { OrtRuntime } from "../../runtime/ort.ts";
 import { speech } from "./speech.ts";
 
 /** One sample: a tensor per model input. */
 export type Feeds = Record<string, Tensor>;
+
+/** Feeds as a data source, one sample per batch (several zoo models fix a batch of 1). */
+export function feedsSource(feeds: Feeds[]): DataSource {
+  return {
+    kind: "tensors",
+    count: feeds.length,
+    inputNames: Object.keys(feeds[0]!),
+    async *batches() {
+      for (const f of feeds) yield f;
+    },
+  };
+}
 
 /** A zoo entry. */
 export interface ZooModel {
