@@ -4,7 +4,8 @@
  * `shiftkit` opset import once no node uses them.
  * @module
  */
-import type { Model } from "../onnx/ir.ts";
+import type { Graph, Model, Node, Value } from "../onnx/ir.ts";
+import { DataType } from "../onnx/tensor.ts";
 import { SHIFTKIT_DOMAIN } from "../onnx/ops.ts";
 import type { Pass } from "./pass.ts";
 
@@ -56,4 +57,25 @@ export function dropUnusedShiftkit(model: Model, ops: readonly string[]): void {
     }
   }
   if (used.size === 0) model.opsets.delete(SHIFTKIT_DOMAIN);
+}
+
+/**
+ * Put the decoded float value `y` where the packed `node`'s output was (its name and type, every use), remove
+ * the node, and count it in `stats` (`floatBytes`: the decoded weight's bytes).
+ *
+ * @param g the graph holding the node
+ * @param node the packed node (first output replaced)
+ * @param y its decoded replacement
+ * @param stats the pass's running statistics
+ * @param floatBytes bytes of the decoded float weight
+ */
+export function replaceDecoded(g: Graph, node: Node, y: Value, stats: DecodeStats, floatBytes: number): void {
+  const out = node.outputs[0]!;
+  y.type = out.type ? { ...out.type } : { elemType: DataType.FLOAT };
+  out.replaceAllUsesWith(y);
+  g.removeNode(node);
+  g.rename(y, out.name);
+  stats.layers++;
+  stats.byOp[node.opType] = (stats.byOp[node.opType] ?? 0) + 1;
+  stats.floatBytes += floatBytes;
 }

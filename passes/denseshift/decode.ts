@@ -16,7 +16,7 @@ import type { Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op } from "../../onnx/ops.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { decodeShiftWeight } from "../../quant/dense_shift.ts";
-import { type DecodePass, type DecodeStats, dropUnusedShiftkit } from "../_decode.ts";
+import { type DecodePass, type DecodeStats, dropUnusedShiftkit, replaceDecoded } from "../_decode.ts";
 import type { PassContext, PassResult } from "../pass.ts";
 
 /** Why a packed node cannot be decoded, or "" when it can. */
@@ -114,13 +114,7 @@ export function decodeDenseShiftPass(): DecodePass {
             y = g.addNode(Op.Add.type, [y, bias], [`${out.name}_biased`], { before: node }).outputs[0]!;
           }
         }
-        y.type = out.type ? { ...out.type } : { elemType: DataType.FLOAT };
-        out.replaceAllUsesWith(y);
-        g.removeNode(node);
-        g.rename(y, out.name);
-        stats.layers++;
-        stats.byOp[node.opType] = (stats.byOp[node.opType] ?? 0) + 1;
-        stats.floatBytes += 4 * data.length;
+        replaceDecoded(g, node, y, stats, 4 * data.length);
         for (const v of [codes, alpha]) {
           stats.packedBytes += v.constInfo()!.dims.reduce((a, b) => a * b, 1) * (v === alpha ? 4 : 1);
           if (v.uses.length === 0 && !v.isGraphOutput && v.graph === g) g.removeInitializer(v);

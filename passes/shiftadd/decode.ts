@@ -18,7 +18,7 @@ import type { Model, Value } from "../../onnx/ir.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { shiftAddPackedFrom } from "../../onnx/evaluate/ops/shift_add.ts";
 import { unpackShiftAdd } from "../../quant/shiftadd_pack.ts";
-import { type DecodePass, type DecodeStats, dropUnusedShiftkit } from "../_decode.ts";
+import { type DecodePass, type DecodeStats, dropUnusedShiftkit, replaceDecoded } from "../_decode.ts";
 import type { PassContext, PassResult } from "../pass.ts";
 
 /** What {@linkcode decodeShiftAddPass} did (passes/_decode.ts `DecodeStats`). */
@@ -95,13 +95,7 @@ export function decodeShiftAddPass(): DecodePass {
           const add = g.addNode(Op.Add.type, [y, bias], [`${out.name}_biased`], { before: node });
           y = add.outputs[0]!;
         }
-        y.type = out.type ? { ...out.type } : { elemType: DataType.FLOAT };
-        out.replaceAllUsesWith(y);
-        g.removeNode(node);
-        g.rename(y, out.name);
-        stats.layers++;
-        stats.byOp[node.opType] = (stats.byOp[node.opType] ?? 0) + 1;
-        stats.floatBytes += 4 * k * packed.n;
+        replaceDecoded(g, node, y, stats, 4 * k * packed.n);
         for (const v of [planes, exp, terms]) {
           stats.packedBytes += v.constInfo()!.dims.reduce((a, b) => a * b, 1);
           if (v.uses.length === 0 && !v.isGraphOutput && v.graph === g) g.removeInitializer(v);
