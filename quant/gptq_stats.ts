@@ -106,6 +106,35 @@ export interface GptqLoss {
 }
 
 /**
+ * `sum` plus one row's term of {@link GptqLoss.scaledErrorSq}, `‖(w − ŵ) / d‖²` over `cur[start, start + n)`
+ * against `out` at the same indices (`d = U[i,i]`, the row's factor diagonal: the scaled error `runGptq`
+ * propagates), added element by element to the running sum so the loop's loss is the same float64 sum
+ * whoever calls it.
+ *
+ * @param sum the loss so far
+ * @param cur the working row (as the loop rounds it)
+ * @param out its quantized values
+ * @param start first index of the row
+ * @param n row length
+ * @param d the factor's diagonal at the row
+ * @returns the loss with the row added
+ */
+export function addScaledRowErrorSq(
+  sum: number,
+  cur: ArrayLike<number>,
+  out: ArrayLike<number>,
+  start: number,
+  n: number,
+  d: number,
+): number {
+  for (let i = start; i < start + n; i++) {
+    const e = (cur[i]! - out[i]!) / d;
+    sum += e * e;
+  }
+  return sum;
+}
+
+/**
  * {@linkcode quantErrorStats} with the output error taken from GPTQ's loss instead of a second `K² N` pass
  * over H (which may be gone: `GptqPrepareOptions.consume`). Quantizing row i moves the optimum of
  * `tr(Eᵀ H_d E)` (H_d: the damped H the factor was made of, dead diagonal entries 1) by exactly

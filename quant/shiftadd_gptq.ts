@@ -31,6 +31,7 @@ import {
   runGptq,
   type WeightMatrix,
 } from "./gptq.ts";
+import { addScaledRowErrorSq } from "./gptq_stats.ts";
 
 export type { HessianCache, WeightMatrix };
 
@@ -294,13 +295,7 @@ export function quantizeShiftAdd(
       codes[rk + n] = lvCodes[l * L + idx]!;
       out[rk + n] = lvValues[l * L + idx]!;
     }
-    if (consume && u) {
-      const d = u[pos * K + pos]!; // the scaled error runGptq propagates: (w − ŵ) / U[i,i]
-      for (let n = rk; n < rk + N; n++) {
-        const e = (cur[n]! - out[n]!) / d;
-        scaledErrorSq += e * e;
-      }
-    }
+    if (consume && u) scaledErrorSq = addScaledRowErrorSq(scaledErrorSq, cur, out, rk, N, u[pos * K + pos]!);
     pos++;
   }, { blockSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   const dead = plan.dead, lambda = plan.lambda;

@@ -27,7 +27,7 @@
 
 import { arenaBytes, collectGarbage } from "./f64_kernels.ts";
 import { prepareGptq, type QuantErrorStats, quantErrorStats, runGptq, type WeightMatrix } from "./gptq.ts";
-import { outputEnergy, quantErrorStatsFromLoss } from "./gptq_stats.ts";
+import { addScaledRowErrorSq, outputEnergy, quantErrorStatsFromLoss } from "./gptq_stats.ts";
 import { roundHalfEven } from "./round.ts";
 
 /** Options for {@linkcode quantizeBlockwise}. */
@@ -198,13 +198,7 @@ export function quantizeBlockwise(
       codes[rk + n] = c;
       out[rk + n] = Math.fround((c - zp) * s);
     }
-    if (consume && u) {
-      const d = u[pos * K + pos]!; // the scaled error runGptq propagates: (w − ŵ) / U[i,i]
-      for (let n = rk; n < rk + N; n++) {
-        const e = (cur[n]! - out[n]!) / d;
-        scaledErrorSq += e * e;
-      }
-    }
+    if (consume && u) scaledErrorSq = addScaledRowErrorSq(scaledErrorSq, cur, out, rk, N, u[pos * K + pos]!);
     pos++;
   }, {
     blockSize: options.blockSize ?? 128,

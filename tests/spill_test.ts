@@ -98,16 +98,9 @@ Deno.test("spill: the CLI's --spill on reports what it spilled; a bad value or a
   const dir = await Deno.makeTempDir();
   const lm = await writeSyntheticLm(dir, { layers: 1, width: 128, heads: 4 });
   const base = [lm.model, "--calib", repoPath("testdata/lm-calib.txt"), "--samples", "2", "--json"];
-  const ok = await cliInProcess([
-    "quantize",
-    ...base,
-    "-o",
-    `${dir}/q.onnx`,
-    "--method",
-    "rtn",
-    "--spill",
-    "on",
-  ]);
+  const run = (out: string, method: string, ...flags: string[]) =>
+    cliInProcess(["quantize", ...base, "-o", `${dir}/${out}`, "--method", method, ...flags]);
+  const ok = await run("q.onnx", "rtn", "--spill", "on");
   assertEquals(ok.code, 0, ok.stderr);
   assertEquals(ok.json.spilled, { tensors: 10, bytes: 135168 }); // codes of 7 layers, scales of fc1, fc2, head
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
@@ -116,41 +109,16 @@ Deno.test("spill: the CLI's --spill on reports what it spilled; a bad value or a
     "synthetic-lm.onnx",
     "synthetic-lm.onnx.data",
   ]);
-  const bad = await cliInProcess([
-    "quantize",
-    ...base,
-    "-o",
-    `${dir}/b.onnx`,
-    "--method",
-    "rtn",
-    "--spill",
-    "yes",
-  ]);
+  const bad = await run("b.onnx", "rtn", "--spill", "yes");
   assertEquals([bad.code, bad.stderr.includes("--spill must be auto, on or off")], [2, true], bad.stderr);
-  const nodir = await cliInProcess([
-    "quantize",
-    ...base,
-    "-o",
-    `${dir}/b.onnx`,
-    "--method",
-    "rtn",
-    "--spill-dir",
-    `${dir}/missing`,
-  ]);
+  const nodir = await run("b.onnx", "rtn", "--spill-dir", `${dir}/missing`);
   assertEquals([nodir.code, nodir.stderr.includes("is not a folder")], [2, true], nodir.stderr);
-  const qdq = await cliInProcess([
-    "quantize",
-    ...base,
-    "-o",
-    `${dir}/b.onnx`,
-    "--method",
-    "qdq",
-    "--spill",
-    "on",
-  ]);
+  const qdq = await run("b.onnx", "qdq", "--spill", "on");
   assertEquals([qdq.code, qdq.stderr.includes("--spill on applies to --method rtn|gptq|shiftadd")], [
     2,
     true,
   ]);
+  // nothing half-written by the refused runs
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).includes("b.onnx"), false);
   await Deno.remove(dir, { recursive: true });
 });
