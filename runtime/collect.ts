@@ -312,5 +312,6 @@ export function makePassRuntime(
       collectValues(model, values, data, factory, onBatch, { ...options, ...request }),
     inputs: () => data.batches(options.batchSize ?? 8),
     load: (model) => loadBuilt(factory, model, "per-layer calibration"),
+    count: data.count,
   };
 }

@@ -53,6 +53,8 @@ export interface PassRuntime {
    * provides; the caller releases it. A rejection is shiftkit's bug, never bad input.
    */
   load?(model: Model): Promise<FloatRuntime>;
+  /** Number of calibration samples `collect` runs over, where the runtime knows it. */
+  readonly count?: number;
 }
 
 /** What one {@link PassRuntime.collect} call needs beyond the values' names. */

@@ -84,6 +84,17 @@ export interface DenseShiftOptions {
    */
   positions?: number;
   /**
+   * Conv, nearest rounding: most sampled patches per layer (group) over the whole calibration set. Where the
+   * calibration set has more samples than `rowBudget / positions`, each sample gives
+   * `ceil(rowBudget / samples)` positions instead, so that the statistics' cost (a Gram of the patches: rows
+   * times K^2) stops growing with the calibration set while the patches spread over more samples. Learned
+   * rounding keeps `positions` per sample (it over-fits on fewer rows). Needs the runtime to know its sample
+   * count (a `PassRuntime` without `count` samples `positions` per sample).
+   * @default 4096 (256 positions of 16 samples: nothing changes up to 16 samples; chosen on calibration
+   *   scores, bench/README.md "Conv statistics row budget")
+   */
+  rowBudget?: number;
+  /**
    * Grid of the alpha searches (`"mse"`, `"output"`): see quant/pow2.ts `Pow2AlphaOutputOptions`. A coarser
    * grid (e.g. 16 steps per octave) or `minBits = bits` cuts the output search's cost several-fold.
    * Chosen on calibration data (bench/dense_shift.ts --score-on-calib, openWakeWord and PP-OCR cls at 3-5 bits,
@@ -340,6 +351,12 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
     throw new RangeError(`DenseShift sequential must be a positive integer, got ${seq}`);
   }
   const positions = options.positions ?? 256;
+  const rowBudget = options.rowBudget ?? 4096;
+  if (!(Number.isInteger(positions) && positions >= 1) || !(Number.isInteger(rowBudget) && rowBudget >= 1)) {
+    throw new RangeError(
+      `DenseShift positions and rowBudget must be positive integers, got ${positions} and ${rowBudget}`,
+    );
+  }
   const sketchRows = options.sketchRows ?? 32;
   const sketchConv = options.sketchRows !== undefined;
   const pass: Pass & { layers?: DenseShiftLayer[] } = {
@@ -395,6 +412,18 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
       // from a Gram over `sketchRows` rows per sample, instead of O(rows * K^2) over every token.
       const needGram = o.rounding === "learned" || decide;
       const full = (t: Target) => needGram || (t.kind === "conv" && !sketchConv);
+      // Conv positions per sample: `positions`, fewer where the calibration set would exceed the row budget.
+      // Nearest rounding only: learned rounding fits every weight to the Gram and over-fits on fewer rows
+      // (openWakeWord 3 bits, 32 samples at 4096 rows: calibration score 0.979 -> 0.972; bench/README.md).
+      const count = o.rounding === "learned" ? undefined : runtime?.count;
+      const perSample = count !== undefined && count * positions > rowBudget
+        ? Math.max(1, Math.ceil(rowBudget / count))
+        : positions;
+      if (perSample < positions && targets.some((t) => t.kind === "conv")) {
+        notes.push(
+          `Conv statistics: ${perSample} sampled positions per sample (${count} samples, row budget ${rowBudget})`,
+        );
+      }
       const collect = (ts: Target[]) =>
         needCalib
           ? collectStats(runtime!, model, {
@@ -405,7 +434,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
             searchRank: o.rank,
             // nearest rounding: a Conv with fewer sampled patches than features keeps them as rows
             rowsWhenCheaper: !needGram,
-          }, positions)
+          }, perSample)
           : Promise.resolve(new Map<Target, LayerStats>());
       const shiftable = (ts: Target[]) => ts.filter((t) => !int8.has(t));
       // Float statistics: for every layer where a decision needs them, else for round 0.

@@ -361,3 +361,37 @@ Deno.test("denseShiftPass budgetBy output: the layer that matters at the output 
   const eg = Object.fromEntries(est.layers.map((l) => [l.node, l.int8Gain!]));
   assert(Math.abs(eg.A! - eg.B!) <= 1e-9 * Math.abs(eg.A!), `estimates ${eg.A} ${eg.B}`);
 });
+
+Deno.test("denseShiftPass rowBudget: Conv positions per sample shrink to the budget over the calibration set, noted", async () => {
+  const codes = async (options: Partial<DenseShiftOptions>, rt = runtime()) => {
+    const m = smallModel();
+    const res = await denseShiftPass({ bits: 4, rounding: "nearest", ...options }).run(m, {
+      reporter: silentReporter,
+      runtime: rt,
+    });
+    assertEquals(verify(m), []);
+    const bytes = m.graph.initializers.filter((v) => v.name.includes("_shift4_"))
+      .map((v) => Array.from(v.const!.data as ArrayLike<number>, Number));
+    return { bytes, notes: res.notes ?? [] };
+  };
+  // 256 samples x 256 positions exceed the default 4096 rows: 16 positions per sample (ceil(4096 / 256)).
+  const budget = await codes({});
+  assert(
+    budget.notes.some((n) => n.includes("16 sampled positions per sample (256 samples, row budget 4096)")),
+  );
+  assertEquals(budget.bytes, (await codes({ positions: 16, rowBudget: 1e9 })).bytes);
+  // A budget the calibration set stays within changes nothing, and neither does a runtime without a count.
+  const all = await codes({ rowBudget: 256 * 256 });
+  assert(!all.notes.some((n) => n.includes("row budget")));
+  const { count: _, ...uncounted } = runtime();
+  assertEquals((await codes({}, uncounted)).bytes, all.bytes);
+  assert(
+    budget.bytes.some((b, i) => b.some((v, j) => v !== all.bytes[i]![j])),
+    "fewer positions, other codes",
+  );
+  // Learned rounding keeps every sampled position.
+  const learned = await codes({ rounding: "learned" });
+  assert(!learned.notes.some((n) => n.includes("row budget")));
+  assertEquals(learned.bytes, (await codes({ rounding: "learned", rowBudget: 1e9 })).bytes);
+  await assertRejects(() => codes({ rowBudget: 0 }), RangeError, "positive integers");
+});
