@@ -7,7 +7,7 @@
  * IoU against the float model's mask (output > 0.5) for the segmentation model.
  *
  * Run: deno run -A bench/dense_shift_zoo.ts [--models a,b] [--calib 8] [--eval 10] [--bits 4] [--budget 5]
- *      [--rows nearest,learned,sequential,block,pointwise,block-budget,budget,rtn,rtn-learned]
+ *      [--rows nearest,nearest-mse,learned,sequential,block,pointwise,block-budget,budget,rtn,rtn-learned]
  *      [--sequential 4]
  *      [--photos imagenet|objects (photo set of mobilenetv2-12)]
  *      [--ridge 1] [--score-on eval|calib (calibrate on the first half of the calibration set, score on the rest)]
@@ -41,7 +41,10 @@ if (photos !== "imagenet" && photos !== "objects") {
 const n = { calib: Number(opt("calib", "8")), eval: Number(opt("eval", "10")), photos };
 const bitsList = opt("bits", "4").split(",").map(Number) as DenseShiftOptions["bits"][];
 const budget = Number(opt("budget", "5"));
-/** Which rows to run: nearest, learned, sequential, block, block-budget, budget, rtn, rtn-learned. */
+/**
+ * Which rows to run: nearest, nearest-mse (alpha by weight MSE instead of the output-error search), learned,
+ * sequential, block, block-budget, budget, rtn, rtn-learned.
+ */
 const rows = opt("rows", "nearest,learned,budget,rtn,rtn-learned").split(",");
 const rounds = Number(opt("sequential", "4"));
 const ridge = Number(opt("ridge", "1"));
@@ -143,6 +146,10 @@ for (const z of ZOO.filter((z) => names.includes(z.name))) {
   for (const bits of bitsList) {
     if (rows.includes("nearest")) {
       await row(`DenseShift ${bits}-bit nearest`, ds({ bits, rounding: "nearest" }));
+    }
+    if (rows.includes("nearest-mse")) {
+      // the weight-domain alpha (no output-error search): what a conversion without the search would give
+      await row(`DenseShift ${bits}-bit nearest, alpha=mse`, ds({ bits, rounding: "nearest", alpha: "mse" }));
     }
     if (rows.includes("learned")) {
       await row(`DenseShift ${bits}-bit learned`, ds({ bits, rounding: "learned" }));
