@@ -65,14 +65,80 @@ function i64(b: FunctionBuilder, values: number[], scalar = false): Value {
  * bytes or int32, which keeps onnxruntime's constant folding of the decode at session creation cheap (it was
  * about 20 int64 element-wise ops over C before).
  */
-function decodeBody(b: FunctionBuilder, codes: Value, alpha: Value, channelAxis: 0 | 1): [Value, Value] {
+function decodeBody(
+  b: FunctionBuilder,
+  codes: Value,
+  alpha: Value,
+  channelAxis: 0 | 1,
+  variant: BodyVariant,
+): [Value, Value] {
   const shape = b.attrInts("weight_shape");
   const bits = b.attrInt("bits");
   const one = (v: Value) => b.op(Op.Reshape.type, [v, i64(b, [1])]); // scalar -> [1]
+  const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
+  const level = variant === "nibbles"
+    ? nibbleLevels(b, codes, bits, count, shape, one)
+    : bitLevels(b, codes, bits, count, shape, one);
+  let alphaB = alpha;
+  if (channelAxis === 0) {
+    // alpha -> [Cout, 1, ..., 1]: weight_shape[1:] / weight_shape[1:] is all ones (dims are >= 1).
+    const tail = b.op(Op.Slice.type, [shape, i64(b, [1]), i64(b, [2 ** 31])]);
+    const ones = b.op(Op.Div.type, [tail, tail]);
+    alphaB = b.op(Op.Reshape.type, [alpha, b.op(Op.Concat.type, [i64(b, [-1]), ones], [intAttr("axis", 0)])]);
+  }
+  return [b.op(Op.Mul.type, [level, alphaB]), shape];
+}
+
+/**
+ * `[256, 1, 2]` float32: the levels of the two 4-bit codes of each byte value (low nibble first), the table
+ * {@linkcode nibbleLevels} gathers from.
+ */
+const NIBBLE_LEVELS = (() => {
+  const t = new Float32Array(512);
+  const level = (c: number) => (c >> 3 ? -1 : 1) * 2 ** (c & 7);
+  for (let v = 0; v < 256; v++) t[2 * v] = level(v & 15), t[2 * v + 1] = level(v >> 4);
+  return t;
+})();
+
+/**
+ * The levels of 4-bit codes, `weight_shape`, straight from the bytes: two codes per byte, so one Gather of each
+ * byte's two levels from a 256-entry table gives them all (about a third of the nodes of
+ * {@linkcode bitLevels}; onnxruntime constant-folds every node of the body once per call at session creation).
+ * The table is taken as row `2 (bits - 4)` of a `[1, 256, 2]` constant, so a call with any other `bits` fails
+ * (index out of range) instead of decoding wrong levels.
+ */
+function nibbleLevels(
+  b: FunctionBuilder,
+  codes: Value,
+  bits: Value,
+  count: Value,
+  shape: Value,
+  one: (v: Value) => Value,
+): Value {
+  const table = b.op(Op.Gather.type, [
+    b.constant(makeTensor(DataType.FLOAT, [1, 256, 2], NIBBLE_LEVELS)),
+    // 2 (bits - 4): 0 at 4 bits, outside Gather's [-1, 0] for every other width (bits - 4 alone would let
+    // 3 bits through as index -1)
+    b.op(Op.Mul.type, [b.op(Op.Sub.type, [bits, i64(b, [4], true)]), i64(b, [2], true)]),
+  ]);
+  const pairs = b.op(Op.Gather.type, [table, b.op(Op.Cast.type, [codes], [intAttr("to", DataType.INT32)])]);
+  const flat = b.op(Op.Reshape.type, [pairs, i64(b, [-1])]);
+  const used = b.op(Op.Slice.type, [flat, i64(b, [0]), one(count)]);
+  return b.op(Op.Reshape.type, [used, shape]);
+}
+
+/** The levels of N-bit codes (any N), `weight_shape`, through the bits: see {@linkcode decodeBody}. */
+function bitLevels(
+  b: FunctionBuilder,
+  codes: Value,
+  bits: Value,
+  count: Value,
+  shape: Value,
+  one: (v: Value) => Value,
+): Value {
   const bits1 = one(bits);
   const f = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
   // every stored bit, LSB first: [B, 8] -> [8 B]; the first C * N of them as [C, N]
-  const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
   // bit j of byte v at BYTE_BITS[v][j] (LSB first): one Gather per stored byte
   const byteBits = b.op(Op.Gather.type, [
     b.constant(makeTensor(DataType.UINT8, [256, 8], BYTE_BITS)),
@@ -105,23 +171,21 @@ function decodeBody(b: FunctionBuilder, codes: Value, alpha: Value, channelAxis:
   const signF = b.op(Op.Cast.type, [b.op(Op.Div.type, [c, half])], [intAttr("to", DataType.FLOAT)]);
   const table = b.op(Op.Mul.type, [b.op(Op.Sub.type, [f(1), b.op(Op.Mul.type, [f(2), signF])]), mag]);
   const levels = b.op(Op.Gather.type, [table, code]);
-  const level = b.op(Op.Reshape.type, [levels, shape]);
-  let alphaB = alpha;
-  if (channelAxis === 0) {
-    // alpha -> [Cout, 1, ..., 1]: weight_shape[1:] / weight_shape[1:] is all ones (dims are >= 1).
-    const tail = b.op(Op.Slice.type, [shape, i64(b, [1]), i64(b, [2 ** 31])]);
-    const ones = b.op(Op.Div.type, [tail, tail]);
-    alphaB = b.op(Op.Reshape.type, [alpha, b.op(Op.Concat.type, [i64(b, [-1]), ones], [intAttr("axis", 0)])]);
-  }
-  return [b.op(Op.Mul.type, [level, alphaB]), shape];
+  return b.op(Op.Reshape.type, [levels, shape]);
 }
 
-function buildShiftMatMul(opset: number): FunctionDef {
+/**
+ * Which decode a function body carries: `"bits"` decodes any `bits` (the general body), `"nibbles"` only
+ * `bits = 4` (fewer nodes: see {@linkcode nibbleLevels}).
+ */
+export type BodyVariant = "bits" | "nibbles";
+
+function buildShiftMatMul(opset: number, variant: BodyVariant): FunctionDef {
   const b = new FunctionBuilder(Op.ShiftMatMul.type, { opset });
   b.attribute("bits");
   b.attribute("weight_shape");
   const x = b.input("X"), codes = b.input("codes"), alpha = b.input("alpha"), bias = b.input("bias");
-  const [w, shape] = decodeBody(b, codes, alpha, 1);
+  const [w, shape] = decodeBody(b, codes, alpha, 1, variant);
   // Gemm takes the optional bias (a missing actual input leaves C absent); X [..., K] is flattened to 2-D.
   const k = b.op(Op.Slice.type, [shape, i64(b, [0]), i64(b, [1])]);
   const n = b.op(Op.Slice.type, [shape, i64(b, [1]), i64(b, [2])]);
@@ -142,13 +206,13 @@ function refAttr(name: string, type: AttrType): Attribute {
   };
 }
 
-function buildShiftConv(opset: number): FunctionDef {
+function buildShiftConv(opset: number, variant: BodyVariant): FunctionDef {
   const b = new FunctionBuilder(Op.ShiftConv.type, { opset });
   b.attribute("bits");
   b.attribute("weight_shape");
   for (const a of SHIFT_CONV_ATTRS) b.attribute(a);
   const x = b.input("X"), codes = b.input("codes"), alpha = b.input("alpha"), bias = b.input("bias");
-  const [w] = decodeBody(b, codes, alpha, 0);
+  const [w] = decodeBody(b, codes, alpha, 0, variant);
   const attrs = [
     refAttr("kernel_shape", AttrType.INTS),
     refAttr("strides", AttrType.INTS),
@@ -161,35 +225,51 @@ function buildShiftConv(opset: number): FunctionDef {
   return b.build();
 }
 
+/** The decode a function body carries (see {@linkcode BodyVariant}). */
+export function bodyVariant(f: FunctionDef): BodyVariant {
+  return f.body.nodes.some((n) => n.opType === Op.MatMulInteger.type) ? "bits" : "nibbles";
+}
+
 /**
  * Add the model-local functions `shiftkit.ShiftMatMul` and `shiftkit.ShiftConv` (standard-op bodies) to a
- * model, unless present, and import the `shiftkit` domain.
+ * model, unless present, and import the `shiftkit` domain. With `bits: 4` (every call of the model at 4
+ * bits) a new body reads two codes per byte (`"nibbles"`, about half the nodes: onnxruntime folds each node
+ * once per call at session creation); otherwise, and where a present 4-bit body would meet another `bits`,
+ * the general body (`"bits"`) serves every width.
  *
  * @param model the model (changed in place); its default opset must be >= {@linkcode DENSE_SHIFT_MIN_OPSET}
- * @param which which functions to add
+ * @param which which functions to add, and the `bits` of every call the model has and will get
  * @returns nothing
  * @throws {RangeError} when the model's opset is too low
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { Model } from "../../onnx/ir.ts";
- * import { ensureShiftFunctions } from "./_dense_shift_body.ts";
+ * import { bodyVariant, ensureShiftFunctions } from "./_dense_shift_body.ts";
  * const m = new Model();
  * m.opsets.set("", 13);
- * ensureShiftFunctions(m);
- * assertEquals(m.functions.map((f) => f.name), ["ShiftMatMul", "ShiftConv"]);
+ * ensureShiftFunctions(m, { matMul: true, conv: true, bits: 4 });
+ * assertEquals(m.functions.map((f) => [f.name, bodyVariant(f)]), [["ShiftMatMul", "nibbles"], ["ShiftConv", "nibbles"]]);
+ * ensureShiftFunctions(m, { matMul: true, bits: 3 }); // a 3-bit call needs the general body
+ * assertEquals(m.functions.map((f) => [f.name, bodyVariant(f)]), [["ShiftMatMul", "bits"], ["ShiftConv", "nibbles"]]);
  * ```
  */
 export function ensureShiftFunctions(
   model: Model,
-  which: { matMul?: boolean; conv?: boolean } = { matMul: true, conv: true },
+  which: { matMul?: boolean; conv?: boolean; bits?: number } = { matMul: true, conv: true },
 ): void {
-  if (which.matMul) {
-    ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftMatMul.type, buildShiftMatMul, DENSE_SHIFT_MIN_OPSET);
-  }
-  if (which.conv) {
-    ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftConv.type, buildShiftConv, DENSE_SHIFT_MIN_OPSET);
-  }
+  const variant: BodyVariant = which.bits === 4 ? "nibbles" : "bits";
+  const ensure = (name: string, build: (opset: number, v: BodyVariant) => FunctionDef) => {
+    const have = model.findFunction(SHIFTKIT_DOMAIN, name);
+    if (have && variant === "bits" && bodyVariant(have) === "nibbles") {
+      // a 4-bit body cannot decode other widths: the general one replaces it, in place
+      model.functions[model.functions.indexOf(have)] = build(model.opset, "bits");
+      return;
+    }
+    ensureFunction(model, SHIFTKIT_DOMAIN, name, (opset) => build(opset, variant), DENSE_SHIFT_MIN_OPSET);
+  };
+  if (which.matMul) ensure(Op.ShiftMatMul.type, buildShiftMatMul);
+  if (which.conv) ensure(Op.ShiftConv.type, buildShiftConv);
 }
 
 /** Conv attributes with their ONNX defaults made explicit (so the function body's references resolve). */

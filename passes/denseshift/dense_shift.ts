@@ -483,7 +483,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
         const chunk = chunks[r]!;
         let stats = floatStats;
         if (r > 0) {
-          ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+          ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul, bits });
           model.graph.sort();
           stats = await collect(shiftable(chunk));
         }
@@ -519,7 +519,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           let q = end ? undefined : first.get(t);
           if (end) {
             // the block's earlier layers are converted: rebuild its last one on the block output
-            ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+            ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul, bits });
             model.graph.sort();
             const bt = await blockTarget(runtime!, floatModel!, model, end, options.blockRidge ?? 1);
             if (bt) (q = quantizeLayer(bt.target, bt.stats, o)), rebuilt++;
@@ -541,7 +541,7 @@ export function denseShiftPass(options: DenseShiftOptions): Pass & { layers?: De
           });
         }
       }
-      ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul });
+      ensureShiftFunctions(model, { conv: useConv, matMul: useMatMul, bits });
       model.graph.sort();
       pass.layers = layers;
       const conv = layers.filter((l) => l.kind !== "float");

@@ -5,7 +5,7 @@
  * float32-exact partial sums). ShiftConv is checked on small grouped / strided / padded convolutions:
  * onnxruntime through the body against the evaluator entry.
  */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { intAttr, intsAttr } from "../../onnx/attributes.ts";
 import { encodeModel } from "../../onnx/codec.ts";
 import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
@@ -14,7 +14,7 @@ import { Model, type Value } from "../../onnx/ir.ts";
 import { Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { verify } from "../../onnx/verify.ts";
-import { ensureShiftFunctions } from "../../passes/denseshift/_dense_shift_body.ts";
+import { bodyVariant, ensureShiftFunctions } from "../../passes/denseshift/_dense_shift_body.ts";
 import { runOrt } from "../_ort_compare.ts";
 import { packShiftWeight } from "../../quant/dense_shift.ts";
 import { encodePow2, pow2AlphaMax } from "../../quant/pow2.ts";
@@ -48,6 +48,7 @@ function oneNode(
   consts: [string, Tensor | undefined][],
   attrs: ReturnType<typeof intAttr>[],
   yDims: number[],
+  nibbles = false,
 ): Model {
   const m = new Model();
   m.opsets.set("", 13);
@@ -60,29 +61,42 @@ function oneNode(
   const y = g.addNode(op.type, ins, ["Y"], { domain: SHIFTKIT_DOMAIN, attrs }).outputs[0]!;
   y.type = { elemType: DataType.FLOAT, shape: yDims };
   g.outputs.push(y);
-  ensureShiftFunctions(m);
+  // nibbles: the 4-bit body (two codes per byte), which must decode exactly as the general one
+  ensureShiftFunctions(m, nibbles ? { matMul: true, conv: true, bits: 4 } : undefined);
   return m;
 }
 
 for (const c of doc.cases) {
   Deno.test(`ShiftMatMul.json ${c.name}: evaluator entry and onnxruntime (function body) match exactly`, async () => {
     const x = tensorOf(c.inputs.X!);
-    const m = oneNode(
-      Op.ShiftMatMul,
-      x,
-      [["codes", tensorOf(c.inputs.codes!)], ["alpha", tensorOf(c.inputs.alpha!)], [
-        "bias",
-        c.inputs.bias ? tensorOf(c.inputs.bias) : undefined,
-      ]],
-      [intAttr("bits", c.attributes.bits), intsAttr("weight_shape", c.attributes.weight_shape)],
-      c.outputs.Y!.dims,
-    );
+    const build = (nibbles: boolean) =>
+      oneNode(
+        Op.ShiftMatMul,
+        x,
+        [["codes", tensorOf(c.inputs.codes!)], ["alpha", tensorOf(c.inputs.alpha!)], [
+          "bias",
+          c.inputs.bias ? tensorOf(c.inputs.bias) : undefined,
+        ]],
+        [intAttr("bits", c.attributes.bits), intsAttr("weight_shape", c.attributes.weight_shape)],
+        c.outputs.Y!.dims,
+        nibbles,
+      );
+    const m = build(false);
     assertEquals(verify(m), []);
     const want = c.outputs.Y!;
     const cpu = evaluateModel(m, { X: x }).Y!;
     assertEquals([cpu.dims, Array.from(cpu.data as Float32Array)], [want.dims, want.data]);
     const ort = (await runOrt(m, { X: x })).Y!;
     assertEquals([ort.dims, Array.from(ort.data as Float32Array)], [want.dims, want.data]);
+    if (c.attributes.bits === 4) {
+      const m4 = build(true);
+      assertEquals(m4.functions.map(bodyVariant), ["nibbles", "nibbles"]);
+      const ort4 = (await runOrt(m4, { X: x })).Y!;
+      assertEquals([ort4.dims, Array.from(ort4.data as Float32Array)], [want.dims, want.data]);
+    } else {
+      // the 4-bit body refuses another width rather than decoding wrong levels
+      await assertRejects(() => runOrt(build(true), { X: x }), Error, "out of");
+    }
   });
 }
 
@@ -127,6 +141,17 @@ const convCases = [
     hw: [8, 6],
   },
   { name: "1x1 with bias", cin: 3, cout: 7, group: 1, k: [1, 1], attrs: {}, bits: 6, hw: [4, 4], bias: true },
+  // 135 weights: the last byte holds one code and a padding nibble
+  {
+    name: "4 bits, odd weight count",
+    cin: 3,
+    cout: 5,
+    group: 1,
+    k: [3, 3],
+    attrs: { pads: [1, 1, 1, 1] },
+    bits: 4,
+    hw: [5, 5],
+  },
   {
     name: "auto_pad SAME_UPPER",
     cin: 2,
@@ -156,22 +181,34 @@ for (const cc of convCases) {
     const attrs = [intAttr("bits", cc.bits), intsAttr("weight_shape", wShape), intAttr("group", cc.group)];
     for (const [k, v] of Object.entries(cc.attrs)) attrs.push(intsAttr(k, v));
     if (cc.same) attrs.push({ name: "auto_pad", type: 3, value: new TextEncoder().encode("SAME_UPPER") });
-    const m = oneNode(
-      Op.ShiftConv,
-      x,
-      [
-        ["codes", makeTensor(DataType.UINT8, [weight.packed.length], weight.packed)],
-        ["alpha", makeTensor(DataType.FLOAT, [cc.cout], weight.alpha)],
-        ["B", cc.bias ? makeTensor(DataType.FLOAT, [cc.cout], dyadic(cc.cout, 9)) : undefined],
-      ],
-      attrs,
-      [],
-    );
-    m.graph.outputs[0]!.type = { elemType: DataType.FLOAT };
+    const build = (nibbles: boolean) => {
+      const m = oneNode(
+        Op.ShiftConv,
+        x,
+        [
+          ["codes", makeTensor(DataType.UINT8, [weight.packed.length], weight.packed)],
+          ["alpha", makeTensor(DataType.FLOAT, [cc.cout], weight.alpha)],
+          ["B", cc.bias ? makeTensor(DataType.FLOAT, [cc.cout], dyadic(cc.cout, 9)) : undefined],
+        ],
+        attrs,
+        [],
+        nibbles,
+      );
+      m.graph.outputs[0]!.type = { elemType: DataType.FLOAT };
+      return m;
+    };
+    const m = build(false);
     assertEquals(verify(m), []);
     const cpu = evaluateModel(m, { X: x }).Y!;
     const ort = (await runOrt(encodeModel(m), { X: x })).Y!;
     assertEquals(ort.dims, cpu.dims);
     assertEquals(Array.from(ort.data as Float32Array), Array.from(cpu.data as Float32Array));
+    if (cc.bits === 4) {
+      const m4 = build(true);
+      assert(m4.functions.every((f) => bodyVariant(f) === "nibbles"));
+      assert(m4.functions[1]!.body.nodes.length < m.functions[1]!.body.nodes.length);
+      const ort4 = (await runOrt(encodeModel(m4), { X: x })).Y!;
+      assertEquals(Array.from(ort4.data as Float32Array), Array.from(cpu.data as Float32Array));
+    }
   });
 }
