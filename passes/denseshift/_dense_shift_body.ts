@@ -76,9 +76,8 @@ function decodeBody(
   const bits = b.attrInt("bits");
   const one = (v: Value) => b.op(Op.Reshape.type, [v, i64(b, [1])]); // scalar -> [1]
   const count = b.op(Op.ReduceProd.type, [shape], [intAttr("keepdims", 0)]);
-  const level = variant === "nibbles"
-    ? nibbleLevels(b, codes, bits, count, shape, one)
-    : bitLevels(b, codes, bits, count, shape, one);
+  const inputs = { b, codes, bits, count, shape, one };
+  const level = variant === "nibbles" ? nibbleLevels(inputs) : bitLevels(inputs);
   let alphaB = alpha;
   if (channelAxis === 0) {
     // alpha -> [Cout, 1, ..., 1]: weight_shape[1:] / weight_shape[1:] is all ones (dims are >= 1).
@@ -89,8 +88,18 @@ function decodeBody(
   return [b.op(Op.Mul.type, [level, alphaB]), shape];
 }
 
+/** What both level decoders read: the body, its inputs and attributes, and a scalar -> [1] reshape. */
+interface LevelInputs {
+  b: FunctionBuilder;
+  codes: Value;
+  bits: Value;
+  count: Value;
+  shape: Value;
+  one: (v: Value) => Value;
+}
+
 /**
- * `[256, 1, 2]` float32: the levels of the two 4-bit codes of each byte value (low nibble first), the table
+ * `[1, 256, 2]` float32: the levels of the two 4-bit codes of each byte value (low nibble first), the table
  * {@linkcode nibbleLevels} gathers from.
  */
 const NIBBLE_LEVELS = (() => {
@@ -107,14 +116,7 @@ const NIBBLE_LEVELS = (() => {
  * The table is taken as row `2 (bits - 4)` of a `[1, 256, 2]` constant, so a call with any other `bits` fails
  * (index out of range) instead of decoding wrong levels.
  */
-function nibbleLevels(
-  b: FunctionBuilder,
-  codes: Value,
-  bits: Value,
-  count: Value,
-  shape: Value,
-  one: (v: Value) => Value,
-): Value {
+function nibbleLevels({ b, codes, bits, count, shape, one }: LevelInputs): Value {
   const table = b.op(Op.Gather.type, [
     b.constant(makeTensor(DataType.FLOAT, [1, 256, 2], NIBBLE_LEVELS)),
     // 2 (bits - 4): 0 at 4 bits, outside Gather's [-1, 0] for every other width (bits - 4 alone would let
@@ -128,14 +130,7 @@ function nibbleLevels(
 }
 
 /** The levels of N-bit codes (any N), `weight_shape`, through the bits: see {@linkcode decodeBody}. */
-function bitLevels(
-  b: FunctionBuilder,
-  codes: Value,
-  bits: Value,
-  count: Value,
-  shape: Value,
-  one: (v: Value) => Value,
-): Value {
+function bitLevels({ b, codes, bits, count, shape, one }: LevelInputs): Value {
   const bits1 = one(bits);
   const f = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
   // every stored bit, LSB first: [B, 8] -> [8 B]; the first C * N of them as [C, N]
