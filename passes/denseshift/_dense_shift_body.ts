@@ -5,14 +5,14 @@
  * The unpacking reads the codes through their bits (the spec's "through the bits" alternative): a Gather
  * of each packed byte's 8 bits from a [256, 8] uint8 constant (2 KB per function: onnxruntime folds every
  * node of the body once per call at session creation, so a table built in the body would cost more than it
- * saves), the first C * N bits as [C, N] times the bit weights [1, 2, .., 2^(N-1)] by MatMulInteger (exact int32) give the codes, and
- * a Gather from the 2^N-entry float32 level table gives the levels. Only those few ops see all C weights, on
- * bytes and int32: onnxruntime's constant folding of the decode at session creation costs up to 2.3x less
- * than with the bit fields cut out by int64 arithmetic over C (about 20 ops). Everything else (the level table
- * `±2^p` from a 128-entry float32 table `2^0 .. 2^127`, exact for any N <= 8, so no float `Pow`; the bit
- * weights) is computed on at most 256 elements. The body needs opset 10 ops (Range, MatMulInteger, Slice
- * with inputs); the DenseShift pass still asks for opset 13 (per-axis DequantizeLinear of its int8
- * fallback). The decoded weight is exact.
+ * saves), the first C * N bits as [C, N] times the bit weights [1, 2, .., 2^(N-1)] by MatMulInteger (exact
+ * int32) give the codes, and a Gather from row N - 1 of an [8, 256] float32 constant of every width's levels
+ * gives the levels (exact for any N <= 8). Only those few ops see all C weights, on bytes and int32:
+ * onnxruntime's constant folding of the decode at session creation costs up to 2.3x less than with the bit
+ * fields cut out by int64 arithmetic over C (about 20 ops). At 4 bits a shorter body gathers each byte's two
+ * levels at once ({@linkcode BodyVariant} "nibbles"). The body needs opset 10 ops (MatMulInteger, Slice with
+ * inputs); the DenseShift pass still asks for opset 13 (per-axis DequantizeLinear of its int8 fallback). The
+ * decoded weight is exact.
  * @module
  */
 import { type Attribute, AttrType, intAttr, intsAttr } from "../../onnx/attributes.ts";
@@ -88,6 +88,19 @@ function decodeBody(
   return [b.op(Op.Mul.type, [level, alphaB]), shape];
 }
 
+/**
+ * `[8, 256]` float32: row N - 1 holds the level of every N-bit code, `(c >> (N-1) ? -1 : 1) * 2^(c & (2^(N-1) -
+ * 1))` for `c < 2^N` (exact in float32 up to N = 8: at most 2^127), zeros past it.
+ */
+const LEVEL_TABLES = (() => {
+  const t = new Float32Array(8 * 256);
+  for (let n = 1; n <= 8; n++) {
+    const half = 2 ** (n - 1);
+    for (let c = 0; c < 2 ** n; c++) t[(n - 1) * 256 + c] = (c >= half ? -1 : 1) * 2 ** (c % half);
+  }
+  return t;
+})();
+
 /** What both level decoders read: the body, its inputs and attributes, and a scalar -> [1] reshape. */
 interface LevelInputs {
   b: FunctionBuilder;
@@ -132,7 +145,6 @@ function nibbleLevels({ b, codes, bits, count, shape, one }: LevelInputs): Value
 /** The levels of N-bit codes (any N), `weight_shape`, through the bits: see {@linkcode decodeBody}. */
 function bitLevels({ b, codes, bits, count, shape, one }: LevelInputs): Value {
   const bits1 = one(bits);
-  const f = (v: number) => b.constant(makeTensor(DataType.FLOAT, [], new Float32Array([v])));
   // every stored bit, LSB first: [B, 8] -> [8 B]; the first C * N of them as [C, N]
   // bit j of byte v at BYTE_BITS[v][j] (LSB first): one Gather per stored byte
   const byteBits = b.op(Op.Gather.type, [
@@ -153,18 +165,12 @@ function bitLevels({ b, codes, bits, count, shape, one }: LevelInputs): Value {
     bits1,
   ]);
   const code = b.op(Op.Reshape.type, [b.op(Op.MatMulInteger.type, [perCode, place]), i64(b, [-1])]); // [C] int32
-  // the level of each of the 2^N codes
-  const pow2 = i64(b, Array.from({ length: 9 }, (_, k) => 2 ** k)); // 2^0 .. 2^8, int64
-  const twoN = b.op(Op.Gather.type, [pow2, bits]); // 2^N
-  const half = b.op(Op.Gather.type, [pow2, b.op(Op.Sub.type, [bits, i64(b, [1], true)])]); // 2^(N-1)
-  const c = b.op(Op.Range.type, [i64(b, [0], true), twoN, i64(b, [1], true)]);
-  const mags = new Float32Array(128).map((_, k) => 2 ** k);
-  const mag = b.op(Op.Gather.type, [
-    b.constant(makeTensor(DataType.FLOAT, [128], mags)),
-    b.op(Op.Mod.type, [c, half]),
+  // the level of each of the 2^N codes: row N - 1 of the constant level tables (1 node to fold per call
+  // instead of the ~12 that built the row from 2^N)
+  const table = b.op(Op.Gather.type, [
+    b.constant(makeTensor(DataType.FLOAT, [8, 256], LEVEL_TABLES)),
+    b.op(Op.Sub.type, [bits, i64(b, [1], true)]),
   ]);
-  const signF = b.op(Op.Cast.type, [b.op(Op.Div.type, [c, half])], [intAttr("to", DataType.FLOAT)]);
-  const table = b.op(Op.Mul.type, [b.op(Op.Sub.type, [f(1), b.op(Op.Mul.type, [f(2), signF])]), mag]);
   const levels = b.op(Op.Gather.type, [table, code]);
   return b.op(Op.Reshape.type, [levels, shape]);
 }
