@@ -73,10 +73,12 @@ export async function convert(
   samples?: number,
   extra?: Record<string, unknown>,
   threads?: number,
+  bits?: string | number,
 ): Promise<{ bytes: Uint8Array; report: QuantizeReport }> {
   const model = decodeModel(await floatBytes(m));
   const report = await quantize(model, {
     method,
+    ...(bits !== undefined ? { bits } : {}),
     calib: repo(m.calib),
     ...(samples !== undefined ? { samples } : {}),
     ...(extra ? { extra } : {}),

@@ -4,10 +4,11 @@
  * one intra-op thread, graph optimizations "all" (onnxruntime's default), on the same real input (one
  * 128-byte window of lm-eval.txt for the LMs, one eval image for the segmenters). Latency rounds
  * alternate float and emitted sessions, so machine noise hits both; the table reports ratios.
- * Targets: ShiftAdd and DenseShift <= 1.3x float.
+ * Targets: ShiftAdd and DenseShift <= 1.3x float. `--bits B` converts every method at that bit setting
+ * (the methods' own defaults otherwise; meant for one method at a time, e.g. DenseShift at 3 bits).
  *
  *   nice -n 10 deno run -A bench/latency.ts [--models a,b] [--methods x,y] [--from DIR] [--samples N]
- *     [--runs R] [--json]
+ *     [--runs R] [--bits B] [--json]
  *
  * Without `--from`, each model is converted first (calibrating on `--samples`, default 16: latency does
  * not depend on the calibration size); with `--from DIR` the files bench/overhead.ts `--save DIR` wrote
@@ -27,6 +28,8 @@ const onlyModels = listArg(args, "--models");
 const onlyMethods = listArg(args, "--methods");
 const samples = numArg(args, "--samples", 16);
 const runs = numArg(args, "--runs", 30);
+const bitsIdx = args.indexOf("--bits");
+const bits = bitsIdx >= 0 ? args[bitsIdx + 1] : undefined;
 const fromIdx = args.indexOf("--from");
 const fromDir = fromIdx >= 0 ? args[fromIdx + 1] : undefined;
 const OPTS: ort.InferenceSession.SessionOptions = {
@@ -73,7 +76,7 @@ for (const m of MODELS) {
     try {
       const bytes = fromDir
         ? await Deno.readFile(`${fromDir}/${m.name}.${method}.onnx`)
-        : (await convert(m, method as Method, samples)).bytes;
+        : (await convert(m, method as Method, samples, undefined, undefined, bits)).bytes;
       const emitted = await load(bytes);
       const sessions = [float.session, emitted.session];
       for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(feeds);
