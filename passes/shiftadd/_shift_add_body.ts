@@ -12,10 +12,30 @@
  * @module
  */
 import { intAttr, intsAttr, stringAttr } from "../../onnx/attributes.ts";
-import { FunctionBuilder } from "../../onnx/function_builder.ts";
-import type { FunctionDef, Value } from "../../onnx/ir.ts";
-import { Op } from "../../onnx/ops.ts";
+import { ensureFunction, FunctionBuilder } from "../../onnx/function_builder.ts";
+import type { FunctionDef, Model, Value } from "../../onnx/ir.ts";
+import { Op, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
+
+/**
+ * Which alpha decode a ShiftAddMatMul body carries: `"terms"` any number of power-of-two terms T (the
+ * general body), `"byte"` T = 2 or 3 only (one byte of further terms per alpha, decoded by one table lookup:
+ * fewer nodes for onnxruntime to fold per call at session creation).
+ */
+export type ShiftAddBodyVariant = "terms" | "byte";
+
+/** `factor[v]` for a term byte v (low nibble first): `1 + s1 2^-d1 + s2 2^-(d1 + d2)`, terms with d = 0 absent. */
+const TERM_BYTE_FACTORS = (() => {
+  const t = new Float32Array(256);
+  for (let v = 0; v < 256; v++) {
+    const n1 = v & 15, n2 = v >> 4, d1 = n1 & 7, d2 = n2 & 7;
+    let f = 1;
+    if (d1 > 0) f += (n1 & 8 ? -1 : 1) * 2 ** -d1;
+    if (d2 > 0) f += (n2 & 8 ? -1 : 1) * 2 ** -(d1 + d2);
+    t[v] = f;
+  }
+  return t;
+})();
 
 /** The default-domain opset the function body needs (BitwiseAnd). */
 export const SHIFT_ADD_OPSET = 18;
@@ -37,7 +57,7 @@ export const SHIFT_ADD_OPSET = 18;
  * assertEquals([f.domain, f.name, f.body.inputs.length], ["shiftkit", "ShiftAddMatMul", 4]);
  * ```
  */
-export function buildShiftAddFunction(opset: number): FunctionDef {
+export function buildShiftAddFunction(opset: number, variant: ShiftAddBodyVariant = "terms"): FunctionDef {
   if (opset < SHIFT_ADD_OPSET) {
     throw new RangeError(`The ShiftAddMatMul function body needs opset >= ${SHIFT_ADD_OPSET}, got ${opset}`);
   }
@@ -75,29 +95,45 @@ export function buildShiftAddFunction(opset: number): FunctionDef {
   const plus = b.op(Op.Cast.type, [b.op(Op.Flatten.type, [bits], [intAttr("axis", 2)])], [
     intAttr("to", DataType.BOOL),
   ]); // [8J, q·N]
-  // Further terms: nibbles low first, [q, N, G, R] -> [q, N, G, 2R]; d = nib & 7, sign = nib >> 3.
-  const nib = and(shr(b.op(Op.Unsqueeze.type, [terms, last]), u8([0, 4])), 15);
-  const nibs = b.op(Op.Reshape.type, [nib, i64([0, 0, 0, -1])]);
-  const d = b.op(Op.Cast.type, [and(nibs, 7)], toFloat);
-  const s = b.op(Op.Cast.type, [shr(nibs, u8([3]))], toFloat);
   const e0 = b.op(Op.Cast.type, [exp], toFloat); // [q, N, G]
-  const e = b.op(Op.Sub.type, [
-    b.op(Op.Unsqueeze.type, [e0, last]),
-    b.op(Op.CumSum.type, [d, i64([3], true)]),
-  ]);
-  const term = b.op(Op.Mul.type, [
-    b.op(Op.Sub.type, [oneF, b.op(Op.Mul.type, [s, two])]),
-    b.op(Op.Pow.type, [two, e]),
-  ]);
-  const present = b.op(Op.Greater.type, [d, f32(0)]);
-  const rest = b.op(Op.ReduceSum.type, [b.op(Op.Where.type, [present, term, f32(0)]), i64([3])], [
-    intAttr("keepdims", 0),
-  ]);
-  const alpha = b.op(Op.Where.type, [
-    b.op(Op.Equal.type, [e0, f32(-128)]),
-    f32(0),
-    b.op(Op.Add.type, [b.op(Op.Pow.type, [two, e0]), rest]),
-  ]);
+  let alpha: Value;
+  if (variant === "byte") {
+    // One byte of further terms (T = 2 or 3): alpha = 2^e0 * factor[byte], the factor 1 + s1 2^-d1 + s2
+    // 2^-(d1+d2) (absent terms 0) exact in float32, and so is the product (every term >= 2^-127). Squeeze
+    // fails on any other number of term bytes, so a call of another T fails instead of decoding wrong alphas.
+    const factor = b.op(Op.Gather.type, [
+      b.constant(makeTensor(DataType.FLOAT, [256], TERM_BYTE_FACTORS)),
+      b.op(Op.Cast.type, [b.op(Op.Squeeze.type, [terms, i64([3])])], [intAttr("to", DataType.INT32)]),
+    ]);
+    alpha = b.op(Op.Where.type, [
+      b.op(Op.Equal.type, [e0, f32(-128)]),
+      f32(0),
+      b.op(Op.Mul.type, [b.op(Op.Pow.type, [two, e0]), factor]),
+    ]);
+  } else {
+    // Further terms: nibbles low first, [q, N, G, R] -> [q, N, G, 2R]; d = nib & 7, sign = nib >> 3.
+    const nib = and(shr(b.op(Op.Unsqueeze.type, [terms, last]), u8([0, 4])), 15);
+    const nibs = b.op(Op.Reshape.type, [nib, i64([0, 0, 0, -1])]);
+    const d = b.op(Op.Cast.type, [and(nibs, 7)], toFloat);
+    const s = b.op(Op.Cast.type, [shr(nibs, u8([3]))], toFloat);
+    const e = b.op(Op.Sub.type, [
+      b.op(Op.Unsqueeze.type, [e0, last]),
+      b.op(Op.CumSum.type, [d, i64([3], true)]),
+    ]);
+    const term = b.op(Op.Mul.type, [
+      b.op(Op.Sub.type, [oneF, b.op(Op.Mul.type, [s, two])]),
+      b.op(Op.Pow.type, [two, e]),
+    ]);
+    const present = b.op(Op.Greater.type, [d, f32(0)]);
+    const rest = b.op(Op.ReduceSum.type, [b.op(Op.Where.type, [present, term, f32(0)]), i64([3])], [
+      intAttr("keepdims", 0),
+    ]);
+    alpha = b.op(Op.Where.type, [
+      b.op(Op.Equal.type, [e0, f32(-128)]),
+      f32(0),
+      b.op(Op.Add.type, [b.op(Op.Pow.type, [two, e0]), rest]),
+    ]);
+  }
   // Group of each of the 8J features: min(floor(k / group_size), G − 1) (G−1 only for padding features).
   const shape = (v: Value, start: number, end: number) =>
     b.op(Op.Shape.type, [v], [intAttr("start", start), intAttr("end", end)]);
@@ -120,4 +156,47 @@ export function buildShiftAddFunction(opset: number): FunctionDef {
   const wK = b.op(Op.Slice.type, [w, zero, kEnd, zero]);
   b.output(b.op(Op.MatMul.type, [x, wK]), "Y");
   return b.build();
+}
+
+/** The alpha decode a ShiftAddMatMul body carries (see {@linkcode ShiftAddBodyVariant}). */
+export function shiftAddBodyVariant(f: FunctionDef): ShiftAddBodyVariant {
+  return f.body.nodes.some((n) => n.opType === Op.CumSum.type) ? "terms" : "byte";
+}
+
+/**
+ * Add the model-local function `shiftkit.ShiftAddMatMul` unless present, for calls with `terms` power-of-two
+ * terms per alpha: the one-byte body for T = 2 or 3 (the method's default), the general one otherwise, and
+ * the general one in place of a present one-byte body when a call of another T comes.
+ *
+ * @param model the model (changed in place); its default opset must be >= {@linkcode SHIFT_ADD_OPSET}
+ * @param terms T of the calls the model has and will get
+ * @returns the function
+ * @throws {RangeError} when the model's opset is too low
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Model } from "../../onnx/ir.ts";
+ * import { ensureShiftAddFunction, shiftAddBodyVariant } from "./_shift_add_body.ts";
+ * const m = new Model();
+ * m.opsets.set("", 18);
+ * assertEquals(shiftAddBodyVariant(ensureShiftAddFunction(m, 3)), "byte");
+ * assertEquals(shiftAddBodyVariant(ensureShiftAddFunction(m, 4)), "terms"); // T = 4 needs the general body
+ * assertEquals(m.functions.length, 1);
+ * ```
+ */
+export function ensureShiftAddFunction(model: Model, terms: number): FunctionDef {
+  const variant: ShiftAddBodyVariant = terms === 2 || terms === 3 ? "byte" : "terms";
+  const have = model.findFunction(SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type);
+  if (have && variant === "terms" && shiftAddBodyVariant(have) === "byte") {
+    const general = buildShiftAddFunction(model.opset, "terms");
+    model.functions[model.functions.indexOf(have)] = general;
+    return general;
+  }
+  return ensureFunction(
+    model,
+    SHIFTKIT_DOMAIN,
+    Op.ShiftAddMatMul.type,
+    (opset) => buildShiftAddFunction(opset, variant),
+    SHIFT_ADD_OPSET,
+  );
 }

@@ -13,8 +13,7 @@
  * @module
  */
 import { type Attribute, intAttr, stringAttr } from "../../onnx/attributes.ts";
-import { ensureFunction } from "../../onnx/function_builder.ts";
-import { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
+import { ensureShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
 import type { Graph, Model, Node, Value } from "../../onnx/ir.ts";
 import { isOp, Op, opVersionAt, schemaOf, SHIFTKIT_DOMAIN } from "../../onnx/ops.ts";
 import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
@@ -398,7 +397,7 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
       const storage: LayerStorage[] = [];
       const g = model.graph;
       // Before any rewrite: per-layer calibration runs the rewritten segments, which call the function.
-      ensureFunction(model, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
+      ensureShiftAddFunction(model, terms);
       const emit = (t: ShiftAddTarget, q: ShiftAddFit) => {
         ctx.reporter.progress("shift-add", layers.length, targets.length);
         const p = packShiftAdd(q);

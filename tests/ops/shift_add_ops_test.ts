@@ -3,7 +3,7 @@
  * the recorded reference output) and (b) onnxruntime-node on a one-node model that carries the standard-op
  * function body (within the case's spec tolerance `atol`, docs/ops/shiftadd.md "Tolerance").
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { type Attribute, intAttr, stringAttr } from "../../onnx/attributes.ts";
 import { encodeModel } from "../../onnx/codec.ts";
 import { ensureFunction } from "../../onnx/function_builder.ts";
@@ -15,6 +15,7 @@ import { evaluateModel } from "../../onnx/evaluate/evaluate.ts";
 import { registerOp } from "../../onnx/evaluate/registry.ts";
 import { shiftAddOps } from "../../onnx/evaluate/ops/shift_add.ts";
 import { buildShiftAddFunction, SHIFT_ADD_OPSET } from "../../passes/shiftadd/shift_add.ts";
+import { type ShiftAddBodyVariant, shiftAddBodyVariant } from "../../passes/shiftadd/_shift_add_body.ts";
 import { OrtRuntime } from "../../runtime/ort.ts";
 
 // Until onnx/evaluate/registry.ts registers the shiftkit tables itself (registering twice is harmless).
@@ -60,7 +61,7 @@ function tensorOf(c: TensorCase): Tensor {
 const INPUTS = ["X", "planes", "alpha_exp", "alpha_terms"] as const;
 
 /** One ShiftAddMatMul node; X is a graph input, the weights initializers; the function is attached. */
-function oneNodeModel(c: Case): Model {
+function oneNodeModel(c: Case, variant: ShiftAddBodyVariant = "terms"): Model {
   const m = new Model();
   m.opsets.set("", SHIFT_ADD_OPSET);
   const g = m.graph;
@@ -79,7 +80,13 @@ function oneNodeModel(c: Case): Model {
     .outputs[0]!;
   y.type = { elemType: DataType.FLOAT, shape: [...c.outputs.Y.dims] };
   g.outputs.push(y);
-  ensureFunction(m, SHIFTKIT_DOMAIN, Op.ShiftAddMatMul.type, buildShiftAddFunction, SHIFT_ADD_OPSET);
+  ensureFunction(
+    m,
+    SHIFTKIT_DOMAIN,
+    Op.ShiftAddMatMul.type,
+    (opset) => buildShiftAddFunction(opset, variant),
+    SHIFT_ADD_OPSET,
+  );
   return m;
 }
 
@@ -113,6 +120,28 @@ for (const c of doc.cases) {
       assert(worst <= c.tolerance.atol, `${c.name}: max |ort - ref| = ${worst} > atol ${c.tolerance.atol}`);
     } finally {
       await rt.release();
+    }
+  });
+
+  Deno.test(`ShiftAddMatMul.json ${c.name}: the one-byte body decodes as the general one, or refuses its T`, async () => {
+    const run = async (variant: ShiftAddBodyVariant) => {
+      const m = oneNodeModel(c, variant);
+      assertEquals(shiftAddBodyVariant(m.functions[0]!), variant);
+      const rt = await OrtRuntime.create(encodeModel(m), { intraOpNumThreads: 1 });
+      try {
+        return (await rt.run({ X: tensorOf(c.inputs.X!) })).Y!;
+      } finally {
+        await rt.release();
+      }
+    };
+    if (c.attributes.terms === 2 || c.attributes.terms === 3) {
+      // the same alphas, so the same decoded weight and the same MatMul: bit for bit
+      assertEquals(
+        Array.from((await run("byte")).data as Float32Array),
+        Array.from((await run("terms")).data as Float32Array),
+      );
+    } else {
+      await assertRejects(() => run("byte"));
     }
   });
 }
