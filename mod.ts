@@ -81,7 +81,12 @@ export {
 export { type Pass, type PassContext, type PassResult, runPipeline } from "./passes/pass.ts";
 export { qdqPass } from "./passes/qdq/mod.ts";
 export { osPlusPass } from "./passes/osplus/mod.ts";
-export { buildShiftAddFunction, planShiftAdd, shiftAddPass } from "./passes/shiftadd/mod.ts";
+export {
+  buildShiftAddFunction,
+  planShiftAdd,
+  type ShiftAddBodyVariant,
+  shiftAddPass,
+} from "./passes/shiftadd/mod.ts";
 export { denseShiftPass } from "./passes/denseshift/mod.ts";
 export { addMatMulNBits, weightOnlyPass } from "./passes/weightonly/mod.ts";
 export { type LayerStorage, type StorageAccount, storageAccount } from "./passes/storage.ts";

@@ -7,6 +7,7 @@ export {
   buildShiftAddFunction,
   planShiftAdd,
   SHIFT_ADD_OPSET,
+  type ShiftAddBodyVariant,
   type ShiftAddLayerReport,
   shiftAddPass,
   type ShiftAddPassOptions,

@@ -41,7 +41,7 @@ import {
 } from "./shift_add_task.ts";
 import type { ReportSection } from "../report/mod.ts";
 
-export { buildShiftAddFunction, SHIFT_ADD_OPSET } from "./_shift_add_body.ts";
+export { buildShiftAddFunction, SHIFT_ADD_OPSET, type ShiftAddBodyVariant } from "./_shift_add_body.ts";
 
 /** Options of {@linkcode shiftAddPass}. */
 export interface ShiftAddPassOptions {
