@@ -55,47 +55,39 @@ interface Case {
   label: string;
   jobs: (k: number, n: number, count: number) => PoolJob<unknown>[];
 }
-const blockwise = (hessian: boolean) => (k: number, n: number, count: number) =>
-  Array.from({ length: count }, (_, i) => {
-    const { w, h } = layer(i + 1, k, n);
-    return {
-      label: `l${i}`,
-      weights: k * n,
-      bytes: 4 * k * n + 8 * k * k,
-      args: () => ({
-        args: {
-          weight: w,
-          k,
-          n,
-          hessian: hessian ? h : null,
-          options: { bits: 4, groupSize: 32 },
-          dequantized: false,
-        },
-      }),
-    };
-  });
+/** `count` synthetic k x n layers as pool jobs, each with the task arguments `argsOf` builds. */
+const layerJobs =
+  (argsOf: (w: Float32Array, h: Float64Array, k: number, n: number) => unknown) =>
+  (k: number, n: number, count: number): PoolJob<unknown>[] =>
+    Array.from({ length: count }, (_, i) => {
+      const { w, h } = layer(i + 1, k, n);
+      return {
+        label: `l${i}`,
+        weights: k * n,
+        bytes: 4 * k * n + 8 * k * k,
+        args: () => ({ args: argsOf(w, h, k, n) }),
+      };
+    });
+const blockwise = (hessian: boolean) =>
+  layerJobs((w, h, k, n) => ({
+    weight: w,
+    k,
+    n,
+    hessian: hessian ? h : null,
+    options: { bits: 4, groupSize: 32 },
+    dequantized: false,
+  }));
 const cases: Case[] = [
   { task: GPTQ_TASK as AnyTask, label: "gptq", jobs: blockwise(true) },
   { task: RTN_TASK as AnyTask, label: "rtn", jobs: blockwise(false) },
   {
     task: SHIFT_ADD_TASK as AnyTask,
     label: "shiftadd",
-    jobs: (k, n, count) =>
-      Array.from({ length: count }, (_, i) => {
-        const { w, h } = layer(i + 1, k, n);
-        return {
-          label: `l${i}`,
-          weights: k * n,
-          bytes: 4 * k * n + 8 * k * k,
-          args: () => ({
-            args: {
-              hessian: h,
-              layers: [{ weight: w, k, n, options: { bits: 3, groupSize: 64 }, cached: false }],
-              dequantized: false,
-            },
-          }),
-        };
-      }),
+    jobs: layerJobs((w, h, k, n) => ({
+      hessian: h,
+      layers: [{ weight: w, k, n, options: { bits: 3, groupSize: 64 }, cached: false }],
+      dequantized: false,
+    })),
   },
 ];
 

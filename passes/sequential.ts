@@ -26,7 +26,7 @@ import type { Model, Node, Value } from "../onnx/ir.ts";
 import { DataType, makeTensor, type Tensor } from "../onnx/tensor.ts";
 import { arenaMatrix } from "../quant/f64_factor.ts";
 import { GramAccumulator } from "../quant/gram.ts";
-import type { HessianSite } from "./hessians.ts";
+import { collectHessians, type HessianSite } from "./hessians.ts";
 import type { PassContext } from "./pass.ts";
 import { planSegments, segmentModel, segmentNodes } from "./segments.ts";
 
@@ -178,6 +178,33 @@ export async function convertPerLayer<T extends SequentialSite>(
     layerInputs ? { layerInputs } : {},
   );
   return { ...info, reason };
+}
+
+/**
+ * Calibrate as `chosen` says: per layer, quantizing each segment through `perLayer` as it goes, or with one
+ * run of the whole model, whose Hessians (by layer input) come back for the caller to quantize from.
+ *
+ * @param chosen the mode and why (from {@linkcode chooseCalibration}, or the caller's own rule)
+ * @param perLayer quantizes one segment's layers given their Hessians, returning their dequantized weights
+ * @param options layerInputs, task (per-layer only)
+ * @returns how calibration ran, and the Hessians of a whole-model run (undefined per layer: already used)
+ */
+export async function calibrate<T extends SequentialSite>(
+  model: Model,
+  sites: readonly T[],
+  ctx: PassContext,
+  chosen: { mode: "whole" | "per-layer"; reason: string },
+  perLayer: (work: SegmentWork<T>) => Dequantized<T> | Promise<Dequantized<T>>,
+  options: PerLayerOptions = {},
+): Promise<{ calibration: CalibrationInfo; hessians?: Map<Value, Float64Array> }> {
+  if (chosen.mode === "per-layer") {
+    const info = await calibratePerLayer(model, sites, ctx, perLayer, options);
+    return { calibration: { ...info, reason: chosen.reason } };
+  }
+  const t0 = performance.now();
+  const { hessians, rows } = await collectHessians(model, sites, ctx);
+  const seconds = (performance.now() - t0) / 1000;
+  return { calibration: { mode: "whole", reason: chosen.reason, segments: 1, rows, seconds }, hessians };
 }
 
 /**

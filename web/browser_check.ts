@@ -63,24 +63,7 @@ async function pageAgainstCli(
   const evalNpz = `${tmp}/segmenter-tiny-eval.npz`;
   await npzOf(`${root}testdata/segmenter-tiny-eval`, 8, evalNpz);
   const cliOut = `${tmp}/cli.onnx`;
-  await run([
-    "run",
-    "-A",
-    "cli.ts",
-    "quantize",
-    "testdata/segmenter-tiny.onnx",
-    "-o",
-    cliOut,
-    "--method",
-    "qdq",
-    "--bits",
-    "W8A8",
-    "--calib",
-    cliCalib,
-    "--runtime",
-    "cpu",
-    ...cliArgs,
-  ]);
+  await cliQuantize(cliOut, "qdq", "W8A8", cliCalib, cliArgs);
   const { server, url } = serveFolder(`${root}web/dist`);
   // --enable-unsafe-webgpu: Chromium on Linux exposes WebGPU only with it (a SwiftShader adapter without a GPU).
   const browser = await launchChromium(Deno.env.get("CHROMIUM") ?? "chromium", ["--enable-unsafe-webgpu"]);
@@ -204,6 +187,34 @@ async function pageAgainstCli(
   }
 }
 
+/** segmenter-tiny through the CLI (the CPU evaluator as its runtime): the bytes the page must match. */
+async function cliQuantize(
+  out: string,
+  method: string,
+  bits: string,
+  calib: string,
+  extra: string[] = [],
+): Promise<void> {
+  await run([
+    "run",
+    "-A",
+    "cli.ts",
+    "quantize",
+    "testdata/segmenter-tiny.onnx",
+    "-o",
+    out,
+    "--method",
+    method,
+    "--bits",
+    bits,
+    "--calib",
+    calib,
+    "--runtime",
+    "cpu",
+    ...extra,
+  ]);
+}
+
 /**
  * DenseShift in the page with 1 thread, then 2 (the per-layer fits on Web Workers started from the page's
  * Worker: web/dist/pool_worker.js), in one page: the 2-thread report says workers ran jobs and the two files
@@ -212,23 +223,7 @@ async function pageAgainstCli(
  */
 async function poolInPage(calib: string, tmp: string): Promise<void> {
   const cliOut = `${tmp}/cli-denseshift.onnx`;
-  await run([
-    "run",
-    "-A",
-    "cli.ts",
-    "quantize",
-    "testdata/segmenter-tiny.onnx",
-    "-o",
-    cliOut,
-    "--method",
-    "denseshift",
-    "--bits",
-    "4",
-    "--calib",
-    calib,
-    "--runtime",
-    "cpu",
-  ]);
+  await cliQuantize(cliOut, "denseshift", "4", calib);
   const page = await openPoolPage({
     model: `${root}testdata/segmenter-tiny.onnx`,
     calib: [calib],

@@ -20,10 +20,9 @@ import { DataType, makeTensor, type Tensor } from "../../onnx/tensor.ts";
 import { allocateBits, layerSensitivity } from "../../quant/bit_alloc.ts";
 import { packShiftAdd, shiftAddTermBytes } from "../../quant/shiftadd_pack.ts";
 import { weightInput } from "../qdq/insert_qdq.ts";
-import { collectHessians } from "../hessians.ts";
 import {
+  calibrate,
   type CalibrateMode,
-  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
   chooseCalibration,
@@ -517,29 +516,19 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         : options.budget !== undefined
         ? { mode: "whole" as const, reason: "a bit budget needs every layer's Hessian at once" }
         : chooseCalibration(model, targets, asked);
-      let calibration: CalibrationInfo | undefined;
-      if (chosen?.mode === "per-layer") {
-        const info = await calibratePerLayer(
+      const run = chosen
+        ? await calibrate(
           model,
           targets,
           ctx,
+          chosen,
           ({ sites, hessians }) => convert(sites, hessians, true),
           options.layerInputs ? { layerInputs: options.layerInputs } : {},
-        );
-        calibration = { ...info, reason: chosen.reason };
-      } else {
-        const { hessians, rows } = chosen
-          ? await collectHessians(model, targets, ctx)
-          : { hessians: new Map<Value, Float64Array>(), rows: 0 };
-        if (chosen) {
-          calibration = {
-            mode: "whole",
-            reason: chosen.reason,
-            segments: 1,
-            rows,
-            seconds: (performance.now() - t0) / 1000,
-          };
-        }
+        )
+        : undefined;
+      const calibration: CalibrationInfo | undefined = run?.calibration;
+      if (!run || run.hessians) {
+        const hessians = run?.hessians ?? new Map<Value, Float64Array>();
         if (options.budget !== undefined) {
           // The budget bounds all stored bits per weight (planes and alphas), not only the planes.
           const alloc = allocateBits(

@@ -25,10 +25,9 @@ import type { Graph, Model, Value } from "../../onnx/ir.ts";
 import { isOp, MS_DOMAIN, Op } from "../../onnx/ops.ts";
 import { DataType, makeTensor } from "../../onnx/tensor.ts";
 import { blockedDequantizeLinear, type GroupCodes, packMatMulNBits } from "../../quant/matmul_nbits.ts";
-import { collectHessians } from "../hessians.ts";
 import {
+  calibrate,
   type CalibrateMode,
-  calibratePerLayer,
   type CalibrationInfo,
   calibrationNote,
   chooseCalibration,
@@ -311,22 +310,16 @@ export function weightOnlyPass(options: WeightOnlyPassOptions = {}): Pass & { st
       let calibration: CalibrationInfo | undefined;
       if (method === "gptq") {
         const chosen = chooseCalibration(model, targets, options.calibrate ?? "auto");
-        const c0 = performance.now();
-        if (chosen.mode === "whole") {
-          const { hessians, rows } = await collectHessians(model, targets, ctx);
-          const seconds = (performance.now() - c0) / 1000;
-          calibration = { mode: "whole", reason: chosen.reason, segments: 1, rows, seconds };
-          await convert(targets, hessians, false);
-        } else {
-          const info = await calibratePerLayer(
-            model,
-            targets,
-            ctx,
-            ({ sites, hessians }) => convert(sites, hessians, true),
-            options.layerInputs ? { layerInputs: options.layerInputs } : {},
-          );
-          calibration = { ...info, reason: chosen.reason };
-        }
+        const run = await calibrate(
+          model,
+          targets,
+          ctx,
+          chosen,
+          ({ sites, hessians }) => convert(sites, hessians, true),
+          options.layerInputs ? { layerInputs: options.layerInputs } : {},
+        );
+        calibration = run.calibration;
+        if (run.hessians) await convert(targets, run.hessians, false);
       } else {
         await convert(targets, null, false);
       }
