@@ -504,7 +504,6 @@ export function shiftAddPass(options: ShiftAddPassOptions = {}): Pass & { stats?
         return out;
       };
 
-      const t0 = performance.now();
       const asked = options.calibrate ?? "auto";
       if (asked === "per-layer" && options.budget !== undefined) {
         throw new RangeError(
