@@ -94,7 +94,8 @@ export async function writeQuantizeReport(path: string, data: QuantizeReportInpu
 }
 
 /**
- * How many threads ran the per-layer fits, and why any ran serially (the summary line and the report's row).
+ * How many threads ran the per-layer work (the fits, and the calibration's Gram folds: one job per layer input
+ * and batch), and why any ran serially (the summary line and the report's row).
  *
  * @param t the report's `threads`
  * @returns e.g. `threads: 2 asked; 36 of 36 per-layer jobs ran on 2 workers`

@@ -7,6 +7,7 @@
  * @module
  */
 import { DENSE_SHIFT_LEARNED_TASK, DENSE_SHIFT_NEAREST_TASK } from "./denseshift/dense_shift_task.ts";
+import { GRAM_FOLD_TASK } from "./hessians.ts";
 import type { PoolTask } from "./pass.ts";
 import { SHIFT_ADD_TASK } from "./shiftadd/shift_add_task.ts";
 import { GPTQ_TASK, RTN_TASK } from "./weightonly/weight_only_task.ts";
@@ -19,6 +20,7 @@ export const POOL_TASKS: readonly PoolTask<any, any>[] = [
   SHIFT_ADD_TASK,
   DENSE_SHIFT_LEARNED_TASK,
   DENSE_SHIFT_NEAREST_TASK,
+  GRAM_FOLD_TASK,
 ];
 
 /**
@@ -31,7 +33,7 @@ export const POOL_TASKS: readonly PoolTask<any, any>[] = [
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { poolTaskFunctions } from "./pool_tasks.ts";
- * assertEquals([...poolTaskFunctions().keys()].sort(), ["blockwiseLayer", "denseShiftGroup", "shiftAddGroup"]);
+ * assertEquals([...poolTaskFunctions().keys()].sort(), ["blockwiseLayer", "denseShiftGroup", "gramFold", "shiftAddGroup"]);
  * ```
  */
 export function poolTaskFunctions(

@@ -8,6 +8,7 @@ import { textSource } from "../runtime/data/mod.ts";
 import { BitsPerByteMeter } from "../runtime/metrics.ts";
 import { OrtRuntime, ortRuntimeFactory } from "../runtime/ort.ts";
 import type { RuntimeFactory } from "../runtime/runtime.ts";
+import { WorkerPool } from "../runtime/pool.ts";
 import { repoPath } from "../tests/_models.ts";
 import { opCounts } from "../tests/_ort_compare.ts";
 import { ifModel } from "../tests/_control_flow_models.ts";
@@ -83,6 +84,25 @@ Deno.test("per-layer calibration: float inputs give the whole-model Hessians (CP
   assert(info.segments >= 8, `${info.segments} segments`);
   assertEquals(perLayer.size, new Set(targets.map((t) => t.x)).size);
   for (const t of targets) assertEquals(perLayer.get(t.x), whole.hessians.get(t.x), t.node.name);
+});
+
+Deno.test("whole-model Hessians: batches folded on 2 workers give the serial Hessians bit for bit", async () => {
+  const m = await normalizedLm();
+  const { targets } = planShiftAdd(m.graph);
+  const factory = cpuRuntimeFactory();
+  const serial = await collectHessians(m, targets, ctxOf(factory));
+  const pool = new WorkerPool({ threads: 2, minWeights: 0 });
+  try {
+    // 8 samples in batches of 4: the second batch's folds wait for the first's, run while the runtime works
+    const two = await collectHessians(m, targets, { ...ctxOf(factory), pool });
+    const inputs = new Set(targets.map((t) => t.x.name)).size;
+    const s = pool.summary();
+    assertEquals([s.workers, s.parallelJobs, s.serialJobs], [2, 2 * inputs, 0]);
+    assertEquals(two.rows, serial.rows);
+    for (const t of targets) assertEquals(two.hessians.get(t.x), serial.hessians.get(t.x), t.node.name);
+  } finally {
+    pool.close();
+  }
 });
 
 Deno.test("per-layer GPTQ with float inputs equals whole-model GPTQ layer by layer (a shared Hessian is consumed by its last reader only)", async () => {

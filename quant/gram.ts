@@ -4,19 +4,67 @@
  *
  * Rows arrive in batches; memory is O(k^2) whatever the number of rows. Accumulation is float64 (the
  * product of two float32 values is exact in float64, only the sums round). Only the upper triangle is
- * accumulated; rows are buffered into a float64 block of `BLOCK` rows (in 4-feature panels, the layout the
- * WebAssembly kernel reads) so each entry of H is updated once per block with a 2x2 register-blocked dot product instead of once per row. Where WebAssembly
- * SIMD is available the block is folded by the 4x4 f64x2 micro-kernel of {@link ./wasm_gemm.ts} instead
- * (upper-triangle 4x4 tiles); every entry is still the in-order float64 sum over the block's rows added
- * once to the running sum, so both paths give bit-identical H.
+ * accumulated; rows are buffered into a float64 block of {@linkcode gramBlockRows} rows (in 4-feature panels,
+ * the layout the WebAssembly kernel reads) so each entry of H is updated once per block with a 2x2
+ * register-blocked dot product instead of once per row. Where WebAssembly SIMD is available the block is
+ * folded by the 4x4 f64x2 micro-kernel of {@link ./wasm_gemm.ts} instead (upper-triangle 4x4 tiles; its fused
+ * multiply-add form where every row came from a Float32Array, exact products making it bit-identical); every
+ * entry is still the in-order float64 sum over the block's rows added once to the running sum, so both paths
+ * give bit-identical H.
  * @module
  */
 import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
-/** Rows buffered before they are folded into the Gram sum. */
-const BLOCK = 64;
-/** f64 per 4-feature panel of the pending block: `BLOCK` rows of 4 features. */
-const PANEL = BLOCK * 4;
+/**
+ * Rows buffered before they are folded into the Gram sum: the fold adds each upper-triangle entry of the block's
+ * product to the running sum once per block (in JavaScript after the WebAssembly kernel), so more rows per
+ * block spread that cost over more rows. At most {@linkcode MAX_BLOCK} rows, and at most
+ * {@linkcode BLOCK_BYTES} of block (the block and the kernel's copy of it are held per accumulator / per fold),
+ * and at least {@linkcode MIN_BLOCK}.
+ */
+const MAX_BLOCK = 256, MIN_BLOCK = 64, BLOCK_BYTES = 2 ** 22;
+
+/**
+ * Rows per block for k-wide rows (see {@linkcode MAX_BLOCK}): each entry of H is the in-order float64 sum over
+ * each block's rows, added block by block to the running sum.
+ *
+ * @param k row width
+ * @returns the rows of one block
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { gramBlockRows } from "./gram.ts";
+ * assertEquals(gramBlockRows(1024), 256);
+ * assertEquals(gramBlockRows(6144), 85);
+ * ```
+ */
+export function gramBlockRows(k: number): number {
+  return Math.max(MIN_BLOCK, Math.min(MAX_BLOCK, Math.floor(BLOCK_BYTES / (8 * 4 * ((k + 3) >> 2)))));
+}
+
+/** Set while {@linkcode GramAccumulator.fromState} constructs: the constructor then allocates nothing. */
+let adopting = false;
+
+/**
+ * Everything a {@linkcode GramAccumulator} holds, as plain data: what crosses to a worker thread and back
+ * (passes/hessians.ts folds batches there), its buffers transferred rather than copied.
+ */
+export interface GramState {
+  /** Row width. */
+  k: number;
+  /** Upper triangle (row-major k x k) of the running sum of x x^T. */
+  sum: Float64Array;
+  /** Column sums. */
+  colSum: Float64Array;
+  /** Pending rows in 4-feature panels (see the accumulator). */
+  block: Float64Array;
+  /** Rows accumulated, pending ones included. */
+  count: number;
+  /** Rows in `block` not yet folded. */
+  pending: number;
+  /** Whether a pending row came from a Float64Array. */
+  pendingF64: boolean;
+}
 
 /**
  * Streaming accumulator of X^T X and of the column sums of X, for k-wide rows.
@@ -39,9 +87,13 @@ export class GramAccumulator {
   #colSum: Float64Array;
   #count = 0;
   // pending rows in 4-feature panels, the WASM kernel's operand layout: X[r, i] at
-  // block[(i >> 2) * PANEL + 4 r + (i & 3)] (features past k stay 0)
+  // block[(i >> 2) * panel + 4 r + (i & 3)] (features past k stay 0), panel = 4 x rows per block
   #block: Float64Array;
+  #blockRows: number;
   #pending = 0;
+  // whether a pending row came from a Float64Array (its products may not be exact in double: the fold then
+  // takes the multiply-and-add kernel, wasm_gemm.ts)
+  #pendingF64 = false;
 
   /**
    * @param k row width (number of input features), a positive integer
@@ -61,14 +113,88 @@ export class GramAccumulator {
       );
     }
     this.k = k;
+    this.#blockRows = gramBlockRows(k);
+    if (adopting) { // GramAccumulator.fromState sets the buffers
+      this.#sum = this.#colSum = this.#block = new Float64Array(0);
+      return;
+    }
     this.#sum = options.sum ? options.sum.subarray(0, k * k).fill(0) : new Float64Array(k * k);
     this.#colSum = new Float64Array(k);
-    this.#block = new Float64Array(((k + 3) >> 2) * PANEL);
+    this.#block = new Float64Array(((k + 3) >> 2) * 4 * this.#blockRows);
   }
 
   /** Number of rows accumulated so far. */
   get count(): number {
     return this.#count;
+  }
+
+  /**
+   * Hand the accumulator over as {@linkcode GramState}: its own buffers, not copies, so this object is spent
+   * (adding or asking throws) and {@linkcode GramAccumulator.fromState} continues it, here or in another thread,
+   * with the same results as if it had gone on here.
+   *
+   * @returns the state
+   * @throws {TypeError} when spent already
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { GramAccumulator } from "./gram.ts";
+   * const a = new GramAccumulator(2), b = new GramAccumulator(2);
+   * a.add(new Float32Array([1, 2]), 1);
+   * b.add(new Float32Array([1, 2]), 1);
+   * const c = GramAccumulator.fromState(structuredClone(a.toState()));
+   * c.add(new Float32Array([3, 4]), 1);
+   * b.add(new Float32Array([3, 4]), 1);
+   * assertEquals(c.mean(), b.mean());
+   * ```
+   */
+  toState(): GramState {
+    if (this.#sum.length === 0) throw new TypeError("Cannot hand over the accumulator: it was spent");
+    const state = {
+      k: this.k,
+      sum: this.#sum,
+      colSum: this.#colSum,
+      block: this.#block,
+      count: this.#count,
+      pending: this.#pending,
+      pendingF64: this.#pendingF64,
+    };
+    this.#sum = new Float64Array(0);
+    this.#block = new Float64Array(0);
+    this.#count = 0;
+    return state;
+  }
+
+  /**
+   * The accumulator a {@linkcode GramAccumulator.toState} handed over, on the same buffers.
+   *
+   * @param s the state
+   * @returns the accumulator
+   * @throws {RangeError} when the buffers do not fit its width
+   */
+  static fromState(s: GramState): GramAccumulator {
+    const rows = gramBlockRows(s.k);
+    if (
+      s.sum.length !== s.k * s.k || s.colSum.length !== s.k ||
+      s.block.length !== ((s.k + 3) >> 2) * 4 * rows ||
+      !(s.pending >= 0 && s.pending < rows && s.count >= s.pending)
+    ) {
+      throw new RangeError(`Cannot continue a Gram accumulator of width ${s.k} from these buffers`);
+    }
+    adopting = true;
+    let a: GramAccumulator;
+    try {
+      a = new GramAccumulator(s.k);
+    } finally {
+      adopting = false;
+    }
+    a.#sum = s.sum;
+    a.#colSum = s.colSum;
+    a.#block = s.block;
+    a.#count = s.count;
+    a.#pending = s.pending;
+    a.#pendingF64 = s.pendingF64;
+    return a;
   }
 
   /**
@@ -89,16 +215,21 @@ export class GramAccumulator {
     }
     const block = this.#block;
     const colSum = this.#colSum;
+    const rowsPerBlock = this.#blockRows, panel = 4 * rowsPerBlock;
+    if (nRows > 0 && rows instanceof Float64Array) this.#pendingF64 = true;
     for (let r = 0; r < nRows; r++) {
       const base = r * k;
       const at = 4 * this.#pending;
       for (let i = 0; i < k; i++) {
         const v = rows[base + i]!;
-        block[(i >> 2) * PANEL + at + (i & 3)] = v;
+        block[(i >> 2) * panel + at + (i & 3)] = v;
         colSum[i] = colSum[i]! + v;
       }
       this.#count++;
-      if (++this.#pending === BLOCK) this.#flush();
+      if (++this.#pending === rowsPerBlock) {
+        this.#flush();
+        if (r + 1 < nRows && rows instanceof Float64Array) this.#pendingF64 = true;
+      }
     }
   }
 
@@ -111,6 +242,7 @@ export class GramAccumulator {
     const b = this.#block;
     const s = this.#sum;
     // 2x2 micro-kernel over (i, i+1) x (j, j+1) with j >= i: four dot products share four loads per row.
+    const PANEL = 4 * this.#blockRows;
     const feature = (i: number) => (i >> 2) * PANEL + (i & 3); // feature i of row 0; row r is 4 r further
     for (let i = 0; i < k; i += 2) {
       const i0 = feature(i);
@@ -137,24 +269,29 @@ export class GramAccumulator {
       }
     }
     this.#pending = 0;
+    this.#pendingF64 = false;
   }
 
   /**
    * {@link GramAccumulator.#flush} on the WebAssembly kernel: the block already holds the 4-feature panels
    * `P[q][r][c] = X[r, 4q + c]` (zero-padded), copied as they are (one copy for a full block), which serve as
    * both the A and the B operand; panel p against panels p.. gives the 4 x 4 tiles on and above the diagonal.
+   * Rows that all came from Float32Arrays have exact products, so the fused kernel folds them (`exactPanel`,
+   * bit-identical to the multiply-and-add one on such values).
    */
   #flushWasm(n: number): void {
     const w = wasmGemm!;
     const k = this.k, b = this.#block, s = this.#sum;
+    const PANEL = 4 * this.#blockRows;
     const nq = (k + 3) >> 2, panel = n * 4; // f64 per panel
     const cBase = nq * panel * 8, rowBytes = nq * 4 * 8;
     const H = wasmHeap(w, cBase + 4 * rowBytes);
-    if (n === BLOCK) H.set(b);
+    if (n === this.#blockRows) H.set(b);
     else for (let q = 0; q < nq; q++) H.set(b.subarray(q * PANEL, q * PANEL + panel), q * panel);
     const c8 = cBase >> 3, rs8 = rowBytes >> 3;
+    const kernel = this.#pendingF64 ? w.panel : w.exactPanel;
     for (let p = 0; p < nq; p++) {
-      w.panel(p * panel * 8, p * panel * 8, cBase, n, nq - p, rowBytes);
+      kernel(p * panel * 8, p * panel * 8, cBase, n, nq - p, rowBytes);
       for (let rr = 0; rr < 4; rr++) {
         const i = 4 * p + rr;
         if (i >= k) break;
@@ -163,6 +300,7 @@ export class GramAccumulator {
       }
     }
     this.#pending = 0;
+    this.#pendingF64 = false;
   }
 
   /**
@@ -209,6 +347,7 @@ export class GramAccumulator {
     this.#colSum.fill(0);
     this.#count = 0;
     this.#pending = 0;
+    this.#pendingF64 = false;
   }
 
   /**

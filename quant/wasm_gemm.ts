@@ -8,6 +8,12 @@
  * `panel(ap, bp, cp, K, nq, rs)`: for one packed A panel (4 rows, `K` steps of 4 f64 at byte `ap`) and `nq`
  * consecutive packed B panels (4 columns each, `K` steps of 4 f64, from byte `bp`), write the 4 x 4nq block
  * of sums as f64 rows of `rs` bytes from byte `cp`.
+ *
+ * `exactPanel`: the same for operands whose products are exact in double (float32 values: 24-bit significands,
+ * so a product needs at most 48 bits), with one `f64x2.relaxed_madd` per step instead of a multiply and an
+ * add where the engine has relaxed SIMD (about 1.25x faster here). Fused or not (relaxed SIMD lets the engine
+ * choose), `a b + c` then rounds once, as the exact product plus c, which is what the multiply (exact) and the
+ * add give: bit-identical to `panel` on such operands. Where relaxed SIMD is missing it is `panel` itself.
  * @module
  */
 
@@ -28,8 +34,9 @@ import {
   i32c,
   load64Splat,
   LOOP,
-  moduleBytes,
+  moduleOf,
   set,
+  simdOp,
   tee,
   V128,
   V128_ZERO,
@@ -41,7 +48,10 @@ import {
 // params: ap 0, bp 1, cp 2, K 3, nq 4, rs 5; locals: q 6, k 7, a 8, b 9, base 10 (i32),
 // acc 11..18 (v128: row r, columns 0-1 at 11 + 2r, columns 2-3 at 12 + 2r), b01 19, b23 20, av 21 (v128)
 const ACC = 11, B01 = 19, B23 = 20, AV = 21;
-function body(): number[] {
+/** `f64x2.relaxed_madd` (relaxed SIMD): a b + c, fused or not. */
+const F64X2_RELAXED_MADD = simdOp(0x107);
+
+function body(fma = false): number[] {
   const { code: c, emit } = emitter();
   emit(get(1), set(9), i32c(0), set(6));
   emit(BLOCK, get(4), I32_EQZ, brIf(0), LOOP);
@@ -53,8 +63,13 @@ function body(): number[] {
   emit(get(9), v128Load(0), set(B01), get(9), v128Load(16), set(B23));
   for (let r = 0; r < 4; r++) {
     emit(get(8), load64Splat(r * 8), set(AV));
-    emit(get(ACC + 2 * r), get(AV), get(B01), F64X2_MUL, F64X2_ADD, set(ACC + 2 * r));
-    emit(get(ACC + 2 * r + 1), get(AV), get(B23), F64X2_MUL, F64X2_ADD, set(ACC + 2 * r + 1));
+    if (fma) {
+      emit(get(AV), get(B01), get(ACC + 2 * r), F64X2_RELAXED_MADD, set(ACC + 2 * r));
+      emit(get(AV), get(B23), get(ACC + 2 * r + 1), F64X2_RELAXED_MADD, set(ACC + 2 * r + 1));
+    } else {
+      emit(get(ACC + 2 * r), get(AV), get(B01), F64X2_MUL, F64X2_ADD, set(ACC + 2 * r));
+      emit(get(ACC + 2 * r + 1), get(AV), get(B23), F64X2_MUL, F64X2_ADD, set(ACC + 2 * r + 1));
+    }
   }
   emit(get(8), i32c(32), I32_ADD, set(8), get(9), i32c(32), I32_ADD, set(9));
   emit(get(7), i32c(1), I32_SUB, tee(7), brIf(0), END, END);
@@ -71,14 +86,28 @@ function body(): number[] {
 export interface WasmGemm {
   memory: WebAssembly.Memory;
   panel: (ap: number, bp: number, cp: number, K: number, nq: number, rs: number) => void;
+  /** `panel` for operands with exact products (float32 values), fused where the engine can (module doc). */
+  exactPanel: (ap: number, bp: number, cp: number, K: number, nq: number, rs: number) => void;
+  /** Whether `exactPanel` is the relaxed-SIMD kernel (false: it is `panel`). */
+  fused: boolean;
 }
 
 function instantiate(): WasmGemm | undefined {
+  const make = (fused: boolean): WasmGemm => {
+    const funcs = [{ name: "panel", params: 6, body: body() }];
+    if (fused) funcs.push({ name: "exactPanel", params: 6, body: body(true) });
+    const e = new WebAssembly.Instance(new WebAssembly.Module(moduleOf(funcs)), {})
+      .exports as unknown as WasmGemm;
+    return { memory: e.memory, panel: e.panel, exactPanel: fused ? e.exactPanel : e.panel, fused };
+  };
   try {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes("panel", 6, body())), {});
-    return inst.exports as unknown as WasmGemm;
+    return make(true);
   } catch {
-    return undefined; // no SIMD support: the JavaScript kernel runs instead
+    try {
+      return make(false); // SIMD without relaxed SIMD
+    } catch {
+      return undefined; // no SIMD support: the JavaScript kernel runs instead
+    }
   }
 }
 

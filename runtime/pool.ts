@@ -283,6 +283,9 @@ export class WorkerPool implements LayerPool {
     if (this.#slots.length === 0) {
       const weights = jobs.reduce((s, j) => s + j.weights, 0), min = this.#minWeights ?? task.minWeights;
       if (weights < min) {
+        if (task.unit) {
+          return `${task.name}: under ${min} ${task.unit.weights} per ${task.unit.map}, less than starting workers costs`;
+        }
         return `${task.name}: ${weights} weights, below the ${min} that pay for starting workers`;
       }
     }

@@ -88,6 +88,12 @@ export interface PoolTask<A, R> {
    * (measured per task; see runtime/pool.ts).
    */
   minWeights: number;
+  /**
+   * What a job's `weights` count, and what one `map` is, where not weights of one pass's layers: then the
+   * reason a map ran serially names the threshold alone, the same for every map (passes/hessians.ts: one map
+   * per calibration batch, "gramFold: under 1073741824 multiply-adds per batch, ...").
+   */
+  unit?: { weights: string; map: string };
 }
 
 /** One call of a {@link PoolTask}. */

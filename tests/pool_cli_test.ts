@@ -55,6 +55,8 @@ Deno.test("cli: quantize --threads 2 on work too small for workers says so (neve
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.json.threads.workers, 0);
     assertEquals(r.json.threads.serialReasons, [
+      // the calibration's Gram folds (one job per layer input and batch: 21 inputs, 1 batch of 4 samples)
+      "gramFold: under 1073741824 multiply-adds per batch, less than starting workers costs (21 jobs)",
       "blockwiseLayer: 2996224 weights, below the 4194304 that pay for starting workers (36 jobs)",
     ]);
   });
