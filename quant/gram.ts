@@ -4,7 +4,7 @@
  *
  * Rows arrive in batches; memory is O(k^2) whatever the number of rows. Accumulation is float64 (the
  * product of two float32 values is exact in float64, only the sums round). Only the upper triangle is
- * accumulated; rows are buffered into a float64 block of {@linkcode gramBlockRows} rows (in 4-feature panels,
+ * accumulated; rows are buffered into a float64 block of {@linkcode GRAM_BLOCK_ROWS} rows (in 4-feature panels,
  * the layout the WebAssembly kernel reads) so each entry of H is updated once per block with a 2x2
  * register-blocked dot product instead of once per row. Where WebAssembly SIMD is available the block is
  * folded by the 4x4 f64x2 micro-kernel of {@link ./wasm_gemm.ts} instead (upper-triangle 4x4 tiles; its fused
@@ -16,31 +16,12 @@
 import { wasmGemm, wasmHeap } from "./wasm_gemm.ts";
 
 /**
- * Rows buffered before they are folded into the Gram sum: the fold adds each upper-triangle entry of the block's
- * product to the running sum once per block (in JavaScript after the WebAssembly kernel), so more rows per
- * block spread that cost over more rows. At most {@linkcode MAX_BLOCK} rows, and at most
- * {@linkcode BLOCK_BYTES} of block (the block and the kernel's copy of it are held per accumulator / per fold),
- * and at least {@linkcode MIN_BLOCK}.
- */
-const MAX_BLOCK = 256, MIN_BLOCK = 64, BLOCK_BYTES = 2 ** 22;
-
-/**
- * Rows per block for k-wide rows (see {@linkcode MAX_BLOCK}): each entry of H is the in-order float64 sum over
+ * Rows buffered before they are folded into the Gram sum: each entry of H is the in-order float64 sum over
  * each block's rows, added block by block to the running sum.
- *
- * @param k row width
- * @returns the rows of one block
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { gramBlockRows } from "./gram.ts";
- * assertEquals(gramBlockRows(1024), 256);
- * assertEquals(gramBlockRows(6144), 85);
- * ```
  */
-export function gramBlockRows(k: number): number {
-  return Math.max(MIN_BLOCK, Math.min(MAX_BLOCK, Math.floor(BLOCK_BYTES / (8 * 4 * ((k + 3) >> 2)))));
-}
+export const GRAM_BLOCK_ROWS = 64;
+/** f64 per 4-feature panel of the pending block: {@linkcode GRAM_BLOCK_ROWS} rows of 4 features. */
+const PANEL = GRAM_BLOCK_ROWS * 4;
 
 /** Set while {@linkcode GramAccumulator.fromState} constructs: the constructor then allocates nothing. */
 let adopting = false;
@@ -87,9 +68,8 @@ export class GramAccumulator {
   #colSum: Float64Array;
   #count = 0;
   // pending rows in 4-feature panels, the WASM kernel's operand layout: X[r, i] at
-  // block[(i >> 2) * panel + 4 r + (i & 3)] (features past k stay 0), panel = 4 x rows per block
+  // block[(i >> 2) * PANEL + 4 r + (i & 3)] (features past k stay 0)
   #block: Float64Array;
-  #blockRows: number;
   #pending = 0;
   // whether a pending row came from a Float64Array (its products may not be exact in double: the fold then
   // takes the multiply-and-add kernel, wasm_gemm.ts)
@@ -113,14 +93,13 @@ export class GramAccumulator {
       );
     }
     this.k = k;
-    this.#blockRows = gramBlockRows(k);
     if (adopting) { // GramAccumulator.fromState sets the buffers
       this.#sum = this.#colSum = this.#block = new Float64Array(0);
       return;
     }
     this.#sum = options.sum ? options.sum.subarray(0, k * k).fill(0) : new Float64Array(k * k);
     this.#colSum = new Float64Array(k);
-    this.#block = new Float64Array(((k + 3) >> 2) * 4 * this.#blockRows);
+    this.#block = new Float64Array(((k + 3) >> 2) * PANEL);
   }
 
   /** Number of rows accumulated so far. */
@@ -173,11 +152,9 @@ export class GramAccumulator {
    * @throws {RangeError} when the buffers do not fit its width
    */
   static fromState(s: GramState): GramAccumulator {
-    const rows = gramBlockRows(s.k);
     if (
-      s.sum.length !== s.k * s.k || s.colSum.length !== s.k ||
-      s.block.length !== ((s.k + 3) >> 2) * 4 * rows ||
-      !(s.pending >= 0 && s.pending < rows && s.count >= s.pending)
+      s.sum.length !== s.k * s.k || s.colSum.length !== s.k || s.block.length !== ((s.k + 3) >> 2) * PANEL ||
+      !(s.pending >= 0 && s.pending < GRAM_BLOCK_ROWS && s.count >= s.pending)
     ) {
       throw new RangeError(`Cannot continue a Gram accumulator of width ${s.k} from these buffers`);
     }
@@ -215,18 +192,17 @@ export class GramAccumulator {
     }
     const block = this.#block;
     const colSum = this.#colSum;
-    const rowsPerBlock = this.#blockRows, panel = 4 * rowsPerBlock;
     if (nRows > 0 && rows instanceof Float64Array) this.#pendingF64 = true;
     for (let r = 0; r < nRows; r++) {
       const base = r * k;
       const at = 4 * this.#pending;
       for (let i = 0; i < k; i++) {
         const v = rows[base + i]!;
-        block[(i >> 2) * panel + at + (i & 3)] = v;
+        block[(i >> 2) * PANEL + at + (i & 3)] = v;
         colSum[i] = colSum[i]! + v;
       }
       this.#count++;
-      if (++this.#pending === rowsPerBlock) {
+      if (++this.#pending === GRAM_BLOCK_ROWS) {
         this.#flush();
         if (r + 1 < nRows && rows instanceof Float64Array) this.#pendingF64 = true;
       }
@@ -242,7 +218,6 @@ export class GramAccumulator {
     const b = this.#block;
     const s = this.#sum;
     // 2x2 micro-kernel over (i, i+1) x (j, j+1) with j >= i: four dot products share four loads per row.
-    const PANEL = 4 * this.#blockRows;
     const feature = (i: number) => (i >> 2) * PANEL + (i & 3); // feature i of row 0; row r is 4 r further
     for (let i = 0; i < k; i += 2) {
       const i0 = feature(i);
@@ -282,11 +257,10 @@ export class GramAccumulator {
   #flushWasm(n: number): void {
     const w = wasmGemm!;
     const k = this.k, b = this.#block, s = this.#sum;
-    const PANEL = 4 * this.#blockRows;
     const nq = (k + 3) >> 2, panel = n * 4; // f64 per panel
     const cBase = nq * panel * 8, rowBytes = nq * 4 * 8;
     const H = wasmHeap(w, cBase + 4 * rowBytes);
-    if (n === this.#blockRows) H.set(b);
+    if (n === GRAM_BLOCK_ROWS) H.set(b);
     else for (let q = 0; q < nq; q++) H.set(b.subarray(q * PANEL, q * PANEL + panel), q * panel);
     const c8 = cBase >> 3, rs8 = rowBytes >> 3;
     const kernel = this.#pendingF64 ? w.panel : w.exactPanel;

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { GramAccumulator, gramBlockRows } from "./gram.ts";
+import { GRAM_BLOCK_ROWS, GramAccumulator } from "./gram.ts";
 import { mulberry32 } from "./_rng.ts";
 
 /** Deterministic pseudo-random float32 rows (LCG), with a per-feature offset so the mean is non-zero. */
@@ -87,18 +87,18 @@ Deno.test("GramAccumulator: k = 1024 with 1024 rows in well under a few seconds"
 });
 
 Deno.test("GramAccumulator: exact block-ordered float64 sums (what both the WASM and the JS path compute)", () => {
-  // Reference: for each block of gramBlockRows(k) rows, the in-order float64 sum over the block, added to the
+  // Reference: for each block of GRAM_BLOCK_ROWS rows, the in-order float64 sum over the block, added to the
   // total; float32 rows (the fused kernel) and float64 rows that are not float32 values (multiply and add)
-  const k = 13, n = 600, block = gramBlockRows(k);
-  assert(block < 300 && n > 2 * block, `${block} rows per block: the rows below cross two block ends`);
+  const k = 13, n = 150, block = GRAM_BLOCK_ROWS;
+  assert(block < 70 && n > 2 * block, `${block} rows per block: the rows below cross two block ends`);
   const r = mulberry32(5);
   const x32 = Float32Array.from({ length: n * k }, () => r() * 2 - 1);
   const x64 = Float64Array.from({ length: n * k }, () => (r() * 2 - 1) * (1 + 2 ** -40));
   for (const x of [x32, x64]) {
     const g = new GramAccumulator(k);
     g.add(x.subarray(0, 70 * k), 70);
-    g.add(x.subarray(70 * k, 300 * k), 230);
-    g.add(x.subarray(300 * k), n - 300);
+    g.add(x.subarray(70 * k, 100 * k), 30);
+    g.add(x.subarray(100 * k), n - 100);
     const h = g.mean();
     for (let i = 0; i < k; i++) {
       for (let j = i; j < k; j++) {
