@@ -6,7 +6,7 @@
  * Folding a batch into the Grams ({@linkcode GRAM_FOLD_TASK}) runs on `ctx.pool`'s workers where they pay
  * (one job per layer input and batch, each accumulator's buffers moved to the worker and back), while this
  * thread has the runtime compute the next batch: the two overlap. The folds of one batch finish before the
- * next batch's start, each on the accumulator's own state, so the Hessians are those of the serial path bit
+ * next batch's are sent, each on the accumulator's own state, so the Hessians are those of the serial path bit
  * for bit.
  * @module
  */
