@@ -71,13 +71,55 @@ export function rowsTimes(
   return product(b, v, k, cols, options.scalar === true);
 }
 
-/** `V B` for rows of k and a k x c matrix B (row-major), either path. */
+/**
+ * `Y = start + V B` for `n` rows of K and a `K x C` matrix B, float32 operands (every product exact in
+ * double): each output starts at `start[c]` and adds `v[n, j] B[j, c]` for j = 0..K-1 in order, in float64,
+ * on the WebAssembly SIMD kernel where available (its fused form: one rounding per step, which is what the
+ * exact product and the add give), bit-identical to the scalar loop.
+ *
+ * @param v `n x K` row-major rows
+ * @param b `K x C` row-major
+ * @param cols C
+ * @param start C starting values (a bias)
+ * @param options `scalar`: force the JavaScript loop (tests)
+ * @returns `n x C` row-major float64
+ * @throws {RangeError} if the lengths do not fit
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { affineRows } from "./sym_product.ts";
+ * // 0.5 + [1, 2] times [[1, 0], [3, 1]]
+ * const y = affineRows(new Float32Array([1, 2]), new Float32Array([1, 0, 3, 1]), 2, new Float64Array([0.5, 0.5]));
+ * assertEquals(y, new Float64Array([7.5, 2.5]));
+ * ```
+ */
+export function affineRows(
+  v: Float32Array,
+  b: Float32Array,
+  cols: number,
+  start: Float64Array,
+  options: { scalar?: boolean } = {},
+): Float64Array {
+  const k = cols > 0 ? b.length / cols : 0;
+  if (!Number.isInteger(k) || k === 0 || v.length % k !== 0 || start.length !== cols) {
+    throw new RangeError(
+      `Cannot take start + rows times a matrix: ${b.length} entries in ${cols} columns, ${v.length} values, ${start.length} starts`,
+    );
+  }
+  return product(b, v, k, cols, options.scalar === true, start);
+}
+
+/**
+ * `V B` for rows of k and a k x c matrix B (row-major), either path; with `start`, `start + V B` with each
+ * output's sum starting at `start[i]` (then the products must be exact in double: float32 values).
+ */
 function product(
-  b: Float64Array,
+  b: Float32Array | Float64Array,
   v: Float32Array | Float64Array,
   k: number,
   c: number,
   scalar: boolean,
+  start?: Float64Array,
 ): Float64Array {
   const n = v.length / k;
   const out = new Float64Array(n * c);
@@ -87,14 +129,14 @@ function product(
     // Rows in chunks of 256: the kernel's memory (which never shrinks) stays near 256 K + 2 MiB doubles.
     for (let r0 = 0; r0 < n; r0 += 256) {
       const r1 = Math.min(n, r0 + 256);
-      wasmProduct(b, v.subarray(r0 * k, r1 * k), k, c, r1 - r0, out.subarray(r0 * c, r1 * c));
+      wasmProduct(b, v.subarray(r0 * k, r1 * k), k, c, r1 - r0, out.subarray(r0 * c, r1 * c), start);
     }
     return out;
   }
   for (let r = 0; r < n; r++) {
     const vo = r * k, oo = r * c;
     for (let i = 0; i < c; i++) {
-      let s = 0;
+      let s = start ? start[i]! : 0;
       for (let j = 0; j < k; j++) s += v[vo + j]! * b[j * c + i]!;
       out[oo + i] = s;
     }
@@ -104,12 +146,13 @@ function product(
 
 /** The WebAssembly path: A = 4-row panels of v, B = 4-column panels of the k x c matrix, in column blocks. */
 function wasmProduct(
-  m: Float64Array,
+  m: Float32Array | Float64Array,
   v: Float32Array | Float64Array,
   k: number,
   c: number,
   n: number,
   out: Float64Array,
+  start?: Float64Array,
 ): Float64Array {
   const w = wasmGemm!;
   const nq = (c + 3) >> 2, np = (n + 3) >> 2;
@@ -136,7 +179,14 @@ function wasmProduct(
       }
     }
     for (let p = 0; p < np; p++) {
-      w.panel(p * k * 32, bBase, cBase, k, nqb, rs * 8);
+      if (start) {
+        // each output starts at its start value (every row of the 4-row tile block)
+        for (let r = 0; r < 4; r++) {
+          const dst = c8 + r * rs;
+          for (let i = 0; i < nc; i++) H[dst + i] = start[i0 + i]!;
+        }
+        w.exactPanelAdd(p * k * 32, bBase, cBase, k, nqb, rs * 8);
+      } else w.panel(p * k * 32, bBase, cBase, k, nqb, rs * 8);
       const r0 = p * 4, nr = Math.min(4, n - r0);
       for (let r = 0; r < nr; r++) {
         const src = c8 + r * rs, dst = (r0 + r) * c + i0;

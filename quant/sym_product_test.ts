@@ -1,5 +1,5 @@
-import { assertEquals, assertThrows } from "@std/assert";
-import { rowsTimes, symmetricProduct } from "./sym_product.ts";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { affineRows, rowsTimes, symmetricProduct } from "./sym_product.ts";
 import { wasmGemm } from "./wasm_gemm.ts";
 import { mulberry32 } from "./_rng.ts";
 
@@ -39,4 +39,28 @@ Deno.test("rowsTimes: the WebAssembly and JavaScript paths agree bit for bit (no
     assertEquals(fast[n * c - 1], s);
   }
   assertThrows(() => rowsTimes(new Float32Array(5), new Float64Array(6), 3), RangeError, "Cannot multiply");
+});
+
+Deno.test("affineRows: start + V B, the WebAssembly path gives the scalar loop's bits (float32 operands)", () => {
+  const r = mulberry32(23);
+  for (const [n, k, c] of [[64, 224, 224], [5, 37, 11], [300, 8, 9]] as const) {
+    const v = Float32Array.from(
+      { length: n * k },
+      () => (r() < 0.3 ? 0 : (r() - 0.5) * 2 ** Math.floor(r() * 16 - 8)),
+    );
+    const b = Float32Array.from({ length: k * c }, () => (r() - 0.5) * 2 ** Math.floor(r() * 16 - 8));
+    const start = Float64Array.from({ length: c }, (_, i) => (i === 0 ? -0 : r() - 0.5));
+    const fast = affineRows(v, b, c, start), slow = affineRows(v, b, c, start, { scalar: true });
+    for (let i = 0; i < fast.length; i++) {
+      assert(Object.is(fast[i], slow[i]), `[${n}, ${k}, ${c}] element ${i}`);
+    }
+    // the loop it is: start first, then the products in order
+    let s = start[1]!;
+    for (let j = 0; j < k; j++) s += v[j]! * b[j * c + 1]!;
+    assertEquals(fast[1], s);
+  }
+  assertThrows(
+    () => affineRows(new Float32Array(4), new Float32Array(6), 3, new Float64Array(2)),
+    RangeError,
+  );
 });

@@ -14,6 +14,8 @@
  * add where the engine has relaxed SIMD (about 1.25x faster here). Fused or not (relaxed SIMD lets the engine
  * choose), `a b + c` then rounds once, as the exact product plus c, which is what the multiply (exact) and the
  * add give: bit-identical to `panel` on such operands. Where relaxed SIMD is missing it is `panel` itself.
+ * `exactPanelAdd` is `exactPanel` whose sums start at C's values instead of 0 (`y = b + x W` with the bias
+ * added first, as a loop starting at `b` adds it).
  * @module
  */
 
@@ -51,13 +53,25 @@ const ACC = 11, B01 = 19, B23 = 20, AV = 21;
 /** `f64x2.relaxed_madd` (relaxed SIMD): a b + c, fused or not. */
 const F64X2_RELAXED_MADD = simdOp(0x107);
 
-function body(fma = false): number[] {
+/**
+ * The panel kernel's body: fused multiply-adds or multiplies and adds; each 4 x 4 tile's sums starting at 0 or
+ * (`fromC`) at the values C holds there (an output that starts from a bias, added first as in `b + sum`).
+ */
+function body(fma = false, fromC = false): number[] {
   const { code: c, emit } = emitter();
   emit(get(1), set(9), i32c(0), set(6));
   emit(BLOCK, get(4), I32_EQZ, brIf(0), LOOP);
-  emit(V128_ZERO);
-  for (let i = 0; i < 7; i++) emit(tee(ACC + i));
-  emit(set(ACC + 7));
+  if (fromC) {
+    emit(get(2), get(6), i32c(5), I32_SHL, I32_ADD, set(10));
+    for (let r = 0; r < 4; r++) {
+      emit(get(10), v128Load(0), set(ACC + 2 * r), get(10), v128Load(16), set(ACC + 2 * r + 1));
+      if (r < 3) emit(get(10), get(5), I32_ADD, set(10));
+    }
+  } else {
+    emit(V128_ZERO);
+    for (let i = 0; i < 7; i++) emit(tee(ACC + i));
+    emit(set(ACC + 7));
+  }
   emit(get(0), set(8), get(3), set(7));
   emit(BLOCK, get(7), I32_EQZ, brIf(0), LOOP);
   emit(get(9), v128Load(0), set(B01), get(9), v128Load(16), set(B23));
@@ -88,17 +102,28 @@ export interface WasmGemm {
   panel: (ap: number, bp: number, cp: number, K: number, nq: number, rs: number) => void;
   /** `panel` for operands with exact products (float32 values), fused where the engine can (module doc). */
   exactPanel: (ap: number, bp: number, cp: number, K: number, nq: number, rs: number) => void;
+  /** `exactPanel` whose sums start at the tile's values in C instead of 0 (`C + A B`, each output's start first). */
+  exactPanelAdd: (ap: number, bp: number, cp: number, K: number, nq: number, rs: number) => void;
   /** Whether `exactPanel` is the relaxed-SIMD kernel (false: it is `panel`). */
   fused: boolean;
 }
 
 function instantiate(): WasmGemm | undefined {
   const make = (fused: boolean): WasmGemm => {
-    const funcs = [{ name: "panel", params: 6, body: body() }];
+    const funcs = [
+      { name: "panel", params: 6, body: body() },
+      { name: "exactPanelAdd", params: 6, body: body(fused, true) },
+    ];
     if (fused) funcs.push({ name: "exactPanel", params: 6, body: body(true) });
     const e = new WebAssembly.Instance(new WebAssembly.Module(moduleOf(funcs)), {})
       .exports as unknown as WasmGemm;
-    return { memory: e.memory, panel: e.panel, exactPanel: fused ? e.exactPanel : e.panel, fused };
+    return {
+      memory: e.memory,
+      panel: e.panel,
+      exactPanel: fused ? e.exactPanel : e.panel,
+      exactPanelAdd: e.exactPanelAdd,
+      fused,
+    };
   };
   try {
     return make(true);

@@ -83,14 +83,14 @@ Deno.test("os-plus attention: a fused QKV projection (GPT-2) is not recognised, 
   assertEquals(r, "the site has 1 consumers, not q, k, v");
 });
 
-Deno.test("os-plus attention: the blocked projection is bit-identical to the plain row-by-row sums", () => {
-  // The reference: each output starts at its bias and adds a_j w_jk for j in order, skipping a_j = 0.
+Deno.test("os-plus attention: the projection is bit-identical to the plain row-by-row sums", () => {
+  // The reference: each output starts at its bias and adds a_j w_jk for j in order.
   const plain = (x: Float32Array, n: number, c: number, w: Float32Array, o: number, b: Float64Array) => {
     const y = new Float64Array(n * o);
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < o; k++) {
         let s = b[k]!;
-        for (let j = 0; j < c; j++) if (x[i * c + j] !== 0) s = s + x[i * c + j]! * w[j * o + k]!;
+        for (let j = 0; j < c; j++) s = s + x[i * c + j]! * w[j * o + k]!;
         y[i * o + k] = s;
       }
     }
