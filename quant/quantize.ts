@@ -15,6 +15,7 @@
  * @module
  */
 
+import { QUANT_CHUNK, QUANT_LIMIT, quantizeHeap, wasmQuantize } from "./wasm_quantize.ts";
 import { clamp, roundHalfEven } from "./round.ts";
 
 /** Integer storage a quantized tensor may use; the caller chooses it. */
@@ -175,6 +176,35 @@ function quantizeRun(
 }
 
 /**
+ * {@linkcode quantizeRun} on the WebAssembly kernel (quant/wasm_quantize.ts: the same integers), for one
+ * QuantizeLinear's runs, where SIMD runs, the tensor is large enough to pay for the copies, and the zero points
+ * and bounds are within the kernel's limit; else undefined. The scales and zero points go to the kernel's
+ * memory once; x and the results cross in chunks.
+ */
+function wasmRuns(
+  x: Float32Array,
+  scale: Float32Array,
+  zps: Int32Array,
+  qmin: number,
+  qmax: number,
+): ((out: QuantStorage, start: number, count: number, p0: number, stride: number) => void) | undefined {
+  const w = wasmQuantize;
+  if (!w || x.length < 256 || qmin < -QUANT_LIMIT || qmax > QUANT_LIMIT) return undefined;
+  for (let i = 0; i < zps.length; i++) if (Math.abs(zps[i]!) > QUANT_LIMIT) return undefined;
+  const h = quantizeHeap(w, scale.length);
+  h.f32.set(scale, h.s >> 2);
+  h.f32.set(zps, h.z >> 2); // exact: |z| <= 2^16
+  return (out, start, count, p0, stride) => {
+    for (let a = 0; a < count; a += QUANT_CHUNK) {
+      const len = Math.min(QUANT_CHUNK, count - a), at = p0 + (stride ? a : 0);
+      h.f32.set(x.subarray(start + a, start + a + len), h.x >> 2);
+      w.quant(h.x, len, h.s + 4 * at, h.z + 4 * at, stride, qmin, qmax, h.o);
+      out.set(h.i32.subarray(h.o >> 2, (h.o >> 2) + len), start + a);
+    }
+  };
+}
+
+/**
  * ONNX QuantizeLinear: `q = clamp(roundHalfEven(fround(x / scale)) + zeroPoint, qmin, qmax)`.
  * NaN inputs store the zero point (onnxruntime leaves NaN platform-dependent).
  *
@@ -245,8 +275,10 @@ export function quantizeLinear(
   }
   const out = options.out ?? allocate(x.length, qmin, qmax);
   const zps = zeroPoint ?? new Int32Array(scale.length);
+  const kernel = wasmRuns(x, scale, zps, qmin, qmax);
   forEachParamRun(op, x.length, dims, scale.length, options, (start, count, p0, stride) => {
-    quantizeRun(x, scale, zps, qmin, qmax, out, start, start + count, p0, stride);
+    if (kernel) kernel(out, start, count, p0, stride);
+    else quantizeRun(x, scale, zps, qmin, qmax, out, start, start + count, p0, stride);
   });
   return out;
 }
