@@ -65,6 +65,16 @@ export const GRAM_FOLD_TASK: PoolTask<GramFoldJob, GramState> = {
   unit: { weights: "multiply-adds", map: "batch" },
 };
 
+/**
+ * Run the float model over the calibration data once and return `H` per distinct activation.
+ *
+ * @param model the float model
+ * @param sites the layer inputs
+ * @param ctx pass context with a runtime (and, where workers may fold the batches, a pool)
+ * @returns `H` by activation value, and the number of rows (tokens) seen
+ * @throws {TypeError} when the context has no runtime or calibration returns no float32 tensor
+ * @throws {RangeError} when a tensor does not split into rows of K
+ */
 export async function collectHessians(
   model: Model,
   sites: readonly HessianSite[],
