@@ -188,7 +188,7 @@ export class GramAccumulator {
       );
     }
     if (this.#sum.length === 0) {
-      throw new TypeError("Cannot add rows: the accumulator was spent by takeMean()");
+      throw new TypeError("Cannot add rows: the accumulator was spent (by takeMean or toState)");
     }
     const block = this.#block;
     const colSum = this.#colSum;
@@ -316,7 +316,7 @@ export class GramAccumulator {
 
   /** Forget every row (the buffers are kept: what a caller accumulating many Grams of one width reuses). */
   reset(): void {
-    if (this.#sum.length === 0) throw new TypeError("Cannot reset: the accumulator was spent by takeMean()");
+    if (this.#sum.length === 0) throw new TypeError("Cannot reset: the accumulator was spent (by takeMean or toState)");
     this.#sum.fill(0);
     this.#colSum.fill(0);
     this.#count = 0;
