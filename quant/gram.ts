@@ -316,7 +316,9 @@ export class GramAccumulator {
 
   /** Forget every row (the buffers are kept: what a caller accumulating many Grams of one width reuses). */
   reset(): void {
-    if (this.#sum.length === 0) throw new TypeError("Cannot reset: the accumulator was spent (by takeMean or toState)");
+    if (this.#sum.length === 0) {
+      throw new TypeError("Cannot reset: the accumulator was spent (by takeMean or toState)");
+    }
     this.#sum.fill(0);
     this.#colSum.fill(0);
     this.#count = 0;
