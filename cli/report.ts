@@ -98,15 +98,21 @@ export async function writeQuantizeReport(path: string, data: QuantizeReportInpu
  * and batch), and why any ran serially (the summary line and the report's row).
  *
  * @param t the report's `threads`
- * @returns e.g. `threads: 2 asked; 36 of 36 per-layer jobs ran on 2 workers`
+ * @returns e.g. `threads: 2 asked; 36 of 36 per-layer jobs ran on 2 workers`, or with fits and folds
+ *   `threads: 2 asked; 161 of 161 per-layer jobs (gramFold 136, blockwiseLayer 25) ran on 2 workers`
  */
 export function threadsLine(t: QuantizeReport["threads"]): string {
   const jobs = t.parallelJobs + t.serialJobs;
   if (jobs === 0) return `threads: ${t.threads} asked; this method has no per-layer work for them`;
   const serially = t.serialReasons.join("; ");
+  // jobs per task where there is more than one kind (fits and the calibration's Gram folds)
+  const names = Object.keys(t.tasks ?? {});
+  const kinds = names.length > 1
+    ? ` (${names.map((n) => `${n} ${t.tasks[n]!.parallel + t.tasks[n]!.serial}`).join(", ")})`
+    : "";
   if (t.parallelJobs === 0) {
-    return `threads: ${t.threads} asked; all ${jobs} per-layer jobs ran serially: ${serially}`;
+    return `threads: ${t.threads} asked; all ${jobs} per-layer jobs${kinds} ran serially: ${serially}`;
   }
-  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs ran on ${t.workers} ` +
+  return `threads: ${t.threads} asked; ${t.parallelJobs} of ${jobs} per-layer jobs${kinds} ran on ${t.workers} ` +
     `worker${t.workers === 1 ? "" : "s"}` + (serially ? `; serially: ${serially}` : "");
 }

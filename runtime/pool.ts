@@ -103,6 +103,11 @@ export interface PoolSummary {
   serialJobs: number;
   /** Why jobs ran serially, each reason once with its job count. Empty when none did. */
   serialReasons: string[];
+  /**
+   * Jobs by task name (e.g. `gramFold`: the calibration's Gram folds, one per layer input and batch;
+   * `blockwiseLayer`: GPTQ / RTN layer fits), each as run on the workers and serially.
+   */
+  tasks: Record<string, { parallel: number; serial: number }>;
   /** Wall time from creating the workers to all of them being ready, ms (absent if none started). */
   startupMs?: number;
 }
@@ -155,6 +160,7 @@ export class WorkerPool implements LayerPool {
   #closed = false;
   #nextId = 0;
   #parallelJobs = 0;
+  #tasks = new Map<string, { parallel: number; serial: number }>();
   #serialJobs = 0;
   #reasons = new Map<string, number>();
   #startupMs: number | undefined;
@@ -178,6 +184,13 @@ export class WorkerPool implements LayerPool {
     this.#oneThread = options.serialReason ?? "1 thread asked";
   }
 
+  /** Count `n` jobs of a task, run on the workers or serially. */
+  #count(task: string, where: "parallel" | "serial", n: number): void {
+    const c = this.#tasks.get(task) ?? { parallel: 0, serial: 0 };
+    c[where] += n;
+    this.#tasks.set(task, c);
+  }
+
   /** What the pool did so far. */
   summary(): PoolSummary {
     return {
@@ -186,6 +199,7 @@ export class WorkerPool implements LayerPool {
       parallelJobs: this.#parallelJobs,
       serialJobs: this.#serialJobs,
       serialReasons: [...this.#reasons].map(([r, n]) => `${r} (${n} job${n === 1 ? "" : "s"})`),
+      tasks: Object.fromEntries([...this.#tasks].map(([name, c]) => [name, { ...c }])),
       ...(this.#startupMs !== undefined ? { startupMs: this.#startupMs } : {}),
     };
   }
@@ -219,6 +233,7 @@ export class WorkerPool implements LayerPool {
       const reason = why ?? `workers unavailable: ${this.#unavailable}`;
       this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + jobs.length);
       this.#serialJobs += jobs.length;
+      this.#count(task.name, "serial", jobs.length);
       jobs.forEach((j, i) => onResult(runLabelled(task, j, false), i));
       return;
     }
@@ -259,10 +274,12 @@ export class WorkerPool implements LayerPool {
           } a job may take`;
           this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + 1);
           this.#serialJobs++;
+          this.#count(task.name, "serial", 1);
           return runLabelled(task, job, false);
         }
         const { args, transfer } = job.args(true);
         this.#parallelJobs++;
+        this.#count(task.name, "parallel", 1);
         return this.#call<R>(slot, task, args, transfer ?? [], job.label);
       });
     await Promise.all(slots.map((s) => onWorker(s)()));

@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { cliProcess, quantizeArgs, withTempDir } from "./_cli.ts";
 import { modelPath, repoPath } from "./_models.ts";
+import { threadsLine } from "../cli/report.ts";
 
 const segCalib = repoPath("testdata/segmenter-tiny-calib");
 
@@ -59,6 +60,16 @@ Deno.test("cli: quantize --threads 2 on work too small for workers says so (neve
       "gramFold: under 1073741824 multiply-adds per batch, less than starting workers costs (21 jobs)",
       "blockwiseLayer: 2996224 weights, below the 4194304 that pay for starting workers (36 jobs)",
     ]);
+    assertEquals(r.json.threads.tasks, {
+      gramFold: { parallel: 0, serial: 21 },
+      blockwiseLayer: { parallel: 0, serial: 36 },
+    });
+    assertEquals(
+      threadsLine(r.json.threads),
+      `threads: 2 asked; all 57 per-layer jobs (gramFold 21, blockwiseLayer 36) ran serially: ${
+        r.json.threads.serialReasons.join("; ")
+      }`,
+    );
   });
 });
 
