@@ -204,7 +204,13 @@ for (const entry of ZOO) {
         samples: 1,
       });
       const gpu = v.ops.reduce((a, o) => a + o.gpu, 0), runs = v.ops.reduce((a, o) => a + o.runs, 0);
-      row.validate = `${v.ok ? "ok" : "FAIL"} (${gpu}/${runs} on GPU, ${v.integerMismatches} int mismatches)`;
+      // a failure says why, with the ops that ran on the CPU and the reason each gave
+      const fell = v.ops.filter((o) => o.fallbacks > 0).map((o) =>
+        `${o.op} x${o.fallbacks}: ${o.fallbackReasons.join(", ")}`
+      );
+      row.validate = `${
+        v.ok ? "ok" : `FAIL: ${v.failures.join("; ")}${fell.length ? ` [${fell.join("; ")}]` : ""}`
+      } (${gpu}/${runs} on GPU, ${v.integerMismatches} int mismatches)`;
     }
   } catch (e) {
     row.error = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, " ").slice(0, 300);
