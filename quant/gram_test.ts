@@ -146,3 +146,18 @@ Deno.test("GramAccumulator: a given sum buffer is zeroed and used, with the same
   assertEquals(buf[81], 1); // only the first k² entries
   assertThrows(() => new GramAccumulator(11, { sum: buf }), RangeError, "100 entries");
 });
+
+Deno.test("GramAccumulator: toState hands the buffers over (spent after), fromState refuses buffers of another width", () => {
+  const g = new GramAccumulator(5);
+  g.add(rows(70, 5, 3), 70);
+  const s = g.toState();
+  assertEquals([s.k, s.count, s.pending], [5, 70, 6]);
+  assertThrows(() => g.add(rows(1, 5, 1), 1), TypeError, "spent");
+  assertThrows(() => g.toState(), TypeError, "spent");
+  assertThrows(() => GramAccumulator.fromState({ ...s, sum: new Float64Array(16) }), RangeError, "width 5");
+  assertThrows(() => GramAccumulator.fromState({ ...s, pending: GRAM_BLOCK_ROWS }), RangeError);
+  assertThrows(() => GramAccumulator.fromState({ ...s, block: new Float64Array(8) }), RangeError);
+  const back = GramAccumulator.fromState(s), direct = new GramAccumulator(5);
+  direct.add(rows(70, 5, 3), 70);
+  assertEquals(back.mean(), direct.mean());
+});
